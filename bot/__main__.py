@@ -1,0 +1,16 @@
+"""Entry point: `python -m bot` and its sub-commands (DESIGN §9)."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bot.cli import run
+
+    code: int = run(sys.argv[1:] if argv is None else argv)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

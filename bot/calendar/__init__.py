@@ -1,0 +1,1 @@
+"""The calendar: one interface, an embedded SQLite store, its HTTP server and an HTTP client."""

@@ -1,0 +1,116 @@
+"""The one calendar interface the scheduler talks to, and the errors it may raise.
+
+Both the embedded SQLite store (in-process) and the HTTP client implement
+`Calendar`, so the core never knows which backend it has.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Protocol, runtime_checkable
+from zoneinfo import ZoneInfo
+
+from bot.models import Action, AgentStatus, DaySchedule, HeartbeatStatus, Slot, SlotCreate
+
+
+class CalendarError(Exception):
+    """Base of every calendar failure; `code` is the wire error code where there is one."""
+
+    code: str = "calendar_error"
+
+    def __init__(self, detail: str, *, code: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if code is not None:
+            self.code = code
+
+
+class CalendarUnavailable(CalendarError):
+    """The backend could not be reached or kept failing (after the client's retries)."""
+
+    code = "unavailable"
+
+
+class CalendarAuthError(CalendarError):
+    """401: the token is missing or wrong. Never retried."""
+
+    code = "unauthorized"
+
+
+class SlotNotFound(CalendarError):
+    code = "not_found"
+
+
+class BadRequest(CalendarError):
+    """400/422: the request itself was wrong (bad date, bad body, unknown action)."""
+
+    code = "bad_request"
+
+
+class TransitionConflict(CalendarError):
+    """409: the transition is not allowed now.
+
+    `code` is `invalid_transition` (the table refuses it from the current status),
+    `version_mismatch` (expected_version is stale) or `agent_busy` (the agent holds
+    another ONGOING/PAUSED slot). `slot` is the slot as the calendar has it, when known.
+    """
+
+    code = "invalid_transition"
+
+    def __init__(self, detail: str, *, code: str | None = None, slot: Slot | None = None) -> None:
+        super().__init__(detail, code=code)
+        self.slot = slot
+
+
+@dataclass(frozen=True, slots=True)
+class DayResult:
+    """A day call's answer: `schedule` is None when the calendar said 304 (unchanged)."""
+
+    schedule: DaySchedule | None
+    etag: str | None
+
+    @property
+    def unchanged(self) -> bool:
+        return self.schedule is None
+
+
+@runtime_checkable
+class Calendar(Protocol):
+    """DESIGN §3 as Python calls. Every method may raise a `CalendarError`."""
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        """The calendar's time zone: the one whose midnight ends a day."""
+        ...
+
+    async def get_day(self, agent_id: str, day: date, etag: str | None = None) -> DayResult:
+        """All of the agent's slots on `day`; `schedule` is None when `etag` still matches."""
+        ...
+
+    async def heartbeat(
+        self, agent_id: str, status: HeartbeatStatus, current_slot_id: str | None = None
+    ) -> list[Slot]:
+        """Record liveness; answers the agent's NOT_STARTED/DEFERRED slots due now."""
+        ...
+
+    async def agent_status(self, agent_id: str) -> AgentStatus: ...
+
+    async def create_slot(self, new: SlotCreate, agent_id: str | None = None) -> Slot:
+        """`agent_id` stands in for `new.agent_id` when that is unset (the X-Agent-Id header)."""
+        ...
+
+    async def get_slot(self, slot_id: str, agent_id: str | None = None) -> Slot: ...
+
+    async def transition(
+        self,
+        slot_id: str,
+        action: Action,
+        *,
+        agent_id: str | None = None,
+        expected_version: int | None = None,
+        note: str | None = None,
+        until: datetime | None = None,
+    ) -> Slot: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,55 @@
+"""Command-line parsing for `python -m bot`; each sub-command lives in the module it drives."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bot.config import ConfigError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot",
+        description="calendar-moderator: wakes AI agents on Discord on time, from a calendar.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("run", help="run the moderator (the default)")
+    sub.add_parser("check-config", help="validate the configuration and print what is enabled")
+    demo = sub.add_parser("demo", help="a self-contained run for newcomers, no token needed")
+    demo.add_argument("--agents", type=int, default=3, help="how many simulated agents")
+    demo.add_argument("--seconds", type=float, default=20.0, help="how long the demo may run")
+
+    from bot.calendar.cli import add_calendar_parser
+
+    add_calendar_parser(sub)
+    return parser
+
+
+def run(argv: list[str]) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command in (None, "run"):
+            from bot.runner import run_bot
+
+            return run_bot()
+        if args.command == "check-config":
+            from bot.checkconfig import check_config
+
+            return check_config()
+        if args.command == "demo":
+            from bot.demo import run_demo
+
+            return run_demo(agents=args.agents, seconds=args.seconds)
+        if args.command == "calendar":
+            from bot.calendar.cli import run_calendar_command
+
+            return run_calendar_command(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    parser.print_help()
+    return 2

@@ -1,0 +1,300 @@
+"""Configuration: one pydantic-settings class read from the environment and `.env` (DESIGN §8).
+
+Every error names the variable (and, for the agents file, the file and line) so
+that a person can fix it at once; secrets never appear in repr, logs or errors.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.models import AGENT_ID_PATTERN, is_valid_agent_id
+from bot.prompt import DEFAULT_WAKE_TEMPLATE, template_problems
+
+DEFAULT_DISCORD_API_BASE = "https://discord.com/api/v10"
+DEFAULT_DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
+SECRET_FIELDS = frozenset({"discord_token", "calendar_token"})
+
+
+class ConfigError(Exception):
+    """A configuration problem a person must fix; the message is safe to print."""
+
+
+@dataclass(frozen=True, slots=True)
+class AgentConfig:
+    """One `[[agents]]` entry of `AGENTS_FILE`."""
+
+    id: str
+    discord_user_id: int | None = None
+    spawn_url: str | None = None
+    spawn_command: tuple[str, ...] | None = None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    discord_token: SecretStr | None = None
+    discord_guild_id: int | None = Field(default=None, gt=0)
+    discord_api_base: str = DEFAULT_DISCORD_API_BASE
+    discord_gateway_url: str = DEFAULT_DISCORD_GATEWAY_URL
+    wake_category: str = Field(default="agent-wakeups", min_length=1, max_length=100)
+    admin_role_id: int | None = Field(default=None, gt=0)
+    calendar_url: str = "sqlite:///calendar.db"
+    calendar_token: SecretStr | None = None
+    agents_file: Path = Path("agents.toml")
+    timezone: str = "UTC"
+    sync_interval_s: float = Field(default=300.0, gt=0)
+    check_interval_s: float = Field(default=30.0, gt=0)
+    misfire_grace_s: float | None = Field(default=None, ge=0)
+    channel_retention_s: float = Field(default=86400.0, ge=0)
+    wake_template: str = DEFAULT_WAKE_TEMPLATE
+    spawn_url: str | None = None
+    spawn_command: str | None = None
+    state_path: Path = Path("state.db")
+    calendar_listen: str | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_format(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("timezone")
+    @classmethod
+    def _iana_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Berlin)") from exc
+        return value
+
+    @field_validator("calendar_url")
+    @classmethod
+    def _calendar_scheme(cls, value: str) -> str:
+        if value.startswith("sqlite:///") and len(value) > len("sqlite:///"):
+            return value
+        parsed = urlparse(value)
+        if parsed.scheme in ("http", "https") and parsed.netloc:
+            return value.rstrip("/")
+        raise ValueError(
+            "must be sqlite:///<path> (the embedded calendar) or http(s)://host[:port]"
+        )
+
+    @field_validator("discord_api_base", "spawn_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError("must be an http(s):// URL")
+        return value.rstrip("/")
+
+    @field_validator("discord_gateway_url")
+    @classmethod
+    def _ws_url(cls, value: str) -> str:
+        parsed = urlparse(value)
+        if parsed.scheme not in ("ws", "wss") or not parsed.netloc:
+            raise ValueError("must be a ws:// or wss:// URL")
+        return value
+
+    @field_validator("spawn_command")
+    @classmethod
+    def _argv_template(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            argv = shlex.split(value)
+        except ValueError as exc:
+            raise ValueError(f"cannot be split into arguments ({exc})") from exc
+        if not argv:
+            raise ValueError("is empty")
+        return value
+
+    @field_validator("calendar_listen")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parse_host_port(value)
+        return value
+
+    @field_validator("wake_template")
+    @classmethod
+    def _template_fields(cls, value: str) -> str:
+        problems = template_problems(value)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
+
+    # ---- derived views -------------------------------------------------
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def discord_enabled(self) -> bool:
+        return self.discord_token is not None
+
+    @property
+    def spawn_argv(self) -> tuple[str, ...] | None:
+        return tuple(shlex.split(self.spawn_command)) if self.spawn_command else None
+
+    @property
+    def calendar_is_embedded(self) -> bool:
+        return self.calendar_url.startswith("sqlite:///")
+
+    @property
+    def calendar_db_path(self) -> Path:
+        """The embedded calendar's file; only meaningful when `calendar_is_embedded`."""
+        return Path(self.calendar_url.removeprefix("sqlite:///"))
+
+    @property
+    def listen_address(self) -> tuple[str, int] | None:
+        return parse_host_port(self.calendar_listen) if self.calendar_listen else None
+
+    def masked(self) -> dict[str, str]:
+        """Every setting as text for people, secrets shown only as set/unset."""
+        shown: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name in SECRET_FIELDS:
+                shown[name.upper()] = "****** (set)" if value is not None else "(unset)"
+            else:
+                shown[name.upper()] = "(unset)" if value is None else str(value)
+        return shown
+
+
+def parse_host_port(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{value!r} must be host:port, e.g. 127.0.0.1:8080")
+    return host.strip("[]"), int(port)
+
+
+def _describe(error: dict[str, Any]) -> str:
+    loc = error.get("loc") or ("?",)
+    field = str(loc[0])
+    message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    if field in SECRET_FIELDS:
+        return f"{field.upper()}: {message}"
+    raw = error.get("input")
+    shown = f" (got {raw!r})" if isinstance(raw, str | int | float) else ""
+    return f"{field.upper()}: {message}{shown}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings, turning pydantic's report into one clear `ConfigError`."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = [_describe(dict(err)) for err in exc.errors()]
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+
+
+_AGENTS_HEADER = re.compile(r"^\s*\[\[\s*agents\s*\]\]", re.MULTILINE)
+
+
+def load_agents(path: Path) -> list[AgentConfig]:
+    """Parse `AGENTS_FILE`; every error names the file and the entry's line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"AGENTS_FILE: {path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"AGENTS_FILE: cannot read {path}: {exc.strerror}") from None
+    return parse_agents(text, source=str(path))
+
+
+def parse_agents(text: str, source: str = "<agents>") -> list[AgentConfig]:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"AGENTS_FILE: {source}: not valid TOML: {exc}") from None
+    entries = data.get("agents", [])
+    if not isinstance(entries, list):
+        raise ConfigError(f"AGENTS_FILE: {source}: 'agents' must be written as [[agents]] tables")
+    header_lines = [text.count("\n", 0, m.start()) + 1 for m in _AGENTS_HEADER.finditer(text)]
+    agents: list[AgentConfig] = []
+    seen: dict[str, int] = {}
+    for index, entry in enumerate(entries):
+        line = header_lines[index] if index < len(header_lines) else None
+        where = f"{source}:{line}" if line else f"{source} (agent #{index + 1})"
+        agent = _parse_agent(entry, where)
+        if agent.id in seen:
+            raise ConfigError(
+                f"AGENTS_FILE: {where}: duplicate agent id {agent.id!r} "
+                f"(first defined as agent #{seen[agent.id] + 1})"
+            )
+        seen[agent.id] = index
+        agents.append(agent)
+    return agents
+
+
+def _parse_agent(entry: Any, where: str) -> AgentConfig:
+    if not isinstance(entry, dict):
+        raise ConfigError(f"AGENTS_FILE: {where}: each agent must be a [[agents]] table")
+    unknown = set(entry) - {"id", "discord_user_id", "spawn_url", "spawn_command"}
+    if unknown:
+        raise ConfigError(f"AGENTS_FILE: {where}: unknown key(s) {', '.join(sorted(unknown))}")
+    agent_id = entry.get("id")
+    if not isinstance(agent_id, str) or not is_valid_agent_id(agent_id):
+        raise ConfigError(
+            f"AGENTS_FILE: {where}: id {agent_id!r} must match {AGENT_ID_PATTERN} "
+            "(lowercase; it becomes a channel name)"
+        )
+    user_id = entry.get("discord_user_id")
+    if isinstance(user_id, str) and user_id.isdigit():
+        user_id = int(user_id)
+    if user_id is not None and (
+        not isinstance(user_id, int) or isinstance(user_id, bool) or user_id <= 0
+    ):
+        raise ConfigError(
+            f"AGENTS_FILE: {where}: discord_user_id of {agent_id!r} must be a positive integer"
+        )
+    spawn_url = entry.get("spawn_url")
+    if spawn_url is not None:
+        parsed = urlparse(spawn_url) if isinstance(spawn_url, str) else None
+        if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ConfigError(f"AGENTS_FILE: {where}: spawn_url of {agent_id!r} must be http(s)")
+    command = entry.get("spawn_command")
+    argv: tuple[str, ...] | None = None
+    if isinstance(command, str):
+        try:
+            argv = tuple(shlex.split(command))
+        except ValueError as exc:
+            raise ConfigError(f"AGENTS_FILE: {where}: spawn_command: {exc}") from None
+    elif isinstance(command, list) and all(isinstance(part, str) for part in command):
+        argv = tuple(command)
+    elif command is not None:
+        raise ConfigError(
+            f"AGENTS_FILE: {where}: spawn_command must be a string or a list of strings"
+        )
+    if argv is not None and not argv:
+        raise ConfigError(f"AGENTS_FILE: {where}: spawn_command is empty")
+    return AgentConfig(
+        id=agent_id, discord_user_id=user_id, spawn_url=spawn_url, spawn_command=argv
+    )

@@ -1,0 +1,181 @@
+"""The calendar's data model (DESIGN §3), shared by the store, the server, the client and the core.
+
+The transition table lives here, once: the embedded store enforces it, the client
+uses it to explain a refusal, and the scheduler uses it to know what a reply may do.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+AGENT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
+_AGENT_ID_RE = re.compile(AGENT_ID_PATTERN)
+
+
+def is_valid_agent_id(value: str) -> bool:
+    """Agent ids become channel names, so they are held to Discord's channel-name rules."""
+    return bool(_AGENT_ID_RE.match(value))
+
+
+class SlotStatus(StrEnum):
+    NOT_STARTED = "NOT_STARTED"
+    DEFERRED = "DEFERRED"
+    ONGOING = "ONGOING"
+    PAUSED = "PAUSED"
+    FINISHED = "FINISHED"
+    ABORTED = "ABORTED"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATUSES
+
+    @property
+    def is_active(self) -> bool:
+        """ONGOING or PAUSED: the agent holds the slot and is busy."""
+        return self in ACTIVE_STATUSES
+
+    @property
+    def is_pending(self) -> bool:
+        """NOT_STARTED or DEFERRED: waiting to be woken."""
+        return self in PENDING_STATUSES
+
+
+FINAL_STATUSES = frozenset({SlotStatus.FINISHED, SlotStatus.ABORTED})
+ACTIVE_STATUSES = frozenset({SlotStatus.ONGOING, SlotStatus.PAUSED})
+PENDING_STATUSES = frozenset({SlotStatus.NOT_STARTED, SlotStatus.DEFERRED})
+
+
+class Action(StrEnum):
+    START = "start"
+    COMPLETE = "complete"
+    ABORT = "abort"
+    PAUSE = "pause"
+    RESUME = "resume"
+    DEFER = "defer"
+    RELEASE = "release"
+
+
+class Transition(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    allowed_from: frozenset[SlotStatus]
+    to: SlotStatus
+
+
+TRANSITIONS: dict[Action, Transition] = {
+    Action.START: Transition(allowed_from=PENDING_STATUSES, to=SlotStatus.ONGOING),
+    Action.COMPLETE: Transition(allowed_from=ACTIVE_STATUSES, to=SlotStatus.FINISHED),
+    Action.ABORT: Transition(
+        allowed_from=frozenset(set(SlotStatus) - FINAL_STATUSES), to=SlotStatus.ABORTED
+    ),
+    Action.PAUSE: Transition(allowed_from=frozenset({SlotStatus.ONGOING}), to=SlotStatus.PAUSED),
+    Action.RESUME: Transition(allowed_from=frozenset({SlotStatus.PAUSED}), to=SlotStatus.ONGOING),
+    Action.DEFER: Transition(allowed_from=PENDING_STATUSES, to=SlotStatus.DEFERRED),
+    Action.RELEASE: Transition(
+        allowed_from=frozenset({SlotStatus.ONGOING}), to=SlotStatus.DEFERRED
+    ),
+}
+
+
+def next_status(action: Action, current: SlotStatus) -> SlotStatus | None:
+    """The status `action` leads to from `current`, or None when the table refuses it."""
+    rule = TRANSITIONS[action]
+    return rule.to if current in rule.allowed_from else None
+
+
+class Slot(BaseModel):
+    """A slot exactly as DESIGN §3 puts it on the wire."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = Field(min_length=1)
+    agent_id: str = Field(min_length=1)
+    scheduled_at: AwareDatetime
+    estimated_duration_min: int = Field(default=30, ge=1)
+    priority: int = Field(default=50, ge=0, le=100)
+    status: SlotStatus = SlotStatus.NOT_STARTED
+    slot_type: str = "work"
+    title: str = ""
+    prompt: str = ""
+    event_data: dict[str, Any] = Field(default_factory=dict)
+    version: int = Field(default=1, ge=0)
+    updated_at: AwareDatetime
+
+
+class SlotCreate(BaseModel):
+    """The body of `POST /calendar/slots`: a slot without its server-made fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent_id: str | None = None
+    scheduled_at: AwareDatetime
+    estimated_duration_min: int = Field(default=30, ge=1)
+    priority: int = Field(default=50, ge=0, le=100)
+    slot_type: str = Field(default="work", min_length=1)
+    title: str = ""
+    prompt: str = ""
+    event_data: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("agent_id")
+    @classmethod
+    def _agent_id_shape(cls, value: str | None) -> str | None:
+        if value is not None and not is_valid_agent_id(value):
+            raise ValueError(f"agent id {value!r} must match {AGENT_ID_PATTERN}")
+        return value
+
+
+class TransitionRequest(BaseModel):
+    """The optional body of `POST /calendar/slots/{id}/{action}`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    expected_version: int | None = None
+    note: str | None = None
+    until: AwareDatetime | None = None
+
+
+class AgentState(StrEnum):
+    IDLE = "idle"
+    BUSY = "busy"
+    OFFLINE = "offline"
+
+
+class HeartbeatStatus(StrEnum):
+    IDLE = "idle"
+    BUSY = "busy"
+
+
+class HeartbeatRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: HeartbeatStatus
+    current_slot_id: str | None = None
+
+
+class AgentStatus(BaseModel):
+    agent_id: str
+    status: AgentState
+    current_slot_id: str | None = None
+    last_heartbeat_at: AwareDatetime | None = None
+
+
+class DaySchedule(BaseModel):
+    date: date
+    agent_id: str
+    timezone: str
+    slots: list[Slot]
+
+
+class ErrorBody(BaseModel):
+    error: str
+    detail: str
+
+
+def utc_iso(value: datetime) -> str:
+    """RFC 3339 with an explicit offset, as the wire format wants."""
+    return value.isoformat()

@@ -1,0 +1,1 @@
+"""Wakers: the ways an agent can be woken for a slot."""

@@ -1,0 +1,1 @@
+"""discord.py cogs: thin glue between Discord and the scheduling core in `bot`."""
