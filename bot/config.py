@@ -15,7 +15,7 @@ from typing import Any, Literal
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.models import AGENT_ID_PATTERN, is_valid_agent_id
@@ -149,6 +149,15 @@ class Settings(BaseSettings):
             raise ValueError("; ".join(problems))
         return value
 
+    @model_validator(mode="after")
+    def _discord_needs_guild(self) -> Settings:
+        if self.discord_token is not None and self.discord_guild_id is None:
+            raise ValueError(
+                "DISCORD_GUILD_ID: must be set when DISCORD_TOKEN is set "
+                "(the guild where wake channels are made)"
+            )
+        return self
+
     # ---- derived views -------------------------------------------------
 
     @property
@@ -196,9 +205,11 @@ def parse_host_port(value: str) -> tuple[str, int]:
 
 
 def _describe(error: dict[str, Any]) -> str:
-    loc = error.get("loc") or ("?",)
-    field = str(loc[0])
+    loc = error.get("loc") or ()
     message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    if not loc:
+        return message
+    field = str(loc[0])
     if field in SECRET_FIELDS:
         return f"{field.upper()}: {message}"
     raw = error.get("input")
@@ -215,7 +226,7 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
 
 
-_AGENTS_HEADER = re.compile(r"^\s*\[\[\s*agents\s*\]\]", re.MULTILINE)
+_AGENTS_HEADER = re.compile(r"^[ \t]*\[\[[ \t]*agents[ \t]*\]\]", re.MULTILINE)
 
 
 def load_agents(path: Path) -> list[AgentConfig]:
