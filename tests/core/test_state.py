@@ -1,0 +1,198 @@
+"""The persisted state: ledger round trips, survival across a reopen, corrupt files."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.clock import FakeClock
+from bot.state import StateStore
+from bot.wakers.base import ChannelLedger
+
+
+async def test_channel_ledger_round_trip(tmp_path: Path, clock: FakeClock) -> None:
+    state = await StateStore.open(tmp_path / "state.db", clock=clock)
+    ledger: ChannelLedger = state  # the Discord waker's view must type-check
+    try:
+        assert await ledger.channel_link("s1") is None
+        await ledger.save_channel("s1", "ada", 111)
+        await ledger.save_message("s1", 999)
+        link = await ledger.channel_link("s1")
+        assert link is not None
+        assert (link.agent_id, link.channel_id, link.message_id, link.ended_at) == (
+            "ada",
+            111,
+            999,
+            None,
+        )
+        by_channel = await ledger.link_by_channel(111)
+        assert by_channel is not None and by_channel.slot_id == "s1"
+        assert await ledger.link_by_channel(222) is None
+
+        # saving the same channel again keeps the message id (idempotent re-save)
+        await ledger.save_channel("s1", "ada", 111)
+        again = await ledger.channel_link("s1")
+        assert again is not None and again.message_id == 999
+
+        await ledger.save_channel("s2", "bob", 222)
+        t1 = clock.now()
+        await ledger.mark_ended("s1", t1)
+        await ledger.mark_ended("s1", t1 + timedelta(hours=1))  # first end wins
+        ended = await ledger.ended_links(t1 + timedelta(seconds=1))
+        assert [e.slot_id for e in ended] == ["s1"]
+        assert ended[0].ended_at == t1
+        assert await ledger.ended_links(t1) == []
+        assert [x.slot_id for x in await ledger.all_links()] == ["s1", "s2"]
+        await ledger.forget_channel("s1")
+        assert await ledger.channel_link("s1") is None
+        assert [x.slot_id for x in await ledger.all_links()] == ["s2"]
+    finally:
+        await state.close()
+
+
+async def test_everything_survives_a_reopen(tmp_path: Path, clock: FakeClock) -> None:
+    path = tmp_path / "state.db"
+    state = await StateStore.open(path, clock=clock)
+    await state.save_channel("s1", "ada", 5)
+    await state.record_intent("s1", "ada", expected_version=3)
+    await state.record_claim("s1", claimed_version=4)
+    await state.record_intent("s2", "ada", expected_version=1)
+    await state.record_result("s1", ok=True, via="discord", reference="5")
+    await state.add_deferrals("bob", ["x", "y"])
+    await state.record_sync("ada", ok=True)
+    await clock.advance(60)
+    await state.record_sync("ada", ok=False, error="calendar down")
+    await state.close()
+
+    state = await StateStore.open(path, clock=clock)
+    try:
+        assert state.rebuilt_from is None
+        s1 = await state.wake_entry("s1")
+        assert s1 is not None
+        assert (s1.expected_version, s1.claimed_version, s1.ok, s1.via, s1.reference) == (
+            3,
+            4,
+            True,
+            "discord",
+            "5",
+        )
+        assert not s1.unfinished
+        unfinished = await state.unfinished_wakes()
+        assert [w.slot_id for w in unfinished] == ["s2"]
+        assert not unfinished[0].claimed
+        assert await state.deferrals("bob") == {"x", "y"}
+        assert await state.deferrals("ada") == set()
+        sync = await state.last_sync("ada")
+        assert sync is not None
+        assert (sync.ok, sync.error, sync.consecutive_failures) == (False, "calendar down", 1)
+        assert sync.last_ok_at == clock.now() - timedelta(seconds=60)
+        assert (await state.channel_link("s1")) is not None
+    finally:
+        await state.close()
+
+
+async def test_intent_again_after_a_failed_wake_counts_attempts(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    state = await StateStore.open(tmp_path / "s.db", clock=clock)
+    try:
+        await state.record_intent("s1", "ada", expected_version=1)
+        await state.record_claim("s1", claimed_version=2)
+        await state.record_result("s1", ok=False, via="chain", error="no waker")
+        await state.record_intent("s1", "ada", expected_version=3)
+        entry = await state.wake_entry("s1")
+        assert entry is not None
+        assert (entry.attempts, entry.expected_version, entry.claimed_version, entry.ok) == (
+            2,
+            3,
+            None,
+            None,
+        )
+        assert entry.unfinished
+        await state.drop_intent("s1")
+        assert await state.wake_entry("s1") is None
+    finally:
+        await state.close()
+
+
+async def test_sync_failures_count_up_and_reset(tmp_path: Path, clock: FakeClock) -> None:
+    state = await StateStore.open(tmp_path / "s.db", clock=clock)
+    try:
+        first = await state.record_sync("ada", ok=False, error="boom")
+        assert (first.consecutive_failures, first.last_ok_at) == (1, None)
+        second = await state.record_sync("ada", ok=False, error="boom again")
+        assert (second.consecutive_failures, second.error) == (2, "boom again")
+        ok = await state.record_sync("ada", ok=True)
+        assert (ok.consecutive_failures, ok.error, ok.last_ok_at) == (0, None, clock.now())
+        await state.clear_deferrals("ada")
+        assert set((await state.all_syncs()).keys()) == {"ada"}
+    finally:
+        await state.close()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"this is not a database at all, just text" * 200,
+        b"SQLite format 3\x00" + b"\xff" * 4096,
+    ],
+    ids=["not-a-database", "malformed"],
+)
+async def test_corrupt_state_file_is_set_aside_and_rebuilt(
+    tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture, content: bytes
+) -> None:
+    path = tmp_path / "state.db"
+    path.write_bytes(content)
+    with caplog.at_level(logging.ERROR, logger="bot.state"):
+        state = await StateStore.open(path, clock=clock)
+    try:
+        assert state.rebuilt_from is not None
+        assert state.rebuilt_from.name.startswith("state.db.corrupt-")
+        assert state.rebuilt_from.read_bytes() == content  # nothing lost: kept for a post-mortem
+        errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+        assert errors and str(path) in errors[0].getMessage()
+        # the new file works
+        await state.add_deferral("ada", "s1")
+        assert await state.deferrals("ada") == {"s1"}
+    finally:
+        await state.close()
+
+
+async def test_unknown_schema_version_is_set_aside(tmp_path: Path, clock: FakeClock) -> None:
+    path = tmp_path / "state.db"
+    with sqlite3.connect(path) as raw:
+        raw.execute("PRAGMA user_version = 99")
+    state = await StateStore.open(path, clock=clock)
+    try:
+        assert state.rebuilt_from is not None
+        await state.record_sync("ada", ok=True)
+    finally:
+        await state.close()
+
+
+async def test_missing_state_file_and_directory_are_created(
+    tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "deep" / "dir" / "state.db"
+    with caplog.at_level(logging.WARNING, logger="bot.state"):
+        state = await StateStore.open(path, clock=clock)
+    try:
+        assert path.exists()
+        assert state.rebuilt_from is None
+        assert any(str(path) in r.getMessage() for r in caplog.records)
+    finally:
+        await state.close()
+
+
+async def test_naive_timestamps_are_refused(tmp_path: Path, clock: FakeClock) -> None:
+    state = await StateStore.open(tmp_path / "s.db", clock=clock)
+    try:
+        with pytest.raises(ValueError, match="timezone-aware"):
+            await state.mark_ended("s1", datetime(2026, 1, 1))
+        await state.mark_ended("s1", datetime(2026, 1, 1, tzinfo=UTC))
+    finally:
+        await state.close()
