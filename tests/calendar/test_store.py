@@ -1,0 +1,140 @@
+"""What only the embedded store has: the file, its history, the index, the extra listings."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.calendar.base import CalendarUnavailable
+from bot.calendar.store import EmbeddedCalendar, day_etag, etag_matches
+from bot.clock import FakeClock
+from bot.models import Action, HeartbeatStatus, SlotStatus
+from tests.calendar.conftest import START, TZ, minutes, slot_body
+
+DAY = START.date()
+
+
+async def test_slots_survive_a_reopen_of_the_file(tmp_path: Path, clock: FakeClock) -> None:
+    path = tmp_path / "calendar.db"
+    cal = await EmbeddedCalendar.open(path, timezone=TZ, clock=clock)
+    slot = await cal.create_slot(slot_body(), agent_id="alice")
+    started = await cal.transition(slot.id, Action.START, note="claimed")
+    await cal.heartbeat("alice", HeartbeatStatus.BUSY, started.id)
+    await cal.close()
+
+    again = await EmbeddedCalendar.open(str(path), timezone=TZ, clock=clock)
+    try:
+        assert await again.get_slot(slot.id) == started
+        assert (await again.agent_status("alice")).current_slot_id == slot.id
+        assert [e.note for e in await again.slot_events(slot.id)] == [None, "claimed"]
+    finally:
+        await again.close()
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_day_lookup_uses_an_index(tmp_path: Path, clock: FakeClock) -> None:
+    path = tmp_path / "calendar.db"
+    cal = await EmbeddedCalendar.open(path, timezone=TZ, clock=clock)
+    await cal.close()
+    with sqlite3.connect(path) as raw:
+        plan = raw.execute(
+            "EXPLAIN QUERY PLAN SELECT * FROM slots WHERE agent_id = ? "
+            "AND scheduled_at_us >= ? AND scheduled_at_us < ? ORDER BY scheduled_at_us, id",
+            ("alice", 0, 1),
+        ).fetchall()
+        all_agents = raw.execute(
+            "EXPLAIN QUERY PLAN SELECT * FROM slots WHERE scheduled_at_us >= ? "
+            "AND scheduled_at_us < ?",
+            (0, 1),
+        ).fetchall()
+    assert any("USING INDEX slots_by_agent_time" in str(row[-1]) for row in plan), plan
+    assert any("USING INDEX slots_by_time" in str(row[-1]) for row in all_agents), all_agents
+
+
+async def test_history_keeps_every_accepted_change_and_its_note(store: EmbeddedCalendar) -> None:
+    slot = await store.create_slot(slot_body(), agent_id="alice")
+    await store.transition(slot.id, Action.START, expected_version=1)
+    with pytest.raises(Exception):  # noqa: B017 - a refusal leaves no trace
+        await store.transition(slot.id, Action.START)
+    await store.transition(slot.id, Action.ABORT, note="11 min late; past MISFIRE_GRACE_S")
+    events = await store.slot_events(slot.id)
+    assert [(e.action, e.from_status, e.to_status) for e in events] == [
+        ("create", None, SlotStatus.NOT_STARTED),
+        ("start", SlotStatus.NOT_STARTED, SlotStatus.ONGOING),
+        ("abort", SlotStatus.ONGOING, SlotStatus.ABORTED),
+    ]
+    assert events[-1].note == "11 min late; past MISFIRE_GRACE_S"
+    assert events[0].at == START
+
+
+async def test_list_slots_filters_and_orders(store: EmbeddedCalendar) -> None:
+    b_late = await store.create_slot(slot_body(START + minutes(60)), agent_id="bob")
+    a_early = await store.create_slot(slot_body(START - minutes(60)), agent_id="alice")
+    a_tomorrow = await store.create_slot(slot_body(START + timedelta(days=1)), agent_id="alice")
+    same_time = [await store.create_slot(slot_body(START), agent_id="carol") for _ in range(3)]
+    today = await store.list_slots(DAY)
+    assert [s.id for s in today] == [a_early.id, *sorted(s.id for s in same_time), b_late.id]
+    assert [s.id for s in await store.list_slots(agent_id="alice")] == [a_early.id, a_tomorrow.id]
+    assert [s.id for s in await store.list_slots(DAY, agent_id="bob")] == [b_late.id]
+    assert len(await store.list_slots()) == 6
+    await store.heartbeat("dave", HeartbeatStatus.IDLE)
+    assert await store.agent_ids() == ["alice", "bob", "carol", "dave"]
+
+
+async def test_times_come_back_in_the_calendars_zone(store: EmbeddedCalendar) -> None:
+    slot = await store.create_slot(slot_body(START.astimezone(TZ)), agent_id="alice")
+    assert slot.scheduled_at.tzinfo == TZ
+    assert slot.scheduled_at == START
+
+
+async def test_many_concurrent_writers_never_lose_a_change(store: EmbeddedCalendar) -> None:
+    slots = [await store.create_slot(slot_body(), agent_id=f"agent{i}") for i in range(10)]
+
+    async def life(slot_id: str) -> None:
+        for action in (Action.START, Action.PAUSE, Action.RESUME, Action.COMPLETE):
+            await store.transition(slot_id, action)
+
+    await asyncio.gather(*(life(s.id) for s in slots))
+    final = await store.list_slots()
+    assert {(s.status, s.version) for s in final} == {(SlotStatus.FINISHED, 5)}
+
+
+async def test_open_in_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(CalendarUnavailable) as err:
+        await EmbeddedCalendar.open(tmp_path / "nope" / "calendar.db", timezone=TZ)
+    assert "nope" in str(err.value) and "folder" in str(err.value)
+
+
+async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "future.db"
+    with sqlite3.connect(path) as raw:
+        raw.execute("PRAGMA user_version = 99")
+    with pytest.raises(CalendarUnavailable) as err:
+        await EmbeddedCalendar.open(path, timezone=TZ)
+    assert "newer version" in str(err.value)
+
+
+async def test_closed_calendar_says_so(clock: FakeClock) -> None:
+    cal = await EmbeddedCalendar.open(":memory:", timezone=TZ, clock=clock)
+    await cal.close()
+    await cal.close()  # twice is harmless
+    with pytest.raises(CalendarUnavailable):
+        await cal.get_slot("x")
+
+
+def test_etag_matching_follows_http() -> None:
+    tag = day_etag(DAY, [])
+    assert tag.startswith('"') and tag.endswith('"')
+    assert etag_matches(tag, tag)
+    assert etag_matches(f"W/{tag}", tag)
+    assert etag_matches(f'"other", {tag}', tag)
+    assert etag_matches("*", tag)
+    assert not etag_matches('"other"', tag)
+    assert not etag_matches(None, tag)
+    assert not etag_matches("", tag)
+    assert day_etag(DAY, []) != day_etag(DAY + timedelta(days=1), [])
