@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from bot.config import AgentConfig
 from bot.models import Slot
@@ -48,6 +48,19 @@ class Waker(Protocol):
         ...
 
     async def wake(self, agent: AgentConfig, slot: Slot, prompt: str) -> WakeResult: ...
+
+
+@runtime_checkable
+class SlotNotifier(Protocol):
+    """Posts a follow-up (e.g. the stuck-slot nudge) where a slot was woken.
+
+    The text goes into the slot's existing wake channel *without* mentioning the
+    agent (agents read bot messages; a mention would start reply loops). Answers
+    False when there is no such place (never woken there, channel gone); it must
+    not raise for that.
+    """
+
+    async def notify(self, agent: AgentConfig, slot: Slot, text: str) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
