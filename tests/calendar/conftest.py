@@ -27,7 +27,7 @@ TZ = ZoneInfo("Asia/Shanghai")
 START = datetime(2026, 1, 5, 9, 0, tzinfo=TZ)
 TOKEN = "cal-secret-token-7f3a9c1e5b"
 
-BACKENDS = ["embedded"]
+BACKENDS = ["embedded", "http", "http-auth"]
 
 
 @dataclass
