@@ -1,0 +1,129 @@
+"""SpawnUrlWaker against a real HTTP receiver on 127.0.0.1."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from dataclasses import replace
+
+import pytest
+
+from bot.config import AgentConfig
+from bot.wakers.spawn import SpawnUrlWaker, wake_id_for
+from tests.wake.conftest import SpawnReceiver, make_slot
+
+
+def _waker(url: str | None, **kwargs: object) -> SpawnUrlWaker:
+    return SpawnUrlWaker(url, backoff_s=0.01, backoff_max_s=0.05, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_posts_the_documented_payload(
+    spawn_receiver: SpawnReceiver, alice: AgentConfig
+) -> None:
+    waker = _waker(spawn_receiver.url, calendar_url="http://127.0.0.1:8099")
+    slot = make_slot(prompt='Say "hi"; then $(rm -rf /)\nline two')
+    try:
+        result = await waker.wake(alice, slot, "rendered prompt")
+    finally:
+        await waker.close()
+    assert result.ok and result.via == "spawn_url"
+    assert len(spawn_receiver.bodies) == 1
+    body = spawn_receiver.bodies[0]
+    assert set(body) == {"agent_id", "slot", "prompt", "wake_id", "calendar_url"}
+    assert body["agent_id"] == "alice"
+    assert body["prompt"] == "rendered prompt"
+    assert body["calendar_url"] == "http://127.0.0.1:8099"
+    assert body["slot"] == slot.model_dump(mode="json")
+    assert body["wake_id"] == wake_id_for(slot.id)
+    assert spawn_receiver.headers[0]["Content-Type"].startswith("application/json")
+
+
+async def test_wake_id_is_stable_per_slot_and_differs_between_slots(
+    spawn_receiver: SpawnReceiver, alice: AgentConfig
+) -> None:
+    waker = _waker(spawn_receiver.url)
+    try:
+        await waker.wake(alice, make_slot("slot-a"), "p")
+        await waker.wake(alice, make_slot("slot-a", title="changed"), "p")
+        await waker.wake(alice, make_slot("slot-b"), "p")
+    finally:
+        await waker.close()
+    ids = [b["wake_id"] for b in spawn_receiver.bodies]
+    assert ids[0] == ids[1] != ids[2]
+    assert spawn_receiver.bodies[0]["calendar_url"] is None
+
+
+async def test_retries_5xx_then_succeeds(spawn_receiver: SpawnReceiver, alice: AgentConfig) -> None:
+    spawn_receiver.statuses = [500, 503]
+    waker = _waker(spawn_receiver.url, attempts=4)
+    try:
+        result = await waker.wake(alice, make_slot(), "p")
+    finally:
+        await waker.close()
+    assert result.ok, result.error
+    assert len(spawn_receiver.bodies) == 3
+    assert len({b["wake_id"] for b in spawn_receiver.bodies}) == 1
+
+
+async def test_gives_up_after_bounded_attempts(
+    spawn_receiver: SpawnReceiver, alice: AgentConfig
+) -> None:
+    spawn_receiver.default_status = 502
+    waker = _waker(spawn_receiver.url, attempts=3)
+    try:
+        result = await waker.wake(alice, make_slot(), "p")
+    finally:
+        await waker.close()
+    assert not result.ok
+    assert len(spawn_receiver.bodies) == 3
+    assert result.error is not None and "3 time(s)" in result.error and "HTTP 502" in result.error
+
+
+async def test_4xx_fails_without_retry_and_hides_the_token(
+    spawn_receiver: SpawnReceiver, alice: AgentConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    spawn_receiver.statuses = [400]
+    waker = _waker(spawn_receiver.url, attempts=4)
+    caplog.set_level(logging.DEBUG)
+    try:
+        result = await waker.wake(alice, make_slot(), "p")
+    finally:
+        await waker.close()
+    assert not result.ok
+    assert len(spawn_receiver.bodies) == 1
+    assert result.error is not None and "HTTP 400" in result.error
+    assert "s3cret-token" not in result.error
+    ours = [r.getMessage() for r in caplog.records if r.name.startswith("bot.")]
+    assert ours, "the refusal is logged"
+    assert all("s3cret-token" not in line for line in ours)
+
+
+async def test_connection_refused_is_retried_then_a_clear_failure(alice: AgentConfig) -> None:
+    with socket.socket() as sock:  # a port that was free a moment ago: nobody listens
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    waker = _waker(f"http://127.0.0.1:{port}/hook", attempts=2)
+    try:
+        result = await waker.wake(alice, make_slot(), "p")
+    finally:
+        await waker.close()
+    assert not result.ok
+    assert result.error is not None
+    assert "2 time(s)" in result.error and "cannot connect" in result.error
+
+
+async def test_per_agent_url_overrides_the_global_one(spawn_receiver: SpawnReceiver) -> None:
+    waker = _waker("http://127.0.0.1:9/never-used")
+    agent = AgentConfig(id="bob", spawn_url=spawn_receiver.url)
+    try:
+        result = await waker.wake(agent, make_slot(agent_id="bob"), "p")
+    finally:
+        await waker.close()
+    assert result.ok
+    assert spawn_receiver.bodies[0]["agent_id"] == "bob"
+
+
+def test_can_wake_needs_a_url(alice: AgentConfig) -> None:
+    assert not SpawnUrlWaker(None).can_wake(alice)
+    assert SpawnUrlWaker(None).can_wake(replace(alice, spawn_url="http://x.test/h"))
+    assert SpawnUrlWaker("http://x.test/h").can_wake(alice)
