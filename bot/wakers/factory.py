@@ -1,0 +1,91 @@
+"""Build the waker chain the scheduler uses from the settings (DESIGN §1.4, §5).
+
+Order: the private Discord channel when a logged-in client is given (agents
+without a `discord_user_id` skip it), then the spawn webhook, then the spawn
+command. A spawn waker is in the chain when the global setting or any agent's
+own override configures it; `can_wake` then decides per agent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import discord
+
+from bot.clock import Clock
+from bot.config import AgentConfig, Settings
+from bot.wakers.base import ChannelLedger, Waker
+from bot.wakers.chain import WakerChain
+from bot.wakers.channel import PrivateChannelWaker
+from bot.wakers.spawn import SpawnCommandWaker, SpawnUrlWaker
+
+#: One waker's attempt may not take longer than this (real seconds): Discord's
+#: own 429 waits and the webhook's retries fit well inside it.
+DEFAULT_WAKE_TIMEOUT_S = 120.0
+
+
+class NoWakerConfigured(ValueError):
+    """Neither Discord nor any spawn fallback is configured: nothing could wake an agent."""
+
+
+def build_waker_chain(
+    settings: Settings,
+    agents: Sequence[AgentConfig],
+    *,
+    discord_client: discord.Client | None = None,
+    ledger: ChannelLedger | None = None,
+    calendar_url: str | None = None,
+    clock: Clock | None = None,
+    timeout_s: float | None = DEFAULT_WAKE_TIMEOUT_S,
+) -> WakerChain:
+    """The chain for these settings; `NoWakerConfigured` (a clear message) when empty.
+
+    `discord_client` must be logged in (REST is enough; with the gateway the
+    guild comes from the cache) and needs `ledger` (the state store) and
+    `settings.discord_guild_id`. `calendar_url` is where spawned agents report
+    back (the served calendar), sent in the webhook body.
+    """
+    wakers: list[Waker] = []
+    if discord_client is not None:
+        if ledger is None:
+            raise ValueError("the Discord waker needs the channel ledger (the state store)")
+        if settings.discord_guild_id is None:
+            raise NoWakerConfigured("DISCORD_GUILD_ID must be set to wake agents on Discord")
+        wakers.append(
+            PrivateChannelWaker(
+                discord_client,
+                settings.discord_guild_id,
+                ledger,
+                category_name=settings.wake_category,
+                admin_role_id=settings.admin_role_id,
+                retention_s=settings.channel_retention_s,
+                clock=clock,
+            )
+        )
+    if settings.spawn_url or any(a.spawn_url for a in agents):
+        wakers.append(SpawnUrlWaker(settings.spawn_url, calendar_url=calendar_url))
+    if settings.spawn_argv or any(a.spawn_command for a in agents):
+        wakers.append(SpawnCommandWaker(settings.spawn_argv, calendar_url=calendar_url))
+    if not wakers:
+        raise NoWakerConfigured(
+            "no way to wake agents: set DISCORD_TOKEN (with DISCORD_GUILD_ID), SPAWN_URL or "
+            "SPAWN_COMMAND, or give agents a spawn_url/spawn_command in AGENTS_FILE"
+        )
+    return WakerChain(wakers, timeout_s=timeout_s)
+
+
+def channel_waker(chain: WakerChain) -> PrivateChannelWaker | None:
+    """The chain's Discord waker (for the janitor loop and notices), if it has one."""
+    return next((w for w in chain.wakers if isinstance(w, PrivateChannelWaker)), None)
+
+
+def unwakeable_agents(chain: WakerChain, agents: Sequence[AgentConfig]) -> list[str]:
+    """Agents no waker in the chain can reach (e.g. no discord_user_id and no spawn)."""
+    return [a.id for a in agents if not chain.can_wake(a)]
+
+
+async def close_waker_chain(chain: WakerChain) -> None:
+    """Release what the wakers hold (the webhook's HTTP session); the Discord client stays."""
+    for waker in chain.wakers:
+        if isinstance(waker, SpawnUrlWaker):
+            await waker.close()
