@@ -8,18 +8,22 @@ so time-dependent rules are driven by hand in every case.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import aiohttp
 import pytest
+from aiohttp import web
 
 from bot.calendar.base import Calendar
 from bot.calendar.store import EmbeddedCalendar
 from bot.clock import FakeClock
 from bot.models import SlotCreate
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 #: A zone far from UTC, so local-day mistakes show (local midnight is 16:00 UTC).
 TZ = ZoneInfo("Asia/Shanghai")
@@ -91,3 +95,56 @@ async def backend(
     finally:
         await client.close()
         await runner.cleanup()
+
+
+Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class Served:
+    """A real calendar server on loopback, maybe with fault-injecting middlewares in front."""
+
+    app: web.Application
+    runner: web.AppRunner
+    port: int
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@pytest.fixture
+async def serve(
+    store: EmbeddedCalendar,
+) -> AsyncIterator[Callable[..., Awaitable[Served]]]:
+    """`await serve(*outer, inner=[...], token=...)`: the API over `store`, with faults.
+
+    `outer` middlewares wrap everything (they see the final answer, as a proxy
+    would); `inner` ones sit where a handler bug would, inside the error layer.
+    """
+    from bot.calendar.server import make_app, serve_app
+
+    runners: list[web.AppRunner] = []
+
+    async def start(
+        *outer: Middleware, inner: Sequence[Middleware] = (), token: str | None = None
+    ) -> Served:
+        app = make_app(store, token=token)
+        for position, middleware in enumerate(outer):
+            app.middlewares.insert(position, web.middleware(middleware))
+        for middleware in inner:
+            app.middlewares.append(web.middleware(middleware))
+        runner, port = await serve_app(app, "127.0.0.1", 0)
+        runners.append(runner)
+        return Served(app=app, runner=runner, port=port)
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """A plain HTTP session, for looking at the wire itself."""
+    async with aiohttp.ClientSession() as session:
+        yield session
