@@ -475,6 +475,16 @@ class StateStore:
     async def add_deferral(self, agent_id: str, slot_id: str) -> None:
         await self.add_deferrals(agent_id, [slot_id])
 
+    async def remove_deferral(self, agent_id: str, slot_id: str) -> None:
+        await self._write(
+            [
+                (
+                    "DELETE FROM deferrals WHERE agent_id = ? AND slot_id = ?",
+                    (agent_id, slot_id),
+                )
+            ]
+        )
+
     async def deferrals(self, agent_id: str) -> set[str]:
         rows = await self._rows("SELECT slot_id FROM deferrals WHERE agent_id = ?", (agent_id,))
         return {r[0] for r in rows}

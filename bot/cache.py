@@ -1,0 +1,279 @@
+"""One agent's schedule held locally: the seed's `ScheduleCache`, in Python.
+
+The calendar is the truth, but asking it on every 30 s tick for every agent does
+not scale and cannot be precise. The cache holds the agent's slots for the
+current `TIMEZONE` day plus the slots carried over from earlier days (the
+current one and unfinished ones), and answers the scheduler's questions
+without I/O:
+
+* `get_due_slots(now)` and `next_due_at()` read a time-ordered index of the
+  pending (NOT_STARTED/DEFERRED) slots, so a tick costs a bisect, not a scan;
+* `merge(day)` folds a calendar answer in as a diff and never lets an older
+  `version` overwrite a newer local one (a sync that started before our own
+  claim must not undo it);
+* `put(slot)` folds in one slot learnt elsewhere (a transition's answer).
+
+Every change comes back as `SlotChange(before, after)` so the scheduler can act
+on what moved (a slot ended, a new slot appeared, the agent became busy).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right, insort
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.models import DaySchedule, Slot, SlotStatus
+
+
+def selection_key(slot: Slot) -> tuple[int, datetime, str]:
+    """DESIGN §4 selection: priority desc, then scheduled_at asc, then id asc."""
+    return (-slot.priority, slot.scheduled_at, slot.id)
+
+
+def local_day(moment: datetime, tz: ZoneInfo) -> date:
+    return moment.astimezone(tz).date()
+
+
+@dataclass(frozen=True, slots=True)
+class SlotChange:
+    """One slot's move: `before` None = new to the cache, `after` None = gone from it."""
+
+    before: Slot | None
+    after: Slot | None
+
+    @property
+    def slot(self) -> Slot:
+        found = self.after or self.before
+        assert found is not None
+        return found
+
+    @property
+    def ended(self) -> bool:
+        """It reached FINISHED/ABORTED in this change (was not final before)."""
+        return (
+            self.after is not None
+            and self.after.status.is_final
+            and (self.before is None or not self.before.status.is_final)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SyncDiff:
+    created: tuple[Slot, ...] = ()
+    updated: tuple[SlotChange, ...] = ()
+    deleted: tuple[Slot, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated or self.deleted)
+
+    def changes(self) -> list[SlotChange]:
+        out = [SlotChange(None, s) for s in self.created]
+        out.extend(self.updated)
+        out.extend(SlotChange(s, None) for s in self.deleted)
+        return out
+
+
+def _ts(slot: Slot) -> float:
+    return slot.scheduled_at.timestamp()
+
+
+class ScheduleCache:
+    """The local copy of one agent's days; not thread-safe, owned by one scheduler."""
+
+    def __init__(self, agent_id: str, timezone: ZoneInfo, day: date | None = None) -> None:
+        self.agent_id = agent_id
+        self.timezone = timezone
+        #: The `TIMEZONE` day the cache is on; slots of earlier days are carried.
+        self.day = day
+        #: When the calendar last answered a day query for this cache (even 304).
+        self.last_sync_at: datetime | None = None
+        self._slots: dict[str, Slot] = {}
+        # pending index: sorted (timestamp, id) of NOT_STARTED/DEFERRED slots
+        self._pending: list[tuple[float, str]] = []
+        self._pending_key: dict[str, tuple[float, str]] = {}
+        self._active: set[str] = set()
+
+    # ---- reading -------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+    def __contains__(self, slot_id: object) -> bool:
+        return slot_id in self._slots
+
+    def get(self, slot_id: str) -> Slot | None:
+        return self._slots.get(slot_id)
+
+    def get_all(self) -> list[Slot]:
+        """Every slot held, in time order."""
+        return sorted(self._slots.values(), key=lambda s: (s.scheduled_at, s.id))
+
+    def day_of(self, slot: Slot) -> date:
+        return local_day(slot.scheduled_at, self.timezone)
+
+    def slots_on(self, day: date) -> list[Slot]:
+        return [s for s in self.get_all() if self.day_of(s) == day]
+
+    def carried(self) -> list[Slot]:
+        """Slots held from before the current day (unfinished or current)."""
+        if self.day is None:
+            return []
+        return [s for s in self.get_all() if self.day_of(s) < self.day]
+
+    def get_due_slots(self, now: datetime) -> list[Slot]:
+        """Pending slots with `scheduled_at <= now`, oldest first (no full scan)."""
+        end = bisect_right(self._pending, (now.timestamp(), "\U0010ffff"))
+        return [self._slots[sid] for _, sid in self._pending[:end]]
+
+    def has_due(self, now: datetime) -> bool:
+        return bool(self._pending) and self._pending[0][0] <= now.timestamp()
+
+    def next_due_at(self, after: datetime | None = None) -> datetime | None:
+        """The earliest pending `scheduled_at` (strictly after `after`, when given)."""
+        if not self._pending:
+            return None
+        if after is None:
+            idx = 0
+        else:
+            idx = bisect_right(self._pending, (after.timestamp(), "\U0010ffff"))
+            if idx >= len(self._pending):
+                return None
+        return self._slots[self._pending[idx][1]].scheduled_at
+
+    def active_slot(self) -> Slot | None:
+        """The ONGOING/PAUSED slot (the agent is busy), if the cache knows one."""
+        if not self._active:
+            return None
+        # More than one can only be a transient the calendar forbids; prefer ONGOING.
+        slots = [self._slots[sid] for sid in self._active]
+        return min(slots, key=lambda s: (s.status is not SlotStatus.ONGOING, s.scheduled_at))
+
+    @property
+    def pending_count(self) -> int:
+        return len(self._pending)
+
+    def count(self, status: SlotStatus) -> int:
+        return sum(1 for s in self._slots.values() if s.status is status)
+
+    # ---- writing -------------------------------------------------------
+
+    def put(self, slot: Slot) -> SlotChange | None:
+        """Fold in one slot; None when the cache already had this version or a newer one."""
+        if slot.agent_id != self.agent_id:
+            raise ValueError(f"slot {slot.id} belongs to {slot.agent_id}, not {self.agent_id}")
+        before = self._slots.get(slot.id)
+        if before is not None and before.version >= slot.version:
+            return None
+        self._store(slot)
+        return SlotChange(before, slot)
+
+    def put_many(self, slots: Iterable[Slot]) -> list[SlotChange]:
+        return [c for c in (self.put(s) for s in slots) if c is not None]
+
+    def update_slot(self, slot_id: str, changes: Mapping[str, Any]) -> Slot:
+        """A local edit (no version check); raises KeyError for an unknown slot."""
+        before = self._slots[slot_id]
+        after = before.model_copy(update=dict(changes))
+        self._store(after)
+        return after
+
+    def remove(self, slot_id: str) -> Slot | None:
+        slot = self._slots.pop(slot_id, None)
+        if slot is not None:
+            self._unindex(slot_id)
+        return slot
+
+    def merge(self, schedule: DaySchedule, synced_at: datetime | None = None) -> SyncDiff:
+        """Fold in the calendar's answer for one day.
+
+        Slots of that day the calendar no longer lists are deleted (rescheduled
+        away, or gone); slots of other days are untouched. A listed slot whose
+        version is not newer than ours is kept as we have it.
+        """
+        if synced_at is not None:
+            self.last_sync_at = synced_at
+        created: list[Slot] = []
+        updated: list[SlotChange] = []
+        listed: set[str] = set()
+        for slot in schedule.slots:
+            if slot.agent_id != self.agent_id:
+                continue
+            listed.add(slot.id)
+            change = self.put(slot)
+            if change is None:
+                continue
+            if change.before is None:
+                created.append(slot)
+            else:
+                updated.append(change)
+        deleted: list[Slot] = []
+        for slot_id, slot in list(self._slots.items()):
+            if slot_id not in listed and self.day_of(slot) == schedule.date:
+                if slot.status.is_active:
+                    # The agent is working on it; a day listing cannot take it away.
+                    continue
+                deleted.append(slot)
+                self.remove(slot_id)
+        return SyncDiff(tuple(created), tuple(updated), tuple(deleted))
+
+    def mark_synced(self, at: datetime) -> None:
+        """A 304: nothing to merge, but the cache is known fresh as of `at`."""
+        self.last_sync_at = at
+
+    def roll_to(self, day: date) -> list[Slot]:
+        """Move to a new day: keep active and unfinished earlier slots, drop ended ones.
+
+        Answers the slots carried over.
+        """
+        self.day = day
+        carried: list[Slot] = []
+        for slot_id, slot in list(self._slots.items()):
+            if self.day_of(slot) >= day:
+                continue
+            if slot.status.is_final:
+                self.remove(slot_id)
+            else:
+                carried.append(slot)
+        return sorted(carried, key=lambda s: (s.scheduled_at, s.id))
+
+    def drop_ended_carried(self) -> list[Slot]:
+        """Ended slots of earlier days are written off once seen ending."""
+        if self.day is None:
+            return []
+        gone = [s for s in self._slots.values() if s.status.is_final and self.day_of(s) < self.day]
+        for slot in gone:
+            self.remove(slot.id)
+        return gone
+
+    # ---- index ---------------------------------------------------------
+
+    def _store(self, slot: Slot) -> None:
+        self._unindex(slot.id)
+        self._slots[slot.id] = slot
+        if slot.status.is_pending:
+            key = (_ts(slot), slot.id)
+            insort(self._pending, key)
+            self._pending_key[slot.id] = key
+        elif slot.status.is_active:
+            self._active.add(slot.id)
+
+    def _unindex(self, slot_id: str) -> None:
+        key = self._pending_key.pop(slot_id, None)
+        if key is not None:
+            idx = bisect_left(self._pending, key)
+            if idx < len(self._pending) and self._pending[idx] == key:
+                del self._pending[idx]
+        self._active.discard(slot_id)
+
+
+def sort_for_selection(slots: Sequence[Slot]) -> list[Slot]:
+    return sorted(slots, key=selection_key)
+
+
+def utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)

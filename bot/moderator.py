@@ -1,0 +1,338 @@
+"""The one object the glue (cogs, the headless runner, the demo) talks to.
+
+`Moderator` owns an `AgentScheduler` per configured agent, all sharing one
+calendar client, one state store, one waker and one clock. Typical life::
+
+    state = await StateStore.open(settings.state_path, clock=clock)
+    moderator = Moderator(agents, calendar, state, waker, clock,
+                          timezone=settings.tz,
+                          check_interval_s=settings.check_interval_s,
+                          misfire_grace_s=settings.misfire_grace_s,
+                          wake_template=settings.wake_template,
+                          notifier=waker_chain)
+    moderator.on_slot_ended = cog.mark_channel_ended     # optional
+    await moderator.start()      # recover half-done wakes, first sync, arm timers
+    ...                          # loops: sync_all() every SYNC_INTERVAL_S,
+    ...                          #        check_all() every CHECK_INTERVAL_S
+    await moderator.stop()
+
+Contract for callers:
+
+* `sync_all()` / `check_all()` never raise (a `tasks.loop` dies on any
+  exception): failures are logged, recorded and visible in `status()`, and one
+  agent's trouble never stops the others.
+* `apply_action()` is for agent replies and slash commands; it raises the
+  calendar's `TransitionConflict` / `SlotNotFound` (and `CalendarError` when the
+  calendar is away) so the caller can explain. `UnknownAgent` (a LookupError
+  whose message lists the configured agents) comes from every call taking an
+  agent id that is not configured.
+* `status()` / `statuses()` / `slot_owner()` / `agent()` are synchronous and do
+  no I/O; `schedule()` reads the cache for today and the calendar otherwise.
+* `on_slot_ended(slot)` (async) is called once for every slot seen reaching
+  FINISHED/ABORTED, after the scheduler's own bookkeeping (the channel link is
+  already marked ended in the state). `on_event(event)` (sync) sees every
+  `SchedulerEvent`; both are optional and their exceptions are logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from bot.calendar.base import Calendar, SlotNotFound
+from bot.clock import Clock
+from bot.config import AgentConfig
+from bot.models import Action, Slot
+from bot.scheduler import AgentScheduler, SchedulerConfig
+from bot.state import StateStore
+from bot.status import AgentSnapshot, SchedulerEvent
+from bot.wakers.base import SlotNotifier, Waker
+
+log = logging.getLogger(__name__)
+
+#: At most this many agents talk to the calendar at once during `sync_all` / `start`.
+SYNC_CONCURRENCY = 16
+
+
+class UnknownAgent(LookupError):
+    """An agent id that is not in `AGENTS_FILE`; the message lists the known ones."""
+
+    def __init__(self, agent_id: str, known: Sequence[str]) -> None:
+        shown = ", ".join(sorted(known)[:20]) or "none"
+        more = f" (+{len(known) - 20} more)" if len(known) > 20 else ""
+        super().__init__(f"unknown agent {agent_id!r}; configured agents: {shown}{more}")
+        self.agent_id = agent_id
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class Moderator:
+    def __init__(
+        self,
+        agents: Sequence[AgentConfig],
+        calendar: Calendar,
+        state: StateStore,
+        waker: Waker,
+        clock: Clock,
+        *,
+        timezone: ZoneInfo,
+        check_interval_s: float = 30.0,
+        misfire_grace_s: float | None = None,
+        wake_template: str = "{title}\n{prompt}",
+        notifier: SlotNotifier | None = None,
+        precise_timer: bool = True,
+        wake_retry_base_s: float = 15.0,
+        wake_retry_max_s: float = 900.0,
+    ) -> None:
+        if not agents:
+            raise ValueError("the moderator needs at least one agent")
+        self.calendar = calendar
+        self.state = state
+        self.waker = waker
+        self.clock = clock
+        self.timezone = timezone
+        self.check_interval_s = check_interval_s
+        self.on_slot_ended: Callable[[Slot], Awaitable[None]] | None = None
+        self.on_event: Callable[[SchedulerEvent], None] | None = None
+        self._config = SchedulerConfig(
+            timezone=timezone,
+            check_interval_s=check_interval_s,
+            misfire_grace_s=misfire_grace_s,
+            wake_template=wake_template,
+            precise_timer=precise_timer,
+            wake_retry_base_s=wake_retry_base_s,
+            wake_retry_max_s=wake_retry_max_s,
+        )
+        self._agents: dict[str, AgentConfig] = {}
+        self._schedulers: dict[str, AgentScheduler] = {}
+        for agent in agents:
+            if agent.id in self._agents:
+                raise ValueError(f"agent {agent.id!r} is configured twice")
+            self._agents[agent.id] = agent
+            self._schedulers[agent.id] = AgentScheduler(
+                agent,
+                calendar=calendar,
+                state=state,
+                waker=waker,
+                clock=clock,
+                config=self._config,
+                notifier=notifier,
+                emit=self._emit,
+                ended=self._ended,
+            )
+        self._loops: list[asyncio.Task[None]] = []
+        self._started = False
+
+    # ---- lifecycle ------------------------------------------------------
+
+    async def start(self) -> None:
+        """Take back the persisted state, finish half-done wakes, sync everyone, arm timers."""
+        deferrals = await self.state.all_deferrals()
+        syncs = await self.state.all_syncs()
+        for agent_id, scheduler in self._schedulers.items():
+            scheduler.load(deferrals.get(agent_id, set()), syncs.get(agent_id))
+        to_recover: set[str] = set()
+        for entry in await self.state.unfinished_wakes():
+            owner = self._schedulers.get(entry.agent_id)
+            if owner is None:
+                log.warning(
+                    "wake ledger: slot %s belongs to agent %s, which is no longer configured; "
+                    "leaving it alone",
+                    entry.slot_id,
+                    entry.agent_id,
+                )
+                continue
+            owner.adopt_unfinished([entry])
+            to_recover.add(entry.agent_id)
+        for agent_id in sorted(to_recover):
+            try:
+                await self._schedulers[agent_id].recover()
+            except Exception:
+                log.exception("agent %s: recovery failed; it is retried by the checks", agent_id)
+        await self.sync_all()
+        self._started = True
+        for scheduler in self._schedulers.values():
+            scheduler.start_timer()
+        log.info("moderator started for %d agent(s)", len(self._schedulers))
+
+    async def stop(self, grace_s: float = 10.0) -> None:
+        """Stop loops and timers; an in-flight wake may finish within `grace_s` real seconds."""
+        loops, self._loops = self._loops, []
+        for task in loops:
+            task.cancel()
+        await asyncio.gather(*loops, return_exceptions=True)
+        await asyncio.gather(
+            *(s.stop(grace_s) for s in self._schedulers.values()), return_exceptions=True
+        )
+        self._started = False
+
+    def start_loops(self, sync_interval_s: float) -> None:
+        """For runs without discord.py (headless, demo): the sync and check loops as tasks.
+
+        The bot's cogs use `tasks.loop` instead and call `sync_all` / `check_all`.
+        """
+        self._loops.append(
+            asyncio.create_task(self._loop(sync_interval_s, self.sync_all), name="sync-loop")
+        )
+        self._loops.append(
+            asyncio.create_task(
+                self._loop(self.check_interval_s, self.check_all), name="check-loop"
+            )
+        )
+
+    async def _loop(self, every_s: float, body: Callable[[], Awaitable[object]]) -> None:
+        while True:
+            await self.clock.sleep(every_s)
+            try:
+                await body()
+            except Exception:  # the bodies do not raise; this is the last line of defence
+                log.exception("background loop body failed")
+
+    @property
+    def quiet(self) -> bool:
+        """No scheduler has background work in flight (every timer is parked on the clock)."""
+        return all(s.quiet for s in self._schedulers.values())
+
+    # ---- loops ------------------------------------------------------------
+
+    async def sync_all(self) -> int:
+        """Sync every agent; answers how many failed. Never raises."""
+        gate = asyncio.Semaphore(SYNC_CONCURRENCY)
+
+        async def one(scheduler: AgentScheduler) -> bool:
+            async with gate:
+                try:
+                    return await scheduler.run_sync()
+                except Exception:
+                    log.exception("agent %s: sync crashed", scheduler.agent_id)
+                    return False
+
+        results = await asyncio.gather(*(one(s) for s in self._schedulers.values()))
+        return sum(1 for ok in results if not ok)
+
+    async def sync(self, agent_id: str) -> bool:
+        """Sync one agent now (`/sync agent`); False when the calendar failed (see status)."""
+        return await self._scheduler(agent_id).run_sync()
+
+    async def check_all(self, now: datetime | None = None) -> None:
+        """The safety-net tick: checks only the agents that need it. Never raises."""
+        moment = now or self.clock.now()
+        try:
+            waiting = [s for s in self._schedulers.values() if s.needs_attention(moment)]
+        except Exception:
+            log.exception("check tick: could not see which agents need a check")
+            waiting = list(self._schedulers.values())
+        if not waiting:
+            return
+
+        async def one(scheduler: AgentScheduler) -> None:
+            try:
+                await scheduler.run_check(moment)
+            except Exception:
+                log.exception("agent %s: check crashed", scheduler.agent_id)
+
+        await asyncio.gather(*(one(s) for s in waiting))
+
+    async def check(self, agent_id: str) -> None:
+        await self._scheduler(agent_id).run_check()
+
+    # ---- actions ------------------------------------------------------------
+
+    async def apply_action(
+        self,
+        slot_id: str,
+        action: Action,
+        *,
+        note: str | None = None,
+        source: str = "moderator",
+        until: datetime | None = None,
+    ) -> Slot:
+        """Move a slot for a reply or a command, applying the end-of-slot rules.
+
+        Raises `SlotNotFound`, `TransitionConflict` (its `.slot` is the slot as
+        it is now) or `CalendarError`; a slot of an agent that is not configured
+        is still moved (a person may clean up), without scheduling consequences.
+        """
+        owner = self.slot_owner(slot_id)
+        if owner is None:
+            slot = await self.calendar.get_slot(slot_id)
+            owner = slot.agent_id
+        scheduler = self._schedulers.get(owner)
+        if scheduler is None:
+            text = f"{source}: {note}" if note else source
+            log.info("slot %s of unconfigured agent %s: %s by %s", slot_id, owner, action, source)
+            return await self.calendar.transition(
+                slot_id, action, agent_id=owner, note=text, until=until
+            )
+        return await scheduler.apply_action(slot_id, action, note=note, source=source, until=until)
+
+    async def record_progress(self, slot_id: str, note: str | None = None) -> None:
+        """The agent posted progress: its slot is alive (resets the stuck-slot silence)."""
+        owner = self.slot_owner(slot_id)
+        if owner is None:
+            try:
+                owner = (await self.calendar.get_slot(slot_id)).agent_id
+            except SlotNotFound:
+                log.info("progress for unknown slot %s ignored", slot_id)
+                return
+        scheduler = self._schedulers.get(owner)
+        if scheduler is not None:
+            await scheduler.record_progress(slot_id, note)
+
+    # ---- reading ------------------------------------------------------------
+
+    @property
+    def agent_ids(self) -> list[str]:
+        return list(self._agents)
+
+    def agent(self, agent_id: str) -> AgentConfig:
+        try:
+            return self._agents[agent_id]
+        except KeyError:
+            raise UnknownAgent(agent_id, list(self._agents)) from None
+
+    def status(self, agent_id: str) -> AgentSnapshot:
+        return self._scheduler(agent_id).snapshot(self.clock.now())
+
+    def statuses(self) -> list[AgentSnapshot]:
+        now = self.clock.now()
+        return [s.snapshot(now) for s in self._schedulers.values()]
+
+    async def schedule(self, agent_id: str, day: date) -> list[Slot]:
+        """The agent's slots on `day`: today's from the cache (with carried slots), else asked."""
+        scheduler = self._scheduler(agent_id)
+        if scheduler.cache.day == day:
+            return scheduler.slots_on(day)
+        result = await self.calendar.get_day(agent_id, day)
+        return list(result.schedule.slots) if result.schedule is not None else []
+
+    def slot_owner(self, slot_id: str) -> str | None:
+        """Which configured agent's cache holds `slot_id` (no I/O), or None."""
+        for agent_id, scheduler in self._schedulers.items():
+            if slot_id in scheduler.cache:
+                return agent_id
+        return None
+
+    def scheduler(self, agent_id: str) -> AgentScheduler:
+        """The agent's scheduler, for tests and benchmarks; the glue should not need it."""
+        return self._scheduler(agent_id)
+
+    def _scheduler(self, agent_id: str) -> AgentScheduler:
+        try:
+            return self._schedulers[agent_id]
+        except KeyError:
+            raise UnknownAgent(agent_id, list(self._agents)) from None
+
+    # ---- hooks --------------------------------------------------------------
+
+    def _emit(self, event: SchedulerEvent) -> None:
+        if self.on_event is not None:
+            self.on_event(event)
+
+    async def _ended(self, slot: Slot) -> None:
+        if self.on_slot_ended is not None:
+            await self.on_slot_ended(slot)

@@ -1,0 +1,120 @@
+"""What the glue reads about the scheduling core: per-agent snapshots and events.
+
+`/status`, `check-config` and the demo print these; they are frozen so a cog
+can hold one across an `await` without seeing it change under it. Nothing here
+does I/O: `Moderator.status()` builds a snapshot from memory in microseconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from bot.models import SlotStatus
+
+
+class AgentActivity(StrEnum):
+    IDLE = "idle"
+    BUSY = "busy"
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentSlot:
+    """The slot the agent holds (ONGOING or PAUSED)."""
+
+    id: str
+    title: str
+    status: SlotStatus
+    #: Where it was woken (a channel id for Discord, a wake id for spawn), if we woke it.
+    reference: str | None
+    #: Silent for 2 x its estimated duration: nudged, and aborted at 4 x.
+    overdue: bool
+    last_activity_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class NextSlot:
+    id: str
+    title: str
+    priority: int
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WakeInfo:
+    """The last wake attempt of an agent and how it went."""
+
+    at: datetime
+    slot_id: str
+    ok: bool
+    via: str
+    reference: str | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSnapshot:
+    agent_id: str
+    as_of: datetime
+    state: AgentActivity
+    current: CurrentSlot | None
+    #: The next pending slot (may be due already while the agent is busy).
+    next_due: NextSlot | None
+    last_sync_at: datetime | None
+    last_sync_age_s: float | None
+    last_sync_error: str | None
+    last_sync_error_at: datetime | None
+    consecutive_sync_failures: int
+    #: NOT_STARTED + DEFERRED slots held for the agent.
+    pending_count: int
+    #: Of those, the ones in DEFERRED status.
+    deferred_count: int
+    #: Slots deferred in this busy session (not offered again until it ends).
+    session_deferred_count: int
+    last_wake: WakeInfo | None
+    consecutive_wake_failures: int
+    wake_retry_at: datetime | None
+
+    @property
+    def busy(self) -> bool:
+        return self.state is AgentActivity.BUSY
+
+    @property
+    def healthy(self) -> bool:
+        """Synced lately and the last wake (if any) worked."""
+        return (
+            self.consecutive_sync_failures == 0
+            and self.last_sync_at is not None
+            and self.consecutive_wake_failures == 0
+        )
+
+
+class EventKind(StrEnum):
+    SYNCED = "synced"
+    SYNC_FAILED = "sync_failed"
+    HEARTBEAT = "heartbeat"
+    ROLLOVER = "rollover"
+    DEFERRED = "deferred"
+    CLAIMED = "claimed"
+    CLAIM_CONFLICT = "claim_conflict"
+    WOKEN = "woken"
+    WAKE_FAILED = "wake_failed"
+    RELEASED = "released"
+    TRANSITION = "transition"
+    ENDED = "ended"
+    MISFIRED = "misfired"
+    NUDGED = "nudged"
+    STUCK_ABORTED = "stuck_aborted"
+    RECOVERED = "recovered"
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerEvent:
+    """One thing the core did, for an event log hook (demo, audit, tests)."""
+
+    at: datetime
+    agent_id: str
+    kind: EventKind
+    slot_id: str | None = None
+    detail: str = ""

@@ -1,0 +1,461 @@
+"""DESIGN §4, rule by rule, on the real embedded calendar with the production timers."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from bot.calendar.base import CalendarUnavailable, SlotNotFound, TransitionConflict
+from bot.calendar.store import EmbeddedCalendar
+from bot.models import Action, AgentState, SlotStatus
+from bot.moderator import UnknownAgent
+from bot.status import AgentActivity
+from bot.wakers.chain import WakerChain
+from tests.core.conftest import (
+    ADA,
+    BOB,
+    START,
+    FailingWaker,
+    Harness,
+    RecordingWaker,
+    SettlingClock,
+    World,
+    add_slot,
+    minutes,
+)
+
+
+async def defers_of(calendar: EmbeddedCalendar, slot_id: str) -> int:
+    return sum(1 for e in await calendar.slot_events(slot_id) if e.action == "defer")
+
+
+async def complete(moderator: Any, clock: SettlingClock, slot_id: str) -> None:
+    await moderator.apply_action(slot_id, Action.COMPLETE, note="ok", source="reply")
+    await clock.advance(0)
+
+
+async def test_due_slots_are_woken_by_priority_then_time_then_id(
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+) -> None:
+    low = await add_slot(calendar, "ada", START - minutes(10), priority=10)
+    late_high = await add_slot(calendar, "ada", START - minutes(5), priority=90)
+    early_high = await add_slot(calendar, "ada", START - minutes(20), priority=90)
+    tie_a = await add_slot(calendar, "ada", START - minutes(30), priority=50)
+    tie_b = await add_slot(calendar, "ada", START - minutes(30), priority=50)
+    ties = sorted([tie_a.id, tie_b.id])
+    waker = RecordingWaker(clock)
+    moderator = await harness.moderator(waker)  # no MISFIRE_GRACE_S: lateness is no limit
+    for _ in range(4):
+        current = waker.world.delivered()[-1]
+        assert (await calendar.get_slot(current)).status is SlotStatus.ONGOING
+        await complete(moderator, clock, current)
+    assert waker.world.delivered() == [early_high.id, late_high.id, *ties, low.id]
+
+
+async def test_busy_agent_gets_each_due_slot_deferred_once_then_by_priority_when_idle(
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+) -> None:
+    current = await add_slot(calendar, "ada", START, minutes=600)
+    waker = RecordingWaker(clock)
+    moderator = await harness.moderator(waker)
+    assert waker.world.delivered() == [current.id]
+    s_low = await add_slot(calendar, "ada", START + minutes(10), priority=20)
+    s_high = await add_slot(calendar, "ada", START + minutes(20), priority=80)
+    s_mid = await add_slot(calendar, "ada", START + minutes(20), priority=60)
+    await clock.advance(60)
+    await moderator.sync_all()
+    for _ in range(8):  # many ticks, syncs and timer firings while busy
+        await clock.advance(5 * 60)
+        await moderator.check_all()
+        await moderator.sync_all()
+    for s in (s_low, s_high, s_mid):
+        assert await defers_of(calendar, s.id) == 1
+        assert (await calendar.get_slot(s.id)).status is SlotStatus.DEFERRED
+    snap = moderator.status("ada")
+    assert (snap.state, snap.session_deferred_count, snap.deferred_count) == (
+        AgentActivity.BUSY,
+        3,
+        3,
+    )
+    assert waker.world.delivered() == [current.id]
+
+    harness.events.clear()
+    await complete(moderator, clock, current.id)
+    # idle: heartbeat idle first, then the highest-priority deferred slot is claimed at once
+    kinds = [(e.kind.value, e.detail) for e in harness.events]
+    assert kinds.index(("heartbeat", "idle")) < [k for k, _ in kinds].index("claimed")
+    assert waker.world.delivered() == [current.id, s_high.id]
+    assert waker.world.times()[s_high.id] == clock.now()
+    await complete(moderator, clock, s_high.id)
+    await complete(moderator, clock, s_mid.id)
+    assert waker.world.delivered() == [current.id, s_high.id, s_mid.id, s_low.id]
+    # each new busy session deferred the waiting slots once more, never twice in one
+    assert await defers_of(calendar, s_low.id) == 3
+    assert await defers_of(calendar, s_mid.id) == 2
+
+
+async def test_heartbeat_follows_every_busy_idle_change(
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+) -> None:
+    slot = await add_slot(calendar, "ada", START + minutes(1))
+    moderator = await harness.moderator(RecordingWaker(clock))
+    await clock.advance(60)
+    busy = await calendar.agent_status("ada")
+    assert (busy.status, busy.current_slot_id) == (AgentState.BUSY, slot.id)
+    await clock.advance(90)
+    await moderator.apply_action(slot.id, Action.COMPLETE, source="reply")
+    idle = await calendar.agent_status("ada")
+    assert idle.status is AgentState.IDLE
+    assert idle.last_heartbeat_at == clock.now()  # sent at once, not at the next sync
+    beats = [e.detail for e in harness.events if e.kind.value == "heartbeat"]
+    assert beats[-2:] == ["busy", "idle"]
+
+
+async def test_paused_counts_as_busy(
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+) -> None:
+    held = await add_slot(calendar, "ada", START, minutes=600)
+    waiting = await add_slot(calendar, "ada", START + minutes(5))
+    waker = RecordingWaker(clock)
+    moderator = await harness.moderator(waker)
+    await moderator.apply_action(held.id, Action.PAUSE, note="lunch", source="reply")
+    await clock.advance(10 * 60)
+    assert waker.world.delivered() == [held.id]
+    assert (await calendar.get_slot(waiting.id)).status is SlotStatus.DEFERRED
+    assert moderator.status("ada").current is not None
+    await moderator.apply_action(held.id, Action.RESUME, source="reply")
+    await clock.advance(60)
+    assert waker.world.delivered() == [held.id]
+    await complete(moderator, clock, held.id)
+    assert waker.world.delivered() == [held.id, waiting.id]
+
+
+async def test_slot_created_between_syncs_is_found_and_woken_on_time(
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+) -> None:
+    waker = RecordingWaker(clock)
+    # the safety-net loop is an hour away: only the precise timer can be on time
+    moderator = await harness.moderator(waker, check_interval_s=3600)
+    await clock.advance(60)
+    late_comer = await add_slot(calendar, "ada", START + minutes(10))
+    await clock.advance(4 * 60)
+    assert moderator.slot_owner(late_comer.id) is None  # not synced yet
+    await moderator.sync_all()  # the sync loop's tick at 09:05
+    assert moderator.slot_owner(late_comer.id) == "ada"
+    await clock.advance(5 * 60 - 1)
+    assert waker.world.delivered() == []
+    await clock.advance(1)
+    assert waker.world.times() == {late_comer.id: START + minutes(10)}
+
+
+async def test_claim_conflict_means_resync_and_no_wake(
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+) -> None:
+    slot = await add_slot(calendar, "ada", START + minutes(10))
+    waker = RecordingWaker(clock)
+    await harness.moderator(waker)
+    await clock.advance(5 * 60)
+    # a person moves the slot to 11:00 behind the moderator's back (version 1 -> 2)
+    await calendar.transition(slot.id, Action.DEFER, until=START + minutes(120))
+    await clock.advance(5 * 60)  # 09:10: the timer fires with the stale version 1
+    assert waker.world.delivered() == []
+    assert "claim_conflict" in harness.kinds()
+    assert all(e.action != "start" for e in await calendar.slot_events(slot.id))
+    await clock.advance(110 * 60)  # the re-sync learnt the new time
+    assert waker.world.times() == {slot.id: START + minutes(120)}
+
+
+async def test_two_moderators_racing_wake_a_slot_once(
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+) -> None:
+    slot = await add_slot(calendar, "ada", START + minutes(1))
+    one, two = RecordingWaker(clock, World()), RecordingWaker(clock, World())
+    await harness.moderator(one, state_path=harness.tmp_path / "one.db")
+    await harness.moderator(two, state_path=harness.tmp_path / "two.db")
+    await clock.advance(60)
+    assert sorted(one.world.delivered() + two.world.delivered()) == [slot.id]
+    starts = [e for e in await calendar.slot_events(slot.id) if e.action == "start"]
+    assert len(starts) == 1
+
+
+async def test_wake_failing_on_every_waker_releases_and_retries_with_backoff(
+    harness: Harness,
+    clock: SettlingClock,
+    calendar: EmbeddedCalendar,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    slot = await add_slot(calendar, "ada", START)
+    first = FailingWaker(clock, failures=2)
+    second = FailingWaker(clock, failures=None)
+    chain = WakerChain([first, second])
+    with caplog.at_level(logging.ERROR, logger="bot.scheduler"):
+        moderator = await harness.moderator(chain, wake_retry_base_s=15)
+    assert (await calendar.get_slot(slot.id)).status is SlotStatus.DEFERRED  # given back
+    snap = moderator.status("ada")
+    assert snap.state is AgentActivity.IDLE
+    assert snap.last_wake is not None and not snap.last_wake.ok
+    assert snap.last_wake.error is not None and "the medium is down" in snap.last_wake.error
+    assert (snap.consecutive_wake_failures, snap.wake_retry_at) == (
+        1,
+        START + timedelta(seconds=15),
+    )
+    assert any(slot.id in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
+
+    await clock.advance(14)
+    assert len(first.attempts) == 1
+    await clock.advance(1)  # 09:00:15: second try, fails again -> 30 s
+    assert [at for _, at in first.attempts] == [START, START + timedelta(seconds=15)]
+    await clock.advance(29)
+    assert len(first.attempts) == 2
+    await clock.advance(1)  # 09:00:45: third try works
+    assert first.inner.world.times() == {slot.id: START + timedelta(seconds=45)}
+    assert (await calendar.get_slot(slot.id)).status is SlotStatus.ONGOING
+    actions = [e.action for e in await calendar.slot_events(slot.id)]
+    assert actions == ["create", "start", "release", "start", "release", "start"]
+    snap = moderator.status("ada")
+    assert (snap.consecutive_wake_failures, snap.wake_retry_at) == (0, None)
+    assert snap.last_wake is not None and snap.last_wake.via == "failing"
+
+
+async def test_misfire_aborts_late_not_started_slots_with_a_note(
+    harness: Harness,
+    clock: SettlingClock,
+    calendar: EmbeddedCalendar,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    too_late = await add_slot(calendar, "ada", START - minutes(61))
+    within = await add_slot(calendar, "ada", START - timedelta(seconds=30), priority=10)
+    old_deferred = await add_slot(calendar, "ada", START - minutes(180), priority=90)
+    await calendar.transition(old_deferred.id, Action.DEFER)
+    waker = RecordingWaker(clock)
+    with caplog.at_level(logging.WARNING, logger="bot.scheduler"):
+        moderator = await harness.moderator(waker, misfire_grace_s=60)
+    aborted = await calendar.get_slot(too_late.id)
+    assert aborted.status is SlotStatus.ABORTED
+    note = (await calendar.slot_events(too_late.id))[-1].note or ""
+    assert "misfire" in note and "61 min" in note and "MISFIRE_GRACE_S=60" in note
+    assert any(too_late.id in r.getMessage() for r in caplog.records)
+    assert too_late.id in [s.id for s in harness.ended]
+    # DEFERRED is never misfired; within the grace is woken normally
+    assert waker.world.delivered() == [old_deferred.id]
+    await complete(moderator, clock, old_deferred.id)
+    assert waker.world.delivered() == [old_deferred.id, within.id]
+
+    # found late by a sync: aborted, saying how late
+    await clock.advance(30 * 60)
+    found_late = await add_slot(calendar, "ada", START + minutes(10))
+    await clock.advance(5 * 60)
+    await moderator.sync_all()
+    note = (await calendar.slot_events(found_late.id))[-1].note or ""
+    assert (await calendar.get_slot(found_late.id)).status is SlotStatus.ABORTED
+    assert "25 min" in note
+
+
+async def test_a_deferred_slot_is_never_misfired_however_late(
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+) -> None:
+    held = await add_slot(calendar, "ada", START, minutes=24 * 60)
+    waiting = await add_slot(calendar, "ada", START + minutes(1))
+    waker = RecordingWaker(clock)
+    moderator = await harness.moderator(waker, misfire_grace_s=60)
+    for _ in range(6):
+        await clock.advance(30 * 60)
+        await moderator.sync_all()
+    assert (await calendar.get_slot(waiting.id)).status is SlotStatus.DEFERRED
+    await complete(moderator, clock, held.id)
+    assert waker.world.delivered() == [held.id, waiting.id]
+
+
+async def test_stuck_slot_is_nudged_at_twice_and_aborted_at_four_times_its_estimate(
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+) -> None:
+    stuck = await add_slot(calendar, "ada", START, minutes=10)
+    after = await add_slot(calendar, "ada", START + minutes(1))
+    waker = RecordingWaker(clock)
+    moderator = await harness.moderator(waker, notifier=waker, check_interval_s=3600)
+    await clock.advance(20 * 60 - 1)
+    assert waker.world.notices == []
+    assert moderator.status("ada").current is not None
+    assert not moderator.status("ada").current.overdue  # type: ignore[union-attr]
+    await clock.advance(1)  # 09:20 = 2 x 10 min of silence
+    assert [sid for sid, _ in waker.world.notices] == [stuck.id]
+    text = waker.world.notices[0][1]
+    assert "<@" not in text and "20 min" in text
+    current = moderator.status("ada").current
+    assert current is not None and current.overdue
+    await clock.advance(20 * 60 - 1)
+    assert len(waker.world.notices) == 1  # one nudge, not one per tick
+    assert (await calendar.get_slot(stuck.id)).status is SlotStatus.ONGOING
+    await clock.advance(1)  # 09:40 = 4 x
+    assert (await calendar.get_slot(stuck.id)).status is SlotStatus.ABORTED
+    note = (await calendar.slot_events(stuck.id))[-1].note or ""
+    assert "no reply or progress for 40 min" in note
+    # idle again: the waiting slot is woken at once
+    assert waker.world.times()[after.id] == START + minutes(40)
+
+
+async def test_progress_restarts_the_silence(
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+) -> None:
+    slot = await add_slot(calendar, "ada", START, minutes=10)
+    waker = RecordingWaker(clock)
+    moderator = await harness.moderator(waker, notifier=waker)
+    await clock.advance(15 * 60)
+    await moderator.record_progress(slot.id, "half way")
+    await clock.advance(5 * 60)
+    assert waker.world.notices == []
+    await clock.advance(15 * 60)  # 20 min after the progress
+    assert len(waker.world.notices) == 1
+    await clock.advance(20 * 60)
+    assert (await calendar.get_slot(slot.id)).status is SlotStatus.ABORTED
+    assert harness.kinds().count("stuck_aborted") == 1
+
+
+class Outage:
+    """The real calendar behind a switch: `down` (or an agent in `down_for`) fails every call."""
+
+    def __init__(self, inner: EmbeddedCalendar) -> None:
+        self.inner = inner
+        self.down = False
+        self.down_for: set[str] = set()
+        self.unchanged_days = 0
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.inner, name)
+        if not callable(attr) or name == "close":
+            return attr
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            agent = kwargs.get("agent_id") or (args[0] if args else None)
+            if self.down or agent in self.down_for:
+                raise CalendarUnavailable("calendar unreachable (test outage)")
+            result = await attr(*args, **kwargs)
+            if name == "get_day" and result.unchanged:
+                self.unchanged_days += 1
+            return result
+
+        return call
+
+
+async def test_failed_sync_keeps_the_stale_cache_and_shows_in_status(
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+) -> None:
+    slot = await add_slot(calendar, "ada", START + minutes(30))
+    flaky = Outage(calendar)
+    waker = RecordingWaker(clock)
+    moderator = await harness.moderator(waker, calendar=flaky)
+    await moderator.sync_all()
+    assert flaky.unchanged_days == 1  # ETag matched: a 304, nothing merged
+    await clock.advance(10 * 60)
+    flaky.down = True
+    assert await moderator.sync_all() == 1  # never raises; counts the failure
+    await clock.advance(60)
+    await moderator.sync_all()
+    snap = moderator.status("ada")
+    assert snap.last_sync_error is not None and "unreachable" in snap.last_sync_error
+    assert snap.consecutive_sync_failures == 2
+    assert snap.last_sync_at == START
+    assert snap.last_sync_age_s == 11 * 60
+    assert snap.last_sync_error_at == clock.now()
+    assert [s.id for s in await moderator.schedule("ada", START.date())] == [slot.id]
+    flaky.down = False
+    await moderator.sync_all()
+    snap = moderator.status("ada")
+    assert (snap.last_sync_error, snap.consecutive_sync_failures) == (None, 0)
+    await clock.advance(19 * 60)
+    assert waker.world.times() == {slot.id: START + minutes(30)}
+
+
+async def test_one_agents_calendar_trouble_does_not_stop_the_others(
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+) -> None:
+    for agent in ("ada", "bob"):
+        await add_slot(calendar, agent, START + minutes(5))
+    flaky = Outage(calendar)
+    flaky.down_for = {"bob"}
+    waker = RecordingWaker(clock)
+    moderator = await harness.moderator(
+        waker, agents=(ADA, BOB), calendar=flaky, precise_timer=False
+    )
+    await clock.advance(5 * 60)
+    await moderator.check_all()
+    await moderator.sync_all()
+    delivered = [(await calendar.get_slot(s)).agent_id for s in waker.world.delivered()]
+    assert delivered == ["ada"]
+    assert moderator.status("bob").consecutive_sync_failures >= 1
+    flaky.down_for = set()
+    await clock.advance(30)
+    await moderator.sync_all()
+    await moderator.check_all()
+    delivered = [(await calendar.get_slot(s)).agent_id for s in waker.world.delivered()]
+    assert delivered == ["ada", "bob"]
+
+
+async def test_loop_only_mode_wakes_at_the_tick(
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+) -> None:
+    slot = await add_slot(calendar, "ada", START + minutes(10))
+    waker = RecordingWaker(clock)
+    moderator = await harness.moderator(waker, precise_timer=False)
+    await clock.advance(10 * 60)
+    assert waker.world.delivered() == []  # no timer: the loop is the only driver
+    await moderator.check_all()
+    assert waker.world.delivered() == [slot.id]
+
+
+async def test_actions_explain_refusals_and_unknowns(
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+) -> None:
+    slot = await add_slot(calendar, "ada", START + minutes(10))
+    moderator = await harness.moderator(RecordingWaker(clock))
+    with pytest.raises(TransitionConflict) as refused:
+        await moderator.apply_action(slot.id, Action.PAUSE, source="reply")
+    assert refused.value.slot is not None and refused.value.slot.status is SlotStatus.NOT_STARTED
+    with pytest.raises(SlotNotFound):
+        await moderator.apply_action("nope", Action.ABORT, source="/slot")
+    with pytest.raises(UnknownAgent, match="configured agents: ada"):
+        moderator.status("nobody")
+    with pytest.raises(UnknownAgent):
+        await moderator.schedule("nobody", START.date())
+    assert moderator.agent("ada") == ADA
+    assert moderator.agent_ids == ["ada"]
+    # a person aborts a pending slot: it is gone from the due list, and reported ended
+    aborted = await moderator.apply_action(slot.id, Action.ABORT, note="cancel", source="/slot")
+    assert aborted.status is SlotStatus.ABORTED
+    assert [s.id for s in harness.ended] == [slot.id]
+    assert moderator.status("ada").pending_count == 0
+    events = await calendar.slot_events(slot.id)
+    assert events[-1].note == "/slot: cancel"
+
+
+async def test_schedule_reads_cache_for_today_and_calendar_for_other_days(
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+) -> None:
+    today = await add_slot(calendar, "ada", START + minutes(60))
+    tomorrow = await add_slot(calendar, "ada", START + timedelta(days=1))
+    moderator = await harness.moderator(RecordingWaker(clock))
+    assert [s.id for s in await moderator.schedule("ada", START.date())] == [today.id]
+    next_day = (START + timedelta(days=1)).date()
+    assert [s.id for s in await moderator.schedule("ada", next_day)] == [tomorrow.id]
+    snap = moderator.status("ada")
+    assert snap.next_due is not None and snap.next_due.id == today.id
+    assert snap.pending_count == 1 and snap.state is AgentActivity.IDLE
+
+
+async def test_a_person_deferring_until_later_moves_the_wake(
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+) -> None:
+    slot = await add_slot(calendar, "ada", START + minutes(10))
+    waker = RecordingWaker(clock)
+    moderator = await harness.moderator(waker)
+    moved = await moderator.apply_action(
+        slot.id, Action.DEFER, source="/slot", until=START + minutes(45)
+    )
+    assert moved.status is SlotStatus.DEFERRED
+    await clock.advance(45 * 60)
+    assert waker.world.times() == {slot.id: START + minutes(45)}
+    assert Counter(harness.kinds())["claimed"] == 1
