@@ -1,0 +1,174 @@
+"""Crash safety: a restart finishes half-done wakes without ever waking a slot twice."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from bot.calendar.store import EmbeddedCalendar
+from bot.config import AgentConfig
+from bot.models import Action, Slot, SlotStatus
+from bot.state import StateStore
+from tests.core.conftest import (
+    START,
+    Harness,
+    RecordingWaker,
+    SettlingClock,
+    World,
+    add_slot,
+    minutes,
+)
+
+
+class ProcessDied(BaseException):
+    """Stands for the process being killed: nothing after it runs, no handler catches it."""
+
+
+class DyingWaker(RecordingWaker):
+    """Delivers the wake message, then the process dies before the result is recorded."""
+
+    async def wake(self, agent: AgentConfig, slot: Slot, prompt: str) -> object:  # type: ignore[override]
+        await super().wake(agent, slot, prompt)
+        raise ProcessDied()
+
+
+async def test_crash_after_intent_before_claim_wakes_once(
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+) -> None:
+    slot = await add_slot(calendar, "ada", START + minutes(1))
+    state = await StateStore.open(harness.state_path, clock=clock)
+    await state.record_intent(slot.id, "ada", expected_version=slot.version)
+    await state.close()
+
+    waker = RecordingWaker(clock)
+    await harness.moderator(waker)
+    assert waker.calls == []  # still pending: the intent is dropped, the normal flow wakes
+    await clock.advance(60)
+    assert waker.world.delivered() == [slot.id]
+    assert waker.calls == [slot.id]
+
+
+async def test_crash_after_claim_before_wake_wakes_once(
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+) -> None:
+    slot = await add_slot(calendar, "ada", START)
+    state = await StateStore.open(harness.state_path, clock=clock)
+    await state.record_intent(slot.id, "ada", expected_version=slot.version)
+    await state.close()
+    # the claim went through, then the process died before recording it
+    await calendar.transition(slot.id, Action.START, expected_version=slot.version)
+
+    waker = RecordingWaker(clock)
+    moderator = await harness.moderator(waker)
+    assert waker.world.delivered() == [slot.id]
+    assert "recovered" in harness.kinds()
+    entry = await moderator.state.wake_entry(slot.id)
+    assert entry is not None and entry.ok and entry.claimed_version == slot.version + 1
+    await clock.advance(120)
+    assert waker.calls == [slot.id]
+
+
+async def test_crash_mid_wake_restart_finds_the_channel_and_never_posts_twice(
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+) -> None:
+    slot = await add_slot(calendar, "ada", START + minutes(1))
+    world = World()  # the medium outlives the process, as Discord does
+    first = await harness.moderator(DyingWaker(clock, world))
+    await clock.advance(60)
+    assert world.delivered() == [slot.id]
+    await harness.crash(first)
+    unfinished = [w.slot_id for w in await _unfinished(harness, clock)]
+    assert unfinished == [slot.id]
+
+    again = RecordingWaker(clock, world)
+    second = await harness.moderator(again)
+    assert again.calls == [slot.id]  # asked to find-or-create ...
+    assert world.delivered() == [slot.id]  # ... and it found: one delivery in all
+    assert second.status("ada").current is not None
+    assert second.status("ada").current.reference == f"chan-{slot.id}"  # type: ignore[union-attr]
+    await harness.crash(second)
+
+    third_waker = RecordingWaker(clock, world)
+    await harness.moderator(third_waker)
+    assert third_waker.calls == []  # the result is recorded: nothing left to finish
+
+
+async def _unfinished(harness: Harness, clock: SettlingClock) -> list[object]:
+    state = await StateStore.open(harness.state_path, clock=clock)
+    try:
+        return list(await state.unfinished_wakes())
+    finally:
+        await state.close()
+
+
+async def test_slot_claimed_by_someone_else_is_not_woken_on_recovery(
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+) -> None:
+    slot = await add_slot(calendar, "ada", START)
+    state = await StateStore.open(harness.state_path, clock=clock)
+    await state.record_intent(slot.id, "ada", expected_version=1)
+    await state.close()
+    # our claim never happened; a person deferred it and another moderator claimed it
+    await calendar.transition(slot.id, Action.DEFER)
+    await calendar.transition(slot.id, Action.START, expected_version=2)
+
+    waker = RecordingWaker(clock)
+    moderator = await harness.moderator(waker)
+    assert waker.calls == []
+    snap = moderator.status("ada")
+    assert snap.current is not None and snap.current.id == slot.id  # busy, learnt, not woken
+    assert await moderator.state.wake_entry(slot.id) is None
+
+
+async def test_session_deferrals_survive_a_restart(
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+) -> None:
+    held = await add_slot(calendar, "ada", START, minutes=600)
+    waiting = await add_slot(calendar, "ada", START + minutes(1))
+    first = await harness.moderator(RecordingWaker(clock))
+    await clock.advance(120)
+    assert (await calendar.get_slot(waiting.id)).status is SlotStatus.DEFERRED
+    await harness.crash(first)
+
+    waker = RecordingWaker(clock)
+    second = await harness.moderator(waker)
+    for _ in range(3):
+        await clock.advance(60)
+        await second.check_all()
+        await second.sync_all()
+    defers = [e for e in await calendar.slot_events(waiting.id) if e.action == "defer"]
+    assert len(defers) == 1
+    assert second.status("ada").session_deferred_count == 1
+    assert waker.calls == []  # the held slot was woken by the first run, never again
+    await second.apply_action(held.id, Action.COMPLETE, source="reply")
+    await clock.advance(0)
+    assert waker.world.delivered() == [waiting.id]
+
+
+async def test_corrupt_state_file_is_rebuilt_from_the_calendar(
+    harness: Harness,
+    clock: SettlingClock,
+    calendar: EmbeddedCalendar,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    held = await add_slot(calendar, "ada", START - minutes(5))
+    await calendar.transition(held.id, Action.START, expected_version=1)  # woken before the crash
+    waiting = await add_slot(calendar, "ada", START)
+    harness.state_path.write_bytes(b"\x00garbage, not sqlite\x00" * 500)
+    waker = RecordingWaker(clock)
+    with caplog.at_level(logging.ERROR, logger="bot.state"):
+        moderator = await harness.moderator(waker)
+    assert any(
+        str(harness.state_path) in r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.ERROR
+    )
+    assert list(harness.tmp_path.glob("state.db.corrupt-*"))
+    snap = moderator.status("ada")
+    assert snap.current is not None and snap.current.id == held.id  # rebuilt: busy
+    assert waker.calls == []  # the held slot is not woken again, the waiting one waits
+    assert (await calendar.get_slot(waiting.id)).status is SlotStatus.DEFERRED
+    await moderator.apply_action(held.id, Action.COMPLETE, source="reply")
+    await clock.advance(0)
+    assert waker.world.delivered() == [waiting.id]
