@@ -19,6 +19,7 @@ import json
 import logging
 import secrets
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -192,12 +193,19 @@ class EmbeddedCalendar:
     ) -> EmbeddedCalendar:
         """Open (creating if needed) the calendar at `path`; `":memory:"` keeps it in memory."""
         where = str(path)
+        if where != ":memory:" and not Path(where).parent.is_dir():
+            raise CalendarUnavailable(
+                f"cannot open the embedded calendar database {where!r}: "
+                f"its folder {str(Path(where).parent)!r} does not exist"
+            )
+        connection = aiosqlite.connect(where, isolation_level=None, timeout=10.0)
         try:
-            db = await aiosqlite.connect(where, isolation_level=None, timeout=10.0)
+            db = await connection
         except sqlite3.Error as exc:
+            await _wait_for_worker(connection)
             raise CalendarUnavailable(
                 f"cannot open the embedded calendar database {where!r}: {exc} "
-                "(does its folder exist and is it writable?)"
+                "(is its folder writable, and is it an SQLite file?)"
             ) from None
         try:
             db.row_factory = sqlite3.Row
@@ -594,3 +602,14 @@ class EmbeddedCalendar:
 def _not_found(slot_id: str, agent_id: str | None) -> str:
     suffix = f" for agent {agent_id}" if agent_id is not None else ""
     return f"no slot {slot_id!r}{suffix}"
+
+
+async def _wait_for_worker(connection: aiosqlite.Connection) -> None:
+    """Let a failed connection's worker thread finish while our loop still runs.
+
+    aiosqlite stops that thread without awaiting it; if the loop closes first,
+    the thread dies on "Event loop is closed" and the failure is reported twice.
+    """
+    thread = getattr(connection, "_thread", None)
+    if isinstance(thread, threading.Thread) and thread.is_alive():
+        await asyncio.to_thread(thread.join, 5.0)

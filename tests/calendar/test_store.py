@@ -108,6 +108,9 @@ async def test_open_in_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None
     with pytest.raises(CalendarUnavailable) as err:
         await EmbeddedCalendar.open(tmp_path / "nope" / "calendar.db", timezone=TZ)
     assert "nope" in str(err.value) and "folder" in str(err.value)
+    with pytest.raises(CalendarUnavailable) as not_a_file:
+        await EmbeddedCalendar.open(tmp_path, timezone=TZ)  # a directory, not a file
+    assert str(tmp_path) in str(not_a_file.value)
 
 
 async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
