@@ -1,0 +1,65 @@
+"""What a REST handler gets: the matched route, its parameters and the parsed body."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    """One modelled endpoint.
+
+    `template` is Discord's path (the key tests use with `requests_for`),
+    `body` says what the endpoint accepts ("json", "json+multipart" or None for
+    none), `schema` names the hand-written schema in schemas/, `spec_path` the
+    path of the same operation in Discord's OpenAPI description.
+    """
+
+    method: str
+    template: str
+    handler: str
+    body: str | None = None
+    schema: str | None = None
+    spec_path: str | None = None
+    auth: bool = True
+
+
+@dataclass
+class RecordedRequest:
+    """One request the fake received (Authorization header left out)."""
+
+    t: float
+    method: str
+    route: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    json: Any = None
+    files: list[dict[str, Any]] = field(default_factory=list)
+    params: dict[str, str] = field(default_factory=dict)
+    status: int | None = None
+    answer: Any = None
+
+
+@dataclass
+class Ctx:
+    request: web.Request
+    route: RouteSpec
+    params: dict[str, str]
+    query: dict[str, str]
+    json: Any
+    files: list[dict[str, Any]]
+    record: RecordedRequest
+
+    def snowflake(self, name: str) -> int:
+        from tests.fakediscord.errors import form_error
+
+        raw = self.params[name]
+        if not raw.isdigit():
+            raise form_error(
+                name, "NUMBER_TYPE_COERCE", f'Value "{raw}" is not snowflake.', violation=True
+            )
+        return int(raw)

@@ -1,0 +1,89 @@
+"""Pytest fixtures and helpers for tests that run against the fake Discord.
+
+Import the fixtures into an area's conftest.py (see the package docstring).
+Every fake made here fails the test at teardown if it recorded a violation,
+so a malformed request cannot pass just because the caller swallowed the 400.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import discord
+import pytest
+
+from tests.fakediscord.server import FakeDiscord
+
+
+@contextlib.asynccontextmanager
+async def running_fake(**kwargs: Any) -> AsyncIterator[FakeDiscord]:
+    """A started fake with discord.py pointed at it; violations fail on exit."""
+    fake = FakeDiscord(**kwargs)
+    await fake.start()
+    try:
+        with fake.patch_discord_py():
+            yield fake
+    finally:
+        await fake.stop()
+    fake.assert_no_violations()
+
+
+@pytest.fixture
+async def fake_discord() -> AsyncIterator[FakeDiscord]:
+    """The default guild, started, with discord.py's REST base and gateway patched."""
+    async with running_fake() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def make_fake_discord() -> AsyncIterator[Callable[..., Awaitable[FakeDiscord]]]:
+    """Factory for fakes with other settings: `await make_fake_discord(bot_permissions=...)`."""
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def make(**kwargs: Any) -> FakeDiscord:
+            return await stack.enter_async_context(running_fake(**kwargs))
+
+        yield make
+
+
+def moderator_intents() -> discord.Intents:
+    """What the moderator needs: guilds, guild messages, message content."""
+    intents = discord.Intents.none()
+    intents.guilds = True
+    intents.guild_messages = True
+    intents.message_content = True
+    return intents
+
+
+@contextlib.asynccontextmanager
+async def connected_client(
+    fake: FakeDiscord,
+    client: discord.Client | None = None,
+    *,
+    ready_timeout: float = 20.0,
+) -> AsyncIterator[discord.Client]:
+    """Run `client.start(fake.token)` in the background until READY (and the guild is cached).
+
+    Closes the client on exit (no unclosed-session warnings) and re-raises
+    whatever made `start` fail, e.g. LoginFailure or PrivilegedIntentsRequired.
+    """
+    if client is None:
+        client = discord.Client(intents=moderator_intents(), guild_ready_timeout=0.2)
+    task = asyncio.create_task(client.start(fake.token), name="fake-discord-client")
+    try:
+        await fake.wait_for(
+            lambda: task.done() or (client.is_ready() and client.get_guild(fake.guild_id)),
+            timeout=ready_timeout,
+            what="discord.py client ready with the guild cached",
+        )
+        if task.done():
+            task.result()
+            raise RuntimeError("discord.py client stopped before it was ready")
+        yield client
+    finally:
+        await client.close()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=10)
