@@ -52,6 +52,7 @@ class SpawnReceiver:
 
     url: str = ""
     statuses: list[int] = field(default_factory=list)
+    delays: list[float] = field(default_factory=list)
     default_status: int = 200
     bodies: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
@@ -61,6 +62,9 @@ class SpawnReceiver:
         self.headers.append(dict(request.headers))
         self.bodies.append(json.loads(await request.text()))
         self.received.set()
+        delay = self.delays.pop(0) if self.delays else 0.0
+        if delay:
+            await asyncio.sleep(delay)  # plays a hung receiver; the client gives up first
         status = self.statuses.pop(0) if self.statuses else self.default_status
         return web.json_response({"seen": len(self.bodies)}, status=status)
 
@@ -70,7 +74,7 @@ async def spawn_receiver() -> AsyncIterator[SpawnReceiver]:
     receiver = SpawnReceiver()
     app = web.Application()
     app.router.add_post("/hooks/{token}", receiver.handle)
-    runner = web.AppRunner(app)
+    runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

@@ -406,7 +406,9 @@ async def test_cleanup_deletes_ended_channels_after_the_retention_only(
 
     # A channel someone already deleted by hand is just forgotten.
     await state.mark_ended("s-running", ended_at)
-    fake.rest.model.channels.pop(int(running.reference or 0))
+    by_hand = await client.fetch_channel(int(running.reference or 0))
+    assert isinstance(by_hand, discord.TextChannel)
+    await by_hand.delete()
     assert await waker.cleanup(ended_at + timedelta(hours=2)) == 1
     assert await state.channel_link("s-running") is None
 
@@ -449,3 +451,27 @@ async def test_notify_posts_in_the_slot_channel_without_mentions(
     body = fake.requests_for("POST", MESSAGES)[-1].json
     assert body["allowed_mentions"]["parse"] == []
     assert not body["allowed_mentions"].get("users")
+
+
+async def test_a_prompt_longer_than_one_message_is_posted_in_parts(
+    fake: FakeDiscord, rest_client: RestClient, state: StateStore, clock: FakeClock
+) -> None:
+    client = await rest_client(fake)
+    waker = channel_waker(client, fake, state, clock)
+    prompt = "\n".join(f"Step {i}: do the next small thing carefully." for i in range(120))
+    assert len(prompt) > 4000
+    slot = make_slot("s-long")
+    result = await waker.wake(agent_of(fake, "alice"), slot, prompt)
+    assert result.ok, result.error
+    messages = fake.messages_in(int(result.reference or 0))
+    assert len(messages) >= 3
+    assert messages[0]["content"].startswith(fake.agents["alice"].mention)
+    assert [len(m["mentions"]) for m in messages] == [1] + [0] * (len(messages) - 1)
+    text = "\n".join(m["content"] for m in messages)
+    assert all(f"Step {i}:" in text for i in range(120))
+    assert REPLY_HELP in messages[-1]["content"]
+    link = await state.channel_link(slot.id)
+    assert link is not None and link.message_id == int(messages[0]["id"])
+    # Waking again does not repeat any part.
+    assert (await waker.wake(agent_of(fake, "alice"), slot, prompt)).ok
+    assert len(fake.messages_in(int(result.reference or 0))) == len(messages)

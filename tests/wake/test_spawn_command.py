@@ -98,12 +98,13 @@ async def test_timeout_kills_and_fails(tmp_path: Path, alice: AgentConfig) -> No
         "sleep.py",
         f"import os, time\nopen({str(pidfile)!r}, 'w').write(str(os.getpid()))\ntime.sleep(120)\n",
     )
-    waker = SpawnCommandWaker((sys.executable, str(script)), timeout_s=1.0)
+    waker = SpawnCommandWaker((sys.executable, str(script)), timeout_s=1.5)
     result = await waker.wake(alice, make_slot(), "p")
     assert not result.ok
-    assert result.error is not None and "did not finish within 1 s and was killed" in result.error
-    pid = int(pidfile.read_text())
-    assert not _alive(pid)
+    assert result.error is not None
+    assert "did not finish within 1.5 s and was killed" in result.error
+    if pidfile.exists():  # on a very loaded machine the script may not have got that far
+        assert not _alive(int(pidfile.read_text()))
 
 
 async def test_background_child_holding_stdout_does_not_block_the_wake(

@@ -65,6 +65,17 @@ async def test_retries_5xx_then_succeeds(spawn_receiver: SpawnReceiver, alice: A
     assert len({b["wake_id"] for b in spawn_receiver.bodies}) == 1
 
 
+async def test_a_timeout_is_retried(spawn_receiver: SpawnReceiver, alice: AgentConfig) -> None:
+    spawn_receiver.delays = [10.0]
+    waker = _waker(spawn_receiver.url, attempts=4, timeout_s=1.0)
+    try:
+        result = await waker.wake(alice, make_slot(), "p")
+    finally:
+        await waker.close()
+    assert result.ok, result.error
+    assert len(spawn_receiver.bodies) >= 2  # the hung first answer was given up on
+
+
 async def test_gives_up_after_bounded_attempts(
     spawn_receiver: SpawnReceiver, alice: AgentConfig
 ) -> None:
