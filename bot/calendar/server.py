@@ -53,6 +53,8 @@ _PLAIN_BAD_REQUEST = frozenset({"invalid_agent_id", "missing_agent_id", "unknown
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 IDEMPOTENCY_TTL_S = 600.0
 IDEMPOTENCY_MAX = 4096
+#: Larger answers are not kept for replay (a repeat then runs again), to bound memory.
+IDEMPOTENCY_MAX_BODY = 256 * 1024
 
 CALENDAR_KEY = web.AppKey("calendar", EmbeddedCalendar)
 TOKEN_KEY = web.AppKey("calendar_token", bytes)
@@ -212,7 +214,7 @@ async def idempotency(request: web.Request, handler: Handler) -> web.StreamRespo
         response = await handler(request)
         if isinstance(response, web.Response) and 200 <= response.status < 300:
             sent = response.body
-            if isinstance(sent, bytes):
+            if isinstance(sent, bytes) and len(sent) <= IDEMPOTENCY_MAX_BODY:
                 result = (response.status, sent)
         return response
     finally:
