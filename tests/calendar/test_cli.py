@@ -191,7 +191,10 @@ def free_port() -> int:
         return port
 
 
-async def test_serve_answers_real_requests_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop_with", [signal.SIGTERM, signal.SIGINT])
+async def test_serve_answers_real_requests_and_stops_cleanly(
+    tmp_path: Path, stop_with: signal.Signals
+) -> None:
     port = free_port()
     db = tmp_path / "served.db"
     process = await asyncio.create_subprocess_exec(
@@ -224,7 +227,7 @@ async def test_serve_answers_real_requests_and_stops_cleanly_on_sigterm(tmp_path
             assert [s["id"] for s in day["slots"]] == [slot["id"]]
     finally:
         if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
+            process.send_signal(stop_with)
         out, err = await asyncio.wait_for(process.communicate(), PATIENCE_S)
     assert process.returncode == 0, err.decode()
     log = err.decode()

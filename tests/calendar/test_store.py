@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from bot.calendar.base import CalendarUnavailable
-from bot.calendar.store import EmbeddedCalendar, day_etag, etag_matches
+from bot.calendar.store import EmbeddedCalendar, day_bounds, day_etag, etag_matches
 from bot.clock import FakeClock
 from bot.models import Action, HeartbeatStatus, SlotStatus
 from tests.calendar.conftest import START, TZ, minutes, slot_body
@@ -128,6 +129,30 @@ async def test_closed_calendar_says_so(clock: FakeClock) -> None:
     await cal.close()  # twice is harmless
     with pytest.raises(CalendarUnavailable):
         await cal.get_slot("x")
+
+
+async def test_a_dst_day_is_23_hours_and_bounded_by_local_midnights(clock: FakeClock) -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    spring = date(2026, 3, 29)  # clocks go 02:00 -> 03:00
+    start, end = day_bounds(spring, berlin)
+    assert end - start == 23 * 3600 * 1_000_000
+    cal = await EmbeddedCalendar.open(":memory:", timezone=berlin, clock=clock)
+    try:
+        last = await cal.create_slot(
+            slot_body(datetime(2026, 3, 29, 23, 59, tzinfo=berlin)), agent_id="alice"
+        )
+        await cal.create_slot(
+            slot_body(datetime(2026, 3, 30, 0, 0, tzinfo=berlin)), agent_id="alice"
+        )
+        first = await cal.create_slot(
+            slot_body(datetime(2026, 3, 29, 0, 0, tzinfo=berlin)), agent_id="alice"
+        )
+        day = (await cal.get_day("alice", spring)).schedule
+        assert day is not None
+        assert [s.id for s in day.slots] == [first.id, last.id]
+        assert day.slots[1].scheduled_at.utcoffset() == timedelta(hours=2)
+    finally:
+        await cal.close()
 
 
 def test_etag_matching_follows_http() -> None:
