@@ -91,6 +91,7 @@ class Connection:
         self.compressor = zlib.compressobj() if compress else None
         self.writer: asyncio.Task[None] | None = None
         self.dead = False
+        self.sent_close: int | None = None
 
     def send(self, frame: dict[str, Any]) -> None:
         if not self.dead:
@@ -244,7 +245,7 @@ class Gateway:
                 if not await self._on_frame(conn, record, op, frame.get("d")):
                     break
         finally:
-            record.close_code = ws.close_code
+            record.close_code = conn.sent_close or ws.close_code
             if conn.session is not None and conn.session.conn is conn:
                 conn.session.conn = None
                 # A client that closes with 1000/1001 ends its session (Discord
@@ -268,6 +269,7 @@ class Gateway:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(conn.writer, timeout=5)
         conn.dead = True
+        conn.sent_close = code
         await conn.ws.close(code=code, message=reason.encode())
 
     async def _on_frame(
