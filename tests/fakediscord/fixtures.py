@@ -38,8 +38,12 @@ async def fake_discord() -> AsyncIterator[FakeDiscord]:
         yield fake
 
 
+MakeFake = Callable[..., Awaitable[FakeDiscord]]
+Overwrites = dict[discord.Role | discord.Member | discord.Object, discord.PermissionOverwrite]
+
+
 @pytest.fixture
-async def make_fake_discord() -> AsyncIterator[Callable[..., Awaitable[FakeDiscord]]]:
+async def make_fake_discord() -> AsyncIterator[MakeFake]:
     """Factory for fakes with other settings: `await make_fake_discord(bot_permissions=...)`."""
     async with contextlib.AsyncExitStack() as stack:
 

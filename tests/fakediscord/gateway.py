@@ -305,11 +305,12 @@ class Gateway:
             if not isinstance(d, dict) or _strip_bot(d.get("token")) != fake.token:
                 await self._close(conn, 4004, "Authentication failed")
                 return False
-            session = self.sessions.get(str(d.get("session_id")))
+            known = self.sessions.get(str(d.get("session_id")))
             record.op = "resume"
-            if session is None or session.invalid:
+            if known is None or known.invalid:
                 conn.send({"op": OP_INVALID_SESSION, "d": False, "s": None, "t": None})
                 return True
+            session = known
             if session.conn is not None and session.conn is not conn:
                 old = session.conn
                 session.conn = None

@@ -278,7 +278,7 @@ class InteractionService:
     ) -> InteractionHandle:
         fake = self.fake
         model = fake.model
-        user_id = int(getattr(user, "id", user))
+        user_id = user.id if isinstance(user, FakeUser) else int(user)
         if user_id not in model.members:
             raise ValueError(f"user {user_id} is not a member of the fake guild")
         if channel_id not in model.channels:
@@ -393,7 +393,7 @@ class InteractionService:
         model = self.fake.model
         user = model.users[handle.user_id].payload()
         name = (handle.payload.get("data") or {}).get("name")
-        meta = {
+        meta: dict[str, Any] = {
             "interaction_metadata": {
                 "id": str(handle.id),
                 "type": handle.type,

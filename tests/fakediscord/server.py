@@ -556,7 +556,7 @@ class FakeDiscord:
         Refuses (PermissionError) what Discord would refuse: a user who cannot
         view and send in the channel cannot post there.
         """
-        uid = int(getattr(author, "id", author))
+        uid = author.id if isinstance(author, FakeUser) else int(author)
         if uid not in self.model.members:
             raise ValueError(f"user {uid} is not a member of the fake guild")
         channel = self.model.channels.get(channel_id)
@@ -988,6 +988,8 @@ class FakeDiscord:
             files: list[dict[str, Any]] = []
             reader = await request.multipart()
             async for part in reader:
+                if part is None:
+                    break
                 name = getattr(part, "name", None)
                 if name == "payload_json":
                     payload = json.loads(await part.text())  # type: ignore[union-attr]

@@ -8,13 +8,11 @@ import discord
 import pytest
 
 from tests.fakediscord import P
-from tests.fakediscord.fixtures import connected_client, moderator_intents
+from tests.fakediscord.fixtures import MakeFake, Overwrites, connected_client, moderator_intents
 from tests.fakediscord.server import FakeDiscord
 
 
-def _private(
-    guild: discord.Guild, agent_id: int
-) -> dict[discord.abc.Snowflake, discord.PermissionOverwrite]:
+def _private(guild: discord.Guild, agent_id: int) -> Overwrites:
     assert guild.me is not None
     return {
         guild.default_role: discord.PermissionOverwrite(view_channel=False),
@@ -129,7 +127,7 @@ async def test_content_is_hidden_without_the_message_content_intent(
 
 
 async def test_a_privileged_intent_not_enabled_in_the_portal_closes_with_4014(
-    make_fake_discord,  # type: ignore[no-untyped-def]
+    make_fake_discord: MakeFake,
 ) -> None:
     fake: FakeDiscord = await make_fake_discord(privileged_intents=0)
     with pytest.raises(discord.PrivilegedIntentsRequired):
@@ -189,7 +187,7 @@ async def test_drop_and_resume_keeps_a_message_sent_during_the_outage(
         assert len(fake.dispatched_events("READY")) == 1  # resumed, not re-identified
 
 
-async def test_heartbeats_are_acknowledged(make_fake_discord) -> None:  # type: ignore[no-untyped-def]
+async def test_heartbeats_are_acknowledged(make_fake_discord: MakeFake) -> None:
     fake: FakeDiscord = await make_fake_discord(heartbeat_interval_ms=100)
     async with connected_client(fake) as client:
         # discord.py measures latency from our HEARTBEAT_ACKs; a finite value means they came.

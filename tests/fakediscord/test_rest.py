@@ -9,10 +9,10 @@ from pathlib import Path
 import aiohttp
 import discord
 import pytest
-from discord.http import Route
+from discord.http import MultipartParameters, Route, handle_message_parameters
 
-from tests.fakediscord import GUILD_MEMBERS, P
-from tests.fakediscord.fixtures import moderator_intents, running_fake
+from tests.fakediscord import GUILD_MEMBERS, Overwrite, P
+from tests.fakediscord.fixtures import MakeFake, Overwrites, moderator_intents, running_fake
 from tests.fakediscord.server import FakeDiscord
 
 CHANNELS = "/guilds/{guild_id}/channels"
@@ -38,8 +38,8 @@ async def _guild(client: discord.Client, fake: FakeDiscord) -> tuple[discord.Gui
 
 def _private_overwrites(
     guild: discord.Guild, me: discord.Member, agent_id: int, admin_role_id: int | None = None
-) -> dict[discord.abc.Snowflake, discord.PermissionOverwrite]:
-    ow: dict[discord.abc.Snowflake, discord.PermissionOverwrite] = {
+) -> Overwrites:
+    ow: Overwrites = {
         guild.default_role: discord.PermissionOverwrite(view_channel=False),
         discord.Object(agent_id): discord.PermissionOverwrite(
             view_channel=True, send_messages=True, read_message_history=True
@@ -153,20 +153,22 @@ async def test_overwrite_granting_a_permission_the_bot_lacks_is_refused(
     assert "ATTACH_FILES" in fake.denials[-1].missing
 
 
-async def test_an_administrator_bot_may_grant_manage_permissions(make_fake_discord) -> None:  # type: ignore[no-untyped-def]
+async def test_an_administrator_bot_may_grant_manage_permissions(
+    make_fake_discord: MakeFake,
+) -> None:
     fake: FakeDiscord = await make_fake_discord(bot_permissions=P.ADMINISTRATOR)
     bot = discord.Client(intents=moderator_intents())
     await bot.login(fake.token)
     try:
         guild, me = await _guild(bot, fake)
-        ow = {me: discord.PermissionOverwrite(manage_permissions=True)}
+        ow: Overwrites = {me: discord.PermissionOverwrite(manage_permissions=True)}
         channel = await guild.create_text_channel("ops", overwrites=ow)
         assert fake.can_view(channel.id, fake.bot_user.id)
     finally:
         await bot.close()
 
 
-async def test_creating_a_channel_needs_manage_channels(make_fake_discord) -> None:  # type: ignore[no-untyped-def]
+async def test_creating_a_channel_needs_manage_channels(make_fake_discord: MakeFake) -> None:
     fake: FakeDiscord = await make_fake_discord(bot_permissions=P.VIEW_CHANNEL)
     bot = discord.Client(intents=moderator_intents())
     await bot.login(fake.token)
@@ -326,7 +328,7 @@ async def test_channel_edit_and_delete(fake_discord: FakeDiscord, client: discor
     assert fake.messages_in(channel.id) == []
 
 
-async def test_members_roles_and_member_list_intent(make_fake_discord) -> None:  # type: ignore[no-untyped-def]
+async def test_members_roles_and_member_list_intent(make_fake_discord: MakeFake) -> None:
     fake: FakeDiscord = await make_fake_discord()
     bot = discord.Client(intents=moderator_intents())
     await bot.login(fake.token)
@@ -370,7 +372,7 @@ async def test_reactions_need_real_emoji(fake_discord: FakeDiscord, client: disc
     assert info.value.code == 10014
 
 
-async def test_rest_hides_content_without_the_portal_intent(make_fake_discord) -> None:  # type: ignore[no-untyped-def]
+async def test_rest_hides_content_without_the_portal_intent(make_fake_discord: MakeFake) -> None:
     fake: FakeDiscord = await make_fake_discord(privileged_intents=0)
     channel_id = fake.add_channel("general")
     await fake.inject_message(channel_id, fake.agents["alice"], "DONE: secret")
@@ -457,13 +459,9 @@ async def test_the_spec_is_a_second_check(tmp_path: Path, fake_discord: FakeDisc
                 await bot.close()
 
 
-def _ow(target: int, kind: int, *, allow: int = 0, deny: int = 0):  # type: ignore[no-untyped-def]
-    from tests.fakediscord import Overwrite
-
+def _ow(target: int, kind: int, *, allow: int = 0, deny: int = 0) -> Overwrite:
     return Overwrite(id=target, type=kind, allow=int(allow), deny=int(deny))
 
 
-def _params(content: str):  # type: ignore[no-untyped-def]
-    from discord.http import handle_message_parameters
-
+def _params(content: str) -> MultipartParameters:
     return handle_message_parameters(content=content)
