@@ -42,7 +42,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from bot.calendar.base import Calendar, SlotNotFound
+from bot.calendar.base import Calendar
 from bot.clock import Clock
 from bot.config import AgentConfig
 from bot.models import Action, Slot
@@ -157,6 +157,8 @@ class Moderator:
         self._started = True
         for scheduler in self._schedulers.values():
             scheduler.start_timer()
+        if not self._config.precise_timer:
+            await self.check_all()  # without timers, nothing else would look before the loop
         log.info("moderator started for %d agent(s)", len(self._schedulers))
 
     async def stop(self, grace_s: float = 10.0) -> None:
@@ -270,18 +272,17 @@ class Moderator:
             )
         return await scheduler.apply_action(slot_id, action, note=note, source=source, until=until)
 
-    async def record_progress(self, slot_id: str, note: str | None = None) -> None:
-        """The agent posted progress: its slot is alive (resets the stuck-slot silence)."""
+    async def record_progress(self, slot_id: str, note: str | None = None) -> bool:
+        """The agent posted progress: its slot is alive (resets the stuck-slot silence).
+
+        False when the slot is unknown or not held (ONGOING/PAUSED) by its agent.
+        """
         owner = self.slot_owner(slot_id)
-        if owner is None:
-            try:
-                owner = (await self.calendar.get_slot(slot_id)).agent_id
-            except SlotNotFound:
-                log.info("progress for unknown slot %s ignored", slot_id)
-                return
-        scheduler = self._schedulers.get(owner)
-        if scheduler is not None:
-            await scheduler.record_progress(slot_id, note)
+        scheduler = self._schedulers.get(owner) if owner is not None else None
+        if scheduler is None:
+            log.info("progress for slot %s, which no configured agent holds, ignored", slot_id)
+            return False
+        return await scheduler.record_progress(slot_id, note)
 
     # ---- reading ------------------------------------------------------------
 

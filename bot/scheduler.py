@@ -165,7 +165,7 @@ class AgentScheduler:
         self._check_retry_at: datetime | None = None
         # half-done work: intents to resolve, claims to give back
         self._unresolved: dict[str, WakeEntry] = {}
-        self._pending_release: dict[str, int] = {}
+        self._pending_release: dict[str, tuple[int, WakeResult]] = {}
         # stuck-slot tracking of active slots
         self._activity: dict[str, _Activity] = {}
         # timer
@@ -283,11 +283,19 @@ class AgentScheduler:
         await self._after()
         return result
 
-    async def record_progress(self, slot_id: str, note: str | None = None) -> None:
-        """The agent said something that is not a command: the slot is alive."""
+    async def record_progress(self, slot_id: str, note: str | None = None) -> bool:
+        """The agent said something that is not a command: the slot is alive.
+
+        False (and nothing recorded) when the slot is not one the agent holds.
+        """
         async with self._lock:
+            held = self.cache.get(slot_id)
+            if held is None or not held.status.is_active:
+                log.info("agent %s: progress on %s, which it does not hold", self.agent_id, slot_id)
+                return False
             await self._touch(slot_id, self._clock.now())
         await self._after()
+        return True
 
     # ==== sync ================================================================
 
@@ -555,15 +563,12 @@ class AgentScheduler:
             log.exception("agent %s: waker raised for slot %s", self.agent_id, slot.id)
             result = WakeResult.failure(getattr(self._waker, "name", "waker"), repr(exc))
         now = self._clock.now()
-        await self._persist(
-            self._state.record_result(
-                slot.id,
-                ok=result.ok,
-                via=result.via,
-                reference=result.reference,
-                error=result.error,
+        if result.ok:
+            await self._persist(
+                self._state.record_result(
+                    slot.id, ok=True, via=result.via, reference=result.reference
+                )
             )
-        )
         self._last_wake = WakeInfo(
             at=now,
             slot_id=slot.id,
@@ -600,12 +605,14 @@ class AgentScheduler:
             format_duration(timedelta(seconds=delay)),
         )
         self._emit(EventKind.WAKE_FAILED, slot.id, result.error or "failed")
-        self._pending_release[slot.id] = slot.version
-        await self._release_pending(now, reason=result.error or "wake failed")
+        # The ledger entry stays unfinished until the slot is given back: a crash
+        # in between is recovered as "ours, held" and simply woken again.
+        self._pending_release[slot.id] = (slot.version, result)
+        await self._release_pending(now)
 
-    async def _release_pending(self, now: datetime, reason: str = "wake failed") -> bool:
+    async def _release_pending(self, now: datetime) -> bool:
         """Give back claimed slots whose wake failed; False while the calendar is away."""
-        for slot_id, version in list(self._pending_release.items()):
+        for slot_id, (version, failure) in list(self._pending_release.items()):
             was_active = self.cache.active_slot()
             try:
                 released = await self._calendar.transition(
@@ -613,25 +620,33 @@ class AgentScheduler:
                     Action.RELEASE,
                     agent_id=self.agent_id,
                     expected_version=version,
-                    note=f"wake failed ({reason}); given back to be retried",
+                    note=f"wake failed ({failure.error}); given back to be retried",
                 )
             except TransitionConflict as exc:
                 # Someone moved it meanwhile (the agent answered, a person aborted): theirs now.
-                del self._pending_release[slot_id]
                 log.info("agent %s: release of %s refused: %s", self.agent_id, slot_id, exc.detail)
+                await self._finish_failed(slot_id, failure)
                 if exc.slot is not None:
                     await self._fold([exc.slot], was_active, now)
                 continue
             except SlotNotFound:
-                del self._pending_release[slot_id]
+                await self._finish_failed(slot_id, failure)
                 continue
             except CalendarError as exc:
                 self._calendar_trouble(now, f"release {slot_id}", exc)
                 return False
-            del self._pending_release[slot_id]
+            await self._finish_failed(slot_id, failure)
             self._emit(EventKind.RELEASED, slot_id, "DEFERRED, to be retried")
             await self._fold([released], was_active, now)
         return True
+
+    async def _finish_failed(self, slot_id: str, failure: WakeResult) -> None:
+        self._pending_release.pop(slot_id, None)
+        await self._persist(
+            self._state.record_result(
+                slot_id, ok=False, via=failure.via, reference=failure.reference, error=failure.error
+            )
+        )
 
     # ==== crash recovery ======================================================
 
@@ -800,6 +815,8 @@ class AgentScheduler:
             ):
                 misfires.append(change.after)
             if change.ended:
+                if change.before is None and not await self._missed_end(slot):
+                    continue  # ended before we ever knew it: nothing of ours to tidy
                 await self._slot_ended(slot, now)
             elif (
                 change.after is not None
@@ -818,6 +835,15 @@ class AgentScheduler:
                 self._check_soon = True
         for slot in misfires:
             await self._misfire(slot, now)
+
+    async def _missed_end(self, slot: Slot) -> bool:
+        """A slot first seen already ended: ours to tidy only if we made it a channel."""
+        try:
+            link = await self._state.channel_link(slot.id)
+        except StateError as exc:
+            log.error("agent %s: %s", self.agent_id, exc)
+            return False
+        return link is not None and link.ended_at is None
 
     async def _adopt_activity(self, slot: Slot, now: datetime) -> None:
         """A held slot we did not claim in this run: start its silence clock sensibly."""

@@ -249,7 +249,7 @@ class StateStore:
         except sqlite3.Error:
             log.exception("state file %s: rollback failed", self._path)
 
-    async def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    async def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         async with self._lock:
             try:
                 async with self._db.execute(sql, params) as cur:

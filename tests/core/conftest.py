@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.calendar.base import CalendarUnavailable
 from bot.calendar.store import EmbeddedCalendar
 from bot.clock import FakeClock
 from bot.config import AgentConfig
@@ -152,6 +153,32 @@ class FailingWaker:
                 self.failures -= 1
             return WakeResult.failure(self.name, "the medium is down")
         return await self.inner.wake(agent, slot, prompt)
+
+
+class Outage:
+    """The real calendar behind a switch: `down` (or an agent in `down_for`) fails every call."""
+
+    def __init__(self, inner: EmbeddedCalendar) -> None:
+        self.inner = inner
+        self.down = False
+        self.down_for: set[str] = set()
+        self.unchanged_days = 0
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.inner, name)
+        if not callable(attr) or name == "close":
+            return attr
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            agent = kwargs.get("agent_id") or (args[0] if args else None)
+            if self.down or agent in self.down_for:
+                raise CalendarUnavailable("calendar unreachable (test outage)")
+            result = await attr(*args, **kwargs)
+            if name == "get_day" and result.unchanged:
+                self.unchanged_days += 1
+            return result
+
+        return call
 
 
 ADA = AgentConfig(id="ada", discord_user_id=1001)

@@ -9,10 +9,12 @@ import pytest
 from bot.calendar.store import EmbeddedCalendar
 from bot.config import AgentConfig
 from bot.models import Action, Slot, SlotStatus
-from bot.state import StateStore
+from bot.state import StateStore, WakeEntry
+from bot.wakers.base import WakeResult
 from tests.core.conftest import (
     START,
     Harness,
+    Outage,
     RecordingWaker,
     SettlingClock,
     World,
@@ -28,7 +30,7 @@ class ProcessDied(BaseException):
 class DyingWaker(RecordingWaker):
     """Delivers the wake message, then the process dies before the result is recorded."""
 
-    async def wake(self, agent: AgentConfig, slot: Slot, prompt: str) -> object:  # type: ignore[override]
+    async def wake(self, agent: AgentConfig, slot: Slot, prompt: str) -> WakeResult:
         await super().wake(agent, slot, prompt)
         raise ProcessDied()
 
@@ -94,7 +96,7 @@ async def test_crash_mid_wake_restart_finds_the_channel_and_never_posts_twice(
     assert third_waker.calls == []  # the result is recorded: nothing left to finish
 
 
-async def _unfinished(harness: Harness, clock: SettlingClock) -> list[object]:
+async def _unfinished(harness: Harness, clock: SettlingClock) -> list[WakeEntry]:
     state = await StateStore.open(harness.state_path, clock=clock)
     try:
         return list(await state.unfinished_wakes())
@@ -172,3 +174,45 @@ async def test_corrupt_state_file_is_rebuilt_from_the_calendar(
     await moderator.apply_action(held.id, Action.COMPLETE, source="reply")
     await clock.advance(0)
     assert waker.world.delivered() == [waiting.id]
+
+
+async def test_crash_before_a_failed_wake_was_given_back_retries_the_wake(
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+) -> None:
+    slot = await add_slot(calendar, "ada", START + minutes(1))
+    flaky = Outage(calendar)
+
+    class FailThenLoseCalendar(RecordingWaker):
+        async def wake(self, agent: AgentConfig, slot: Slot, prompt: str) -> WakeResult:
+            self.calls.append(slot.id)
+            flaky.down = True  # the release that follows cannot reach the calendar
+            return WakeResult.failure(self.name, "medium down")
+
+    first = await harness.moderator(FailThenLoseCalendar(clock), calendar=flaky)
+    await clock.advance(60)
+    assert (await calendar.get_slot(slot.id)).status is SlotStatus.ONGOING  # not given back
+    await harness.crash(first)
+    unfinished = await _unfinished(harness, clock)
+    assert [w.slot_id for w in unfinished] == [slot.id]  # so the next run finishes it
+
+    waker = RecordingWaker(clock)
+    await harness.moderator(waker)
+    assert waker.world.delivered() == [slot.id]
+    assert (await calendar.get_slot(slot.id)).status is SlotStatus.ONGOING
+
+
+async def test_ends_seen_at_start_up_are_reported_only_for_our_channels(
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+) -> None:
+    ours = await add_slot(calendar, "ada", START - minutes(30))
+    theirs = await add_slot(calendar, "ada", START - minutes(20))
+    for slot in (ours, theirs):
+        await calendar.transition(slot.id, Action.START)
+        await calendar.transition(slot.id, Action.COMPLETE)
+    state = await StateStore.open(harness.state_path, clock=clock)
+    await state.save_channel(ours.id, "ada", 4242)  # we woke it before going down
+    await state.close()
+    moderator = await harness.moderator(RecordingWaker(clock))
+    assert [s.id for s in harness.ended] == [ours.id]
+    link = await moderator.state.channel_link(ours.id)
+    assert link is not None and link.ended_at == START

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.calendar.base import CalendarUnavailable, SlotNotFound, TransitionConflict
+from bot.calendar.base import SlotNotFound, TransitionConflict
 from bot.calendar.store import EmbeddedCalendar
 from bot.models import Action, AgentState, SlotStatus
 from bot.moderator import UnknownAgent
@@ -21,6 +21,7 @@ from tests.core.conftest import (
     START,
     FailingWaker,
     Harness,
+    Outage,
     RecordingWaker,
     SettlingClock,
     World,
@@ -315,32 +316,6 @@ async def test_progress_restarts_the_silence(
     assert harness.kinds().count("stuck_aborted") == 1
 
 
-class Outage:
-    """The real calendar behind a switch: `down` (or an agent in `down_for`) fails every call."""
-
-    def __init__(self, inner: EmbeddedCalendar) -> None:
-        self.inner = inner
-        self.down = False
-        self.down_for: set[str] = set()
-        self.unchanged_days = 0
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self.inner, name)
-        if not callable(attr) or name == "close":
-            return attr
-
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            agent = kwargs.get("agent_id") or (args[0] if args else None)
-            if self.down or agent in self.down_for:
-                raise CalendarUnavailable("calendar unreachable (test outage)")
-            result = await attr(*args, **kwargs)
-            if name == "get_day" and result.unchanged:
-                self.unchanged_days += 1
-            return result
-
-        return call
-
-
 async def test_failed_sync_keeps_the_stale_cache_and_shows_in_status(
     harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
 ) -> None:
@@ -459,3 +434,14 @@ async def test_a_person_deferring_until_later_moves_the_wake(
     await clock.advance(45 * 60)
     assert waker.world.times() == {slot.id: START + minutes(45)}
     assert Counter(harness.kinds())["claimed"] == 1
+
+
+async def test_progress_counts_only_for_a_held_slot(
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+) -> None:
+    held = await add_slot(calendar, "ada", START)
+    later = await add_slot(calendar, "ada", START + minutes(60))
+    moderator = await harness.moderator(RecordingWaker(clock))
+    assert await moderator.record_progress(held.id, "step 1")
+    assert not await moderator.record_progress(later.id, "not mine yet")
+    assert not await moderator.record_progress("unknown", "?")
