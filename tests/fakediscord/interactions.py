@@ -275,6 +275,7 @@ class InteractionService:
         values: list[str] | None,
         message_id: int | None,
         check_permissions: bool,
+        deadline: float,
     ) -> InteractionHandle:
         fake = self.fake
         model = fake.model
@@ -365,14 +366,14 @@ class InteractionService:
             channel_id=channel_id,
             user_id=user_id,
             created=time.monotonic(),
-            deadline=fake.interaction_deadline,
+            deadline=deadline,
             command=None if command is None else command.strip().lstrip("/"),
             original=message if kind == MESSAGE_COMPONENT else None,
             _fake=fake,
         )
         self.handles[iid] = handle
         loop = asyncio.get_running_loop()
-        self._timers.append(loop.call_later(fake.interaction_deadline + 0.01, fake._changed))
+        self._timers.append(loop.call_later(deadline + 0.01, fake._changed))
         fake.gateway.dispatch("INTERACTION_CREATE", payload, intent=None)
         return handle
 
@@ -566,7 +567,7 @@ class InteractionService:
     async def webhook_message(self, ctx: Ctx) -> web.Response:
         fake = self.fake
         handle = self._webhook_handle(ctx)
-        msg = self._webhook_message(handle, ctx.params["message_id"])
+        msg = self._webhook_message(handle, ctx.params.get("message_id", "@original"))
         method = ctx.request.method
         if method == "GET":
             return json_response(copy.deepcopy(msg))

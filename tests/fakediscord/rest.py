@@ -454,13 +454,12 @@ class RestHandlers:
         perms = self._require(ctx, channel.id, P.MANAGE_CHANNELS)
         body = ctx.json
         new_parent = channel.parent_id
-        if "parent_id" in body and body["parent_id"] != (
-            None if channel.parent_id is None else channel.parent_id
-        ):
-            if body["parent_id"] is None:
+        if "parent_id" in body:
+            raw_parent = body["parent_id"]
+            if raw_parent is None:
                 new_parent = None
-            elif int(body["parent_id"]) != channel.parent_id:
-                parent = self._check_parent(ctx, body["parent_id"], channel.type)
+            elif int(raw_parent) != channel.parent_id:
+                parent = self._check_parent(ctx, raw_parent, channel.type)
                 new_parent = None if parent is None else parent.id
         overwrites = channel.overwrites
         if "permission_overwrites" in body and body["permission_overwrites"] is not None:

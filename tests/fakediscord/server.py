@@ -598,6 +598,7 @@ class FakeDiscord:
         values: list[str] | None = None,
         message_id: int | None = None,
         check_permissions: bool = True,
+        deadline: float | None = None,
     ) -> InteractionHandle:
         """Dispatch INTERACTION_CREATE from a member; returns a handle to await the answer.
 
@@ -605,6 +606,7 @@ class FakeDiscord:
         ("slot complete"). Options are given by name and checked against the
         registered command (unknown names, missing required options and values
         outside `choices` raise: Discord's client would not send them).
+        `deadline` overrides the fake's `interaction_deadline` for this one.
         """
         handle = self.interaction_service.inject(
             user=user,
@@ -618,6 +620,7 @@ class FakeDiscord:
             values=values,
             message_id=message_id,
             check_permissions=check_permissions,
+            deadline=self.interaction_deadline if deadline is None else deadline,
         )
         await asyncio.sleep(0)
         return handle

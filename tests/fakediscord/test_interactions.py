@@ -36,6 +36,12 @@ def build_app(fake: FakeDiscord) -> App:
     async def ping(interaction: discord.Interaction) -> None:
         await interaction.response.send_message("pong", ephemeral=True)
 
+    @tree.command(name="edit", description="Answer, then edit the answer", guild=guild)
+    async def edit(interaction: discord.Interaction) -> None:
+        await interaction.response.send_message("working…")
+        original = await interaction.original_response()
+        await original.edit(content="done")
+
     @tree.command(name="status", description="Show an agent's status", guild=guild)
     @app_commands.describe(agent="Agent id")
     async def status(interaction: discord.Interaction, agent: str | None = None) -> None:
@@ -74,11 +80,11 @@ def build_app(fake: FakeDiscord) -> App:
 
 @pytest.fixture
 async def app(make_fake_discord: MakeFake) -> AsyncIterator[App]:
-    fake: FakeDiscord = await make_fake_discord(interaction_deadline=0.5)
+    fake: FakeDiscord = await make_fake_discord()  # Discord's 3 s to answer
     built = build_app(fake)
     async with connected_client(fake, built.client):
         synced = await built.tree.sync(guild=discord.Object(fake.guild_id))
-        assert {c.name for c in synced} == {"ping", "status", "slot", "sync", "slow"}
+        assert {c.name for c in synced} == {"ping", "edit", "status", "slot", "sync", "slow"}
         yield built
 
 
@@ -107,6 +113,18 @@ async def test_a_command_is_answered_and_recorded(app: App) -> None:
     (callback,) = fake.requests_for("POST", "/interactions/{interaction_id}/{token}/callback")
     assert "authorization" not in {k.lower() for k in callback.headers}
     assert fake.messages_in(_general(fake)) == []  # ephemeral: not in the channel
+
+
+async def test_the_original_response_can_be_fetched_and_edited(app: App) -> None:
+    fake = app.fake
+    general = _general(fake)
+    handle = await fake.inject_command(fake.member, general, "edit")
+    await fake.wait_for(lambda: handle.edits, what="the edit of @original")
+    assert handle.text() == "done"
+    assert [m["content"] for m in fake.messages_in(general)] == ["done"]
+    webhook = "/webhooks/{application_id}/{token}/messages/@original"
+    assert [r.status for r in fake.requests_for("GET", webhook)] == [200]
+    assert [r.status for r in fake.requests_for("PATCH", webhook)] == [200]
 
 
 async def test_defer_then_follow_up_fills_the_placeholder(app: App) -> None:
@@ -143,7 +161,7 @@ async def test_sub_command_with_options_posts_in_the_channel(app: App) -> None:
 
 async def test_an_answer_after_the_deadline_is_refused(app: App) -> None:
     fake = app.fake
-    handle = await fake.inject_command(fake.member, _general(fake), "slow")
+    handle = await fake.inject_command(fake.member, _general(fake), "slow", deadline=0.3)
     app.slow.append(handle)
     await fake.wait_for(lambda: handle.refused, what="the late answer")
     assert [(r.status, r.code) for r in handle.refused] == [(404, 10062)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,7 +12,7 @@ import discord
 import pytest
 from discord.http import MultipartParameters, Route, handle_message_parameters
 
-from tests.fakediscord import GUILD_MEMBERS, Overwrite, P
+from tests.fakediscord import DEFAULT_BOT_PERMISSIONS, GUILD_MEMBERS, Overwrite, P
 from tests.fakediscord.fixtures import MakeFake, Overwrites, moderator_intents, running_fake
 from tests.fakediscord.server import FakeDiscord
 
@@ -465,3 +466,32 @@ def _ow(target: int, kind: int, *, allow: int = 0, deny: int = 0) -> Overwrite:
 
 def _params(content: str) -> MultipartParameters:
     return handle_message_parameters(content=content)
+
+
+async def test_rich_messages_files_edits_and_replies_pass_both_schemas(
+    make_fake_discord: MakeFake,
+) -> None:
+    fake = await make_fake_discord(bot_permissions=DEFAULT_BOT_PERMISSIONS | P.ATTACH_FILES)
+    bot = discord.Client(intents=moderator_intents())
+    await bot.login(fake.token)
+    try:
+        channel = await bot.fetch_channel(fake.add_channel("general"))
+        assert isinstance(channel, discord.TextChannel)
+        embed = discord.Embed(title="Schedule", description="today", colour=0x2ECC71)
+        embed.add_field(name="09:00", value="review", inline=False)
+        embed.set_footer(text="calendar").set_author(name="moderator")
+        view = discord.ui.View()
+        view.add_item(discord.ui.Button(label="Complete", custom_id="slot:complete"))
+        log = discord.File(io.BytesIO(b"line\n"), filename="wake.log")
+        sent = await channel.send("wake", embed=embed, view=view, file=log)
+        assert [a.filename for a in sent.attachments] == ["wake.log"]
+        await sent.edit(content="woken", view=None)
+        reply = await sent.reply("ack", mention_author=False)
+        assert reply.reference is not None and reply.reference.message_id == sent.id
+        stored = fake.messages_in(channel.id)
+        assert [m["content"] for m in stored] == ["woken", "ack"]
+        assert stored[0]["embeds"][0]["fields"][0]["value"] == "review"
+        (create, _) = fake.requests_for("POST", MESSAGES)
+        assert create.files[0]["filename"] == "wake.log"
+    finally:
+        await bot.close()
