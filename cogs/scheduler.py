@@ -1,0 +1,295 @@
+"""The scheduler cog: the sync and check loops, the channel janitor, and their supervisor.
+
+The core does the work (`Moderator.sync_all` / `check_all`, its precise timers);
+this cog only keeps the safety-net loops alive, because `tasks.loop` dies for
+good on any exception but network errors (DESIGN, "Discord facts that bite"):
+
+* each loop body catches and logs everything (the core promises not to raise,
+  this is the second belt);
+* a supervisor task restarts a loop (or the janitor) that stopped anyway, e.g.
+  cancelled by a stray `.cancel()` or killed by a `BaseException`, with an
+  ERROR line; it wakes at once when a loop's task ends, and checks on a period
+  as well, spacing restarts of a loop that keeps dying;
+* `before_loop` waits for the moderator's start-up and the gateway's READY,
+  each bounded, so a start-up without a gateway still syncs and checks.
+
+The first iteration of each loop is skipped: `Moderator.start()` has just
+synced, and its timers check on their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Collection
+from typing import Any
+
+from discord.ext import commands, tasks
+
+from bot.cache import local_day
+from bot.discord_bot import ModeratorBot
+from bot.models import Slot
+from bot.wakers.factory import channel_waker
+from bot.wakers.janitor import ChannelJanitor, default_interval_s
+
+log = logging.getLogger(__name__)
+
+#: before_loop waits at most this long for READY and for the moderator's start-up each.
+READY_WAIT_S = 30.0
+STARTUP_WAIT_S = 120.0
+#: The supervisor looks at the loops at least this often, and waits this long before
+#: restarting a loop that stopped again within the same period.
+SUPERVISE_EVERY_S = 30.0
+RESTART_SPACING_S = 1.0
+#: At shutdown an iteration in flight (a wake) may finish within this many seconds.
+STOP_GRACE_S = 3.0
+
+
+class SchedulerCog(commands.Cog, name="Scheduler"):
+    def __init__(self, bot: ModeratorBot) -> None:
+        self.bot = bot
+        settings = bot.settings
+        self.sync_loop.change_interval(seconds=settings.sync_interval_s)
+        self.check_loop.change_interval(seconds=settings.check_interval_s)
+        waker = channel_waker(bot.waker)
+        self.janitor: ChannelJanitor | None = None
+        if waker is not None:
+            self.janitor = ChannelJanitor(
+                waker,
+                bot.clock,
+                interval_s=default_interval_s(settings.channel_retention_s),
+                final_slot_ids=self._final_slot_ids,
+            )
+        #: How often each loop was restarted by the supervisor (for /status and tests).
+        self.restarts: dict[str, int] = {"sync": 0, "check": 0, "janitor": 0}
+        self._skip_first = {"sync": True, "check": True}
+        self._in_body = {"sync": False, "check": False}
+        self._stopping = False
+        self._poke = asyncio.Event()
+        self._supervisor: asyncio.Task[None] | None = None
+        self._extra: set[asyncio.Task[Any]] = set()
+        self._ready_logged = False
+        self._janitor_started = False
+
+    # ---- lifecycle ------------------------------------------------------
+
+    async def cog_load(self) -> None:
+        self.bot.moderator.on_slot_ended = self._slot_ended
+        self.bot.add_shutdown_hook(self.stop)
+        self._start_loop("sync")
+        self._start_loop("check")
+        self._supervisor = asyncio.create_task(self._supervise(), name="loop-supervisor")
+        self._supervisor.add_done_callback(_log_task_end)
+        self._spawn(self._start_janitor(), "janitor-start")
+
+    async def cog_unload(self) -> None:
+        await self.stop()
+
+    async def stop(self) -> None:
+        """Stop everything; an iteration in flight may finish within `STOP_GRACE_S`."""
+        if self._stopping:
+            return
+        self._stopping = True
+        supervisor, self._supervisor = self._supervisor, None
+        if supervisor is not None:
+            supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await supervisor
+        busy: list[asyncio.Task[None]] = []
+        for name in ("sync", "check"):
+            loop = self._loop(name)
+            task = loop.get_task()
+            if task is None or task.done():
+                continue
+            if self._in_body[name]:
+                loop.stop()  # ends after this iteration
+                busy.append(task)
+            else:
+                loop.cancel()  # only sleeping
+        if busy:
+            _, late = await asyncio.wait(busy, timeout=STOP_GRACE_S)
+            for task in late:
+                log.warning("a scheduler loop iteration did not finish in time; cancelling it")
+                task.cancel()
+        for name in ("sync", "check"):
+            self._loop(name).cancel()
+        extra, self._extra = self._extra, set()
+        for task in extra:
+            task.cancel()
+        await asyncio.gather(*extra, return_exceptions=True)
+        if self.janitor is not None:
+            await self.janitor.stop()
+
+    # ---- the loops ----------------------------------------------------------
+
+    @tasks.loop(seconds=300)
+    async def sync_loop(self) -> None:
+        await self._body("sync")
+
+    @tasks.loop(seconds=30)
+    async def check_loop(self) -> None:
+        await self._body("check")
+
+    @sync_loop.before_loop
+    async def _before_sync(self) -> None:
+        await self.wait_ready()
+
+    @check_loop.before_loop
+    async def _before_check(self) -> None:
+        await self.wait_ready()
+
+    async def _body(self, name: str) -> None:
+        if self._skip_first[name]:
+            self._skip_first[name] = False
+            return
+        self._in_body[name] = True
+        try:
+            if name == "sync":
+                failed = await self.bot.moderator.sync_all()
+                if failed:
+                    log.warning("sync: %d agent(s) could not be synced (see /status)", failed)
+            else:
+                await self.bot.moderator.check_all()
+        except Exception:  # tasks.loop would die for good on it
+            log.exception("the %s loop's iteration failed; the next one runs as planned", name)
+        finally:
+            self._in_body[name] = False
+
+    async def wait_ready(self) -> None:
+        """The moderator has started and the gateway is READY, or the bounded waits ran out."""
+        try:
+            async with asyncio.timeout(STARTUP_WAIT_S):
+                await self.bot.moderator_started.wait()
+        except TimeoutError:
+            log.warning(
+                "the moderator's start-up takes longer than %gs; the loops start anyway",
+                STARTUP_WAIT_S,
+            )
+        try:
+            async with asyncio.timeout(READY_WAIT_S):
+                await self.bot.wait_until_ready()
+        except TimeoutError:
+            if not self._ready_logged:
+                self._ready_logged = True
+                log.warning(
+                    "no gateway connection after %gs; the loops run anyway (wakes go over "
+                    "REST, replies are read once the gateway connects)",
+                    READY_WAIT_S,
+                )
+
+    def _loop(self, name: str) -> tasks.Loop[Any]:
+        return self.sync_loop if name == "sync" else self.check_loop
+
+    def _start_loop(self, name: str) -> None:
+        loop = self._loop(name)
+        task = loop.start()
+        task.add_done_callback(lambda _task: self._poke.set())
+
+    # ---- the supervisor -------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        while not self._stopping:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(SUPERVISE_EVERY_S):
+                    await self._poke.wait()
+            self._poke.clear()
+            if self._stopping:
+                return
+            try:
+                await self._revive()
+            except Exception:
+                log.exception("the loop supervisor failed a round; it goes on")
+
+    async def _revive(self) -> None:
+        for name in ("sync", "check"):
+            loop = self._loop(name)
+            if loop.is_running() or self._stopping:
+                continue
+            task = loop.get_task()
+            why = _end_reason(task)
+            self.restarts[name] += 1
+            if self.restarts[name] > 1:
+                await asyncio.sleep(RESTART_SPACING_S)
+                if self._stopping or loop.is_running():
+                    continue
+            log.error("the %s loop stopped (%s); restarting it", name, why)
+            self._skip_first[name] = False
+            self._start_loop(name)
+        janitor = self.janitor
+        if (
+            janitor is not None
+            and self._janitor_started
+            and not janitor.running
+            and not self._stopping
+        ):
+            self.restarts["janitor"] += 1
+            log.error("the channel janitor stopped; restarting it")
+            janitor.start()
+
+    # ---- the janitor and ended slots ------------------------------------------
+
+    async def _start_janitor(self) -> None:
+        if self.janitor is None:
+            return
+        await self.wait_ready()
+        if not self._stopping:
+            self.janitor.start()
+            self._janitor_started = True
+
+    async def _final_slot_ids(self) -> Collection[str]:
+        """Today's ended slots: leftover channels of these may go at start-up."""
+        moderator = self.bot.moderator
+        today = local_day(self.bot.clock.now(), self.bot.settings.tz)
+        finals: set[str] = set()
+        for agent_id in moderator.agent_ids:
+            for slot in await moderator.schedule(agent_id, today):
+                if slot.status.is_final:
+                    finals.add(slot.id)
+        return finals
+
+    async def _slot_ended(self, slot: Slot) -> None:
+        """The state has marked the channel ended; the janitor deletes it after retention."""
+        retention = self.bot.settings.channel_retention_s
+        log.info(
+            "slot %s of %s ended (%s); its channel is kept for %gs",
+            slot.id,
+            slot.agent_id,
+            slot.status,
+            retention,
+        )
+        janitor = self.janitor
+        if janitor is not None and retention < default_interval_s(retention):
+            # The janitor's period is longer than the retention: clean up on time once.
+            self._spawn(self._cleanup_after(retention + 0.5), f"cleanup-{slot.id}")
+
+    async def _cleanup_after(self, delay_s: float) -> None:
+        await self.bot.clock.sleep(delay_s)
+        if self.janitor is not None and not self._stopping:
+            await self.janitor.run_once()
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._extra.add(task)
+        task.add_done_callback(self._extra.discard)
+        task.add_done_callback(_log_task_end)
+
+
+def _end_reason(task: asyncio.Task[Any] | None) -> str:
+    if task is None:
+        return "never started"
+    if task.cancelled():
+        return "cancelled"
+    exc = task.exception()
+    return f"{type(exc).__name__}: {exc}" if exc is not None else "returned"
+
+
+def _log_task_end(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background task %s failed", task.get_name(), exc_info=task.exception())
+
+
+async def setup(bot: commands.Bot) -> None:
+    if not isinstance(bot, ModeratorBot):
+        raise TypeError("cogs.scheduler needs a ModeratorBot")
+    await bot.add_cog(SchedulerCog(bot))
