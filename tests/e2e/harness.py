@@ -90,7 +90,10 @@ def agents_toml(fake: FakeDiscord, names: Sequence[str], **extra: Mapping[str, A
 
 
 async def wait_until(
-    predicate: Callable[[], Awaitable[T]], timeout: float = WAIT_S, *, what: str = "condition"
+    predicate: Callable[[], Awaitable[T]],
+    timeout: float = WAIT_S,  # noqa: ASYNC109
+    *,
+    what: str = "condition",
 ) -> T:
     """Poll an async predicate every 50 ms until it is truthy (then return its value)."""
     deadline = time.monotonic() + timeout
@@ -150,7 +153,11 @@ class BotHarness:
             if ch["type"] == 0 and topic_slot_id(ch.get("topic")) == slot_id
         )
 
-    async def wait_wake_channel(self, slot_id: str, timeout: float = WAIT_S) -> int:
+    async def wait_wake_channel(
+        self,
+        slot_id: str,
+        timeout: float = WAIT_S,  # noqa: ASYNC109
+    ) -> int:
         """Until the slot's channel exists and holds the wake message; its id."""
 
         def woken() -> int | None:
@@ -159,7 +166,9 @@ class BotHarness:
                 return None
             return channel_id if self.bot_messages(channel_id) else None
 
-        return await self.fake.wait_for(woken, timeout, what=f"wake channel of slot {slot_id}")
+        found = await self.fake.wait_for(woken, timeout, what=f"wake channel of slot {slot_id}")
+        assert found is not None
+        return found
 
     async def agent_says(self, agent: str, channel_id: int, text: str) -> dict[str, Any]:
         """The agent's bot account posts `text` in the channel (Discord's permission rules)."""
@@ -171,7 +180,10 @@ class BotHarness:
         return [m for m in self.fake.messages_in(channel_id) if m["author"]["id"] == me]
 
     async def wait_bot_messages(
-        self, channel_id: int, count: int, timeout: float = WAIT_S
+        self,
+        channel_id: int,
+        count: int,
+        timeout: float = WAIT_S,  # noqa: ASYNC109
     ) -> list[dict[str, Any]]:
         """Until the moderator has written at least `count` messages in the channel."""
         return await self.fake.wait_for(
@@ -183,12 +195,19 @@ class BotHarness:
     async def slot(self, slot_id: str) -> Slot:
         return await self.calendar.get_slot(slot_id)
 
-    async def wait_status(self, slot_id: str, status: SlotStatus, timeout: float = WAIT_S) -> Slot:
+    async def wait_status(
+        self,
+        slot_id: str,
+        status: SlotStatus,
+        timeout: float = WAIT_S,  # noqa: ASYNC109
+    ) -> Slot:
         async def reached() -> Slot | None:
             slot = await self.calendar.get_slot(slot_id)
             return slot if slot.status is status else None
 
-        return await wait_until(reached, timeout, what=f"slot {slot_id} {status.value}")
+        found = await wait_until(reached, timeout, what=f"slot {slot_id} {status.value}")
+        assert found is not None
+        return found
 
 
 def harness_settings(fake: FakeDiscord, tmp_path: Path, **overrides: Any) -> Settings:
@@ -362,7 +381,7 @@ class BotProcess:
     def log_text(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
-    async def wait_log(self, text: str, timeout: float = WAIT_S) -> None:
+    async def wait_log(self, text: str, timeout: float = WAIT_S) -> None:  # noqa: ASYNC109
         """Until `text` appears in the output; fails early (with the log) if the bot exits."""
         deadline = time.monotonic() + timeout
         while text not in self.log_text():
@@ -387,7 +406,7 @@ class BotProcess:
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
 
-    async def wait(self, timeout: float = WAIT_S) -> int:
+    async def wait(self, timeout: float = WAIT_S) -> int:  # noqa: ASYNC109
         """The exit status; TimeoutError (with the log) if it does not exit in time."""
         try:
             code = await asyncio.wait_for(self.proc.wait(), timeout)

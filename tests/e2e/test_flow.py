@@ -1,4 +1,4 @@
-"""The whole loop in-process: a due slot -> private channel + mention -> the agent's reply -> calendar."""
+"""The whole loop in-process: due slot -> private channel + mention -> reply -> calendar."""
 
 from __future__ import annotations
 
