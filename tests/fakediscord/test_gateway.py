@@ -7,7 +7,7 @@ import asyncio
 import discord
 import pytest
 
-from tests.fakediscord import P
+from tests.fakediscord import GUILD_MEMBERS, MESSAGE_CONTENT, P
 from tests.fakediscord.fixtures import MakeFake, Overwrites, connected_client, moderator_intents
 from tests.fakediscord.server import FakeDiscord
 
@@ -194,3 +194,18 @@ async def test_heartbeats_are_acknowledged(make_fake_discord: MakeFake) -> None:
         await fake.wait_for(lambda: client.latency != float("inf") and client.latency >= 0)
         await asyncio.sleep(0)
         assert client.is_ready() and not client.is_closed()
+
+
+async def test_with_the_members_intent_discord_py_chunks_the_guild(
+    make_fake_discord: MakeFake,
+) -> None:
+    fake = await make_fake_discord(privileged_intents=MESSAGE_CONTENT | GUILD_MEMBERS)
+    intents = moderator_intents()
+    intents.members = True
+    client = discord.Client(intents=intents, guild_ready_timeout=0.2)
+    async with connected_client(fake, client):
+        guild = client.get_guild(fake.guild_id)
+        assert guild is not None
+        await fake.wait_for(lambda: guild.chunked, what="GUILD_MEMBERS_CHUNK")
+        assert {m.id for m in guild.members} == set(fake.model.members)
+        assert fake.dispatched_events("GUILD_MEMBERS_CHUNK")

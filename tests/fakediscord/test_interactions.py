@@ -41,6 +41,8 @@ def build_app(fake: FakeDiscord) -> App:
         await interaction.response.send_message("working…")
         original = await interaction.original_response()
         await original.edit(content="done")
+        await interaction.followup.send("extra")
+        await interaction.delete_original_response()
 
     @tree.command(name="status", description="Show an agent's status", guild=guild)
     @app_commands.describe(agent="Agent id")
@@ -105,6 +107,23 @@ async def test_commands_are_registered_per_guild(app: App) -> None:
     assert all(c["guild_id"] == str(fake.guild_id) for c in fake.guild_commands)
 
 
+async def test_global_commands_can_be_overwritten_too(app: App) -> None:
+    fake = app.fake
+    await app.client.http.bulk_upsert_global_commands(
+        fake.application_id, [{"name": "about", "description": "What this bot does", "type": 1}]
+    )
+    assert [c["name"] for c in fake.global_commands] == ["about"]
+    assert "guild_id" not in fake.global_commands[0]
+    data = fake.interaction_service.command_data("about", {}, None)
+    assert data["id"] == fake.global_commands[0]["id"] and "guild_id" not in data
+    with pytest.raises(discord.HTTPException) as bad:
+        await app.client.http.bulk_upsert_global_commands(
+            fake.application_id, [{"name": "About Me", "description": "x", "type": 1}]
+        )
+    assert bad.value.code == 50035
+    fake.violations.clear()  # deliberate: upper case is not a valid slash command name
+
+
 async def test_a_command_is_answered_and_recorded(app: App) -> None:
     fake = app.fake
     handle = await fake.inject_command(fake.member, _general(fake), "ping")
@@ -119,12 +138,17 @@ async def test_the_original_response_can_be_fetched_and_edited(app: App) -> None
     fake = app.fake
     general = _general(fake)
     handle = await fake.inject_command(fake.member, general, "edit")
-    await fake.wait_for(lambda: handle.edits, what="the edit of @original")
-    assert handle.text() == "done"
-    assert [m["content"] for m in fake.messages_in(general)] == ["done"]
+    await fake.wait_for(lambda: handle.original_deleted, what="the delete of @original")
+    assert handle.edits[0]["content"] == "done"
+    assert handle.text() == "extra"
+    assert [m["content"] for m in fake.messages_in(general)] == ["extra"]
     webhook = "/webhooks/{application_id}/{token}/messages/@original"
     assert [r.status for r in fake.requests_for("GET", webhook)] == [200]
     assert [r.status for r in fake.requests_for("PATCH", webhook)] == [200]
+    assert [r.status for r in fake.requests_for("DELETE", webhook)] == [204]
+    assert [r.status for r in fake.requests_for("POST", "/webhooks/{application_id}/{token}")] == [
+        200
+    ]
 
 
 async def test_defer_then_follow_up_fills_the_placeholder(app: App) -> None:
