@@ -1,0 +1,216 @@
+"""Is the guild set up for waking? The moderator's permissions, and the agents' membership.
+
+A missing permission or an agent that left the guild shows up only when a
+wake fails, minutes or hours later; this check says it up front, in
+`check-config` (over REST, no gateway) and in `/status` (cached, so the
+command stays instant). Membership is asked per agent over REST because
+Discord does not send the member list at connect (no Server Members intent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+import aiohttp
+import discord
+
+from bot.clock import Clock, SystemClock
+from bot.config import AgentConfig
+from bot.guild_report import AgentNotInGuild, GuildReport
+
+log = logging.getLogger(__name__)
+
+#: (discord.Permissions attribute, the name Discord's UI shows): what waking needs.
+REQUIRED_PERMISSIONS: tuple[tuple[str, str], ...] = (
+    ("view_channel", "View Channels"),
+    ("manage_channels", "Manage Channels"),
+    ("send_messages", "Send Messages"),
+    ("read_message_history", "Read Message History"),
+    ("embed_links", "Embed Links"),
+)
+
+#: Membership look-ups in flight at once (discord.py handles the rate limits).
+MEMBER_LOOKUPS = 8
+UNKNOWN_MEMBER = 10007
+UNKNOWN_USER = 10013
+
+
+def missing_permissions(permissions: discord.Permissions) -> list[str]:
+    """The required permissions `permissions` lacks, by their Discord UI names."""
+    if permissions.administrator:
+        return []
+    return [label for attr, label in REQUIRED_PERMISSIONS if not getattr(permissions, attr)]
+
+
+def _http_text(exc: discord.HTTPException) -> str:
+    text = exc.text or exc.__class__.__name__
+    return f"{exc.status} {text}".strip()
+
+
+async def check_guild(
+    client: discord.Client,
+    guild_id: int,
+    agents: Sequence[AgentConfig],
+    *,
+    now: datetime,
+) -> GuildReport:
+    """Check the moderator's guild permissions and which agents are members. Never raises
+    for Discord trouble: the report's `error` says what went wrong.
+
+    `client` must be logged in (`await client.login(token)` is enough).
+    """
+    without = tuple(a.id for a in agents if a.discord_user_id is None)
+    base = GuildReport(guild_id=guild_id, checked_at=now, without_discord=without)
+    me_user = client.user
+    if me_user is None:
+        return _with(base, error="the Discord client is not logged in")
+    try:
+        guild = client.get_guild(guild_id)
+        if guild is None or guild.unavailable:
+            guild = await client.fetch_guild(guild_id, with_counts=False)
+        me = guild.me if guild.me is not None else await guild.fetch_member(me_user.id)
+    except (discord.NotFound, discord.Forbidden):
+        return _with(
+            base,
+            error=(
+                f"the moderator is not a member of guild {guild_id} "
+                "(check DISCORD_GUILD_ID, and invite the bot with the OAuth2 URL)"
+            ),
+        )
+    except discord.HTTPException as exc:
+        return _with(base, error=f"Discord refused the guild look-up: {_http_text(exc)}")
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        return _with(base, error=f"cannot reach Discord: {type(exc).__name__}")
+    missing = tuple(missing_permissions(me.guild_permissions))
+    gate = asyncio.Semaphore(MEMBER_LOOKUPS)
+
+    async def membership(agent: AgentConfig) -> tuple[AgentConfig, bool | None, str | None]:
+        assert agent.discord_user_id is not None
+        if guild.get_member(agent.discord_user_id) is not None:
+            return agent, True, None
+        async with gate:
+            try:
+                await guild.fetch_member(agent.discord_user_id)
+            except discord.NotFound:
+                return agent, False, None
+            except discord.HTTPException as exc:
+                return agent, None, f"Discord answered {_http_text(exc)}"
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                return agent, None, f"cannot reach Discord ({type(exc).__name__})"
+        return agent, True, None
+
+    results = await asyncio.gather(
+        *(membership(a) for a in agents if a.discord_user_id is not None)
+    )
+    non_members = tuple(
+        AgentNotInGuild(agent.id, agent.discord_user_id)
+        for agent, member, _ in results
+        if member is False and agent.discord_user_id is not None
+    )
+    unchecked = tuple((agent.id, why) for agent, member, why in results if member is None and why)
+    return GuildReport(
+        guild_id=guild_id,
+        checked_at=now,
+        guild_name=guild.name,
+        missing_permissions=missing,
+        non_members=non_members,
+        without_discord=without,
+        unchecked=unchecked,
+    )
+
+
+def _with(base: GuildReport, *, error: str) -> GuildReport:
+    return GuildReport(
+        guild_id=base.guild_id,
+        checked_at=base.checked_at,
+        without_discord=base.without_discord,
+        error=error,
+    )
+
+
+class GuildChecker:
+    """The guild check, cached for `/status`: fresh for `max_age_s`, one refresh at a time.
+
+    Role and guild changes seen on the gateway call `invalidate()`, so a fixed
+    permission shows at the next `/status` without waiting for the cache to age.
+    """
+
+    def __init__(
+        self,
+        client: discord.Client,
+        guild_id: int,
+        agents: Sequence[AgentConfig],
+        *,
+        clock: Clock | None = None,
+        max_age_s: float = 600.0,
+    ) -> None:
+        self._client = client
+        self._guild_id = guild_id
+        self._agents = list(agents)
+        self._clock = clock or SystemClock()
+        self._max_age = timedelta(seconds=max_age_s)
+        self._report: GuildReport | None = None
+        self._stale = True
+        self._running: asyncio.Task[GuildReport] | None = None
+
+    @property
+    def report(self) -> GuildReport | None:
+        """The last report, fresh or not (None before the first check finished)."""
+        return self._report
+
+    @property
+    def fresh(self) -> bool:
+        report = self._report
+        return (
+            report is not None
+            and not self._stale
+            and self._clock.now() - report.checked_at <= self._max_age
+        )
+
+    def invalidate(self) -> None:
+        self._stale = True
+
+    async def refresh(self) -> GuildReport:
+        """Run the check now (joining one already under way). Never raises for Discord trouble."""
+        task = self._running
+        if task is None or task.done():
+            self._stale = False
+            task = asyncio.create_task(self._check(), name="guild-check")
+            self._running = task
+        return await asyncio.shield(task)
+
+    async def current(self) -> GuildReport:
+        """The cached report when fresh, else a new one."""
+        if self.fresh and self._report is not None:
+            return self._report
+        return await self.refresh()
+
+    async def close(self) -> None:
+        task, self._running = self._running, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def _check(self) -> GuildReport:
+        try:
+            report = await check_guild(
+                self._client, self._guild_id, self._agents, now=self._clock.now()
+            )
+        except Exception as exc:  # a check must never take /status down with it
+            log.exception("guild check crashed")
+            report = GuildReport(
+                guild_id=self._guild_id,
+                checked_at=self._clock.now(),
+                error=f"unexpected {type(exc).__name__} (logged)",
+            )
+        if not report.ok:
+            log.warning(
+                "guild %s set-up problems: %s", self._guild_id, "; ".join(report.problems())
+            )
+        self._report = report
+        return report
