@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 #: The slash commands are synced within this many seconds or the bot goes on without them.
 TREE_SYNC_TIMEOUT_S = 30.0
 #: An in-flight wake may take this long to finish at shutdown (the rest of 5 s is teardown).
-SHUTDOWN_GRACE_S = 3.0
+SHUTDOWN_GRACE_S = 2.0
 DISCORD_WEB = "https://discord.com"
 
 

@@ -1,13 +1,299 @@
-"""Running the moderator (`python -m bot`)."""
+"""Running the moderator (`python -m bot`): with Discord, or headless with spawn waking only.
+
+Exit status: 0 after a stop signal (SIGTERM/SIGINT), 2 for a configuration a
+person must fix (the message says what), 1 when the bot could not run (Discord
+refused the token, the network is away at login, a crash). Every one of them
+comes with a message on stderr or in the log, never a bare traceback.
+
+What is opened here rather than by the bot: the calendar and the state, so a
+bad path is reported before anything connects to Discord, and so the embedded
+calendar served on `CALENDAR_LISTEN` is the very one the scheduler uses.
+
+Shutdown order (each step bounded, the whole within 5 s): the loops stop, an
+in-flight wake may finish (the bot's `close()`), then the calendar API server,
+the state file and the calendar close. A watchdog ends the process if the
+teardown hangs anyway.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import sys
+from collections.abc import Awaitable, Callable, Sequence
+from urllib.parse import urlparse
+
+import aiohttp
+import discord
+
+from bot.calendar.base import Calendar, CalendarError
+from bot.calendar.factory import open_calendar
+from bot.calendar.server import start_server
+from bot.calendar.store import EmbeddedCalendar
+from bot.clock import Clock, SystemClock
+from bot.config import AgentConfig, ConfigError, Settings, load_agents, load_settings
+from bot.logs import setup_logging
+from bot.moderator import Moderator
+from bot.shutdown import StopSignal, Watchdog, bounded
+from bot.state import StateError, StateStore
+from bot.wakers.factory import (
+    NoWakerConfigured,
+    build_waker_chain,
+    close_waker_chain,
+    unwakeable_agents,
+)
+
+log = logging.getLogger(__name__)
+
+#: The bot's close() (loops, in-flight wake, Discord) gets this long; then the files close.
+CLOSE_BOT_S = 4.0
+#: Headless: an in-flight wake may take this long to finish at shutdown.
+HEADLESS_GRACE_S = 3.0
+CLOSE_STEP_S = 1.0
+#: If the teardown is still running this long after the signal, the process ends (status 1).
+HARD_LIMIT_S = 10.0
 
 
 def run_bot() -> int:
-    print(
-        "The moderator's run loop is not built yet; try `python -m bot calendar --help`.",
-        file=sys.stderr,
+    """`python -m bot`: read the configuration, then run until a stop signal."""
+    try:
+        settings = load_settings()
+        agents = load_agents(settings.agents_file)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level, settings.log_format, secrets_of(settings, agents))
+    problem = startup_problem(settings, agents)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(_run(settings, agents))
+    except KeyboardInterrupt:  # a signal before the handlers were installed
+        return 130
+
+
+def secrets_of(settings: Settings, agents: Sequence[AgentConfig]) -> list[str]:
+    """What the log must never show: tokens, and spawn URLs (they may carry a token)."""
+    found = [s.get_secret_value() for s in (settings.discord_token, settings.calendar_token) if s]
+    urls = [settings.spawn_url, *(a.spawn_url for a in agents)]
+    found.extend(url for url in urls if url)
+    return found
+
+
+def startup_problem(settings: Settings, agents: Sequence[AgentConfig]) -> str | None:
+    """A configuration the bot cannot run with, as a message saying what to set."""
+    if not agents:
+        return (
+            f"AGENTS_FILE: {settings.agents_file} lists no agents; add at least one "
+            '[[agents]] table with an id (e.g. id = "alice", discord_user_id = 123...)'
+        )
+    spawn = bool(
+        settings.spawn_url
+        or settings.spawn_command
+        or any(a.spawn_url or a.spawn_command for a in agents)
     )
+    if not settings.discord_enabled and not spawn:
+        return (
+            "nothing can wake the agents: set DISCORD_TOKEN and DISCORD_GUILD_ID to wake them "
+            "in private Discord channels, or SPAWN_URL / SPAWN_COMMAND (or spawn_url / "
+            "spawn_command per agent in AGENTS_FILE) to run headless"
+        )
+    if settings.calendar_listen and not settings.calendar_is_embedded:
+        host = urlparse(settings.calendar_url).netloc
+        return (
+            f"CALENDAR_LISTEN serves the embedded calendar's API, but CALENDAR_URL points at "
+            f"a remote calendar ({host}); unset CALENDAR_LISTEN (spawned agents can report to "
+            "that calendar directly) or use CALENDAR_URL=sqlite:///calendar.db"
+        )
+    return None
+
+
+def _connect_host(host: str) -> str:
+    """An address to reach a server listening on `host` (a wildcard means this machine)."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+async def _step(what: str, closer: Callable[[], Awaitable[object]]) -> None:
+    await bounded(closer(), CLOSE_STEP_S, what)
+
+
+async def _run(settings: Settings, agents: list[AgentConfig]) -> int:
+    stop = StopSignal.install()
+    clock = SystemClock()
+    watchdog: Watchdog | None = None
+
+    async def arm_watchdog() -> None:
+        nonlocal watchdog
+        await stop.wait()
+        watchdog = Watchdog(HARD_LIMIT_S).start()
+
+    armer = asyncio.create_task(arm_watchdog(), name="shutdown-watchdog")
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                calendar = await open_calendar(settings, clock=clock)
+            except CalendarError as exc:
+                print(f"error: CALENDAR_URL: {exc.detail}", file=sys.stderr)
+                return 2
+            stack.push_async_callback(_step, "closing the calendar", calendar.close)
+            try:
+                state = await StateStore.open(settings.state_path, clock=clock)
+            except (StateError, OSError) as exc:
+                print(
+                    f"error: STATE_PATH: cannot open {settings.state_path}: {exc}", file=sys.stderr
+                )
+                return 2
+            stack.push_async_callback(_step, "closing the state", state.close)
+            calendar_url: str | None = None
+            address = settings.listen_address
+            if address is not None and isinstance(calendar, EmbeddedCalendar):
+                host, port = address
+                token = (
+                    settings.calendar_token.get_secret_value() if settings.calendar_token else None
+                )
+                try:
+                    server, actual = await start_server(calendar, host, port, token=token)
+                except OSError as exc:
+                    print(
+                        f"error: CALENDAR_LISTEN: cannot listen on {host}:{port} "
+                        f"({exc.strerror or exc})",
+                        file=sys.stderr,
+                    )
+                    return 2
+                stack.push_async_callback(_step, "stopping the calendar API", server.cleanup)
+                calendar_url = f"http://{_connect_host(host)}:{actual}"
+                log.info("serving the embedded calendar's API at %s", calendar_url)
+            if settings.discord_enabled:
+                return await _run_discord(
+                    settings, agents, calendar, state, clock, calendar_url, stop
+                )
+            return await _run_headless(settings, agents, calendar, state, clock, calendar_url, stop)
+    finally:
+        armer.cancel()
+        stop.uninstall()
+        if watchdog is not None:
+            watchdog.cancel()
+        log.info("stopped")
+
+
+async def _run_headless(
+    settings: Settings,
+    agents: list[AgentConfig],
+    calendar: Calendar,
+    state: StateStore,
+    clock: Clock,
+    calendar_url: str | None,
+    stop: StopSignal,
+) -> int:
+    try:
+        chain = build_waker_chain(settings, agents, calendar_url=calendar_url, clock=clock)
+    except NoWakerConfigured as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    log.info(
+        "running headless: DISCORD_TOKEN is not set, so agents are woken through %s only "
+        "(no Discord channels, no replies there, no slash commands)",
+        " and ".join(w.name for w in chain.wakers),
+    )
+    for name in unwakeable_agents(chain, agents):
+        log.warning(
+            "agent %s has no spawn_url/spawn_command and no global one: it is never woken", name
+        )
+    moderator = Moderator(
+        agents,
+        calendar,
+        state,
+        chain,
+        clock,
+        timezone=settings.tz,
+        check_interval_s=settings.check_interval_s,
+        misfire_grace_s=settings.misfire_grace_s,
+        wake_template=settings.wake_template,
+        notifier=chain,
+    )
+    try:
+        start = asyncio.create_task(moderator.start(), name="moderator-start")
+        stopping = asyncio.create_task(stop.wait(), name="stop-signal")
+        await asyncio.wait({start, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if start.done():
+            if start.exception() is not None:
+                log.error("the moderator's start-up failed", exc_info=start.exception())
+                log.info("the sync and check loops still run and retry")
+            moderator.start_loops(settings.sync_interval_s)
+            await stopping
+        else:
+            # Stopped during start-up: a wake in flight may finish, like at any other time.
+            await bounded(asyncio.shield(start), HEADLESS_GRACE_S, "the start-up")
+            start.cancel()
+            await asyncio.gather(start, return_exceptions=True)
+            stopping.cancel()
+    finally:
+        await bounded(moderator.stop(grace_s=HEADLESS_GRACE_S), HEADLESS_GRACE_S + 1, "stopping")
+        await bounded(close_waker_chain(chain), CLOSE_STEP_S, "closing the wakers")
     return 0
+
+
+async def _run_discord(
+    settings: Settings,
+    agents: list[AgentConfig],
+    calendar: Calendar,
+    state: StateStore,
+    clock: Clock,
+    calendar_url: str | None,
+    stop: StopSignal,
+) -> int:
+    from bot.discord_bot import ModeratorBot
+
+    assert settings.discord_token is not None
+    bot = ModeratorBot(
+        settings, agents, calendar=calendar, state=state, clock=clock, calendar_url=calendar_url
+    )
+    log.info(
+        "starting with Discord: guild %s, %d agent(s), wake category %r",
+        settings.discord_guild_id,
+        len(agents),
+        settings.wake_category,
+    )
+    running = asyncio.create_task(bot.start(settings.discord_token.get_secret_value()), name="bot")
+    stopping = asyncio.create_task(stop.wait(), name="stop-signal")
+    try:
+        await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        await bounded(bot.close(), CLOSE_BOT_S, "closing the bot")
+        if not running.done():
+            running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+    if stop.event.is_set():
+        return 0
+    return _explain_end(running, settings)
+
+
+def _explain_end(running: asyncio.Task[None], settings: Settings) -> int:
+    """The bot stopped without a signal: say why (never with the token), status 1."""
+    exc = running.exception() if not running.cancelled() else None
+    if exc is None:
+        log.error("the Discord client stopped unexpectedly")
+    elif isinstance(exc, discord.LoginFailure):
+        log.error("Discord refused DISCORD_TOKEN (%s); check the bot token", exc)
+    elif isinstance(exc, discord.PrivilegedIntentsRequired):
+        log.error(
+            "Discord refused the Message Content intent: enable it for the bot under "
+            "Bot -> Privileged Gateway Intents in the developer portal"
+        )
+    elif isinstance(exc, aiohttp.ClientError | OSError):
+        log.error(
+            "cannot reach Discord at %s (%s: %s)",
+            settings.discord_api_base,
+            type(exc).__name__,
+            exc,
+        )
+    else:
+        log.error("the bot stopped on an error", exc_info=exc)
+    return 1

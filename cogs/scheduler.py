@@ -43,7 +43,7 @@ STARTUP_WAIT_S = 120.0
 SUPERVISE_EVERY_S = 30.0
 RESTART_SPACING_S = 1.0
 #: At shutdown an iteration in flight (a wake) may finish within this many seconds.
-STOP_GRACE_S = 3.0
+STOP_GRACE_S = 1.5
 
 
 class SchedulerCog(commands.Cog, name="Scheduler"):

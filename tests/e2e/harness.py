@@ -56,9 +56,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import pytest
+from aiohttp import web
 
+from bot.calendar.server import make_app, serve_app
 from bot.calendar.store import EmbeddedCalendar
 from bot.clock import SystemClock
 from bot.config import AgentConfig, Settings, load_settings
@@ -71,6 +74,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_AGENTS: tuple[str, ...] = ("alice", "bob")
 #: Generous ceilings: these tests must pass on a loaded 2-core machine.
 WAIT_S = 20.0
+UTC_ZONE = ZoneInfo("UTC")
 
 T = TypeVar("T")
 
@@ -114,6 +118,8 @@ class BotHarness:
     settings: Settings
     agents: list[AgentConfig]
     tmp_path: Path
+    #: Only with `remote_calendar=True`: switches for the served calendar's answers.
+    calendar_faults: CalendarFaults | None = None
 
     async def add_slot(
         self,
@@ -186,11 +192,16 @@ class BotHarness:
         timeout: float = WAIT_S,  # noqa: ASYNC109
     ) -> list[dict[str, Any]]:
         """Until the moderator has written at least `count` messages in the channel."""
-        return await self.fake.wait_for(
-            lambda: msgs if len(msgs := self.bot_messages(channel_id)) >= count else None,
-            timeout,
-            what=f"{count} moderator message(s) in channel {channel_id}",
+
+        def enough() -> list[dict[str, Any]] | None:
+            msgs = self.bot_messages(channel_id)
+            return msgs if len(msgs) >= count else None
+
+        found = await self.fake.wait_for(
+            enough, timeout, what=f"{count} moderator message(s) in channel {channel_id}"
         )
+        assert found is not None
+        return found
 
     async def slot(self, slot_id: str) -> Slot:
         return await self.calendar.get_slot(slot_id)
@@ -208,6 +219,30 @@ class BotHarness:
         found = await wait_until(reached, timeout, what=f"slot {slot_id} {status.value}")
         assert found is not None
         return found
+
+
+@dataclass
+class CalendarFaults:
+    """Makes the served calendar answer 503 to chosen slot actions, like a backend outage.
+
+    `down = {"complete"}` fails every `POST /calendar/slots/{id}/complete`; `down =
+    {"*"}` fails every call. `failed` counts the refused requests.
+    """
+
+    down: set[str] = field(default_factory=set)
+    failed: int = 0
+
+    @web.middleware
+    async def middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        action = request.path.rstrip("/").rsplit("/", 1)[-1]
+        if "*" in self.down or (request.method == "POST" and action in self.down):
+            self.failed += 1
+            return web.json_response(
+                {"error": "unavailable", "detail": "injected outage"}, status=503
+            )
+        return await handler(request)
 
 
 def harness_settings(fake: FakeDiscord, tmp_path: Path, **overrides: Any) -> Settings:
@@ -237,16 +272,49 @@ async def running_bot(
     *,
     agents: Sequence[str] = DEFAULT_AGENTS,
     ready_timeout: float = WAIT_S,
+    remote_calendar: bool = False,
     **overrides: Any,
 ) -> AsyncIterator[BotHarness]:
-    """Start the real bot against `fake`, wait for READY and the moderator; close on exit."""
+    """Start the real bot against `fake`, wait for READY and the moderator; close on exit.
+
+    `remote_calendar=True`: the bot uses `CALENDAR_URL=http://…` served by a real calendar
+    server in this process (over `harness.calendar`), with `harness.calendar_faults`.
+    """
+    faults: CalendarFaults | None = None
+    async with contextlib.AsyncExitStack() as stack:
+        if remote_calendar:
+            # The bot talks HTTP to a real calendar server over this test's own store.
+            served = await EmbeddedCalendar.open(tmp_path / "served-calendar.db", timezone=UTC_ZONE)
+            stack.push_async_callback(served.close)
+            faults = CalendarFaults()
+            app = make_app(served)
+            app.middlewares.insert(0, faults.middleware)
+            server, port = await serve_app(app, "127.0.0.1", 0)
+            stack.push_async_callback(server.cleanup)
+            overrides["calendar_url"] = f"http://127.0.0.1:{port}"
+        else:
+            served = None
+        async with _bot(fake, tmp_path, agents, ready_timeout, overrides, served) as harness:
+            harness.calendar_faults = faults
+            yield harness
+
+
+@contextlib.asynccontextmanager
+async def _bot(
+    fake: FakeDiscord,
+    tmp_path: Path,
+    agents: Sequence[str],
+    ready_timeout: float,
+    overrides: dict[str, Any],
+    served: EmbeddedCalendar | None,
+) -> AsyncIterator[BotHarness]:
     settings = harness_settings(fake, tmp_path, **overrides)
     configs = [
         AgentConfig(id=name, discord_user_id=fake.agents[name].id if name in fake.agents else None)
         for name in agents
     ]
     bot = await ModeratorBot.open(settings, configs, clock=SystemClock(), guild_ready_timeout=0.5)
-    assert isinstance(bot.calendar, EmbeddedCalendar)
+    calendar = bot.calendar
     task = asyncio.create_task(bot.start(fake.token), name="moderator-bot")
     try:
         await fake.wait_for(
@@ -264,7 +332,10 @@ async def running_bot(
         if task.done():
             task.result()
             raise RuntimeError("the bot stopped before it was ready")
-        yield BotHarness(bot, fake, bot.calendar, settings, configs, tmp_path)
+        if served is not None:
+            calendar = served
+        assert isinstance(calendar, EmbeddedCalendar)
+        yield BotHarness(bot, fake, calendar, settings, configs, tmp_path)
     finally:
         await bot.close()
         with contextlib.suppress(asyncio.CancelledError):
@@ -343,9 +414,7 @@ def bot_env(
 
 async def open_calendar_file(tmp_path: Path) -> EmbeddedCalendar:
     """The subprocess's calendar file, opened by the test (SQLite WAL: both may write)."""
-    from zoneinfo import ZoneInfo
-
-    return await EmbeddedCalendar.open(tmp_path / "calendar.db", timezone=ZoneInfo("UTC"))
+    return await EmbeddedCalendar.open(tmp_path / "calendar.db", timezone=UTC_ZONE)
 
 
 @dataclass
