@@ -35,7 +35,10 @@ then::
         fake = await make_fake_discord(bot_permissions=P.VIEW_CHANNEL, interaction_deadline=0.5)
 
 A whole bot: `async with connected_client(fake, client):` (fixtures.py) starts a
-`discord.Client`/`commands.Bot` against the fake and waits for READY; a bot in
+`discord.Client`/`commands.Bot` against the fake and waits for READY and the
+guild in cache (`moderator_intents()` gives guilds + guild messages + message
+content; pass `guild_ready_timeout=0.2` to your client to skip discord.py's 2 s
+wait for more guilds); `MakeFake` types the factory fixture. A bot in
 a subprocess gets `fake.env()` (DISCORD_TOKEN, DISCORD_GUILD_ID,
 DISCORD_API_BASE, DISCORD_GATEWAY_URL, ADMIN_ROLE_ID).
 
@@ -48,6 +51,7 @@ What tests use most:
     fake.fail_next(method, route_template, status=429|403|500|400, count=1, code=, retry_after=)
     await fake.inject_message(channel_id, author, content) -> message dict (MESSAGE_CREATE)
     await fake.inject_command(user, channel_id, "slot complete", {"slot_id": "..."}) -> handle
+        (the command must be registered - sync the tree first; deadline= overrides 3 s)
     await fake.inject_autocomplete(user, channel_id, "status", {"agent": "al"}, focused="agent")
     await fake.inject_component(user, channel_id, message_id, custom_id)
     handle.wait_response() / wait_text() / text() / ephemeral / choices / refused / followups

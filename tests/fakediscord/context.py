@@ -7,6 +7,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakediscord.errors import form_error
+
 
 @dataclass(frozen=True)
 class RouteSpec:
@@ -55,8 +57,6 @@ class Ctx:
     record: RecordedRequest
 
     def snowflake(self, name: str) -> int:
-        from tests.fakediscord.errors import form_error
-
         raw = self.params[name]
         if not raw.isdigit():
             raise form_error(

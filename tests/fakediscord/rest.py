@@ -620,7 +620,7 @@ class RestHandlers:
             files=ctx.files,
             msg_type=19 if body.get("message_reference") else 0,
         )
-        self.fake._store_message(msg, allowed_mentions=body.get("allowed_mentions"))
+        self.fake._store_message(msg)
         self.fake._dispatch_message("MESSAGE_CREATE", msg)
         return json_response(copy.deepcopy(msg))
 

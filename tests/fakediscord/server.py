@@ -710,9 +710,7 @@ class FakeDiscord:
             log.warning("fake Discord: channel %s (%s): %s", channel.name, channel.id, note)
             self.overwrite_notes.append(OverwriteNote(time.monotonic(), channel.id, note))
 
-    def _store_message(
-        self, msg: dict[str, Any], allowed_mentions: dict[str, Any] | None = None
-    ) -> None:
+    def _store_message(self, msg: dict[str, Any]) -> None:
         cid = int(msg["channel_id"])
         self.model.messages.setdefault(cid, []).append(msg)
         self.model.message_index[int(msg["id"])] = msg
