@@ -44,7 +44,7 @@ from zoneinfo import ZoneInfo
 
 from bot.calendar.base import CalendarError, SlotNotFound, TransitionConflict
 from bot.calendar.store import EmbeddedCalendar
-from bot.clock import SystemClock
+from bot.clock import Clock, SystemClock
 from bot.config import AgentConfig
 from bot.logs import LEVELS, TEXT_FORMAT, JsonFormatter, RedactSecrets
 from bot.models import Action, Slot, SlotCreate, SlotStatus
@@ -217,7 +217,6 @@ class SlotRecord:
     plan: DemoSlot
     slot_id: str
     scheduled_at: datetime
-    channel: str | None = None
     woken_at: datetime | None = None
     wake_order: int | None = None
     ended_at: datetime | None = None
@@ -241,7 +240,7 @@ class Story:
 
     out: TextIO
     origin: datetime
-    clock: SystemClock
+    clock: Clock
 
     def at(self, moment: datetime) -> float:
         return (moment - self.origin).total_seconds()
@@ -281,17 +280,28 @@ class DeliveringWaker:
 
     name = "console"
 
-    def __init__(self, console: ConsoleWaker, inboxes: dict[str, asyncio.Queue[Wake]]) -> None:
+    def __init__(
+        self,
+        console: ConsoleWaker,
+        inboxes: dict[str, asyncio.Queue[Wake]],
+        channels: dict[str, tuple[str, str]],
+    ) -> None:
         self._console = console
         self._inboxes = inboxes
+        self._channels = channels
+        self._delivered: set[str] = set()
 
     def can_wake(self, agent: AgentConfig) -> bool:
         return self._console.can_wake(agent)
 
     async def wake(self, agent: AgentConfig, slot: Slot, prompt: str) -> WakeResult:
         result = await self._console.wake(agent, slot, prompt)
+        if result.ok and result.reference:
+            self._channels[result.reference] = (agent.id, slot.id)
         inbox = self._inboxes.get(agent.id)
-        if result.ok and inbox is not None:
+        if result.ok and inbox is not None and slot.id not in self._delivered:
+            # a repeated wake finds the same channel and posts nothing: nothing to deliver
+            self._delivered.add(slot.id)
             channel = result.reference or console_channel(agent.id, slot.id)
             inbox.put_nowait(Wake(slot.id, channel))
         return result
@@ -315,16 +325,22 @@ class ReplyDesk:
         Action.RESUME: "resumed",
     }
 
-    def __init__(self, moderator: Moderator, story: Story, records: dict[str, SlotRecord]) -> None:
+    def __init__(
+        self,
+        moderator: Moderator,
+        story: Story,
+        records: dict[str, SlotRecord],
+        channels: dict[str, tuple[str, str]],
+    ) -> None:
         self._moderator = moderator
         self._story = story
         self._records = records
-        #: channel -> (agent, slot id), learnt as wakes are delivered
-        self.channels: dict[str, tuple[str, str]] = {}
+        #: channel -> (agent, slot id), written by the waker as it wakes (the channel ledger)
+        self._channels = channels
 
     async def post(self, channel: str, author: str, text: str) -> None:
         self._story.say(f"[{channel}] {author}: {text}")
-        owner = self.channels.get(channel)
+        owner = self._channels.get(channel)
         if owner is None or owner[0] != author:
             return  # not a wake channel, or not its agent: changes nothing
         agent_id, slot_id = owner
@@ -352,12 +368,12 @@ class ReplyDesk:
             record.note = note
         if record is not None and reply.action is Action.PAUSE:
             record.pauses += 1
-        text = self._ACK.get(reply.action, f"now {slot.status.value}")
+        ack = self._ACK.get(reply.action, f"now {slot.status.value}")
         if note:
-            text += f" ({note})"
+            ack += f" ({note})"
         if slot.status.is_final:
-            text += f" — {agent_id} is idle"
-        self._story.say(f"[{channel}] moderator: {text}")
+            ack += f" — {agent_id} is idle"
+        self._story.say(f"[{channel}] moderator: {ack}")
 
 
 class SimulatedAgent:
@@ -368,7 +384,7 @@ class SimulatedAgent:
         agent_id: str,
         scripts: dict[str, tuple[Step, ...]],
         desk: ReplyDesk,
-        clock: SystemClock,
+        clock: Clock,
     ) -> None:
         self.agent_id = agent_id
         self.inbox: asyncio.Queue[Wake] = asyncio.Queue()
@@ -379,10 +395,9 @@ class SimulatedAgent:
     async def run(self) -> None:
         while self._scripts:
             wake = await self.inbox.get()
-            self._desk.channels[wake.channel] = (self.agent_id, wake.slot_id)
             script = self._scripts.pop(wake.slot_id, None)
             if script is None:
-                log.warning("agent %s: woken again for slot %s", self.agent_id, wake.slot_id)
+                log.info("agent %s: no script for slot %s", self.agent_id, wake.slot_id)
                 continue
             for step in script:
                 await self._clock.sleep(step.after_s)
@@ -508,7 +523,7 @@ async def _play(
     deadline: float,
     seconds: float,
     out: TextIO,
-    clock: SystemClock,
+    clock: Clock,
     calendar: EmbeddedCalendar,
     state: StateStore,
 ) -> Outcome:
@@ -531,7 +546,8 @@ async def _play(
     _print_plan(story, list(records.values()), origin)
 
     inboxes: dict[str, asyncio.Queue[Wake]] = {}
-    chain = WakerChain([DeliveringWaker(ConsoleWaker(out), inboxes)], timeout_s=10.0)
+    channels: dict[str, tuple[str, str]] = {}
+    chain = WakerChain([DeliveringWaker(ConsoleWaker(out), inboxes, channels)], timeout_s=10.0)
     moderator = Moderator(
         [AgentConfig(id=name) for name in names],
         calendar,
@@ -545,7 +561,7 @@ async def _play(
     )
     narrator = Narrator(story, records)
     moderator.on_event = narrator.on_event
-    desk = ReplyDesk(moderator, story, records)
+    desk = ReplyDesk(moderator, story, records, channels)
     agents: list[SimulatedAgent] = []
     for name in names:
         scripts = {sid: r.plan.script for sid, r in records.items() if r.plan.agent == name}
