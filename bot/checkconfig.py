@@ -1,14 +1,28 @@
-"""`python -m bot check-config`: validate the configuration and say what is enabled."""
+"""`python -m bot check-config`: validate the configuration and say what is enabled.
+
+With Discord configured it also logs in over REST only (no gateway: nothing
+is dispatched to the running bot's session, and no intents are needed) and
+runs the guild check: the moderator's guild permissions and whether every
+agent's account is a member. Exit status: 0 all well, 1 the configuration is
+valid but Discord is not set up right (the lines say what to fix), 2 the
+configuration itself is bad. The token is never printed.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
 
-from bot.config import ConfigError, load_agents, load_settings
+from bot.config import AgentConfig, ConfigError, Settings, load_agents, load_settings
+
+#: Login and guild check together must finish within this many seconds.
+DISCORD_CHECK_TIMEOUT_S = 60.0
 
 
 def check_config() -> int:
-    """Print every setting (secrets masked) and what will run; exit 2 on a bad config."""
+    """Print every setting (secrets masked) and what will run; see the module docstring."""
     try:
         settings = load_settings()
         agents = load_agents(settings.agents_file)
@@ -36,4 +50,83 @@ def check_config() -> int:
         if agent.spawn_command or settings.spawn_command:
             ways.append("spawn command")
         print(f"  - {agent.id}: {', '.join(ways) if ways else 'NO WAY TO WAKE'}")
-    return 0
+    if not settings.discord_enabled:
+        print("\nOK")
+        return 0
+    print()
+    code = asyncio.run(_discord_check(settings, agents))
+    print("\nOK" if code == 0 else "\nPROBLEMS FOUND (see above)")
+    return code
+
+
+async def _discord_check(settings: Settings, agents: Sequence[AgentConfig]) -> int:
+    try:
+        return await asyncio.wait_for(
+            _login_and_check(settings, agents), timeout=DISCORD_CHECK_TIMEOUT_S
+        )
+    except TimeoutError:
+        print(
+            f"Discord: no answer within {DISCORD_CHECK_TIMEOUT_S:g} s from "
+            f"{settings.discord_api_base}"
+        )
+        return 1
+
+
+async def _login_and_check(settings: Settings, agents: Sequence[AgentConfig]) -> int:
+    import aiohttp
+    import discord
+
+    from bot.discord_endpoints import point_discord_at
+    from bot.guild_check import check_guild
+
+    assert settings.discord_token is not None and settings.discord_guild_id is not None
+    point_discord_at(settings.discord_api_base, settings.discord_gateway_url)
+    client = discord.Client(intents=discord.Intents.none())
+    try:
+        try:
+            await client.login(settings.discord_token.get_secret_value())
+        except discord.LoginFailure:
+            print(
+                "Discord: DISCORD_TOKEN was rejected (401). Copy the bot token again from "
+                "the developer portal (Bot → Reset Token)."
+            )
+            return 1
+        except discord.HTTPException as exc:
+            print(f"Discord: login failed: HTTP {exc.status} {exc.text}".rstrip())
+            return 1
+        except (aiohttp.ClientError, OSError) as exc:
+            print(
+                f"Discord: cannot reach {settings.discord_api_base}: {type(exc).__name__}"
+                f" {exc}".rstrip()
+            )
+            return 1
+        me = client.user
+        print(f"Discord: logged in as {me} ({getattr(me, 'id', '?')})")
+        report = await check_guild(client, settings.discord_guild_id, agents, now=datetime.now(UTC))
+    finally:
+        await client.close()
+    if report.error is not None:
+        print(f"Guild {report.guild_id}: {report.error}")
+        return 1
+    print(f"Guild:          {report.guild_name} ({report.guild_id})")
+    if report.missing_permissions:
+        print(
+            "Permissions:    MISSING "
+            + ", ".join(report.missing_permissions)
+            + " (grant them to the moderator's role in Server Settings → Roles)"
+        )
+    else:
+        print("Permissions:    all required present")
+    absent = {a.agent_id for a in report.non_members}
+    unchecked = dict(report.unchecked)
+    for agent in agents:
+        if agent.discord_user_id is None:
+            verdict = "no discord_user_id (spawn only)"
+        elif agent.id in absent:
+            verdict = "NOT a member of the guild (invite its bot account, or fix discord_user_id)"
+        elif agent.id in unchecked:
+            verdict = f"could not check: {unchecked[agent.id]}"
+        else:
+            verdict = "member"
+        print(f"  - {agent.id}: {verdict}")
+    return 0 if report.ok else 1
