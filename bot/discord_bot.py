@@ -96,6 +96,10 @@ class ModeratorBot(commands.Bot):
         # Before anything can touch discord.py's HTTP or gateway.
         point_discord_at(settings.discord_api_base, settings.discord_gateway_url)
         options.setdefault("help_command", None)
+        # The moderator never joins voice: discord.py's warnings about voice libraries
+        # would only make operators look for a problem that is not there.
+        discord.VoiceClient.warn_nacl = False
+        discord.VoiceClient.warn_dave = False
         super().__init__(
             command_prefix=commands.when_mentioned, intents=moderator_intents(), **options
         )

@@ -1,0 +1,213 @@
+"""`python -m bot` as a real subprocess: restarts, signals, headless mode, exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from bot.models import SlotCreate, SlotStatus
+from bot.wakers.channel import topic_slot_id
+from bot.wakers.spawn import wake_id_for
+from tests.e2e.harness import BotProcess, bot_env, open_calendar_file, wait_until
+from tests.fakediscord import FakeDiscord
+
+StartBot = Callable[..., Awaitable[BotProcess]]
+
+
+def _slot_channels(fake: FakeDiscord, slot_id: str) -> list[int]:
+    return [
+        int(c["id"])
+        for c in fake.channels.values()
+        if c["type"] == 0 and topic_slot_id(c.get("topic")) == slot_id
+    ]
+
+
+async def _due_slot(tmp_path: Path, agent: str, title: str) -> str:
+    """A slot already due, written to the bot's calendar file before the bot starts."""
+    calendar = await open_calendar_file(tmp_path)
+    try:
+        slot = await calendar.create_slot(
+            SlotCreate(
+                agent_id=agent,
+                scheduled_at=datetime.now(UTC) - timedelta(seconds=1),
+                title=title,
+                prompt="Do the thing.",
+            )
+        )
+    finally:
+        await calendar.close()
+    return slot.id
+
+
+async def _status(tmp_path: Path, slot_id: str) -> SlotStatus:
+    calendar = await open_calendar_file(tmp_path)
+    try:
+        return (await calendar.get_slot(slot_id)).status
+    finally:
+        await calendar.close()
+
+
+async def test_sigkill_mid_slot_then_restart_keeps_one_channel_and_the_old_channel_works(
+    fake_discord: FakeDiscord, tmp_path: Path, bot_processes: StartBot
+) -> None:
+    fake = fake_discord
+    slot_id = await _due_slot(tmp_path, "alice", "Survive a crash")
+    env = bot_env(fake, tmp_path)
+
+    first = await bot_processes(env, tmp_path)
+    await fake.wait_for(
+        lambda: any(fake.messages_in(c) for c in _slot_channels(fake, slot_id)),
+        20,
+        what="the wake message",
+    )
+    (channel_id,) = _slot_channels(fake, slot_id)
+    first.kill()
+    assert await first.wait() < 0  # killed, no clean-up ran
+
+    second = await bot_processes(env, tmp_path)
+    await second.wait_log("moderator started")
+    await second.wait_log("connected to Discord as")
+    assert _slot_channels(fake, slot_id) == [channel_id]
+    assert len(fake.messages_in(channel_id)) == 1  # the wake was not posted again
+    assert await _status(tmp_path, slot_id) is SlotStatus.ONGOING
+
+    await fake.inject_message(channel_id, fake.agents["alice"], "DONE: shipped")
+
+    async def finished() -> bool:
+        return await _status(tmp_path, slot_id) is SlotStatus.FINISHED
+
+    await wait_until(finished, what="the slot FINISHED through the old channel")
+    await fake.wait_for(lambda: len(fake.messages_in(channel_id)) >= 3, 20, what="the answer")
+    assert _slot_channels(fake, slot_id) == [channel_id]
+
+    second.terminate()
+    assert await second.wait(20) == 0
+    log = second.log_text()
+    assert "SIGTERM received" in log
+    assert fake.token not in log and fake.token not in first.log_text()
+
+
+class SpawnReceiver:
+    """A real webhook receiver that records each wake and answers 200."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        self.url = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.bodies.append(json.loads(await request.text()))
+        return web.json_response({"ok": True})
+
+
+@pytest.fixture
+async def spawn_receiver() -> AsyncIterator[SpawnReceiver]:
+    receiver = SpawnReceiver()
+    app = web.Application()
+    app.router.add_post("/wake/{secret}", receiver.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    receiver.url = f"http://127.0.0.1:{runner.addresses[0][1]}/wake/hook-secret-123"
+    try:
+        yield receiver
+    finally:
+        await runner.cleanup()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_headless_wakes_through_the_webhook_and_the_agent_reports_to_the_served_calendar(
+    tmp_path: Path, bot_processes: StartBot, spawn_receiver: SpawnReceiver
+) -> None:
+    slot_id = await _due_slot(tmp_path, "alice", "Headless work")
+    port = _free_port()
+    env = bot_env(
+        None,
+        tmp_path,
+        SPAWN_URL=spawn_receiver.url,
+        CALENDAR_LISTEN=f"127.0.0.1:{port}",
+    )
+
+    proc = await bot_processes(env, tmp_path)
+    await proc.wait_log("running headless")
+
+    async def woken() -> bool:
+        return bool(spawn_receiver.bodies)
+
+    await wait_until(woken, what="the spawn webhook called")
+    body = spawn_receiver.bodies[0]
+    assert body["agent_id"] == "alice"
+    assert body["slot"]["id"] == slot_id
+    assert body["wake_id"] == wake_id_for(slot_id)
+    assert "Do the thing." in body["prompt"]
+    assert body["calendar_url"] == f"http://127.0.0.1:{port}"
+    assert await _status(tmp_path, slot_id) is SlotStatus.ONGOING
+
+    # The woken agent reports back through the calendar API the bot serves.
+    async with aiohttp.ClientSession() as http:
+        url = f"{body['calendar_url']}/calendar/slots/{slot_id}/complete"
+        async with http.post(url, headers={"X-Agent-Id": "alice"}, json={"note": "ok"}) as resp:
+            assert resp.status == 200, await resp.text()
+            assert (await resp.json())["status"] == "FINISHED"
+
+    proc.terminate()
+    assert await proc.wait(20) == 0
+    assert await _status(tmp_path, slot_id) is SlotStatus.FINISHED
+    assert len(spawn_receiver.bodies) == 1
+    assert "hook-secret-123" not in proc.log_text()
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ({}, ["DISCORD_TOKEN", "SPAWN_URL", "SPAWN_COMMAND"]),
+        (
+            {
+                "SPAWN_URL": "http://127.0.0.1:9/x",
+                "CALENDAR_URL": "http://127.0.0.1:9",
+                "CALENDAR_LISTEN": "127.0.0.1:8089",
+            },
+            ["CALENDAR_LISTEN", "embedded"],
+        ),
+    ],
+    ids=["no-way-to-wake", "listen-needs-embedded"],
+)
+async def test_a_configuration_that_cannot_run_exits_2_saying_what_to_set(
+    tmp_path: Path, bot_processes: StartBot, settings: dict[str, str], expected: list[str]
+) -> None:
+    env = bot_env(None, tmp_path, **settings)
+    proc = await bot_processes(env, tmp_path)
+    assert await proc.wait(30) == 2
+    out = proc.log_text()
+    assert out.startswith("error: ")
+    for word in expected:
+        assert word in out
+    assert "Traceback" not in out
+
+
+async def test_sigterm_while_waiting_for_discord_still_exits_0(
+    fake_discord: FakeDiscord, tmp_path: Path, bot_processes: StartBot
+) -> None:
+    """A bot whose gateway never answers (connections held) still stops cleanly."""
+    fake = fake_discord
+    fake.drop_connections(hold=True)
+    proc = await bot_processes(bot_env(fake, tmp_path), tmp_path)
+    await proc.wait_log("moderator started")
+    proc.terminate()
+    assert await proc.wait(20) == 0
+    await asyncio.sleep(0)
+    fake.release_gateway()
