@@ -64,6 +64,8 @@ MAX_AGENTS = 12
 #: The safety-net loops run as in production; the demo is over long before they tick.
 SYNC_INTERVAL_S = 300.0
 CHECK_INTERVAL_S = 30.0
+#: The exit status after Ctrl-C (128 + SIGINT), as the command line uses.
+INTERRUPTED = 130
 #: How long an in-flight wake may take to finish when the demo stops.
 STOP_GRACE_S = 1.0
 DEFAULT_AGENTS = ("scout", "writer", "reviewer")
@@ -486,6 +488,7 @@ class Outcome:
     origin: datetime
     records: list[SlotRecord]
     stopped_early: bool
+    interrupted: bool
     problems: list[str] = field(default_factory=list)
     crashed: list[str] = field(default_factory=list)
 
@@ -570,7 +573,7 @@ async def _play(
         agents.append(agent)
 
     tasks: list[asyncio.Task[None]] = []
-    stopped_early = False
+    stopped_early = interrupted = False
     try:
         await moderator.start()
         moderator.start_loops(SYNC_INTERVAL_S)
@@ -582,11 +585,21 @@ async def _play(
             task = asyncio.create_task(agent.run(), name=f"demo-agent:{agent.agent_id}")
             task.add_done_callback(_log_task_failure)
             tasks.append(task)
-        _, pending = await asyncio.wait(tasks, timeout=max(0.0, deadline - time.monotonic()))
-        if pending:
-            stopped_early = True
+        try:
+            _, pending = await asyncio.wait(tasks, timeout=max(0.0, deadline - time.monotonic()))
+        except asyncio.CancelledError:
+            # Ctrl-C: asyncio.run cancels this task. Stop as at the bound and still summarise.
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+            interrupted = True
             story.plain()
-            story.say(f"--seconds {seconds:g} reached: stopping the agents and the moderator")
+            story.say("interrupted: stopping the agents and the moderator")
+        else:
+            if pending:
+                stopped_early = True
+                story.plain()
+                story.say(f"--seconds {seconds:g} reached: stopping the agents and the moderator")
     finally:
         for task in tasks:
             task.cancel()
@@ -611,6 +624,7 @@ async def _play(
         origin=origin,
         records=ordered,
         stopped_early=stopped_early,
+        interrupted=interrupted,
         problems=narrator.problems,
         crashed=crashed,
     )
@@ -696,10 +710,12 @@ def _print_summary(out: TextIO, outcome: Outcome, took_s: float) -> None:
     deferred = [r for r in records if r.deferred]
     if deferred:
         woken = sum(1 for r in deferred if r.woken_at is not None)
-        out.write(
-            f"  {len(deferred)} deferred while their agent was busy; "
-            f"{woken} of them woken as soon as it was idle.\n"
+        then = (
+            "each woken as soon as its agent was idle"
+            if woken == len(deferred)
+            else f"{woken} of them woken before the demo stopped"
         )
+        out.write(f"  {len(deferred)} deferred while their agent was busy; {then}.\n")
     on_time = [
         (r.woken_at - r.scheduled_at).total_seconds() * 1000
         for r in records
@@ -715,7 +731,12 @@ def _print_summary(out: TextIO, outcome: Outcome, took_s: float) -> None:
         out.write("  The moderator also reported:\n")
         for text in outcome.problems:
             out.write(f"    {text}\n")
-    ending = "stopped at the --seconds bound" if outcome.stopped_early else "done"
+    if outcome.interrupted:
+        ending = "interrupted"
+    elif outcome.stopped_early:
+        ending = "stopped at the --seconds bound"
+    else:
+        ending = "done"
     out.write(
         f"  Demo {ending} in {took_s:.1f} s; its calendar and state files were deleted.\n\n"
         "To run it for real: set DISCORD_TOKEN, DISCORD_GUILD_ID and AGENTS_FILE (README.md),\n"
@@ -781,7 +802,11 @@ def check_arguments(agents: int, seconds: float) -> str | None:
 
 
 def run_demo(agents: int = 3, seconds: float = 20.0, *, out: TextIO | None = None) -> int:
-    """Run the demo; 0 when it ran (even if `seconds` cut it short), 2 for bad options, 1 else."""
+    """Run the demo and summarise it.
+
+    Answers 0 when it ran (even when `seconds` cut it short), 130 after Ctrl-C
+    (summarised too), 2 for bad options and 1 when something failed.
+    """
     problem = check_arguments(agents, seconds)
     if problem is not None:
         print(f"error: {problem}", file=sys.stderr)
@@ -838,7 +863,9 @@ def _demo(agents: int, seconds: float, stream: TextIO) -> int:
     _print_summary(stream, outcome, time.monotonic() - started)
     for text in outcome.crashed:
         print(f"error: {text}", file=sys.stderr)
-    return 1 if outcome.crashed else 0
+    if outcome.crashed:
+        return 1
+    return INTERRUPTED if outcome.interrupted else 0
 
 
 class _PipeGuard(io.TextIOBase):

@@ -12,9 +12,11 @@ from __future__ import annotations
 import logging
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,14 +82,18 @@ def summary(text: str) -> dict[str, Row]:
     return rows
 
 
-def run_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def cli_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LOG_", "DISCORD_"))}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     env["PYTHONIOENCODING"] = "utf-8"
+    return env
+
+
+def run_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "bot", "demo", *args],
         cwd=cwd,
-        env=env,
+        env=cli_env(),
         capture_output=True,
         text=True,
         encoding="utf-8",
@@ -155,6 +161,54 @@ def test_demo_command_shows_the_whole_flow(tmp_path: Path) -> None:
     assert "moderator: paused" in out and "moderator: resumed" in out
 
     # Nothing left behind: not in the folder it ran in, not in its temporary folder.
+    assert list(tmp_path.iterdir()) == []
+    assert not workdir_of(out).exists()
+
+
+def _default_sigint() -> None:
+    # A shell may start background jobs with SIGINT ignored; Python then never raises
+    # KeyboardInterrupt. The child gets the default back, as in a terminal.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child is POSIX")
+def test_ctrl_c_stops_summarises_and_cleans_up(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "demo", "--seconds", "60"],
+        cwd=tmp_path,
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+        preexec_fn=_default_sigint,
+    )
+    seen: list[str] = []
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + TIMEOUT_S
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            seen.append(line)
+            if "woken for" in line:
+                break
+        assert any("woken for" in line for line in seen), "".join(seen)
+        proc.send_signal(signal.SIGINT)
+        rest, err = proc.communicate(timeout=TIMEOUT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    out = "".join(seen) + rest
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err, err
+    assert "interrupted: stopping the agents and the moderator" in out
+    rows = summary(out)
+    assert set(rows) == set(SCRIPTED)
+    assert any(r.status != "FINISHED" for r in rows.values())
+    assert "Demo interrupted" in out
     assert list(tmp_path.iterdir()) == []
     assert not workdir_of(out).exists()
 
