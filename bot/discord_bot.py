@@ -282,6 +282,8 @@ class ModeratorBot(commands.Bot):
                 log.exception("a shutdown hook failed")
         start = self._start_task
         if start is not None and not start.done():
+            # The start-up may be waking a slot (recovery): it gets the same grace.
+            await asyncio.wait({start}, timeout=SHUTDOWN_GRACE_S)
             start.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await start

@@ -211,3 +211,39 @@ async def test_sigterm_while_waiting_for_discord_still_exits_0(
     assert await proc.wait(20) == 0
     await asyncio.sleep(0)
     fake.release_gateway()
+
+
+async def test_sigterm_during_a_wake_lets_it_finish_then_exits_0(
+    fake_discord: FakeDiscord, tmp_path: Path, bot_processes: StartBot
+) -> None:
+    fake = fake_discord
+    # Discord makes the wake wait (a rate limit on channel creation): it is in flight
+    # when the signal comes, and must be finished, not cut off half-way.
+    fake.fail_next("POST", "/guilds/{guild_id}/channels", status=429, retry_after=1.0)
+    slot_id = await _due_slot(tmp_path, "alice", "Interrupted wake")
+    env = bot_env(fake, tmp_path)
+    proc = await bot_processes(env, tmp_path)
+    await fake.wait_for(
+        lambda: any(
+            r.status == 429 for r in fake.requests_for("POST", "/guilds/{guild_id}/channels")
+        ),
+        20,
+        what="the rate-limited channel creation",
+    )
+    proc.terminate()
+    assert await proc.wait(20) == 0
+
+    channels = _slot_channels(fake, slot_id)
+    assert len(channels) == 1
+    assert len(fake.messages_in(channels[0])) == 1
+    log = proc.log_text()
+    assert log.index("SIGTERM received") < log.index(f"woke for slot {slot_id}"), log
+    assert await _status(tmp_path, slot_id) is SlotStatus.ONGOING
+
+    # And a restart does not wake it again.
+    again = await bot_processes(env, tmp_path)
+    await again.wait_log("moderator started")
+    assert _slot_channels(fake, slot_id) == channels
+    assert len(fake.messages_in(channels[0])) == 1
+    again.terminate()
+    assert await again.wait(20) == 0
