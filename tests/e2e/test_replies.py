@@ -68,7 +68,8 @@ async def test_messages_from_anyone_but_the_slots_agent_change_nothing(
     [
         ("PAUSE", SlotStatus.PAUSED, "paused"),
         ("**Abort** — blocked on CI", SlotStatus.ABORTED, "aborted"),
-        (f"<@{0}> complete: all green", SlotStatus.FINISHED, "finished"),
+        ("**Done**", SlotStatus.FINISHED, "finished"),
+        ("<@0> done: shipped", SlotStatus.FINISHED, "finished"),
     ],
 )
 async def test_reply_words_move_the_slot_and_are_acknowledged(
