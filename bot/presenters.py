@@ -54,6 +54,7 @@ ACTION_PAST: dict[Action, str] = {
     Action.RELEASE: "released",
 }
 
+_LABEL_OF = {Action.COMPLETE: "Complete", Action.ABORT: "Abort"}
 _DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _MARKDOWN = re.compile(r"([\\*_~`|>#\[\]()])")
 
@@ -554,11 +555,19 @@ def slot_change_notice(
     *,
     note: str | None,
     tz: ZoneInfo,
+    via: str | None = None,
 ) -> str:
-    """The announcement in the agent's wake channel (no mentions: agents read bot messages)."""
+    """The announcement in the agent's wake channel (no mentions: agents read bot messages).
+
+    `via` is how the person did it: `/slot complete` by default, or e.g. "button".
+    """
     title = escape(slot.title or slot.slot_type, 100)
+    if via == "button":
+        verb = f"pressed the {_LABEL_OF.get(action, action.value)} button"
+    else:
+        verb = f"used `{via or f'/slot {action.value}'}`"
     text = (
-        f"📣 **{escape(person, 60)}** used `/slot {action.value}` on this slot "
+        f"📣 **{escape(person, 60)}** {verb} on this slot "
         f"(`{slot.id}` — {title}): it is now {status_label(slot.status)}."
     )
     if action is Action.DEFER:

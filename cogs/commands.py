@@ -15,6 +15,10 @@ is Discord's contract for interactions:
   core documents is explained, and anything else is logged with its traceback
   and answered with "something went wrong" (`cog_app_command_error`).
 
+Complete and Abort buttons (`cogs.views`) are put on each Discord wake message
+when the core reports the wake, and taken off when the slot ends; a press
+follows `/slot`'s rules and announcement.
+
 `/slot` and `/sync` are for members holding `ADMIN_ROLE_ID` or Manage Server
 (`ModeratorBot.is_admin`). They are registered without
 `default_member_permissions`, because Discord would then hide them from the
@@ -26,7 +30,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import discord
@@ -61,6 +66,8 @@ from bot.presenters import (
     status_embed,
 )
 from bot.state import StateError
+from bot.status import EventKind, SchedulerEvent
+from cogs.views import SlotButton, controls_view
 
 if TYPE_CHECKING:
     from bot.discord_bot import ModeratorBot
@@ -176,6 +183,10 @@ class CommandsCog(commands.Cog, name="Commands"):
         self.guild_checker = GuildChecker(
             bot, bot.guild_id, bot.agents, clock=bot.clock, max_age_s=GUILD_CHECK_MAX_AGE_S
         )
+        self._previous_on_event: Callable[[SchedulerEvent], None] | None = None
+        self._hooked = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._controls_locks: dict[str, asyncio.Lock] = {}
 
     # ---- life ------------------------------------------------------------------
 
@@ -189,14 +200,93 @@ class CommandsCog(commands.Cog, name="Commands"):
 
     async def cog_load(self) -> None:
         self.guild_refresh.start()
+        self.bot.add_dynamic_items(SlotButton)
+        # Chained, not replaced: someone else may listen to the core's events too.
+        self._previous_on_event = self.moderator.on_event
+        self.moderator.on_event = self._on_event
+        self._hooked = True
         self.bot.add_shutdown_hook(self._stop)
 
     async def cog_unload(self) -> None:
         await self._stop()
 
     async def _stop(self) -> None:
+        if self._hooked:
+            self._hooked = False
+            if self.moderator.on_event == self._on_event:
+                self.moderator.on_event = self._previous_on_event
+            self.bot.remove_dynamic_items(SlotButton)
         self.guild_refresh.cancel()
+        tasks_, self._tasks = self._tasks, set()
+        for task in tasks_:
+            task.cancel()
+        await asyncio.gather(*tasks_, return_exceptions=True)
         await self.guild_checker.close()
+
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.get_running_loop().create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s failed", task.get_name(), exc_info=task.exception())
+
+    def _on_event(self, event: SchedulerEvent) -> None:
+        """The core's events: buttons go on a Discord wake message, and off when it ends."""
+        previous = self._previous_on_event
+        if previous is not None:
+            try:
+                previous(event)
+            except Exception:
+                log.exception("an earlier on_event hook failed")
+        try:
+            if event.slot_id is None or not self._hooked:
+                return
+            if event.kind is EventKind.WOKEN and event.detail.startswith("via discord"):
+                self._spawn(self._controls_in_order(event.slot_id, on=True), "slot-controls-on")
+            elif event.kind is EventKind.ENDED:
+                self._spawn(self._controls_in_order(event.slot_id, on=False), "slot-controls-off")
+        except Exception:  # the core calls this inline: never raise into it
+            log.exception("slot controls for %s not scheduled", event.slot_id)
+
+    async def _controls_in_order(self, slot_id: str, *, on: bool) -> None:
+        """One change at a time per slot, in event order: an agent that answers within
+        milliseconds must not see the buttons come back after its slot ended."""
+        lock = self._controls_locks.setdefault(slot_id, asyncio.Lock())
+        try:
+            async with lock:
+                await self._set_controls(slot_id, on=on)
+        finally:
+            if not on and not lock.locked():
+                self._controls_locks.pop(slot_id, None)
+
+    async def _set_controls(self, slot_id: str, *, on: bool) -> None:
+        """Put the Complete/Abort buttons on the slot's wake message, or take them off."""
+        link = await self.bot.state.channel_link(slot_id)
+        if link is None or link.message_id is None:
+            return
+        view = controls_view(slot_id) if on else None
+        if on and view is None:
+            log.info("slot id %r does not fit a button; no buttons for it", slot_id)
+            return
+        channel = self.bot.get_partial_messageable(link.channel_id, guild_id=self.bot.guild_id)
+        message = channel.get_partial_message(link.message_id)
+        try:
+            await message.edit(view=view)
+        except discord.NotFound:
+            log.info("wake message of slot %s is gone; buttons not changed", slot_id)
+        except discord.HTTPException as exc:
+            log.warning(
+                "buttons of slot %s not %s: %s %s",
+                slot_id,
+                "added" if on else "removed",
+                exc.status,
+                exc.text,
+            )
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            log.warning("buttons of slot %s not changed: %r", slot_id, exc)
 
     @tasks.loop(seconds=GUILD_CHECK_MAX_AGE_S)
     async def guild_refresh(self) -> None:
@@ -529,50 +619,78 @@ class CommandsCog(commands.Cog, name="Commands"):
                     f"Slot `{slot_id}` belongs to {owner}, not {agent_id}; nothing was changed.",
                 )
                 return
-        person = _person(interaction.user)
+        _, text = await self._steer(
+            interaction.user, action, slot_id, note=note, until=until, via=f"/slot {action.value}"
+        )
+        await tell(interaction, text)
+
+    async def _steer(
+        self,
+        user: discord.abc.User,
+        action: Action,
+        slot_id: str,
+        *,
+        note: str | None,
+        until: dt.datetime | None,
+        via: str,
+    ) -> tuple[Slot | None, str]:
+        """Apply a person's action and announce it; the slot (None if refused) and the
+        text for the person. Documented failures other than a refusal propagate."""
+        person = _person(user)
         try:
             slot = await self.moderator.apply_action(
-                slot_id,
-                action,
-                note=note,
-                source=f"{person} via /slot {action.value}",
-                until=until,
+                slot_id, action, note=note, source=f"{person} via {via}", until=until
             )
         except TransitionConflict as exc:
-            log.info("/slot %s %s by %s refused: %s", action, slot_id, interaction.user.id, exc)
-            await tell(
-                interaction,
-                refusal_text(action, slot_id, code=exc.code, detail=exc.detail, slot=exc.slot),
+            log.info("%s on %s by %s refused: %s", via, slot_id, user.id, exc)
+            return None, refusal_text(
+                action, slot_id, code=exc.code, detail=exc.detail, slot=exc.slot
             )
-            return
-        log.info(
-            "/slot %s %s by %s (%s): now %s",
-            action,
-            slot_id,
-            person,
-            interaction.user.id,
-            slot.status,
-        )
-        announced = await self._announce(slot, action, person, note)
+        log.info("%s on %s by %s (%s): now %s", via, slot_id, person, user.id, slot.status)
+        announced = await self._announce(slot, action, person, note, via)
         reply = slot_change_reply(slot, action, self.moderator.timezone, announced_in=announced)
-        await tell(interaction, reply)
+        return slot, reply
+
+    async def on_slot_button(
+        self, interaction: discord.Interaction, action: Action, slot_id: str
+    ) -> None:
+        """A Complete/Abort button on a wake message (`cogs.views`): `/slot`'s rules."""
+        try:
+            if not self.bot.is_admin(interaction.user):
+                await tell(interaction, ADMIN_ONLY.format(command=f"slot {action.value}"))
+                return
+            # Acknowledge without touching the message yet: the calendar may be slow.
+            await interaction.response.defer()
+            slot, text = await self._steer(
+                interaction.user, action, slot_id, note=None, until=None, via="button"
+            )
+            if slot is not None and slot.status.is_final:
+                await self._set_controls(slot_id, on=False)
+            await tell(interaction, text)
+        except Exception as exc:
+            known = explain(exc)
+            if known is None:
+                log.exception("the %s button on slot %s failed", action, slot_id)
+            await tell(interaction, known or SOMETHING_WENT_WRONG)
 
     async def _announce(
-        self, slot: Slot, action: Action, person: str, note: str | None
+        self, slot: Slot, action: Action, person: str, note: str | None, via: str
     ) -> str | None:
         """Post the change in the slot's wake channel; where (for the person), or None."""
         ref = await self._channel_ref(slot.id)
         if ref is None:
             return None
         channel_id, shown = ref
-        text = slot_change_notice(slot, action, person, note=note, tz=self.moderator.timezone)
+        text = slot_change_notice(
+            slot, action, person, note=note, tz=self.moderator.timezone, via=via
+        )
         target = self.bot.get_partial_messageable(channel_id, guild_id=self.bot.guild_id)
         try:
             await target.send(text, allowed_mentions=NO_MENTIONS)
         except discord.HTTPException as exc:
             log.warning(
-                "announcement of /slot %s on %s not posted in %s: %s %s",
-                action,
+                "announcement of %s on %s not posted in %s: %s %s",
+                via,
                 slot.id,
                 channel_id,
                 exc.status,
@@ -580,7 +698,7 @@ class CommandsCog(commands.Cog, name="Commands"):
             )
             return None
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            log.warning("announcement of /slot %s on %s not posted: %r", action, slot.id, exc)
+            log.warning("announcement of %s on %s not posted: %r", via, slot.id, exc)
             return None
         return shown
 

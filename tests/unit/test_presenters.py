@@ -343,6 +343,8 @@ def test_the_announcement_names_the_person_and_the_slot_and_mentions_nobody() ->
     assert "Rescheduled for 13:30" in slot_change_notice(
         deferred, Action.DEFER, "Ada", note=None, tz=BERLIN
     )
+    pressed = slot_change_notice(done, Action.ABORT, "Ada", note=None, tz=BERLIN, via="button")
+    assert "**Ada** pressed the Abort button" in pressed and "Please stop working on it." in pressed
     reply = slot_change_reply(done, Action.COMPLETE, BERLIN, announced_in="[#c](u)")
     assert "completed" in reply and "Announced in [#c](u)" in reply
     assert "Not announced" in slot_change_reply(done, Action.COMPLETE, BERLIN, announced_in=None)
