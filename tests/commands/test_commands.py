@@ -101,6 +101,8 @@ async def test_schedule_defaults_to_today_for_every_agent(moderator_bot: BotHarn
     assert alice_slot.id in text and bob_slot.id in text and later.id not in text
     assert "Alice works" in text and "▶️ ongoing" in text
     assert "2 agents" in text
+    as_admin = await ask(fake, fake.admin, general(fake), "schedule", {"agent": "bob"})
+    assert bob_slot.id in as_admin.text() and alice_slot.id not in as_admin.text()
 
 
 async def test_bad_dates_and_unknown_agents_get_an_ephemeral_answer_at_once(
@@ -139,6 +141,9 @@ async def test_status_shows_busy_and_idle_agents_with_the_slot_channel(
     assert f"/channels/{fake.guild_id}/{channel_id})" in text  # a link to the wake channel
     assert "Last sync:" in text and "(just now)" in text
     assert "all required permissions" in text and "2 Discord agent(s) are members" in text
+
+    as_admin = await ask(fake, fake.admin, general(fake), "status", {"agent": "alice"})
+    assert "Status of alice" in as_admin.text() and "Ship the fix" in as_admin.text()
 
     one = await ask(fake, fake.member, general(fake), "status", {"agent": "bob"})
     assert "Status of bob" in one.text() and "idle" in one.text()
