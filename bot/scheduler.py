@@ -45,6 +45,7 @@ from bot.cache import ScheduleCache, SlotChange, local_day, selection_key
 from bot.calendar.base import Calendar, CalendarError, SlotNotFound, TransitionConflict
 from bot.clock import Clock
 from bot.config import AgentConfig
+from bot.crashpoints import crash_point
 from bot.models import Action, AgentState, HeartbeatStatus, Slot, SlotStatus
 from bot.prompt import render_wake_prompt
 from bot.state import StateError, StateStore, SyncRecord, WakeEntry
@@ -512,6 +513,7 @@ class AgentScheduler:
             )
             self._check_retry_at = now + timedelta(seconds=self._cfg.check_interval_s)
             return
+        crash_point("after_intent")
         was_active = self.cache.active_slot()
         try:
             claimed = await self._calendar.transition(
@@ -547,6 +549,7 @@ class AgentScheduler:
                 self._unresolved[slot.id] = entry
             self._calendar_trouble(now, f"claim {slot.id}", exc)
             return
+        crash_point("after_claim")
         await self._persist(self._state.record_claim(slot.id, claimed.version))
         log.info("agent %s: claimed slot %s (%s)", self.agent_id, slot.id, slot.title)
         self._emit(EventKind.CLAIMED, slot.id, f"priority {slot.priority}")
@@ -564,6 +567,7 @@ class AgentScheduler:
             result = WakeResult.failure(getattr(self._waker, "name", "waker"), repr(exc))
         now = self._clock.now()
         if result.ok:
+            crash_point("after_message")
             await self._persist(
                 self._state.record_result(
                     slot.id, ok=True, via=result.via, reference=result.reference

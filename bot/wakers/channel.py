@@ -32,6 +32,7 @@ import discord
 
 from bot.clock import Clock, SystemClock
 from bot.config import AgentConfig
+from bot.crashpoints import crash_point
 from bot.models import Slot
 from bot.wakers.base import ChannelLedger, ChannelLink, WakeResult
 
@@ -300,6 +301,7 @@ class PrivateChannelWaker:
                     fresh = True
                 # Saved before the message: an agent may answer within milliseconds.
                 await self._ledger.save_channel(slot.id, agent.id, channel_id)
+                crash_point("after_channel")
         if not fresh:
             posted = await self._our_wake_message(channel_id, slot.id)
             if posted is not None:
@@ -380,6 +382,7 @@ class PrivateChannelWaker:
                 f"channel {channel_id} of slot {slot.id} was deleted before the wake message "
                 "was posted; the next attempt makes a new one"
             ) from None
+        crash_point("after_message")
         await self._ledger.save_message(slot.id, first.id)
         for part in parts[1:]:
             try:
