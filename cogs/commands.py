@@ -1,4 +1,4 @@
-"""Slash commands for people (DESIGN §7): `/schedule`, `/status`, `/slot …`, `/sync`.
+"""Slash commands for people (DESIGN §7): `/schedule`, `/status`, `/slot`, `/sync`.
 
 Thin glue: the words come from `bot.presenters`, the facts from the
 `Moderator`, the Discord set-up from `bot.guild_check`. What this module owns
@@ -88,6 +88,21 @@ ADMIN_ONLY = (
     "Only members with the moderator's admin role or the Manage Server permission "
     "may use `/{command}`."
 )
+#: What `/slot`'s `action` offers, in this order (DESIGN §7).
+SLOT_ACTIONS: tuple[Action, ...] = (
+    Action.COMPLETE,
+    Action.ABORT,
+    Action.PAUSE,
+    Action.RESUME,
+    Action.DEFER,
+)
+NOT_AN_ACTION = (
+    "`{value}` is not something `/slot` does: pick complete, abort, pause, resume or defer."
+)
+MINUTES_ONLY_FOR_DEFER = (
+    "`minutes` goes only with `defer` (it reschedules the slot), not with `{action}`; "
+    "nothing was changed."
+)
 SOMETHING_WENT_WRONG = (
     "Something went wrong on the moderator's side; it has been logged. Nothing was changed "
     "unless said otherwise — try `/status` to see where things stand."
@@ -165,18 +180,17 @@ async def defer(interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
 
 
+def _slot_action(value: str) -> Action | None:
+    """The `/slot` action a chosen value names; None for anything else (never raises)."""
+    return next((a for a in SLOT_ACTIONS if a.value == value), None)
+
+
 def _person(user: discord.abc.User) -> str:
     return getattr(user, "display_name", None) or user.name
 
 
 class CommandsCog(commands.Cog, name="Commands"):
     """`/schedule`, `/status`, `/slot`, `/sync`, with autocomplete and the guild check."""
-
-    slot = app_commands.Group(
-        name="slot",
-        description="Steer a slot: complete, abort, pause, resume or defer (admins only)",
-        guild_only=True,
-    )
 
     def __init__(self, bot: ModeratorBot) -> None:
         self.bot = bot
@@ -512,96 +526,41 @@ class CommandsCog(commands.Cog, name="Commands"):
 
     # ---- /slot -----------------------------------------------------------------
 
-    @slot.command(name="complete", description="Mark a slot finished (admins only)")
+    @app_commands.command(
+        name="slot",
+        description="Steer a slot: complete, abort, pause, resume or defer (admins only)",
+    )
     @app_commands.describe(
+        action="What to do with the slot",
         slot_id="The slot's id (see /schedule)",
         note="Why, for the calendar and the agent",
+        minutes="defer only: reschedule it this many minutes from now (1-1440)",
         agent="Narrows the slot suggestions to one agent",
     )
-    async def slot_complete(
+    @app_commands.choices(
+        action=[app_commands.Choice(name=a.value, value=a.value) for a in SLOT_ACTIONS]
+    )
+    @app_commands.guild_only()
+    async def slot(
         self,
         interaction: discord.Interaction,
+        action: app_commands.Choice[str],
         slot_id: str,
         note: app_commands.Range[str, 1, NOTE_LIMIT] | None = None,
-        agent: str | None = None,
-    ) -> None:
-        await self._slot_action(interaction, Action.COMPLETE, slot_id, note, agent)
-
-    @slot.command(name="abort", description="Give a slot up (admins only)")
-    @app_commands.describe(
-        slot_id="The slot's id (see /schedule)",
-        note="Why, for the calendar and the agent",
-        agent="Narrows the slot suggestions to one agent",
-    )
-    async def slot_abort(
-        self,
-        interaction: discord.Interaction,
-        slot_id: str,
-        note: app_commands.Range[str, 1, NOTE_LIMIT] | None = None,
-        agent: str | None = None,
-    ) -> None:
-        await self._slot_action(interaction, Action.ABORT, slot_id, note, agent)
-
-    @slot.command(name="pause", description="Pause an ongoing slot (admins only)")
-    @app_commands.describe(
-        slot_id="The slot's id (see /schedule)",
-        note="Why, for the calendar and the agent",
-        agent="Narrows the slot suggestions to one agent",
-    )
-    async def slot_pause(
-        self,
-        interaction: discord.Interaction,
-        slot_id: str,
-        note: app_commands.Range[str, 1, NOTE_LIMIT] | None = None,
-        agent: str | None = None,
-    ) -> None:
-        await self._slot_action(interaction, Action.PAUSE, slot_id, note, agent)
-
-    @slot.command(name="resume", description="Resume a paused slot (admins only)")
-    @app_commands.describe(
-        slot_id="The slot's id (see /schedule)",
-        note="Why, for the calendar and the agent",
-        agent="Narrows the slot suggestions to one agent",
-    )
-    async def slot_resume(
-        self,
-        interaction: discord.Interaction,
-        slot_id: str,
-        note: app_commands.Range[str, 1, NOTE_LIMIT] | None = None,
-        agent: str | None = None,
-    ) -> None:
-        await self._slot_action(interaction, Action.RESUME, slot_id, note, agent)
-
-    @slot.command(name="defer", description="Put a waiting slot off, optionally by N minutes")
-    @app_commands.describe(
-        slot_id="The slot's id (see /schedule)",
-        minutes="Reschedule it this many minutes from now (1-1440)",
-        note="Why, for the calendar and the agent",
-        agent="Narrows the slot suggestions to one agent",
-    )
-    async def slot_defer(
-        self,
-        interaction: discord.Interaction,
-        slot_id: str,
         minutes: app_commands.Range[int, 1, 1440] | None = None,
-        note: app_commands.Range[str, 1, NOTE_LIMIT] | None = None,
         agent: str | None = None,
-    ) -> None:
-        until = self.bot.clock.now() + dt.timedelta(minutes=minutes) if minutes else None
-        await self._slot_action(interaction, Action.DEFER, slot_id, note, agent, until=until)
-
-    async def _slot_action(
-        self,
-        interaction: discord.Interaction,
-        action: Action,
-        slot_id: str,
-        note: str | None,
-        agent: str | None,
-        *,
-        until: dt.datetime | None = None,
     ) -> None:
         if not self.bot.is_admin(interaction.user):
-            await tell(interaction, ADMIN_ONLY.format(command=f"slot {action.value}"))
+            await tell(interaction, ADMIN_ONLY.format(command="slot"))
+            return
+        chosen = _slot_action(action.value)
+        if chosen is None:  # Discord offers only the choices; a stale client might not
+            await tell(interaction, NOT_AN_ACTION.format(value=cut(str(action.value), 30)))
+            return
+        if minutes is not None and chosen is not Action.DEFER:
+            # Refused, not ignored: a person asking for a 30-minute pause must not
+            # get an open-ended one without noticing.
+            await tell(interaction, MINUTES_ONLY_FOR_DEFER.format(action=chosen.value))
             return
         slot_id = slot_id.strip()
         if not slot_id or len(slot_id) > 100 or any(c.isspace() for c in slot_id):
@@ -619,8 +578,9 @@ class CommandsCog(commands.Cog, name="Commands"):
                     f"Slot `{slot_id}` belongs to {owner}, not {agent_id}; nothing was changed.",
                 )
                 return
+        until = self.bot.clock.now() + dt.timedelta(minutes=minutes) if minutes else None
         _, text = await self._steer(
-            interaction.user, action, slot_id, note=note, until=until, via=f"/slot {action.value}"
+            interaction.user, chosen, slot_id, note=note, until=until, via=f"/slot {chosen.value}"
         )
         await tell(interaction, text)
 
@@ -713,10 +673,11 @@ class CommandsCog(commands.Cog, name="Commands"):
         return [app_commands.Choice(name=n, value=n) for n in (first + then)[:CHOICE_COUNT_LIMIT]]
 
     async def slot_choices(
-        self, interaction: discord.Interaction, current: str, action: Action
+        self, interaction: discord.Interaction, current: str, action: Action | None
     ) -> list[app_commands.Choice[str]]:
         """Slots for `/slot <action>`: today's of the chosen agent, else every agent's
-        pending and active ones; those the action can move first, matching the typed text."""
+        pending and active ones, matching the typed text; those the chosen action can
+        move come first (the ones still open, while no action is chosen yet)."""
         try:
             return await asyncio.wait_for(
                 self._slot_choices(interaction, current, action), AUTOCOMPLETE_BUDGET_S
@@ -729,7 +690,7 @@ class CommandsCog(commands.Cog, name="Commands"):
             return []
 
     async def _slot_choices(
-        self, interaction: discord.Interaction, current: str, action: Action
+        self, interaction: discord.Interaction, current: str, action: Action | None
     ) -> list[app_commands.Choice[str]]:
         today = self._today()
         chosen = getattr(interaction.namespace, "agent", None)
@@ -755,7 +716,11 @@ class CommandsCog(commands.Cog, name="Commands"):
                 or typed in (s.title or "").lower()
                 or s.agent_id.startswith(typed)
             ]
-        movable = TRANSITIONS[action].allowed_from
+        movable = (
+            TRANSITIONS[action].allowed_from
+            if action is not None
+            else frozenset(s for s in SlotStatus if not s.is_final)
+        )
         slots.sort(key=lambda s: (s.status not in movable, s.scheduled_at, -s.priority, s.id))
         choices = [slot_choice(s, self.moderator.timezone, today) for s in slots]
         return [
@@ -763,41 +728,15 @@ class CommandsCog(commands.Cog, name="Commands"):
             for name, value in choices[:CHOICE_COUNT_LIMIT]
         ]
 
-    @slot_complete.autocomplete("slot_id")
-    async def _complete_slots(
+    @slot.autocomplete("slot_id")
+    async def _slot_ids(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        return await self.slot_choices(interaction, current, Action.COMPLETE)
+        chosen = getattr(interaction.namespace, "action", None)
+        action = _slot_action(chosen) if isinstance(chosen, str) else None
+        return await self.slot_choices(interaction, current, action)
 
-    @slot_abort.autocomplete("slot_id")
-    async def _abort_slots(
-        self, interaction: discord.Interaction, current: str
-    ) -> list[app_commands.Choice[str]]:
-        return await self.slot_choices(interaction, current, Action.ABORT)
-
-    @slot_pause.autocomplete("slot_id")
-    async def _pause_slots(
-        self, interaction: discord.Interaction, current: str
-    ) -> list[app_commands.Choice[str]]:
-        return await self.slot_choices(interaction, current, Action.PAUSE)
-
-    @slot_resume.autocomplete("slot_id")
-    async def _resume_slots(
-        self, interaction: discord.Interaction, current: str
-    ) -> list[app_commands.Choice[str]]:
-        return await self.slot_choices(interaction, current, Action.RESUME)
-
-    @slot_defer.autocomplete("slot_id")
-    async def _defer_slots(
-        self, interaction: discord.Interaction, current: str
-    ) -> list[app_commands.Choice[str]]:
-        return await self.slot_choices(interaction, current, Action.DEFER)
-
-    @slot_complete.autocomplete("agent")
-    @slot_abort.autocomplete("agent")
-    @slot_pause.autocomplete("agent")
-    @slot_resume.autocomplete("agent")
-    @slot_defer.autocomplete("agent")
+    @slot.autocomplete("agent")
     async def _slot_agent(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:

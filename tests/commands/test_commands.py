@@ -35,16 +35,47 @@ def cog(h: BotHarness) -> CommandsCog:
 async def test_the_commands_are_registered_in_the_guild(moderator_bot: BotHarness) -> None:
     by_name = {c["name"]: c for c in moderator_bot.fake.guild_commands}
     assert {"schedule", "status", "slot", "sync"} <= set(by_name)
-    subs = {o["name"]: o for o in by_name["slot"]["options"]}
-    assert set(subs) == {"complete", "abort", "pause", "resume", "defer"}
     # No default_member_permissions: Discord would hide them from the admin role.
     assert by_name["slot"].get("default_member_permissions") is None
     assert by_name["sync"].get("default_member_permissions") is None
-    slot_id = next(o for o in subs["complete"]["options"] if o["name"] == "slot_id")
-    assert slot_id["required"] and slot_id["autocomplete"]
-    assert {o["name"] for o in subs["defer"]["options"]} >= {"slot_id", "minutes", "note"}
-    agent = next(o for o in by_name["status"]["options"] if o["name"] == "agent")
-    assert agent["autocomplete"] and not agent.get("required")
+    for name, options in (
+        ("schedule", ["agent", "date"]),
+        ("status", ["agent"]),
+        ("sync", ["agent"]),
+    ):
+        opts = by_name[name]["options"]
+        assert [o["name"] for o in opts] == options, name
+        assert all(o["type"] == 3 and o["autocomplete"] and not o.get("required") for o in opts)
+
+
+async def test_slot_is_one_command_with_action_slot_id_and_note_as_synced(
+    moderator_bot: BotHarness,
+) -> None:
+    """What the bot PUT at bulk overwrite: `/slot <action> <slot_id> [note]` (DESIGN §7),
+    no sub-commands, so anything that sends those option names can drive it."""
+    fake = moderator_bot.fake
+    puts = fake.requests_for("PUT", "/applications/{application_id}/guilds/{guild_id}/commands")
+    assert puts and puts[-1].status == 200
+    (slot,) = [c for c in puts[-1].json if c["name"] == "slot"]
+    assert slot.get("type", 1) == 1  # a chat-input command
+    options = slot["options"]
+    assert [o["name"] for o in options[:3]] == ["action", "slot_id", "note"]
+    action, slot_id, note = options[:3]
+    assert action["type"] == 3 and action["required"] is True
+    assert [c["value"] for c in action["choices"]] == [
+        "complete",
+        "abort",
+        "pause",
+        "resume",
+        "defer",
+    ]
+    assert not action.get("autocomplete")
+    assert slot_id["type"] == 3 and slot_id["required"] is True and slot_id["autocomplete"]
+    assert note["type"] == 3 and not note.get("required")
+    # The extras come after and are optional: Discord's three-option form still works.
+    assert {o["name"] for o in options[3:]} == {"minutes", "agent"}
+    assert not any(o.get("required") for o in options[3:])
+    assert all(o["type"] not in (1, 2) for o in options)  # no sub-commands left
 
 
 # ---- /schedule ------------------------------------------------------------------
@@ -184,7 +215,11 @@ async def test_slot_complete_by_an_admin_finishes_it_and_tells_the_agent(
     before = len(h.bot_messages(channel_id))
 
     handle = await ask(
-        fake, fake.admin, general(fake), "slot complete", {"slot_id": slot.id, "note": "by hand"}
+        fake,
+        fake.admin,
+        general(fake),
+        "slot",
+        {"action": "complete", "slot_id": slot.id, "note": "by hand"},
     )
     assert handle.ephemeral
     assert "now ✅ finished" in handle.text() and "Announced in" in handle.text()
@@ -206,8 +241,8 @@ async def test_plain_members_may_not_steer(moderator_bot: BotHarness) -> None:
     slot = await h.add_slot("alice", in_s=-1)
     channel_id = await h.wait_wake_channel(slot.id)
     for command, options in (
-        ("slot complete", {"slot_id": slot.id}),
-        ("slot abort", {"slot_id": slot.id}),
+        ("slot", {"action": "complete", "slot_id": slot.id}),
+        ("slot", {"action": "abort", "slot_id": slot.id}),
         ("sync", {}),
     ):
         handle = await ask(fake, fake.member, general(fake), command, options)
@@ -220,7 +255,9 @@ async def test_plain_members_may_not_steer(moderator_bot: BotHarness) -> None:
     manager_role = fake.add_role("managers", int(P.MANAGE_GUILD))
     manager = fake.add_member("manager", roles=(manager_role.id,))
     await fake.wait_for(lambda: h.bot.get_guild(fake.guild_id).get_role(manager_role.id))  # type: ignore[union-attr]
-    handle = await ask(fake, manager, general(fake), "slot pause", {"slot_id": slot.id})
+    handle = await ask(
+        fake, manager, general(fake), "slot", {"action": "pause", "slot_id": slot.id}
+    )
     assert "now ⏸️ paused" in handle.text()
 
 
@@ -233,27 +270,33 @@ async def test_unknown_slots_and_refused_transitions_are_explained(
     slot = await h.add_slot("alice", in_s=-1)
     channel_id = await h.wait_wake_channel(slot.id)
 
-    handle = await ask(fake, fake.admin, where, "slot complete", {"slot_id": "0123456789abcdef"})
+    handle = await ask(
+        fake, fake.admin, where, "slot", {"action": "complete", "slot_id": "0123456789abcdef"}
+    )
     assert handle.ephemeral and "No such slot" in handle.text()
 
-    handle = await ask(fake, fake.admin, where, "slot resume", {"slot_id": slot.id})
+    handle = await ask(fake, fake.admin, where, "slot", {"action": "resume", "slot_id": slot.id})
     assert handle.ephemeral
     assert f"Cannot resume slot `{slot.id}`: it is ▶️ ongoing" in handle.text()
     assert "works only on paused slots" in handle.text()
     assert (await h.slot(slot.id)).status is SlotStatus.ONGOING
 
-    handle = await ask(fake, fake.admin, where, "slot complete", {"slot_id": "not an id"})
+    handle = await ask(
+        fake, fake.admin, where, "slot", {"action": "complete", "slot_id": "not an id"}
+    )
     assert "not a slot id" in handle.text()
 
-    handle = await ask(fake, fake.admin, where, "slot pause", {"slot_id": slot.id})
+    handle = await ask(fake, fake.admin, where, "slot", {"action": "pause", "slot_id": slot.id})
     assert "now ⏸️ paused" in handle.text()
-    handle = await ask(fake, fake.admin, where, "slot resume", {"slot_id": slot.id})
+    handle = await ask(fake, fake.admin, where, "slot", {"action": "resume", "slot_id": slot.id})
     assert "now ▶️ ongoing" in handle.text()
     notices = await h.wait_bot_messages(channel_id, 3)
     assert "/slot pause" in notices[1]["content"] and "/slot resume" in notices[2]["content"]
 
     # A slot of the wrong agent, when the agent is named.
-    handle = await ask(fake, fake.admin, where, "slot abort", {"slot_id": slot.id, "agent": "bob"})
+    handle = await ask(
+        fake, fake.admin, where, "slot", {"action": "abort", "slot_id": slot.id, "agent": "bob"}
+    )
     assert "belongs to alice, not bob" in handle.text()
     assert (await h.slot(slot.id)).status is SlotStatus.ONGOING
 
@@ -262,9 +305,24 @@ async def test_defer_with_minutes_reschedules(moderator_bot: BotHarness) -> None
     h = moderator_bot
     fake = h.fake
     slot = await h.add_slot("bob", in_s=3 * 3600)
+    # `minutes` belongs to defer: with another action it is refused, not quietly dropped.
+    handle = await ask(
+        fake,
+        fake.admin,
+        general(fake),
+        "slot",
+        {"action": "abort", "slot_id": slot.id, "minutes": 30},
+    )
+    assert handle.ephemeral and handle.response_type == IMMEDIATE_RESPONSE
+    assert "`minutes` goes only with `defer`" in handle.text() and "abort" in handle.text()
+    assert (await h.slot(slot.id)).status is SlotStatus.NOT_STARTED
     start = h.bot.clock.now()
     handle = await ask(
-        fake, fake.admin, general(fake), "slot defer", {"slot_id": slot.id, "minutes": 30}
+        fake,
+        fake.admin,
+        general(fake),
+        "slot",
+        {"action": "defer", "slot_id": slot.id, "minutes": 30},
     )
     end = h.bot.clock.now()
     assert "deferred" in handle.text() and "Not announced" in handle.text()  # never woken
@@ -284,7 +342,7 @@ async def test_calendar_trouble_is_explained_not_raised(moderator_bot: BotHarnes
     for command, options in (
         ("schedule", {"date": tomorrow}),
         ("schedule", {"date": tomorrow, "agent": "alice"}),
-        ("slot complete", {"slot_id": slot.id}),
+        ("slot", {"action": "complete", "slot_id": slot.id}),
     ):
         handle = await ask(fake, fake.admin, where, command, options)
         assert handle.ephemeral
@@ -348,7 +406,9 @@ async def test_autocomplete_offers_agents_and_matching_slots(moderator_bot: BotH
     held = await h.add_slot("alice", in_s=-1, title="Held one")
     await h.wait_wake_channel(held.id)
     waiting = [await h.add_slot("bob", in_s=-(i + 2), title=f"Bob {i}") for i in range(30)]
-    choices = await complete(fake, fake.admin, where, "slot complete", {"slot_id": ""}, "slot_id")
+    choices = await complete(
+        fake, fake.admin, where, "slot", {"action": "complete", "slot_id": ""}, "slot_id"
+    )
     assert len(choices) == 25
     # The ones `complete` can move (alice's, and bob's first once woken) come first.
     movable = [" ongoing " in c["name"] for c in choices]
@@ -357,12 +417,30 @@ async def test_autocomplete_offers_agents_and_matching_slots(moderator_bot: BotH
     first = next(c for c in choices if c["value"] == held.id)
     assert first["name"].startswith(f"[{held.id[:8]}] alice") and "Held one" in first["name"]
 
+    # The chosen action is read back from the half-filled command: `defer` moves only
+    # slots not started yet, so the ongoing one drops out of the 25.
+    for_defer = await complete(
+        fake, fake.admin, where, "slot", {"action": "defer", "slot_id": ""}, "slot_id"
+    )
+    assert len(for_defer) == 25 and held.id not in [c["value"] for c in for_defer]
+    assert not any(" ongoing " in c["name"] for c in for_defer[:20])
+    # No action chosen yet: every open slot in time order.
+    unchosen = await complete(fake, fake.admin, where, "slot", {"slot_id": ""}, "slot_id")
+    when = {s.id: s.scheduled_at for s in [held, *waiting]}
+    times = [when[c["value"]] for c in unchosen]
+    assert len(times) == 25 and times == sorted(times)
+
     target = waiting[7]
     by_prefix = await complete(
-        fake, fake.admin, where, "slot defer", {"slot_id": target.id[:10]}, "slot_id"
+        fake, fake.admin, where, "slot", {"action": "defer", "slot_id": target.id[:10]}, "slot_id"
     )
     assert [c["value"] for c in by_prefix] == [target.id]
     only_alice = await complete(
-        fake, fake.admin, where, "slot abort", {"agent": "alice", "slot_id": ""}, "slot_id"
+        fake,
+        fake.admin,
+        where,
+        "slot",
+        {"action": "abort", "agent": "alice", "slot_id": ""},
+        "slot_id",
     )
     assert [c["value"] for c in only_alice] == [held.id]

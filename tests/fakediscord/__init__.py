@@ -50,8 +50,9 @@ What tests use most:
     fake.requests, requests_for(method, route_template), violations, denials, overwrite_notes
     fake.fail_next(method, route_template, status=429|403|500|400, count=1, code=, retry_after=)
     await fake.inject_message(channel_id, author, content) -> message dict (MESSAGE_CREATE)
-    await fake.inject_command(user, channel_id, "slot complete", {"slot_id": "..."}) -> handle
-        (the command must be registered - sync the tree first; deadline= overrides 3 s)
+    await fake.inject_command(user, channel_id, "slot", {"action": "complete", "slot_id": "..."})
+        -> handle (the command must be registered - sync the tree first; options by name;
+        sub-commands after a space, "group sub"; deadline= overrides 3 s)
     await fake.inject_autocomplete(user, channel_id, "status", {"agent": "al"}, focused="agent")
     await fake.inject_component(user, channel_id, message_id, custom_id)
     handle.wait_response() / wait_text() / text() / ephemeral / choices / refused / followups

@@ -603,9 +603,10 @@ class FakeDiscord:
         """Dispatch INTERACTION_CREATE from a member; returns a handle to await the answer.
 
         `command` is the registered name, with sub-commands after a space
-        ("slot complete"). Options are given by name and checked against the
-        registered command (unknown names, missing required options and values
-        outside `choices` raise: Discord's client would not send them).
+        ("group sub"; the moderator's `/slot` has none: "slot" with an `action`).
+        Options are given by name and checked against the registered command
+        (unknown names, missing required options and values outside `choices`
+        raise: Discord's client would not send them).
         `deadline` overrides the fake's `interaction_deadline` for this one.
         """
         handle = self.interaction_service.inject(
