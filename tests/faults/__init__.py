@@ -1,0 +1,1 @@
+"""Fault-injection tests: Discord and calendar faults, crashes, bad input, two moderators."""
