@@ -6,24 +6,32 @@ that a person can fix it at once; secrets never appear in repr, logs or errors.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import shlex
 import tomllib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.logs import redact
 from bot.models import AGENT_ID_PATTERN, is_valid_agent_id
 from bot.prompt import DEFAULT_WAKE_TEMPLATE, template_problems
 
 DEFAULT_DISCORD_API_BASE = "https://discord.com/api/v10"
 DEFAULT_DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
 SECRET_FIELDS = frozenset({"discord_token", "calendar_token"})
+#: Longest interval or grace accepted (10 years): `inf` or 1e300 would pass `gt=0`, then
+#: overflow every `timedelta` built from it and silently kill the timers that wake agents.
+MAX_DURATION_S = 10 * 365 * 86400.0
 
 
 class ConfigError(Exception):
@@ -59,10 +67,14 @@ class Settings(BaseSettings):
     calendar_token: SecretStr | None = None
     agents_file: Path = Path("agents.toml")
     timezone: str = "UTC"
-    sync_interval_s: float = Field(default=300.0, gt=0)
-    check_interval_s: float = Field(default=30.0, gt=0)
-    misfire_grace_s: float | None = Field(default=None, ge=0)
-    channel_retention_s: float = Field(default=86400.0, ge=0)
+    sync_interval_s: float = Field(default=300.0, gt=0, le=MAX_DURATION_S, allow_inf_nan=False)
+    check_interval_s: float = Field(default=30.0, gt=0, le=MAX_DURATION_S, allow_inf_nan=False)
+    misfire_grace_s: float | None = Field(
+        default=None, ge=0, le=MAX_DURATION_S, allow_inf_nan=False
+    )
+    channel_retention_s: float = Field(
+        default=86400.0, ge=0, le=MAX_DURATION_S, allow_inf_nan=False
+    )
     wake_template: str = DEFAULT_WAKE_TEMPLATE
     spawn_url: str | None = None
     spawn_command: str | None = None
@@ -204,7 +216,7 @@ def parse_host_port(value: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: dict[str, Any], secrets: Sequence[str] = ()) -> str:
     loc = error.get("loc") or ()
     message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
     if not loc:
@@ -213,8 +225,33 @@ def _describe(error: dict[str, Any]) -> str:
     if field in SECRET_FIELDS:
         return f"{field.upper()}: {message}"
     raw = error.get("input")
-    shown = f" (got {raw!r})" if isinstance(raw, str | int | float) else ""
+    shown = ""
+    if isinstance(raw, str | int | float):
+        # A token pasted into the wrong variable must not be echoed back.
+        text = str(raw)
+        if redact(text, secrets) != text:
+            shown = " (the value is not shown: it looks like a token)"
+        else:
+            shown = f" (got {raw!r})"
     return f"{field.upper()}: {message}{shown}"
+
+
+def _secret_values(overrides: Mapping[str, Any]) -> list[str]:
+    """The token values given anywhere, to keep them out of an error about another field."""
+    found: list[str] = []
+    env_file = overrides.get("_env_file", Settings.model_config.get("env_file"))
+    file_values: dict[str, str | None] = {}
+    if isinstance(env_file, str | Path) and Path(env_file).is_file():
+        with contextlib.suppress(OSError, ValueError):
+            file_values = {k.lower(): v for k, v in dotenv_values(env_file).items()}
+    environ = {k.lower(): v for k, v in os.environ.items()}
+    for name in SECRET_FIELDS:
+        for value in (overrides.get(name), environ.get(name), file_values.get(name)):
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            if isinstance(value, str) and value:
+                found.append(value)
+    return found
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -222,7 +259,8 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        lines = [_describe(dict(err)) for err in exc.errors()]
+        secrets = _secret_values(overrides)
+        lines = [_describe(dict(err), secrets) for err in exc.errors()]
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
 
 
@@ -244,7 +282,10 @@ def parse_agents(text: str, source: str = "<agents>") -> list[AgentConfig]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"AGENTS_FILE: {source}: not valid TOML: {exc}") from None
+        # tomllib (3.11) puts the position only in its message: "... (at line 3, column 21)".
+        at = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+        where = f"{source}:{at.group(1)}" if at else source
+        raise ConfigError(f"AGENTS_FILE: {where}: not valid TOML: {exc}") from None
     entries = data.get("agents", [])
     if not isinstance(entries, list):
         raise ConfigError(f"AGENTS_FILE: {source}: 'agents' must be written as [[agents]] tables")
