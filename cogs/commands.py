@@ -83,6 +83,7 @@ AUTOCOMPLETE_BUDGET_S = 1.5
 #: Calendar calls at once for `/schedule` of every agent on a day that is not cached.
 SCHEDULE_CONCURRENCY = 8
 NOTE_LIMIT = 500
+DEFER_MINUTES_MAX = 1440
 NO_MENTIONS = discord.AllowedMentions.none()
 ADMIN_ONLY = (
     "Only members with the moderator's admin role or the Manage Server permission "
@@ -103,6 +104,9 @@ MINUTES_ONLY_FOR_DEFER = (
     "`minutes` goes only with `defer` (it reschedules the slot), not with `{action}`; "
     "nothing was changed."
 )
+#: discord.py's `Range` only tells Discord the limits; it does not check what arrives
+#: (a stale command registration or another client may send anything), so the cog does.
+OUT_OF_RANGE = "`{option}` must be {limits} (got {got}); nothing was changed."
 SOMETHING_WENT_WRONG = (
     "Something went wrong on the moderator's side; it has been logged. Nothing was changed "
     "unless said otherwise — try `/status` to see where things stand."
@@ -547,11 +551,22 @@ class CommandsCog(commands.Cog, name="Commands"):
         action: app_commands.Choice[str],
         slot_id: str,
         note: app_commands.Range[str, 1, NOTE_LIMIT] | None = None,
-        minutes: app_commands.Range[int, 1, 1440] | None = None,
+        minutes: app_commands.Range[int, 1, DEFER_MINUTES_MAX] | None = None,
         agent: str | None = None,
     ) -> None:
         if not self.bot.is_admin(interaction.user):
             await tell(interaction, ADMIN_ONLY.format(command="slot"))
+            return
+        if minutes is not None and not 1 <= minutes <= DEFER_MINUTES_MAX:
+            limits = f"between 1 and {DEFER_MINUTES_MAX}"
+            await tell(
+                interaction, OUT_OF_RANGE.format(option="minutes", limits=limits, got=minutes)
+            )
+            return
+        if note is not None and len(note) > NOTE_LIMIT:
+            got = f"{len(note)} characters"
+            limits = f"at most {NOTE_LIMIT} characters"
+            await tell(interaction, OUT_OF_RANGE.format(option="note", limits=limits, got=got))
             return
         chosen = _slot_action(action.value)
         if chosen is None:  # Discord offers only the choices; a stale client might not

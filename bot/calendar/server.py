@@ -252,6 +252,14 @@ async def _body(request: web.Request, model: type[M], *, optional: bool = False)
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "bad_json", f"the body is not valid JSON: {exc}") from None
+    try:
+        # JSON may escape a lone surrogate ("\udfff"): not text anyone can store (SQLite
+        # raised on it, a 500 the client retried). Refuse it here as the bad input it is.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ApiError(
+            400, "bad_json", "the body is not valid text: it holds a lone UTF-16 surrogate escape"
+        ) from None
     if not isinstance(data, dict):
         raise ApiError(422, "validation_error", "the body must be a JSON object")
     try:
