@@ -1,0 +1,355 @@
+"""Backend load: calendar requests and bytes per agent-hour with idle agents and unchanged days.
+
+Run: `python bench/backend_load.py [--agents 5] [--scale 100] [--hours 1] [--slots 8]`
+
+The real `Moderator` (production timers and loops, `SystemClock`) talks through
+the real `HttpCalendar` to the real calendar server on 127.0.0.1; a meter
+middleware at the server counts every request (route, status, wire bytes each
+way). Time is compressed by `--scale`: the sync loop runs every 300/scale s
+and the check interval is 30/scale s, so `3600 / scale` real seconds are one
+hour at the default intervals (36 s at the default scale of 100), and counts
+are scaled back by the same factor. Only the steady state is counted; start-up
+(first full sync) is shown on its own.
+
+Every agent has a day of slots: half finished this morning, half later today,
+so nothing is due and nothing changes during the run. The calendar runs in a
+fixed-offset zone where it is about noon now, so the run never crosses midnight.
+
+Three designs run one after the other against a fresh server each:
+
+* the original heartbeat design: one `POST /calendar/agent/heartbeat` per agent
+  every 60 s, answering the pending slots (60 requests/agent-hour by design);
+* the seed's refactor plan without ETags: this moderator with the server
+  ignoring `If-None-Match`, so every day sync is a full 200;
+* this moderator as shipped (day sync with `If-None-Match`).
+
+Targets (this moderator): <= 24 requests/agent-hour; >= 90 % of day syncs
+answered 304. Exit status 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import TrafficMeter, midday_zone
+from bot.calendar.client import HttpCalendar
+from bot.calendar.server import make_app, serve_app
+from bot.calendar.store import EmbeddedCalendar
+from bot.clock import SystemClock
+from bot.config import AgentConfig
+from bot.models import Action, HeartbeatStatus, Slot, SlotCreate
+from bot.moderator import Moderator
+from bot.state import StateStore
+from bot.wakers.base import WakeResult
+
+DEFAULT_SYNC_S = 300.0
+DEFAULT_CHECK_S = 30.0
+ORIGINAL_HEARTBEAT_S = 60.0
+DAY_ROUTE = "GET /calendar/day"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class CountingWaker:
+    """Idle agents must not be woken; a wake here would show as a fault in the table."""
+
+    name = "counting"
+
+    def __init__(self) -> None:
+        self.woken: list[str] = []
+
+    def can_wake(self, agent: AgentConfig) -> bool:
+        return True
+
+    async def wake(self, agent: AgentConfig, slot: Slot, prompt: str) -> WakeResult:
+        self.woken.append(slot.id)
+        return WakeResult.success(self.name, reference=slot.id)
+
+
+@web.middleware
+async def ignore_etags(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The seed plan's backend: no conditional GET, so every day sync answers in full."""
+    if "If-None-Match" not in request.headers:
+        return await handler(request)
+    headers = request.headers.copy()
+    del headers["If-None-Match"]
+    return await handler(request.clone(headers=headers))
+
+
+@dataclass
+class Outcome:
+    design: str
+    agents: int
+    hours: float
+    meter: TrafficMeter
+    startup: TrafficMeter | None = None
+    wakes: int = 0
+
+    def per_agent_hour(self, value: float) -> float:
+        return value / self.agents / self.hours
+
+    @property
+    def requests(self) -> float:
+        return self.per_agent_hour(self.meter.requests())
+
+    @property
+    def bytes(self) -> float:
+        return self.per_agent_hour(self.meter.bytes_in() + self.meter.bytes_out())
+
+    @property
+    def day_syncs(self) -> int:
+        return self.meter.requests(DAY_ROUTE)
+
+    @property
+    def share_304(self) -> float | None:
+        total = self.day_syncs
+        return self.meter.requests(DAY_ROUTE, 304) / total if total else None
+
+
+async def populate(cal: EmbeddedCalendar, agents: list[str], slots: int, tz: ZoneInfo) -> None:
+    """Half the day's slots finished this morning, half still to come this evening."""
+    now = datetime.now(tz)
+    morning = now.replace(hour=0, minute=30, second=0, microsecond=0)
+    evening = now.replace(hour=18, minute=0, second=0, microsecond=0)
+    assert now - morning > timedelta(hours=6) and evening - now > timedelta(hours=4)
+    half = slots // 2
+    spacing = min(timedelta(minutes=20), timedelta(hours=5) / max(half, slots - half))
+    for agent in agents:
+        for k in range(slots):
+            past = k < half
+            at = morning + spacing * k if past else evening + spacing * (k - half)
+            slot = await cal.create_slot(
+                SlotCreate(
+                    agent_id=agent,
+                    scheduled_at=at,
+                    priority=10 * (k % 10),
+                    title=f"{agent} task {k}",
+                    prompt="Review the open pull requests and summarise what needs a decision.",
+                    estimated_duration_min=30,
+                )
+            )
+            if past:
+                started = await cal.transition(slot.id, Action.START, agent_id=agent)
+                await cal.transition(started.id, Action.COMPLETE, agent_id=agent, note="done")
+
+
+async def serve(
+    cal: EmbeddedCalendar, *extra: Callable[..., Awaitable[web.StreamResponse]]
+) -> tuple[web.AppRunner, str, TrafficMeter]:
+    app = make_app(cal)
+    for position, middleware in enumerate(extra):
+        app.middlewares.insert(position, middleware)
+    meter = TrafficMeter()
+    meter.install(app)  # outermost: counts what the client sent and got
+    runner, port = await serve_app(app, "127.0.0.1", 0)
+    return runner, f"http://127.0.0.1:{port}", meter
+
+
+async def run_moderator(
+    design: str, agents: list[str], slots: int, scale: float, hours: float, *, etags: bool
+) -> Outcome:
+    tz = midday_zone(datetime.now(UTC))
+    clock = SystemClock()
+    with tempfile.TemporaryDirectory() as folder:
+        cal = await EmbeddedCalendar.open(Path(folder) / "calendar.db", timezone=tz, clock=clock)
+        await populate(cal, agents, slots, tz)
+        runner, url, meter = await serve(cal, *(() if etags else (ignore_etags,)))
+        client = HttpCalendar(url, timezone=tz, timeout=5.0)
+        state = await StateStore.open(Path(folder) / "state.db", clock=clock)
+        waker = CountingWaker()
+        moderator = Moderator(
+            [AgentConfig(id=a) for a in agents],
+            client,
+            state,
+            waker,
+            clock,
+            timezone=tz,
+            check_interval_s=DEFAULT_CHECK_S / scale,
+        )
+        try:
+            await moderator.start()
+            startup = TrafficMeter()
+            startup.counts = dict(meter.counts)
+            moderator.start_loops(sync_interval_s=DEFAULT_SYNC_S / scale)
+            # open the window half a sync period in, so no cycle sits on its edge
+            await asyncio.sleep(DEFAULT_SYNC_S / scale / 2)
+            meter.reset()
+            began = time.perf_counter()
+            await asyncio.sleep(hours * 3600 / scale)
+            elapsed = time.perf_counter() - began
+        finally:
+            await moderator.stop()
+            await client.close()
+            await state.close()
+            await runner.cleanup()
+            await cal.close()
+    return Outcome(
+        design,
+        len(agents),
+        elapsed * scale / 3600,
+        meter,
+        startup=startup,
+        wakes=len(waker.woken),
+    )
+
+
+async def run_original(agents: list[str], slots: int, scale: float, hours: float) -> Outcome:
+    """The design before the seed's refactor: every agent heartbeats every 60 s for its slots."""
+    tz = midday_zone(datetime.now(UTC))
+    clock = SystemClock()
+    with tempfile.TemporaryDirectory() as folder:
+        cal = await EmbeddedCalendar.open(Path(folder) / "calendar.db", timezone=tz, clock=clock)
+        await populate(cal, agents, slots, tz)
+        runner, url, meter = await serve(cal)
+        client = HttpCalendar(url, timezone=tz, timeout=5.0)
+        due: list[Slot] = []
+
+        async def agent_loop(agent: str) -> None:
+            # like setInterval: on a fixed beat, not drifting by the request's own time
+            period = ORIGINAL_HEARTBEAT_S / scale
+            beat = time.perf_counter()
+            while True:
+                beat += period
+                await asyncio.sleep(max(0.0, beat - time.perf_counter()))
+                due.extend(await client.heartbeat(agent, HeartbeatStatus.IDLE))
+
+        loops = [asyncio.create_task(agent_loop(a)) for a in agents]
+        try:
+            await asyncio.sleep(ORIGINAL_HEARTBEAT_S / scale / 2)
+            meter.reset()
+            began = time.perf_counter()
+            await asyncio.sleep(hours * 3600 / scale)
+            elapsed = time.perf_counter() - began
+        finally:
+            for task in loops:
+                task.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
+            await client.close()
+            await runner.cleanup()
+            await cal.close()
+    return Outcome(
+        "original: heartbeat every 60 s", len(agents), elapsed * scale / 3600, meter, wakes=len(due)
+    )
+
+
+def kib(value: float) -> str:
+    return f"{value / 1024:.1f} KiB"
+
+
+def report(outcomes: list[Outcome], args: argparse.Namespace) -> int:
+    print(
+        f"\nbackend load: {args.agents} idle agents, {args.slots} slots/day each, unchanged; "
+        f"time x{args.scale:g} (sync {DEFAULT_SYNC_S / args.scale:g} s, "
+        f"check {DEFAULT_CHECK_S / args.scale:g} s real), {args.hours:g} h at default intervals\n"
+    )
+    header = f"{'design':<48} {'req/agent-h':>11} {'bytes/agent-h':>14} {'day syncs':>9} {'304':>6}"
+    print(header)
+    print("-" * len(header))
+    for o in outcomes:
+        share = "n/a" if o.share_304 is None else f"{o.share_304:.0%}"
+        syncs = f"{o.per_agent_hour(o.day_syncs):.1f}" if o.day_syncs else "-"
+        print(f"{o.design:<48} {o.requests:>11.1f} {kib(o.bytes):>14} {syncs:>9} {share:>6}")
+    ours = outcomes[-1]
+    print(
+        f"\nper route, this moderator (per agent-hour; {ours.hours:.2f} h x {ours.agents} agents)"
+    )
+    for (route, status), row in sorted(ours.meter.counts.items()):
+        sent_in = kib(ours.per_agent_hour(row.bytes_in))
+        sent_out = kib(ours.per_agent_hour(row.bytes_out))
+        print(
+            f"  {route:<40} {status:>3} {ours.per_agent_hour(row.requests):>6.1f} req "
+            f"{sent_in:>10} in {sent_out:>10} out"
+        )
+    if ours.startup is not None:
+        s = ours.startup
+        print(
+            f"  start-up, once per agent: {s.requests() / ours.agents:.1f} requests, "
+            f"{kib((s.bytes_in() + s.bytes_out()) / ours.agents)} "
+            f"(day answered 200: {s.requests(DAY_ROUTE, 200)})"
+        )
+    original = outcomes[0]
+    print(
+        f"\nvs the original heartbeat design: {ours.requests / original.requests:.0%} of its "
+        f"requests, {ours.bytes / original.bytes:.0%} of its bytes"
+    )
+    if len(outcomes) > 2:
+        plain = outcomes[1]
+        print(f"vs the seed plan without ETags: {ours.bytes / plain.bytes:.0%} of its bytes")
+    checks = [
+        ("requests/agent-hour <= 24", ours.requests <= 24.0, f"{ours.requests:.1f}"),
+        (
+            "day syncs answered 304 >= 90 %",
+            ours.share_304 is not None and ours.share_304 >= 0.9,
+            "n/a" if ours.share_304 is None else f"{ours.share_304:.1%}",
+        ),
+        ("no agent woken (nothing was due)", all(o.wakes == 0 for o in outcomes), "ok"),
+    ]
+    print()
+    for name, ok, value in checks:
+        print(f"{'PASS' if ok else 'FAIL'}  {name}  ({value})")
+    return 0 if all(ok for _, ok, _ in checks) else 1
+
+
+async def main_async(args: argparse.Namespace) -> list[Outcome]:
+    agents = [f"agent{n:02d}" for n in range(args.agents)]
+    outcomes = [await run_original(agents, args.slots, args.scale, args.hours)]
+    if not args.skip_plain:
+        outcomes.append(
+            await run_moderator(
+                "seed plan: sync 5 min + check 30 s, no ETag",
+                agents,
+                args.slots,
+                args.scale,
+                args.hours,
+                etags=False,
+            )
+        )
+    outcomes.append(
+        await run_moderator(
+            "this moderator: sync 5 min (ETag) + check 30 s",
+            agents,
+            args.slots,
+            args.scale,
+            args.hours,
+            etags=True,
+        )
+    )
+    return outcomes
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--agents", type=int, default=5)
+    parser.add_argument("--slots", type=int, default=8, help="slots per agent per day")
+    parser.add_argument(
+        "--scale", type=float, default=100.0, help="time compression (sync 300/scale s)"
+    )
+    parser.add_argument("--hours", type=float, default=1.0, help="hours at default intervals")
+    parser.add_argument(
+        "--skip-plain", action="store_true", help="skip the no-ETag run (saves one run's time)"
+    )
+    args = parser.parse_args()
+    if args.agents < 1 or args.scale <= 0 or args.hours <= 0 or args.slots < 2:
+        parser.error("--agents >= 1, --slots >= 2, --scale > 0 and --hours > 0")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("bot.state").setLevel(
+        logging.ERROR
+    )  # "starting with empty state" is expected
+    return report(asyncio.run(main_async(args)), args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
