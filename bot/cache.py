@@ -149,6 +149,8 @@ class ScheduleCache:
         """The ONGOING/PAUSED slot (the agent is busy), if the cache knows one."""
         if not self._active:
             return None
+        if len(self._active) == 1:
+            return self._slots[next(iter(self._active))]
         # More than one can only be a transient the calendar forbids; prefer ONGOING.
         slots = [self._slots[sid] for sid in self._active]
         return min(slots, key=lambda s: (s.status is not SlotStatus.ONGOING, s.scheduled_at))
