@@ -26,6 +26,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.calendar.base import Calendar
 from bot.models import DaySchedule, Slot, SlotStatus
 
 
@@ -66,6 +67,8 @@ class SyncDiff:
     created: tuple[Slot, ...] = ()
     updated: tuple[SlotChange, ...] = ()
     deleted: tuple[Slot, ...] = ()
+    #: The calendar answered 304 (the ETag still matched): nothing was merged.
+    not_modified: bool = False
 
     @property
     def changed(self) -> bool:
@@ -92,6 +95,8 @@ class ScheduleCache:
         self.day = day
         #: When the calendar last answered a day query for this cache (even 304).
         self.last_sync_at: datetime | None = None
+        #: The ETag of the current day's last answer; a new day starts without one.
+        self.etag: str | None = None
         self._slots: dict[str, Slot] = {}
         # pending index: sorted (timestamp, id) of NOT_STARTED/DEFERRED slots
         self._pending: list[tuple[float, str]] = []
@@ -223,6 +228,26 @@ class ScheduleCache:
                 self.remove(slot_id)
         return SyncDiff(tuple(created), tuple(updated), tuple(deleted))
 
+    async def sync(
+        self, calendar: Calendar, day: date, *, at: datetime | None = None, use_etag: bool = True
+    ) -> SyncDiff:
+        """Fetch `day` from the calendar and merge it (the seed's `sync`).
+
+        With `use_etag` the last ETag is sent, and a 304 merges nothing. Raises
+        the calendar's errors; the cache is left as it was then.
+        """
+        if self.day is None:
+            self.day = day
+        result = await calendar.get_day(self.agent_id, day, self.etag if use_etag else None)
+        if result.schedule is None:
+            if at is not None:
+                self.mark_synced(at)
+            return SyncDiff(not_modified=True)
+        diff = self.merge(result.schedule, synced_at=at)
+        if day == self.day:
+            self.etag = result.etag
+        return diff
+
     def mark_synced(self, at: datetime) -> None:
         """A 304: nothing to merge, but the cache is known fresh as of `at`."""
         self.last_sync_at = at
@@ -232,6 +257,8 @@ class ScheduleCache:
 
         Answers the slots carried over.
         """
+        if day != self.day:
+            self.etag = None
         self.day = day
         carried: list[Slot] = []
         for slot_id, slot in list(self._slots.items()):

@@ -147,7 +147,6 @@ class AgentScheduler:
         self._ended_hook = ended
         self.cache = ScheduleCache(agent.id, config.timezone)
         self._lock = asyncio.Lock()
-        self._etag: str | None = None
         #: Slot ids deferred in the current busy session (persisted).
         self.deferred: set[str] = set()
         self._hb_sent: HeartbeatStatus | None = None
@@ -244,8 +243,15 @@ class AgentScheduler:
 
     async def run_check(self, now: datetime | None = None) -> None:
         """The DESIGN §4 check; calendar trouble is recorded and retried, never raised."""
+        moment = now or self._clock.now()
         async with self._lock:
-            await self._check_locked(now or self._clock.now())
+            try:
+                await self._check_locked(moment)
+            except Exception:
+                # Unexpected (a bug, a malformed answer): log it and back off a whole
+                # interval, so a repeating failure cannot spin the timer.
+                log.exception("agent %s: check failed", self.agent_id)
+                self._check_retry_at = moment + timedelta(seconds=self._cfg.check_interval_s)
         await self._after()
 
     async def apply_action(
@@ -305,7 +311,6 @@ class AgentScheduler:
         if self.cache.day != today:
             previous = self.cache.day
             carried = self.cache.roll_to(today)
-            self._etag = None
             if previous is not None:
                 log.info(
                     "agent %s: day rollover %s -> %s, carrying %d slot(s)",
@@ -321,19 +326,16 @@ class AgentScheduler:
         changes: list[SlotChange] = []
         error: str | None = None
         try:
-            result = await self._calendar.get_day(
-                self.agent_id, today, None if full else self._etag
-            )
-            if result.schedule is None:
-                self.cache.mark_synced(now)
-            else:
-                changes.extend(self.cache.merge(result.schedule, synced_at=now).changes())
-                self._etag = result.etag
+            diff = await self.cache.sync(self._calendar, today, at=now, use_etag=not full)
+            changes.extend(diff.changes())
             changes.extend(await self._refresh_carried())
             if not self._synced_once and self.cache.active_slot() is None:
                 changes.extend(await self._learn_current_slot())
         except CalendarError as exc:
             error = f"{type(exc).__name__}: {exc.detail}"
+        except Exception as exc:  # a broken answer must not look like a good sync
+            log.exception("agent %s: sync failed unexpectedly", self.agent_id)
+            error = f"{type(exc).__name__}: {exc}"
         await self._react(changes, was_active, now)
         # The heartbeat goes out in the same cycle, even when the day call failed.
         due = await self._heartbeat(force=True)

@@ -8,7 +8,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.cache import ScheduleCache, selection_key
+from bot.calendar.store import EmbeddedCalendar
 from bot.models import DaySchedule, Slot, SlotStatus
+from tests.core.conftest import START, add_slot
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 DAY = date(2026, 3, 2)
@@ -161,3 +163,19 @@ def test_slots_of_another_agent_are_refused() -> None:
         c.put(slot("x", agent="bob"))
     diff = c.merge(day(slot("x", agent="bob")))
     assert not diff.changed
+
+
+async def test_sync_fetches_the_day_and_honours_the_etag(calendar: EmbeddedCalendar) -> None:
+    first = await add_slot(calendar, "ada", START)
+    c = ScheduleCache("ada", ZoneInfo("UTC"))
+    diff = await c.sync(calendar, START.date(), at=START)
+    assert [s.id for s in diff.created] == [first.id] and not diff.not_modified
+    assert c.day == START.date() and c.etag is not None
+    again = await c.sync(calendar, START.date(), at=START + timedelta(minutes=5))
+    assert again.not_modified and not again.changed
+    assert c.last_sync_at == START + timedelta(minutes=5)
+    second = await add_slot(calendar, "ada", START + timedelta(hours=1))
+    moved = await c.sync(calendar, START.date())
+    assert [s.id for s in moved.created] == [second.id]
+    c.roll_to(START.date() + timedelta(days=1))
+    assert c.etag is None
