@@ -89,6 +89,7 @@ class ModeratorBot(commands.Bot):
         calendar_url: str | None = None,
         extensions: Sequence[str] = EXTENSIONS,
         owns_resources: bool = False,
+        precise_timer: bool = True,
         **options: Any,
     ) -> None:
         if settings.discord_guild_id is None:
@@ -129,6 +130,8 @@ class ModeratorBot(commands.Bot):
             misfire_grace_s=settings.misfire_grace_s,
             wake_template=settings.wake_template,
             notifier=self.waker,
+            # False only for bench/wake_latency.py: the seed's design, the check loop alone.
+            precise_timer=precise_timer,
         )
         #: Set once `Moderator.start()` has finished (or failed, logged): the loops may run.
         self.moderator_started = asyncio.Event()

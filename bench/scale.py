@@ -1,0 +1,435 @@
+"""Scale of the running bot: 1,000 agents on one process, idle and in a burst of 100 wakes.
+
+Run: `python bench/scale.py [--agents 1000] [--idle-s 60] [--burst 100] [--profile]`
+
+The real `ModeratorBot` (discord.py's REST and gateway code, cogs, waker chain)
+with the embedded calendar (`CALENDAR_URL=sqlite:///…`) and production settings
+(`SYNC_INTERVAL_S=300`, `CHECK_INTERVAL_S=30`, precise timers) runs against the
+fake Discord on 127.0.0.1, whose guild holds one bot account per agent. The
+fake, the bot and this script share one process and one event loop, so the
+figures are the whole process's: the bot's share is the difference to the
+baseline measured before the bot was opened.
+
+1. Start-up: `ModeratorBot.open` -> READY and the moderator started (its first
+   sync of every agent), wall and CPU.
+2. Idle: `--idle-s` seconds with nothing due: CPU seconds (getrusage, all
+   threads, aiosqlite's too), RSS (VmRSS) and the event loop's lag; plus one
+   `sync_all()` of every agent with nothing changed (what the sync loop costs
+   every 5 minutes).
+3. Burst: `--burst` slots, one each for as many agents, all due at the same
+   instant (a whole second); agents answer `DONE` at once. Wake latency
+   (`scheduled_at` -> the wake message accepted by the fake) p50/p99/max, the
+   wake categories used (Discord allows 50 channels per category, 500 per guild;
+   the fake enforces both), Discord REST calls per wake, and a breakdown of
+   where the time goes (claim in the calendar, the serialised channel
+   placement, posting).
+
+`--profile` runs the idle window and the burst under cProfile and prints where
+the main thread's time goes, by area and by function (cProfile's clock is wall
+time: the loop waiting in `epoll` is shown apart; latencies are then inflated).
+
+The fake applies no rate limits (every answer says 49 of 50 remain), so the
+burst's latency is the bot's own; the script prints what Discord's documented
+global limit (50 requests/s per bot) would add to the measured number of calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import math
+import os
+import pstats
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._discord import (
+    LoopLag,
+    Spread,
+    WakeWatcher,
+    WallClock,
+    bench_settings,
+    configure_logging,
+    cpu_s,
+    midday_zone,
+    peak_rss_mb,
+    route_counts,
+    rss_mb,
+    running_moderator,
+    wake_categories,
+)
+from bot.calendar.store import EmbeddedCalendar
+from bot.discord_bot import ModeratorBot
+from bot.models import SlotCreate, SlotStatus
+from tests.fakediscord import FakeDiscord
+
+#: Discord's documented global rate limit for a bot (requests per second).
+DISCORD_GLOBAL_RPS = 50
+#: The burst's slots fall due at least this long after they are made and synced.
+BURST_LEAD_S = 3.0
+BURST_TIMEOUT_S = 300.0
+
+
+@dataclass
+class Figures:
+    agents: int
+    fake_build_s: float = 0.0
+    base_rss: float = 0.0
+    start_wall: float = 0.0
+    start_cpu: float = 0.0
+    rss_started: float = 0.0
+    idle_s: float = 0.0
+    idle_cpu: float = 0.0
+    idle_rss: float = 0.0
+    idle_lag: list[float] = field(default_factory=list)
+    idle_requests: int = 0
+    tasks: int = 0
+    sync_wall: float = 0.0
+    sync_cpu: float = 0.0
+    burst: int = 0
+    woken: int = 0
+    finished: int = 0
+    repeats: int = 0
+    latencies: list[float] = field(default_factory=list)
+    to_claim: list[float] = field(default_factory=list)
+    claim_to_channel: list[float] = field(default_factory=list)
+    channel_to_message: list[float] = field(default_factory=list)
+    channel_rate: float = 0.0
+    categories: dict[str, int] = field(default_factory=dict)
+    wake_routes: dict[str, int] = field(default_factory=dict)
+    end_routes: dict[str, int] = field(default_factory=dict)
+    burst_wall: float = 0.0
+    burst_cpu: float = 0.0
+    burst_lag: list[float] = field(default_factory=list)
+    peak_rss: float = 0.0
+    profile: pstats.Stats | None = None
+    idle_profile: pstats.Stats | None = None
+
+
+async def run(args: argparse.Namespace) -> Figures:
+    names = [f"agent{i:04d}" for i in range(args.agents)]
+    fig = Figures(agents=args.agents)
+    with tempfile.TemporaryDirectory(prefix="scale-bench-") as tmp:
+        folder = Path(tmp)
+        zone_name, _zone = midday_zone(datetime.now(UTC))
+        began = time.perf_counter()
+        fake = FakeDiscord(agents=tuple(names), spec_path=args.spec)
+        await fake.start()
+        fig.fake_build_s = time.perf_counter() - began
+        fig.base_rss = rss_mb()
+        try:
+            settings = bench_settings(fake, folder, timezone=zone_name)
+            began, cpu0 = time.perf_counter(), cpu_s()
+            async with running_moderator(fake, settings, names) as bot:
+                fig.start_wall = time.perf_counter() - began
+                fig.start_cpu = cpu_s() - cpu0
+                fig.rss_started = rss_mb()
+                print(f"  started in {fig.start_wall:.1f} s; idle for {args.idle_s:g} s ...")
+                await idle(fig, fake, args.idle_s, args.profile)
+                cpu0, began = cpu_s(), time.perf_counter()
+                failed = await bot.moderator.sync_all()
+                fig.sync_wall, fig.sync_cpu = time.perf_counter() - began, cpu_s() - cpu0
+                if failed:
+                    print(f"warning: {failed} agent(s) failed to sync")
+                calendar = bot.calendar
+                assert isinstance(calendar, EmbeddedCalendar)
+                print(f"  burst of {args.burst} wakes ...")
+                await burst(fig, fake, bot, calendar, names[: args.burst], args.profile)
+                fig.categories = wake_categories(fake, settings.wake_category)
+        finally:
+            await fake.stop()
+    fig.peak_rss = peak_rss_mb()
+    return fig
+
+
+async def idle(fig: Figures, fake: FakeDiscord, idle_s: float, profile: bool) -> None:
+    lag = LoopLag(period_s=0.25).start()  # seldom: the probe must not be the idle load
+    profiler = cProfile.Profile() if profile else None
+    cpu0, t0 = cpu_s(), time.monotonic()
+    if profiler is not None:
+        profiler.enable()
+    await asyncio.sleep(idle_s)
+    if profiler is not None:
+        profiler.disable()
+        fig.idle_profile = pstats.Stats(profiler)
+    fig.idle_cpu, fig.idle_s = cpu_s() - cpu0, time.monotonic() - t0
+    fig.idle_lag = await lag.stop()
+    fig.idle_rss = rss_mb()
+    fig.idle_requests = sum(route_counts(fake.requests, t0, time.monotonic()).values())
+    fig.tasks = len(asyncio.all_tasks())
+
+
+async def burst(
+    fig: Figures,
+    fake: FakeDiscord,
+    bot: ModeratorBot,
+    calendar: EmbeddedCalendar,
+    agents: list[str],
+    profile: bool,
+) -> None:
+    fig.burst = len(agents)
+    clock = WallClock()
+    # The agents work a while: no reply until every wake is out, so the channels stay.
+    watcher = WakeWatcher(fake, reply=None).start()
+    try:
+        # A whole second far enough ahead for making and syncing the slots.
+        at = datetime.now(UTC) + timedelta(seconds=BURST_LEAD_S + len(agents) * 0.01)
+        at = at.replace(microsecond=0) + timedelta(seconds=1)
+        ids: list[str] = []
+        for agent in agents:
+            slot = await calendar.create_slot(
+                SlotCreate(
+                    agent_id=agent, scheduled_at=at, title="Burst slot", prompt="Reply DONE."
+                )
+            )
+            watcher.owners[slot.id] = agent
+            ids.append(slot.id)
+        await asyncio.gather(*(bot.moderator.sync(agent) for agent in agents))
+        left = (at - datetime.now(UTC)).total_seconds()
+        if left < 0.5:
+            print(f"warning: the burst slots were synced only {left:.2f} s before they were due")
+        await asyncio.sleep(max(0.0, left - 0.3))
+        profiler = cProfile.Profile() if profile else None
+        lag = LoopLag().start()
+        t0, cpu0 = time.monotonic(), cpu_s()
+        if profiler is not None:
+            profiler.enable()
+        await watcher.wait_for(ids, timeout=BURST_TIMEOUT_S)
+        if profiler is not None:
+            profiler.disable()
+        t_woken = time.monotonic()
+        fig.burst_wall = t_woken - t0
+        fig.burst_cpu = cpu_s() - cpu0
+        fig.burst_lag = await lag.stop()
+        # Now the agents are done: each answers DONE in its channel, all at once.
+        for wake in list(watcher.wakes.values()):
+            await fake.inject_message(wake.channel_id, fake.agents[wake.agent], "DONE")
+        for _ in range(300):  # the DONE replies, up to 30 s
+            slots = [await calendar.get_slot(sid) for sid in ids]
+            fig.finished = sum(1 for s in slots if s.status is SlotStatus.FINISHED)
+            if fig.finished == len(ids):
+                break
+            await asyncio.sleep(0.1)
+        t_end = time.monotonic()
+    finally:
+        await watcher.stop()
+    fig.woken = len(watcher.wakes)
+    fig.repeats = len(watcher.repeats)
+    if profiler is not None:
+        fig.profile = pstats.Stats(profiler)
+    channel_ts: list[float] = []
+    for slot_id, wake in watcher.wakes.items():
+        fig.latencies.append((wake.message_at - at).total_seconds())
+        claimed = next(
+            (e.at for e in await calendar.slot_events(slot_id) if e.action == "start"), None
+        )
+        if claimed is None or wake.channel_request_t is None:
+            continue
+        channel_ts.append(wake.channel_request_t)
+        channel_at = clock.wall(wake.channel_request_t)
+        fig.to_claim.append((claimed - at).total_seconds())
+        fig.claim_to_channel.append((channel_at - claimed).total_seconds())
+        fig.channel_to_message.append((wake.message_at - channel_at).total_seconds())
+    if len(channel_ts) > 1:
+        fig.channel_rate = (len(channel_ts) - 1) / (max(channel_ts) - min(channel_ts))
+    fig.wake_routes = route_counts(fake.requests, t0 - 1.0, t_woken)
+    fig.end_routes = route_counts(fake.requests, t_woken + 1e-9, t_end)
+
+
+def _ms(value: float) -> str:
+    if math.isnan(value):
+        return f"{'-':>12}"
+    return f"{value * 1000:9.1f} ms" if value < 10 else f"{value:9.2f} s "
+
+
+def _spread_row(label: str, values: list[float]) -> str:
+    s = Spread.of(values)
+    return f"  {label:<40} {_ms(s.p50)} {_ms(s.p99)} {_ms(s.max)}"
+
+
+AREAS = (
+    ("loop waiting in epoll (idle)", ("'poll' of 'select.epoll'",)),
+    ("bot/ cogs/ (the moderator)", ("/bot/", "/cogs/")),
+    ("tests/fakediscord (the fake)", ("/tests/fakediscord/",)),
+    ("discord.py", ("/discord/",)),
+    ("aiohttp / yarl / multidict", ("/aiohttp/", "/yarl/", "/multidict/")),
+    ("aiosqlite / sqlite3", ("/aiosqlite/", "sqlite3")),
+    ("jsonschema / referencing", ("/jsonschema", "/referencing/")),
+    ("pydantic", ("/pydantic",)),
+    ("asyncio / selectors", ("/asyncio/", "selectors")),
+    ("json", ("/json/", "json.")),
+    ("logging", ("/logging/",)),
+)
+
+
+def _area(filename: str, func: str) -> str:
+    where = f"{filename} {func}"
+    for label, marks in AREAS:
+        if any(mark in where for mark in marks):
+            return label
+    return "other (stdlib, builtins)"
+
+
+#: Entry points whose cumulative time (their callees included, overlapping) tells who works.
+INSIDE = (
+    ("the fake: REST handlers", "tests/fakediscord/server.py", "_api"),
+    ("the fake: gateway dispatch", "tests/fakediscord/gateway.py", "dispatch"),
+    ("the fake: gateway writer", "tests/fakediscord/gateway.py", "write_loop"),
+    ("discord.py: REST client", "discord/http.py", "request"),
+    ("discord.py: gateway events in", "discord/gateway.py", "received_message"),
+    ("bot: the checks (claim + wake)", "bot/scheduler.py", "run_check"),
+    ("bot: the channel waker", "bot/wakers/channel.py", "wake"),
+)
+
+
+def print_profile(stats: pstats.Stats, what: str) -> None:
+    raw: dict[tuple[str, int, str], tuple[int, int, float, float, object]] = stats.stats  # type: ignore[attr-defined]
+    by_area: dict[str, float] = {}
+    total = 0.0
+    for (filename, _line, func), (_cc, _nc, tottime, _ct, _callers) in raw.items():
+        by_area[_area(filename, func)] = by_area.get(_area(filename, func), 0.0) + tottime
+        total += tottime
+    print()
+    print(f"  cProfile of {what} (main thread, {total:.2f} s), own time by area:")
+    for label, spent in sorted(by_area.items(), key=lambda kv: -kv[1]):
+        print(f"    {label:<34} {spent:7.3f} s {100 * spent / total:5.1f} %")
+    print("  time inside (callees included; these overlap):")
+    for label, path, name in INSIDE:
+        inside = sum(
+            value[3]
+            for (filename, _line, func), value in raw.items()
+            if func == name and filename.endswith(path)
+        )
+        print(f"    {label:<34} {inside:7.3f} s {100 * inside / total:5.1f} %")
+    print("  top functions by own time (waiting in epoll left out):")
+    working = [kv for kv in raw.items() if _area(kv[0][0], kv[0][2]) != AREAS[0][0]]
+    top = sorted(working, key=lambda kv: -kv[1][2])[:12]
+    root = str(Path(__file__).resolve().parent.parent)
+    for (filename, line, func), (_cc, calls, tottime, _ct, _callers) in top:
+        short = filename.replace(root + "/", "")
+        if "site-packages/" in short:
+            short = short.split("site-packages/", 1)[1]
+        print(f"    {tottime:7.3f} s {calls:8d} calls  {short}:{line} {func}")
+
+
+def report(fig: Figures, args: argparse.Namespace) -> bool:
+    print()
+    print(
+        f"Scale: {fig.agents} agents in one process, embedded calendar, fake Discord "
+        f"({os.cpu_count()} CPU(s), Python {sys.version.split()[0]})"
+    )
+    print(f"  fake Discord with {fig.agents} agent accounts built in {fig.fake_build_s:.2f} s")
+    print()
+    print(f"  {'':<40} {'value':>14}")
+    rows = [
+        ("RSS before the bot (fake + imports)", f"{fig.base_rss:9.1f} MiB"),
+        ("start-up: open -> READY + first sync", f"{fig.start_wall:9.2f} s"),
+        ("start-up CPU", f"{fig.start_cpu:9.2f} s"),
+        ("RSS after start-up", f"{fig.rss_started:9.1f} MiB"),
+        (f"idle {fig.idle_s:.0f} s: CPU", f"{fig.idle_cpu:9.3f} s"),
+        ("idle: CPU share of one core", f"{100 * fig.idle_cpu / max(fig.idle_s, 1e-9):9.2f} %"),
+        ("idle: RSS at the end", f"{fig.idle_rss:9.1f} MiB"),
+        ("idle: RSS of the bot (minus baseline)", f"{fig.idle_rss - fig.base_rss:9.1f} MiB"),
+        ("idle: event-loop lag p99 / max", f"{_lag(fig.idle_lag)}"),
+        ("idle: Discord REST calls", f"{fig.idle_requests:9d}"),
+        ("asyncio tasks alive", f"{fig.tasks:9d}"),
+        (f"sync_all() of {fig.agents} agents, unchanged", f"{fig.sync_wall:9.2f} s"),
+        ("  its CPU (every SYNC_INTERVAL_S=300)", f"{fig.sync_cpu:9.2f} s"),
+    ]
+    for label, value in rows:
+        print(f"  {label:<40} {value:>14}")
+    print()
+    print(f"  burst: {fig.burst} slots due at the same instant, one per agent")
+    print(f"  {'':<40} {'p50':>12} {'p99':>12} {'max':>12}")
+    print(_spread_row("wake latency (due -> message accepted)", fig.latencies))
+    print(_spread_row("  due -> claimed (calendar `start`)", fig.to_claim))
+    print(_spread_row("  claimed -> channel create request", fig.claim_to_channel))
+    print(_spread_row("  channel request -> message accepted", fig.channel_to_message))
+    woken_line = f"{fig.woken}/{fig.burst} woken, {fig.finished} finished, {fig.repeats} repeats"
+    print(f"  {woken_line}; all woken within {fig.burst_wall:.2f} s of the due second")
+    print(
+        f"  CPU while waking: {fig.burst_cpu:.2f} s in {fig.burst_wall:.2f} s "
+        f"({100 * fig.burst_cpu / max(fig.burst_wall, 1e-9):.0f} % of one core); "
+        f"event-loop lag p99 / max {_lag(fig.burst_lag)}"
+    )
+    print(f"  channels created at {fig.channel_rate:.0f}/s (one placement at a time)")
+    cats = ", ".join(f"{name}: {count}" for name, count in sorted(fig.categories.items()))
+    print(f"  wake categories used: {len(fig.categories)} ({cats}); caps 50/category, 500/guild")
+    calls = sum(fig.wake_routes.values())
+    per = calls / max(fig.woken, 1)
+    print(f"  Discord REST calls while waking: {calls} ({per:.2f} per wake)")
+    for route, count in fig.wake_routes.items():
+        print(f"    {count:5d}  {route}")
+    if fig.end_routes:
+        ends = sum(fig.end_routes.values())
+        per_end = ends / max(fig.finished, 1)
+        print(f"  ... and for the DONE replies after: {ends} ({per_end:.2f} per slot)")
+        for route, count in fig.end_routes.items():
+            print(f"    {count:5d}  {route}")
+    floor = calls / DISCORD_GLOBAL_RPS
+    print(
+        f"  rate limits: the fake applies none; at Discord's global {DISCORD_GLOBAL_RPS} "
+        f"requests/s these {calls} calls need >= {floor:.1f} s"
+    )
+    print(f"  peak RSS of the process: {fig.peak_rss:.1f} MiB")
+    if fig.idle_profile is not None:
+        print_profile(fig.idle_profile, f"the idle {fig.idle_s:.0f} s")
+    if fig.profile is not None:
+        print_profile(fig.profile, "the burst")
+    ok = fig.woken == fig.burst and fig.repeats == 0 and fig.finished == fig.burst
+    print()
+    print(
+        ("ok" if ok else "FAIL")
+        + f": {fig.woken}/{fig.burst} woken exactly once, {fig.finished} finished"
+        + ("" if not args.profile else " (latencies under cProfile)")
+    )
+    return ok
+
+
+def _lag(lags: list[float]) -> str:
+    if not lags:
+        return "-"
+    s = Spread.of(lags)
+    return f"{s.p99 * 1000:.0f} / {s.max * 1000:.0f} ms"
+
+
+async def main(args: argparse.Namespace) -> int:
+    print(
+        f"scale: {args.agents} agents, idle {args.idle_s:g} s, then {args.burst} wakes at once"
+        + (" (profiled)" if args.profile else "")
+    )
+    fig = await run(args)
+    return 0 if report(fig, args) else 1
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--agents", type=int, default=1000)
+    parser.add_argument("--idle-s", type=float, default=60.0, help="idle window (default 60)")
+    parser.add_argument("--burst", type=int, default=100, help="slots due at once (default 100)")
+    parser.add_argument(
+        "--profile", action="store_true", help="cProfile the idle window and the burst"
+    )
+    parser.add_argument(
+        "--spec",
+        action="store_true",
+        help="have the fake also check every body against Discord's OpenAPI spec (slower)",
+    )
+    parser.add_argument("--log-level", default="WARNING")
+    args = parser.parse_args(argv)
+    if args.agents < 1 or not 1 <= args.burst <= args.agents or args.idle_s < 0:
+        parser.error("need --agents >= 1, 1 <= --burst <= --agents, --idle-s >= 0")
+    return args
+
+
+if __name__ == "__main__":
+    arguments = parse_args()
+    configure_logging(arguments.log_level)
+    sys.exit(asyncio.run(main(arguments)))
