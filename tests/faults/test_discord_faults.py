@@ -61,6 +61,7 @@ async def _wake_recorded(h: BotHarness, slot_id: str) -> None:
     wake = await h.fake.wait_for(
         lambda: h.bot.moderator.status("alice").last_wake, 20, what="the wake recorded"
     )
+    assert wake is not None
     assert wake.slot_id == slot_id and wake.ok and wake.via == "discord", wake
     assert h.bot.moderator.status("alice").consecutive_wake_failures == 0
 
