@@ -14,6 +14,7 @@ calendar client, one state store, one waker and one clock. Typical life::
     await moderator.start()      # recover half-done wakes, first sync, arm timers
     ...                          # loops: sync_all() every SYNC_INTERVAL_S,
     ...                          #        check_all() every CHECK_INTERVAL_S
+    ...                          # (headless: moderator.start_loops(SYNC_INTERVAL_S))
     await moderator.stop()
 
 Contract for callers:
@@ -28,10 +29,13 @@ Contract for callers:
   agent id that is not configured.
 * `status()` / `statuses()` / `slot_owner()` / `agent()` are synchronous and do
   no I/O; `schedule()` reads the cache for today and the calendar otherwise.
+* `record_progress()` answers False when the slot is not held by its agent.
 * `on_slot_ended(slot)` (async) is called once for every slot seen reaching
-  FINISHED/ABORTED, after the scheduler's own bookkeeping (the channel link is
-  already marked ended in the state). `on_event(event)` (sync) sees every
-  `SchedulerEvent`; both are optional and their exceptions are logged.
+  FINISHED/ABORTED (and for a slot that ended while we were down, if we had
+  made it a channel), after the scheduler's own bookkeeping (the channel link
+  is already marked ended in the state) and before `apply_action` returns.
+  `on_event(event)` (sync) sees every `SchedulerEvent`; both are optional and
+  their exceptions are logged.
 """
 
 from __future__ import annotations
