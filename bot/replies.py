@@ -57,11 +57,11 @@ REPLY_WORDS: Final[Mapping[str, Action]] = MappingProxyType(
 """The words of DESIGN §6, upper case, and the slot action each one asks for."""
 
 REPLY_HELP: Final[str] = (
-    "Reply in this channel, starting your message with one of these words: "
-    "`DONE: <what you did>` (or `COMPLETE`) when the work is finished, `PAUSE` to hold it, "
-    "`RESUME` to carry on, `ABORT: <why>` to give it up "
-    "(the word may be followed by `:`, `-`, `—` or a new line, then a note). "
-    "Anything else is recorded as progress and keeps the slot alive."
+    "**How to reply** — start your message here with a keyword:\n"
+    "`DONE` (or `COMPLETE`) when the work is finished · `ABORT` to give it up · "
+    "`PAUSE` to pause · `RESUME` to go on.\n"
+    "Add a note after `:`, `-`, `—` or a new line, e.g. `DONE: shipped the fix`. "
+    "Anything else counts as progress and keeps the slot alive."
 )
 
 _MARKS: Final = frozenset("*_~`>")

@@ -34,6 +34,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import AgentConfig
 from bot.crashpoints import crash_point
 from bot.models import Slot
+from bot.replies import REPLY_HELP
 from bot.wakers.base import ChannelLedger, ChannelLink, WakeResult
 
 log = logging.getLogger(__name__)
@@ -49,14 +50,6 @@ MAX_GUILD_CHANNELS = 30013
 MISSING_ACCESS = 50001
 MISSING_PERMISSIONS = 50013
 UNKNOWN_CHANNEL = 10003
-
-REPLY_HELP = (
-    "**How to reply** — start your message here with a keyword:\n"
-    "`DONE` (or `COMPLETE`) when the work is finished · `ABORT` to give it up · "
-    "`PAUSE` to pause · `RESUME` to go on.\n"
-    "Add a note after `:` or `-`, e.g. `DONE: shipped the fix`. "
-    "Anything else counts as progress and keeps the slot alive."
-)
 
 
 class WakeError(Exception):

@@ -12,12 +12,8 @@ from typing import TextIO
 
 from bot.config import AgentConfig
 from bot.models import Slot
+from bot.replies import REPLY_HELP
 from bot.wakers.base import WakeResult
-
-REPLY_HINT = (
-    "Reply here with DONE, ABORT, PAUSE or RESUME (a note may follow after ':'); "
-    "anything else is recorded as progress."
-)
 
 
 def console_channel(agent_id: str, slot_id: str) -> str:
@@ -52,7 +48,7 @@ class ConsoleWaker:
             f"{mention}",
             prompt,
             "",
-            REPLY_HINT,
+            REPLY_HELP,
             "─" * self._width,
         ]
         self.stream.write("\n".join(lines) + "\n")

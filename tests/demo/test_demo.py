@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from bot.demo import BASE_PLAN, demo_plan, run_demo
+from bot.replies import REPLY_HELP
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 120
@@ -151,7 +152,7 @@ def test_demo_command_shows_the_whole_flow(tmp_path: Path) -> None:
     assert sum(1 for b in boxes if b.startswith("── #scout-")) == 2
     for agent in ("scout", "writer", "reviewer"):
         assert f"\n@{agent}\n" in out
-    assert out.count("Reply here with DONE, ABORT, PAUSE or RESUME") == 6
+    assert out.count(REPLY_HELP.splitlines()[0]) == 6
     assert "Scan the three bug feeds" in out
 
     # The replies went through the first-word rule: a chatty "Done with…" is only progress.

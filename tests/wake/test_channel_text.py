@@ -7,9 +7,9 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.replies import REPLY_HELP
 from bot.wakers.channel import (
     MESSAGE_LIMIT,
-    REPLY_HELP,
     TOPIC_LIMIT,
     channel_name,
     channel_topic,

@@ -10,8 +10,9 @@ from typing import Any
 import discord
 
 from bot.clock import FakeClock
+from bot.replies import REPLY_HELP
 from bot.state import StateStore
-from bot.wakers.channel import REPLY_HELP, topic_slot_id, wake_marker
+from bot.wakers.channel import topic_slot_id, wake_marker
 from tests.fakediscord import FakeDiscord
 from tests.wake.conftest import (
     agent_of,
