@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from bot.config import AgentConfig, ConfigError, Settings, load_agents, load_settings
+from bot.config import AgentConfig, ConfigError, Settings, load_config
 
 #: Login and guild check together must finish within this many seconds.
 DISCORD_CHECK_TIMEOUT_S = 60.0
@@ -24,8 +24,7 @@ DISCORD_CHECK_TIMEOUT_S = 60.0
 def check_config() -> int:
     """Print every setting (secrets masked) and what will run; see the module docstring."""
     try:
-        settings = load_settings()
-        agents = load_agents(settings.agents_file)
+        settings, agents = load_config()
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -264,6 +264,12 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
 
 
+def load_config() -> tuple[Settings, list[AgentConfig]]:
+    """The settings and the agents they point at: what every command that runs agents needs."""
+    settings = load_settings()
+    return settings, load_agents(settings.agents_file)
+
+
 _AGENTS_HEADER = re.compile(r"^[ \t]*\[\[[ \t]*agents[ \t]*\]\]", re.MULTILINE)
 
 

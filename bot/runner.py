@@ -32,7 +32,7 @@ from bot.calendar.factory import open_calendar
 from bot.calendar.server import start_server
 from bot.calendar.store import EmbeddedCalendar
 from bot.clock import Clock, SystemClock
-from bot.config import AgentConfig, ConfigError, Settings, load_agents, load_settings
+from bot.config import AgentConfig, ConfigError, Settings, load_config
 from bot.logs import setup_logging
 from bot.moderator import Moderator
 from bot.shutdown import StopSignal, Watchdog, bounded
@@ -58,8 +58,7 @@ HARD_LIMIT_S = 10.0
 def run_bot() -> int:
     """`python -m bot`: read the configuration, then run until a stop signal."""
     try:
-        settings = load_settings()
-        agents = load_agents(settings.agents_file)
+        settings, agents = load_config()
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
