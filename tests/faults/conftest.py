@@ -111,9 +111,21 @@ class FaultSwitch:
     def __init__(self) -> None:
         self.fault: Fault | None = None
         self.hits: Counter[str] = Counter()
+        #: (method, last path segment or route, status) of every answer given
+        self.answers: Counter[tuple[str, str, int]] = Counter()
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        response = await self._answer(request, handler)
+        action = request.match_info.get("action")
+        self.answers[(request.method, action or request.path, response.status)] += 1
+        return response
+
+    def claims(self, status: int) -> int:
+        """How many `start` calls were answered with `status`."""
+        return self.answers[("POST", "start", status)]
+
+    async def _answer(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         fault = self.fault
         if fault is None or not fault.applies(request):
             return await handler(request)
@@ -237,7 +249,8 @@ class Rig:
     wakers: list[RecordingWaker] = field(default_factory=list)
     slots: list[Slot] = field(default_factory=list)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
-    _since_sync: float = 0.0
+    #: per moderator: fake seconds since its last sync (its loop's phase)
+    _since_sync: list[float] = field(default_factory=list)
     _since_check: float = 0.0
 
     async def add_slots(
@@ -265,9 +278,16 @@ class Rig:
         *,
         name: str = "m1",
         client_timeout_s: float = 2.0,
+        sync_phase_s: float = 0.0,
+        precise_timer: bool = True,
         start: bool = True,
     ) -> Moderator:
-        """A moderator with its own state file, waker and HTTP client (few, quick retries)."""
+        """A moderator with its own state file, waker and HTTP client (few, quick retries).
+
+        `sync_phase_s` shifts its sync loop against the others' (their own
+        processes would not tick together). Without the precise timer only the
+        rig's check ticks run checks, and they run every moderator's at once.
+        """
         client = HttpCalendar(
             self.server.url,
             timezone=TZ,
@@ -287,6 +307,7 @@ class Rig:
             timezone=TZ,
             check_interval_s=CHECK_INTERVAL_S,
             wake_template="{title}: {prompt}",
+            precise_timer=precise_timer,
         )
 
         async def close() -> None:
@@ -296,6 +317,7 @@ class Rig:
 
         self._closers.append(close)
         self.moderators.append(moderator)
+        self._since_sync.append(sync_phase_s % SYNC_INTERVAL_S)
         self.wakers.append(waker)
         self.clock.watched.append(moderator)
         if start:
@@ -312,11 +334,14 @@ class Rig:
     async def step(self, seconds: float = STEP_S) -> None:
         """One glue tick: time passes, the loops run when due, agents finish their work."""
         await self.clock.advance(seconds)
-        self._since_sync += seconds
         self._since_check += seconds
-        if self._since_sync >= SYNC_INTERVAL_S:
-            self._since_sync = 0.0
-            await asyncio.gather(*(m.sync_all() for m in self.moderators))
+        due = []
+        for index, moderator in enumerate(self.moderators):
+            self._since_sync[index] += seconds
+            if self._since_sync[index] >= SYNC_INTERVAL_S:
+                self._since_sync[index] = 0.0
+                due.append(moderator.sync_all())
+        await asyncio.gather(*due)
         if self._since_check >= CHECK_INTERVAL_S:
             self._since_check = 0.0
             await asyncio.gather(*(m.check_all() for m in self.moderators))
