@@ -11,6 +11,7 @@ held two slots (checked after every step by the rig).
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 import pytest
 
@@ -28,11 +29,13 @@ from tests.faults.conftest import (
 )
 
 
-def shows_the_fault(rig: Rig, fault: Fault, caplog: pytest.LogCaptureFixture, *words: str) -> None:
+def shows_the_fault(
+    rig: Rig, fault: Fault, caplog: pytest.LogCaptureFixture, fault_began: datetime, *words: str
+) -> None:
     """While the fault lasts, the status (whole-calendar faults) or the log (claims only) says so.
 
-    A fault on claims alone leaves syncs working, so the status stays healthy and
-    the failed claims are told in the log, naming the slot and the cause.
+    A fault on claims alone leaves syncs working, and `AgentSnapshot` has no field
+    for a failed claim, so the log is where it shows: naming the slot and the cause.
     """
     assert rig.server.switch.hits[fault.kind] > 0, "the fault was never hit"
     moderator = rig.moderators[0]
@@ -40,7 +43,10 @@ def shows_the_fault(rig: Rig, fault: Fault, caplog: pytest.LogCaptureFixture, *w
         for agent in (ADA, BOB):
             assert failing(moderator.status(agent.id), *words), moderator.status(agent.id)
         return
-    assert healthy(moderator.status(ADA.id))
+    # syncs went on working through the fault (checked loosely: a loaded machine may time
+    # out one of them too)
+    last_sync = moderator.status(ADA.id).last_sync_at
+    assert last_sync is not None and last_sync > fault_began
     told = [
         r.getMessage()
         for r in caplog.records
@@ -114,10 +120,11 @@ async def test_calendar_slower_than_the_client_timeout(
     await rig.server.start()
     await rig.moderator(client_timeout_s=0.25)
     rig.server.fail(fault)
+    began = rig.clock.now()
     with caplog.at_level(logging.WARNING):
         # every timed-out call costs real time: keep the spell short (ADA's first two fall due)
         await rig.run(100 if fault.applies is any_call else 3 * 60)
-    shows_the_fault(rig, fault, caplog, "timed out")
+    shows_the_fault(rig, fault, caplog, began, "timed out")
 
     rig.server.fail(None)
     await rig.run_until_done()
@@ -141,9 +148,10 @@ async def test_calendar_answering_server_errors(
     await rig.server.start()
     await rig.moderator()
     rig.server.fail(fault)
+    began = rig.clock.now()
     with caplog.at_level(logging.WARNING):
         await rig.run(8 * 60)
-    shows_the_fault(rig, fault, caplog, f"HTTP {fault.status}")
+    shows_the_fault(rig, fault, caplog, began, f"HTTP {fault.status}")
     if fault.applies is any_call:
         assert not rig.wakes()
 
@@ -167,9 +175,10 @@ async def test_calendar_answering_malformed_json(
     await rig.server.start()
     await rig.moderator()
     rig.server.fail(fault)
+    began = rig.clock.now()
     with caplog.at_level(logging.WARNING):
         await rig.run(8 * 60)
-    shows_the_fault(rig, fault, caplog, "malformed", "not JSON")
+    shows_the_fault(rig, fault, caplog, began, "malformed", "not JSON")
     if fault.applies is any_call:
         assert not rig.wakes()
 
@@ -201,6 +210,7 @@ async def test_slots_with_missing_fields_in_a_day(
     skipped = [r.getMessage() for r in caplog.records if "malformed slot" in r.getMessage()]
     assert any(bad_time.id in text and "scheduled_at" in text for text in skipped), skipped
     assert any("id unknown" in text for text in skipped), skipped
+    # the day itself synced fine: a skipped slot shows in the log, not in the status
     assert moderator.status(ADA.id).last_sync_at is not None
 
     rig.server.fail(None)
