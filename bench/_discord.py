@@ -44,6 +44,7 @@ from bot.calendar.store import EmbeddedCalendar
 from bot.config import AgentConfig, Settings, load_settings
 from bot.discord_bot import ModeratorBot
 from bot.wakers.channel import TOPIC_MARK, topic_slot_id
+from tests.e2e.harness import started
 from tests.fakediscord import FakeDiscord, RecordedRequest
 
 log = logging.getLogger("bench")
@@ -384,28 +385,8 @@ async def running_moderator(
     bot = await ModeratorBot.open(
         settings, configs, precise_timer=precise_timer, guild_ready_timeout=0.5
     )
-    task = asyncio.create_task(bot.start(fake.token), name="moderator-bot")
-    try:
-        await fake.wait_for(
-            lambda: (
-                task.done()
-                or (
-                    bot.is_ready()
-                    and bot.get_guild(fake.guild_id) is not None
-                    and bot.moderator_started.is_set()
-                )
-            ),
-            ready_timeout_s,
-            what="ModeratorBot READY and the moderator started",
-        )
-        if task.done():
-            task.result()
-            raise RuntimeError("the bot stopped before it was ready")
+    async with started(fake, bot, ready_timeout_s, slow_exit_ok=True):
         yield bot
-    finally:
-        await bot.close()
-        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-            await asyncio.wait_for(task, timeout=10)
 
 
 def configure_logging(level: str) -> None:

@@ -314,7 +314,27 @@ async def _bot(
         for name in agents
     ]
     bot = await ModeratorBot.open(settings, configs, clock=SystemClock(), guild_ready_timeout=0.5)
-    calendar = bot.calendar
+    calendar = served if served is not None else bot.calendar
+    async with started(fake, bot, ready_timeout):
+        assert isinstance(calendar, EmbeddedCalendar)
+        yield BotHarness(bot, fake, calendar, settings, configs, tmp_path)
+
+
+@contextlib.asynccontextmanager
+async def started(
+    fake: FakeDiscord,
+    bot: ModeratorBot,
+    ready_timeout: float = WAIT_S,
+    *,
+    slow_exit_ok: bool = False,
+) -> AsyncIterator[ModeratorBot]:
+    """Run an opened `bot` as `python -m bot` does (`bot.start(token)` in the background)
+    until READY, the guild cached and the moderator started; close it on exit.
+
+    Re-raises whatever made `start` fail before it was ready. The bot gets 10 s to
+    stop after `close()`; past that the exit fails, unless `slow_exit_ok` (benchmarks,
+    whose figures are taken by then).
+    """
     task = asyncio.create_task(bot.start(fake.token), name="moderator-bot")
     try:
         await fake.wait_for(
@@ -332,13 +352,11 @@ async def _bot(
         if task.done():
             task.result()
             raise RuntimeError("the bot stopped before it was ready")
-        if served is not None:
-            calendar = served
-        assert isinstance(calendar, EmbeddedCalendar)
-        yield BotHarness(bot, fake, calendar, settings, configs, tmp_path)
+        yield bot
     finally:
         await bot.close()
-        with contextlib.suppress(asyncio.CancelledError):
+        tolerated: tuple[type[BaseException], ...] = (TimeoutError,) if slow_exit_ok else ()
+        with contextlib.suppress(asyncio.CancelledError, *tolerated):
             await asyncio.wait_for(task, timeout=10)
 
 
