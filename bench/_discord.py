@@ -41,10 +41,10 @@ from aiohttp import web
 
 from bot.calendar.server import start_server
 from bot.calendar.store import EmbeddedCalendar
-from bot.config import AgentConfig, Settings, load_settings
+from bot.config import AgentConfig, Settings
 from bot.discord_bot import ModeratorBot
 from bot.wakers.channel import TOPIC_MARK, topic_slot_id
-from tests.e2e.harness import started
+from tests.e2e.harness import harness_settings, started
 from tests.fakediscord import FakeDiscord, RecordedRequest
 
 log = logging.getLogger("bench")
@@ -329,17 +329,9 @@ def wake_categories(fake: FakeDiscord, base: str) -> dict[str, int]:
 
 
 def bench_settings(fake: FakeDiscord, folder: Path, **values: Any) -> Settings:
-    """Production defaults, the fake's Discord, files in `folder`; `values` on top."""
-    base: dict[str, Any] = {
-        "_env_file": None,
-        "discord_token": fake.token,
-        "discord_guild_id": fake.guild_id,
-        "discord_api_base": fake.api_base,
-        "discord_gateway_url": fake.ws_url,
-        "admin_role_id": fake.admin_role.id,
-        "calendar_url": f"sqlite:///{folder / 'calendar.db'}",
-        "state_path": folder / "state.db",
-        "agents_file": folder / "agents.toml",
+    """The tests' settings against the fake (files in `folder`) with production intervals and
+    nothing optional configured; `values` on top."""
+    production: dict[str, Any] = {
         "timezone": "UTC",
         "sync_interval_s": 300.0,
         "check_interval_s": 30.0,
@@ -351,8 +343,8 @@ def bench_settings(fake: FakeDiscord, folder: Path, **values: Any) -> Settings:
         "calendar_token": None,
         "log_level": "WARNING",
     }
-    base.update(values)
-    return load_settings(**base)
+    production.update(values)
+    return harness_settings(fake, folder, **production)
 
 
 @contextlib.asynccontextmanager
