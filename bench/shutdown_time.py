@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
-import socket
 import statistics
 import sys
 import tempfile
@@ -29,12 +28,16 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from aiohttp import web
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.models import SlotCreate
-from tests.e2e.harness import BotProcess, bot_env, open_calendar_file
+from tests.e2e.harness import (
+    BotProcess,
+    bot_env,
+    free_port,
+    open_calendar_file,
+    serving_spawn_receiver,
+)
 from tests.fakediscord import FakeDiscord
 
 TARGET_S = 5.0
@@ -55,12 +58,6 @@ async def _due_slot(folder: Path) -> None:
         await calendar.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def _one_run(
     mode: str, sig: int, fake: FakeDiscord, hook_url: str
 ) -> tuple[float, float, int]:
@@ -73,7 +70,7 @@ async def _one_run(
             woken_line = "woke for slot"
         else:
             env = bot_env(
-                None, folder, SPAWN_URL=hook_url, CALENDAR_LISTEN=f"127.0.0.1:{_free_port()}"
+                None, folder, SPAWN_URL=hook_url, CALENDAR_LISTEN=f"127.0.0.1:{free_port()}"
             )
             ready_line = "moderator started"
             woken_line = "woke for slot"
@@ -92,41 +89,30 @@ async def _one_run(
         return started, took, code
 
 
-async def _hook() -> tuple[web.AppRunner, str]:
-    async def handle(request: web.Request) -> web.Response:
-        await request.read()
-        return web.json_response({"ok": True})
-
-    app = web.Application()
-    app.router.add_post("/wake", handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}/wake"
-
-
 async def main(runs: int, sig: int) -> int:
     fake = FakeDiscord(spec_path=False)
     await fake.start()
-    hook_runner, hook_url = await _hook()
     missed = False
     try:
-        print(f"SIGTERM-to-exit of `python -m bot`, {runs} run(s) per mode, target {TARGET_S:g} s")
-        print(f"{'mode':<10} {'min':>8} {'median':>8} {'max':>8}   start-up median   exit codes")
-        for mode in ("discord", "headless"):
-            results = [await _one_run(mode, sig, fake, hook_url) for _ in range(runs)]
-            took = [r[1] for r in results]
-            codes = sorted({r[2] for r in results})
+        async with serving_spawn_receiver() as hook:
             print(
-                f"{mode:<10} {min(took):>7.3f}s {statistics.median(took):>7.3f}s "
-                f"{max(took):>7.3f}s   {statistics.median(r[0] for r in results):>13.2f} s"
-                f"   {codes}"
+                f"SIGTERM-to-exit of `python -m bot`, {runs} run(s) per mode, target {TARGET_S:g} s"
             )
-            if max(took) > TARGET_S or codes != [0]:
-                missed = True
+            print(
+                f"{'mode':<10} {'min':>8} {'median':>8} {'max':>8}   start-up median   exit codes"
+            )
+            for mode in ("discord", "headless"):
+                results = [await _one_run(mode, sig, fake, hook.url) for _ in range(runs)]
+                took = [r[1] for r in results]
+                codes = sorted({r[2] for r in results})
+                print(
+                    f"{mode:<10} {min(took):>7.3f}s {statistics.median(took):>7.3f}s "
+                    f"{max(took):>7.3f}s   {statistics.median(r[0] for r in results):>13.2f} s"
+                    f"   {codes}"
+                )
+                if max(took) > TARGET_S or codes != [0]:
+                    missed = True
     finally:
-        await hook_runner.cleanup()
         await fake.stop()
     if missed:
         print(f"MISSED: a run took longer than {TARGET_S:g} s or did not exit 0")

@@ -1,6 +1,6 @@
 """End-to-end fixtures: the real bot (in-process or `python -m bot`) against the fake Discord."""
 
-from tests.e2e.harness import bot_processes, make_moderator_bot, moderator_bot
+from tests.e2e.harness import bot_processes, make_moderator_bot, moderator_bot, spawn_receiver
 from tests.fakediscord.fixtures import fake_discord, make_fake_discord
 
 __all__ = [
@@ -9,4 +9,5 @@ __all__ = [
     "make_fake_discord",
     "make_moderator_bot",
     "moderator_bot",
+    "spawn_receiver",
 ]

@@ -47,8 +47,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -428,6 +430,55 @@ def bot_env(
     )
     env.update(settings)
     return env
+
+
+#: The secret in the spawn receiver's URL path: a test can check it never reaches a log.
+SPAWN_SECRET = "hook-secret-4711"
+
+
+@dataclass
+class SpawnReceiver:
+    """A real spawn webhook on 127.0.0.1: records every wake POSTed to it (body and
+    Idempotency-Key) and answers 200."""
+
+    url: str = ""
+    bodies: list[dict[str, Any]] = field(default_factory=list)
+    keys: list[str | None] = field(default_factory=list)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.keys.append(request.headers.get("Idempotency-Key"))
+        self.bodies.append(json.loads(await request.text()))
+        return web.json_response({"ok": True})
+
+
+@contextlib.asynccontextmanager
+async def serving_spawn_receiver() -> AsyncIterator[SpawnReceiver]:
+    """A `SpawnReceiver` listening at `url` (…/wake/SPAWN_SECRET) until the block ends."""
+    receiver = SpawnReceiver()
+    app = web.Application()
+    app.router.add_post("/wake/{secret}", receiver.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    receiver.url = f"http://127.0.0.1:{runner.addresses[0][1]}/wake/{SPAWN_SECRET}"
+    try:
+        yield receiver
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def spawn_receiver() -> AsyncIterator[SpawnReceiver]:
+    async with serving_spawn_receiver() as receiver:
+        yield receiver
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 just now (for CALENDAR_LISTEN)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 async def open_calendar_file(tmp_path: Path) -> EmbeddedCalendar:

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from bot.models import SlotCreate, SlotStatus
 from bot.wakers.channel import topic_slot_id
 from bot.wakers.spawn import wake_id_for
-from tests.e2e.harness import BotProcess, bot_env, open_calendar_file, wait_until
+from tests.e2e.harness import (
+    SPAWN_SECRET,
+    BotProcess,
+    SpawnReceiver,
+    bot_env,
+    free_port,
+    open_calendar_file,
+    wait_until,
+)
 from tests.fakediscord import FakeDiscord
 
 StartBot = Callable[..., Awaitable[BotProcess]]
@@ -96,45 +100,11 @@ async def test_sigkill_mid_slot_then_restart_keeps_one_channel_and_the_old_chann
     assert fake.token not in log and fake.token not in first.log_text()
 
 
-class SpawnReceiver:
-    """A real webhook receiver that records each wake and answers 200."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        self.url = ""
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.bodies.append(json.loads(await request.text()))
-        return web.json_response({"ok": True})
-
-
-@pytest.fixture
-async def spawn_receiver() -> AsyncIterator[SpawnReceiver]:
-    receiver = SpawnReceiver()
-    app = web.Application()
-    app.router.add_post("/wake/{secret}", receiver.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    receiver.url = f"http://127.0.0.1:{runner.addresses[0][1]}/wake/hook-secret-123"
-    try:
-        yield receiver
-    finally:
-        await runner.cleanup()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_headless_wakes_through_the_webhook_and_the_agent_reports_to_the_served_calendar(
     tmp_path: Path, bot_processes: StartBot, spawn_receiver: SpawnReceiver
 ) -> None:
     slot_id = await _due_slot(tmp_path, "alice", "Headless work")
-    port = _free_port()
+    port = free_port()
     env = bot_env(
         None,
         tmp_path,
@@ -168,7 +138,7 @@ async def test_headless_wakes_through_the_webhook_and_the_agent_reports_to_the_s
     assert await proc.wait(20) == 0
     assert await _status(tmp_path, slot_id) is SlotStatus.FINISHED
     assert len(spawn_receiver.bodies) == 1
-    assert "hook-secret-123" not in proc.log_text()
+    assert SPAWN_SECRET not in proc.log_text()
 
 
 @pytest.mark.parametrize(

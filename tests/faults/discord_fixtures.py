@@ -1,5 +1,6 @@
-"""Helpers for the Discord, crash and bad-input fault tests: a real spawn receiver,
-the files a `python -m bot` subprocess works on, and counts that prove "exactly once".
+"""Helpers for the Discord, crash and bad-input fault tests: the files a `python -m bot`
+subprocess works on, and counts that prove "exactly once" (the spawn receiver is the
+e2e harness's).
 
 The counts look at the fake Discord itself (what an agent would see), never at
 the bot's own idea of what it did: a double wake is a second channel whose
@@ -8,15 +9,10 @@ topic names the slot, or a second message carrying the slot's wake marker.
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-
-import pytest
-from aiohttp import web
 
 from bot.models import Slot, SlotCreate, SlotStatus
 from bot.state import StateStore, WakeEntry
@@ -103,36 +99,3 @@ async def ledger_of(tmp_path: Path, slot_id: str) -> Ledger:
         return Ledger(await state.wake_entry(slot_id), await state.channel_link(slot_id))
     finally:
         await state.close()
-
-
-# ---- a real spawn webhook receiver ---------------------------------------------------
-
-
-@dataclass
-class SpawnReceiver:
-    """Records every wake POSTed to it (body and Idempotency-Key) and answers 200."""
-
-    url: str = ""
-    bodies: list[dict[str, Any]] = field(default_factory=list)
-    keys: list[str | None] = field(default_factory=list)
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.keys.append(request.headers.get("Idempotency-Key"))
-        self.bodies.append(json.loads(await request.text()))
-        return web.json_response({"ok": True})
-
-
-@pytest.fixture
-async def spawn_receiver() -> AsyncIterator[SpawnReceiver]:
-    receiver = SpawnReceiver()
-    app = web.Application()
-    app.router.add_post("/wake/{secret}", receiver.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    receiver.url = f"http://127.0.0.1:{runner.addresses[0][1]}/wake/hook-secret-4711"
-    try:
-        yield receiver
-    finally:
-        await runner.cleanup()

@@ -27,21 +27,22 @@ from bot.models import Action, SlotStatus
 from bot.wakers.spawn import wake_id_for
 from tests.e2e.harness import (
     REPO_ROOT,
+    SPAWN_SECRET,
     BotProcess,
+    SpawnReceiver,
     bot_env,
     bot_processes,
     open_calendar_file,
+    spawn_receiver,
     wait_until,
 )
 from tests.fakediscord import FakeDiscord
 from tests.fakediscord.fixtures import fake_discord
 from tests.faults.discord_fixtures import (
-    SpawnReceiver,
     bot_texts,
     due_slot,
     ledger_of,
     slot_channels,
-    spawn_receiver,
     status_in_file,
     wake_posts,
 )
@@ -241,4 +242,4 @@ async def test_spawn_wake_killed_after_the_claim_is_delivered_with_one_wake_id(
     second.terminate()
     assert await second.wait(20) == 0
     assert len(spawn_receiver.bodies) == delivered_before + 1
-    assert "hook-secret-4711" not in second.log_text() + crashing.log_text()
+    assert SPAWN_SECRET not in second.log_text() + crashing.log_text()

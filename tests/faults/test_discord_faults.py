@@ -21,16 +21,21 @@ import pytest
 
 from bot.models import SlotStatus
 from bot.wakers.spawn import wake_id_for
-from tests.e2e.harness import BotHarness, make_moderator_bot, moderator_bot, running_bot
+from tests.e2e.harness import (
+    BotHarness,
+    SpawnReceiver,
+    make_moderator_bot,
+    moderator_bot,
+    running_bot,
+    spawn_receiver,
+)
 from tests.fakediscord import DEFAULT_BOT_PERMISSIONS, FakeDiscord, P
 from tests.fakediscord.fixtures import fake_discord, make_fake_discord
 from tests.faults.discord_fixtures import (
     CHANNEL_MESSAGES,
     GUILD_CHANNELS,
-    SpawnReceiver,
     bot_texts,
     slot_channels,
-    spawn_receiver,
     wake_posts,
 )
 
