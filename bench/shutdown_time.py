@@ -25,17 +25,15 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.models import SlotCreate
 from tests.e2e.harness import (
     BotProcess,
     bot_env,
+    due_slot,
     free_port,
-    open_calendar_file,
     serving_spawn_receiver,
 )
 from tests.fakediscord import FakeDiscord
@@ -43,27 +41,12 @@ from tests.fakediscord import FakeDiscord
 TARGET_S = 5.0
 
 
-async def _due_slot(folder: Path) -> None:
-    calendar = await open_calendar_file(folder)
-    try:
-        await calendar.create_slot(
-            SlotCreate(
-                agent_id="alice",
-                scheduled_at=datetime.now(UTC) - timedelta(seconds=1),
-                title="Bench slot",
-                prompt="Nothing to do.",
-            )
-        )
-    finally:
-        await calendar.close()
-
-
 async def _one_run(
     mode: str, sig: int, fake: FakeDiscord, hook_url: str
 ) -> tuple[float, float, int]:
     with tempfile.TemporaryDirectory(prefix="shutdown-bench-") as tmp:
         folder = Path(tmp)
-        await _due_slot(folder)
+        await due_slot(folder, "alice", "Bench slot", "Nothing to do.")
         if mode == "discord":
             env = bot_env(fake, folder)
             ready_line = "connected to Discord as"

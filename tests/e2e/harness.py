@@ -55,7 +55,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -112,6 +112,15 @@ async def wait_until(
         await asyncio.sleep(0.05)
 
 
+def slot_channels(fake: FakeDiscord, slot_id: str) -> list[int]:
+    """Text channels whose topic names `slot_id` (the channel's identity), oldest first."""
+    return sorted(
+        int(ch["id"])
+        for ch in fake.channels.values()
+        if ch["type"] == 0 and topic_slot_id(ch.get("topic")) == slot_id
+    )
+
+
 @dataclass
 class BotHarness:
     bot: ModeratorBot
@@ -155,11 +164,7 @@ class BotHarness:
         return found[0] if found else None
 
     def wake_channels(self, slot_id: str) -> list[int]:
-        return sorted(
-            int(ch["id"])
-            for ch in self.fake.channels.values()
-            if ch["type"] == 0 and topic_slot_id(ch.get("topic")) == slot_id
-        )
+        return slot_channels(self.fake, slot_id)
 
     async def wait_wake_channel(
         self,
@@ -484,6 +489,34 @@ def free_port() -> int:
 async def open_calendar_file(tmp_path: Path) -> EmbeddedCalendar:
     """The subprocess's calendar file, opened by the test (SQLite WAL: both may write)."""
     return await EmbeddedCalendar.open(tmp_path / "calendar.db", timezone=UTC_ZONE)
+
+
+async def due_slot(tmp_path: Path, agent: str, title: str, prompt: str = "Do the thing.") -> Slot:
+    """A slot due a second ago, written to the calendar file before the bot starts."""
+    calendar = await open_calendar_file(tmp_path)
+    try:
+        return await calendar.create_slot(
+            SlotCreate(
+                agent_id=agent,
+                scheduled_at=datetime.now(UTC) - timedelta(seconds=1),
+                title=title,
+                prompt=prompt,
+            )
+        )
+    finally:
+        await calendar.close()
+
+
+async def slot_in_file(tmp_path: Path, slot_id: str) -> Slot:
+    calendar = await open_calendar_file(tmp_path)
+    try:
+        return await calendar.get_slot(slot_id)
+    finally:
+        await calendar.close()
+
+
+async def status_in_file(tmp_path: Path, slot_id: str) -> SlotStatus:
+    return (await slot_in_file(tmp_path, slot_id)).status
 
 
 @dataclass

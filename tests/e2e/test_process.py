@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from bot.models import SlotCreate, SlotStatus
-from bot.wakers.channel import topic_slot_id
+from bot.models import SlotStatus
 from bot.wakers.spawn import wake_id_for
 from tests.e2e.harness import (
     SPAWN_SECRET,
     BotProcess,
     SpawnReceiver,
     bot_env,
+    due_slot,
     free_port,
-    open_calendar_file,
+    slot_channels,
+    status_in_file,
     wait_until,
 )
 from tests.fakediscord import FakeDiscord
@@ -27,71 +27,38 @@ from tests.fakediscord import FakeDiscord
 StartBot = Callable[..., Awaitable[BotProcess]]
 
 
-def _slot_channels(fake: FakeDiscord, slot_id: str) -> list[int]:
-    return [
-        int(c["id"])
-        for c in fake.channels.values()
-        if c["type"] == 0 and topic_slot_id(c.get("topic")) == slot_id
-    ]
-
-
-async def _due_slot(tmp_path: Path, agent: str, title: str) -> str:
-    """A slot already due, written to the bot's calendar file before the bot starts."""
-    calendar = await open_calendar_file(tmp_path)
-    try:
-        slot = await calendar.create_slot(
-            SlotCreate(
-                agent_id=agent,
-                scheduled_at=datetime.now(UTC) - timedelta(seconds=1),
-                title=title,
-                prompt="Do the thing.",
-            )
-        )
-    finally:
-        await calendar.close()
-    return slot.id
-
-
-async def _status(tmp_path: Path, slot_id: str) -> SlotStatus:
-    calendar = await open_calendar_file(tmp_path)
-    try:
-        return (await calendar.get_slot(slot_id)).status
-    finally:
-        await calendar.close()
-
-
 async def test_sigkill_mid_slot_then_restart_keeps_one_channel_and_the_old_channel_works(
     fake_discord: FakeDiscord, tmp_path: Path, bot_processes: StartBot
 ) -> None:
     fake = fake_discord
-    slot_id = await _due_slot(tmp_path, "alice", "Survive a crash")
+    slot_id = (await due_slot(tmp_path, "alice", "Survive a crash")).id
     env = bot_env(fake, tmp_path)
 
     first = await bot_processes(env, tmp_path)
     await fake.wait_for(
-        lambda: any(fake.messages_in(c) for c in _slot_channels(fake, slot_id)),
+        lambda: any(fake.messages_in(c) for c in slot_channels(fake, slot_id)),
         20,
         what="the wake message",
     )
-    (channel_id,) = _slot_channels(fake, slot_id)
+    (channel_id,) = slot_channels(fake, slot_id)
     first.kill()
     assert await first.wait() < 0  # killed, no clean-up ran
 
     second = await bot_processes(env, tmp_path)
     await second.wait_log("moderator started")
     await second.wait_log("connected to Discord as")
-    assert _slot_channels(fake, slot_id) == [channel_id]
+    assert slot_channels(fake, slot_id) == [channel_id]
     assert len(fake.messages_in(channel_id)) == 1  # the wake was not posted again
-    assert await _status(tmp_path, slot_id) is SlotStatus.ONGOING
+    assert await status_in_file(tmp_path, slot_id) is SlotStatus.ONGOING
 
     await fake.inject_message(channel_id, fake.agents["alice"], "DONE: shipped")
 
     async def finished() -> bool:
-        return await _status(tmp_path, slot_id) is SlotStatus.FINISHED
+        return await status_in_file(tmp_path, slot_id) is SlotStatus.FINISHED
 
     await wait_until(finished, what="the slot FINISHED through the old channel")
     await fake.wait_for(lambda: len(fake.messages_in(channel_id)) >= 3, 20, what="the answer")
-    assert _slot_channels(fake, slot_id) == [channel_id]
+    assert slot_channels(fake, slot_id) == [channel_id]
 
     second.terminate()
     assert await second.wait(20) == 0
@@ -103,7 +70,7 @@ async def test_sigkill_mid_slot_then_restart_keeps_one_channel_and_the_old_chann
 async def test_headless_wakes_through_the_webhook_and_the_agent_reports_to_the_served_calendar(
     tmp_path: Path, bot_processes: StartBot, spawn_receiver: SpawnReceiver
 ) -> None:
-    slot_id = await _due_slot(tmp_path, "alice", "Headless work")
+    slot_id = (await due_slot(tmp_path, "alice", "Headless work")).id
     port = free_port()
     env = bot_env(
         None,
@@ -125,7 +92,7 @@ async def test_headless_wakes_through_the_webhook_and_the_agent_reports_to_the_s
     assert body["wake_id"] == wake_id_for(slot_id)
     assert "Do the thing." in body["prompt"]
     assert body["calendar_url"] == f"http://127.0.0.1:{port}"
-    assert await _status(tmp_path, slot_id) is SlotStatus.ONGOING
+    assert await status_in_file(tmp_path, slot_id) is SlotStatus.ONGOING
 
     # The woken agent reports back through the calendar API the bot serves.
     async with aiohttp.ClientSession() as http:
@@ -136,7 +103,7 @@ async def test_headless_wakes_through_the_webhook_and_the_agent_reports_to_the_s
 
     proc.terminate()
     assert await proc.wait(20) == 0
-    assert await _status(tmp_path, slot_id) is SlotStatus.FINISHED
+    assert await status_in_file(tmp_path, slot_id) is SlotStatus.FINISHED
     assert len(spawn_receiver.bodies) == 1
     assert SPAWN_SECRET not in proc.log_text()
 
@@ -190,7 +157,7 @@ async def test_sigterm_during_a_wake_lets_it_finish_then_exits_0(
     # Discord makes the wake wait (a rate limit on channel creation): it is in flight
     # when the signal comes, and must be finished, not cut off half-way.
     fake.fail_next("POST", "/guilds/{guild_id}/channels", status=429, retry_after=1.0)
-    slot_id = await _due_slot(tmp_path, "alice", "Interrupted wake")
+    slot_id = (await due_slot(tmp_path, "alice", "Interrupted wake")).id
     env = bot_env(fake, tmp_path)
     proc = await bot_processes(env, tmp_path)
     await fake.wait_for(
@@ -203,17 +170,17 @@ async def test_sigterm_during_a_wake_lets_it_finish_then_exits_0(
     proc.terminate()
     assert await proc.wait(20) == 0
 
-    channels = _slot_channels(fake, slot_id)
+    channels = slot_channels(fake, slot_id)
     assert len(channels) == 1
     assert len(fake.messages_in(channels[0])) == 1
     log = proc.log_text()
     assert log.index("SIGTERM received") < log.index(f"woke for slot {slot_id}"), log
-    assert await _status(tmp_path, slot_id) is SlotStatus.ONGOING
+    assert await status_in_file(tmp_path, slot_id) is SlotStatus.ONGOING
 
     # And a restart does not wake it again.
     again = await bot_processes(env, tmp_path)
     await again.wait_log("moderator started")
-    assert _slot_channels(fake, slot_id) == channels
+    assert slot_channels(fake, slot_id) == channels
     assert len(fake.messages_in(channels[0])) == 1
     again.terminate()
     assert await again.wait(20) == 0

@@ -10,15 +10,12 @@ topic names the slot, or a second message carrying the slot's wake marker.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.models import Slot, SlotCreate, SlotStatus
 from bot.state import StateStore, WakeEntry
 from bot.wakers.base import ChannelLink
-from bot.wakers.channel import topic_slot_id, wake_marker
-from tests.e2e.harness import open_calendar_file
+from bot.wakers.channel import wake_marker
 from tests.fakediscord import FakeDiscord
 
 GUILD_CHANNELS = "/guilds/{guild_id}/channels"
@@ -26,15 +23,6 @@ CHANNEL_MESSAGES = "/channels/{channel_id}/messages"
 
 
 # ---- what the fake Discord holds ------------------------------------------------
-
-
-def slot_channels(fake: FakeDiscord, slot_id: str) -> list[int]:
-    """Text channels whose topic names `slot_id` (the channel's identity), oldest first."""
-    return sorted(
-        int(ch["id"])
-        for ch in fake.channels.values()
-        if ch["type"] == 0 and topic_slot_id(ch.get("topic")) == slot_id
-    )
 
 
 def wake_posts(fake: FakeDiscord, slot_id: str) -> list[dict[str, Any]]:
@@ -55,34 +43,6 @@ def bot_texts(fake: FakeDiscord, channel_id: int) -> list[str]:
 
 
 # ---- the subprocess's files ----------------------------------------------------------
-
-
-async def due_slot(tmp_path: Path, agent: str, title: str, prompt: str = "Do the thing.") -> Slot:
-    """A slot due a second ago, written to the calendar file before the bot starts."""
-    calendar = await open_calendar_file(tmp_path)
-    try:
-        return await calendar.create_slot(
-            SlotCreate(
-                agent_id=agent,
-                scheduled_at=datetime.now(UTC) - timedelta(seconds=1),
-                title=title,
-                prompt=prompt,
-            )
-        )
-    finally:
-        await calendar.close()
-
-
-async def slot_in_file(tmp_path: Path, slot_id: str) -> Slot:
-    calendar = await open_calendar_file(tmp_path)
-    try:
-        return await calendar.get_slot(slot_id)
-    finally:
-        await calendar.close()
-
-
-async def status_in_file(tmp_path: Path, slot_id: str) -> SlotStatus:
-    return (await slot_in_file(tmp_path, slot_id)).status
 
 
 @dataclass(frozen=True)

@@ -32,18 +32,18 @@ from tests.e2e.harness import (
     SpawnReceiver,
     bot_env,
     bot_processes,
+    due_slot,
     open_calendar_file,
+    slot_channels,
     spawn_receiver,
+    status_in_file,
     wait_until,
 )
 from tests.fakediscord import FakeDiscord
 from tests.fakediscord.fixtures import fake_discord
 from tests.faults.discord_fixtures import (
     bot_texts,
-    due_slot,
     ledger_of,
-    slot_channels,
-    status_in_file,
     wake_posts,
 )
 

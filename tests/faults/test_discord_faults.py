@@ -27,6 +27,7 @@ from tests.e2e.harness import (
     make_moderator_bot,
     moderator_bot,
     running_bot,
+    slot_channels,
     spawn_receiver,
 )
 from tests.fakediscord import DEFAULT_BOT_PERMISSIONS, FakeDiscord, P
@@ -35,7 +36,6 @@ from tests.faults.discord_fixtures import (
     CHANNEL_MESSAGES,
     GUILD_CHANNELS,
     bot_texts,
-    slot_channels,
     wake_posts,
 )
 
