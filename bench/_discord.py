@@ -43,6 +43,7 @@ from bot.calendar.server import start_server
 from bot.calendar.store import EmbeddedCalendar
 from bot.config import AgentConfig, Settings
 from bot.discord_bot import ModeratorBot
+from bot.models import SlotStatus
 from bot.wakers.channel import TOPIC_MARK, topic_slot_id
 from tests.e2e.harness import harness_settings, started
 from tests.fakediscord import FakeDiscord, RecordedRequest
@@ -286,6 +287,51 @@ class WakeWatcher:
         except TimeoutError:
             return False
         return True
+
+
+@dataclass
+class WakeStages:
+    """Wake latencies and where each went, in seconds: due -> claimed (the calendar's
+    `start` event), claimed -> channel create request, channel request -> message accepted."""
+
+    latencies: list[float] = field(default_factory=list)
+    to_claim: list[float] = field(default_factory=list)
+    claim_to_channel: list[float] = field(default_factory=list)
+    channel_to_message: list[float] = field(default_factory=list)
+
+    async def add(
+        self, wake: Wake, due: datetime, calendar: EmbeddedCalendar, clock: WallClock
+    ) -> bool:
+        """Record one wake; False when its claim or channel request was not seen (then
+        only its latency counts)."""
+        self.latencies.append((wake.message_at - due).total_seconds())
+        events = await calendar.slot_events(wake.slot_id)
+        claimed = next((e.at for e in events if e.action == "start"), None)
+        if claimed is None or wake.channel_request_t is None:
+            return False
+        channel_at = clock.wall(wake.channel_request_t)
+        self.to_claim.append((claimed - due).total_seconds())
+        self.claim_to_channel.append((channel_at - claimed).total_seconds())
+        self.channel_to_message.append((wake.message_at - channel_at).total_seconds())
+        return True
+
+
+async def wait_finished(
+    calendar: EmbeddedCalendar,
+    slot_ids: Iterable[str],
+    timeout_s: float,
+) -> int:
+    """How many of the slots are FINISHED once all are, or after `timeout_s` (polled every
+    0.1 s): the agents' DONE replies take a moment to land."""
+    ids = list(slot_ids)
+    finished = 0
+    for _ in range(round(timeout_s / 0.1)):
+        slots = [await calendar.get_slot(sid) for sid in ids]
+        finished = sum(1 for s in slots if s.status is SlotStatus.FINISHED)
+        if finished == len(ids):
+            break
+        await asyncio.sleep(0.1)
+    return finished
 
 
 def _log_end(task: asyncio.Task[None]) -> None:

@@ -53,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._discord import (
     LoopLag,
     Spread,
+    WakeStages,
     WakeWatcher,
     WallClock,
     bench_settings,
@@ -63,11 +64,12 @@ from bench._discord import (
     route_counts,
     rss_mb,
     running_moderator,
+    wait_finished,
     wake_categories,
 )
 from bot.calendar.store import EmbeddedCalendar
 from bot.discord_bot import ModeratorBot
-from bot.models import SlotCreate, SlotStatus
+from bot.models import SlotCreate
 from tests.fakediscord import FakeDiscord
 
 #: Discord's documented global rate limit for a bot (requests per second).
@@ -97,10 +99,7 @@ class Figures:
     woken: int = 0
     finished: int = 0
     repeats: int = 0
-    latencies: list[float] = field(default_factory=list)
-    to_claim: list[float] = field(default_factory=list)
-    claim_to_channel: list[float] = field(default_factory=list)
-    channel_to_message: list[float] = field(default_factory=list)
+    stages: WakeStages = field(default_factory=WakeStages)
     channel_rate: float = 0.0
     categories: dict[str, int] = field(default_factory=dict)
     wake_routes: dict[str, int] = field(default_factory=dict)
@@ -211,12 +210,7 @@ async def burst(
         # Now the agents are done: each answers DONE in its channel, all at once.
         for wake in list(watcher.wakes.values()):
             await fake.inject_message(wake.channel_id, fake.agents[wake.agent], "DONE")
-        for _ in range(300):  # the DONE replies, up to 30 s
-            slots = [await calendar.get_slot(sid) for sid in ids]
-            fig.finished = sum(1 for s in slots if s.status is SlotStatus.FINISHED)
-            if fig.finished == len(ids):
-                break
-            await asyncio.sleep(0.1)
+        fig.finished = await wait_finished(calendar, ids, timeout_s=30)
         t_end = time.monotonic()
     finally:
         await watcher.stop()
@@ -225,18 +219,10 @@ async def burst(
     if profiler is not None:
         fig.profile = pstats.Stats(profiler)
     channel_ts: list[float] = []
-    for slot_id, wake in watcher.wakes.items():
-        fig.latencies.append((wake.message_at - at).total_seconds())
-        claimed = next(
-            (e.at for e in await calendar.slot_events(slot_id) if e.action == "start"), None
-        )
-        if claimed is None or wake.channel_request_t is None:
-            continue
-        channel_ts.append(wake.channel_request_t)
-        channel_at = clock.wall(wake.channel_request_t)
-        fig.to_claim.append((claimed - at).total_seconds())
-        fig.claim_to_channel.append((channel_at - claimed).total_seconds())
-        fig.channel_to_message.append((wake.message_at - channel_at).total_seconds())
+    for wake in watcher.wakes.values():
+        if await fig.stages.add(wake, at, calendar, clock):
+            assert wake.channel_request_t is not None
+            channel_ts.append(wake.channel_request_t)
     if len(channel_ts) > 1:
         fig.channel_rate = (len(channel_ts) - 1) / (max(channel_ts) - min(channel_ts))
     fig.wake_routes = route_counts(fake.requests, t0 - 1.0, t_woken)
@@ -348,10 +334,10 @@ def report(fig: Figures, args: argparse.Namespace) -> bool:
     print()
     print(f"  burst: {fig.burst} slots due at the same instant, one per agent")
     print(f"  {'':<40} {'p50':>12} {'p99':>12} {'max':>12}")
-    print(_spread_row("wake latency (due -> message accepted)", fig.latencies))
-    print(_spread_row("  due -> claimed (calendar `start`)", fig.to_claim))
-    print(_spread_row("  claimed -> channel create request", fig.claim_to_channel))
-    print(_spread_row("  channel request -> message accepted", fig.channel_to_message))
+    print(_spread_row("wake latency (due -> message accepted)", fig.stages.latencies))
+    print(_spread_row("  due -> claimed (calendar `start`)", fig.stages.to_claim))
+    print(_spread_row("  claimed -> channel create request", fig.stages.claim_to_channel))
+    print(_spread_row("  channel request -> message accepted", fig.stages.channel_to_message))
     woken_line = f"{fig.woken}/{fig.burst} woken, {fig.finished} finished, {fig.repeats} repeats"
     print(f"  {woken_line}; all woken within {fig.burst_wall:.2f} s of the due second")
     print(

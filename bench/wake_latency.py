@@ -48,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._discord import (
     Spread,
+    WakeStages,
     WakeWatcher,
     WallClock,
     bench_settings,
@@ -55,8 +56,9 @@ from bench._discord import (
     midday_zone,
     running_moderator,
     served_calendar,
+    wait_finished,
 )
-from bot.models import SlotCreate, SlotStatus
+from bot.models import SlotCreate
 from tests.fakediscord import FakeDiscord
 
 TARGET_P99_S = 1.0
@@ -102,19 +104,16 @@ def make_plan(agents: int, slots: int, spread_s: float, check_interval_s: float,
 @dataclass
 class ModeResult:
     label: str
-    latencies: list[float] = field(default_factory=list)
+    stages: WakeStages = field(default_factory=WakeStages)
     woken: int = 0
     planned: int = 0
     repeats: int = 0
     finished: int = 0
-    to_claim: list[float] = field(default_factory=list)
-    claim_to_channel: list[float] = field(default_factory=list)
-    channel_to_message: list[float] = field(default_factory=list)
     took_s: float = 0.0
 
     @property
     def spread(self) -> Spread:
-        return Spread.of(self.latencies)
+        return Spread.of(self.stages.latencies)
 
 
 async def run_mode(plan: Plan, *, precise: bool, spec: bool) -> ModeResult:
@@ -163,31 +162,11 @@ async def run_mode(plan: Plan, *, precise: bool, spec: bool) -> ModeResult:
                         if plan.min_gap_s < plan.check_interval_s and not precise:
                             ceiling += plan.check_interval_s * len(plan.slots) / len(plan.agents)
                         await watcher.wait_for(due, timeout=ceiling)
-
-                        async def all_finished() -> int:
-                            slots = [await store.get_slot(sid) for sid in due]
-                            return sum(1 for s in slots if s.status is SlotStatus.FINISHED)
-
-                        for _ in range(100):  # the last DONE replies, up to 10 s
-                            result.finished = await all_finished()
-                            if result.finished == len(due):
-                                break
-                            await asyncio.sleep(0.1)
+                        result.finished = await wait_finished(store, due, timeout_s=10)
                     finally:
                         await watcher.stop()
                     for slot_id, wake in watcher.wakes.items():
-                        scheduled = due[slot_id]
-                        result.latencies.append((wake.message_at - scheduled).total_seconds())
-                        events = await store.slot_events(slot_id)
-                        claimed = next((e.at for e in events if e.action == "start"), None)
-                        if claimed is None or wake.channel_request_t is None:
-                            continue
-                        channel_at = clock.wall(wake.channel_request_t)
-                        result.to_claim.append((claimed - scheduled).total_seconds())
-                        result.claim_to_channel.append((channel_at - claimed).total_seconds())
-                        result.channel_to_message.append(
-                            (wake.message_at - channel_at).total_seconds()
-                        )
+                        await result.stages.add(wake, due[slot_id], store, clock)
                     result.woken = len(watcher.wakes)
                     result.repeats = len(watcher.repeats)
         finally:
@@ -237,9 +216,9 @@ def report(plan: Plan, timer: ModeResult, loop: ModeResult) -> bool:
         print()
         print(f"  where the time goes ({res.label}), p50 / p99 / max:")
         for name, values in (
-            ("due -> claimed (calendar `start`)", res.to_claim),
-            ("claimed -> channel create request", res.claim_to_channel),
-            ("channel request -> message accepted", res.channel_to_message),
+            ("due -> claimed (calendar `start`)", res.stages.to_claim),
+            ("claimed -> channel create request", res.stages.claim_to_channel),
+            ("channel request -> message accepted", res.stages.channel_to_message),
         ):
             if values:
                 print(_row(name, Spread.of(values)))
