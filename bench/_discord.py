@@ -23,14 +23,16 @@ ACK, arriving microseconds later, can be handled on the loop first, so the
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
 import math
 import resource
 import statistics
+import sys
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -425,6 +427,24 @@ async def running_moderator(
     )
     async with started(fake, bot, ready_timeout_s, slow_exit_ok=True):
         yield bot
+
+
+def add_fake_options(parser: argparse.ArgumentParser) -> None:
+    """The options every fake-Discord benchmark takes: `--spec` and `--log-level`."""
+    parser.add_argument(
+        "--spec",
+        action="store_true",
+        help="have the fake also check every body against Discord's OpenAPI spec (slower)",
+    )
+    parser.add_argument("--log-level", default="WARNING")
+
+
+def run_bench(
+    main: Callable[[argparse.Namespace], Coroutine[Any, Any, int]], args: argparse.Namespace
+) -> None:
+    """Log at `--log-level`, run `main(args)` and exit with its status."""
+    configure_logging(args.log_level)
+    sys.exit(asyncio.run(main(args)))
 
 
 def configure_logging(level: str) -> None:

@@ -56,13 +56,14 @@ from bench._discord import (
     WakeStages,
     WakeWatcher,
     WallClock,
+    add_fake_options,
     bench_settings,
-    configure_logging,
     cpu_s,
     midday_zone,
     peak_rss_mb,
     route_counts,
     rss_mb,
+    run_bench,
     running_moderator,
     wait_finished,
     wake_categories,
@@ -403,12 +404,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--profile", action="store_true", help="cProfile the idle window and the burst"
     )
-    parser.add_argument(
-        "--spec",
-        action="store_true",
-        help="have the fake also check every body against Discord's OpenAPI spec (slower)",
-    )
-    parser.add_argument("--log-level", default="WARNING")
+    add_fake_options(parser)
     args = parser.parse_args(argv)
     if args.agents < 1 or not 1 <= args.burst <= args.agents or args.idle_s < 0:
         parser.error("need --agents >= 1, 1 <= --burst <= --agents, --idle-s >= 0")
@@ -416,6 +412,4 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    arguments = parse_args()
-    configure_logging(arguments.log_level)
-    sys.exit(asyncio.run(main(arguments)))
+    run_bench(main, parse_args())

@@ -34,7 +34,6 @@ Exit status 1 when the target is missed or a slot is not woken exactly once.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import random
 import sys
@@ -51,9 +50,10 @@ from bench._discord import (
     WakeStages,
     WakeWatcher,
     WallClock,
+    add_fake_options,
     bench_settings,
-    configure_logging,
     midday_zone,
+    run_bench,
     running_moderator,
     served_calendar,
     wait_finished,
@@ -267,12 +267,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--quick", action="store_true", help="a short run: 6 agents, 12 slots, 20 s, 10 s loop"
     )
     parser.add_argument("--seed", type=int, default=6, help="jitter seed (default 6)")
-    parser.add_argument(
-        "--spec",
-        action="store_true",
-        help="have the fake also check every body against Discord's OpenAPI spec (slower)",
-    )
-    parser.add_argument("--log-level", default="WARNING")
+    add_fake_options(parser)
     args = parser.parse_args(argv)
     quick = args.quick
     defaults = {
@@ -290,6 +285,4 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    arguments = parse_args()
-    configure_logging(arguments.log_level)
-    sys.exit(asyncio.run(main(arguments)))
+    run_bench(main, parse_args())
