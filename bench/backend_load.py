@@ -31,11 +31,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -146,56 +147,78 @@ async def populate(cal: EmbeddedCalendar, agents: list[str], slots: int, tz: Zon
                 await cal.transition(started.id, Action.COMPLETE, agent_id=agent, note="done")
 
 
-async def serve(
-    cal: EmbeddedCalendar, *extra: Callable[..., Awaitable[web.StreamResponse]]
-) -> tuple[web.AppRunner, str, TrafficMeter]:
-    app = make_app(cal)
-    for position, middleware in enumerate(extra):
-        app.middlewares.insert(position, middleware)
-    meter = TrafficMeter()
-    meter.install(app)  # outermost: counts what the client sent and got
-    runner, port = await serve_app(app, "127.0.0.1", 0)
-    return runner, f"http://127.0.0.1:{port}", meter
+@dataclass
+class Backend:
+    """A populated embedded calendar served on 127.0.0.1, metered, and a client of it."""
+
+    folder: Path
+    tz: ZoneInfo
+    clock: SystemClock
+    client: HttpCalendar
+    meter: TrafficMeter
 
 
-async def run_moderator(
-    design: str, agents: list[str], slots: int, scale: float, hours: float, *, etags: bool
-) -> Outcome:
+@contextlib.asynccontextmanager
+async def served_backend(
+    agents: list[str], slots: int, *extra: Callable[..., Awaitable[web.StreamResponse]]
+) -> AsyncIterator[Backend]:
+    """A fresh calendar holding every agent's day (`populate`) behind the real server, with
+    `extra` middlewares inside the meter; all closed on exit."""
     tz = midday_zone(datetime.now(UTC))
     clock = SystemClock()
     with tempfile.TemporaryDirectory() as folder:
         cal = await EmbeddedCalendar.open(Path(folder) / "calendar.db", timezone=tz, clock=clock)
         await populate(cal, agents, slots, tz)
-        runner, url, meter = await serve(cal, *(() if etags else (ignore_etags,)))
-        client = HttpCalendar(url, timezone=tz, timeout=5.0)
-        state = await StateStore.open(Path(folder) / "state.db", clock=clock)
+        app = make_app(cal)
+        for position, middleware in enumerate(extra):
+            app.middlewares.insert(position, middleware)
+        meter = TrafficMeter()
+        meter.install(app)  # outermost: counts what the client sent and got
+        runner, port = await serve_app(app, "127.0.0.1", 0)
+        client = HttpCalendar(f"http://127.0.0.1:{port}", timezone=tz, timeout=5.0)
+        try:
+            yield Backend(Path(folder), tz, clock, client, meter)
+        finally:
+            await client.close()
+            await runner.cleanup()
+            await cal.close()
+
+
+async def measured_window(meter: TrafficMeter, settle_s: float, window_s: float) -> float:
+    """Count only a window that opens `settle_s` in (half a loop period, so no cycle sits
+    on its edge) and lasts `window_s`; the real seconds it lasted."""
+    await asyncio.sleep(settle_s)
+    meter.reset()
+    began = time.perf_counter()
+    await asyncio.sleep(window_s)
+    return time.perf_counter() - began
+
+
+async def run_moderator(
+    design: str, agents: list[str], slots: int, scale: float, hours: float, *, etags: bool
+) -> Outcome:
+    async with served_backend(agents, slots, *(() if etags else (ignore_etags,))) as backend:
+        state = await StateStore.open(backend.folder / "state.db", clock=backend.clock)
         waker = CountingWaker()
         moderator = Moderator(
             [AgentConfig(id=a) for a in agents],
-            client,
+            backend.client,
             state,
             waker,
-            clock,
-            timezone=tz,
+            backend.clock,
+            timezone=backend.tz,
             check_interval_s=DEFAULT_CHECK_S / scale,
         )
+        meter = backend.meter
         try:
             await moderator.start()
             startup = TrafficMeter()
             startup.counts = dict(meter.counts)
             moderator.start_loops(sync_interval_s=DEFAULT_SYNC_S / scale)
-            # open the window half a sync period in, so no cycle sits on its edge
-            await asyncio.sleep(DEFAULT_SYNC_S / scale / 2)
-            meter.reset()
-            began = time.perf_counter()
-            await asyncio.sleep(hours * 3600 / scale)
-            elapsed = time.perf_counter() - began
+            elapsed = await measured_window(meter, DEFAULT_SYNC_S / scale / 2, hours * 3600 / scale)
         finally:
             await moderator.stop()
-            await client.close()
             await state.close()
-            await runner.cleanup()
-            await cal.close()
     return Outcome(
         design,
         len(agents),
@@ -208,13 +231,8 @@ async def run_moderator(
 
 async def run_original(agents: list[str], slots: int, scale: float, hours: float) -> Outcome:
     """The design before the seed's refactor: every agent heartbeats every 60 s for its slots."""
-    tz = midday_zone(datetime.now(UTC))
-    clock = SystemClock()
-    with tempfile.TemporaryDirectory() as folder:
-        cal = await EmbeddedCalendar.open(Path(folder) / "calendar.db", timezone=tz, clock=clock)
-        await populate(cal, agents, slots, tz)
-        runner, url, meter = await serve(cal)
-        client = HttpCalendar(url, timezone=tz, timeout=5.0)
+    async with served_backend(agents, slots) as backend:
+        client, meter = backend.client, backend.meter
         due: list[Slot] = []
 
         async def agent_loop(agent: str) -> None:
@@ -228,18 +246,13 @@ async def run_original(agents: list[str], slots: int, scale: float, hours: float
 
         loops = [asyncio.create_task(agent_loop(a)) for a in agents]
         try:
-            await asyncio.sleep(ORIGINAL_HEARTBEAT_S / scale / 2)
-            meter.reset()
-            began = time.perf_counter()
-            await asyncio.sleep(hours * 3600 / scale)
-            elapsed = time.perf_counter() - began
+            elapsed = await measured_window(
+                meter, ORIGINAL_HEARTBEAT_S / scale / 2, hours * 3600 / scale
+            )
         finally:
             for task in loops:
                 task.cancel()
             await asyncio.gather(*loops, return_exceptions=True)
-            await client.close()
-            await runner.cleanup()
-            await cal.close()
     return Outcome(
         "original: heartbeat every 60 s", len(agents), elapsed * scale / 3600, meter, wakes=len(due)
     )
