@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -97,11 +97,12 @@ class TrafficMeter:
 
 
 def midday_zone(now: datetime) -> ZoneInfo:
-    """A fixed-offset zone where it is about noon at `now`, so a run never crosses midnight.
+    """A fixed-offset zone where it is about noon at `now`, so a run never crosses midnight
+    (its `key` is the name for the TIMEZONE setting).
 
     `Etc/GMT-3` is UTC+3 (POSIX signs are inverted); offsets span -12..+14.
     """
-    offset = 12 - now.hour
+    offset = 12 - now.astimezone(UTC).hour
     if offset == 0:
         return ZoneInfo("Etc/GMT")
     return ZoneInfo(f"Etc/GMT{-offset:+d}")

@@ -61,16 +61,6 @@ READY_TIMEOUT_S = 300.0
 # ---- small measures --------------------------------------------------------------
 
 
-def midday_zone(now: datetime) -> tuple[str, ZoneInfo]:
-    """A fixed-offset zone where it is about noon at `now`: a run never crosses midnight.
-
-    `Etc/GMT-3` is UTC+3 (POSIX signs are inverted); offsets span -12..+14.
-    """
-    offset = 12 - now.astimezone(UTC).hour
-    name = "Etc/GMT" if offset == 0 else f"Etc/GMT{-offset:+d}"
-    return name, ZoneInfo(name)
-
-
 class WallClock:
     """Maps the fake's monotonic request stamps to wall time."""
 

@@ -50,6 +50,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._common import midday_zone
 from bench._discord import (
     LoopLag,
     Spread,
@@ -59,7 +60,6 @@ from bench._discord import (
     add_fake_options,
     bench_settings,
     cpu_s,
-    midday_zone,
     peak_rss_mb,
     route_counts,
     rss_mb,
@@ -118,7 +118,7 @@ async def run(args: argparse.Namespace) -> Figures:
     fig = Figures(agents=args.agents)
     with tempfile.TemporaryDirectory(prefix="scale-bench-") as tmp:
         folder = Path(tmp)
-        zone_name, _zone = midday_zone(datetime.now(UTC))
+        zone_name = midday_zone(datetime.now(UTC)).key
         began = time.perf_counter()
         fake = FakeDiscord(agents=tuple(names), spec_path=args.spec)
         await fake.start()

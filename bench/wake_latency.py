@@ -45,6 +45,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._common import midday_zone
 from bench._discord import (
     Spread,
     WakeStages,
@@ -52,7 +53,6 @@ from bench._discord import (
     WallClock,
     add_fake_options,
     bench_settings,
-    midday_zone,
     run_bench,
     running_moderator,
     served_calendar,
@@ -122,7 +122,7 @@ async def run_mode(plan: Plan, *, precise: bool, spec: bool) -> ModeResult:
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="wake-latency-") as tmp:
         folder = Path(tmp)
-        zone_name, zone = midday_zone(datetime.now(UTC))
+        zone = midday_zone(datetime.now(UTC))
         fake = FakeDiscord(agents=tuple(plan.agents), spec_path=spec)
         await fake.start()
         try:
@@ -131,7 +131,7 @@ async def run_mode(plan: Plan, *, precise: bool, spec: bool) -> ModeResult:
                     fake,
                     folder,
                     calendar_url=url,
-                    timezone=zone_name,
+                    timezone=zone.key,
                     check_interval_s=plan.check_interval_s,
                 )
                 async with running_moderator(
