@@ -81,6 +81,14 @@ def _exactly_one_wake(fake: FakeDiscord, slot_id: str) -> int:
     return channels[0]
 
 
+async def _recorded_then_done_with_one_wake(h: BotHarness, slot_id: str, channel_id: int) -> None:
+    """The end every retried Discord fault must reach: the wake recorded as a clean success,
+    the agent's DONE applied and acknowledged, and still one channel and one wake message."""
+    await _wake_recorded(h, slot_id)
+    await _done_and_acked(h, slot_id, channel_id)
+    assert _exactly_one_wake(h.fake, slot_id) == channel_id
+
+
 # ---- 403: the fallback wakes the agent, and the cause is named -----------------------
 
 
@@ -156,10 +164,7 @@ async def test_429_bursts_on_channel_creation_and_posting_give_one_channel_and_o
     assert _exactly_one_wake(fake, slot.id) == channel_id
     assert len([c for c in fake.channels.values() if c["type"] == 4]) == 1
     assert (await h.slot(slot.id)).status is SlotStatus.ONGOING
-    await _wake_recorded(h, slot.id)
-
-    await _done_and_acked(h, slot.id, channel_id)
-    assert _exactly_one_wake(fake, slot.id) == channel_id
+    await _recorded_then_done_with_one_wake(h, slot.id, channel_id)
 
 
 # ---- 5xx: retried; one message -----------------------------------------------------------
@@ -178,9 +183,7 @@ async def test_5xx_on_posting_the_wake_message_is_retried_and_posts_it_once(
     posted = [r.status for r in fake.requests_for("POST", CHANNEL_MESSAGES)]
     assert posted == [500, 502, 200], posted
     assert _exactly_one_wake(fake, slot.id) == channel_id
-    await _wake_recorded(h, slot.id)
-    await _done_and_acked(h, slot.id, channel_id)
-    assert _exactly_one_wake(fake, slot.id) == channel_id
+    await _recorded_then_done_with_one_wake(h, slot.id, channel_id)
 
 
 # ---- the gateway drops: discord.py resumes, the reply is not lost ------------------------
