@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import discord
 from bot.clock import FakeClock
 from bot.replies import REPLY_HELP
 from bot.state import StateStore
-from bot.wakers.channel import topic_slot_id, wake_marker
+from bot.wakers.channel import PrivateChannelWaker, topic_slot_id, wake_marker
 from tests.fakediscord import FakeDiscord
 from tests.wake.conftest import (
     agent_of,
@@ -30,6 +31,23 @@ GUILD_CHANNELS = "/guilds/{guild_id}/channels"
 def _only(items: list[Any]) -> Any:
     assert len(items) == 1, items
     return items[0]
+
+
+@contextlib.asynccontextmanager
+async def _process(
+    path: Path,
+    client: discord.Client,
+    fake: FakeDiscord,
+    clock: FakeClock,
+    store: type[StateStore] = StateStore,
+) -> AsyncIterator[tuple[StateStore, PrivateChannelWaker]]:
+    """One process's life for the restart and lost-ledger tests: the state file at `path`
+    opened, a fresh waker over it, the file closed after."""
+    state = await store.open(path, clock=clock)
+    try:
+        yield state, channel_waker(client, fake, state, clock)
+    finally:
+        await state.close()
 
 
 async def test_wake_makes_a_private_channel_and_mentions_only_the_agent(
@@ -135,31 +153,27 @@ async def test_fresh_waker_after_a_crash_before_the_message_posts_exactly_once(
     alice = agent_of(fake, "alice")
     slot = make_slot("s-crash-before-message")
 
-    state = await StateStore.open(path, clock=clock)
     client = await rest_client(fake)
     fake.fail_next("POST", MESSAGES, 403)
-    failed = await channel_waker(client, fake, state, clock).wake(alice, slot, "p")
-    await state.close()
+    async with _process(path, client, fake, clock) as (_, waker):
+        failed = await waker.wake(alice, slot, "p")
     assert not failed.ok
     assert failed.error is not None and "cannot post" in failed.error
     channel_id = int(_only(text_channels(fake))["id"])
     assert fake.messages_in(channel_id) == []
 
     # "Restart": state re-read from disk, a new client, a new waker.
-    state = await StateStore.open(path, clock=clock)
-    try:
+    client2 = await rest_client(fake)
+    async with _process(path, client2, fake, clock) as (state, waker):
         link = await state.channel_link(slot.id)
         assert link is not None and link.channel_id == channel_id and link.message_id is None
-        client2 = await rest_client(fake)
-        again = await channel_waker(client2, fake, state, clock).wake(alice, slot, "p")
+        again = await waker.wake(alice, slot, "p")
         assert again.ok, again.error
         assert again.reference == str(channel_id)
         assert len(text_channels(fake)) == 1
         assert len(fake.messages_in(channel_id)) == 1
         link = await state.channel_link(slot.id)
         assert link is not None and link.message_id is not None
-    finally:
-        await state.close()
 
 
 class _CrashOnSaveMessage(StateStore):
@@ -175,23 +189,19 @@ async def test_fresh_waker_after_a_crash_after_the_message_does_not_repost(
     path = tmp_path / "crash.db"
     alice = agent_of(fake, "alice")
     slot = make_slot("s-crash-after-message")
-    crashing = await _CrashOnSaveMessage.open(path, clock=clock)
     client = await rest_client(fake)
-    result = await channel_waker(client, fake, crashing, clock).wake(alice, slot, "p")
-    await crashing.close()
+    async with _process(path, client, fake, clock, _CrashOnSaveMessage) as (_, waker):
+        result = await waker.wake(alice, slot, "p")
     assert not result.ok  # the waker never raises, even when its ledger does
     channel_id = int(_only(text_channels(fake))["id"])
     assert len(fake.messages_in(channel_id)) == 1
 
-    state = await StateStore.open(path, clock=clock)
-    try:
-        again = await channel_waker(client, fake, state, clock).wake(alice, slot, "p")
+    async with _process(path, client, fake, clock) as (state, waker):
+        again = await waker.wake(alice, slot, "p")
         assert again.ok, again.error
         message = _only(fake.messages_in(channel_id))
         link = await state.channel_link(slot.id)
         assert link is not None and link.message_id == int(message["id"])
-    finally:
-        await state.close()
 
 
 async def test_a_lost_ledger_finds_the_channel_again_by_its_topic(
@@ -200,14 +210,13 @@ async def test_a_lost_ledger_finds_the_channel_again_by_its_topic(
     alice = agent_of(fake, "alice")
     slot = make_slot("s-lost-ledger")
     client = await rest_client(fake)
-    first_state = await StateStore.open(tmp_path / "a.db", clock=clock)
-    first = await channel_waker(client, fake, first_state, clock).wake(alice, slot, "p")
-    await first_state.close()
+    async with _process(tmp_path / "a.db", client, fake, clock) as (_, waker):
+        first = await waker.wake(alice, slot, "p")
     assert first.ok
 
-    empty = await StateStore.open(tmp_path / "b.db", clock=clock)  # the file was lost
-    try:
-        again = await channel_waker(client, fake, empty, clock).wake(alice, slot, "p")
+    # The state file was lost: a new, empty one.
+    async with _process(tmp_path / "b.db", client, fake, clock) as (empty, waker):
+        again = await waker.wake(alice, slot, "p")
         assert again.ok, again.error
         assert again.reference == first.reference
         assert len(text_channels(fake)) == 1
@@ -216,8 +225,6 @@ async def test_a_lost_ledger_finds_the_channel_again_by_its_topic(
         link = await empty.channel_link(slot.id)
         assert link is not None
         assert (link.channel_id, link.message_id) == (channel_id, int(message["id"]))
-    finally:
-        await empty.close()
 
 
 async def test_slots_sharing_a_long_prefix_never_share_a_channel(
@@ -227,17 +234,11 @@ async def test_slots_sharing_a_long_prefix_never_share_a_channel(
     one = make_slot("01HZX3K9Q7ABCDEFGHJK-0001")
     two = make_slot("01HZX3K9Q7ABCDEFGHJK-0002")
     client = await rest_client(fake)
-    state = await StateStore.open(tmp_path / "a.db", clock=clock)
-    try:
-        r1 = await channel_waker(client, fake, state, clock).wake(alice, one, "first")
-    finally:
-        await state.close()
+    async with _process(tmp_path / "a.db", client, fake, clock) as (_, waker):
+        r1 = await waker.wake(alice, one, "first")
     # Even with no ledger at all, the look-alike channel is not taken for slot two.
-    empty = await StateStore.open(tmp_path / "b.db", clock=clock)
-    try:
-        r2 = await channel_waker(client, fake, empty, clock).wake(alice, two, "second")
-    finally:
-        await empty.close()
+    async with _process(tmp_path / "b.db", client, fake, clock) as (_, waker):
+        r2 = await waker.wake(alice, two, "second")
     assert r1.ok and r2.ok
     assert r1.reference != r2.reference
     chans = text_channels(fake)
