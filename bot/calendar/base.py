@@ -111,6 +111,18 @@ class Calendar(Protocol):
         expected_version: int | None = None,
         note: str | None = None,
         until: datetime | None = None,
-    ) -> Slot: ...
+        idempotency_key: str | None = None,
+    ) -> Slot:
+        """Compare-and-set one transition.
+
+        `idempotency_key` names this call so a repeat of it is recognised. For
+        `start` it is the claim key: the calendar keeps it with the slot while
+        the slot stays ONGOING/PAUSED, and a `start` with the same key is then
+        answered 200 with the slot as it is (a replay) instead of 409. That is
+        how a moderator that lost the answer to its claim (timeout, crash) finds
+        out, by asking again, whether the slot is its own, durably and without
+        guessing from versions.
+        """
+        ...
 
     async def close(self) -> None: ...

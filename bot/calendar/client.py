@@ -7,8 +7,12 @@ becomes one typed `CalendarError`. Answers are validated; a single malformed
 slot in a list is dropped (and logged) rather than costing the whole schedule.
 
 Each POST carries an `Idempotency-Key` kept across its retries, so a retried
-claim whose first answer was lost is replayed by the server instead of being
-refused as a stale version.
+call whose first answer was lost is replayed by the server instead of being
+applied twice or refused as a stale version. A caller may name the key itself
+(`transition(..., idempotency_key=...)`); the scheduler does so for `start`,
+where the key is its claim key: the calendar keeps it with the slot, so the
+same `start` sent again later, even by a restarted moderator, is answered
+200 if and only if the slot is held by that very claim.
 """
 
 from __future__ import annotations
@@ -198,8 +202,13 @@ class HttpCalendar:
         body: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
+        idempotency_key: str | None = None,
     ) -> _Answer:
-        """One call with bounded retries; answers any non-transient status for the caller."""
+        """One call with bounded retries; answers any non-transient status for the caller.
+
+        A POST's `Idempotency-Key` is `idempotency_key`, or a fresh one; either
+        way the same on every retry of this call.
+        """
         what = f"{method} {path}"
         sent: dict[str, str] = {"Accept": "application/json", **(headers or {})}
         if self._token:
@@ -207,7 +216,7 @@ class HttpCalendar:
         if agent_id is not None:
             sent["X-Agent-Id"] = agent_id
         if method == "POST":
-            sent["Idempotency-Key"] = uuid.uuid4().hex
+            sent["Idempotency-Key"] = idempotency_key or uuid.uuid4().hex
         data = json.dumps(body).encode("utf-8") if body is not None else None
         if data is not None:
             sent["Content-Type"] = "application/json"
@@ -386,7 +395,9 @@ class HttpCalendar:
         expected_version: int | None = None,
         note: str | None = None,
         until: datetime | None = None,
+        idempotency_key: str | None = None,
     ) -> Slot:
+        """See `Calendar.transition`; `idempotency_key` is sent as the Idempotency-Key header."""
         name = action.value if isinstance(action, Action) else str(action)
         path = f"/calendar/slots/{quote(slot_id, safe='')}/{quote(name, safe='')}"
         what = f"POST {path}"
@@ -399,7 +410,9 @@ class HttpCalendar:
             if until.utcoffset() is None:
                 raise BadRequest("`until` needs a UTC offset", code="naive_datetime")
             body["until"] = until.isoformat()
-        answer = await self._request("POST", path, agent_id=agent_id, body=body)
+        answer = await self._request(
+            "POST", path, agent_id=agent_id, body=body, idempotency_key=idempotency_key
+        )
         return self._model(Slot, self._expect(answer, what, 200), what)
 
     async def close(self) -> None:

@@ -9,10 +9,15 @@ Faults can be injected by adding aiohttp middlewares to the app returned by
 here exists for tests.
 
 POSTs may carry an `Idempotency-Key`: the client sends one per logical call and
-keeps it across retries, and the server replays the first successful answer to
-a repeat. Without it a retried `start` whose answer was lost would come back as
-409 `version_mismatch` and the moderator would believe it had lost a claim it
-actually holds.
+keeps it across retries. For every POST but `start`, the server replays the
+first successful answer to a repeat from memory (for a while). For `start` the
+key is the *claim key* and goes to the store instead, which keeps it with the
+slot while the slot is held: a `start` repeating it answers 200 with the slot
+as it is now (header `Idempotent-Replayed: true`), even after a server restart
+and however late the repeat comes. Without that, a retried or re-sent claim
+whose first answer was lost would come back as 409 `version_mismatch`, and the
+moderator could not tell its own claim from another moderator's. The memory
+cache stays out of `start`, so it can never answer an old copy of the slot.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from bot.calendar.base import (
     SlotNotFound,
     TransitionConflict,
 )
-from bot.calendar.store import EmbeddedCalendar, etag_matches
+from bot.calendar.store import MAX_CLAIM_KEY, EmbeddedCalendar, etag_matches
 from bot.models import Action, HeartbeatRequest, Slot, SlotCreate, TransitionRequest
 
 log = logging.getLogger(__name__)
@@ -174,14 +179,26 @@ class _ReplayCache:
             self.entries.pop(key)
 
 
+def _is_start(request: web.Request) -> bool:
+    return request.method == "POST" and request.match_info.get("action") == Action.START.value
+
+
 @web.middleware
 async def idempotency(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Replay the first successful answer to a repeated POST with the same Idempotency-Key."""
+    """Replay the first successful answer to a repeated POST with the same Idempotency-Key.
+
+    Not for `start`: its key is the claim key, which the store keeps durably and
+    answers with the slot as it is now (see the module docstring).
+    """
     key = request.headers.get("Idempotency-Key")
     if request.method != "POST" or not key:
         return await handler(request)
-    if len(key) > 200:
-        raise ApiError(400, "bad_idempotency_key", "Idempotency-Key must be at most 200 chars")
+    if len(key) > MAX_CLAIM_KEY:
+        raise ApiError(
+            400, "bad_idempotency_key", f"Idempotency-Key must be at most {MAX_CLAIM_KEY} chars"
+        )
+    if _is_start(request):
+        return await handler(request)
     body = await request.read()
     fingerprint = hashlib.sha256(
         b"\0".join([request.path.encode(), request.headers.get("X-Agent-Id", "").encode(), body])
@@ -347,15 +364,19 @@ async def transition(request: web.Request) -> web.StreamResponse:
         ) from None
     agent_id = _agent_header(request, required=False)
     body = await _body(request, TransitionRequest, optional=True)
-    slot = await _calendar(request).transition(
+    # For start, Idempotency-Key is the claim key, kept by the store (not the memory cache).
+    claim_key = (request.headers.get("Idempotency-Key") or None) if _is_start(request) else None
+    outcome = await _calendar(request).transition_outcome(
         request.match_info["slot_id"],
         action,
         agent_id=agent_id,
         expected_version=body.expected_version,
         note=body.note,
         until=body.until,
+        idempotency_key=claim_key,
     )
-    return web.json_response(_slot_json(slot))
+    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
+    return web.json_response(_slot_json(outcome.slot), headers=headers)
 
 
 #: (method, path) of every call; the OpenAPI test holds docs/calendar-api.yaml to this.

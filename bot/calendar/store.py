@@ -7,6 +7,12 @@ atomic both against other coroutines and against another process (a CLI `add`
 while `serve` runs) using the same file. The lock is what makes the claim safe:
 two racing `start`s see each other's result, never the same old row.
 
+A `start` may carry a claim key (the moderator's name for that one claim
+attempt). It is stored with the slot while the slot is ONGOING/PAUSED, and a
+`start` repeating that key is answered with the slot as it is instead of a 409:
+the moderator that lost the answer to its claim asks again and learns, from the
+file and so across restarts of anything, whether the slot is its own.
+
 Instants are stored as integer microseconds since the epoch (UTC), which sorts
 correctly and lets a local day be looked up as an index range.
 """
@@ -57,7 +63,8 @@ from bot.models import (
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+#: 2 added `slots.claim_key`; a version-1 file is upgraded in place when opened.
+SCHEMA_VERSION = 2
 #: A heartbeat older than this no longer says anything about the agent (DESIGN §3).
 HEARTBEAT_FRESH = timedelta(minutes=10)
 
@@ -76,7 +83,8 @@ CREATE TABLE IF NOT EXISTS slots (
     prompt                  TEXT NOT NULL,
     event_data              TEXT NOT NULL,
     version                 INTEGER NOT NULL,
-    updated_at_us           INTEGER NOT NULL
+    updated_at_us           INTEGER NOT NULL,
+    claim_key               TEXT
 );
 CREATE INDEX IF NOT EXISTS slots_by_agent_time ON slots (agent_id, scheduled_at_us);
 CREATE INDEX IF NOT EXISTS slots_by_time ON slots (scheduled_at_us);
@@ -105,6 +113,18 @@ _SLOT_COLUMNS = (
 )
 _ACTIVE_SQL = ", ".join(f"'{s.value}'" for s in sorted(ACTIVE_STATUSES))
 _PENDING_SQL = ", ".join(f"'{s.value}'" for s in sorted(PENDING_STATUSES))
+
+
+#: The longest claim key the calendar keeps (the server refuses longer Idempotency-Keys).
+MAX_CLAIM_KEY = 200
+
+
+@dataclass(frozen=True, slots=True)
+class TransitionOutcome:
+    """A transition's answer; `replayed` when a `start` repeated the claim key the slot holds."""
+
+    slot: Slot
+    replayed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +241,9 @@ class EmbeddedCalendar:
                     f"(schema {found}, this one knows {SCHEMA_VERSION})"
                 )
             await db.executescript(_SCHEMA)
+            columns = {row[1] for row in await db.execute_fetchall("PRAGMA table_info(slots)")}
+            if "claim_key" not in columns:  # a version-1 file: no slot holds a claim key yet
+                await db.execute("ALTER TABLE slots ADD COLUMN claim_key TEXT")
             await db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.Error as exc:
             await db.close()
@@ -447,8 +470,37 @@ class EmbeddedCalendar:
         expected_version: int | None = None,
         note: str | None = None,
         until: datetime | None = None,
+        idempotency_key: str | None = None,
     ) -> Slot:
-        """Compare-and-set one transition; refusals are `TransitionConflict` carrying the slot."""
+        """Compare-and-set one transition; refusals are `TransitionConflict` carrying the slot.
+
+        `idempotency_key` is kept only for `start` (the claim key, see the module
+        docstring); other actions ignore it here, as nothing of theirs needs a
+        durable replay.
+        """
+        outcome = await self.transition_outcome(
+            slot_id,
+            action,
+            agent_id=agent_id,
+            expected_version=expected_version,
+            note=note,
+            until=until,
+            idempotency_key=idempotency_key,
+        )
+        return outcome.slot
+
+    async def transition_outcome(
+        self,
+        slot_id: str,
+        action: Action,
+        *,
+        agent_id: str | None = None,
+        expected_version: int | None = None,
+        note: str | None = None,
+        until: datetime | None = None,
+        idempotency_key: str | None = None,
+    ) -> TransitionOutcome:
+        """`transition`, also telling a replayed claim from one applied now (the server says so)."""
         try:
             action = Action(action)
         except ValueError:
@@ -467,12 +519,24 @@ class EmbeddedCalendar:
                 "release cannot give back a slot someone else holds now",
                 code="expected_version_required",
             )
+        claim_key = (idempotency_key or None) if action is Action.START else None
+        if claim_key is not None and len(claim_key) > MAX_CLAIM_KEY:
+            raise BadRequest(
+                f"a claim key must be at most {MAX_CLAIM_KEY} characters",
+                code="bad_idempotency_key",
+            )
         now = to_us(self._clock.now())
         async with self._write() as db:
-            row = await self._one(db, f"SELECT {_SLOT_COLUMNS} FROM slots WHERE id = ?", (slot_id,))
+            row = await self._one(
+                db, f"SELECT {_SLOT_COLUMNS}, claim_key FROM slots WHERE id = ?", (slot_id,)
+            )
             if row is None or (agent_id is not None and row["agent_id"] != agent_id):
                 raise SlotNotFound(_not_found(slot_id, agent_id))
             slot = self._slot(row)
+            if claim_key is not None and slot.status.is_active and row["claim_key"] == claim_key:
+                # The same claim again (its first answer was lost): it is the caller's.
+                # Answered before the version check, since the claim itself moved the version.
+                return TransitionOutcome(slot, replayed=True)
             if expected_version is not None and expected_version != slot.version:
                 raise TransitionConflict(
                     f"slot {slot_id} is at version {slot.version}, not {expected_version} "
@@ -502,10 +566,17 @@ class EmbeddedCalendar:
                         code="agent_busy",
                         slot=slot,
                     )
+            # The claim key lives exactly as long as the claim: set by start, kept
+            # through pause/resume, gone when the slot is released or ends.
+            if action is Action.START:
+                kept_key = claim_key
+            else:
+                kept_key = row["claim_key"] if target.is_active else None
             cursor = await db.execute(
                 "UPDATE slots SET status = ?, version = version + 1, updated_at_us = ?, "
-                "scheduled_at_us = COALESCE(?, scheduled_at_us) WHERE id = ? AND version = ?",
-                (target.value, now, new_time, slot_id, slot.version),
+                "scheduled_at_us = COALESCE(?, scheduled_at_us), claim_key = ? "
+                "WHERE id = ? AND version = ?",
+                (target.value, now, new_time, kept_key, slot_id, slot.version),
             )
             changed = cursor.rowcount
             await cursor.close()
@@ -518,7 +589,7 @@ class EmbeddedCalendar:
                 db, f"SELECT {_SLOT_COLUMNS} FROM slots WHERE id = ?", (slot_id,)
             )
         assert updated is not None
-        return self._slot(updated)
+        return TransitionOutcome(self._slot(updated))
 
     async def close(self) -> None:
         if self._closed:

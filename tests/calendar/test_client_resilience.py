@@ -362,3 +362,28 @@ async def test_a_304_is_not_parsed(
     assert first.etag is not None
     again = await client.get_day("alice", DAY, etag=first.etag)
     assert again.unchanged and again.etag == first.etag
+
+
+async def test_a_given_idempotency_key_is_sent_and_kept_across_retries(
+    serve: Serve, clients: Callable[..., HttpCalendar], store: EmbeddedCalendar
+) -> None:
+    slot = await store.create_slot(slot_body(), agent_id="alice")
+    keys: list[str | None] = []
+
+    async def lose_first_claim_answer(request: web.Request, handler: Handler) -> web.StreamResponse:
+        keys.append(request.headers.get("Idempotency-Key"))
+        response = await handler(request)
+        if request.path.endswith("/start") and len(keys) == 1:
+            return web.json_response({"error": "proxy", "detail": "bad gateway"}, status=502)
+        return response
+
+    client = clients((await serve(lose_first_claim_answer)).base_url)
+    claimed = await client.transition(
+        slot.id, Action.START, expected_version=1, idempotency_key="claim-42"
+    )
+    assert (claimed.status, claimed.version) == (SlotStatus.ONGOING, 2)
+    assert keys == ["claim-42", "claim-42"]  # the retry was taken as a replay of the claim
+    await client.transition(slot.id, Action.PAUSE)
+    assert keys[2] is not None and re.fullmatch(r"[0-9a-f]{32}", keys[2])  # none given: fresh
+    starts = [e for e in await store.slot_events(slot.id) if e.action == "start"]
+    assert len(starts) == 1

@@ -313,6 +313,74 @@ async def test_start_race_gives_exactly_one_claim(backend: Backend) -> None:
         assert (final.status, final.version) == (SlotStatus.ONGOING, 2)
 
 
+# ---- the claim key (Idempotency-Key of start) ----------------------------------
+
+
+async def starts_of(backend: Backend, slot_id: str) -> int:
+    return sum(1 for e in await backend.store.slot_events(slot_id) if e.action == "start")
+
+
+async def test_a_start_repeating_the_claim_key_is_answered_with_the_slot_as_it_is(
+    backend: Backend,
+) -> None:
+    cal = backend.cal
+    slot = await cal.create_slot(slot_body(), agent_id="alice")
+    claimed = await cal.transition(
+        slot.id, Action.START, agent_id="alice", expected_version=1, idempotency_key="claim-a"
+    )
+    assert (claimed.status, claimed.version) == (SlotStatus.ONGOING, 2)
+    # the same claim again (its answer was lost): ours, nothing applied twice
+    again = await cal.transition(
+        slot.id, Action.START, agent_id="alice", expected_version=1, idempotency_key="claim-a"
+    )
+    assert again == claimed
+    # another claim at the same version: refused, as without keys
+    with pytest.raises(TransitionConflict) as other:
+        await cal.transition(slot.id, Action.START, expected_version=1, idempotency_key="claim-b")
+    assert other.value.code == "version_mismatch"
+    with pytest.raises(TransitionConflict):
+        await cal.transition(slot.id, Action.START, expected_version=1)
+    # the claim holds through pause: a replay answers the slot as it is now
+    paused = await cal.transition(slot.id, Action.PAUSE)
+    replay = await cal.transition(
+        slot.id, Action.START, expected_version=1, idempotency_key="claim-a"
+    )
+    assert replay == paused and replay.status is SlotStatus.PAUSED
+    assert await starts_of(backend, slot.id) == 1
+    # ended, the claim is over: the key no longer answers 200
+    await cal.transition(slot.id, Action.COMPLETE)
+    with pytest.raises(TransitionConflict) as ended:
+        await cal.transition(slot.id, Action.START, expected_version=1, idempotency_key="claim-a")
+    assert ended.value.slot is not None and ended.value.slot.status is SlotStatus.FINISHED
+
+
+async def test_a_released_claims_key_no_longer_answers(backend: Backend) -> None:
+    cal = backend.cal
+    slot = await cal.create_slot(slot_body(), agent_id="alice")
+    await cal.transition(slot.id, Action.START, expected_version=1, idempotency_key="k1")
+    await cal.transition(slot.id, Action.RELEASE, expected_version=2)
+    with pytest.raises(TransitionConflict) as stale:
+        await cal.transition(slot.id, Action.START, expected_version=1, idempotency_key="k1")
+    assert stale.value.code == "version_mismatch"
+    # claimed anew by someone else: still not the old key's
+    await cal.transition(slot.id, Action.START, expected_version=3, idempotency_key="k2")
+    with pytest.raises(TransitionConflict):
+        await cal.transition(slot.id, Action.START, expected_version=1, idempotency_key="k1")
+    # a claim key is the slot's: the same key on another slot is just a claim
+    other = await cal.create_slot(slot_body(), agent_id="bob")
+    taken = await cal.transition(other.id, Action.START, expected_version=1, idempotency_key="k2")
+    assert taken.status is SlotStatus.ONGOING
+    assert await starts_of(backend, slot.id) == 2
+
+
+async def test_a_replayed_claim_still_needs_the_right_agent(backend: Backend) -> None:
+    cal = backend.cal
+    slot = await cal.create_slot(slot_body(), agent_id="alice")
+    await cal.transition(slot.id, Action.START, agent_id="alice", idempotency_key="k")
+    with pytest.raises(SlotNotFound):
+        await cal.transition(slot.id, Action.START, agent_id="bob", idempotency_key="k")
+
+
 async def test_agent_busy_race_gives_one_slot_per_agent(backend: Backend) -> None:
     cal = backend.cal
     first = await cal.create_slot(slot_body(), agent_id="alice")

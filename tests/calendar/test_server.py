@@ -263,6 +263,40 @@ async def test_idempotency_key_replays_a_success_once(
     assert (status, done["status"]) == (200, SlotStatus.FINISHED.value)
 
 
+async def test_a_start_with_its_claim_key_again_answers_the_slot_now_even_after_a_restart(
+    serve: Serve, http: aiohttp.ClientSession, store: EmbeddedCalendar
+) -> None:
+    slot = await store.create_slot(slot_body(), agent_id="alice")
+    base = (await serve()).base_url
+    url = f"{base}/calendar/slots/{slot.id}/start"
+    key = {"Idempotency-Key": "claim-4711"}
+    status, first, headers = await call(
+        http, "POST", url, body={"expected_version": 1, "note": "claim"}, headers=key
+    )
+    assert (status, first["status"], first["version"]) == (200, "ONGOING", 2)
+    assert "Idempotent-Replayed" not in headers
+    await store.transition(slot.id, Action.PAUSE)
+    # re-sent later with another note (a recovery's): not the memory cache's 422 or its
+    # stale ONGOING copy, but the store's answer: the slot as it is, held by this claim
+    status, again, headers = await call(
+        http, "POST", url, body={"expected_version": 1, "note": "re-sent"}, headers=key
+    )
+    assert (status, again["status"], again["version"]) == (200, "PAUSED", 3)
+    assert headers["Idempotent-Replayed"] == "true"
+    other = {"Idempotency-Key": "claim-0815"}
+    status, err, _ = await call(http, "POST", url, body={"expected_version": 1}, headers=other)
+    assert (status, err["error"], err["slot"]["version"]) == (409, "version_mismatch", 3)
+    # a new server over the same calendar (its memory cache empty) still knows the claim
+    status, later, headers = await call(
+        http, "POST", f"{(await serve()).base_url}/calendar/slots/{slot.id}/start", headers=key
+    )
+    assert (status, later["version"], headers["Idempotent-Replayed"]) == (200, 3, "true")
+    assert [e.action for e in await store.slot_events(slot.id)] == ["create", "start", "pause"]
+    too_long = {"Idempotency-Key": "k" * 201}
+    status, err, _ = await call(http, "POST", url, headers=too_long)
+    assert (status, err["error"]) == (400, "bad_idempotency_key")
+
+
 async def test_slot_ids_with_odd_characters_are_just_not_found(
     serve: Serve, http: aiohttp.ClientSession, store: EmbeddedCalendar
 ) -> None:

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.calendar.base import CalendarUnavailable
+from bot.calendar.base import CalendarUnavailable, TransitionConflict
 from bot.calendar.store import EmbeddedCalendar, day_bounds, day_etag, etag_matches
 from bot.clock import FakeClock
 from bot.models import Action, HeartbeatStatus, SlotStatus
@@ -166,3 +166,56 @@ def test_etag_matching_follows_http() -> None:
     assert not etag_matches(None, tag)
     assert not etag_matches("", tag)
     assert day_etag(DAY, []) != day_etag(DAY + timedelta(days=1), [])
+
+
+async def test_a_claim_key_outlives_a_reopen_of_the_file(tmp_path: Path, clock: FakeClock) -> None:
+    path = tmp_path / "calendar.db"
+    cal = await EmbeddedCalendar.open(path, timezone=TZ, clock=clock)
+    slot = await cal.create_slot(slot_body(), agent_id="alice")
+    claimed = await cal.transition(slot.id, Action.START, expected_version=1, idempotency_key="k")
+    await cal.close()
+
+    again = await EmbeddedCalendar.open(path, timezone=TZ, clock=clock)
+    try:
+        replay = await again.transition_outcome(
+            slot.id, Action.START, expected_version=1, idempotency_key="k"
+        )
+        assert (replay.slot, replay.replayed) == (claimed, True)
+        assert [e.action for e in await again.slot_events(slot.id)] == ["create", "start"]
+    finally:
+        await again.close()
+
+
+async def test_a_version_1_calendar_file_is_upgraded_in_place(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as raw:
+        raw.executescript(
+            """
+            CREATE TABLE slots (
+                id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, scheduled_at_us INTEGER NOT NULL,
+                estimated_duration_min INTEGER NOT NULL, priority INTEGER NOT NULL,
+                status TEXT NOT NULL, slot_type TEXT NOT NULL, title TEXT NOT NULL,
+                prompt TEXT NOT NULL, event_data TEXT NOT NULL, version INTEGER NOT NULL,
+                updated_at_us INTEGER NOT NULL
+            );
+            INSERT INTO slots VALUES ('old1', 'alice', 0, 30, 50, 'ONGOING', 'work', 't', 'p',
+                                      '{}', 2, 0);
+            PRAGMA user_version = 1;
+            """
+        )
+    cal = await EmbeddedCalendar.open(path, timezone=TZ, clock=clock)
+    try:
+        held = await cal.get_slot("old1")
+        assert (held.status, held.version) == (SlotStatus.ONGOING, 2)
+        # started before claim keys existed: no key makes it anyone's
+        with pytest.raises(TransitionConflict):
+            await cal.transition("old1", Action.START, expected_version=1, idempotency_key="k")
+        slot = await cal.create_slot(slot_body(), agent_id="bob")
+        await cal.transition(slot.id, Action.START, idempotency_key="k")
+        assert (await cal.transition(slot.id, Action.START, idempotency_key="k")).version == 2
+    finally:
+        await cal.close()
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == 2
