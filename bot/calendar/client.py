@@ -13,6 +13,10 @@ applied twice or refused as a stale version. A caller may name the key itself
 where the key is its claim key: the calendar keeps it with the slot, so the
 same `start` sent again later, even by a restarted moderator, is answered
 200 if and only if the slot is held by that very claim.
+
+A day answer with a slot that had to be skipped as malformed comes back
+without its ETag, so the next sync fetches the whole day again and sees the
+slot once the calendar fixes it, instead of being told 304.
 """
 
 from __future__ import annotations
@@ -300,11 +304,17 @@ class HttpCalendar:
 
     def _slots(self, items: list[Any], what: str) -> list[Slot]:
         """Validate each slot alone: a bad one is logged and skipped, the rest kept."""
+        return self._valid_slots(items, what)[0]
+
+    def _valid_slots(self, items: list[Any], what: str) -> tuple[list[Slot], int]:
+        """`_slots`, also answering how many were skipped."""
         slots: list[Slot] = []
+        skipped = 0
         for item in items:
             try:
                 slots.append(Slot.model_validate(item))
             except ValidationError as exc:
+                skipped += 1
                 slot_id = item.get("id") if isinstance(item, dict) else None
                 log.warning(
                     "calendar %s: skipping a malformed slot (id %s): %s",
@@ -312,7 +322,7 @@ class HttpCalendar:
                     slot_id if isinstance(slot_id, str) and slot_id else "unknown",
                     _summary(exc),
                 )
-        return slots
+        return slots, skipped
 
     def _expect(self, answer: _Answer, what: str, *ok: int) -> Any:
         if answer.status not in ok:
@@ -343,13 +353,14 @@ class HttpCalendar:
                 envelope.timezone,
                 self._tz.key,
             )
+        slots, skipped = self._valid_slots(envelope.slots, what)
         schedule = DaySchedule(
-            date=envelope.date,
-            agent_id=envelope.agent_id,
-            timezone=envelope.timezone,
-            slots=self._slots(envelope.slots, what),
+            date=envelope.date, agent_id=envelope.agent_id, timezone=envelope.timezone, slots=slots
         )
-        return DayResult(schedule=schedule, etag=answer.headers.get("ETag"))
+        # The ETag covers the skipped slot too: keeping it would make the next sync a 304
+        # and hide the slot even after the calendar fixes it. Without it, the day comes again.
+        etag = answer.headers.get("ETag") if skipped == 0 else None
+        return DayResult(schedule=schedule, etag=etag)
 
     async def heartbeat(
         self, agent_id: str, status: HeartbeatStatus, current_slot_id: str | None = None

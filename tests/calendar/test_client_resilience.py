@@ -8,12 +8,14 @@ import logging
 import re
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
 
+from bot.cache import ScheduleCache
 from bot.calendar.base import (
     BadRequest,
     CalendarAuthError,
@@ -362,6 +364,37 @@ async def test_a_304_is_not_parsed(
     assert first.etag is not None
     again = await client.get_day("alice", DAY, etag=first.etag)
     assert again.unchanged and again.etag == first.etag
+
+
+async def test_a_day_with_a_skipped_slot_keeps_no_etag_so_the_fixed_slot_comes_next_sync(
+    serve: Serve, clients: Callable[..., HttpCalendar], store: EmbeddedCalendar
+) -> None:
+    bad = await store.create_slot(slot_body(START), agent_id="alice")
+    good = await store.create_slot(slot_body(START + timedelta(minutes=5)), agent_id="alice")
+    broken = [True]
+
+    async def corrupt(request: web.Request, handler: Handler) -> web.StreamResponse:
+        response = await handler(request)
+        if not (broken[0] and request.path == "/calendar/day" and response.status == 200):
+            return response
+        assert isinstance(response, web.Response) and isinstance(response.body, bytes)
+        data = json.loads(response.body)
+        for item in data["slots"]:
+            if item["id"] == bad.id:
+                del item["scheduled_at"]
+        return web.json_response(data, headers={"ETag": response.headers["ETag"]})
+
+    client = clients((await serve(corrupt)).base_url)
+    cache = ScheduleCache("alice", TZ)
+    await cache.sync(client, DAY)
+    assert [s.id for s in cache.get_all()] == [good.id]
+    assert cache.etag is None  # the answer was partial: nothing to revalidate against
+    broken[0] = False  # the backend is fixed; the day's (id, version) pairs did not change
+    fixed = await cache.sync(client, DAY)
+    assert not fixed.not_modified
+    assert {s.id for s in cache.get_all()} == {bad.id, good.id}
+    assert cache.etag is not None
+    assert (await cache.sync(client, DAY)).not_modified  # whole again: 304s as usual
 
 
 async def test_a_given_idempotency_key_is_sent_and_kept_across_retries(
