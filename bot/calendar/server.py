@@ -18,6 +18,9 @@ and however late the repeat comes. Without that, a retried or re-sent claim
 whose first answer was lost would come back as 409 `version_mismatch`, and the
 moderator could not tell its own claim from another moderator's. The memory
 cache stays out of `start`, so it can never answer an old copy of the slot.
+
+A client that hangs up mid-request (its timeout) is logged in one INFO line,
+not as a server error: nothing is wrong on this side.
 """
 
 from __future__ import annotations
@@ -60,6 +63,8 @@ IDEMPOTENCY_TTL_S = 600.0
 IDEMPOTENCY_MAX = 4096
 #: Larger answers are not kept for replay (a repeat then runs again), to bound memory.
 IDEMPOTENCY_MAX_BODY = 256 * 1024
+#: Status logged (never sent: nobody is listening) when the client hung up mid-request.
+CLIENT_GONE = 499
 
 CALENDAR_KEY = web.AppKey("calendar", EmbeddedCalendar)
 TOKEN_KEY = web.AppKey("calendar_token", bytes)
@@ -129,6 +134,15 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return response
     except asyncio.CancelledError:
         raise
+    except ConnectionResetError as exc:
+        # The client gave up (its timeout) while we read its body: routine, not our error.
+        log.info(
+            "calendar client went away during %s %s (%s); nothing was answered",
+            request.method,
+            request.path,
+            exc or "connection lost",
+        )
+        return error_response(CLIENT_GONE, "client_gone", "the client closed the connection")
     except Exception:
         log.exception("calendar server error on %s %s", request.method, request.path)
         return error_response(500, "internal", "internal error; the server log has the details")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -295,6 +296,38 @@ async def test_a_start_with_its_claim_key_again_answers_the_slot_now_even_after_
     too_long = {"Idempotency-Key": "k" * 201}
     status, err, _ = await call(http, "POST", url, headers=too_long)
     assert (status, err["error"]) == (400, "bad_idempotency_key")
+
+
+async def test_a_client_hanging_up_mid_request_is_one_info_line_not_an_error(
+    serve: Serve, caplog: pytest.LogCaptureFixture
+) -> None:
+    served = await serve()
+    caplog.set_level(logging.DEBUG, logger="bot.calendar.server")
+    logged = asyncio.Event()
+
+    class Gone(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "went away" in record.getMessage():
+                logged.set()
+
+    watcher = Gone()
+    logging.getLogger("bot.calendar.server").addHandler(watcher)
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", served.port)
+        writer.write(
+            b"POST /calendar/agent/heartbeat HTTP/1.1\r\nHost: x\r\nX-Agent-Id: alice\r\n"
+            b'Content-Type: application/json\r\nContent-Length: 500\r\n\r\n{"status": '
+        )
+        await writer.drain()
+        await asyncio.sleep(0.05)  # let the server start reading the body
+        writer.transport.abort()  # the client's timeout: it hangs up half way
+        await asyncio.wait_for(logged.wait(), timeout=20)
+    finally:
+        logging.getLogger("bot.calendar.server").removeHandler(watcher)
+    [record] = [r for r in caplog.records if "went away" in r.getMessage()]
+    assert record.levelno == logging.INFO and record.exc_info is None
+    assert "POST /calendar/agent/heartbeat" in record.getMessage()
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
 async def test_slot_ids_with_odd_characters_are_just_not_found(
