@@ -13,10 +13,18 @@ The rules, in the order a check applies them:
    each once (calendar `defer`), remember it (persisted) and stop;
 3. otherwise confirm with the calendar's agent status; busy -> defer likewise;
 4. otherwise pick by priority desc, scheduled_at asc, id asc; write the ledger
-   intent (with the version we expect), claim with `start` + `expected_version`
-   (409: someone else took it -> re-sync, no wake), wake through the waker and
-   record the result. A wake that fails on every waker releases the slot
-   (DEFERRED, not lost) and is retried with per-agent exponential backoff.
+   intent (with the version we expect and a fresh claim key), claim with
+   `start` + `expected_version` + the claim key (409: someone else took it ->
+   re-sync, no wake), wake through the waker and record the result. A wake
+   that fails on every waker releases the slot (DEFERRED, not lost) and is
+   retried with per-agent exponential backoff.
+
+A claim whose answer never came (timeout, 5xx, a crash) is settled by sending
+the same `start` again, same expected version and claim key: the calendar
+answers 200 only when the slot is held by that very claim (landed now, or
+earlier and replayed), so the slot is woken by us exactly when it is ours.
+Guessing from versions is not enough: another moderator's claim moves the
+version exactly as ours would, and a late claim can land after any read.
 
 Every change learnt about a slot (a sync, a transition's answer, a heartbeat)
 goes through one place, `_react`, which applies the consequences: a NOT_STARTED
@@ -508,7 +516,7 @@ class AgentScheduler:
 
     async def _claim_and_wake(self, slot: Slot, now: datetime) -> None:
         try:
-            await self._state.record_intent(slot.id, self.agent_id, slot.version)
+            claim_key = await self._state.record_intent(slot.id, self.agent_id, slot.version)
         except StateError as exc:
             log.error(
                 "agent %s: cannot write the wake intent, not claiming: %s", self.agent_id, exc
@@ -524,6 +532,7 @@ class AgentScheduler:
                 agent_id=self.agent_id,
                 expected_version=slot.version,
                 note="claimed by the moderator to wake the agent",
+                idempotency_key=claim_key,
             )
         except TransitionConflict as exc:
             await self._persist(self._state.drop_intent(slot.id))
@@ -545,7 +554,8 @@ class AgentScheduler:
             await self._sync_locked(now, full=True)
             return
         except CalendarError as exc:
-            # The claim may or may not have happened: keep the intent and find out later.
+            # The claim may or may not have happened (or happen yet): keep the intent;
+            # `_recover_one` re-sends it with the same claim key to find out.
             entry = await self._state.wake_entry(slot.id)
             if entry is not None:
                 self._unresolved[slot.id] = entry
@@ -611,8 +621,11 @@ class AgentScheduler:
             format_duration(timedelta(seconds=delay)),
         )
         self._emit(EventKind.WAKE_FAILED, slot.id, result.error or "failed")
-        # The ledger entry stays unfinished until the slot is given back: a crash
-        # in between is recovered as "ours, held" and simply woken again.
+        # The ledger entry stays unfinished until the slot is given back, but no
+        # longer says "claimed": a crash in between is recovered through the claim
+        # key, so the slot is woken again only if our claim still holds it (the
+        # release did not happen), never after someone else claimed it anew.
+        await self._persist(self._state.record_releasing(slot.id))
         self._pending_release[slot.id] = (slot.version, result)
         await self._release_pending(now)
 
@@ -669,14 +682,19 @@ class AgentScheduler:
         return True
 
     async def _recover_one(self, entry: WakeEntry, now: datetime) -> None:
-        """An intent without a result: find out what happened and finish it, waking at most once.
+        """An intent without a result: find out whose the slot is and finish, waking at most once.
 
-        Ours (the ledger recorded the claim, or the version is exactly one past
-        the one we expected) and still held -> wake again through the waker,
-        which finds the existing channel instead of making a second one. Still
-        pending -> forget the intent; the normal flow claims it. Held by someone
-        else, or already ended -> never wake.
+        The ledger has the claim's 200 -> `_recover_claimed`. Otherwise nobody
+        knows whether the claim happened, or is still on its way: re-send that
+        very `start` (`_recover_unsettled`) and let the calendar say.
         """
+        if entry.claimed:
+            await self._recover_claimed(entry, now)
+        else:
+            await self._recover_unsettled(entry, now)
+
+    async def _recover_claimed(self, entry: WakeEntry, now: datetime) -> None:
+        """Ours by the ledger: still held -> wake again (the waker finds the existing channel)."""
         try:
             slot = await self._calendar.get_slot(entry.slot_id)
         except SlotNotFound:
@@ -687,10 +705,7 @@ class AgentScheduler:
             return
         was_active = self.cache.active_slot()
         await self._fold([slot], was_active, now)
-        ours = entry.claimed or slot.version == entry.expected_version + 1
-        if slot.status.is_active and ours:
-            if not entry.claimed:
-                await self._persist(self._state.record_claim(slot.id, slot.version))
+        if slot.status.is_active:
             log.warning(
                 "agent %s: slot %s was claimed before a restart but its wake has no result; "
                 "waking again (the waker finds an existing channel)",
@@ -701,27 +716,74 @@ class AgentScheduler:
             self._activity.setdefault(slot.id, _Activity(at=entry.claimed_at or now))
             await self._wake(slot)
         elif slot.status.is_pending:
-            log.info("agent %s: unclaimed intent for %s dropped", self.agent_id, slot.id)
-            await self._persist(self._state.drop_intent(slot.id))
-        elif slot.status.is_active:
-            log.warning(
-                "agent %s: slot %s is held by someone else (version %d, ours would be %d); "
-                "not waking",
-                self.agent_id,
-                slot.id,
-                slot.version,
-                entry.expected_version + 1,
-            )
+            log.info("agent %s: intent for %s dropped: it was given back", self.agent_id, slot.id)
             await self._persist(self._state.drop_intent(slot.id))
         else:
-            await self._persist(
-                self._state.record_result(
-                    slot.id,
-                    ok=False,
-                    via="recovery",
-                    error=f"slot was already {slot.status.value} at recovery; not woken again",
-                )
+            await self._record_ended_at_recovery(slot)
+
+    async def _recover_unsettled(self, entry: WakeEntry, now: datetime) -> None:
+        """Re-send the claim (same expected version, same claim key); the answer settles it.
+
+        200: the slot is ours, whether the claim lands only now or landed before
+        and this is its replay -> record the claim and wake. 409: another claim
+        holds it, or it moved on (version, status) -> never wake; drop the
+        intent and let the normal flow take the slot as it now is.
+        `CalendarError` propagates: the intent is kept and retried with backoff.
+        """
+        was_active = self.cache.active_slot()
+        try:
+            slot = await self._calendar.transition(
+                entry.slot_id,
+                Action.START,
+                agent_id=self.agent_id,
+                expected_version=entry.expected_version,
+                note="claimed by the moderator to wake the agent (claim re-sent to settle it)",
+                idempotency_key=entry.claim_key or None,
             )
+        except SlotNotFound:
+            log.warning(
+                "agent %s: recovered intent for missing slot %s", self.agent_id, entry.slot_id
+            )
+            await self._persist(self._state.drop_intent(entry.slot_id))
+            return
+        except TransitionConflict as exc:
+            held = exc.slot
+            log.info(
+                "agent %s: slot %s is not ours (re-sent claim refused, %s: %s); not waking",
+                self.agent_id,
+                entry.slot_id,
+                exc.code,
+                exc.detail,
+            )
+            self._emit(EventKind.CLAIM_CONFLICT, entry.slot_id, f"{exc.code}: {exc.detail}")
+            if held is not None and held.status.is_final:
+                await self._record_ended_at_recovery(held)
+            else:
+                await self._persist(self._state.drop_intent(entry.slot_id))
+            if held is not None:
+                await self._fold([held], was_active, now)
+            return
+        await self._persist(self._state.record_claim(slot.id, slot.version))
+        log.warning(
+            "agent %s: slot %s: the claim left unanswered before is ours (the calendar took or "
+            "replayed its claim key); waking again (the waker finds an existing channel)",
+            self.agent_id,
+            slot.id,
+        )
+        self._emit(EventKind.RECOVERED, slot.id, "claim settled by its key; waking")
+        self._activity.setdefault(slot.id, _Activity(at=now))
+        await self._fold([slot], was_active, now)
+        await self._wake(slot)
+
+    async def _record_ended_at_recovery(self, slot: Slot) -> None:
+        await self._persist(
+            self._state.record_result(
+                slot.id,
+                ok=False,
+                via="recovery",
+                error=f"slot was already {slot.status.value} at recovery; not woken again",
+            )
+        )
 
     # ==== stuck slots ========================================================
 

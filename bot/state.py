@@ -4,9 +4,12 @@ The calendar owns the slots; this file holds what only the moderator knows and
 must not forget across a restart:
 
 * the **wake ledger**: per slot, the intent to wake (written *before* any side
-  effect, with the claim's `expected_version`), the claim, and the result. A
-  restart reads the entries that have an intent but no result and finishes
-  them without waking anything twice;
+  effect, with the claim's `expected_version` and its *claim key*), the claim,
+  and the result. The claim key goes to the calendar with the `start`, which
+  keeps it with the slot while it is held; so a restart (or a retry after a
+  lost answer) re-sends that same `start` and the calendar's 200 or 409 says
+  whose the slot is. A restart reads the entries that have an intent but no
+  result and finishes them without waking anything twice;
 * the **channel links** (slot -> private channel), implementing
   `bot.wakers.base.ChannelLedger` for the Discord waker and the reply listener;
 * **session deferrals** (agent -> slot ids deferred while it stayed busy), so a
@@ -33,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,7 +50,8 @@ from bot.wakers.base import ChannelLink
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+#: 2 added `wakes.claim_key`; a version-1 file is upgraded in place when opened.
+SCHEMA_VERSION = 2
 MEMORY = ":memory:"
 
 _SCHEMA = """
@@ -64,7 +69,8 @@ CREATE TABLE IF NOT EXISTS wakes (
     error            TEXT,
     attempts         INTEGER NOT NULL DEFAULT 1,
     activity_at      TEXT,
-    nudged_at        TEXT
+    nudged_at        TEXT,
+    claim_key        TEXT
 );
 CREATE INDEX IF NOT EXISTS wakes_pending ON wakes(result_at) WHERE result_at IS NULL;
 CREATE TABLE IF NOT EXISTS channel_links (
@@ -117,6 +123,9 @@ class WakeEntry:
     attempts: int = 1
     activity_at: datetime | None = None
     nudged_at: datetime | None = None
+    #: Sent with the claim's `start`; the calendar answers a repeat of it 200 while the
+    #: slot is held by this claim. Every entry has one (an upgraded file's got a fresh one).
+    claim_key: str = ""
 
     @property
     def unfinished(self) -> bool:
@@ -203,11 +212,22 @@ class StateStore:
             async with db.execute("PRAGMA user_version") as cur:
                 row = await cur.fetchone()
             version = int(row[0]) if row else 0
-            if version not in (0, SCHEMA_VERSION):
+            if version not in (0, 1, SCHEMA_VERSION):
                 raise sqlite3.DatabaseError(
                     f"schema version {version} is not the {SCHEMA_VERSION} this moderator knows"
                 )
             await db.executescript(_SCHEMA)
+            async with db.execute("PRAGMA table_info(wakes)") as cur:
+                columns = {r[1] for r in await cur.fetchall()}
+            if "claim_key" not in columns:
+                # Version 1: its intents were claimed without a key. A fresh key the
+                # calendar never saw makes recovery ask "is it mine?" and hear no (409),
+                # so such a slot is never woken twice (at worst the stuck rule ends it).
+                await db.execute("ALTER TABLE wakes ADD COLUMN claim_key TEXT")
+                await db.execute(
+                    "UPDATE wakes SET claim_key = lower(hex(randomblob(16))) "
+                    "WHERE claim_key IS NULL"
+                )
             await db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             await db.commit()
         except BaseException:
@@ -337,7 +357,7 @@ class StateStore:
 
     _WAKE_COLS = (
         "slot_id, agent_id, expected_version, intent_at, claimed_version, claimed_at, "
-        "result_at, ok, via, reference, error, attempts, activity_at, nudged_at"
+        "result_at, ok, via, reference, error, attempts, activity_at, nudged_at, claim_key"
     )
 
     @staticmethod
@@ -357,28 +377,42 @@ class StateStore:
             attempts=int(row[11]),
             activity_at=_dt(row[12]),
             nudged_at=_dt(row[13]),
+            claim_key=row[14] or "",
         )
 
-    async def record_intent(self, slot_id: str, agent_id: str, expected_version: int) -> None:
+    async def record_intent(
+        self, slot_id: str, agent_id: str, expected_version: int, *, claim_key: str | None = None
+    ) -> str:
         """Before the claim: "I am about to claim `slot_id` at `expected_version` and wake it".
 
-        A slot released after a failed wake is woken again later; its new intent
-        replaces the finished entry and counts the attempt.
+        Answers the claim key to send with the `start` (`claim_key`, or a fresh
+        one). An unfinished intent for the same slot and version is the same
+        claim attempt and keeps its key, so a claim that landed late is still
+        recognised as ours. A slot released after a failed wake is woken again
+        later; its new intent replaces the finished entry, with a new key, and
+        counts the attempt.
         """
         now = self._now()
+        fresh = claim_key or uuid.uuid4().hex
         await self._write(
             [
                 (
-                    "INSERT INTO wakes (slot_id, agent_id, expected_version, intent_at) "
-                    "VALUES (?, ?, ?, ?) ON CONFLICT(slot_id) DO UPDATE SET "
+                    "INSERT INTO wakes (slot_id, agent_id, expected_version, intent_at, claim_key) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT(slot_id) DO UPDATE SET "
+                    "claim_key = CASE WHEN wakes.result_at IS NULL "
+                    "AND wakes.expected_version = excluded.expected_version "
+                    "AND wakes.claim_key IS NOT NULL THEN wakes.claim_key "
+                    "ELSE excluded.claim_key END, "
                     "agent_id = excluded.agent_id, expected_version = excluded.expected_version, "
                     "intent_at = excluded.intent_at, claimed_version = NULL, claimed_at = NULL, "
                     "result_at = NULL, ok = NULL, via = NULL, reference = NULL, error = NULL, "
                     "attempts = wakes.attempts + 1, activity_at = NULL, nudged_at = NULL",
-                    (slot_id, agent_id, expected_version, now),
+                    (slot_id, agent_id, expected_version, now, fresh),
                 )
             ]
         )
+        rows = await self._rows("SELECT claim_key FROM wakes WHERE slot_id = ?", (slot_id,))
+        return str(rows[0][0]) if rows else fresh
 
     async def record_claim(self, slot_id: str, claimed_version: int) -> None:
         """The calendar accepted our `start`: the slot is ours at `claimed_version`."""
@@ -409,6 +443,24 @@ class StateStore:
                     "UPDATE wakes SET result_at = ?, ok = ?, via = ?, reference = ?, error = ?, "
                     "activity_at = COALESCE(activity_at, ?) WHERE slot_id = ?",
                     (now, int(ok), via, reference, error, now, slot_id),
+                )
+            ]
+        )
+
+    async def record_releasing(self, slot_id: str) -> None:
+        """About to give back a claimed slot whose wake failed: the claim is no longer a fact.
+
+        Written before the `release`, so a crash after it is recovered through the
+        claim key (re-sent `start`: 200 only if the slot is still held by our
+        claim) rather than as "ours, held", which another moderator's claim of
+        the released slot could by then have made untrue.
+        """
+        await self._write(
+            [
+                (
+                    "UPDATE wakes SET claimed_version = NULL, claimed_at = NULL "
+                    "WHERE slot_id = ? AND result_at IS NULL",
+                    (slot_id,),
                 )
             ]
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
 
@@ -13,6 +14,7 @@ from bot.state import StateStore, WakeEntry
 from bot.wakers.base import WakeResult
 from tests.core.conftest import (
     START,
+    FailingWaker,
     Harness,
     Outage,
     RecordingWaker,
@@ -38,17 +40,42 @@ class DyingWaker(RecordingWaker):
 async def test_crash_after_intent_before_claim_wakes_once(
     harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
 ) -> None:
-    slot = await add_slot(calendar, "ada", START + minutes(1))
+    slot = await add_slot(calendar, "ada", START)  # an intent is only written for a due slot
     state = await StateStore.open(harness.state_path, clock=clock)
-    await state.record_intent(slot.id, "ada", expected_version=slot.version)
+    key = await state.record_intent(slot.id, "ada", expected_version=slot.version)
     await state.close()
 
     waker = RecordingWaker(clock)
-    await harness.moderator(waker)
-    assert waker.calls == []  # still pending: the intent is dropped, the normal flow wakes
-    await clock.advance(60)
+    moderator = await harness.moderator(waker)
+    # recovery re-sent the claim with the intent's key: it landed now, so the slot is ours
+    assert waker.calls == [slot.id]
+    entry = await moderator.state.wake_entry(slot.id)
+    assert entry is not None and entry.ok and entry.claim_key == key
+    await clock.advance(120)
     assert waker.world.delivered() == [slot.id]
     assert waker.calls == [slot.id]
+    starts = [e for e in await calendar.slot_events(slot.id) if e.action == "start"]
+    assert len(starts) == 1
+
+
+async def test_crash_after_intent_for_a_slot_that_moved_on_leaves_it_to_the_normal_flow(
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+) -> None:
+    slot = await add_slot(calendar, "ada", START)
+    state = await StateStore.open(harness.state_path, clock=clock)
+    await state.record_intent(slot.id, "ada", expected_version=slot.version)
+    await state.close()
+    # while we were down a person deferred it to later: the claim we meant is stale
+    await calendar.transition(slot.id, Action.DEFER, until=START + minutes(2))
+
+    waker = RecordingWaker(clock)
+    moderator = await harness.moderator(waker)
+    assert waker.calls == []  # the re-sent claim was refused (version moved): not woken
+    assert await moderator.state.wake_entry(slot.id) is None  # the intent is gone
+    await clock.advance(180)
+    assert waker.calls == [slot.id]  # the normal flow woke it at its new time, once
+    entry = await moderator.state.wake_entry(slot.id)
+    assert entry is not None and entry.ok and entry.expected_version == 2
 
 
 async def test_crash_after_claim_before_wake_wakes_once(
@@ -56,10 +83,12 @@ async def test_crash_after_claim_before_wake_wakes_once(
 ) -> None:
     slot = await add_slot(calendar, "ada", START)
     state = await StateStore.open(harness.state_path, clock=clock)
-    await state.record_intent(slot.id, "ada", expected_version=slot.version)
+    key = await state.record_intent(slot.id, "ada", expected_version=slot.version)
     await state.close()
-    # the claim went through, then the process died before recording it
-    await calendar.transition(slot.id, Action.START, expected_version=slot.version)
+    # the claim (with the intent's claim key) went through, then the process died
+    await calendar.transition(
+        slot.id, Action.START, expected_version=slot.version, idempotency_key=key
+    )
 
     waker = RecordingWaker(clock)
     moderator = await harness.moderator(waker)
@@ -216,3 +245,87 @@ async def test_ends_seen_at_start_up_are_reported_only_for_our_channels(
     assert [s.id for s in harness.ended] == [ours.id]
     link = await moderator.state.channel_link(ours.id)
     assert link is not None and link.ended_at == START
+
+
+async def test_another_moderators_claim_one_version_on_is_not_taken_for_ours(
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+) -> None:
+    slot = await add_slot(calendar, "ada", START)
+    state = await StateStore.open(harness.state_path, clock=clock)
+    await state.record_intent(slot.id, "ada", expected_version=1)
+    await state.close()
+    # our claim never reached the calendar; another moderator's did, moving the
+    # version exactly as ours would have (1 -> 2)
+    await calendar.transition(
+        slot.id, Action.START, expected_version=1, idempotency_key="the-other-moderator"
+    )
+
+    waker = RecordingWaker(clock)
+    moderator = await harness.moderator(waker)
+    await clock.advance(120)
+    assert waker.calls == []
+    assert await moderator.state.wake_entry(slot.id) is None
+    snap = moderator.status("ada")
+    assert snap.current is not None and snap.current.id == slot.id  # busy, learnt, not woken
+    assert "claim_conflict" in harness.kinds() and "recovered" not in harness.kinds()
+    starts = [e for e in await calendar.slot_events(slot.id) if e.action == "start"]
+    assert len(starts) == 1
+
+
+async def test_a_refused_re_sent_claim_on_an_ended_slot_is_recorded_not_woken(
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+) -> None:
+    slot = await add_slot(calendar, "ada", START)
+    state = await StateStore.open(harness.state_path, clock=clock)
+    await state.record_intent(slot.id, "ada", expected_version=1)
+    await state.close()
+    await calendar.transition(slot.id, Action.START, idempotency_key="someone-else")
+    await calendar.transition(slot.id, Action.COMPLETE)
+
+    waker = RecordingWaker(clock)
+    moderator = await harness.moderator(waker)
+    assert waker.calls == []
+    entry = await moderator.state.wake_entry(slot.id)
+    assert entry is not None and not entry.unfinished and entry.ok is False
+    assert entry.error is not None and "FINISHED" in entry.error
+
+
+class ReleasedThenTakenThenDied:
+    """The calendar: our release of a failed wake lands, another moderator claims the slot
+    at once, and this process dies before it writes the release's result."""
+
+    def __init__(self, inner: EmbeddedCalendar) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def transition(self, slot_id: str, action: Action, **kwargs: Any) -> Slot:
+        result = await self.inner.transition(slot_id, action, **kwargs)
+        if action is Action.RELEASE:
+            await self.inner.transition(
+                slot_id, Action.START, expected_version=result.version, idempotency_key="m2"
+            )
+            raise ProcessDied()
+        return result
+
+
+async def test_crash_after_giving_back_a_failed_wake_never_wakes_the_next_claimers_slot(
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+) -> None:
+    slot = await add_slot(calendar, "ada", START + minutes(1))
+    first = await harness.moderator(
+        FailingWaker(clock), calendar=ReleasedThenTakenThenDied(calendar)
+    )
+    await clock.advance(60)
+    held = await calendar.get_slot(slot.id)
+    assert (held.status, held.version) == (SlotStatus.ONGOING, 4)  # start, release, m2's start
+    await harness.crash(first)
+    unfinished = await _unfinished(harness, clock)
+    assert [(w.slot_id, w.claimed) for w in unfinished] == [(slot.id, False)]
+
+    waker = RecordingWaker(clock)
+    second = await harness.moderator(waker)
+    await clock.advance(120)
+    assert waker.calls == []  # our claim no longer holds it: m2 woke it, not us
+    assert await second.state.wake_entry(slot.id) is None

@@ -196,3 +196,78 @@ async def test_naive_timestamps_are_refused(tmp_path: Path, clock: FakeClock) ->
         await state.mark_ended("s1", datetime(2026, 1, 1, tzinfo=UTC))
     finally:
         await state.close()
+
+
+async def test_each_claim_attempt_has_its_own_key_kept_until_it_is_settled(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    state = await StateStore.open(tmp_path / "s.db", clock=clock)
+    try:
+        first = await state.record_intent("s1", "ada", expected_version=1)
+        assert len(first) >= 16
+        entry = await state.wake_entry("s1")
+        assert entry is not None and entry.claim_key == first
+        # the same attempt (same slot, same version, unsettled) keeps its key: a late
+        # landing of the first `start` is still recognised as ours
+        assert await state.record_intent("s1", "ada", expected_version=1) == first
+        # another attempt (the slot moved on) gets a new one
+        second = await state.record_intent("s1", "ada", expected_version=3)
+        assert second != first
+        await state.record_claim("s1", claimed_version=4)
+        await state.record_result("s1", ok=False, via="chain", error="no waker")
+        third = await state.record_intent("s1", "ada", expected_version=5)
+        assert third not in (first, second)
+        other = await state.record_intent("s2", "ada", expected_version=1)
+        assert other not in (first, second, third)
+        given = await state.record_intent("s3", "ada", expected_version=1, claim_key="mine-1")
+        assert given == "mine-1"
+    finally:
+        await state.close()
+
+
+async def test_releasing_takes_back_the_claim_but_keeps_the_intent(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    state = await StateStore.open(tmp_path / "s.db", clock=clock)
+    try:
+        key = await state.record_intent("s1", "ada", expected_version=1)
+        await state.record_claim("s1", claimed_version=2)
+        await state.record_releasing("s1")
+        entry = await state.wake_entry("s1")
+        assert entry is not None
+        assert (entry.unfinished, entry.claimed, entry.claim_key) == (True, False, key)
+    finally:
+        await state.close()
+
+
+async def test_a_version_1_state_file_is_upgraded_and_its_intents_get_claim_keys(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as raw:
+        raw.executescript(
+            """
+            CREATE TABLE wakes (
+                slot_id TEXT PRIMARY KEY, agent_id TEXT NOT NULL,
+                expected_version INTEGER NOT NULL, intent_at TEXT NOT NULL,
+                claimed_version INTEGER, claimed_at TEXT, result_at TEXT, ok INTEGER,
+                via TEXT, reference TEXT, error TEXT, attempts INTEGER NOT NULL DEFAULT 1,
+                activity_at TEXT, nudged_at TEXT
+            );
+            INSERT INTO wakes (slot_id, agent_id, expected_version, intent_at)
+                VALUES ('s1', 'ada', 1, '2026-03-02T09:00:00+00:00'),
+                       ('s2', 'ada', 4, '2026-03-02T09:01:00+00:00');
+            PRAGMA user_version = 1;
+            """
+        )
+    state = await StateStore.open(path, clock=clock)
+    try:
+        assert state.rebuilt_from is None  # upgraded in place, not set aside
+        entries = await state.unfinished_wakes()
+        assert [(e.slot_id, e.expected_version) for e in entries] == [("s1", 1), ("s2", 4)]
+        keys = {e.claim_key for e in entries}
+        assert len(keys) == 2 and all(len(k) == 32 for k in keys)
+    finally:
+        await state.close()
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == 2
