@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from bot.guild_report import GuildReport
 from bot.models import TRANSITIONS, Action, Slot, SlotStatus
-from bot.status import AgentSnapshot
+from bot.status import AgentSnapshot, WakeInfo
 
 # Discord's documented embed limits.
 EMBED_TOTAL_LIMIT = 6000
@@ -402,11 +402,25 @@ def status_lines(
             f"⚠️ sync failing: {snap.consecutive_sync_failures} in a row, last{at}: "
             f"{cut(snap.last_sync_error or 'unknown error', 200)}"
         )
+    if snap.last_calendar_error:
+        at = (
+            f" at {clock_time(snap.last_calendar_error_at, tz, today)} "
+            f"({relative(snap.last_calendar_error_at, now)})"
+            if snap.last_calendar_error_at
+            else ""
+        )
+        lines.append(
+            f"⚠️ calendar failing during checks, last{at}: {cut(snap.last_calendar_error, 200)}"
+        )
     wake = snap.last_wake
     if wake is not None:
         when = f"{clock_time(wake.at, tz, today)} ({relative(wake.at, now)})"
         if wake.ok:
-            lines.append(f"Last wake: ✅ `{wake.slot_id}` via {wake.via}, {when}")
+            line = f"Last wake: ✅ `{wake.slot_id}` via {wake.via}, {when}"
+            failed = failed_attempts(wake)
+            if failed:
+                line += f"; before it: {cut('; '.join(failed), 200)}"
+            lines.append(line)
         else:
             lines.append(
                 f"Last wake: ❌ `{wake.slot_id}` failed via {wake.via}, {when}: "
@@ -421,6 +435,19 @@ def status_lines(
         )
         lines.append(f"⚠️ wake failing: {snap.consecutive_wake_failures} in a row{retry}")
     return lines
+
+
+def failed_attempts(wake: WakeInfo) -> list[str]:
+    """The wakers that were tried and failed ("discord: missing Manage Channels").
+
+    Wakers not configured for the agent were not really tried, and the one
+    that worked is already named by `via`.
+    """
+    return [
+        attempt
+        for attempt in wake.attempts
+        if not attempt.endswith(": ok") and ": not configured" not in attempt
+    ]
 
 
 def guild_lines(report: GuildReport | None, now: datetime, agent_count: int) -> list[str]:

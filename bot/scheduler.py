@@ -171,6 +171,11 @@ class AgentScheduler:
         # calendar trouble during checks
         self._calendar_failures = 0
         self._check_retry_at: datetime | None = None
+        self._last_calendar_error: str | None = None
+        self._last_calendar_error_at: datetime | None = None
+        #: Within one check: whether the calendar failed, and whether it answered something.
+        self._check_troubled = False
+        self._check_answered = False
         # half-done work: intents to resolve, claims to give back
         self._unresolved: dict[str, WakeEntry] = {}
         self._pending_release: dict[str, tuple[int, WakeResult]] = {}
@@ -406,11 +411,17 @@ class AgentScheduler:
     async def _check_locked(self, now: datetime) -> None:
         self._check_soon = False
         seen = self._generation
+        self._check_troubled = self._check_answered = False
         try:
             await self._check_steps(now)
         finally:
             # what this check started from; its own changes earn one more look at once
             self._checked_generation = seen
+            if self._check_answered and not self._check_troubled:
+                # A check that reached the calendar and got all it asked for: the
+                # trouble /status shows is over (a check that asked nothing proves nothing).
+                self._last_calendar_error = None
+                self._last_calendar_error_at = None
 
     async def _check_steps(self, now: datetime) -> None:
         if self.cache.day != local_day(now, self._tz):
@@ -442,6 +453,7 @@ class AgentScheduler:
             self._calendar_trouble(now, "agent status", exc)
             return
         self._calendar_failures = 0
+        self._calendar_answered()
         if status.status is AgentState.BUSY:
             if status.current_slot_id is not None:
                 try:
@@ -468,7 +480,15 @@ class AgentScheduler:
     def _calendar_blocked(self, now: datetime) -> bool:
         return self._check_retry_at is not None and now < self._check_retry_at
 
+    def _calendar_answered(self) -> None:
+        """The calendar answered a check's call (a refusal is an answer too)."""
+        self._check_answered = True
+
     def _calendar_trouble(self, now: datetime, what: str, exc: CalendarError) -> None:
+        """Back off, and keep the error for /status until a check gets through again."""
+        self._check_troubled = True
+        self._last_calendar_error = f"{what}: {type(exc).__name__}: {exc.detail}"
+        self._last_calendar_error_at = now
         self._calendar_failures += 1
         delay = min(
             self._cfg.check_interval_s,
@@ -499,6 +519,7 @@ class AgentScheduler:
                     note=f"deferred: {reason}",
                 )
             except TransitionConflict as exc:
+                self._calendar_answered()
                 log.info("agent %s: defer of %s refused: %s", self.agent_id, slot.id, exc.detail)
                 if exc.slot is not None:
                     await self._fold([exc.slot], was_active, now)
@@ -510,6 +531,7 @@ class AgentScheduler:
                     await self._persist(self._state.remove_deferral(self.agent_id, left))
                 self._calendar_trouble(now, f"defer {slot.id}", exc)
                 return
+            self._calendar_answered()
             log.info("agent %s: deferred slot %s (%s)", self.agent_id, slot.id, reason)
             self._emit(EventKind.DEFERRED, slot.id, reason)
             await self._fold([result], was_active, now)
@@ -535,6 +557,7 @@ class AgentScheduler:
                 idempotency_key=claim_key,
             )
         except TransitionConflict as exc:
+            self._calendar_answered()
             await self._persist(self._state.drop_intent(slot.id))
             log.info(
                 "agent %s: claim of slot %s refused (%s): %s; re-syncing, not waking",
@@ -561,6 +584,7 @@ class AgentScheduler:
                 self._unresolved[slot.id] = entry
             self._calendar_trouble(now, f"claim {slot.id}", exc)
             return
+        self._calendar_answered()
         crash_point("after_claim")
         await self._persist(self._state.record_claim(slot.id, claimed.version))
         log.info("agent %s: claimed slot %s (%s)", self.agent_id, slot.id, slot.title)
@@ -592,6 +616,7 @@ class AgentScheduler:
             via=result.via,
             reference=result.reference,
             error=result.error,
+            attempts=result.attempts,
         )
         if result.ok:
             self._wake_failures = 0
@@ -643,6 +668,7 @@ class AgentScheduler:
                 )
             except TransitionConflict as exc:
                 # Someone moved it meanwhile (the agent answered, a person aborted): theirs now.
+                self._calendar_answered()
                 log.info("agent %s: release of %s refused: %s", self.agent_id, slot_id, exc.detail)
                 await self._finish_failed(slot_id, failure)
                 if exc.slot is not None:
@@ -654,6 +680,7 @@ class AgentScheduler:
             except CalendarError as exc:
                 self._calendar_trouble(now, f"release {slot_id}", exc)
                 return False
+            self._calendar_answered()
             await self._finish_failed(slot_id, failure)
             self._emit(EventKind.RELEASED, slot_id, "DEFERRED, to be retried")
             await self._fold([released], was_active, now)
@@ -703,6 +730,7 @@ class AgentScheduler:
             )
             await self._persist(self._state.drop_intent(entry.slot_id))
             return
+        self._calendar_answered()
         was_active = self.cache.active_slot()
         await self._fold([slot], was_active, now)
         if slot.status.is_active:
@@ -747,6 +775,7 @@ class AgentScheduler:
             await self._persist(self._state.drop_intent(entry.slot_id))
             return
         except TransitionConflict as exc:
+            self._calendar_answered()
             held = exc.slot
             log.info(
                 "agent %s: slot %s is not ours (re-sent claim refused, %s: %s); not waking",
@@ -763,6 +792,7 @@ class AgentScheduler:
             if held is not None:
                 await self._fold([held], was_active, now)
             return
+        self._calendar_answered()
         await self._persist(self._state.record_claim(slot.id, slot.version))
         log.warning(
             "agent %s: slot %s: the claim left unanswered before is ours (the calendar took or "
@@ -811,12 +841,14 @@ class AgentScheduler:
                     note=note,
                 )
             except TransitionConflict as exc:
+                self._calendar_answered()
                 if exc.slot is not None:
                     await self._fold([exc.slot], active, now)
                 return
             except CalendarError as exc:
                 self._calendar_trouble(now, f"abort stuck {active.id}", exc)
                 return
+            self._calendar_answered()
             log.warning("agent %s: slot %s %s", self.agent_id, active.id, note)
             self._emit(EventKind.STUCK_ABORTED, active.id, note)
             await self._fold([result], active, now)
@@ -1203,6 +1235,8 @@ class AgentScheduler:
             last_wake=self._last_wake,
             consecutive_wake_failures=self._wake_failures,
             wake_retry_at=self._wake_retry_at,
+            last_calendar_error=self._last_calendar_error,
+            last_calendar_error_at=self._last_calendar_error_at,
         )
 
     def slots_on(self, day: date) -> list[Slot]:

@@ -7,7 +7,7 @@ does I/O: `Moderator.status()` builds a snapshot from memory in microseconds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -51,6 +51,10 @@ class WakeInfo:
     via: str
     reference: str | None
     error: str | None
+    #: Each waker the chain tried, in order, as "name: ok" or "name: why it failed"
+    #: (e.g. "discord: missing Manage Channels"), so a fallback that worked still
+    #: shows why the first choice did not.
+    attempts: tuple[str, ...] = field(default_factory=tuple)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +79,10 @@ class AgentSnapshot:
     last_wake: WakeInfo | None
     consecutive_wake_failures: int
     wake_retry_at: datetime | None
+    #: The calendar failing a check's own calls (agent status, claim, defer, release,
+    #: recovery), which a good sync does not show; cleared when a check gets through.
+    last_calendar_error: str | None = None
+    last_calendar_error_at: datetime | None = None
 
     @property
     def busy(self) -> bool:
@@ -82,11 +90,12 @@ class AgentSnapshot:
 
     @property
     def healthy(self) -> bool:
-        """Synced lately and the last wake (if any) worked."""
+        """Synced lately, checks reach the calendar, and the last wake (if any) worked."""
         return (
             self.consecutive_sync_failures == 0
             and self.last_sync_at is not None
             and self.consecutive_wake_failures == 0
+            and self.last_calendar_error is None
         )
 
 

@@ -9,11 +9,13 @@ from typing import Any
 
 import pytest
 
-from bot.calendar.base import SlotNotFound, TransitionConflict
+from bot.calendar.base import CalendarUnavailable, SlotNotFound, TransitionConflict
 from bot.calendar.store import EmbeddedCalendar
-from bot.models import Action, AgentState, SlotStatus
+from bot.config import AgentConfig
+from bot.models import Action, AgentState, Slot, SlotStatus
 from bot.moderator import UnknownAgent
 from bot.status import AgentActivity
+from bot.wakers.base import WakeResult
 from bot.wakers.chain import WakerChain
 from tests.core.conftest import (
     ADA,
@@ -445,3 +447,80 @@ async def test_progress_counts_only_for_a_held_slot(
     assert await moderator.record_progress(held.id, "step 1")
     assert not await moderator.record_progress(later.id, "not mine yet")
     assert not await moderator.record_progress("unknown", "?")
+
+
+class ClaimsUnreachable:
+    """The real calendar, except that `start` cannot reach it while `failing`."""
+
+    def __init__(self, inner: EmbeddedCalendar) -> None:
+        self.inner = inner
+        self.failing = True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def transition(self, slot_id: str, action: Action, **kwargs: Any) -> Any:
+        if self.failing and action is Action.START:
+            raise CalendarUnavailable("claims time out (test)")
+        return await self.inner.transition(slot_id, action, **kwargs)
+
+
+async def test_a_failing_claim_shows_in_status_though_syncs_work_and_clears_once_through(
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+) -> None:
+    slot = await add_slot(calendar, "ada", START + minutes(1))
+    flaky = ClaimsUnreachable(calendar)
+    waker = RecordingWaker(clock)
+    moderator = await harness.moderator(waker, calendar=flaky)
+    assert moderator.status("ada").last_calendar_error is None
+    await clock.advance(60)
+    await moderator.sync_all()
+    snap = moderator.status("ada")
+    assert snap.last_calendar_error is not None
+    assert f"claim {slot.id}" in snap.last_calendar_error
+    assert "claims time out (test)" in snap.last_calendar_error
+    assert snap.last_calendar_error_at == START + minutes(1)
+    assert snap.consecutive_sync_failures == 0 and snap.last_sync_error is None  # syncs fine
+    assert not snap.healthy
+    await clock.advance(40)  # the unsettled claim is re-sent, and fails again
+    snap = moderator.status("ada")
+    assert snap.last_calendar_error is not None and f"recover {slot.id}" in snap.last_calendar_error
+    assert waker.calls == []
+    flaky.failing = False
+    await clock.advance(60)
+    assert waker.calls == [slot.id]
+    snap = moderator.status("ada")
+    assert (snap.last_calendar_error, snap.last_calendar_error_at) == (None, None)
+    assert snap.healthy
+
+
+class NoPermission:
+    name = "discord"
+
+    def can_wake(self, agent: AgentConfig) -> bool:
+        return True
+
+    async def wake(self, agent: AgentConfig, slot: Slot, prompt: str) -> WakeResult:
+        return WakeResult.failure(self.name, "missing Manage Channels")
+
+
+class NotForThisAgent(NoPermission):
+    name = "webhook"
+
+    def can_wake(self, agent: AgentConfig) -> bool:
+        return False
+
+
+async def test_last_wake_keeps_why_each_waker_before_the_one_that_worked_failed(
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+) -> None:
+    slot = await add_slot(calendar, "ada", START)
+    chain = WakerChain([NoPermission(), NotForThisAgent(), RecordingWaker(clock)])
+    moderator = await harness.moderator(chain)
+    wake = moderator.status("ada").last_wake
+    assert wake is not None and (wake.ok, wake.slot_id, wake.via) == (True, slot.id, "recording")
+    assert wake.attempts == (
+        "discord: missing Manage Channels",
+        "webhook: not configured for ada",
+        "recording: ok",
+    )

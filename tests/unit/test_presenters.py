@@ -22,6 +22,7 @@ from bot.presenters import (
     clock_time,
     describe_age,
     escape,
+    failed_attempts,
     fit_lines,
     join_names,
     parse_day,
@@ -285,6 +286,61 @@ def test_a_busy_overdue_agent_with_failures_is_described_fully() -> None:
     assert "retry at 13:04 (in 4 min)" in text
     assert "not checked yet" in text
     assert spec.color == 0xE67E22
+
+
+def test_a_claim_failing_while_syncs_work_shows_with_its_time() -> None:
+    snap = snapshot(
+        last_calendar_error="claim s-9: CalendarUnavailable: POST start timed out",
+        last_calendar_error_at=NOW - timedelta(minutes=2),
+    )
+    assert not snap.healthy
+    spec = status_embed([snap], BERLIN)
+    text = text_of(spec)
+    assert (
+        "⚠️ calendar failing during checks, last at 12:58 (2 min ago): "
+        "claim s-9: CalendarUnavailable: POST start timed out"
+    ) in text
+    assert "sync failing" not in text  # the syncs themselves are fine
+    assert spec.color == 0xE67E22
+    many = status_embed([snap, snapshot("bob")], BERLIN)
+    assert "trouble: alice" in many.description
+    calm = text_of(status_embed([snapshot()], BERLIN))
+    assert "calendar failing" not in calm
+
+
+def test_a_wake_that_fell_back_says_why_the_first_waker_failed() -> None:
+    wake = WakeInfo(
+        at=NOW - timedelta(minutes=1),
+        slot_id="w-2",
+        ok=True,
+        via="spawn",
+        reference="wake-1",
+        error=None,
+        attempts=(
+            "discord: missing Manage Channels",
+            "webhook: not configured for alice",
+            "spawn: ok",
+        ),
+    )
+    assert failed_attempts(wake) == ["discord: missing Manage Channels"]
+    text = text_of(status_embed([snapshot(last_wake=wake)], BERLIN))
+    assert (
+        "Last wake: ✅ `w-2` via spawn, 12:59 (1 min ago); "
+        "before it: discord: missing Manage Channels"
+    ) in text
+    assert "webhook" not in text  # not configured for the agent: never tried
+    plain = WakeInfo(
+        at=NOW,
+        slot_id="w-3",
+        ok=True,
+        via="discord",
+        reference="1",
+        error=None,
+        attempts=("discord: ok",),
+    )
+    plain_text = text_of(status_embed([snapshot(last_wake=plain)], BERLIN))
+    assert "Last wake: ✅ `w-3` via discord, 13:00 (just now)" in plain_text
+    assert "before it" not in plain_text
 
 
 def test_an_idle_agent_and_a_due_slot() -> None:
