@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from bot.config import AgentConfig, ConfigError, Settings, load_config
+from bot.runner import startup_problem
 
 #: Login and guild check together must finish within this many seconds.
 DISCORD_CHECK_TIMEOUT_S = 60.0
@@ -40,6 +41,7 @@ def check_config() -> int:
     backend = "embedded" if settings.calendar_is_embedded else "remote"
     print(f"Calendar:       {backend} ({settings.calendar_url})")
     print(f"Agents:         {len(agents)} from {settings.agents_file}")
+    unwakeable: list[str] = []
     for agent in agents:
         ways = []
         if settings.discord_enabled and agent.discord_user_id:
@@ -48,12 +50,25 @@ def check_config() -> int:
             ways.append("spawn url")
         if agent.spawn_command or settings.spawn_command:
             ways.append("spawn command")
+        if not ways:
+            unwakeable.append(agent.id)
         print(f"  - {agent.id}: {', '.join(ways) if ways else 'NO WAY TO WAKE'}")
+    problem = startup_problem(settings, agents)
+    if problem is not None:
+        print(f"\nerror: {problem}", file=sys.stderr)
+        return 2
+    if unwakeable:
+        print(
+            f"\nNothing can wake {', '.join(unwakeable)}: give it a discord_user_id "
+            "(with DISCORD_TOKEN set) or a spawn_url / spawn_command in AGENTS_FILE."
+        )
     if not settings.discord_enabled:
-        print("\nOK")
-        return 0
+        print("\nPROBLEMS FOUND (see above)" if unwakeable else "\nOK")
+        return 1 if unwakeable else 0
     print()
     code = asyncio.run(_discord_check(settings, agents))
+    if unwakeable:
+        code = code or 1
     print("\nOK" if code == 0 else "\nPROBLEMS FOUND (see above)")
     return code
 
