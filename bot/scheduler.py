@@ -19,12 +19,14 @@ The rules, in the order a check applies them:
    that fails on every waker releases the slot (DEFERRED, not lost) and is
    retried with per-agent exponential backoff.
 
-A claim whose answer never came (timeout, 5xx, a crash) is settled by sending
-the same `start` again, same expected version and claim key: the calendar
-answers 200 only when the slot is held by that very claim (landed now, or
-earlier and replayed), so the slot is woken by us exactly when it is ours.
-Guessing from versions is not enough: another moderator's claim moves the
-version exactly as ours would, and a late claim can land after any read.
+A claim whose answer never came (timeout, 5xx, a crash), and a claimed slot
+whose wake never finished (a crash), are settled by sending the same `start`
+again, same expected version and claim key: the calendar answers 200 only when
+the slot is held by that very claim (landed now, or earlier and replayed), so
+the slot is woken by us exactly when it is ours. Guessing from versions or
+status is not enough: another moderator's claim moves the version exactly as
+ours would, a late claim can land after any read, and a slot we claimed may
+have been released and claimed by someone else while we were down.
 
 Every change learnt about a slot (a sync, a transition's answer, a heartbeat)
 goes through one place, `_react`, which applies the consequences: a NOT_STARTED
@@ -709,54 +711,20 @@ class AgentScheduler:
         return True
 
     async def _recover_one(self, entry: WakeEntry, now: datetime) -> None:
-        """An intent without a result: find out whose the slot is and finish, waking at most once.
+        """An intent without a result: re-send its claim (same expected version, same key).
 
-        The ledger has the claim's 200 -> `_recover_claimed`. Otherwise nobody
-        knows whether the claim happened, or is still on its way: re-send that
-        very `start` (`_recover_unsettled`) and let the calendar say.
-        """
-        if entry.claimed:
-            await self._recover_claimed(entry, now)
-        else:
-            await self._recover_unsettled(entry, now)
+        Whether the ledger has the claim's 200 or not, only the calendar knows
+        whose the slot is now: while we were down a person may have released it
+        and another moderator claimed it (an ONGOING slot that is not ours), or
+        our unanswered claim may land only now. The calendar answers a `start`
+        with our claim key 200 exactly when that claim holds the slot (applied
+        now, or earlier and replayed), so the answer settles it.
 
-    async def _recover_claimed(self, entry: WakeEntry, now: datetime) -> None:
-        """Ours by the ledger: still held -> wake again (the waker finds the existing channel)."""
-        try:
-            slot = await self._calendar.get_slot(entry.slot_id)
-        except SlotNotFound:
-            log.warning(
-                "agent %s: recovered intent for missing slot %s", self.agent_id, entry.slot_id
-            )
-            await self._persist(self._state.drop_intent(entry.slot_id))
-            return
-        self._calendar_answered()
-        was_active = self.cache.active_slot()
-        await self._fold([slot], was_active, now)
-        if slot.status.is_active:
-            log.warning(
-                "agent %s: slot %s was claimed before a restart but its wake has no result; "
-                "waking again (the waker finds an existing channel)",
-                self.agent_id,
-                slot.id,
-            )
-            self._emit(EventKind.RECOVERED, slot.id, "wake resumed after restart")
-            self._activity.setdefault(slot.id, _Activity(at=entry.claimed_at or now))
-            await self._wake(slot)
-        elif slot.status.is_pending:
-            log.info("agent %s: intent for %s dropped: it was given back", self.agent_id, slot.id)
-            await self._persist(self._state.drop_intent(slot.id))
-        else:
-            await self._record_ended_at_recovery(slot)
-
-    async def _recover_unsettled(self, entry: WakeEntry, now: datetime) -> None:
-        """Re-send the claim (same expected version, same claim key); the answer settles it.
-
-        200: the slot is ours, whether the claim lands only now or landed before
-        and this is its replay -> record the claim and wake. 409: another claim
-        holds it, or it moved on (version, status) -> never wake; drop the
-        intent and let the normal flow take the slot as it now is.
-        `CalendarError` propagates: the intent is kept and retried with backoff.
+        200 -> ours: record the claim (if not yet) and wake (the waker finds an
+        existing channel). 409 -> another claim holds it, or it moved on
+        (version, status): never wake; an ended slot gets its result recorded,
+        otherwise the intent is dropped and the normal flow takes the slot as it
+        now is. `CalendarError` propagates: the intent is kept and retried with backoff.
         """
         was_active = self.cache.active_slot()
         try:
@@ -793,15 +761,25 @@ class AgentScheduler:
                 await self._fold([held], was_active, now)
             return
         self._calendar_answered()
-        await self._persist(self._state.record_claim(slot.id, slot.version))
-        log.warning(
-            "agent %s: slot %s: the claim left unanswered before is ours (the calendar took or "
-            "replayed its claim key); waking again (the waker finds an existing channel)",
-            self.agent_id,
-            slot.id,
-        )
-        self._emit(EventKind.RECOVERED, slot.id, "claim settled by its key; waking")
-        self._activity.setdefault(slot.id, _Activity(at=now))
+        if entry.claimed:
+            log.warning(
+                "agent %s: slot %s was claimed before a restart but its wake has no result; "
+                "our claim still holds it, waking again (the waker finds an existing channel)",
+                self.agent_id,
+                slot.id,
+            )
+            self._emit(EventKind.RECOVERED, slot.id, "wake resumed after restart")
+            self._activity.setdefault(slot.id, _Activity(at=entry.claimed_at or now))
+        else:
+            await self._persist(self._state.record_claim(slot.id, slot.version))
+            log.warning(
+                "agent %s: slot %s: the claim left unanswered before is ours (the calendar took "
+                "or replayed its claim key); waking again (the waker finds an existing channel)",
+                self.agent_id,
+                slot.id,
+            )
+            self._emit(EventKind.RECOVERED, slot.id, "claim settled by its key; waking")
+            self._activity.setdefault(slot.id, _Activity(at=now))
         await self._fold([slot], was_active, now)
         await self._wake(slot)
 

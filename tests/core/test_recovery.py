@@ -329,3 +329,33 @@ async def test_crash_after_giving_back_a_failed_wake_never_wakes_the_next_claime
     await clock.advance(120)
     assert waker.calls == []  # our claim no longer holds it: m2 woke it, not us
     assert await second.state.wake_entry(slot.id) is None
+
+
+async def test_our_claim_released_and_taken_by_another_moderator_is_not_woken_again(
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+) -> None:
+    slot = await add_slot(calendar, "ada", START)
+    state = await StateStore.open(harness.state_path, clock=clock)
+    key = await state.record_intent(slot.id, "ada", expected_version=slot.version)
+    claimed = await calendar.transition(
+        slot.id, Action.START, expected_version=slot.version, idempotency_key=key
+    )
+    await state.record_claim(slot.id, claimed.version)
+    await state.close()
+    # we died before the wake's result; meanwhile a person released the slot and
+    # another moderator claimed (and woke) it: ONGOING again, but not ours
+    released = await calendar.transition(slot.id, Action.RELEASE, expected_version=claimed.version)
+    await calendar.transition(
+        slot.id, Action.START, expected_version=released.version, idempotency_key="m2"
+    )
+
+    waker = RecordingWaker(clock)
+    moderator = await harness.moderator(waker)
+    await clock.advance(120)
+    assert waker.calls == []  # on the status read alone: woken a second time
+    assert await moderator.state.wake_entry(slot.id) is None
+    snap = moderator.status("ada")
+    assert snap.current is not None and snap.current.id == slot.id  # busy, not woken
+    assert "claim_conflict" in harness.kinds() and "recovered" not in harness.kinds()
+    held = await calendar.get_slot(slot.id)
+    assert (held.status, held.version) == (SlotStatus.ONGOING, claimed.version + 2)
