@@ -172,6 +172,9 @@ class AgentScheduler:
         self._wake_retry_at: datetime | None = None
         # calendar trouble during checks
         self._calendar_failures = 0
+        #: Claims (first or re-sent) failing in a row; a check's other calls may answer
+        #: in between (and reset `_calendar_failures`), so claims keep their own count.
+        self._claim_failures = 0
         self._check_retry_at: datetime | None = None
         self._last_calendar_error: str | None = None
         self._last_calendar_error_at: datetime | None = None
@@ -486,15 +489,25 @@ class AgentScheduler:
         """The calendar answered a check's call (a refusal is an answer too)."""
         self._check_answered = True
 
-    def _calendar_trouble(self, now: datetime, what: str, exc: CalendarError) -> None:
-        """Back off, and keep the error for /status until a check gets through again."""
+    def _calendar_trouble(
+        self, now: datetime, what: str, exc: CalendarError, *, claim: bool = False
+    ) -> None:
+        """Back off, and keep the error for /status until a check gets through again.
+
+        A failed `claim` also counts against the claim streak, which only a claim
+        that gets its 200 resets: a calendar that answers everything but claims
+        is retried less and less often, not every few seconds forever.
+        """
         self._check_troubled = True
         self._last_calendar_error = f"{what}: {type(exc).__name__}: {exc.detail}"
         self._last_calendar_error_at = now
         self._calendar_failures += 1
+        if claim:
+            self._claim_failures += 1
+        streak = max(self._calendar_failures, self._claim_failures if claim else 0)
         delay = min(
             self._cfg.check_interval_s,
-            CALENDAR_RETRY_BASE_S * 2 ** min(self._calendar_failures - 1, 10),
+            CALENDAR_RETRY_BASE_S * 2 ** min(streak - 1, 10),
         )
         self._check_retry_at = now + timedelta(seconds=delay)
         log.warning(
@@ -584,9 +597,10 @@ class AgentScheduler:
             entry = await self._state.wake_entry(slot.id)
             if entry is not None:
                 self._unresolved[slot.id] = entry
-            self._calendar_trouble(now, f"claim {slot.id}", exc)
+            self._calendar_trouble(now, f"claim {slot.id}", exc, claim=True)
             return
         self._calendar_answered()
+        self._claim_failures = 0
         crash_point("after_claim")
         await self._persist(self._state.record_claim(slot.id, claimed.version))
         log.info("agent %s: claimed slot %s (%s)", self.agent_id, slot.id, slot.title)
@@ -705,7 +719,7 @@ class AgentScheduler:
             try:
                 await self._recover_one(entry, now)
             except CalendarError as exc:
-                self._calendar_trouble(now, f"recover {slot_id}", exc)
+                self._calendar_trouble(now, f"recover {slot_id}", exc, claim=True)
                 return False
             self._unresolved.pop(slot_id, None)
         return True
@@ -761,6 +775,7 @@ class AgentScheduler:
                 await self._fold([held], was_active, now)
             return
         self._calendar_answered()
+        self._claim_failures = 0
         if entry.claimed:
             log.warning(
                 "agent %s: slot %s was claimed before a restart but its wake has no result; "

@@ -524,3 +524,51 @@ async def test_last_wake_keeps_why_each_waker_before_the_one_that_worked_failed(
         "webhook: not configured for ada",
         "recording: ok",
     )
+
+
+class ClaimsFail:
+    """The real calendar, except that each new claim (`start` with an unseen claim key)
+    fails as unreachable, and meanwhile the slot's owner re-defers it, so that claim's
+    re-sent `start` is refused (version moved) and the next check claims afresh."""
+
+    def __init__(self, inner: EmbeddedCalendar, clock: SettlingClock) -> None:
+        self.inner = inner
+        self.clock = clock
+        self.failing = True
+        self.keys: set[str | None] = set()
+        self.claims: list[float] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def transition(self, slot_id: str, action: Action, **kwargs: Any) -> Slot:
+        key = kwargs.get("idempotency_key")
+        if self.failing and action is Action.START and key not in self.keys:
+            self.keys.add(key)
+            self.claims.append((self.clock.now() - START).total_seconds())
+            await self.inner.transition(slot_id, Action.DEFER, note="the owner moved it")
+            raise CalendarUnavailable("claims are failing (test)")
+        return await self.inner.transition(slot_id, action, **kwargs)
+
+
+async def test_repeated_claim_failures_back_off_further_each_time(
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+) -> None:
+    """Agent status answers every time; only the claims fail, one after the other."""
+    slot = await add_slot(calendar, "ada", START + minutes(1))
+    flaky = ClaimsFail(calendar, clock)
+    waker = RecordingWaker(clock)
+    moderator = await harness.moderator(waker, calendar=flaky)
+    for _ in range(20):
+        await clock.advance(30)
+    gaps = [b - a for a, b in zip(flaky.claims, flaky.claims[1:], strict=False)]
+    # 5, 10, 20 s, then capped at CHECK_INTERVAL_S (30 s); on main: 5 s forever
+    assert len(gaps) >= 8 and gaps[:3] == [5.0, 10.0, 20.0], gaps
+    assert set(gaps[3:]) == {30.0}, gaps
+    assert waker.calls == []
+    assert moderator.status("ada").last_calendar_error is not None
+
+    flaky.failing = False  # the calendar takes claims again: claimed and woken, once
+    await clock.advance(30)
+    assert waker.calls == [slot.id]
+    assert (await calendar.get_slot(slot.id)).status is SlotStatus.ONGOING
