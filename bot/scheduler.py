@@ -171,9 +171,10 @@ class AgentScheduler:
         self._wake_failures = 0
         self._wake_retry_at: datetime | None = None
         # calendar trouble during checks
+        #: Checks in trouble since the last one that got through; one call answering
+        #: proves little when a later step of the same check fails (defer, claim).
         self._calendar_failures = 0
-        #: Claims (first or re-sent) failing in a row; a check's other calls may answer
-        #: in between (and reset `_calendar_failures`), so claims keep their own count.
+        #: Claims (first or re-sent) failing in a row; only a claim's 200 resets it.
         self._claim_failures = 0
         self._check_retry_at: datetime | None = None
         self._last_calendar_error: str | None = None
@@ -424,7 +425,9 @@ class AgentScheduler:
             self._checked_generation = seen
             if self._check_answered and not self._check_troubled:
                 # A check that reached the calendar and got all it asked for: the
-                # trouble /status shows is over (a check that asked nothing proves nothing).
+                # trouble is over, for the backoff and for /status alike (a check
+                # that asked nothing proves nothing).
+                self._calendar_failures = 0
                 self._last_calendar_error = None
                 self._last_calendar_error_at = None
 
@@ -457,7 +460,6 @@ class AgentScheduler:
         except CalendarError as exc:
             self._calendar_trouble(now, "agent status", exc)
             return
-        self._calendar_failures = 0
         self._calendar_answered()
         if status.status is AgentState.BUSY:
             if status.current_slot_id is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from datetime import timedelta
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from bot.calendar.base import CalendarUnavailable, SlotNotFound, TransitionConflict
 from bot.calendar.store import EmbeddedCalendar
 from bot.config import AgentConfig
-from bot.models import Action, AgentState, Slot, SlotStatus
+from bot.models import Action, AgentState, HeartbeatStatus, Slot, SlotStatus
 from bot.moderator import UnknownAgent
 from bot.status import AgentActivity
 from bot.wakers.base import WakeResult
@@ -572,3 +573,60 @@ async def test_repeated_claim_failures_back_off_further_each_time(
     await clock.advance(30)
     assert waker.calls == [slot.id]
     assert (await calendar.get_slot(slot.id)).status is SlotStatus.ONGOING
+
+
+class DefersFail:
+    """The real calendar, except that every `defer` fails as unreachable."""
+
+    def __init__(self, inner: EmbeddedCalendar, clock: SettlingClock) -> None:
+        self.inner = inner
+        self.clock = clock
+        self.defers: list[float] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def transition(self, slot_id: str, action: Action, **kwargs: Any) -> Slot:
+        if action is Action.DEFER:
+            self.defers.append((self.clock.now() - START).total_seconds())
+            raise CalendarUnavailable("defers are failing (test)")
+        return await self.inner.transition(slot_id, action, **kwargs)
+
+
+async def test_repeated_defer_failures_back_off_though_agent_status_answers(
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+) -> None:
+    """Busy by its own heartbeat (no slot held): each check's agent status answers, then
+    its defer fails; the retries still space out instead of coming every 5 s."""
+    slot = await add_slot(calendar, "ada", START + minutes(1))
+    flaky = DefersFail(calendar, clock)
+    waker = RecordingWaker(clock)
+    moderator = await harness.moderator(waker, calendar=flaky)
+    await calendar.heartbeat("ada", HeartbeatStatus.BUSY)  # the agent says busy, holds nothing
+    for _ in range(10):  # 5 min, within the heartbeat's 10 min freshness
+        await clock.advance(30)
+    gaps = [b - a for a, b in pairwise(flaky.defers)]
+    # 5, 10, 20 s, then capped at CHECK_INTERVAL_S (30 s); without the fix: 5 s forever
+    assert len(gaps) >= 6 and gaps[:3] == [5.0, 10.0, 20.0], gaps
+    assert set(gaps[3:]) == {30.0}, gaps
+    snap = moderator.status("ada")
+    assert snap.last_calendar_error is not None and f"defer {slot.id}" in snap.last_calendar_error
+    assert (await calendar.get_slot(slot.id)).status is SlotStatus.NOT_STARTED
+    assert waker.calls == []
+
+    # the agent goes idle: the next check gets through, claims and wakes, clears the error
+    await calendar.heartbeat("ada", HeartbeatStatus.IDLE)
+    await clock.advance(30)
+    assert waker.calls == [slot.id]
+    snap = moderator.status("ada")
+    assert (snap.last_calendar_error, snap.last_calendar_error_at) == (None, None)
+
+    # that check got through, so the streak starts over: the next failing defer
+    # (the agent busy with the woken slot) is retried after 5 s again, then 10 s
+    before = len(flaky.defers)
+    await add_slot(calendar, "ada", clock.now() + minutes(1))
+    await moderator.sync_all()
+    for _ in range(4):
+        await clock.advance(30)
+    later = flaky.defers[before:]
+    assert [b - a for a, b in pairwise(later)][:2] == [5.0, 10.0], later
