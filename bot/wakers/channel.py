@@ -151,6 +151,15 @@ def _http_detail(exc: discord.HTTPException) -> str:
     return f"HTTP {exc.status}, Discord code {exc.code}: {text}" if text else f"HTTP {exc.status}"
 
 
+#: Failures of the connection itself (Discord never answered), as opposed to an HTTP refusal.
+_UNREACHABLE = (aiohttp.ClientError, OSError, TimeoutError)
+
+
+def _failure(exc: BaseException) -> str:
+    """Why a Discord call failed, for the log: Discord's answer, or the kind of network error."""
+    return _http_detail(exc) if isinstance(exc, discord.HTTPException) else type(exc).__name__
+
+
 # ---- the waker ------------------------------------------------------------------
 
 
@@ -219,7 +228,7 @@ class PrivateChannelWaker:
             error = f"Discord refused a call while waking slot {slot.id}: {_http_detail(exc)}"
             log.warning("%s", error)
             return WakeResult.failure(self.name, error)
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        except _UNREACHABLE as exc:
             error = f"cannot reach Discord while waking slot {slot.id}: {type(exc).__name__} {exc}"
             log.warning("%s", error)
             return WakeResult.failure(self.name, error)
@@ -250,16 +259,13 @@ class PrivateChannelWaker:
         try:
             for part in _chunks(text, MESSAGE_LIMIT):
                 await target.send(part, allowed_mentions=discord.AllowedMentions.none())
-        except discord.HTTPException as exc:
+        except (discord.HTTPException, *_UNREACHABLE) as exc:
             log.warning(
                 "notice for slot %s not posted in channel %s: %s",
                 slot.id,
                 link.channel_id,
-                _http_detail(exc),
+                _failure(exc),
             )
-            return False
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            log.warning("notice for slot %s not posted: %s", slot.id, type(exc).__name__)
             return False
         return True
 
@@ -318,9 +324,7 @@ class PrivateChannelWaker:
     async def _existing_channel(self, link: ChannelLink) -> int | None:
         """The linked channel's id if it still exists; a deleted one is forgotten."""
         try:
-            channel = self._client.get_channel(link.channel_id) or await self._client.fetch_channel(
-                link.channel_id
-            )
+            channel = await self._channel(link.channel_id)
         except discord.NotFound:
             log.warning(
                 "channel %s of slot %s is gone; a new one will be made",
@@ -380,7 +384,7 @@ class PrivateChannelWaker:
         for part in parts[1:]:
             try:
                 await target.send(part, allowed_mentions=discord.AllowedMentions.none())
-            except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as exc:
+            except (discord.HTTPException, *_UNREACHABLE) as exc:
                 # The agent was woken; the rest of a very long prompt is lost. Say so.
                 log.error(
                     "slot %s: the wake message was posted but a continuation was not (%s)",
@@ -416,6 +420,17 @@ class PrivateChannelWaker:
 
     def _from_cache(self, guild: discord.Guild) -> bool:
         return self._client.get_guild(guild.id) is guild
+
+    async def _channel(
+        self, channel_id: int
+    ) -> discord.abc.GuildChannel | discord.abc.PrivateChannel | discord.Thread:
+        """From the gateway cache when it has the channel, else over REST."""
+        return self._client.get_channel(channel_id) or await self._client.fetch_channel(channel_id)
+
+    async def _me_member(self, guild: discord.Guild) -> discord.Member:
+        """The moderator as a member of `guild` (fetched when the guild is not the cached one)."""
+        member = guild.me if self._from_cache(guild) else None
+        return member if member is not None else await guild.fetch_member(self._me_id())
 
     async def _listing(self, guild: discord.Guild) -> _Listing:
         if self._from_cache(guild):
@@ -626,10 +641,7 @@ class PrivateChannelWaker:
         needed = ("manage_channels", "view_channel", "send_messages", "read_message_history")
         lacking: list[str] = []
         with contextlib.suppress(discord.HTTPException, aiohttp.ClientError, OSError):
-            member = guild.me if self._from_cache(guild) else None
-            if member is None:
-                member = await guild.fetch_member(self._me_id())
-            perms = member.guild_permissions
+            perms = (await self._me_member(guild)).guild_permissions
             lacking = [name for name in needed if not getattr(perms, name)]
         if lacking:
             return (
@@ -648,9 +660,7 @@ class PrivateChannelWaker:
         with contextlib.suppress(discord.HTTPException, aiohttp.ClientError, OSError):
             guild = await self._guild()
             channel = await self._client.fetch_channel(channel_id)
-            member = guild.me if self._from_cache(guild) else None
-            if member is None:
-                member = await guild.fetch_member(self._me_id())
+            member = await self._me_member(guild)
             if isinstance(channel, discord.abc.GuildChannel):
                 perms = channel.permissions_for(member)
                 lacking = [n for n in ("view_channel", "send_messages") if not getattr(perms, n)]
@@ -708,23 +718,18 @@ class PrivateChannelWaker:
     async def _delete_channel(self, link: ChannelLink, *, reason: str) -> bool:
         """Delete a linked channel and forget the link; True when it is gone now."""
         try:
-            channel = self._client.get_channel(link.channel_id) or await self._client.fetch_channel(
-                link.channel_id
-            )
+            channel = await self._channel(link.channel_id)
             if isinstance(channel, discord.abc.GuildChannel):
                 await channel.delete(reason=f"{reason} (slot {link.slot_id})")
         except discord.NotFound:
             pass  # already gone: forgetting it is all that is left
-        except discord.HTTPException as exc:
+        except (discord.HTTPException, *_UNREACHABLE) as exc:
             log.warning(
                 "could not delete channel %s of slot %s: %s",
                 link.channel_id,
                 link.slot_id,
-                _http_detail(exc),
+                _failure(exc),
             )
-            return False
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            log.warning("could not delete channel %s: %s", link.channel_id, type(exc).__name__)
             return False
         await self._ledger.forget_channel(link.slot_id)
         return True
