@@ -49,6 +49,7 @@ from bot.config import AgentConfig
 from bot.logs import LEVELS, TEXT_FORMAT, JsonFormatter, RedactSecrets
 from bot.models import Action, Slot, SlotCreate, SlotStatus
 from bot.moderator import Moderator
+from bot.presenters import one_line
 from bot.prompt import DEFAULT_WAKE_TEMPLATE
 from bot.replies import parse_reply
 from bot.state import StateStore
@@ -262,11 +263,6 @@ def format_lateness(late: timedelta) -> str:
     if abs(ms) < 1000:
         return f"{ms:+.0f} ms"
     return f"{ms / 1000:+.2f} s"
-
-
-def _short(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 # ---- the stand-ins for Discord ----------------------------------------------------
@@ -643,7 +639,7 @@ def _print_plan(story: Story, records: list[SlotRecord], origin: datetime) -> No
     for r in sorted(records, key=lambda r: (r.scheduled_at, -r.plan.priority)):
         story.plain(
             f"  {r.plan.due_s:>5.1f}  {r.plan.agent:<9} {r.plan.priority:>4}  "
-            f"{_short(r.plan.title, 20):<20}  {r.plan.shows}"
+            f"{one_line(r.plan.title, 20):<20}  {r.plan.shows}"
         )
     story.plain()
 
@@ -674,7 +670,7 @@ def summary_rows(records: Sequence[SlotRecord], origin: datetime) -> list[tuple[
             (
                 str(r.wake_order) if r.wake_order is not None else "-",
                 r.plan.agent,
-                _short(r.plan.title, 20),
+                one_line(r.plan.title, 20),
                 str(r.plan.priority),
                 secs(r.scheduled_at),
                 secs(r.woken_at),

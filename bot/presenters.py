@@ -107,6 +107,11 @@ def cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
 
 
+def one_line(text: str, limit: int) -> str:
+    """`text` on one line (every run of whitespace a single space), then `cut` to `limit`."""
+    return cut(" ".join(text.split()), limit)
+
+
 def local_day(now: datetime, tz: ZoneInfo) -> date:
     return now.astimezone(tz).date()
 

@@ -39,6 +39,7 @@ from bot.config import AgentConfig
 from bot.discord_bot import ModeratorBot
 from bot.models import Action, Slot, SlotStatus
 from bot.moderator import UnknownAgent
+from bot.presenters import MESSAGE_LIMIT, one_line
 from bot.replies import parse_reply
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,6 @@ log = logging.getLogger(__name__)
 EXPLAIN_EVERY: Final = timedelta(minutes=1)
 #: Longest note quoted back in an acknowledgement.
 NOTE_SHOWN: Final = 200
-_MESSAGE_LIMIT: Final = 2000
 _NO_MENTIONS: Final = discord.AllowedMentions.none()
 _USER_MESSAGES: Final = frozenset({discord.MessageType.default, discord.MessageType.reply})
 
@@ -67,12 +67,12 @@ _WORDS: Final = {
 
 def acknowledgement(slot: Slot, note: str | None) -> str:
     """What the moderator answers to a state change (never a reply word first, no mention)."""
-    title = _one_line(slot.title or slot.slot_type or slot.id, 120)
+    title = one_line(slot.title or slot.slot_type or slot.id, 120)
     text = _ACKS.get(slot.status, "☑️ Recorded: **{title}** is now {status}.").format(
         title=title, status=slot.status.value
     )
     if note:
-        text += f"\n> {_one_line(note, NOTE_SHOWN)}"
+        text += f"\n> {one_line(note, NOTE_SHOWN)}"
     return text
 
 
@@ -91,11 +91,6 @@ def refusal(action: Action, exc: TransitionConflict) -> str:
     else:
         hint = "it has not started yet."
     return f"ℹ️ Not applied: `{word}` is not possible while the slot is {status.value}; {hint}"
-
-
-def _one_line(text: str, limit: int) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 class RepliesCog(commands.Cog, name="Replies"):
@@ -244,7 +239,7 @@ class RepliesCog(commands.Cog, name="Replies"):
 
     async def _post(self, channel: discord.abc.Messageable, text: str) -> None:
         try:
-            await channel.send(text[:_MESSAGE_LIMIT], allowed_mentions=_NO_MENTIONS)
+            await channel.send(text[:MESSAGE_LIMIT], allowed_mentions=_NO_MENTIONS)
         except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as exc:
             log.warning("could not post an answer in channel %s: %s", _channel_id(channel), exc)
 

@@ -25,6 +25,7 @@ from bot.presenters import (
     failed_attempts,
     fit_lines,
     join_names,
+    one_line,
     parse_day,
     refusal_text,
     schedule_embed,
@@ -156,6 +157,18 @@ def test_a_bad_day_says_which_format_to_use(text: str) -> None:
 def test_titles_cannot_break_the_markdown() -> None:
     assert escape("**bold** `code`\nnext line") == r"\*\*bold\*\* \`code\` next line"
     assert escape("x" * 100, 10) == "x" * 9 + "…"
+
+
+def test_one_line_flattens_whitespace_then_cuts() -> None:
+    assert one_line("  a\n\tb   c ", 10) == "a b c"
+    assert one_line("word " * 10, 8) == "word wo…"
+
+
+@given(st.text(max_size=300), st.integers(min_value=1, max_value=200))
+def test_one_line_is_one_line_within_its_limit(text: str, limit: int) -> None:
+    shown = one_line(text, limit)
+    assert len(shown) <= limit
+    assert shown == " ".join(shown.split())
 
 
 def test_fit_lines_keeps_whole_lines_and_counts_the_rest() -> None:
