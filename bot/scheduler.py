@@ -891,8 +891,7 @@ class AgentScheduler:
     # ==== reacting to change =================================================
 
     async def _fold(self, slots: Iterable[Slot], was_active: Slot | None, now: datetime) -> None:
-        changes = [c for c in (self.cache.put(s) for s in slots) if c is not None]
-        await self._react(changes, was_active, now)
+        await self._react(self.cache.put_many(slots), was_active, now)
 
     async def _react(
         self, changes: Sequence[SlotChange], was_active: Slot | None, now: datetime
