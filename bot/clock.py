@@ -47,15 +47,6 @@ class FakeClock:
     def now(self) -> datetime:
         return self._now
 
-    @property
-    def sleepers(self) -> int:
-        """How many sleeps are parked now (cancelled ones excluded)."""
-        return sum(1 for _, _, fut in self._sleepers if not fut.done())
-
-    def next_deadline(self) -> datetime | None:
-        live = [when for when, _, fut in self._sleepers if not fut.done()]
-        return min(live) if live else None
-
     async def sleep(self, seconds: float) -> None:
         if seconds <= 0:
             await asyncio.sleep(0)

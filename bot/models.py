@@ -7,7 +7,7 @@ uses it to explain a refusal, and the scheduler uses it to know what a reply may
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date
 from enum import StrEnum
 from typing import Any
 
@@ -174,8 +174,3 @@ class DaySchedule(BaseModel):
 class ErrorBody(BaseModel):
     error: str
     detail: str
-
-
-def utc_iso(value: datetime) -> str:
-    """RFC 3339 with an explicit offset, as the wire format wants."""
-    return value.isoformat()

@@ -153,10 +153,6 @@ class HttpCalendar:
     def timezone(self) -> ZoneInfo:
         return self._tz
 
-    @property
-    def base_url(self) -> str:
-        return self._base_url
-
     # ---- transport ----------------------------------------------------------
 
     def _get_session(self) -> aiohttp.ClientSession:

@@ -261,10 +261,6 @@ class EmbeddedCalendar:
     def timezone(self) -> ZoneInfo:
         return self._tz
 
-    @property
-    def clock(self) -> Clock:
-        return self._clock
-
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[aiosqlite.Connection]:
         """Reads take the lock too, so they never see a write half done on the shared connection."""

@@ -40,8 +40,6 @@ class Backend:
     cal: Calendar
     store: EmbeddedCalendar
     clock: FakeClock
-    token: str | None = None
-    base_url: str | None = None
 
 
 def slot_body(at: datetime | None = None, **fields: Any) -> SlotCreate:
@@ -89,9 +87,7 @@ async def backend(
         base_url, timezone=TZ, token=token, timeout=10.0, backoff_base=0.01, backoff_max=0.05
     )
     try:
-        yield Backend(
-            name=name, cal=client, store=store, clock=clock, token=token, base_url=base_url
-        )
+        yield Backend(name=name, cal=client, store=store, clock=clock)
     finally:
         await client.close()
         await runner.cleanup()
