@@ -122,6 +122,16 @@ async def _step(what: str, closer: Callable[[], Awaitable[object]]) -> None:
     await bounded(closer(), CLOSE_STEP_S, what)
 
 
+async def _first_or_stop(task: asyncio.Task[None], stop: StopSignal) -> bool:
+    """Wait until `task` ends or a stop signal comes; True when the task ended."""
+    stopping = asyncio.create_task(stop.wait(), name="stop-signal")
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    return task.done()
+
+
 async def _run(settings: Settings, agents: list[AgentConfig]) -> int:
     stop = StopSignal.install()
     clock = SystemClock()
@@ -218,20 +228,17 @@ async def _run_headless(
     )
     try:
         start = asyncio.create_task(moderator.start(), name="moderator-start")
-        stopping = asyncio.create_task(stop.wait(), name="stop-signal")
-        await asyncio.wait({start, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        if start.done():
+        if await _first_or_stop(start, stop):
             if start.exception() is not None:
                 log.error("the moderator's start-up failed", exc_info=start.exception())
                 log.info("the sync and check loops still run and retry")
             moderator.start_loops(settings.sync_interval_s)
-            await stopping
+            await stop.wait()
         else:
             # Stopped during start-up: a wake in flight may finish, like at any other time.
             await bounded(asyncio.shield(start), HEADLESS_GRACE_S, "the start-up")
             start.cancel()
             await asyncio.gather(start, return_exceptions=True)
-            stopping.cancel()
     finally:
         await bounded(moderator.stop(grace_s=HEADLESS_GRACE_S), HEADLESS_GRACE_S + 1, "stopping")
         await bounded(close_waker_chain(chain), CLOSE_STEP_S, "closing the wakers")
@@ -260,11 +267,9 @@ async def _run_discord(
         settings.wake_category,
     )
     running = asyncio.create_task(bot.start(settings.discord_token.get_secret_value()), name="bot")
-    stopping = asyncio.create_task(stop.wait(), name="stop-signal")
     try:
-        await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        await _first_or_stop(running, stop)
     finally:
-        stopping.cancel()
         await bounded(bot.close(), CLOSE_BOT_S, "closing the bot")
         if not running.done():
             running.cancel()
