@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.cache import local_day
 from bot.guild_report import GuildReport
 from bot.models import TRANSITIONS, Action, Slot, SlotStatus
 from bot.status import AgentSnapshot, WakeInfo
@@ -110,10 +111,6 @@ def cut(text: str, limit: int) -> str:
 def one_line(text: str, limit: int) -> str:
     """`text` on one line (every run of whitespace a single space), then `cut` to `limit`."""
     return cut(" ".join(text.split()), limit)
-
-
-def local_day(now: datetime, tz: ZoneInfo) -> date:
-    return now.astimezone(tz).date()
 
 
 def clock_time(at: datetime, tz: ZoneInfo, day: date | None = None) -> str:

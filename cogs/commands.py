@@ -38,6 +38,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands, tasks
 
+from bot.cache import local_day
 from bot.calendar.base import (
     BadRequest,
     CalendarAuthError,
@@ -212,10 +213,6 @@ class CommandsCog(commands.Cog, name="Commands"):
     def moderator(self) -> Moderator:
         return self.bot.moderator
 
-    @property
-    def tz(self) -> dt.tzinfo:
-        return self.moderator.timezone
-
     async def cog_load(self) -> None:
         self.guild_refresh.start()
         self.bot.add_dynamic_items(SlotButton)
@@ -359,7 +356,7 @@ class CommandsCog(commands.Cog, name="Commands"):
     # ---- helpers ---------------------------------------------------------------
 
     def _today(self) -> dt.date:
-        return self.bot.clock.now().astimezone(self.moderator.timezone).date()
+        return local_day(self.bot.clock.now(), self.moderator.timezone)
 
     def _agent_id(self, text: str | None) -> str | None:
         """The configured agent `text` names (None for "all"); raises `UnknownAgent`."""
