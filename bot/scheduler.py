@@ -1074,12 +1074,9 @@ class AgentScheduler:
             candidates.append(blocked or now)
         active = self.cache.active_slot()
         if active is not None:
-            track = self._activity.get(active.id)
-            if track is not None:
-                unit = timedelta(minutes=active.estimated_duration_min)
-                if not track.nudged:
-                    candidates.append(track.at + unit * NUDGE_FACTOR)
-                candidates.append(track.at + unit * ABORT_FACTOR)
+            stuck_at = self._stuck_deadline(active)
+            if stuck_at is not None:
+                candidates.append(stuck_at)
         upcoming = self.cache.next_due_at(after=now)
         if upcoming is not None:
             candidates.append(upcoming)
@@ -1109,11 +1106,8 @@ class AgentScheduler:
             return not self._blocked(now)
         active = self.cache.active_slot()
         if active is not None:
-            track = self._activity.get(active.id)
-            if track is None:
-                return True
-            unit = timedelta(minutes=active.estimated_duration_min)
-            if now - track.at >= unit * (ABORT_FACTOR if track.nudged else NUDGE_FACTOR):
+            stuck_at = self._stuck_deadline(active)
+            if stuck_at is None or now >= stuck_at:
                 return True
         if not self.cache.has_due(now):
             return False
@@ -1122,6 +1116,14 @@ class AgentScheduler:
             return True
         # only session-deferred slots are due: an idle agent may have ended its session
         return active is None and not self._blocked(now)
+
+    def _stuck_deadline(self, active: Slot) -> datetime | None:
+        """When the held slot's silence next calls for the stuck rule: nudge, then abort."""
+        track = self._activity.get(active.id)
+        if track is None:
+            return None
+        factor = ABORT_FACTOR if track.nudged else NUDGE_FACTOR
+        return track.at + timedelta(minutes=active.estimated_duration_min) * factor
 
     def _spawn_timer(self) -> None:
         task = asyncio.create_task(self._timer_loop(), name=f"timer:{self.agent_id}")
