@@ -49,7 +49,7 @@ from bot.calendar.base import (
     SlotNotFound,
     TransitionConflict,
 )
-from bot.calendar.store import MAX_CLAIM_KEY, EmbeddedCalendar, etag_matches
+from bot.calendar.store import MAX_CLAIM_KEY, EmbeddedCalendar
 from bot.models import Action, HeartbeatRequest, Slot, SlotCreate, TransitionRequest
 
 log = logging.getLogger(__name__)
@@ -328,10 +328,12 @@ async def get_day(request: web.Request) -> web.StreamResponse:
         raise ApiError(
             400, "bad_date", f"date must be YYYY-MM-DD (as ?date=2026-01-05), got {shown}"
         ) from None
-    result = await _calendar(request).get_day(agent_id, day)
-    assert result.schedule is not None and result.etag is not None
+    result = await _calendar(request).get_day(
+        agent_id, day, etag=request.headers.get("If-None-Match")
+    )
+    assert result.etag is not None
     headers = {"ETag": result.etag, "Cache-Control": "no-cache"}
-    if etag_matches(request.headers.get("If-None-Match"), result.etag):
+    if result.schedule is None:
         return web.Response(status=304, headers={**headers, "Content-Type": JSON_TYPE})
     return web.json_response(result.schedule.model_dump(mode="json"), headers=headers)
 
