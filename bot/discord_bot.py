@@ -47,6 +47,7 @@ from bot.discord_endpoints import point_discord_at
 from bot.moderator import Moderator
 from bot.state import StateStore
 from bot.wakers.chain import WakerChain
+from bot.wakers.channel import http_detail
 from bot.wakers.factory import build_waker_chain, close_waker_chain, unwakeable_agents
 from cogs import ESSENTIAL_EXTENSIONS, EXTENSIONS
 
@@ -309,7 +310,7 @@ class ModeratorBot(commands.Bot):
 
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, discord.HTTPException):
-        return f"HTTP {exc.status}, Discord code {exc.code}: {exc.text}"
+        return http_detail(exc)
     if isinstance(exc, TimeoutError):
         return f"no answer within {TREE_SYNC_TIMEOUT_S:g} s"
     return f"{type(exc).__name__}: {exc}"

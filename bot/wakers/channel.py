@@ -146,7 +146,8 @@ def _is_category_full(exc: discord.HTTPException) -> bool:
     )
 
 
-def _http_detail(exc: discord.HTTPException) -> str:
+def http_detail(exc: discord.HTTPException) -> str:
+    """Discord's refusal on one line: status, error code and the (shortened) body."""
     text = " ".join(str(exc.text).split())[:300]
     return f"HTTP {exc.status}, Discord code {exc.code}: {text}" if text else f"HTTP {exc.status}"
 
@@ -157,7 +158,7 @@ _UNREACHABLE = (aiohttp.ClientError, OSError, TimeoutError)
 
 def _failure(exc: BaseException) -> str:
     """Why a Discord call failed, for the log: Discord's answer, or the kind of network error."""
-    return _http_detail(exc) if isinstance(exc, discord.HTTPException) else type(exc).__name__
+    return http_detail(exc) if isinstance(exc, discord.HTTPException) else type(exc).__name__
 
 
 # ---- the waker ------------------------------------------------------------------
@@ -225,7 +226,7 @@ class PrivateChannelWaker:
             log.warning("discord wake of slot %s (agent %s) failed: %s", slot.id, agent.id, exc)
             return WakeResult.failure(self.name, str(exc))
         except discord.HTTPException as exc:
-            error = f"Discord refused a call while waking slot {slot.id}: {_http_detail(exc)}"
+            error = f"Discord refused a call while waking slot {slot.id}: {http_detail(exc)}"
             log.warning("%s", error)
             return WakeResult.failure(self.name, error)
         except _UNREACHABLE as exc:
@@ -336,7 +337,7 @@ class PrivateChannelWaker:
         except discord.Forbidden as exc:
             raise WakeError(
                 f"cannot see channel {link.channel_id} of slot {link.slot_id}: "
-                f"missing View Channel there ({_http_detail(exc)})"
+                f"missing View Channel there ({http_detail(exc)})"
             ) from None
         return channel.id
 
@@ -355,7 +356,7 @@ class PrivateChannelWaker:
             log.warning(
                 "cannot read history of channel %s (%s); posting the wake message",
                 channel_id,
-                _http_detail(exc),
+                http_detail(exc),
             )
         return None
 
@@ -371,7 +372,7 @@ class PrivateChannelWaker:
             raise WakeError(
                 f"cannot post in channel {channel_id} of slot {slot.id}: "
                 f"missing {await self._missing_in_channel(channel_id)} "
-                f"({_http_detail(exc)})"
+                f"({http_detail(exc)})"
             ) from None
         except discord.NotFound:
             await self._ledger.forget_channel(slot.id)
@@ -646,13 +647,13 @@ class PrivateChannelWaker:
         if lacking:
             return (
                 f"cannot {action}: the moderator is missing {_perm_names(lacking)} "
-                f"in guild {guild.id} ({_http_detail(exc)})"
+                f"in guild {guild.id} ({http_detail(exc)})"
             )
         return (
             f"cannot {action}: Discord answered Missing Permissions; the moderator needs "
             f"Manage Channels in guild {guild.id} and must itself hold every permission it "
             f"grants ({_perm_names(needed[1:])}); check the wake category's overwrites too "
-            f"({_http_detail(exc)})"
+            f"({http_detail(exc)})"
         )
 
     async def _missing_in_channel(self, channel_id: int) -> str:
@@ -708,7 +709,7 @@ class PrivateChannelWaker:
                 continue
             except discord.HTTPException as exc:
                 log.warning(
-                    "could not delete leftover channel %s: %s", channel.id, _http_detail(exc)
+                    "could not delete leftover channel %s: %s", channel.id, http_detail(exc)
                 )
                 continue
             log.info("deleted leftover channel %s of ended slot %s", channel.id, slot_id)
