@@ -453,8 +453,7 @@ class AgentScheduler:
             return
         if not due and not self.deferred:
             return
-        if self._hb_sent is not HeartbeatStatus.IDLE:
-            await self._heartbeat(force=False)
+        await self._heartbeat(force=False)  # idle: sent only if the calendar was not told so
         try:
             status = await self._calendar.agent_status(self.agent_id)
         except CalendarError as exc:
