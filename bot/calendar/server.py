@@ -380,8 +380,8 @@ async def transition(request: web.Request) -> web.StreamResponse:
         ) from None
     agent_id = _agent_header(request, required=False)
     body = await _body(request, TransitionRequest, optional=True)
-    # For start, Idempotency-Key is the claim key, kept by the store (not the memory cache).
-    claim_key = (request.headers.get("Idempotency-Key") or None) if _is_start(request) else None
+    # For start, Idempotency-Key is the claim key, kept by the store (not the memory
+    # cache); the store ignores it for every other action.
     outcome = await _calendar(request).transition_outcome(
         request.match_info["slot_id"],
         action,
@@ -389,7 +389,7 @@ async def transition(request: web.Request) -> web.StreamResponse:
         expected_version=body.expected_version,
         note=body.note,
         until=body.until,
-        idempotency_key=claim_key,
+        idempotency_key=request.headers.get("Idempotency-Key"),
     )
     headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
     return web.json_response(_slot_json(outcome.slot), headers=headers)
