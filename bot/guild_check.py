@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import aiohttp
@@ -67,14 +68,14 @@ async def check_guild(
     base = GuildReport(guild_id=guild_id, checked_at=now, without_discord=without)
     me_user = client.user
     if me_user is None:
-        return _with(base, error="the Discord client is not logged in")
+        return replace(base, error="the Discord client is not logged in")
     try:
         guild = client.get_guild(guild_id)
         if guild is None or guild.unavailable:
             guild = await client.fetch_guild(guild_id, with_counts=False)
         me = guild.me if guild.me is not None else await guild.fetch_member(me_user.id)
     except (discord.NotFound, discord.Forbidden):
-        return _with(
+        return replace(
             base,
             error=(
                 f"the moderator is not a member of guild {guild_id} "
@@ -82,9 +83,9 @@ async def check_guild(
             ),
         )
     except discord.HTTPException as exc:
-        return _with(base, error=f"Discord refused the guild look-up: {_http_text(exc)}")
+        return replace(base, error=f"Discord refused the guild look-up: {_http_text(exc)}")
     except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-        return _with(base, error=f"cannot reach Discord: {type(exc).__name__}")
+        return replace(base, error=f"cannot reach Discord: {type(exc).__name__}")
     missing = tuple(missing_permissions(me.guild_permissions))
     gate = asyncio.Semaphore(MEMBER_LOOKUPS)
 
@@ -120,15 +121,6 @@ async def check_guild(
         non_members=non_members,
         without_discord=without,
         unchecked=unchecked,
-    )
-
-
-def _with(base: GuildReport, *, error: str) -> GuildReport:
-    return GuildReport(
-        guild_id=base.guild_id,
-        checked_at=base.checked_at,
-        without_discord=base.without_discord,
-        error=error,
     )
 
 
