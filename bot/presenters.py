@@ -90,9 +90,14 @@ class EmbedSpec:
         return total + sum(len(f.name) + len(f.value) for f in self.fields)
 
 
+def status_word(status: SlotStatus) -> str:
+    """The status as people write it: "not started", "ongoing"."""
+    return status.value.lower().replace("_", " ")
+
+
 def status_label(status: SlotStatus) -> str:
     """Emoji and word, e.g. "▶️ ongoing": the emoji for scanning, the word for readers."""
-    return f"{STATUS_EMOJI[status]} {status.value.lower().replace('_', ' ')}"
+    return f"{STATUS_EMOJI[status]} {status_word(status)}"
 
 
 def escape(text: str, limit: int = 80) -> str:
@@ -269,9 +274,7 @@ def _status_counts(slots: Iterable[Slot]) -> str:
     for slot in slots:
         counts[slot.status] = counts.get(slot.status, 0) + 1
     return ", ".join(
-        f"{n} {status.value.lower().replace('_', ' ')}"
-        for status in SlotStatus
-        if (n := counts.get(status, 0))
+        f"{n} {status_word(status)}" for status in SlotStatus if (n := counts.get(status, 0))
     )
 
 
@@ -544,8 +547,8 @@ def status_embed(
 
 
 def _status_words(statuses: Iterable[SlotStatus]) -> str:
-    ordered = [s for s in SlotStatus if s in set(statuses)]
-    return " or ".join(s.value.lower().replace("_", " ") for s in ordered)
+    wanted = set(statuses)
+    return " or ".join(status_word(s) for s in SlotStatus if s in wanted)
 
 
 def refusal_text(
@@ -635,7 +638,7 @@ def slot_choice(slot: Slot, tz: ZoneInfo, today: date | None = None) -> tuple[st
     title = " ".join((slot.title or slot.slot_type).split())
     label = (
         f"{slot.agent_id} {clock_time(slot.scheduled_at, tz, today)} "
-        f"{slot.status.value.lower().replace('_', ' ')} · {title}"
+        f"{status_word(slot.status)} · {title}"
     )
     prefix = f"[{slot.id[:8]}] "
     return cut(prefix + label, CHOICE_NAME_LIMIT), slot.id
