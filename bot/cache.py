@@ -20,9 +20,9 @@ on what moved (a slot ended, a new slot appeared, the agent became busy).
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -270,15 +270,6 @@ class ScheduleCache:
                 carried.append(slot)
         return sorted(carried, key=lambda s: (s.scheduled_at, s.id))
 
-    def drop_ended_carried(self) -> list[Slot]:
-        """Ended slots of earlier days are written off once seen ending."""
-        if self.day is None:
-            return []
-        gone = [s for s in self._slots.values() if s.status.is_final and self.day_of(s) < self.day]
-        for slot in gone:
-            self.remove(slot.id)
-        return gone
-
     # ---- index ---------------------------------------------------------
 
     def _store(self, slot: Slot) -> None:
@@ -298,11 +289,3 @@ class ScheduleCache:
             if idx < len(self._pending) and self._pending[idx] == key:
                 del self._pending[idx]
         self._active.discard(slot_id)
-
-
-def sort_for_selection(slots: Sequence[Slot]) -> list[Slot]:
-    return sorted(slots, key=selection_key)
-
-
-def utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC)

@@ -501,13 +501,6 @@ class StateStore:
         )
         return [self._wake(r) for r in rows]
 
-    async def wakes_for(self, agent_id: str) -> list[WakeEntry]:
-        rows = await self._rows(
-            f"SELECT {self._WAKE_COLS} FROM wakes WHERE agent_id = ? ORDER BY intent_at",
-            (agent_id,),
-        )
-        return [self._wake(r) for r in rows]
-
     # ---- session deferrals --------------------------------------------
 
     async def add_deferrals(self, agent_id: str, slot_ids: Iterable[str]) -> None:
