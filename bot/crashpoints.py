@@ -69,15 +69,8 @@ def armed_points() -> frozenset[str]:
 
 def crash_point(name: str) -> None:
     """Die here by SIGKILL if `MODERATOR_CRASH_AT` names `name`; otherwise do nothing."""
-    armed = _armed if _armed is not None else armed_points()
-    if name in armed:
+    if name in armed_points():
         _die(name)
-
-
-def reset() -> None:
-    """Forget the cached setting, so the next call reads the environment again (tests)."""
-    global _armed
-    _armed = None
 
 
 def _die(name: str) -> None:
