@@ -11,7 +11,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 AGENT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 _AGENT_ID_RE = re.compile(AGENT_ID_PATTERN)
@@ -174,3 +174,21 @@ class DaySchedule(BaseModel):
 class ErrorBody(BaseModel):
     error: str
     detail: str
+
+
+def describe_validation(
+    exc: ValidationError, *, whole: str = "body", limit: int | None = None
+) -> str:
+    """Field and reason for each problem, without echoing the (possibly large) input.
+
+    `whole` names the value itself when the problem is not in one field; past
+    `limit` problems only their count is given.
+    """
+    errors = exc.errors()
+    shown = errors if limit is None else errors[:limit]
+    parts = []
+    for err in shown:
+        where = ".".join(str(part) for part in err.get("loc", ())) or whole
+        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+    more = len(errors) - len(shown)
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from bot.calendar.base import CalendarError
 from bot.config import Settings, load_settings
-from bot.models import AGENT_ID_PATTERN, Slot, SlotCreate, is_valid_agent_id
+from bot.models import AGENT_ID_PATTERN, Slot, SlotCreate, describe_validation, is_valid_agent_id
 
 log = logging.getLogger("bot.calendar")
 
@@ -240,7 +240,6 @@ async def _serve_until_stopped(
 
 async def _add(args: argparse.Namespace, settings: Settings) -> int:
     from bot.calendar.factory import open_calendar
-    from bot.calendar.server import describe_validation
     from bot.clock import SystemClock
 
     tz = settings.tz

@@ -61,6 +61,7 @@ from bot.models import (
     HeartbeatStatus,
     Slot,
     SlotCreate,
+    describe_validation,
 )
 
 log = logging.getLogger(__name__)
@@ -440,9 +441,5 @@ def _describe(exc: BaseException | None) -> str:
 
 
 def _summary(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:5]:
-        where = ".".join(str(p) for p in err.get("loc", ())) or "value"
-        parts.append(f"{where}: {err.get('msg', 'invalid')}")
-    more = len(exc.errors()) - 5
-    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+    """A malformed answer's first few problems (a whole day's answer may have many)."""
+    return describe_validation(exc, whole="value", limit=5)

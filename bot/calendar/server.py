@@ -50,7 +50,14 @@ from bot.calendar.base import (
     TransitionConflict,
 )
 from bot.calendar.store import MAX_CLAIM_KEY, EmbeddedCalendar
-from bot.models import Action, HeartbeatRequest, Slot, SlotCreate, TransitionRequest
+from bot.models import (
+    Action,
+    HeartbeatRequest,
+    Slot,
+    SlotCreate,
+    TransitionRequest,
+    describe_validation,
+)
 
 log = logging.getLogger(__name__)
 
@@ -297,15 +304,6 @@ async def _body(request: web.Request, model: type[M], *, optional: bool = False)
         return model.model_validate(data)
     except ValidationError as exc:
         raise ApiError(422, "validation_error", describe_validation(exc)) from None
-
-
-def describe_validation(exc: ValidationError) -> str:
-    """Field and reason for each problem, without echoing the (possibly large) input."""
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(part) for part in err.get("loc", ())) or "body"
-        parts.append(f"{where}: {err.get('msg', 'invalid')}")
-    return "; ".join(parts)
 
 
 def _calendar(request: web.Request) -> EmbeddedCalendar:
