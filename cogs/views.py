@@ -28,6 +28,10 @@ _LABELS = {Action.COMPLETE: "Complete", Action.ABORT: "Abort"}
 _STYLES = {Action.COMPLETE: discord.ButtonStyle.success, Action.ABORT: discord.ButtonStyle.danger}
 #: Discord allows 100 characters per custom_id; "slotctl:complete:" leaves 83.
 SLOT_ID_MAX = 80
+#: The slot ids a button can carry: one pattern for routing a press and for making buttons.
+_SLOT_ID = rf"[A-Za-z0-9_.-]{{1,{SLOT_ID_MAX}}}"
+_BUTTON_SLOT_ID = re.compile(_SLOT_ID)
+_ACTIONS = "|".join(action.value for action in BUTTON_ACTIONS)
 
 
 @runtime_checkable
@@ -45,7 +49,7 @@ def custom_id(action: Action, slot_id: str) -> str:
 
 class SlotButton(
     discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
-    template=rf"{CUSTOM_ID_PREFIX}:(?P<action>complete|abort):(?P<slot_id>[A-Za-z0-9_.-]{{1,{SLOT_ID_MAX}}})",
+    template=rf"{CUSTOM_ID_PREFIX}:(?P<action>{_ACTIONS}):(?P<slot_id>{_SLOT_ID})",
 ):
     def __init__(self, action: Action, slot_id: str) -> None:
         super().__init__(
@@ -80,7 +84,7 @@ class SlotButton(
 
 def controls_view(slot_id: str) -> discord.ui.View | None:
     """The buttons for one slot, or None when its id cannot fit a custom_id."""
-    if len(slot_id) > SLOT_ID_MAX or not re.fullmatch(r"[A-Za-z0-9_.-]+", slot_id):
+    if not _BUTTON_SLOT_ID.fullmatch(slot_id):
         return None
     view = discord.ui.View(timeout=None)
     for action in BUTTON_ACTIONS:

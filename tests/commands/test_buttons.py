@@ -93,3 +93,19 @@ async def test_an_agent_reply_ending_the_slot_takes_the_buttons_off(
     await h.fake.wait_for(
         lambda: not custom_ids(h.bot_messages(channel_id)[0]), what="buttons removed"
     )
+
+
+async def test_buttons_are_made_exactly_for_the_slot_ids_a_press_can_be_routed_by() -> None:
+    from cogs.views import SLOT_ID_MAX, SlotButton, controls_view
+
+    routed = SlotButton.__discord_ui_compiled_template__
+    for slot_id in ("a", "x.y_z-1", "s" * SLOT_ID_MAX):
+        view = controls_view(slot_id)
+        assert view is not None, slot_id
+        for item in view.children:
+            assert isinstance(item, SlotButton) and item.item.custom_id is not None
+            match = routed.fullmatch(item.item.custom_id)
+            assert match is not None and match["slot_id"] == slot_id
+            assert len(item.item.custom_id) <= 100
+    for slot_id in ("", "s" * (SLOT_ID_MAX + 1), "has space", "emoji✅", "a:b"):
+        assert controls_view(slot_id) is None, slot_id
