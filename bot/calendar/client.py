@@ -299,12 +299,8 @@ class HttpCalendar:
                 f"malformed answer from the calendar for {what}: {_summary(exc)}"
             ) from None
 
-    def _slots(self, items: list[Any], what: str) -> list[Slot]:
-        """Validate each slot alone: a bad one is logged and skipped, the rest kept."""
-        return self._valid_slots(items, what)[0]
-
-    def _valid_slots(self, items: list[Any], what: str) -> tuple[list[Slot], int]:
-        """`_slots`, also answering how many were skipped."""
+    def _slots(self, items: list[Any], what: str) -> tuple[list[Slot], int]:
+        """Validate each slot alone: a bad one is logged, skipped and counted; the rest kept."""
         slots: list[Slot] = []
         skipped = 0
         for item in items:
@@ -350,7 +346,7 @@ class HttpCalendar:
                 envelope.timezone,
                 self._tz.key,
             )
-        slots, skipped = self._valid_slots(envelope.slots, what)
+        slots, skipped = self._slots(envelope.slots, what)
         schedule = DaySchedule(
             date=envelope.date, agent_id=envelope.agent_id, timezone=envelope.timezone, slots=slots
         )
@@ -371,7 +367,8 @@ class HttpCalendar:
         )
         data = self._expect(answer, what, 200)
         envelope = self._model(_SlotList, data, what)
-        return self._slots(envelope.slots, what)
+        slots, _ = self._slots(envelope.slots, what)
+        return slots
 
     async def agent_status(self, agent_id: str) -> AgentStatus:
         what = f"GET /calendar/agent/status for {agent_id}"
