@@ -46,7 +46,7 @@ from bot.calendar.base import CalendarError, SlotNotFound, TransitionConflict
 from bot.calendar.store import EmbeddedCalendar
 from bot.clock import Clock, SystemClock
 from bot.config import AgentConfig
-from bot.logs import LEVELS, TEXT_FORMAT, JsonFormatter, RedactSecrets
+from bot.logs import RedactSecrets, formatter_for, parse_level
 from bot.models import Action, Slot, SlotCreate, SlotStatus
 from bot.moderator import Moderator
 from bot.presenters import one_line
@@ -766,14 +766,13 @@ def _quiet_logging() -> Callable[[], None]:
 
     Undone afterwards so an in-process caller (tests) keeps its own logging.
     """
-    level = (os.environ.get("LOG_LEVEL") or "WARNING").strip().upper()
-    if level not in LEVELS:
-        raise DemoError(f"LOG_LEVEL must be one of {', '.join(LEVELS)}; got {level!r}")
-    fmt = (os.environ.get("LOG_FORMAT") or "text").strip().lower()
-    if fmt not in ("text", "json"):
-        raise DemoError(f"LOG_FORMAT must be 'text' or 'json'; got {fmt!r}")
+    try:
+        level = parse_level((os.environ.get("LOG_LEVEL") or "WARNING").strip().upper())
+        formatter = formatter_for((os.environ.get("LOG_FORMAT") or "text").strip().lower())
+    except ValueError as exc:
+        raise DemoError(str(exc)) from None
     handler = _DemoLogHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    handler.setFormatter(formatter)
     handler.addFilter(RedactSecrets())
     root = logging.getLogger()
     before = root.level

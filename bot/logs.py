@@ -154,11 +154,19 @@ class _ModeratorHandler(logging.StreamHandler[TextIO]):
     """Our root handler, marked by its class so a second set-up replaces it instead of adding."""
 
 
-def _parse_level(level: str) -> int:
+def parse_level(level: str) -> int:
+    """LOG_LEVEL as a number; the moderator and the demo refuse the same names in the same words."""
     name = level.strip().upper() if isinstance(level, str) else ""
     if name not in LEVELS:
         raise ValueError(f"LOG_LEVEL must be one of {', '.join(LEVELS)}; got {level!r}")
     return int(logging.getLevelName(name))
+
+
+def formatter_for(fmt: str) -> logging.Formatter:
+    """LOG_FORMAT's formatter; shared with the demo, like `parse_level`."""
+    if fmt not in ("text", "json"):
+        raise ValueError(f"LOG_FORMAT must be 'text' or 'json'; got {fmt!r}")
+    return JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT)
 
 
 def setup_logging(
@@ -172,11 +180,10 @@ def setup_logging(
 
     `stream` defaults to stderr at call time; tests pass their own.
     """
-    numeric = _parse_level(level)
-    if fmt not in ("text", "json"):
-        raise ValueError(f"LOG_FORMAT must be 'text' or 'json'; got {fmt!r}")
+    numeric = parse_level(level)
+    formatter = formatter_for(fmt)
     handler = _ModeratorHandler(stream if stream is not None else sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    handler.setFormatter(formatter)
     handler.addFilter(RedactSecrets(secrets))
 
     root = logging.getLogger()
