@@ -23,11 +23,14 @@ from pydantic import ValidationError
 from bot.calendar.base import CalendarError
 from bot.config import Settings, load_settings
 from bot.models import AGENT_ID_PATTERN, Slot, SlotCreate, describe_validation, is_valid_agent_id
+from bot.presenters import one_line
 
 log = logging.getLogger("bot.calendar")
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+#: Longest title shown in `add`'s confirmation and in `list`'s table.
+TITLE_SHOWN = 60
 
 
 class UsageError(Exception):
@@ -270,7 +273,8 @@ async def _add(args: argparse.Namespace, settings: Settings) -> int:
     local = slot.scheduled_at.astimezone(tz)
     print(
         f"added slot for {slot.agent_id} at {local:%Y-%m-%d %H:%M} {tz.key}, "
-        f"priority {slot.priority}, {slot.estimated_duration_min} min: {_one_line(slot.title)}",
+        f"priority {slot.priority}, {slot.estimated_duration_min} min: "
+        f"{one_line(slot.title, TITLE_SHOWN)}",
         file=sys.stderr,
     )
     print(slot.id)
@@ -322,11 +326,6 @@ def _count(n: int) -> str:
     return "no slots" if n == 0 else f"{n} slot" + ("" if n == 1 else "s")
 
 
-def _one_line(text: str, limit: int = 60) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
 def format_table(slots: Sequence[Slot], day: date, tz: ZoneInfo) -> str:
     """An aligned table: time (in `tz`), agent, priority, status, id, title."""
     header = ("TIME", "AGENT", "PRI", "STATUS", "ID", "TITLE")
@@ -341,7 +340,7 @@ def format_table(slots: Sequence[Slot], day: date, tz: ZoneInfo) -> str:
                 str(slot.priority),
                 slot.status.value,
                 slot.id,
-                _one_line(slot.title),
+                one_line(slot.title, TITLE_SHOWN),
             )
         )
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
