@@ -121,9 +121,6 @@ class ScheduleCache:
     def day_of(self, slot: Slot) -> date:
         return local_day(slot.scheduled_at, self.timezone)
 
-    def slots_on(self, day: date) -> list[Slot]:
-        return [s for s in self.get_all() if self.day_of(s) == day]
-
     def carried(self) -> list[Slot]:
         """Slots held from before the current day (unfinished or current)."""
         if self.day is None:

@@ -48,7 +48,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.cache import ScheduleCache, SlotChange, local_day, selection_key
@@ -1234,8 +1234,9 @@ class AgentScheduler:
             last_calendar_error_at=self._last_calendar_error_at,
         )
 
-    def slots_on(self, day: date) -> list[Slot]:
-        """The cached schedule of `day`; today's includes slots carried from earlier days."""
-        if day == self.cache.day:
-            return [s for s in self.cache.get_all() if self.cache.day_of(s) <= day]
-        return self.cache.slots_on(day)
+    def today_slots(self) -> list[Slot]:
+        """The cached schedule of the cache's day, with the slots carried from earlier days."""
+        day = self.cache.day
+        if day is None:
+            return []
+        return [s for s in self.cache.get_all() if self.cache.day_of(s) <= day]
