@@ -50,7 +50,7 @@ from bot.calendar.base import Calendar
 from bot.clock import Clock
 from bot.config import AgentConfig
 from bot.models import Action, Slot
-from bot.scheduler import AgentScheduler, SchedulerConfig
+from bot.scheduler import AgentScheduler, SchedulerConfig, action_note
 from bot.state import StateStore
 from bot.status import AgentSnapshot, SchedulerEvent
 from bot.wakers.base import SlotNotifier, Waker
@@ -269,10 +269,9 @@ class Moderator:
             owner = slot.agent_id
         scheduler = self._schedulers.get(owner)
         if scheduler is None:
-            text = f"{source}: {note}" if note else source
             log.info("slot %s of unconfigured agent %s: %s by %s", slot_id, owner, action, source)
             return await self.calendar.transition(
-                slot_id, action, agent_id=owner, note=text, until=until
+                slot_id, action, agent_id=owner, note=action_note(source, note), until=until
             )
         return await scheduler.apply_action(slot_id, action, note=note, source=source, until=until)
 

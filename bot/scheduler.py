@@ -109,6 +109,11 @@ def format_duration(span: timedelta) -> str:
     return f"{days} d {hours} h" if hours else f"{days} d"
 
 
+def action_note(source: str, note: str | None) -> str:
+    """The calendar note of a reply's or a command's transition: who asked, and why."""
+    return f"{source}: {note}" if note else source
+
+
 def next_midnight(now: datetime, tz: ZoneInfo) -> datetime:
     """The next start of a `tz` day after `now`, in UTC (right across DST changes)."""
     tomorrow = local_day(now, tz) + timedelta(days=1)
@@ -286,10 +291,13 @@ class AgentScheduler:
         async with self._lock:
             now = self._clock.now()
             was_active = self.cache.active_slot()
-            text = f"{source}: {note}" if note else source
             try:
                 result = await self._calendar.transition(
-                    slot_id, action, agent_id=self.agent_id, note=text, until=until
+                    slot_id,
+                    action,
+                    agent_id=self.agent_id,
+                    note=action_note(source, note),
+                    until=until,
                 )
             except TransitionConflict as exc:
                 if exc.slot is not None:
