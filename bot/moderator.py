@@ -243,9 +243,6 @@ class Moderator:
 
         await asyncio.gather(*(one(s) for s in waiting))
 
-    async def check(self, agent_id: str) -> None:
-        await self._scheduler(agent_id).run_check()
-
     # ---- actions ------------------------------------------------------------
 
     async def apply_action(
