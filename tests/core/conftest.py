@@ -155,6 +155,16 @@ class FailingWaker:
         return await self.inner.wake(agent, slot, prompt)
 
 
+class CalendarProxy:
+    """The real calendar, except for the calls a subclass overrides."""
+
+    def __init__(self, inner: EmbeddedCalendar) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
 class Outage:
     """The real calendar behind a switch: `down` (or an agent in `down_for`) fails every call."""
 

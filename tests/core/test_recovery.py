@@ -14,6 +14,7 @@ from bot.state import StateStore, WakeEntry
 from bot.wakers.base import WakeResult
 from tests.core.conftest import (
     START,
+    CalendarProxy,
     FailingWaker,
     Harness,
     Outage,
@@ -290,15 +291,9 @@ async def test_a_refused_re_sent_claim_on_an_ended_slot_is_recorded_not_woken(
     assert entry.error is not None and "FINISHED" in entry.error
 
 
-class ReleasedThenTakenThenDied:
+class ReleasedThenTakenThenDied(CalendarProxy):
     """The calendar: our release of a failed wake lands, another moderator claims the slot
     at once, and this process dies before it writes the release's result."""
-
-    def __init__(self, inner: EmbeddedCalendar) -> None:
-        self.inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
     async def transition(self, slot_id: str, action: Action, **kwargs: Any) -> Slot:
         result = await self.inner.transition(slot_id, action, **kwargs)

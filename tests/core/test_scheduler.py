@@ -22,6 +22,7 @@ from tests.core.conftest import (
     ADA,
     BOB,
     START,
+    CalendarProxy,
     FailingWaker,
     Harness,
     Outage,
@@ -450,15 +451,12 @@ async def test_progress_counts_only_for_a_held_slot(
     assert not await moderator.record_progress("unknown", "?")
 
 
-class ClaimsUnreachable:
+class ClaimsUnreachable(CalendarProxy):
     """The real calendar, except that `start` cannot reach it while `failing`."""
 
     def __init__(self, inner: EmbeddedCalendar) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.failing = True
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
     async def transition(self, slot_id: str, action: Action, **kwargs: Any) -> Any:
         if self.failing and action is Action.START:
@@ -527,20 +525,17 @@ async def test_last_wake_keeps_why_each_waker_before_the_one_that_worked_failed(
     )
 
 
-class ClaimsFail:
+class ClaimsFail(CalendarProxy):
     """The real calendar, except that each new claim (`start` with an unseen claim key)
     fails as unreachable, and meanwhile the slot's owner re-defers it, so that claim's
     re-sent `start` is refused (version moved) and the next check claims afresh."""
 
     def __init__(self, inner: EmbeddedCalendar, clock: SettlingClock) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.clock = clock
         self.failing = True
         self.keys: set[str | None] = set()
         self.claims: list[float] = []
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
     async def transition(self, slot_id: str, action: Action, **kwargs: Any) -> Slot:
         key = kwargs.get("idempotency_key")
@@ -575,16 +570,13 @@ async def test_repeated_claim_failures_back_off_further_each_time(
     assert (await calendar.get_slot(slot.id)).status is SlotStatus.ONGOING
 
 
-class DefersFail:
+class DefersFail(CalendarProxy):
     """The real calendar, except that every `defer` fails as unreachable."""
 
     def __init__(self, inner: EmbeddedCalendar, clock: SettlingClock) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.clock = clock
         self.defers: list[float] = []
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
     async def transition(self, slot_id: str, action: Action, **kwargs: Any) -> Slot:
         if action is Action.DEFER:
