@@ -120,18 +120,14 @@ class ModeratorBot(commands.Bot):
             calendar_url=calendar_url,
             clock=self.clock,
         )
-        self.moderator = Moderator(
+        # precise_timer=False only for bench/wake_latency.py: the seed's check loop alone.
+        self.moderator = Moderator.from_settings(
+            settings,
             self.agents,
             calendar,
             state,
             self.waker,
             self.clock,
-            timezone=settings.tz,
-            check_interval_s=settings.check_interval_s,
-            misfire_grace_s=settings.misfire_grace_s,
-            wake_template=settings.wake_template,
-            notifier=self.waker,
-            # False only for bench/wake_latency.py: the seed's design, the check loop alone.
             precise_timer=precise_timer,
         )
         #: Set once `Moderator.start()` has finished (or failed, logged): the loops may run.

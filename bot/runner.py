@@ -214,18 +214,7 @@ async def _run_headless(
         log.warning(
             "agent %s has no spawn_url/spawn_command and no global one: it is never woken", name
         )
-    moderator = Moderator(
-        agents,
-        calendar,
-        state,
-        chain,
-        clock,
-        timezone=settings.tz,
-        check_interval_s=settings.check_interval_s,
-        misfire_grace_s=settings.misfire_grace_s,
-        wake_template=settings.wake_template,
-        notifier=chain,
-    )
+    moderator = Moderator.from_settings(settings, agents, calendar, state, chain, clock)
     try:
         start = asyncio.create_task(moderator.start(), name="moderator-start")
         if await _first_or_stop(start, stop):
