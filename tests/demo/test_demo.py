@@ -158,7 +158,10 @@ def test_demo_command_shows_the_whole_flow(tmp_path: Path) -> None:
     # The replies went through the first-word rule: a chatty "Done with…" is only progress.
     lines = out.splitlines()
     chatty = next(i for i, line in enumerate(lines) if "Done with the outline" in line)
-    assert "progress" in lines[chatty + 1]
+    # Other agents' events may interleave: the answer is the channel's next line.
+    channel = lines[chatty].split("]", 1)[0].split("[", 1)[1]
+    answer = next(line for line in lines[chatty + 1 :] if f"[{channel}]" in line)
+    assert "progress" in answer
     assert "moderator: paused" in out and "moderator: resumed" in out
 
     # Nothing left behind: not in the folder it ran in, not in its temporary folder.
