@@ -41,12 +41,13 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from bot.app.settings import Settings
 from bot.calendar.server import start_server
 from bot.calendar.store import EmbeddedCalendar
-from bot.config import AgentConfig, Settings
-from bot.discord_bot import ModeratorBot
-from bot.models import SlotStatus
-from bot.wakers.channel import TOPIC_MARK, topic_slot_id
+from bot.core.agents import AgentConfig
+from bot.core.models import SlotStatus
+from bot.discord_io.channel_waker import TOPIC_MARK, topic_slot_id
+from bot.discord_io.client import ModeratorBot
 from tests.e2e.harness import harness_settings, started
 from tests.fakediscord import FakeDiscord, RecordedRequest
 

@@ -50,12 +50,12 @@ from bench._common import TrafficMeter, midday_zone
 from bot.calendar.client import HttpCalendar
 from bot.calendar.server import make_app, serve_app
 from bot.calendar.store import EmbeddedCalendar
-from bot.clock import SystemClock
-from bot.config import AgentConfig
-from bot.models import Action, HeartbeatStatus, Slot, SlotCreate
-from bot.moderator import Moderator
-from bot.state import StateStore
-from bot.wakers.base import WakeResult
+from bot.core.agents import AgentConfig
+from bot.core.clock import SystemClock
+from bot.core.models import Action, HeartbeatStatus, Slot, SlotCreate
+from bot.core.moderator import Moderator
+from bot.core.state import StateStore
+from bot.core.waker import WakeResult
 
 DEFAULT_SYNC_S = 300.0
 DEFAULT_CHECK_S = 30.0
@@ -358,7 +358,7 @@ def main() -> int:
     if args.agents < 1 or args.scale <= 0 or args.hours <= 0 or args.slots < 2:
         parser.error("--agents >= 1, --slots >= 2, --scale > 0 and --hours > 0")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("bot.state").setLevel(
+    logging.getLogger("bot.core.state").setLevel(
         logging.ERROR
     )  # "starting with empty state" is expected
     return report(asyncio.run(main_async(args)), args)

@@ -69,8 +69,8 @@ from bench._discord import (
     wake_categories,
 )
 from bot.calendar.store import EmbeddedCalendar
-from bot.discord_bot import ModeratorBot
-from bot.models import SlotCreate
+from bot.core.models import SlotCreate
+from bot.discord_io.client import ModeratorBot
 from tests.fakediscord import FakeDiscord
 
 #: Discord's documented global rate limit for a bot (requests per second).
@@ -271,8 +271,8 @@ INSIDE = (
     ("the fake: gateway writer", "tests/fakediscord/gateway.py", "write_loop"),
     ("discord.py: REST client", "discord/http.py", "request"),
     ("discord.py: gateway events in", "discord/gateway.py", "received_message"),
-    ("bot: the checks (claim + wake)", "bot/scheduler.py", "run_check"),
-    ("bot: the channel waker", "bot/wakers/channel.py", "wake"),
+    ("bot: the checks (claim + wake)", "bot/core/", "run_check"),
+    ("bot: the channel waker", "bot/discord_io/channel_waker.py", "wake"),
 )
 
 

@@ -34,14 +34,14 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.cache import ScheduleCache
 from bot.calendar.store import EmbeddedCalendar
-from bot.clock import FakeClock
-from bot.config import AgentConfig
-from bot.models import DaySchedule, Slot, SlotCreate
-from bot.moderator import Moderator
-from bot.state import StateStore
-from bot.wakers.base import WakeResult
+from bot.core.agents import AgentConfig
+from bot.core.cache import ScheduleCache
+from bot.core.clock import FakeClock
+from bot.core.models import DaySchedule, Slot, SlotCreate
+from bot.core.moderator import Moderator
+from bot.core.state import StateStore
+from bot.core.waker import WakeResult
 
 DAY_START = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)
 UTC_ZONE = ZoneInfo("UTC")

@@ -58,7 +58,7 @@ from bench._discord import (
     served_calendar,
     wait_finished,
 )
-from bot.models import SlotCreate
+from bot.core.models import SlotCreate
 from tests.fakediscord import FakeDiscord
 
 TARGET_P99_S = 1.0

@@ -6,7 +6,7 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bot.cli import run
+    from bot.app.cli import run
 
     code: int = run(sys.argv[1:] if argv is None else argv)
     return code

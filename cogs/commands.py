@@ -1,7 +1,7 @@
 """Slash commands for people (DESIGN §7): `/schedule`, `/status`, `/slot`, `/sync`.
 
-Thin glue: the words come from `bot.presenters`, the facts from the
-`Moderator`, the Discord set-up from `bot.guild_check`. What this module owns
+Thin glue: the words come from `bot.presenters.text`, the facts from the
+`Moderator`, the Discord set-up from `bot.discord_io.guild_check`. What this module owns
 is Discord's contract for interactions:
 
 * every interaction is answered within 3 s: quick refusals (no permission, a
@@ -38,8 +38,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands, tasks
 
-from bot.cache import local_day
-from bot.calendar.base import (
+from bot.core.cache import local_day
+from bot.core.calendar import (
     BadRequest,
     CalendarAuthError,
     CalendarError,
@@ -47,11 +47,13 @@ from bot.calendar.base import (
     SlotNotFound,
     TransitionConflict,
 )
-from bot.guild_check import GuildChecker
-from bot.guild_report import GuildReport
-from bot.models import TRANSITIONS, Action, Slot, SlotStatus
-from bot.moderator import Moderator, UnknownAgent
-from bot.presenters import (
+from bot.core.guild_report import GuildReport
+from bot.core.models import TRANSITIONS, Action, Slot, SlotStatus
+from bot.core.moderator import Moderator, UnknownAgent
+from bot.core.state import StateError
+from bot.core.status import EventKind, SchedulerEvent
+from bot.discord_io.guild_check import GuildChecker
+from bot.presenters.text import (
     CHOICE_COUNT_LIMIT,
     AgentDay,
     BadDate,
@@ -66,12 +68,10 @@ from bot.presenters import (
     slot_choice,
     status_embed,
 )
-from bot.state import StateError
-from bot.status import EventKind, SchedulerEvent
 from cogs.views import SlotButton, controls_view
 
 if TYPE_CHECKING:
-    from bot.discord_bot import ModeratorBot
+    from bot.discord_io.client import ModeratorBot
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ moderator's own messages are, which is also what keeps the acknowledgements
 from feeding back into this listener. Anything else changes nothing (and is
 logged at DEBUG, since wake channels are private and chatter there is normal).
 
-The first word decides (`bot.replies.parse_reply`): DONE/COMPLETE, ABORT,
+The first word decides (`bot.core.reply_words.parse_reply`): DONE/COMPLETE, ABORT,
 PAUSE, RESUME move the slot; anything else is progress and keeps it alive.
 
 Answers, never mentioning anyone (agents read bot messages; a mention, or an
@@ -34,13 +34,13 @@ import aiohttp
 import discord
 from discord.ext import commands
 
-from bot.calendar.base import CalendarError, SlotNotFound, TransitionConflict
-from bot.config import AgentConfig
-from bot.discord_bot import ModeratorBot
-from bot.models import Action, Slot, SlotStatus
-from bot.moderator import UnknownAgent
-from bot.presenters import MESSAGE_LIMIT, one_line
-from bot.replies import parse_reply
+from bot.core.agents import AgentConfig
+from bot.core.calendar import CalendarError, SlotNotFound, TransitionConflict
+from bot.core.models import Action, Slot, SlotStatus
+from bot.core.moderator import UnknownAgent
+from bot.core.reply_words import parse_reply
+from bot.discord_io.client import ModeratorBot
+from bot.presenters.text import MESSAGE_LIMIT, one_line
 
 log = logging.getLogger(__name__)
 

@@ -27,11 +27,11 @@ from typing import Any
 
 from discord.ext import commands, tasks
 
-from bot.cache import local_day
-from bot.discord_bot import ModeratorBot
-from bot.models import Slot
-from bot.wakers.factory import channel_waker
-from bot.wakers.janitor import ChannelJanitor, default_interval_s
+from bot.app.wiring import channel_waker
+from bot.core.cache import local_day
+from bot.core.models import Slot
+from bot.discord_io.client import ModeratorBot
+from bot.discord_io.janitor import ChannelJanitor, default_interval_s
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import discord
 
-from bot.models import Action
+from bot.core.models import Action
 
 CUSTOM_ID_PREFIX = "slotctl"
 BUTTON_ACTIONS: tuple[Action, ...] = (Action.COMPLETE, Action.ABORT)

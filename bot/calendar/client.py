@@ -44,7 +44,7 @@ from tenacity import (
     stop_after_attempt,
 )
 
-from bot.calendar.base import (
+from bot.core.calendar import (
     BadRequest,
     CalendarAuthError,
     CalendarError,
@@ -53,7 +53,7 @@ from bot.calendar.base import (
     SlotNotFound,
     TransitionConflict,
 )
-from bot.models import (
+from bot.core.models import (
     Action,
     AgentStatus,
     DaySchedule,

@@ -41,7 +41,8 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from bot.calendar.base import (
+from bot.calendar.store import MAX_CLAIM_KEY, EmbeddedCalendar
+from bot.core.calendar import (
     BadRequest,
     CalendarAuthError,
     CalendarError,
@@ -49,8 +50,7 @@ from bot.calendar.base import (
     SlotNotFound,
     TransitionConflict,
 )
-from bot.calendar.store import MAX_CLAIM_KEY, EmbeddedCalendar
-from bot.models import (
+from bot.core.models import (
     Action,
     HeartbeatRequest,
     Slot,

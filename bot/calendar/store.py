@@ -36,15 +36,15 @@ from zoneinfo import ZoneInfo
 
 import aiosqlite
 
-from bot.calendar.base import (
+from bot.core.calendar import (
     BadRequest,
     CalendarUnavailable,
     DayResult,
     SlotNotFound,
     TransitionConflict,
 )
-from bot.clock import Clock, SystemClock
-from bot.models import (
+from bot.core.clock import Clock, SystemClock
+from bot.core.models import (
     ACTIVE_STATUSES,
     AGENT_ID_PATTERN,
     PENDING_STATUSES,

@@ -12,9 +12,9 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from bot.config import AgentConfig
-from bot.models import Slot
-from bot.wakers.base import SlotNotifier, Waker, WakeResult
+from bot.core.agents import AgentConfig
+from bot.core.models import Slot
+from bot.core.waker import SlotNotifier, Waker, WakeResult
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from bot.config import AgentConfig
-from bot.models import Slot
-from bot.replies import REPLY_HELP
-from bot.wakers.base import WakeResult
+from bot.core.agents import AgentConfig
+from bot.core.models import Slot
+from bot.core.reply_words import REPLY_HELP
+from bot.core.waker import WakeResult
 
 
 def console_channel(agent_id: str, slot_id: str) -> str:

@@ -30,9 +30,9 @@ from tenacity import (
     wait_exponential,
 )
 
-from bot.config import AgentConfig
-from bot.models import Slot
-from bot.wakers.base import WakeResult
+from bot.core.agents import AgentConfig
+from bot.core.models import Slot
+from bot.core.waker import WakeResult
 
 log = logging.getLogger(__name__)
 

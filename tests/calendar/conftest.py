@@ -18,10 +18,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.calendar.base import Calendar
 from bot.calendar.store import EmbeddedCalendar
-from bot.clock import FakeClock
-from bot.models import SlotCreate
+from bot.core.calendar import Calendar
+from bot.core.clock import FakeClock
+from bot.core.models import SlotCreate
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -15,17 +15,17 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.cache import ScheduleCache
-from bot.calendar.base import (
+from bot.calendar.client import HttpCalendar, parse_retry_after
+from bot.calendar.store import EmbeddedCalendar
+from bot.core.cache import ScheduleCache
+from bot.core.calendar import (
     BadRequest,
     CalendarAuthError,
     CalendarUnavailable,
     SlotNotFound,
     TransitionConflict,
 )
-from bot.calendar.client import HttpCalendar, parse_retry_after
-from bot.calendar.store import EmbeddedCalendar
-from bot.models import Action, HeartbeatStatus, SlotStatus
+from bot.core.models import Action, HeartbeatStatus, SlotStatus
 from tests.calendar.conftest import START, TOKEN, TZ, Handler, Served, slot_body
 
 Serve = Callable[..., Awaitable[Served]]

@@ -7,13 +7,13 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from bot.calendar.base import (
+from bot.core.calendar import (
     BadRequest,
     Calendar,
     SlotNotFound,
     TransitionConflict,
 )
-from bot.models import Action, AgentState, HeartbeatStatus, SlotStatus
+from bot.core.models import Action, AgentState, HeartbeatStatus, SlotStatus
 from tests.calendar.conftest import START, TZ, Backend, minutes, slot_body
 
 DAY = START.date()

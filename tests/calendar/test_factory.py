@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.calendar.base import Calendar, CalendarAuthError
+from bot.app.settings import Settings
+from bot.app.wiring import open_calendar
 from bot.calendar.client import HttpCalendar
-from bot.calendar.factory import open_calendar
 from bot.calendar.store import EmbeddedCalendar
-from bot.clock import FakeClock
-from bot.config import Settings
-from bot.models import HeartbeatStatus
+from bot.core.calendar import Calendar, CalendarAuthError
+from bot.core.clock import FakeClock
+from bot.core.models import HeartbeatStatus
 from tests.calendar.conftest import TOKEN, Served, slot_body
 
 

@@ -14,7 +14,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from bot.calendar.server import make_app
 from bot.calendar.store import EmbeddedCalendar
-from bot.models import AgentStatus, DaySchedule, Slot, SlotCreate, TransitionRequest
+from bot.core.models import AgentStatus, DaySchedule, Slot, SlotCreate, TransitionRequest
 from tests.calendar.conftest import START, TOKEN, Served, slot_body
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "docs" / "calendar-api.yaml"

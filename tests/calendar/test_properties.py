@@ -8,10 +8,10 @@ from datetime import timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.calendar.base import BadRequest, TransitionConflict
 from bot.calendar.store import EmbeddedCalendar
-from bot.clock import FakeClock
-from bot.models import TRANSITIONS, Action, SlotStatus, next_status
+from bot.core.calendar import BadRequest, TransitionConflict
+from bot.core.clock import FakeClock
+from bot.core.models import TRANSITIONS, Action, SlotStatus, next_status
 from tests.calendar.conftest import START, TZ, slot_body
 
 #: How a step names the version it expects: not at all, the right one, or a stale one.

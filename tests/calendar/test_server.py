@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from bot.calendar.store import EmbeddedCalendar
-from bot.models import Action, SlotStatus
+from bot.core.models import Action, SlotStatus
 from tests.calendar.conftest import START, TOKEN, Handler, Served, slot_body
 
 Serve = Callable[..., Awaitable[Served]]

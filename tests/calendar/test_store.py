@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.calendar.base import CalendarUnavailable, TransitionConflict
 from bot.calendar.store import EmbeddedCalendar, day_bounds, day_etag, etag_matches
-from bot.clock import FakeClock
-from bot.models import Action, HeartbeatStatus, SlotStatus
+from bot.core.calendar import CalendarUnavailable, TransitionConflict
+from bot.core.clock import FakeClock
+from bot.core.models import Action, HeartbeatStatus, SlotStatus
 from tests.calendar.conftest import START, TZ, minutes, slot_body
 
 DAY = START.date()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.models import SlotStatus
+from bot.core.models import SlotStatus
 from tests.e2e.harness import BotHarness
 from tests.fakediscord import FakeDiscord
 

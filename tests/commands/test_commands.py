@@ -14,7 +14,7 @@ from typing import cast
 
 import pytest
 
-from bot.models import SlotCreate, SlotStatus
+from bot.core.models import SlotCreate, SlotStatus
 from cogs.commands import SOMETHING_WENT_WRONG, CommandsCog
 from tests.commands.support import ask, complete, general
 from tests.e2e.harness import BotHarness, running_bot

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import AgentConfig, ConfigError, load_agents, parse_agents
+from bot.app.settings import ConfigError, load_agents, parse_agents
+from bot.core.agents import AgentConfig
 
 
 def test_agents_parse_with_overrides() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.checkconfig import check_config
+from bot.app.checkconfig import check_config
 from tests.config.test_settings import ALL_VARS
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, Settings, load_settings
-from bot.prompt import DEFAULT_WAKE_TEMPLATE
+from bot.app.settings import ConfigError, Settings, load_settings
+from bot.core.prompt import DEFAULT_WAKE_TEMPLATE
 
 TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GhIjKl.super-secret-token-value-123"
 

@@ -20,15 +20,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.calendar.base import CalendarUnavailable
 from bot.calendar.store import EmbeddedCalendar
-from bot.clock import FakeClock
-from bot.config import AgentConfig
-from bot.models import Slot, SlotCreate
-from bot.moderator import Moderator
-from bot.state import StateStore
-from bot.status import SchedulerEvent
-from bot.wakers.base import WakeResult
+from bot.core.agents import AgentConfig
+from bot.core.calendar import CalendarUnavailable
+from bot.core.clock import FakeClock
+from bot.core.models import Slot, SlotCreate
+from bot.core.moderator import Moderator
+from bot.core.state import StateStore
+from bot.core.status import SchedulerEvent
+from bot.core.waker import WakeResult
 
 SETTLE_CEILING_S = 20.0
 

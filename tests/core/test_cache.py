@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.cache import ScheduleCache, selection_key
 from bot.calendar.store import EmbeddedCalendar
-from bot.models import DaySchedule, Slot, SlotStatus
+from bot.core.cache import ScheduleCache, selection_key
+from bot.core.models import DaySchedule, Slot, SlotStatus
 from tests.core.conftest import START, add_slot
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.calendar.store import EmbeddedCalendar
-from bot.models import Action, SlotStatus
-from bot.scheduler import next_midnight
+from bot.core.agent import next_midnight
+from bot.core.models import Action, SlotStatus
 from tests.core.conftest import Harness, RecordingWaker, SettlingClock, add_slot, minutes
 
 

@@ -24,13 +24,13 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.cache import selection_key
-from bot.calendar.base import TransitionConflict
 from bot.calendar.store import EmbeddedCalendar
-from bot.config import AgentConfig
-from bot.models import Action, Slot, SlotStatus
-from bot.moderator import Moderator
-from bot.state import StateStore
+from bot.core.agents import AgentConfig
+from bot.core.cache import selection_key
+from bot.core.calendar import TransitionConflict
+from bot.core.models import Action, Slot, SlotStatus
+from bot.core.moderator import Moderator
+from bot.core.state import StateStore
 from tests.core.conftest import ADA, BOB, START, RecordingWaker, SettlingClock, add_slot
 
 AGENTS = ("ada", "bob")

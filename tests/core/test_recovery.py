@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from bot.calendar.store import EmbeddedCalendar
-from bot.config import AgentConfig
-from bot.models import Action, Slot, SlotStatus
-from bot.state import StateStore, WakeEntry
-from bot.wakers.base import WakeResult
+from bot.core.agents import AgentConfig
+from bot.core.models import Action, Slot, SlotStatus
+from bot.core.state import StateStore, WakeEntry
+from bot.core.waker import WakeResult
 from tests.core.conftest import (
     START,
     CalendarProxy,
@@ -189,7 +189,7 @@ async def test_corrupt_state_file_is_rebuilt_from_the_calendar(
     waiting = await add_slot(calendar, "ada", START)
     harness.state_path.write_bytes(b"\x00garbage, not sqlite\x00" * 500)
     waker = RecordingWaker(clock)
-    with caplog.at_level(logging.ERROR, logger="bot.state"):
+    with caplog.at_level(logging.ERROR, logger="bot.core.state"):
         moderator = await harness.moderator(waker)
     assert any(
         str(harness.state_path) in r.getMessage()

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from bot.calendar.base import CalendarUnavailable, SlotNotFound, TransitionConflict
 from bot.calendar.store import EmbeddedCalendar
-from bot.config import AgentConfig
-from bot.models import Action, AgentState, HeartbeatStatus, Slot, SlotStatus
-from bot.moderator import UnknownAgent
-from bot.status import AgentActivity
-from bot.wakers.base import WakeResult
+from bot.core.agents import AgentConfig
+from bot.core.calendar import CalendarUnavailable, SlotNotFound, TransitionConflict
+from bot.core.models import Action, AgentState, HeartbeatStatus, Slot, SlotStatus
+from bot.core.moderator import UnknownAgent
+from bot.core.status import AgentActivity
+from bot.core.waker import WakeResult
 from bot.wakers.chain import WakerChain
 from tests.core.conftest import (
     ADA,
@@ -197,7 +197,7 @@ async def test_wake_failing_on_every_waker_releases_and_retries_with_backoff(
     first = FailingWaker(clock, failures=2)
     second = FailingWaker(clock, failures=None)
     chain = WakerChain([first, second])
-    with caplog.at_level(logging.ERROR, logger="bot.scheduler"):
+    with caplog.at_level(logging.ERROR, logger="bot.core.agent"):
         moderator = await harness.moderator(chain, wake_retry_base_s=15)
     assert (await calendar.get_slot(slot.id)).status is SlotStatus.DEFERRED  # given back
     snap = moderator.status("ada")
@@ -237,7 +237,7 @@ async def test_misfire_aborts_late_not_started_slots_with_a_note(
     old_deferred = await add_slot(calendar, "ada", START - minutes(180), priority=90)
     await calendar.transition(old_deferred.id, Action.DEFER)
     waker = RecordingWaker(clock)
-    with caplog.at_level(logging.WARNING, logger="bot.scheduler"):
+    with caplog.at_level(logging.WARNING, logger="bot.core.agent"):
         moderator = await harness.moderator(waker, misfire_grace_s=60)
     aborted = await calendar.get_slot(too_late.id)
     assert aborted.status is SlotStatus.ABORTED

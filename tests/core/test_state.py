@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.clock import FakeClock
-from bot.state import StateStore
-from bot.wakers.base import ChannelLedger
+from bot.core.clock import FakeClock
+from bot.core.state import StateStore
+from bot.core.waker import ChannelLedger
 
 
 async def test_channel_ledger_round_trip(tmp_path: Path, clock: FakeClock) -> None:
@@ -147,7 +147,7 @@ async def test_corrupt_state_file_is_set_aside_and_rebuilt(
 ) -> None:
     path = tmp_path / "state.db"
     path.write_bytes(content)
-    with caplog.at_level(logging.ERROR, logger="bot.state"):
+    with caplog.at_level(logging.ERROR, logger="bot.core.state"):
         state = await StateStore.open(path, clock=clock)
     try:
         assert state.rebuilt_from is not None
@@ -178,7 +178,7 @@ async def test_missing_state_file_and_directory_are_created(
     tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "deep" / "dir" / "state.db"
-    with caplog.at_level(logging.WARNING, logger="bot.state"):
+    with caplog.at_level(logging.WARNING, logger="bot.core.state"):
         state = await StateStore.open(path, clock=clock)
     try:
         assert path.exists()

@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.config import AgentConfig
-from bot.models import Slot
-from bot.prompt import DEFAULT_WAKE_TEMPLATE, render_wake_prompt
-from bot.wakers.base import SlotNotifier, WakeResult
+from bot.core.agents import AgentConfig
+from bot.core.models import Slot
+from bot.core.prompt import DEFAULT_WAKE_TEMPLATE, render_wake_prompt
+from bot.core.waker import SlotNotifier, WakeResult
 from bot.wakers.chain import WakerChain
 from bot.wakers.console import ConsoleWaker
 

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.demo import BASE_PLAN, demo_plan, run_demo
-from bot.replies import REPLY_HELP
+from bot.app.demo import BASE_PLAN, demo_plan, run_demo
+from bot.core.reply_words import REPLY_HELP
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 120

@@ -63,13 +63,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiohttp import web
 
+from bot.app.settings import Settings, load_settings
 from bot.calendar.server import make_app, serve_app
 from bot.calendar.store import EmbeddedCalendar
-from bot.clock import SystemClock
-from bot.config import AgentConfig, Settings, load_settings
-from bot.discord_bot import ModeratorBot
-from bot.models import Slot, SlotCreate, SlotStatus
-from bot.wakers.channel import topic_slot_id
+from bot.core.agents import AgentConfig
+from bot.core.clock import SystemClock
+from bot.core.models import Slot, SlotCreate, SlotStatus
+from bot.discord_io.channel_waker import topic_slot_id
+from bot.discord_io.client import ModeratorBot
 from tests.fakediscord import FakeDiscord
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bot.models import SlotStatus
+from bot.core.models import SlotStatus
 from tests.e2e.harness import BotHarness, BotProcess, bot_env, wait_until
 from tests.fakediscord import FakeDiscord
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.models import SlotStatus
-from bot.replies import parse_reply
+from bot.core.models import SlotStatus
+from bot.core.reply_words import parse_reply
 from tests.e2e.harness import BotHarness
 
 

@@ -9,7 +9,7 @@ from typing import cast
 
 import pytest
 
-from bot.models import SlotCreate, SlotStatus
+from bot.core.models import SlotCreate, SlotStatus
 from cogs.scheduler import SchedulerCog
 from tests.e2e.harness import BotHarness
 from tests.fakediscord import FakeDiscord

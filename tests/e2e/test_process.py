@@ -9,7 +9,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.models import SlotStatus
+from bot.core.models import SlotStatus
 from bot.wakers.spawn import wake_id_for
 from tests.e2e.harness import (
     SPAWN_SECRET,

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from bot.models import SlotStatus
-from bot.replies import parse_reply
+from bot.core.models import SlotStatus
+from bot.core.reply_words import parse_reply
 from tests.e2e.harness import BotHarness, wait_until
 
 

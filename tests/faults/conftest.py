@@ -33,13 +33,13 @@ from aiohttp import web
 from bot.calendar.client import HttpCalendar
 from bot.calendar.server import make_app, serve_app
 from bot.calendar.store import EmbeddedCalendar
-from bot.clock import FakeClock
-from bot.config import AgentConfig
-from bot.models import Action, Slot, SlotCreate, SlotStatus
-from bot.moderator import Moderator
-from bot.state import StateStore
-from bot.status import AgentSnapshot
-from bot.wakers.base import WakeResult
+from bot.core.agents import AgentConfig
+from bot.core.clock import FakeClock
+from bot.core.models import Action, Slot, SlotCreate, SlotStatus
+from bot.core.moderator import Moderator
+from bot.core.state import StateStore
+from bot.core.status import AgentSnapshot
+from bot.core.waker import WakeResult
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

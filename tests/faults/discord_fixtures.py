@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.state import StateStore, WakeEntry
-from bot.wakers.base import ChannelLink
-from bot.wakers.channel import wake_marker
+from bot.core.state import StateStore, WakeEntry
+from bot.core.waker import ChannelLink
+from bot.discord_io.channel_waker import wake_marker
 from tests.fakediscord import FakeDiscord
 
 GUILD_CHANNELS = "/guilds/{guild_id}/channels"

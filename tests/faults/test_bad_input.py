@@ -31,8 +31,8 @@ import aiohttp
 
 from bot.calendar.server import make_app, serve_app
 from bot.calendar.store import EmbeddedCalendar
-from bot.models import Action, SlotCreate, SlotStatus
-from bot.replies import parse_reply
+from bot.core.models import Action, SlotCreate, SlotStatus
+from bot.core.reply_words import parse_reply
 from tests.e2e.harness import (
     REPO_ROOT,
     UTC_ZONE,

@@ -15,7 +15,7 @@ from datetime import datetime
 
 import pytest
 
-from bot.models import SlotStatus
+from bot.core.models import SlotStatus
 from tests.faults.conftest import (
     ADA,
     BOB,

@@ -1,7 +1,7 @@
 """SIGKILL at each step of a wake, then a restart: the slot is woken exactly once.
 
 Each test runs the real `python -m bot` as a subprocess with `MODERATOR_CRASH_AT`
-naming one crash point (bot/crashpoints.py), checks that it died by SIGKILL at
+naming one crash point (bot/core/crashpoints.py), checks that it died by SIGKILL at
 that very step (the log line, and the calendar / ledger / Discord left exactly
 half-done as that step implies), restarts it without the variable and checks
 what an agent would see: through Discord one channel and one wake message,
@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.crashpoints import CRASH_POINTS, ENV_VAR
-from bot.models import Action, SlotStatus
+from bot.core.crashpoints import CRASH_POINTS, ENV_VAR
+from bot.core.models import Action, SlotStatus
 from bot.wakers.spawn import wake_id_for
 from tests.e2e.harness import (
     REPO_ROOT,
@@ -63,7 +63,7 @@ async def _crashed_at(proc: BotProcess, point: str) -> str:
     code = await proc.wait(CRASH_WAIT_S)
     log = proc.log_text()
     assert code == -signal.SIGKILL, f"exit {code}, expected SIGKILL:\n{log[-4000:]}"
-    assert f"CRITICAL bot.crashpoints: {_crash_line(point)}" in log, log[-4000:]
+    assert f"CRITICAL bot.core.crashpoints: {_crash_line(point)}" in log, log[-4000:]
     assert log.rstrip().endswith(_crash_line(point)), log[-4000:]  # nothing ran after it
     assert "Traceback" not in log, log[-4000:]
     return log
@@ -81,7 +81,7 @@ def _python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
 
 
 _PROBE = (
-    "from bot.crashpoints import crash_point\n"
+    "from bot.core.crashpoints import crash_point\n"
     "for name in ('after_intent', 'after_claim', 'after_channel', 'after_message'):\n"
     "    print('passing', name, flush=True)\n"
     "    crash_point(name)\n"
@@ -115,8 +115,7 @@ def test_a_misspelt_point_is_named_not_silently_ignored() -> None:
 def test_every_point_is_placed_in_the_wake_path() -> None:
     """A refactor must not drop a point: its test would pass without ever crashing."""
     sources = "".join(
-        (REPO_ROOT / path).read_text(encoding="utf-8")
-        for path in ("bot/scheduler.py", "bot/wakers/channel.py")
+        path.read_text(encoding="utf-8") for path in sorted((REPO_ROOT / "bot").rglob("*.py"))
     )
     placed = set(re.findall(r'crash_point\("([a-z_]+)"\)', sources))
     assert placed == CRASH_POINTS

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.models import SlotStatus
+from bot.core.models import SlotStatus
 from bot.wakers.spawn import wake_id_for
 from tests.e2e.harness import (
     BotHarness,

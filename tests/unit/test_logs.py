@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.logs import NOISY_LOGGERS, RedactSecrets, redact, setup_logging
+from bot.app.logs import NOISY_LOGGERS, RedactSecrets, redact, setup_logging
 
 # Shaped like a real Discord bot token (made up): base64 user id, timestamp, HMAC.
 TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4OQ.GhIjKl.abcdefghijklmnopqrstuvwxyz0123456789AB"
@@ -90,7 +90,7 @@ def test_token_shaped_strings_are_redacted_unconfigured(stream: io.StringIO, fmt
 
 def test_json_lines_parse_and_carry_fields(stream: io.StringIO) -> None:
     setup_logging("INFO", "json", [TOKEN], stream=stream)
-    log = logging.getLogger("bot.scheduler")
+    log = logging.getLogger("bot.core.agent")
     log.info("woke %s", "slot-1", extra={"slot_id": "slot-1", "n": 3, "meta": {"k": [1, TOKEN]}})
     log.info("odd extra", extra={"obj": object(), "nan": float("nan")})
     try:
@@ -101,7 +101,7 @@ def test_json_lines_parse_and_carry_fields(stream: io.StringIO) -> None:
     assert len(lines) == 3
     records = [json.loads(line) for line in lines]
     for record in records:
-        assert record["logger"] == "bot.scheduler"
+        assert record["logger"] == "bot.core.agent"
         ts = record["ts"]
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", ts)
         parsed = datetime.fromisoformat(ts.replace("Z", "+00:00"))

@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.guild_report import AgentNotInGuild, GuildReport
-from bot.models import Action, Slot, SlotStatus
-from bot.presenters import (
+from bot.core.guild_report import AgentNotInGuild, GuildReport
+from bot.core.models import Action, Slot, SlotStatus
+from bot.core.status import AgentActivity, AgentSnapshot, CurrentSlot, NextSlot, WakeInfo
+from bot.presenters.text import (
     CHOICE_NAME_LIMIT,
     EMBED_TOTAL_LIMIT,
     FIELD_COUNT_LIMIT,
@@ -35,7 +36,6 @@ from bot.presenters import (
     status_embed,
     status_label,
 )
-from bot.status import AgentActivity, AgentSnapshot, CurrentSlot, NextSlot, WakeInfo
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # 13:00 in Berlin

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.models import Action
-from bot.replies import REPLY_HELP, REPLY_WORDS, Reply, parse_reply
+from bot.core.models import Action
+from bot.core.reply_words import REPLY_HELP, REPLY_WORDS, Reply, parse_reply
 
 COMPLETE, ABORT, PAUSE, RESUME = Action.COMPLETE, Action.ABORT, Action.PAUSE, Action.RESUME
 

@@ -16,13 +16,13 @@ import discord
 import pytest
 from aiohttp import web
 
-from bot.clock import FakeClock
-from bot.config import AgentConfig
-from bot.discord_endpoints import point_discord_at, restore_discord_defaults
-from bot.models import Slot
-from bot.state import StateStore
-from bot.wakers.base import ChannelLedger
-from bot.wakers.channel import PrivateChannelWaker
+from bot.core.agents import AgentConfig
+from bot.core.clock import FakeClock
+from bot.core.models import Slot
+from bot.core.state import StateStore
+from bot.core.waker import ChannelLedger
+from bot.discord_io.channel_waker import PrivateChannelWaker
+from bot.discord_io.endpoints import point_discord_at, restore_discord_defaults
 from tests.fakediscord import FakeDiscord
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -98,7 +98,7 @@ def alice() -> AgentConfig:
 async def make_fake() -> AsyncIterator[Callable[..., Awaitable[FakeDiscord]]]:
     """Start fakes (any FakeDiscord settings); discord.py is pointed at the last one.
 
-    Pointed with `bot.discord_endpoints.point_discord_at`, the code the bot runs,
+    Pointed with `bot.discord_io.endpoints.point_discord_at`, the code the bot runs,
     not the fake's own patch. A schema violation fails the test at teardown.
     """
     fakes: list[FakeDiscord] = []

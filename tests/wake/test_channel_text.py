@@ -7,8 +7,8 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.replies import REPLY_HELP
-from bot.wakers.channel import (
+from bot.core.reply_words import REPLY_HELP
+from bot.discord_io.channel_waker import (
     MESSAGE_LIMIT,
     TOPIC_LIMIT,
     channel_name,

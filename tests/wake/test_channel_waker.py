@@ -10,10 +10,10 @@ from typing import Any
 
 import discord
 
-from bot.clock import FakeClock
-from bot.replies import REPLY_HELP
-from bot.state import StateStore
-from bot.wakers.channel import PrivateChannelWaker, topic_slot_id, wake_marker
+from bot.core.clock import FakeClock
+from bot.core.reply_words import REPLY_HELP
+from bot.core.state import StateStore
+from bot.discord_io.channel_waker import PrivateChannelWaker, topic_slot_id, wake_marker
 from tests.fakediscord import FakeDiscord
 from tests.wake.conftest import (
     agent_of,

@@ -9,7 +9,7 @@ import discord.http
 import pytest
 import yarl
 
-from bot.discord_endpoints import (
+from bot.discord_io.endpoints import (
     current_discord_endpoints,
     point_discord_at,
     restore_discord_defaults,

@@ -8,16 +8,17 @@ from pathlib import Path
 import discord
 import pytest
 
-from bot.config import AgentConfig, Settings
-from bot.state import StateStore
-from bot.wakers.channel import PrivateChannelWaker
-from bot.wakers.factory import (
+from bot.app.settings import Settings
+from bot.app.wiring import (
     NoWakerConfigured,
     build_waker_chain,
     channel_waker,
     close_waker_chain,
     unwakeable_agents,
 )
+from bot.core.agents import AgentConfig
+from bot.core.state import StateStore
+from bot.discord_io.channel_waker import PrivateChannelWaker
 from bot.wakers.spawn import SpawnCommandWaker, SpawnUrlWaker
 from tests.wake.conftest import SpawnReceiver, make_slot
 

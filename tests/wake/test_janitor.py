@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
-from bot.clock import FakeClock
-from bot.wakers.janitor import ChannelJanitor, default_interval_s
+from bot.core.clock import FakeClock
+from bot.discord_io.janitor import ChannelJanitor, default_interval_s
 
 
 class RecordingCleaner:

@@ -8,7 +8,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from bot.config import AgentConfig
+from bot.core.agents import AgentConfig
 from bot.wakers.spawn import SpawnCommandWaker, substitute_argv
 from tests.wake.conftest import make_slot
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from bot.config import AgentConfig
+from bot.core.agents import AgentConfig
 from bot.wakers.spawn import SpawnUrlWaker, wake_id_for
 from tests.wake.conftest import SpawnReceiver, make_slot
 

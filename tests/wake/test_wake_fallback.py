@@ -7,10 +7,10 @@ from collections.abc import Awaitable, Callable
 import discord
 import pytest
 
-from bot.clock import FakeClock
-from bot.config import Settings
-from bot.state import StateStore
-from bot.wakers.factory import build_waker_chain, close_waker_chain
+from bot.app.settings import Settings
+from bot.app.wiring import build_waker_chain, close_waker_chain
+from bot.core.clock import FakeClock
+from bot.core.state import StateStore
 from bot.wakers.spawn import wake_id_for
 from tests.fakediscord import FakeDiscord
 from tests.fakediscord.fixtures import connected_client

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
 
-from bot.models import Action
+from bot.core.models import Action
 
 REPLY_WORDS: Final[Mapping[str, Action]] = MappingProxyType(
     {

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
-from bot.models import Action, AgentStatus, DaySchedule, HeartbeatStatus, Slot, SlotCreate
+from bot.core.models import Action, AgentStatus, DaySchedule, HeartbeatStatus, Slot, SlotCreate
 
 
 class CalendarError(Exception):

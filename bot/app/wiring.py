@@ -1,6 +1,10 @@
-"""Build the waker chain the scheduler uses from the settings (DESIGN §1.4, §5).
+"""Wiring: the calendar, the waker chain and the moderator, built from the settings.
 
-Order: the private Discord channel when a logged-in client is given (agents
+One place decides which backend `CALENDAR_URL` names and which wakers the
+settings configure, so the bot, headless mode and `check-config` build the
+same things the same way.
+
+Waker order: the private Discord channel when a logged-in client is given (agents
 without a `discord_user_id` skip it), then the spawn webhook, then the spawn
 command. A spawn waker is in the chain when the global setting or any agent's
 own override configures it; `can_wake` then decides per agent.
@@ -12,11 +16,17 @@ from collections.abc import Sequence
 
 import discord
 
-from bot.clock import Clock
-from bot.config import AgentConfig, Settings
-from bot.wakers.base import ChannelLedger, Waker
+from bot.app.settings import Settings
+from bot.calendar.client import HttpCalendar
+from bot.calendar.store import EmbeddedCalendar
+from bot.core.agents import AgentConfig
+from bot.core.calendar import Calendar
+from bot.core.clock import Clock
+from bot.core.moderator import Moderator
+from bot.core.state import StateStore
+from bot.core.waker import ChannelLedger, Waker
+from bot.discord_io.channel_waker import PrivateChannelWaker
 from bot.wakers.chain import WakerChain
-from bot.wakers.channel import PrivateChannelWaker
 from bot.wakers.spawn import SpawnCommandWaker, SpawnUrlWaker
 
 #: One waker's attempt may not take longer than this (real seconds): Discord's
@@ -89,3 +99,44 @@ async def close_waker_chain(chain: WakerChain) -> None:
     for waker in chain.wakers:
         if isinstance(waker, SpawnUrlWaker):
             await waker.close()
+
+
+async def open_calendar(settings: Settings, clock: Clock | None = None) -> Calendar:
+    """The embedded store for `sqlite:///…`, the HTTP client for `http(s)://…`.
+
+    `clock` drives the embedded store's notion of now; a remote calendar keeps its own.
+    The caller owns the result and must `close()` it.
+    """
+    if settings.calendar_is_embedded:
+        return await EmbeddedCalendar.open(
+            settings.calendar_db_path, timezone=settings.tz, clock=clock
+        )
+    token = settings.calendar_token.get_secret_value() if settings.calendar_token else None
+    return HttpCalendar(settings.calendar_url, timezone=settings.tz, token=token)
+
+
+def build_moderator(
+    settings: Settings,
+    agents: Sequence[AgentConfig],
+    calendar: Calendar,
+    state: StateStore,
+    chain: WakerChain,
+    clock: Clock,
+    *,
+    precise_timer: bool = True,
+) -> Moderator:
+    """The moderator the bot and the headless runner run: rules from the settings,
+    the chain as both the waker and the notifier (nudges go where the wake went)."""
+    return Moderator(
+        agents,
+        calendar,
+        state,
+        chain,
+        clock,
+        timezone=settings.tz,
+        check_interval_s=settings.check_interval_s,
+        misfire_grace_s=settings.misfire_grace_s,
+        wake_template=settings.wake_template,
+        notifier=chain,
+        precise_timer=precise_timer,
+    )

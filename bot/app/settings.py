@@ -12,7 +12,6 @@ import re
 import shlex
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
@@ -22,9 +21,10 @@ from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.logs import redact
-from bot.models import AGENT_ID_PATTERN, is_valid_agent_id
-from bot.prompt import DEFAULT_WAKE_TEMPLATE, template_problems
+from bot.app.logs import redact
+from bot.core.agents import AgentConfig
+from bot.core.models import AGENT_ID_PATTERN, is_valid_agent_id
+from bot.core.prompt import DEFAULT_WAKE_TEMPLATE, template_problems
 
 DEFAULT_DISCORD_API_BASE = "https://discord.com/api/v10"
 DEFAULT_DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
@@ -36,16 +36,6 @@ MAX_DURATION_S = 10 * 365 * 86400.0
 
 class ConfigError(Exception):
     """A configuration problem a person must fix; the message is safe to print."""
-
-
-@dataclass(frozen=True, slots=True)
-class AgentConfig:
-    """One `[[agents]]` entry of `AGENTS_FILE`."""
-
-    id: str
-    discord_user_id: int | None = None
-    spawn_url: str | None = None
-    spawn_command: tuple[str, ...] | None = None
 
 
 class Settings(BaseSettings):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import string
 
-from bot.models import Slot
+from bot.core.models import Slot
 
 WAKE_FIELDS: frozenset[str] = frozenset(
     {

@@ -20,10 +20,16 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from bot.calendar.base import CalendarError
-from bot.config import Settings, load_settings
-from bot.models import AGENT_ID_PATTERN, Slot, SlotCreate, describe_validation, is_valid_agent_id
-from bot.presenters import one_line
+from bot.app.settings import Settings, load_settings
+from bot.core.calendar import CalendarError
+from bot.core.models import (
+    AGENT_ID_PATTERN,
+    Slot,
+    SlotCreate,
+    describe_validation,
+    is_valid_agent_id,
+)
+from bot.presenters.text import one_line
 
 log = logging.getLogger("bot.calendar")
 
@@ -187,7 +193,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             f"({settings.calendar_url}); set CALENDAR_URL=sqlite:///calendar.db or pass --db PATH"
         )
     token = settings.calendar_token.get_secret_value() if settings.calendar_token else None
-    from bot.logs import setup_logging
+    from bot.app.logs import setup_logging
 
     setup_logging(settings.log_level, settings.log_format, [token] if token else [])
     return asyncio.run(_serve_until_stopped(db_path, args.host, port, token, settings.tz))
@@ -242,8 +248,8 @@ async def _serve_until_stopped(
 
 
 async def _add(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.calendar.factory import open_calendar
-    from bot.clock import SystemClock
+    from bot.app.wiring import open_calendar
+    from bot.core.clock import SystemClock
 
     tz = settings.tz
     agent_id = _agent(args.agent)
@@ -285,7 +291,7 @@ async def _add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _list(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.calendar.factory import open_calendar
+    from bot.app.wiring import open_calendar
     from bot.calendar.store import EmbeddedCalendar
 
     tz = settings.tz

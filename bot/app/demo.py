@@ -42,19 +42,19 @@ from pathlib import Path
 from typing import ClassVar, TextIO, cast
 from zoneinfo import ZoneInfo
 
-from bot.calendar.base import CalendarError, SlotNotFound, TransitionConflict
+from bot.app.logs import RedactSecrets, formatter_for, parse_level
 from bot.calendar.store import EmbeddedCalendar
-from bot.clock import Clock, SystemClock
-from bot.config import AgentConfig
-from bot.logs import RedactSecrets, formatter_for, parse_level
-from bot.models import Action, Slot, SlotCreate, SlotStatus
-from bot.moderator import Moderator
-from bot.presenters import one_line
-from bot.prompt import DEFAULT_WAKE_TEMPLATE
-from bot.replies import parse_reply
-from bot.state import StateStore
-from bot.status import EventKind, SchedulerEvent
-from bot.wakers.base import WakeResult
+from bot.core.agents import AgentConfig
+from bot.core.calendar import CalendarError, SlotNotFound, TransitionConflict
+from bot.core.clock import Clock, SystemClock
+from bot.core.models import Action, Slot, SlotCreate, SlotStatus
+from bot.core.moderator import Moderator
+from bot.core.prompt import DEFAULT_WAKE_TEMPLATE
+from bot.core.reply_words import parse_reply
+from bot.core.state import StateStore
+from bot.core.status import EventKind, SchedulerEvent
+from bot.core.waker import WakeResult
+from bot.presenters.text import one_line
 from bot.wakers.chain import WakerChain
 from bot.wakers.console import ConsoleWaker, console_channel
 

@@ -30,12 +30,12 @@ from datetime import datetime, timedelta
 import aiohttp
 import discord
 
-from bot.clock import Clock, SystemClock
-from bot.config import AgentConfig
-from bot.crashpoints import crash_point
-from bot.models import Slot
-from bot.replies import REPLY_HELP
-from bot.wakers.base import ChannelLedger, ChannelLink, WakeResult
+from bot.core.agents import AgentConfig
+from bot.core.clock import Clock, SystemClock
+from bot.core.crashpoints import crash_point
+from bot.core.models import Slot
+from bot.core.reply_words import REPLY_HELP
+from bot.core.waker import ChannelLedger, ChannelLink, WakeResult
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bot.config import ConfigError
+from bot.app.settings import ConfigError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--agents", type=int, default=3, help="how many simulated agents")
     demo.add_argument("--seconds", type=float, default=20.0, help="how long the demo may run")
 
-    from bot.calendar.cli import add_calendar_parser
+    from bot.app.calendar_cli import add_calendar_parser
 
     add_calendar_parser(sub)
     return parser
@@ -31,19 +31,19 @@ def run(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command in (None, "run"):
-            from bot.runner import run_bot
+            from bot.app.runner import run_bot
 
             return run_bot()
         if args.command == "check-config":
-            from bot.checkconfig import check_config
+            from bot.app.checkconfig import check_config
 
             return check_config()
         if args.command == "demo":
-            from bot.demo import run_demo
+            from bot.app.demo import run_demo
 
             return run_demo(agents=args.agents, seconds=args.seconds)
         if args.command == "calendar":
-            from bot.calendar.cli import run_calendar_command
+            from bot.app.calendar_cli import run_calendar_command
 
             return run_calendar_command(args)
     except ConfigError as exc:

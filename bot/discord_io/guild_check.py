@@ -19,9 +19,9 @@ from datetime import datetime, timedelta
 import aiohttp
 import discord
 
-from bot.clock import Clock, SystemClock
-from bot.config import AgentConfig
-from bot.guild_report import AgentNotInGuild, GuildReport
+from bot.core.agents import AgentConfig
+from bot.core.clock import Clock, SystemClock
+from bot.core.guild_report import AgentNotInGuild, GuildReport
 
 log = logging.getLogger(__name__)
 

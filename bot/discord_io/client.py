@@ -39,16 +39,21 @@ import aiohttp
 import discord
 from discord.ext import commands
 
-from bot.calendar.base import Calendar
-from bot.calendar.factory import open_calendar
-from bot.clock import Clock, SystemClock
-from bot.config import AgentConfig, Settings
-from bot.discord_endpoints import point_discord_at
-from bot.moderator import Moderator
-from bot.state import StateStore
+from bot.app.settings import Settings
+from bot.app.wiring import (
+    build_moderator,
+    build_waker_chain,
+    close_waker_chain,
+    open_calendar,
+    unwakeable_agents,
+)
+from bot.core.agents import AgentConfig
+from bot.core.calendar import Calendar
+from bot.core.clock import Clock, SystemClock
+from bot.core.state import StateStore
+from bot.discord_io.channel_waker import http_detail
+from bot.discord_io.endpoints import point_discord_at
 from bot.wakers.chain import WakerChain
-from bot.wakers.channel import http_detail
-from bot.wakers.factory import build_waker_chain, close_waker_chain, unwakeable_agents
 from cogs import ESSENTIAL_EXTENSIONS, EXTENSIONS
 
 log = logging.getLogger(__name__)
@@ -121,7 +126,7 @@ class ModeratorBot(commands.Bot):
             clock=self.clock,
         )
         # precise_timer=False only for bench/wake_latency.py: the seed's check loop alone.
-        self.moderator = Moderator.from_settings(
+        self.moderator = build_moderator(
             settings,
             self.agents,
             calendar,

@@ -1,6 +1,6 @@
 """What the guild check found, as plain data (no discord.py here).
 
-`bot.guild_check` fills it in over Discord's API; `/status`, `check-config` and
+`bot.discord_io.guild_check` fills it in over Discord's API; `/status`, `check-config` and
 the presenters only read it, so they stay testable without a Discord client.
 """
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from bot.config import AgentConfig
-from bot.models import Slot
+from bot.core.agents import AgentConfig
+from bot.core.models import Slot
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from bot.models import SlotStatus
+from bot.core.models import SlotStatus
 
 
 class AgentActivity(StrEnum):

@@ -15,8 +15,9 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from bot.config import AgentConfig, ConfigError, Settings, load_config
-from bot.runner import startup_problem
+from bot.app.runner import startup_problem
+from bot.app.settings import ConfigError, Settings, load_config
+from bot.core.agents import AgentConfig
 
 #: Login and guild check together must finish within this many seconds.
 DISCORD_CHECK_TIMEOUT_S = 60.0
@@ -90,8 +91,8 @@ async def _login_and_check(settings: Settings, agents: Sequence[AgentConfig]) ->
     import aiohttp
     import discord
 
-    from bot.discord_endpoints import point_discord_at
-    from bot.guild_check import check_guild
+    from bot.discord_io.endpoints import point_discord_at
+    from bot.discord_io.guild_check import check_guild
 
     assert settings.discord_token is not None and settings.discord_guild_id is not None
     point_discord_at(settings.discord_api_base, settings.discord_gateway_url)

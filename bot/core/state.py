@@ -11,7 +11,7 @@ must not forget across a restart:
   whose the slot is. A restart reads the entries that have an intent but no
   result and finishes them without waking anything twice;
 * the **channel links** (slot -> private channel), implementing
-  `bot.wakers.base.ChannelLedger` for the Discord waker and the reply listener;
+  `bot.core.waker.ChannelLedger` for the Discord waker and the reply listener;
 * **session deferrals** (agent -> slot ids deferred while it stayed busy), so a
   restart does not defer the same slot again;
 * the **last sync** per agent (time, ok/error, consecutive failures) for status.
@@ -45,8 +45,8 @@ from typing import Any
 
 import aiosqlite
 
-from bot.clock import Clock, SystemClock
-from bot.wakers.base import ChannelLink
+from bot.core.clock import Clock, SystemClock
+from bot.core.waker import ChannelLink
 
 log = logging.getLogger(__name__)
 

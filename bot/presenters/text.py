@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.cache import local_day
-from bot.guild_report import GuildReport
-from bot.models import TRANSITIONS, Action, Slot, SlotStatus
-from bot.status import AgentSnapshot, WakeInfo
+from bot.core.cache import local_day
+from bot.core.guild_report import GuildReport
+from bot.core.models import TRANSITIONS, Action, Slot, SlotStatus
+from bot.core.status import AgentSnapshot, WakeInfo
 
 # Discord's documented embed limits.
 EMBED_TOTAL_LIMIT = 6000

@@ -27,22 +27,23 @@ from urllib.parse import urlparse
 import aiohttp
 import discord
 
-from bot.calendar.base import Calendar, CalendarError
-from bot.calendar.factory import open_calendar
-from bot.calendar.server import start_server
-from bot.calendar.store import EmbeddedCalendar
-from bot.clock import Clock, SystemClock
-from bot.config import AgentConfig, ConfigError, Settings, load_config
-from bot.logs import setup_logging
-from bot.moderator import Moderator
-from bot.shutdown import StopSignal, Watchdog, bounded
-from bot.state import StateError, StateStore
-from bot.wakers.factory import (
+from bot.app.logs import setup_logging
+from bot.app.settings import ConfigError, Settings, load_config
+from bot.app.shutdown import StopSignal, Watchdog, bounded
+from bot.app.wiring import (
     NoWakerConfigured,
+    build_moderator,
     build_waker_chain,
     close_waker_chain,
+    open_calendar,
     unwakeable_agents,
 )
+from bot.calendar.server import start_server
+from bot.calendar.store import EmbeddedCalendar
+from bot.core.agents import AgentConfig
+from bot.core.calendar import Calendar, CalendarError
+from bot.core.clock import Clock, SystemClock
+from bot.core.state import StateError, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +215,7 @@ async def _run_headless(
         log.warning(
             "agent %s has no spawn_url/spawn_command and no global one: it is never woken", name
         )
-    moderator = Moderator.from_settings(settings, agents, calendar, state, chain, clock)
+    moderator = build_moderator(settings, agents, calendar, state, chain, clock)
     try:
         start = asyncio.create_task(moderator.start(), name="moderator-start")
         if await _first_or_stop(start, stop):
@@ -243,7 +244,7 @@ async def _run_discord(
     calendar_url: str | None,
     stop: StopSignal,
 ) -> int:
-    from bot.discord_bot import ModeratorBot
+    from bot.discord_io.client import ModeratorBot
 
     assert settings.discord_token is not None
     bot = ModeratorBot(

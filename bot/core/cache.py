@@ -26,8 +26,8 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.calendar.base import Calendar
-from bot.models import DaySchedule, Slot, SlotStatus
+from bot.core.calendar import Calendar
+from bot.core.models import DaySchedule, Slot, SlotStatus
 
 
 def selection_key(slot: Slot) -> tuple[int, datetime, str]:

@@ -51,15 +51,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.cache import ScheduleCache, SlotChange, local_day, selection_key
-from bot.calendar.base import Calendar, CalendarError, SlotNotFound, TransitionConflict
-from bot.clock import Clock
-from bot.config import AgentConfig
-from bot.crashpoints import crash_point
-from bot.models import Action, AgentState, HeartbeatStatus, Slot, SlotStatus
-from bot.prompt import render_wake_prompt
-from bot.state import StateError, StateStore, SyncRecord, WakeEntry
-from bot.status import (
+from bot.core.agents import AgentConfig
+from bot.core.cache import ScheduleCache, SlotChange, local_day, selection_key
+from bot.core.calendar import Calendar, CalendarError, SlotNotFound, TransitionConflict
+from bot.core.clock import Clock
+from bot.core.crashpoints import crash_point
+from bot.core.models import Action, AgentState, HeartbeatStatus, Slot, SlotStatus
+from bot.core.prompt import render_wake_prompt
+from bot.core.state import StateError, StateStore, SyncRecord, WakeEntry
+from bot.core.status import (
     AgentActivity,
     AgentSnapshot,
     CurrentSlot,
@@ -68,7 +68,7 @@ from bot.status import (
     SchedulerEvent,
     WakeInfo,
 )
-from bot.wakers.base import SlotNotifier, Waker, WakeResult
+from bot.core.waker import SlotNotifier, Waker, WakeResult
 
 log = logging.getLogger(__name__)
 

@@ -46,15 +46,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from bot.calendar.base import Calendar
-from bot.clock import Clock
-from bot.config import AgentConfig, Settings
-from bot.models import Action, Slot
-from bot.scheduler import AgentScheduler, SchedulerConfig, action_note
-from bot.state import StateStore
-from bot.status import AgentSnapshot, SchedulerEvent
-from bot.wakers.base import SlotNotifier, Waker
-from bot.wakers.chain import WakerChain
+from bot.core.agent import AgentScheduler, SchedulerConfig, action_note
+from bot.core.agents import AgentConfig
+from bot.core.calendar import Calendar
+from bot.core.clock import Clock
+from bot.core.models import Action, Slot
+from bot.core.state import StateStore
+from bot.core.status import AgentSnapshot, SchedulerEvent
+from bot.core.waker import SlotNotifier, Waker
 
 log = logging.getLogger(__name__)
 
@@ -131,34 +130,6 @@ class Moderator:
             )
         self._loops: list[asyncio.Task[None]] = []
         self._started = False
-
-    @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        agents: Sequence[AgentConfig],
-        calendar: Calendar,
-        state: StateStore,
-        chain: WakerChain,
-        clock: Clock,
-        *,
-        precise_timer: bool = True,
-    ) -> Moderator:
-        """The moderator the bot and the headless runner run: rules from the settings,
-        the chain as both the waker and the notifier (nudges go where the wake went)."""
-        return cls(
-            agents,
-            calendar,
-            state,
-            chain,
-            clock,
-            timezone=settings.tz,
-            check_interval_s=settings.check_interval_s,
-            misfire_grace_s=settings.misfire_grace_s,
-            wake_template=settings.wake_template,
-            notifier=chain,
-            precise_timer=precise_timer,
-        )
 
     # ---- lifecycle ------------------------------------------------------
 

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime
 from typing import Protocol
 
-from bot.clock import Clock
+from bot.core.clock import Clock
 
 log = logging.getLogger(__name__)
 
