@@ -47,11 +47,11 @@ from bot.core.calendar import (
     SlotNotFound,
     TransitionConflict,
 )
+from bot.core.events import AgentWoken, SlotEnded
 from bot.core.guild_report import GuildReport
 from bot.core.models import TRANSITIONS, Action, Slot, SlotStatus
 from bot.core.moderator import Moderator, UnknownAgent
 from bot.core.state import StateError
-from bot.core.status import EventKind, SchedulerEvent
 from bot.discord_io.guild_check import GuildChecker
 from bot.presenters.text import (
     CHOICE_COUNT_LIMIT,
@@ -202,7 +202,7 @@ class CommandsCog(commands.Cog, name="Commands"):
         self.guild_checker = GuildChecker(
             bot, bot.guild_id, bot.agents, clock=bot.clock, max_age_s=GUILD_CHECK_MAX_AGE_S
         )
-        self._previous_on_event: Callable[[SchedulerEvent], None] | None = None
+        self._unsubscribe: list[Callable[[], None]] = []
         self._hooked = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._controls_locks: dict[str, asyncio.Lock] = {}
@@ -216,9 +216,11 @@ class CommandsCog(commands.Cog, name="Commands"):
     async def cog_load(self) -> None:
         self.guild_refresh.start()
         self.bot.add_dynamic_items(SlotButton)
-        # Chained, not replaced: someone else may listen to the core's events too.
-        self._previous_on_event = self.moderator.on_event
-        self.moderator.on_event = self._on_event
+        events = self.moderator.events
+        self._unsubscribe = [
+            events.subscribe(AgentWoken, self._woken),
+            events.subscribe(SlotEnded, self._ended),
+        ]
         self._hooked = True
         self.bot.add_shutdown_hook(self._stop)
 
@@ -228,8 +230,8 @@ class CommandsCog(commands.Cog, name="Commands"):
     async def _stop(self) -> None:
         if self._hooked:
             self._hooked = False
-            if self.moderator.on_event == self._on_event:
-                self.moderator.on_event = self._previous_on_event
+            for unsubscribe in self._unsubscribe:
+                unsubscribe()
             self.bot.remove_dynamic_items(SlotButton)
         self.guild_refresh.cancel()
         tasks_, self._tasks = self._tasks, set()
@@ -248,23 +250,15 @@ class CommandsCog(commands.Cog, name="Commands"):
         if not task.cancelled() and task.exception() is not None:
             log.error("%s failed", task.get_name(), exc_info=task.exception())
 
-    def _on_event(self, event: SchedulerEvent) -> None:
-        """The core's events: buttons go on a Discord wake message, and off when it ends."""
-        previous = self._previous_on_event
-        if previous is not None:
-            try:
-                previous(event)
-            except Exception:
-                log.exception("an earlier on_event hook failed")
-        try:
-            if event.slot_id is None or not self._hooked:
-                return
-            if event.kind is EventKind.WOKEN and event.detail.startswith("via discord"):
-                self._spawn(self._controls_in_order(event.slot_id, on=True), "slot-controls-on")
-            elif event.kind is EventKind.ENDED:
-                self._spawn(self._controls_in_order(event.slot_id, on=False), "slot-controls-off")
-        except Exception:  # the core calls this inline: never raise into it
-            log.exception("slot controls for %s not scheduled", event.slot_id)
+    def _woken(self, event: AgentWoken) -> None:
+        """A wake posted in a Discord channel gets its buttons."""
+        if event.channel_id is not None and self._hooked:
+            self._spawn(self._controls_in_order(event.slot_id, on=True), "slot-controls-on")
+
+    def _ended(self, event: SlotEnded) -> None:
+        """An ended slot's buttons come off."""
+        if self._hooked:
+            self._spawn(self._controls_in_order(event.slot_id, on=False), "slot-controls-off")
 
     async def _controls_in_order(self, slot_id: str, *, on: bool) -> None:
         """One change at a time per slot, in event order: an agent that answers within

@@ -29,7 +29,7 @@ from discord.ext import commands, tasks
 
 from bot.app.wiring import channel_waker
 from bot.core.cache import local_day
-from bot.core.models import Slot
+from bot.core.events import SlotEnded
 from bot.discord_io.client import ModeratorBot
 from bot.discord_io.janitor import ChannelJanitor, default_interval_s
 
@@ -75,7 +75,7 @@ class SchedulerCog(commands.Cog, name="Scheduler"):
     # ---- lifecycle ------------------------------------------------------
 
     async def cog_load(self) -> None:
-        self.bot.moderator.on_slot_ended = self._slot_ended
+        self._unsubscribe = self.bot.moderator.events.subscribe(SlotEnded, self._slot_ended)
         self.bot.add_shutdown_hook(self.stop)
         self._start_loop("sync")
         self._start_loop("check")
@@ -91,6 +91,7 @@ class SchedulerCog(commands.Cog, name="Scheduler"):
         if self._stopping:
             return
         self._stopping = True
+        self._unsubscribe()
         supervisor, self._supervisor = self._supervisor, None
         if supervisor is not None:
             supervisor.cancel()
@@ -248,8 +249,9 @@ class SchedulerCog(commands.Cog, name="Scheduler"):
                     finals.add(slot.id)
         return finals
 
-    async def _slot_ended(self, slot: Slot) -> None:
+    async def _slot_ended(self, event: SlotEnded) -> None:
         """The state has marked the channel ended; the janitor deletes it after retention."""
+        slot = event.slot
         retention = self.bot.settings.channel_retention_s
         log.info(
             "slot %s of %s ended (%s); its channel is kept for %gs",

@@ -47,13 +47,21 @@ from bot.calendar.store import EmbeddedCalendar
 from bot.core.agents import AgentConfig
 from bot.core.calendar import CalendarError, SlotNotFound, TransitionConflict
 from bot.core.clock import Clock, SystemClock
+from bot.core.events import (
+    AgentWoken,
+    Event,
+    SlotClaimed,
+    SlotDeferred,
+    SlotEnded,
+    SlotEvent,
+)
 from bot.core.models import Action, Slot, SlotCreate, SlotStatus
 from bot.core.moderator import Moderator
 from bot.core.prompt import DEFAULT_WAKE_TEMPLATE
 from bot.core.reply_words import parse_reply
 from bot.core.state import StateStore
-from bot.core.status import EventKind, SchedulerEvent
 from bot.core.waker import WakeResult
+from bot.presenters.events import TROUBLE, event_line
 from bot.presenters.text import one_line
 from bot.wakers.chain import WakerChain
 from bot.wakers.console import ConsoleWaker, console_channel
@@ -418,58 +426,45 @@ class Narrator:
         record = self._records.get(slot_id or "")
         return f"“{record.plan.title}”" if record is not None else f"slot {slot_id}"
 
-    def on_event(self, event: SchedulerEvent) -> None:
-        record = self._records.get(event.slot_id or "")
-        kind = event.kind
+    def on_event(self, event: Event) -> None:
+        slot_id = event.slot_id if isinstance(event, SlotEvent) else None
+        record = self._records.get(slot_id or "")
         who = event.agent_id
         if record is None:
-            if kind in _TROUBLE:
-                self._trouble(event)
+            if isinstance(event, TROUBLE):
+                self._trouble(event, slot_id)
             return
-        if kind is EventKind.CLAIMED:
+        if isinstance(event, SlotClaimed):
             self._story.say(
-                f"{who}: {self._title(event.slot_id)} is due (priority {record.plan.priority}) "
+                f"{who}: {self._title(slot_id)} is due (priority {record.plan.priority}) "
                 f"and {who} is idle: claimed, waking {who} in a private channel",
                 event.at,
             )
-        elif kind is EventKind.WOKEN:
+        elif isinstance(event, AgentWoken):
             self._woken += 1
             record.woken_at = event.at
             record.wake_order = self._woken
             late = format_lateness(event.at - record.scheduled_at)
             self._story.say(
-                f"{who}: woken for {self._title(event.slot_id)} {late} after its scheduled time",
+                f"{who}: woken for {self._title(slot_id)} {late} after its scheduled time",
                 event.at,
             )
-        elif kind is EventKind.DEFERRED:
+        elif isinstance(event, SlotDeferred):
             record.deferred = True
             self._story.say(
-                f"{who}: {self._title(event.slot_id)} is due (priority {record.plan.priority}) "
+                f"{who}: {self._title(slot_id)} is due (priority {record.plan.priority}) "
                 f"but {who} is busy: deferred, to be woken once {who} is idle",
                 event.at,
             )
-        elif kind is EventKind.ENDED:
+        elif isinstance(event, SlotEnded):
             record.ended_at = event.at  # the reply desk tells this part of the story
-        elif kind in _TROUBLE:
-            self._trouble(event)
+        elif isinstance(event, TROUBLE):
+            self._trouble(event, slot_id)
 
-    def _trouble(self, event: SchedulerEvent) -> None:
-        text = f"{event.agent_id}: {event.kind.value} {self._title(event.slot_id)}: {event.detail}"
+    def _trouble(self, event: Event, slot_id: str | None) -> None:
+        text = event_line(event, self._title(slot_id))
         self.problems.append(text)
         self._story.say(text, event.at)
-
-
-_TROUBLE = frozenset(
-    {
-        EventKind.WAKE_FAILED,
-        EventKind.SYNC_FAILED,
-        EventKind.MISFIRED,
-        EventKind.STUCK_ABORTED,
-        EventKind.CLAIM_CONFLICT,
-        EventKind.RELEASED,
-        EventKind.NUDGED,
-    }
-)
 
 
 # ---- the run ------------------------------------------------------------------------
@@ -559,7 +554,7 @@ async def _play(
         notifier=chain,
     )
     narrator = Narrator(story, records)
-    moderator.on_event = narrator.on_event
+    moderator.events.subscribe(Event, narrator.on_event)
     desk = ReplyDesk(moderator, story, records, channels)
     agents: list[SimulatedAgent] = []
     for name in names:

@@ -46,9 +46,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.core.agents import AgentConfig
@@ -56,6 +57,27 @@ from bot.core.cache import ScheduleCache, SlotChange, local_day, selection_key
 from bot.core.calendar import Calendar, CalendarError, SlotNotFound, TransitionConflict
 from bot.core.clock import Clock
 from bot.core.crashpoints import crash_point
+from bot.core.events import (
+    AgentWoken,
+    ClaimConflict,
+    DayRolledOver,
+    E,
+    Event,
+    EventBus,
+    HeartbeatSent,
+    SlotClaimed,
+    SlotDeferred,
+    SlotEnded,
+    SlotMisfired,
+    SlotNudged,
+    SlotReleased,
+    SlotTransitioned,
+    StuckSlotAborted,
+    Synced,
+    SyncFailed,
+    WakeFailed,
+    WakeRecovered,
+)
 from bot.core.models import Action, AgentState, HeartbeatStatus, Slot, SlotStatus
 from bot.core.prompt import render_wake_prompt
 from bot.core.state import StateError, StateStore, SyncRecord, WakeEntry
@@ -63,9 +85,7 @@ from bot.core.status import (
     AgentActivity,
     AgentSnapshot,
     CurrentSlot,
-    EventKind,
     NextSlot,
-    SchedulerEvent,
     WakeInfo,
 )
 from bot.core.waker import SlotNotifier, Waker, WakeResult
@@ -129,10 +149,6 @@ class _Activity:
     reference: str | None = None
 
 
-Emit = Callable[[SchedulerEvent], None]
-Ended = Callable[[Slot], Awaitable[None]]
-
-
 class AgentScheduler:
     """The scheduler of one agent; built and driven by `Moderator`."""
 
@@ -146,8 +162,7 @@ class AgentScheduler:
         clock: Clock,
         config: SchedulerConfig,
         notifier: SlotNotifier | None = None,
-        emit: Emit | None = None,
-        ended: Ended | None = None,
+        events: EventBus | None = None,
     ) -> None:
         self.agent = agent
         self.agent_id = agent.id
@@ -158,8 +173,7 @@ class AgentScheduler:
         self._cfg = config
         self._tz = config.timezone
         self._notifier = notifier
-        self._emit_hook = emit
-        self._ended_hook = ended
+        self._events = events if events is not None else EventBus()
         self.cache = ScheduleCache(agent.id, config.timezone)
         self._lock = asyncio.Lock()
         #: Slot ids deferred in the current busy session (persisted).
@@ -202,7 +216,8 @@ class AgentScheduler:
         self._generation = 0
         self._checked_generation = -1
         self._stopping = False
-        self._ended_queue: list[Slot] = []
+        #: Events of the operation in progress, delivered by `_after` outside the lock.
+        self._outbox: list[Event] = []
 
     # ==== lifecycle =======================================================
 
@@ -308,8 +323,12 @@ class AgentScheduler:
                 if gone is not None:
                     await self._react([SlotChange(gone, None)], was_active, now)
                 raise
-            self._emit(
-                EventKind.TRANSITION, slot_id, f"{action.value} by {source} -> {result.status}"
+            self._publish(
+                SlotTransitioned,
+                slot_id=slot_id,
+                action=action,
+                source=source,
+                status=result.status,
             )
             if result.status.is_active:
                 await self._touch(slot_id, now)
@@ -346,9 +365,7 @@ class AgentScheduler:
                     today,
                     len(carried),
                 )
-                self._emit(
-                    EventKind.ROLLOVER, None, f"{previous} -> {today}, {len(carried)} carried"
-                )
+                self._publish(DayRolledOver, previous=previous, today=today, carried=len(carried))
         was_active = self.cache.active_slot()
         changes: list[SlotChange] = []
         error: str | None = None
@@ -373,7 +390,7 @@ class AgentScheduler:
             self._last_sync_ok_at = now
             self._sync_failures = 0
             self._last_sync_error = None
-            self._emit(EventKind.SYNCED, None, f"{len(self.cache)} slot(s)")
+            self._publish(Synced, slot_count=len(self.cache))
             await self._persist(self._state.record_sync(self.agent_id, ok=True, at=now))
             return True
         self._sync_failures += 1
@@ -385,7 +402,7 @@ class AgentScheduler:
             self._sync_failures,
             error,
         )
-        self._emit(EventKind.SYNC_FAILED, None, error)
+        self._publish(SyncFailed, error=error)
         await self._persist(self._state.record_sync(self.agent_id, ok=False, error=error, at=now))
         return False
 
@@ -557,7 +574,7 @@ class AgentScheduler:
                 return
             self._calendar_answered()
             log.info("agent %s: deferred slot %s (%s)", self.agent_id, slot.id, reason)
-            self._emit(EventKind.DEFERRED, slot.id, reason)
+            self._publish(SlotDeferred, slot_id=slot.id, reason=reason)
             await self._fold([result], was_active, now)
 
     async def _claim_and_wake(self, slot: Slot, now: datetime) -> None:
@@ -590,7 +607,7 @@ class AgentScheduler:
                 exc.code,
                 exc.detail,
             )
-            self._emit(EventKind.CLAIM_CONFLICT, slot.id, f"{exc.code}: {exc.detail}")
+            self._publish(ClaimConflict, slot_id=slot.id, code=exc.code, detail=exc.detail)
             if exc.slot is not None:
                 await self._fold([exc.slot], was_active, now)
             if exc.code == "agent_busy":
@@ -613,7 +630,7 @@ class AgentScheduler:
         crash_point("after_claim")
         await self._persist(self._state.record_claim(slot.id, claimed.version))
         log.info("agent %s: claimed slot %s (%s)", self.agent_id, slot.id, slot.title)
-        self._emit(EventKind.CLAIMED, slot.id, f"priority {slot.priority}")
+        self._publish(SlotClaimed, slot_id=slot.id, slot=claimed)
         self._activity[slot.id] = _Activity(at=now)
         await self._fold([claimed], was_active, now)
         await self._wake(claimed)
@@ -655,7 +672,13 @@ class AgentScheduler:
                 result.via,
                 result.reference or "no reference",
             )
-            self._emit(EventKind.WOKEN, slot.id, f"via {result.via} {result.reference or ''}")
+            self._publish(
+                AgentWoken,
+                slot_id=slot.id,
+                via=result.via,
+                reference=result.reference,
+                channel_id=result.channel_id,
+            )
             return
         self._wake_failures += 1
         delay = min(
@@ -670,7 +693,7 @@ class AgentScheduler:
             result.error,
             format_duration(timedelta(seconds=delay)),
         )
-        self._emit(EventKind.WAKE_FAILED, slot.id, result.error or "failed")
+        self._publish(WakeFailed, slot_id=slot.id, error=result.error or "failed")
         # The ledger entry stays unfinished until the slot is given back, but no
         # longer says "claimed": a crash in between is recovered through the claim
         # key, so the slot is woken again only if our claim still holds it (the
@@ -707,7 +730,7 @@ class AgentScheduler:
                 return False
             self._calendar_answered()
             await self._finish_failed(slot_id, failure)
-            self._emit(EventKind.RELEASED, slot_id, "DEFERRED, to be retried")
+            self._publish(SlotReleased, slot_id=slot_id)
             await self._fold([released], was_active, now)
         return True
 
@@ -775,7 +798,7 @@ class AgentScheduler:
                 exc.code,
                 exc.detail,
             )
-            self._emit(EventKind.CLAIM_CONFLICT, entry.slot_id, f"{exc.code}: {exc.detail}")
+            self._publish(ClaimConflict, slot_id=entry.slot_id, code=exc.code, detail=exc.detail)
             if held is not None and held.status.is_final:
                 await self._record_ended_at_recovery(held)
             else:
@@ -792,7 +815,7 @@ class AgentScheduler:
                 self.agent_id,
                 slot.id,
             )
-            self._emit(EventKind.RECOVERED, slot.id, "wake resumed after restart")
+            self._publish(WakeRecovered, slot_id=slot.id, claimed_before=True)
             self._activity.setdefault(slot.id, _Activity(at=entry.claimed_at or now))
         else:
             await self._persist(self._state.record_claim(slot.id, slot.version))
@@ -802,7 +825,7 @@ class AgentScheduler:
                 self.agent_id,
                 slot.id,
             )
-            self._emit(EventKind.RECOVERED, slot.id, "claim settled by its key; waking")
+            self._publish(WakeRecovered, slot_id=slot.id, claimed_before=False)
             self._activity.setdefault(slot.id, _Activity(at=now))
         await self._fold([slot], was_active, now)
         await self._wake(slot)
@@ -852,7 +875,7 @@ class AgentScheduler:
                 return
             self._calendar_answered()
             log.warning("agent %s: slot %s %s", self.agent_id, active.id, note)
-            self._emit(EventKind.STUCK_ABORTED, active.id, note)
+            self._publish(StuckSlotAborted, slot_id=active.id, note=note)
             await self._fold([result], active, now)
         elif silence >= unit * NUDGE_FACTOR and not track.nudged:
             track.nudged = True
@@ -878,7 +901,7 @@ class AgentScheduler:
                 format_duration(silence),
                 "posted" if posted else "could not be posted",
             )
-            self._emit(EventKind.NUDGED, active.id, "posted" if posted else "not posted")
+            self._publish(SlotNudged, slot_id=active.id, posted=posted)
 
     async def _touch(self, slot_id: str, now: datetime) -> None:
         track = self._activity.get(slot_id)
@@ -968,8 +991,7 @@ class AgentScheduler:
         if self.cache.day is not None and self.cache.day_of(slot) < self.cache.day:
             self.cache.remove(slot.id)  # a carried slot is written off once it ends
         log.info("agent %s: slot %s ended %s", self.agent_id, slot.id, slot.status.value)
-        self._emit(EventKind.ENDED, slot.id, slot.status.value)
-        self._ended_queue.append(slot)
+        self._publish(SlotEnded, slot_id=slot.id, slot=slot)
 
     def _misfired(self, slot: Slot, now: datetime) -> bool:
         grace = self._cfg.misfire_grace_s
@@ -1010,7 +1032,7 @@ class AgentScheduler:
             self.cache.remove(current.id)  # seen again as new at the next sync
             return
         log.warning("agent %s: slot %s %s", self.agent_id, current.id, note)
-        self._emit(EventKind.MISFIRED, current.id, note)
+        self._publish(SlotMisfired, slot_id=current.id, note=note)
         await self._fold([result], self.cache.active_slot(), now)
 
     async def _clear_deferrals(self) -> None:
@@ -1032,20 +1054,17 @@ class AgentScheduler:
             log.warning("agent %s: heartbeat %s failed: %s", self.agent_id, status, exc.detail)
             return []
         self._hb_sent = status
-        self._emit(EventKind.HEARTBEAT, active.id if active else None, status.value)
+        self._publish(HeartbeatSent, status=status, slot_id=active.id if active else None)
         return due
 
     # ==== after each operation ===============================================
 
     async def _after(self) -> None:
-        """Outside the lock: tell the glue about ended slots, then re-arm the timer."""
-        queue, self._ended_queue = self._ended_queue, []
-        if self._ended_hook is not None:
-            for slot in queue:
-                try:
-                    await self._ended_hook(slot)
-                except Exception:
-                    log.exception("agent %s: on_slot_ended failed for %s", self.agent_id, slot.id)
+        """Outside the lock: deliver the operation's events in order, then re-arm the timer."""
+        while self._outbox:
+            batch, self._outbox = self._outbox, []
+            for event in batch:
+                await self._events.publish(event)
         self._rearm()
 
     async def _persist(self, write: Awaitable[object]) -> None:
@@ -1055,16 +1074,9 @@ class AgentScheduler:
         except StateError as exc:
             log.error("agent %s: %s", self.agent_id, exc)
 
-    def _emit(self, kind: EventKind, slot_id: str | None, detail: str = "") -> None:
-        if self._emit_hook is None:
-            return
-        event = SchedulerEvent(
-            at=self._clock.now(), agent_id=self.agent_id, kind=kind, slot_id=slot_id, detail=detail
-        )
-        try:
-            self._emit_hook(event)
-        except Exception:
-            log.exception("event hook failed for %s", kind)
+    def _publish(self, kind: type[E], **fields: Any) -> None:
+        """Queue an event of this agent, stamped now; `_after` delivers it."""
+        self._outbox.append(kind(at=self._clock.now(), agent_id=self.agent_id, **fields))
 
     # ==== the timer ===========================================================
 

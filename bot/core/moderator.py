@@ -10,7 +10,7 @@ calendar client, one state store, one waker and one clock. Typical life::
                           misfire_grace_s=settings.misfire_grace_s,
                           wake_template=settings.wake_template,
                           notifier=waker_chain)
-    moderator.on_slot_ended = cog.mark_channel_ended     # optional
+    moderator.events.subscribe(SlotEnded, cog.mark_channel_ended)   # any listeners
     await moderator.start()      # recover half-done wakes, first sync, arm timers
     ...                          # loops: sync_all() every SYNC_INTERVAL_S,
     ...                          #        check_all() every CHECK_INTERVAL_S
@@ -30,12 +30,12 @@ Contract for callers:
 * `status()` / `statuses()` / `slot_owner()` / `agent()` are synchronous and do
   no I/O; `schedule()` reads the cache for today and the calendar otherwise.
 * `record_progress()` answers False when the slot is not held by its agent.
-* `on_slot_ended(slot)` (async) is called once for every slot seen reaching
-  FINISHED/ABORTED (and for a slot that ended while we were down, if we had
-  made it a channel), after the scheduler's own bookkeeping (the channel link
-  is already marked ended in the state) and before `apply_action` returns.
-  `on_event(event)` (sync) sees every `SchedulerEvent`; both are optional and
-  their exceptions are logged.
+* `events` is the core's `EventBus` (bot/core/events.py): every agent's typed
+  events (claimed, woken, ended, ...) reach its listeners after the operation
+  that caused them and before that operation returns; a `SlotEnded` comes once
+  for every slot seen reaching a final status (and for a slot that ended while
+  we were down, if we had made it a channel), after the state store marks its
+  channel ended. A failing listener is logged and stops nothing.
 """
 
 from __future__ import annotations
@@ -50,9 +50,10 @@ from bot.core.agent import AgentScheduler, SchedulerConfig, action_note
 from bot.core.agents import AgentConfig
 from bot.core.calendar import Calendar
 from bot.core.clock import Clock
+from bot.core.events import EventBus
 from bot.core.models import Action, Slot
 from bot.core.state import StateStore
-from bot.core.status import AgentSnapshot, SchedulerEvent
+from bot.core.status import AgentSnapshot
 from bot.core.waker import SlotNotifier, Waker
 
 log = logging.getLogger(__name__)
@@ -100,8 +101,7 @@ class Moderator:
         self.clock = clock
         self.timezone = timezone
         self.check_interval_s = check_interval_s
-        self.on_slot_ended: Callable[[Slot], Awaitable[None]] | None = None
-        self.on_event: Callable[[SchedulerEvent], None] | None = None
+        self.events = EventBus()
         self._config = SchedulerConfig(
             timezone=timezone,
             check_interval_s=check_interval_s,
@@ -125,8 +125,7 @@ class Moderator:
                 clock=clock,
                 config=self._config,
                 notifier=notifier,
-                emit=self._emit,
-                ended=self._ended,
+                events=self.events,
             )
         self._loops: list[asyncio.Task[None]] = []
         self._started = False
@@ -327,13 +326,3 @@ class Moderator:
             return self._schedulers[agent_id]
         except KeyError:
             raise UnknownAgent(agent_id, list(self._agents)) from None
-
-    # ---- hooks --------------------------------------------------------------
-
-    def _emit(self, event: SchedulerEvent) -> None:
-        if self.on_event is not None:
-            self.on_event(event)
-
-    async def _ended(self, slot: Slot) -> None:
-        if self.on_slot_ended is not None:
-            await self.on_slot_ended(slot)

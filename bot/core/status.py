@@ -97,33 +97,3 @@ class AgentSnapshot:
             and self.consecutive_wake_failures == 0
             and self.last_calendar_error is None
         )
-
-
-class EventKind(StrEnum):
-    SYNCED = "synced"
-    SYNC_FAILED = "sync_failed"
-    HEARTBEAT = "heartbeat"
-    ROLLOVER = "rollover"
-    DEFERRED = "deferred"
-    CLAIMED = "claimed"
-    CLAIM_CONFLICT = "claim_conflict"
-    WOKEN = "woken"
-    WAKE_FAILED = "wake_failed"
-    RELEASED = "released"
-    TRANSITION = "transition"
-    ENDED = "ended"
-    MISFIRED = "misfired"
-    NUDGED = "nudged"
-    STUCK_ABORTED = "stuck_aborted"
-    RECOVERED = "recovered"
-
-
-@dataclass(frozen=True, slots=True)
-class SchedulerEvent:
-    """One thing the core did, for an event log hook (demo, audit, tests)."""
-
-    at: datetime
-    agent_id: str
-    kind: EventKind
-    slot_id: str | None = None
-    detail: str = ""

@@ -16,17 +16,24 @@ from bot.core.models import Slot
 
 @dataclass(frozen=True, slots=True)
 class WakeResult:
-    """`ok` with `via` naming the waker that worked; `reference` is e.g. a channel id."""
+    """`ok` with `via` naming the waker that worked; `reference` is e.g. a channel id.
+
+    `channel_id` is set only by a wake that went to a Discord channel, so listeners
+    (buttons on the wake message) decide from a typed field, not from names.
+    """
 
     ok: bool
     via: str
     reference: str | None = None
     error: str | None = None
     attempts: tuple[str, ...] = field(default_factory=tuple)
+    channel_id: int | None = None
 
     @classmethod
-    def success(cls, via: str, reference: str | None = None) -> WakeResult:
-        return cls(ok=True, via=via, reference=reference)
+    def success(
+        cls, via: str, reference: str | None = None, *, channel_id: int | None = None
+    ) -> WakeResult:
+        return cls(ok=True, via=via, reference=reference, channel_id=channel_id)
 
     @classmethod
     def failure(cls, via: str, error: str) -> WakeResult:

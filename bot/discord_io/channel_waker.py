@@ -238,7 +238,7 @@ class PrivateChannelWaker:
             return WakeResult.failure(
                 self.name, f"unexpected {type(exc).__name__} while waking slot {slot.id}: {exc}"
             )
-        return WakeResult.success(self.name, reference=str(channel_id))
+        return WakeResult.success(self.name, reference=str(channel_id), channel_id=channel_id)
 
     async def notify(self, agent: AgentConfig, slot: Slot, text: str) -> bool:
         """Post `text` into the slot's existing channel, mentioning nobody.

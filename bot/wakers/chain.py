@@ -52,7 +52,11 @@ class WakerChain:
                         "; ".join(attempts[:-1]),
                     )
                 return WakeResult(
-                    ok=True, via=waker.name, reference=result.reference, attempts=tuple(attempts)
+                    ok=True,
+                    via=waker.name,
+                    reference=result.reference,
+                    attempts=tuple(attempts),
+                    channel_id=result.channel_id,
                 )
             attempts.append(f"{waker.name}: {result.error or 'failed'}")
             log.warning(

@@ -24,10 +24,10 @@ from bot.calendar.store import EmbeddedCalendar
 from bot.core.agents import AgentConfig
 from bot.core.calendar import CalendarUnavailable
 from bot.core.clock import FakeClock
+from bot.core.events import Event, SlotEnded
 from bot.core.models import Slot, SlotCreate
 from bot.core.moderator import Moderator
 from bot.core.state import StateStore
-from bot.core.status import SchedulerEvent
 from bot.core.waker import WakeResult
 
 SETTLE_CEILING_S = 20.0
@@ -224,7 +224,7 @@ class Harness:
         self.calendar = calendar
         self.tmp_path = tmp_path
         self.state_path = tmp_path / "state.db"
-        self.events: list[SchedulerEvent] = []
+        self.events: list[Event] = []
         self.ended: list[Slot] = []
         self._open: list[tuple[Moderator, StateStore]] = []
 
@@ -245,12 +245,12 @@ class Harness:
         moderator = Moderator(
             list(agents), calendar or self.calendar, state, waker, self.clock, **options
         )
-        moderator.on_event = self.events.append
+        moderator.events.subscribe(Event, self.events.append)
 
-        async def ended(slot: Slot) -> None:
-            self.ended.append(slot)
+        async def ended(event: SlotEnded) -> None:
+            self.ended.append(event.slot)
 
-        moderator.on_slot_ended = ended
+        moderator.events.subscribe(SlotEnded, ended)
         self.clock.watch(moderator)
         self._open.append((moderator, state))
         if start:
@@ -274,8 +274,8 @@ class Harness:
             await state.close()
         self._open.clear()
 
-    def kinds(self, agent_id: str | None = None) -> list[str]:
-        return [e.kind.value for e in self.events if agent_id is None or e.agent_id == agent_id]
+    def kinds(self, agent_id: str | None = None) -> list[type[Event]]:
+        return [type(e) for e in self.events if agent_id is None or e.agent_id == agent_id]
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import pytest
 
 from bot.calendar.store import EmbeddedCalendar
 from bot.core.agent import next_midnight
+from bot.core.events import DayRolledOver
 from bot.core.models import Action, SlotStatus
 from tests.core.conftest import Harness, RecordingWaker, SettlingClock, add_slot, minutes
 
@@ -34,7 +35,7 @@ async def test_rollover_at_midnight_carries_current_and_unfinished_slots(
     assert scheduler.cache.day == date(2026, 3, 2)
     assert (await calendar.get_slot(unfinished.id)).status is SlotStatus.DEFERRED
     await clock.advance(1)
-    rollovers = [e for e in harness.events if e.kind.value == "rollover"]
+    rollovers = [e for e in harness.events if isinstance(e, DayRolledOver)]
     assert [e.at for e in rollovers] == [datetime(2026, 3, 3, tzinfo=UTC)]
     assert scheduler.cache.day == date(2026, 3, 3)
     today = [s.id for s in await moderator.schedule("ada", date(2026, 3, 3))]
@@ -109,7 +110,7 @@ async def test_day_boundaries_follow_the_calendar_time_zone(
         assert scheduler.cache.day == day
         await clock.advance(1)
         assert scheduler.cache.day == next_day
-        assert [e.at for e in harness.events if e.kind.value == "rollover"] == [midnight]
+        assert [e.at for e in harness.events if isinstance(e, DayRolledOver)] == [midnight]
         assert [s.id for s in await moderator.schedule("ada", next_day)] == [after.id]
 
         await clock.set(after.scheduled_at.astimezone(UTC))

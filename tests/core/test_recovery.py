@@ -9,6 +9,7 @@ import pytest
 
 from bot.calendar.store import EmbeddedCalendar
 from bot.core.agents import AgentConfig
+from bot.core.events import ClaimConflict, WakeRecovered
 from bot.core.models import Action, Slot, SlotStatus
 from bot.core.state import StateStore, WakeEntry
 from bot.core.waker import WakeResult
@@ -94,7 +95,7 @@ async def test_crash_after_claim_before_wake_wakes_once(
     waker = RecordingWaker(clock)
     moderator = await harness.moderator(waker)
     assert waker.world.delivered() == [slot.id]
-    assert "recovered" in harness.kinds()
+    assert WakeRecovered in harness.kinds()
     entry = await moderator.state.wake_entry(slot.id)
     assert entry is not None and entry.ok and entry.claimed_version == slot.version + 1
     await clock.advance(120)
@@ -268,7 +269,7 @@ async def test_another_moderators_claim_one_version_on_is_not_taken_for_ours(
     assert await moderator.state.wake_entry(slot.id) is None
     snap = moderator.status("ada")
     assert snap.current is not None and snap.current.id == slot.id  # busy, learnt, not woken
-    assert "claim_conflict" in harness.kinds() and "recovered" not in harness.kinds()
+    assert ClaimConflict in harness.kinds() and WakeRecovered not in harness.kinds()
     starts = [e for e in await calendar.slot_events(slot.id) if e.action == "start"]
     assert len(starts) == 1
 
@@ -351,6 +352,6 @@ async def test_our_claim_released_and_taken_by_another_moderator_is_not_woken_ag
     assert await moderator.state.wake_entry(slot.id) is None
     snap = moderator.status("ada")
     assert snap.current is not None and snap.current.id == slot.id  # busy, not woken
-    assert "claim_conflict" in harness.kinds() and "recovered" not in harness.kinds()
+    assert ClaimConflict in harness.kinds() and WakeRecovered not in harness.kinds()
     held = await calendar.get_slot(slot.id)
     assert (held.status, held.version) == (SlotStatus.ONGOING, claimed.version + 2)

@@ -13,6 +13,7 @@ import pytest
 from bot.calendar.store import EmbeddedCalendar
 from bot.core.agents import AgentConfig
 from bot.core.calendar import CalendarUnavailable, SlotNotFound, TransitionConflict
+from bot.core.events import ClaimConflict, HeartbeatSent, SlotClaimed, StuckSlotAborted
 from bot.core.models import Action, AgentState, HeartbeatStatus, Slot, SlotStatus
 from bot.core.moderator import UnknownAgent
 from bot.core.status import AgentActivity
@@ -91,8 +92,13 @@ async def test_busy_agent_gets_each_due_slot_deferred_once_then_by_priority_when
     harness.events.clear()
     await complete(moderator, clock, current.id)
     # idle: heartbeat idle first, then the highest-priority deferred slot is claimed at once
-    kinds = [(e.kind.value, e.detail) for e in harness.events]
-    assert kinds.index(("heartbeat", "idle")) < [k for k, _ in kinds].index("claimed")
+    events = harness.events
+    idle_beat = next(
+        i
+        for i, e in enumerate(events)
+        if isinstance(e, HeartbeatSent) and e.status is HeartbeatStatus.IDLE
+    )
+    assert idle_beat < next(i for i, e in enumerate(events) if isinstance(e, SlotClaimed))
     assert waker.world.delivered() == [current.id, s_high.id]
     assert waker.world.times()[s_high.id] == clock.now()
     await complete(moderator, clock, s_high.id)
@@ -116,8 +122,8 @@ async def test_heartbeat_follows_every_busy_idle_change(
     idle = await calendar.agent_status("ada")
     assert idle.status is AgentState.IDLE
     assert idle.last_heartbeat_at == clock.now()  # sent at once, not at the next sync
-    beats = [e.detail for e in harness.events if e.kind.value == "heartbeat"]
-    assert beats[-2:] == ["busy", "idle"]
+    beats = [e.status for e in harness.events if isinstance(e, HeartbeatSent)]
+    assert beats[-2:] == [HeartbeatStatus.BUSY, HeartbeatStatus.IDLE]
 
 
 async def test_paused_counts_as_busy(
@@ -168,7 +174,7 @@ async def test_claim_conflict_means_resync_and_no_wake(
     await calendar.transition(slot.id, Action.DEFER, until=START + minutes(120))
     await clock.advance(5 * 60)  # 09:10: the timer fires with the stale version 1
     assert waker.world.delivered() == []
-    assert "claim_conflict" in harness.kinds()
+    assert ClaimConflict in harness.kinds()
     assert all(e.action != "start" for e in await calendar.slot_events(slot.id))
     await clock.advance(110 * 60)  # the re-sync learnt the new time
     assert waker.world.times() == {slot.id: START + minutes(120)}
@@ -317,7 +323,7 @@ async def test_progress_restarts_the_silence(
     assert len(waker.world.notices) == 1
     await clock.advance(20 * 60)
     assert (await calendar.get_slot(slot.id)).status is SlotStatus.ABORTED
-    assert harness.kinds().count("stuck_aborted") == 1
+    assert harness.kinds().count(StuckSlotAborted) == 1
 
 
 async def test_failed_sync_keeps_the_stale_cache_and_shows_in_status(
@@ -437,7 +443,7 @@ async def test_a_person_deferring_until_later_moves_the_wake(
     assert moved.status is SlotStatus.DEFERRED
     await clock.advance(45 * 60)
     assert waker.world.times() == {slot.id: START + minutes(45)}
-    assert Counter(harness.kinds())["claimed"] == 1
+    assert Counter(harness.kinds())[SlotClaimed] == 1
 
 
 async def test_progress_counts_only_for_a_held_slot(
