@@ -40,7 +40,8 @@ from bot.core.models import Action, Slot, SlotStatus
 from bot.core.moderator import UnknownAgent
 from bot.core.reply_words import parse_reply
 from bot.discord_io.client import ModeratorBot
-from bot.presenters.text import MESSAGE_LIMIT, one_line
+from bot.presenters.discord_embed import MESSAGE_LIMIT
+from bot.presenters.formatting import one_line
 
 log = logging.getLogger(__name__)
 

@@ -62,7 +62,7 @@ from bot.core.reply_words import parse_reply
 from bot.core.state import StateStore
 from bot.core.waker import WakeResult
 from bot.presenters.events import TROUBLE, event_line
-from bot.presenters.text import one_line
+from bot.presenters.formatting import one_line
 from bot.wakers.chain import WakerChain
 from bot.wakers.console import ConsoleWaker, console_channel
 

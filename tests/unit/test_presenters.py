@@ -12,28 +12,28 @@ from hypothesis import strategies as st
 from bot.core.guild_report import AgentNotInGuild, GuildReport
 from bot.core.models import Action, Slot, SlotStatus
 from bot.core.status import AgentActivity, AgentSnapshot, CurrentSlot, NextSlot, WakeInfo
-from bot.presenters.text import (
+from bot.presenters.discord_embed import (
     CHOICE_NAME_LIMIT,
     EMBED_TOTAL_LIMIT,
     FIELD_COUNT_LIMIT,
     FIELD_VALUE_LIMIT,
-    AgentDay,
-    BadDate,
     EmbedSpec,
-    clock_time,
-    describe_age,
-    escape,
-    failed_attempts,
-    fit_lines,
-    join_names,
-    one_line,
-    parse_day,
+)
+from bot.presenters.discord_schedule import AgentDay, BadDate, parse_day, schedule_embed
+from bot.presenters.discord_slot import (
     refusal_text,
-    schedule_embed,
     slot_change_notice,
     slot_change_reply,
     slot_choice,
-    status_embed,
+)
+from bot.presenters.discord_status import failed_attempts, status_embed
+from bot.presenters.formatting import (
+    clock_time,
+    describe_age,
+    escape,
+    fit_lines,
+    join_names,
+    one_line,
     status_label,
 )
 
