@@ -112,7 +112,7 @@ async def test_pause_resume_then_done_with_progress_in_between(moderator_bot: Bo
 async def test_a_refused_reply_is_explained_once_a_minute(
     moderator_bot: BotHarness, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="cogs.replies")
+    caplog.set_level(logging.INFO, logger="bot.core.reply_handling")
     h = moderator_bot
     slot_id, channel_id = await _woken(h)
     await h.agent_says("alice", channel_id, "DONE")
