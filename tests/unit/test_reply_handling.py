@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+
+from bot.app.demo.agents import DemoReplies
+from bot.app.demo.story import SlotRecord, Story
 from bot.calendar.store import EmbeddedCalendar
 from bot.core.models import Action, SlotStatus
 from bot.core.moderator import Moderator
@@ -173,3 +177,28 @@ async def test_an_acknowledgement_cuts_a_long_note_to_one_line(
     text = acknowledgement(slot, "line one\nline two " + "x" * 500)
     quoted = text.split("\n> ", 1)[1]
     assert "\n" not in quoted and len(quoted) <= 200 and quoted.startswith("line one line two")
+
+
+async def test_the_demo_posts_what_the_bot_posts_for_the_same_reply(
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+) -> None:
+    first = await add_slot(calendar, "ada", START, title="Write the report")
+    second = await add_slot(calendar, "ada", START, title="Write the report", priority=10)
+    moderator = await harness.moderator(RecordingWaker(clock))
+    # The bot's path (cogs/replies.py): handle, then post the answer if one is due.
+    bot_side = ReplyHandler(moderator)
+    outcome = await bot_side.handle("ada", first.id, ADA_ON_DISCORD, "DONE: shipped")
+    assert bot_side.should_answer(outcome)
+    posted = answer_text(outcome)
+    await clock.advance(0)
+    assert (await calendar.get_slot(second.id)).status is SlotStatus.ONGOING
+    # The demo's path, for the same reply on an identical slot.
+    out = io.StringIO()
+    records: dict[str, SlotRecord] = {}
+    demo = DemoReplies(moderator, Story(out, START, clock), records, {"#ada": ("ada", second.id)})
+    await demo.post("#ada", "ada", "DONE: shipped")
+
+    assert posted is not None
+    printed = [line.split("s  ", 1)[1] for line in out.getvalue().splitlines()[:2]]
+    assert printed == ["[#ada] ada: DONE: shipped", f"[#ada] moderator: {posted.splitlines()[0]}"]
+    assert out.getvalue().splitlines()[2].strip() == posted.splitlines()[1] == "> shipped"
