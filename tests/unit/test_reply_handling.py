@@ -8,7 +8,6 @@ from bot.app.demo.agents import DemoReplies
 from bot.app.demo.story import SlotRecord, Story
 from bot.calendar.store import EmbeddedCalendar
 from bot.core.models import Action, SlotStatus
-from bot.core.moderator import Moderator
 from bot.core.reply_handling import (
     AgentNotConfigured,
     Applied,
@@ -38,19 +37,19 @@ ADA_IN_DEMO = ReplyAuthor(agent_id=ADA.id)
 
 
 async def woken(
-    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar, **options: object
-) -> tuple[Moderator, str]:
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+) -> tuple[ReplyHandler, str]:
+    """ada's slot, woken (ONGOING), and the reply path of a moderator that woke it."""
     slot = await add_slot(calendar, "ada", START, title="Write the report")
-    moderator = await harness.moderator(RecordingWaker(clock), **options)
+    moderator = await harness.moderator(RecordingWaker(clock))
     assert (await calendar.get_slot(slot.id)).status is SlotStatus.ONGOING
-    return moderator, slot.id
+    return ReplyHandler(moderator), slot.id
 
 
 async def test_a_reply_word_moves_the_slot_and_is_acknowledged_quietly(
     harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
 ) -> None:
-    moderator, slot_id = await woken(harness, clock, calendar)
-    replies = ReplyHandler(moderator)
+    replies, slot_id = await woken(harness, clock, calendar)
 
     outcome = await replies.handle("ada", slot_id, ADA_ON_DISCORD, "**DONE**: shipped it")
 
@@ -70,8 +69,7 @@ async def test_a_reply_word_moves_the_slot_and_is_acknowledged_quietly(
 async def test_pause_then_resume_are_each_acknowledged(
     harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
 ) -> None:
-    moderator, slot_id = await woken(harness, clock, calendar)
-    replies = ReplyHandler(moderator)
+    replies, slot_id = await woken(harness, clock, calendar)
 
     paused = await replies.handle("ada", slot_id, ADA_IN_DEMO, "pause\nwaiting for CI")
     resumed = await replies.handle("ada", slot_id, ADA_IN_DEMO, "RESUME")
@@ -88,8 +86,7 @@ async def test_pause_then_resume_are_each_acknowledged(
 async def test_progress_keeps_the_slot_and_gets_no_answer(
     harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
 ) -> None:
-    moderator, slot_id = await woken(harness, clock, calendar)
-    replies = ReplyHandler(moderator)
+    replies, slot_id = await woken(harness, clock, calendar)
 
     outcome = await replies.handle("ada", slot_id, ADA_ON_DISCORD, "Done with step 1, now tests")
 
@@ -101,8 +98,7 @@ async def test_progress_keeps_the_slot_and_gets_no_answer(
 async def test_only_the_slots_own_agent_steers_it(
     harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
 ) -> None:
-    moderator, slot_id = await woken(harness, clock, calendar)
-    replies = ReplyHandler(moderator)
+    replies, slot_id = await woken(harness, clock, calendar)
 
     strangers = [ReplyAuthor(discord_user_id=4242), ReplyAuthor(agent_id="bob"), ReplyAuthor()]
     outcomes = [await replies.handle("ada", slot_id, who, "DONE") for who in strangers]
@@ -117,8 +113,7 @@ async def test_only_the_slots_own_agent_steers_it(
 async def test_a_refusal_is_explained_at_most_once_a_minute_per_slot(
     harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
 ) -> None:
-    moderator, slot_id = await woken(harness, clock, calendar)
-    replies = ReplyHandler(moderator)
+    replies, slot_id = await woken(harness, clock, calendar)
     await replies.handle("ada", slot_id, ADA_ON_DISCORD, "DONE")
 
     again = await replies.handle("ada", slot_id, ADA_ON_DISCORD, "DONE: again")
