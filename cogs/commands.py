@@ -53,21 +53,16 @@ from bot.core.models import TRANSITIONS, Action, Slot, SlotStatus
 from bot.core.moderator import Moderator, UnknownAgent
 from bot.core.state import StateError
 from bot.discord_io.guild_check import GuildChecker
-from bot.presenters.text import (
-    CHOICE_COUNT_LIMIT,
-    AgentDay,
-    BadDate,
-    EmbedSpec,
-    cut,
-    day_title,
-    parse_day,
+from bot.presenters.discord_embed import CHOICE_COUNT_LIMIT, EmbedSpec
+from bot.presenters.discord_schedule import AgentDay, BadDate, parse_day, schedule_embed
+from bot.presenters.discord_slot import (
     refusal_text,
-    schedule_embed,
     slot_change_notice,
     slot_change_reply,
     slot_choice,
-    status_embed,
 )
+from bot.presenters.discord_status import status_embed
+from bot.presenters.formatting import cut, day_title
 from cogs.views import SlotButton, controls_view
 
 if TYPE_CHECKING:

@@ -29,7 +29,7 @@ from bot.core.models import (
     describe_validation,
     is_valid_agent_id,
 )
-from bot.presenters.text import one_line
+from bot.presenters.formatting import one_line
 
 log = logging.getLogger("bot.calendar")
 

@@ -2,29 +2,39 @@
 
 It behaves like the private-channel waker where it matters to the core: a
 slot's "channel" is found again on a repeated wake (nothing printed twice),
-and `notify` posts into it without a mention.
+and `notify` posts into it without a mention. Its words are handed in
+(`bot.presenters.console.ConsoleWording`): the presenters sit above the wakers
+in the layers, so this module may not import them.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from bot.core.agents import AgentConfig
 from bot.core.models import Slot
-from bot.core.reply_words import REPLY_HELP
 from bot.core.waker import WakeResult
 
 
-def console_channel(agent_id: str, slot_id: str) -> str:
-    return f"#{agent_id}-{slot_id[:8]}".lower()
+class ConsoleWords(Protocol):
+    """What the console waker prints, worded by the console presenter."""
+
+    def channel_name(self, agent_id: str, slot_id: str) -> str: ...
+
+    def wake_box(self, channel: str, agent: AgentConfig, prompt: str, width: int) -> str: ...
+
+    def moderator_line(self, channel: str, text: str) -> str: ...
 
 
 class ConsoleWaker:
     name = "console"
 
-    def __init__(self, stream: TextIO | None = None, *, width: int = 72) -> None:
+    def __init__(
+        self, stream: TextIO | None = None, *, words: ConsoleWords, width: int = 72
+    ) -> None:
         self._stream = stream
+        self._words = words
         self._width = width
         self._channels: dict[str, str] = {}
 
@@ -39,19 +49,8 @@ class ConsoleWaker:
         channel = self._channels.get(slot.id)
         if channel is not None:
             return WakeResult.success(self.name, reference=channel)
-        channel = console_channel(agent.id, slot.id)
-        mention = f"<@{agent.discord_user_id}>" if agent.discord_user_id else f"@{agent.id}"
-        rule = "─" * max(0, self._width - len(channel) - 4)
-        lines = [
-            f"── {channel} {rule}",
-            f"(private: {agent.id} and the moderator)",
-            f"{mention}",
-            prompt,
-            "",
-            REPLY_HELP,
-            "─" * self._width,
-        ]
-        self.stream.write("\n".join(lines) + "\n")
+        channel = self._words.channel_name(agent.id, slot.id)
+        self.stream.write(self._words.wake_box(channel, agent, prompt, self._width) + "\n")
         self.stream.flush()
         self._channels[slot.id] = channel
         return WakeResult.success(self.name, reference=channel)
@@ -60,6 +59,6 @@ class ConsoleWaker:
         channel = self._channels.get(slot.id)
         if channel is None:
             return False
-        self.stream.write(f"[{channel}] moderator: {text}\n")
+        self.stream.write(self._words.moderator_line(channel, text) + "\n")
         self.stream.flush()
         return True

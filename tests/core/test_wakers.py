@@ -13,6 +13,7 @@ from bot.core.agents import AgentConfig
 from bot.core.models import Slot
 from bot.core.prompt import DEFAULT_WAKE_TEMPLATE, render_wake_prompt
 from bot.core.waker import SlotNotifier, WakeResult
+from bot.presenters.console import ConsoleWording
 from bot.wakers.chain import WakerChain
 from bot.wakers.console import ConsoleWaker
 
@@ -110,7 +111,7 @@ async def test_chain_bounds_a_hung_waker() -> None:
 async def test_chain_notifies_through_the_first_waker_with_a_place_for_the_slot() -> None:
     spawn = Scripted("spawn_url", WakeResult.success("spawn_url"))  # cannot post
     out = io.StringIO()
-    console = ConsoleWaker(out)
+    console = ConsoleWaker(out, words=ConsoleWording())
     chain = WakerChain([spawn, console])
     assert isinstance(chain, SlotNotifier)
     assert not await chain.notify(AGENT, SLOT, "hello")  # never woken there
@@ -121,7 +122,7 @@ async def test_chain_notifies_through_the_first_waker_with_a_place_for_the_slot(
 
 async def test_console_waker_prints_the_wake_once_like_a_private_channel() -> None:
     out = io.StringIO()
-    waker = ConsoleWaker(out)
+    waker = ConsoleWaker(out, words=ConsoleWording())
     prompt = render_wake_prompt(DEFAULT_WAKE_TEMPLATE, SLOT)
     first = await waker.wake(AGENT, SLOT, prompt)
     assert first.ok and first.reference == "#ada-01234567"

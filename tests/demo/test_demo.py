@@ -18,15 +18,20 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from bot.app.demo import BASE_PLAN, demo_plan, run_demo
+from bot.core.models import Slot, SlotStatus
 from bot.core.reply_words import REPLY_HELP
+from bot.presenters.reply_answers import acknowledgement
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 120
+#: "  +2.918s  ": the story's stamp, under which a message's further lines are indented.
+STAMP_WIDTH = 11
 
 #: What the script makes of each slot, written out here rather than read from the plan.
 SCRIPTED = {
@@ -81,6 +86,12 @@ def summary(text: str) -> dict[str, Row]:
             note=note,
         )
     return rows
+
+
+def _slot(title: str, status: SlotStatus) -> Slot:
+    """A slot as the acknowledgement sees it: only its title and status are worded."""
+    at = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    return Slot(id="x", agent_id="a", scheduled_at=at, status=status, title=title, updated_at=at)
 
 
 def cli_env() -> dict[str, str]:
@@ -162,7 +173,18 @@ def test_demo_command_shows_the_whole_flow(tmp_path: Path) -> None:
     channel = lines[chatty].split("]", 1)[0].split("[", 1)[1]
     answer = next(line for line in lines[chatty + 1 :] if f"[{channel}]" in line)
     assert "progress" in answer
-    assert "moderator: paused" in out and "moderator: resumed" in out
+
+    # The moderator answers in the words the bot posts on Discord (bot.presenters.reply_answers),
+    # a long answer's further lines indented under its first.
+    said = out.replace("\n" + " " * STAMP_WIDTH, "\n")
+    for title, status, note in [
+        ("Draft release notes", SlotStatus.PAUSED, "waiting for the changelog from the build"),
+        ("Draft release notes", SlotStatus.ONGOING, None),
+        ("Morning scan", SlotStatus.FINISHED, "summary posted"),
+        ("Deploy to staging", SlotStatus.ABORTED, "missing credentials"),
+    ]:
+        ack = acknowledgement(_slot(title, status), note)
+        assert f"] moderator: {ack}\n" in said, ack
 
     # Nothing left behind: not in the folder it ran in, not in its temporary folder.
     assert list(tmp_path.iterdir()) == []

@@ -10,6 +10,7 @@ import pytest
 
 from bot.core.models import SlotStatus
 from bot.core.reply_words import parse_reply
+from bot.presenters.reply_answers import acknowledgement
 from tests.e2e.harness import BotHarness, wait_until
 
 
@@ -85,6 +86,9 @@ async def test_reply_words_move_the_slot_and_are_acknowledged(
     ack = (await h.wait_bot_messages(channel_id, 2))[1]
     assert word in ack["content"]
     _assert_quiet_answer(ack, h)
+    # The very words the demo prints for the same reply (tests/demo checks its side).
+    note = parse_reply(text).note or None
+    assert ack["content"] == acknowledgement(await h.slot(slot_id), note)
 
 
 async def test_pause_resume_then_done_with_progress_in_between(moderator_bot: BotHarness) -> None:
@@ -112,7 +116,7 @@ async def test_pause_resume_then_done_with_progress_in_between(moderator_bot: Bo
 async def test_a_refused_reply_is_explained_once_a_minute(
     moderator_bot: BotHarness, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="cogs.replies")
+    caplog.set_level(logging.INFO, logger="bot.core.reply_handling")
     h = moderator_bot
     slot_id, channel_id = await _woken(h)
     await h.agent_says("alice", channel_id, "DONE")

@@ -1,0 +1,223 @@
+"""`/status` on Discord: each agent's state, its troubles, and the guild's set-up check."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot.core.cache import local_day
+from bot.core.guild_report import GuildReport
+from bot.core.status import AgentSnapshot, WakeInfo
+from bot.presenters.discord_embed import (
+    COLOR_OK,
+    COLOR_WARN,
+    DESCRIPTION_LIMIT,
+    EMBED_TOTAL_LIMIT,
+    FIELD_COUNT_LIMIT,
+    FIELD_VALUE_LIMIT,
+    EmbedField,
+    EmbedSpec,
+    finish_embed,
+)
+from bot.presenters.formatting import clock_time, cut, escape, fit_lines, relative, status_label
+
+
+def status_lines(
+    snap: AgentSnapshot,
+    tz: ZoneInfo,
+    *,
+    link: str | None = None,
+) -> list[str]:
+    """What `/status` says about one agent; `link` points at its current slot's channel."""
+    now = snap.as_of
+    today = local_day(now, tz)
+    lines: list[str] = []
+    if snap.current is None:
+        lines.append("🟢 **idle**")
+    else:
+        cur = snap.current
+        where = f" in {link}" if link else ""
+        text = (
+            f"🟠 **busy** — {status_label(cur.status)}: **{escape(cur.title) or '(untitled)'}**"
+            f" (`{cur.id}`){where}"
+        )
+        if cur.overdue:
+            silent = (
+                f", silent since {clock_time(cur.last_activity_at, tz, today)} "
+                f"({relative(cur.last_activity_at, now)})"
+                if cur.last_activity_at
+                else ""
+            )
+            text += f"\n⚠️ **overdue**{silent}: nudged; aborted if it stays silent"
+        lines.append(text)
+    nxt = snap.next_due
+    if nxt is None:
+        lines.append("Next: nothing pending")
+    else:
+        when = clock_time(nxt.at, tz, today)
+        timing = (
+            f"due since {when} ({relative(nxt.at, now)})"
+            if nxt.at <= now
+            else f"at {when} ({relative(nxt.at, now)})"
+        )
+        title = escape(nxt.title) or "(untitled)"
+        lines.append(f"Next: **{title}** (`{nxt.id}`) {timing} · prio {nxt.priority}")
+    if snap.pending_count:
+        extra = []
+        if snap.deferred_count:
+            extra.append(f"{snap.deferred_count} deferred")
+        if snap.session_deferred_count:
+            extra.append(f"{snap.session_deferred_count} waiting until the agent is idle")
+        lines.append(f"Pending: {snap.pending_count}" + (f" ({', '.join(extra)})" if extra else ""))
+    if snap.last_sync_at is None:
+        lines.append("Last sync: never")
+    else:
+        lines.append(
+            f"Last sync: {clock_time(snap.last_sync_at, tz, today)} "
+            f"({relative(snap.last_sync_at, now)})"
+        )
+    if snap.consecutive_sync_failures:
+        at = (
+            f" at {clock_time(snap.last_sync_error_at, tz, today)}"
+            if snap.last_sync_error_at
+            else ""
+        )
+        lines.append(
+            f"⚠️ sync failing: {snap.consecutive_sync_failures} in a row, last{at}: "
+            f"{cut(snap.last_sync_error or 'unknown error', 200)}"
+        )
+    if snap.last_calendar_error:
+        at = (
+            f" at {clock_time(snap.last_calendar_error_at, tz, today)} "
+            f"({relative(snap.last_calendar_error_at, now)})"
+            if snap.last_calendar_error_at
+            else ""
+        )
+        lines.append(
+            f"⚠️ calendar failing during checks, last{at}: {cut(snap.last_calendar_error, 200)}"
+        )
+    wake = snap.last_wake
+    if wake is not None:
+        when = f"{clock_time(wake.at, tz, today)} ({relative(wake.at, now)})"
+        if wake.ok:
+            line = f"Last wake: ✅ `{wake.slot_id}` via {wake.via}, {when}"
+            failed = failed_attempts(wake)
+            if failed:
+                line += f"; before it: {cut('; '.join(failed), 200)}"
+            lines.append(line)
+        else:
+            lines.append(
+                f"Last wake: ❌ `{wake.slot_id}` failed via {wake.via}, {when}: "
+                f"{cut(wake.error or 'unknown error', 200)}"
+            )
+    if snap.consecutive_wake_failures:
+        retry = (
+            f"; retry at {clock_time(snap.wake_retry_at, tz, today)} "
+            f"({relative(snap.wake_retry_at, now)})"
+            if snap.wake_retry_at
+            else ""
+        )
+        lines.append(f"⚠️ wake failing: {snap.consecutive_wake_failures} in a row{retry}")
+    return lines
+
+
+def failed_attempts(wake: WakeInfo) -> list[str]:
+    """The wakers that were tried and failed ("discord: missing Manage Channels").
+
+    Wakers not configured for the agent were not really tried, and the one
+    that worked is already named by `via`.
+    """
+    return [
+        attempt
+        for attempt in wake.attempts
+        if not attempt.endswith(": ok") and ": not configured" not in attempt
+    ]
+
+
+def guild_lines(report: GuildReport | None, now: datetime, agent_count: int) -> list[str]:
+    """The Discord set-up part of `/status`: what is missing, or that all is well."""
+    if report is None:
+        return ["not checked yet"]
+    age = relative(report.checked_at, now)
+    if report.ok:
+        return [
+            f"✅ all required permissions; all {agent_count - len(report.without_discord)} "
+            f"Discord agent(s) are members (checked {age})"
+        ]
+    lines: list[str] = []
+    if report.error:
+        lines.append(f"⚠️ check failed: {cut(report.error, 300)}")
+    if report.missing_permissions:
+        lines.append("⚠️ missing permissions: **" + ", ".join(report.missing_permissions) + "**")
+    if report.non_members:
+        names = ", ".join(f"{a.agent_id} (user {a.user_id})" for a in report.non_members)
+        lines.append(f"⚠️ agents not in the guild: **{names}**")
+    for agent_id, reason in report.unchecked:
+        lines.append(f"⚠️ could not check {agent_id}: {cut(reason, 200)}")
+    lines.append(f"(checked {age})")
+    return lines
+
+
+def status_embed(
+    snapshots: Sequence[AgentSnapshot],
+    tz: ZoneInfo,
+    *,
+    links: Mapping[str, str] | None = None,
+    guild: GuildReport | None = None,
+    agent_count: int | None = None,
+    show_guild: bool = True,
+) -> EmbedSpec:
+    """`/status`: one agent in full, or every agent as one field each, plus the guild check."""
+    links = links or {}
+    now = max((s.as_of for s in snapshots), default=None)
+    count = agent_count if agent_count is not None else len(snapshots)
+    healthy = all(s.healthy and not (s.current and s.current.overdue) for s in snapshots)
+    guild_ok = guild is None or guild.ok
+    color = COLOR_OK if healthy and guild_ok else COLOR_WARN
+    guild_field: EmbedField | None = None
+    if show_guild and now is not None:
+        value, _ = fit_lines(guild_lines(guild, now, count), FIELD_VALUE_LIMIT)
+        guild_field = EmbedField("Discord set-up", value)
+    footer = f"Times in {tz.key}"
+    if len(snapshots) == 1:
+        snap = snapshots[0]
+        link = links.get(snap.current.id) if snap.current else None
+        text, _ = fit_lines(status_lines(snap, tz, link=link), DESCRIPTION_LIMIT)
+        extra = (guild_field,) if guild_field else ()
+        return finish_embed(EmbedSpec(f"Status of {snap.agent_id}", text, extra, footer, color))
+    busy = sum(1 for s in snapshots if s.busy)
+    troubled = [s.agent_id for s in snapshots if not s.healthy]
+    summary = f"{len(snapshots)} agents: {busy} busy, {len(snapshots) - busy} idle"
+    if troubled:
+        summary += f"\n⚠️ trouble: {cut(', '.join(troubled), 1000)}"
+    title = "Moderator status"
+    budget = (
+        EMBED_TOTAL_LIMIT
+        - len(title)
+        - len(summary)
+        - len(footer)
+        - 120
+        - (len(guild_field.name) + len(guild_field.value) if guild_field else 0)
+    )
+    fields: list[EmbedField] = []
+    max_fields = FIELD_COUNT_LIMIT - (1 if guild_field else 0) - 1
+    # Agents with something to look at first, then the rest in configured order.
+    ordered = sorted(
+        snapshots, key=lambda s: (s.healthy and not (s.current and s.current.overdue), not s.busy)
+    )
+    for snap in ordered:
+        if len(fields) >= max_fields:
+            break
+        link = links.get(snap.current.id) if snap.current else None
+        value, _ = fit_lines(status_lines(snap, tz, link=link), min(FIELD_VALUE_LIMIT, 600))
+        if len(snap.agent_id) + len(value) > budget:
+            break
+        fields.append(EmbedField(snap.agent_id, value))
+        budget -= len(snap.agent_id) + len(value)
+    hidden = len(snapshots) - len(fields)
+    if hidden:
+        fields.append(EmbedField(f"… and {hidden} more", "ask for one with `/status agent:<id>`"))
+    if guild_field:
+        fields.append(guild_field)
+    return finish_embed(EmbedSpec(title, summary, tuple(fields), footer, color))
