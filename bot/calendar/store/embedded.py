@@ -80,11 +80,14 @@ class EmbeddedCalendar:
     def timezone(self) -> ZoneInfo:
         return self._tz
 
+    def _ensure_open(self) -> None:
+        if self._closed:
+            raise CalendarUnavailable("the embedded calendar is closed")
+
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[aiosqlite.Connection]:
         """Reads take the lock too, so they never see a write half done on the shared connection."""
-        if self._closed:
-            raise CalendarUnavailable("the embedded calendar is closed")
+        self._ensure_open()
         async with self._lock:
             try:
                 yield self._db
@@ -95,8 +98,7 @@ class EmbeddedCalendar:
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
         """One atomic transaction; any exception (a refusal included) rolls it back."""
-        if self._closed:
-            raise CalendarUnavailable("the embedded calendar is closed")
+        self._ensure_open()
         async with self._lock:
             try:
                 await self._db.execute("BEGIN IMMEDIATE")
