@@ -38,6 +38,15 @@ class ConfigError(Exception):
     """A configuration problem a person must fix; the message is safe to print."""
 
 
+_HTTP = ("http", "https")
+
+
+def _is_url(value: str, schemes: tuple[str, ...]) -> bool:
+    """Whether `value` is a URL with one of `schemes` and a host: what every URL setting needs."""
+    parsed = urlparse(value)
+    return parsed.scheme in schemes and bool(parsed.netloc)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env",
@@ -97,8 +106,7 @@ class Settings(BaseSettings):
     def _calendar_scheme(cls, value: str) -> str:
         if value.startswith("sqlite:///") and len(value) > len("sqlite:///"):
             return value
-        parsed = urlparse(value)
-        if parsed.scheme in ("http", "https") and parsed.netloc:
+        if _is_url(value, _HTTP):
             return value.rstrip("/")
         raise ValueError(
             "must be sqlite:///<path> (the embedded calendar) or http(s)://host[:port]"
@@ -109,16 +117,14 @@ class Settings(BaseSettings):
     def _http_url(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        parsed = urlparse(value)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        if not _is_url(value, _HTTP):
             raise ValueError("must be an http(s):// URL")
         return value.rstrip("/")
 
     @field_validator("discord_gateway_url")
     @classmethod
     def _ws_url(cls, value: str) -> str:
-        parsed = urlparse(value)
-        if parsed.scheme not in ("ws", "wss") or not parsed.netloc:
+        if not _is_url(value, ("ws", "wss")):
             raise ValueError("must be a ws:// or wss:// URL")
         return value
 

@@ -33,6 +33,7 @@ from tenacity import (
 from bot.core.agents import AgentConfig
 from bot.core.models import Slot
 from bot.core.waker import WakeResult
+from bot.net import TRANSIENT_NETWORK_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ class SpawnUrlWaker:
     Connection errors, timeouts, 5xx, 408 and 429 are retried with exponential
     backoff up to `attempts` times; any other 4xx is the receiver saying no, so
     it fails at once. One aiohttp session is shared by all wakes; `close()` it.
+    Anything else raised is a bug, logged by the chain that called the waker.
     """
 
     name = "spawn_url"
@@ -148,11 +150,6 @@ class SpawnUrlWaker:
             )
             log.warning("%s", error)
             return WakeResult.failure(self.name, error)
-        except Exception as exc:  # a wake never raises: the chain must go on
-            log.exception("spawn URL %s: unexpected error waking slot %s", origin, slot.id)
-            return WakeResult.failure(
-                self.name, f"spawn URL {origin}: unexpected {type(exc).__name__} for slot {slot.id}"
-            )
         # AsyncRetrying either returns through the block or raises RetryError.
         return WakeResult.failure(self.name, f"spawn URL {origin}: no attempt was made")
 
@@ -177,7 +174,7 @@ class SpawnUrlWaker:
                 # Only the start of the answer matters for a message; never read a huge body.
                 raw = await response.content.read(2048)
                 text = raw.decode("utf-8", errors="replace")
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        except TRANSIENT_NETWORK_ERRORS as exc:
             reason = _describe_transport_error(exc)
             log.info(
                 "spawn URL %s, slot %s, attempt %d: %s (will retry while attempts remain)",
@@ -216,7 +213,7 @@ class SpawnUrlWaker:
 
 
 def _describe_transport_error(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+    if isinstance(exc, TimeoutError):
         return "timed out"
     # aiohttp's connection errors repeat the URL; keep only the class and the OS reason.
     if isinstance(exc, aiohttp.ClientConnectorError):

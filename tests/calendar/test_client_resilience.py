@@ -122,30 +122,31 @@ async def test_5xx_forever_gives_unavailable_after_max_attempts(
     assert "HTTP 503" in str(err.value)
 
 
-async def test_429_retry_after_is_honoured(
-    serve: Serve, clients: Callable[..., HttpCalendar], caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    ("status", "retry_after", "backoff_max", "wait_logged"),
+    [
+        pytest.param(429, "1", 3.0, "retrying in 1.00 s (Retry-After)", id="honoured"),
+        pytest.param(503, "3600", 0.05, "retrying in 0.05 s (Retry-After)", id="capped"),
+    ],
+)
+async def test_retry_after_is_honoured_up_to_the_cap(
+    serve: Serve,
+    clients: Callable[..., HttpCalendar],
+    caplog: pytest.LogCaptureFixture,
+    status: int,
+    retry_after: str,
+    backoff_max: float,
+    wait_logged: str,
 ) -> None:
-    limited = Counter(fail=1, status=429, headers={"Retry-After": "1"})
+    limited = Counter(fail=1, status=status, headers={"Retry-After": retry_after})
     served = await serve(limited)
     caplog.set_level(logging.INFO, logger=CLIENT_LOG)
-    client = clients(served.base_url, backoff_base=0.01, backoff_max=3.0)
-    status = await client.agent_status("alice")
-    assert status.agent_id == "alice"
+    client = clients(served.base_url, backoff_base=0.01, backoff_max=backoff_max)
+    answer = await asyncio.wait_for(client.agent_status("alice"), timeout=20)
+    assert answer.agent_id == "alice"
     assert limited.seen == 2
     [message] = retries_logged(caplog)
-    assert "HTTP 429" in message and "retrying in 1.00 s (Retry-After)" in message
-
-
-async def test_retry_after_is_capped(
-    serve: Serve, clients: Callable[..., HttpCalendar], caplog: pytest.LogCaptureFixture
-) -> None:
-    limited = Counter(fail=1, status=503, headers={"Retry-After": "3600"})
-    served = await serve(limited)
-    caplog.set_level(logging.INFO, logger=CLIENT_LOG)
-    client = clients(served.base_url, backoff_max=0.05)
-    await asyncio.wait_for(client.agent_status("alice"), timeout=20)
-    [message] = retries_logged(caplog)
-    assert "retrying in 0.05 s" in message
+    assert f"HTTP {status}" in message and wait_logged in message
 
 
 def test_retry_after_parsing() -> None:

@@ -10,7 +10,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.calendar.store import EmbeddedCalendar, day_bounds, day_etag, etag_matches
+from bot.calendar.store import (
+    EmbeddedCalendar,
+    TransitionCall,
+    day_bounds,
+    day_etag,
+    etag_matches,
+)
 from bot.core.calendar import CalendarUnavailable, TransitionConflict
 from bot.core.clock import FakeClock
 from bot.core.models import Action, HeartbeatStatus, SlotStatus
@@ -177,8 +183,8 @@ async def test_a_claim_key_outlives_a_reopen_of_the_file(tmp_path: Path, clock: 
 
     again = await EmbeddedCalendar.open(path, timezone=TZ, clock=clock)
     try:
-        replay = await again.transition_outcome(
-            slot.id, Action.START, expected_version=1, idempotency_key="k"
+        replay = await again.apply(
+            TransitionCall.checked(slot.id, Action.START, expected_version=1, idempotency_key="k")
         )
         assert (replay.slot, replay.replayed) == (claimed, True)
         assert [e.action for e in await again.slot_events(slot.id)] == ["create", "start"]

@@ -1,0 +1,168 @@
+"""`HttpCalendar`: the `Calendar` interface over DESIGN §3's REST API.
+
+A flaky backend must never hang or crash the scheduler: the transport
+(`bot.calendar.client.transport`) bounds and retries every request, and the
+answers (`bot.calendar.client.answers`) are validated into the models or one
+typed `CalendarError`.
+
+A caller may name a POST's Idempotency-Key itself (`transition(...,
+idempotency_key=...)`); the scheduler does so for `start`, where the key is its
+claim key: the calendar keeps it with the slot, so the same `start` sent again
+later, even by a restarted moderator, is answered 200 if and only if the slot
+is held by that very claim.
+
+A day answer with a slot that had to be skipped as malformed comes back
+without its ETag, so the next sync fetches the whole day again and sees the
+slot once the calendar fixes it, instead of being told 304.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+import aiohttp
+
+from bot.calendar.client.answers import DayEnvelope, SlotList, expect, model_of, slots_of
+from bot.calendar.client.transport import Transport
+from bot.calendar.wire import AGENT_STATUS_PATH, DAY_PATH, HEARTBEAT_PATH, SLOTS_PATH
+from bot.core.calendar import DayResult
+from bot.core.models import Action, AgentStatus, DaySchedule, HeartbeatStatus, Slot, SlotCreate
+from bot.core.validation import parse_heartbeat_status, require_offset
+
+log = logging.getLogger(__name__)
+
+
+def _slot_path(slot_id: str) -> str:
+    return f"{SLOTS_PATH}/{quote(slot_id, safe='')}"
+
+
+class HttpCalendar:
+    """The calendar behind `base_url`, spoken to over one shared aiohttp session."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timezone: ZoneInfo,
+        token: str | None = None,
+        timeout: float = 10.0,
+        max_attempts: int = 4,
+        backoff_base: float = 0.2,
+        backoff_max: float = 5.0,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self._transport = Transport(
+            base_url,
+            token=token,
+            timeout=timeout,
+            max_attempts=max_attempts,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            session=session,
+        )
+        self._tz = timezone
+        self._zone_warned = False
+
+    def __repr__(self) -> str:
+        auth = "token set" if self._transport.token else "no token"
+        return f"HttpCalendar({self._transport.base_url!r}, {auth})"
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        return self._tz
+
+    def _check_zone(self, zone: str) -> None:
+        """Warn once when the calendar's days end at another midnight than TIMEZONE's."""
+        if zone != self._tz.key and not self._zone_warned:
+            self._zone_warned = True
+            log.warning(
+                "the calendar at %s uses time zone %s but TIMEZONE is %s; days are the calendar's",
+                self._transport.base_url,
+                zone,
+                self._tz.key,
+            )
+
+    async def get_day(self, agent_id: str, day: date, etag: str | None = None) -> DayResult:
+        what = f"GET {DAY_PATH} {day.isoformat()} for {agent_id}"
+        headers = {"If-None-Match": etag} if etag else None
+        answer = await self._transport.request(
+            "GET", DAY_PATH, agent_id=agent_id, params={"date": day.isoformat()}, headers=headers
+        )
+        if answer.status == 304:
+            return DayResult(schedule=None, etag=answer.headers.get("ETag", etag))
+        envelope = model_of(DayEnvelope, expect(answer, what, 200), what)
+        self._check_zone(envelope.timezone)
+        slots, skipped = slots_of(envelope.slots, what)
+        schedule = DaySchedule(
+            date=envelope.date, agent_id=envelope.agent_id, timezone=envelope.timezone, slots=slots
+        )
+        # The ETag covers the skipped slot too: keeping it would make the next sync a 304
+        # and hide the slot even after the calendar fixes it. Without it, the day comes again.
+        etag = answer.headers.get("ETag") if skipped == 0 else None
+        return DayResult(schedule=schedule, etag=etag)
+
+    async def heartbeat(
+        self, agent_id: str, status: HeartbeatStatus, current_slot_id: str | None = None
+    ) -> list[Slot]:
+        what = f"POST {HEARTBEAT_PATH} for {agent_id}"
+        body = {"status": parse_heartbeat_status(status).value, "current_slot_id": current_slot_id}
+        answer = await self._transport.request("POST", HEARTBEAT_PATH, agent_id=agent_id, body=body)
+        envelope = model_of(SlotList, expect(answer, what, 200), what)
+        slots, _ = slots_of(envelope.slots, what)
+        return slots
+
+    async def agent_status(self, agent_id: str) -> AgentStatus:
+        what = f"GET {AGENT_STATUS_PATH} for {agent_id}"
+        answer = await self._transport.request("GET", AGENT_STATUS_PATH, agent_id=agent_id)
+        return model_of(AgentStatus, expect(answer, what, 200), what)
+
+    async def create_slot(self, new: SlotCreate, agent_id: str | None = None) -> Slot:
+        what = f"POST {SLOTS_PATH}"
+        answer = await self._transport.request(
+            "POST",
+            SLOTS_PATH,
+            agent_id=agent_id,
+            body=new.model_dump(mode="json", exclude_none=True),
+        )
+        return model_of(Slot, expect(answer, what, 201, 200), what)
+
+    async def get_slot(self, slot_id: str, agent_id: str | None = None) -> Slot:
+        path = _slot_path(slot_id)
+        what = f"GET {path}"
+        answer = await self._transport.request("GET", path, agent_id=agent_id)
+        return model_of(Slot, expect(answer, what, 200), what)
+
+    async def transition(
+        self,
+        slot_id: str,
+        action: Action,
+        *,
+        agent_id: str | None = None,
+        expected_version: int | None = None,
+        note: str | None = None,
+        until: datetime | None = None,
+        idempotency_key: str | None = None,
+    ) -> Slot:
+        """See `Calendar.transition`; `idempotency_key` is sent as the Idempotency-Key header."""
+        name = action.value if isinstance(action, Action) else str(action)
+        path = f"{_slot_path(slot_id)}/{quote(name, safe='')}"
+        what = f"POST {path}"
+        body: dict[str, Any] = {}
+        if expected_version is not None:
+            body["expected_version"] = expected_version
+        if note is not None:
+            body["note"] = note
+        if until is not None:
+            body["until"] = require_offset(until).isoformat()
+        answer = await self._transport.request(
+            "POST", path, agent_id=agent_id, body=body, idempotency_key=idempotency_key
+        )
+        return model_of(Slot, expect(answer, what, 200), what)
+
+    async def close(self) -> None:
+        """Close the session if this client made it; a given session is the giver's."""
+        await self._transport.close()

@@ -1,0 +1,227 @@
+"""The client's transport: one aiohttp session, a timeout on every call, bounded retries.
+
+Transient failures (`bot.net.TRANSIENT_NETWORK_ERRORS`, and 5xx/429 answers)
+are retried a bounded number of times with jittered exponential backoff, or
+after the server's Retry-After; what is left becomes one `CalendarUnavailable`.
+Every other answer goes back to the caller as it came.
+
+Each POST carries an `Idempotency-Key` kept across its retries, so a retried
+call whose first answer was lost is replayed by the server instead of being
+applied twice or refused as a stale version.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import random
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+from multidict import CIMultiDictProxy
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+
+from bot.calendar.wire import AGENT_HEADER, IDEMPOTENCY_HEADER, JSON_TYPE
+from bot.core.calendar import CalendarUnavailable
+from bot.net import TRANSIENT_NETWORK_ERRORS
+
+log = logging.getLogger(__name__)
+
+
+class _Transient(Exception):
+    """A 5xx or 429 answer: worth another attempt, maybe after the server's Retry-After."""
+
+    def __init__(self, status: int, retry_after: float | None) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+        self.retry_after = retry_after
+
+
+_RETRYABLE: tuple[type[BaseException], ...] = (*TRANSIENT_NETWORK_ERRORS, _Transient)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A non-transient answer, read whole."""
+
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: bytes
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date), None if unusable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    return max(0.0, seconds) if seconds == seconds else None  # NaN is unusable
+
+
+class Transport:
+    """Requests to the calendar behind `base_url`, retried as the module docstring says."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None,
+        timeout: float,
+        max_attempts: int,
+        backoff_base: float,
+        backoff_max: float,
+        session: aiohttp.ClientSession | None,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if timeout <= 0 or backoff_base < 0 or backoff_max < 0:
+            raise ValueError("timeout must be positive and backoffs not negative")
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._max_attempts = max_attempts
+        self._backoff_base = backoff_base
+        self._backoff_max = backoff_max
+        self._session = session
+        self._owns_session = session is None
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or (self._owns_session and self._session.closed):
+            self._session = aiohttp.ClientSession()
+            self._owns_session = True
+        return self._session
+
+    async def close(self) -> None:
+        """Close the session if this transport made it; a given session is the giver's."""
+        if self._owns_session and self._session is not None and not self._session.closed:
+            await self._session.close()
+
+    def _wait(self, state: RetryCallState) -> float:
+        """Retry-After when the server gave one, else jittered exponential; both capped."""
+        outcome = state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        if isinstance(exc, _Transient) and exc.retry_after is not None:
+            return min(exc.retry_after, self._backoff_max)
+        growth: float = 2.0 ** (state.attempt_number - 1)
+        ceiling = min(self._backoff_max, self._backoff_base * growth)
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+    def _log_retry(self, what: str) -> Callable[[RetryCallState], None]:
+        def before_sleep(state: RetryCallState) -> None:
+            outcome = state.outcome
+            exc = outcome.exception() if outcome is not None else None
+            delay = state.upcoming_sleep
+            source = (
+                " (Retry-After)"
+                if isinstance(exc, _Transient) and exc.retry_after is not None
+                else ""
+            )
+            log.info(
+                "calendar %s failed (%s), attempt %d/%d; retrying in %.2f s%s",
+                what,
+                _describe(exc),
+                state.attempt_number,
+                self._max_attempts,
+                delay,
+                source,
+            )
+
+        return before_sleep
+
+    def _headers(
+        self,
+        method: str,
+        agent_id: str | None,
+        headers: dict[str, str] | None,
+        idempotency_key: str | None,
+        has_body: bool,
+    ) -> dict[str, str]:
+        sent: dict[str, str] = {"Accept": JSON_TYPE, **(headers or {})}
+        if self.token:
+            sent["Authorization"] = f"Bearer {self.token}"
+        if agent_id is not None:
+            sent[AGENT_HEADER] = agent_id
+        if method == "POST":
+            sent[IDEMPOTENCY_HEADER] = idempotency_key or uuid.uuid4().hex
+        if has_body:
+            sent["Content-Type"] = JSON_TYPE
+        return sent
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        agent_id: str | None = None,
+        body: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Answer:
+        """One call with bounded retries; answers any non-transient status for the caller.
+
+        A POST's `Idempotency-Key` is `idempotency_key`, or a fresh one; either
+        way the same on every retry of this call.
+        """
+        what = f"{method} {path}"
+        data = json.dumps(body).encode("utf-8") if body is not None else None
+        sent = self._headers(method, agent_id, headers, idempotency_key, data is not None)
+        url = self.base_url + path
+        session = self._get_session()
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._max_attempts),
+            wait=self._wait,
+            retry=retry_if_exception_type(_RETRYABLE),
+            before_sleep=self._log_retry(what),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    async with session.request(
+                        method,
+                        url,
+                        headers=sent,
+                        data=data,
+                        params=params,
+                        timeout=self._timeout,
+                        allow_redirects=False,
+                    ) as response:
+                        payload = await response.read()
+                        if response.status >= 500 or response.status == 429:
+                            raise _Transient(
+                                response.status,
+                                parse_retry_after(response.headers.get("Retry-After")),
+                            )
+                        return Answer(response.status, response.headers, payload)
+        except _RETRYABLE as exc:
+            raise CalendarUnavailable(
+                f"calendar {what} at {self.base_url} failed {self._max_attempts} time(s); "
+                f"last: {_describe(exc)}"
+            ) from None
+        raise AssertionError("unreachable: tenacity either returns or raises")
+
+
+def _describe(exc: BaseException | None) -> str:
+    if exc is None:
+        return "no answer"
+    if isinstance(exc, _Transient):
+        return f"HTTP {exc.status}"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -1,0 +1,139 @@
+"""The layers between `json_errors` and the handlers: the bearer token, then idempotent POSTs.
+
+For every POST but `start`, the first successful answer to an `Idempotency-Key`
+is replayed from memory (for a while) to a repeat. For `start` the key is the
+claim key and goes to the store instead (see `bot.calendar.store.transitions`),
+so this cache can never answer an old copy of a claimed slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from bot.calendar.server.errors import ApiError, Handler, error_response
+from bot.calendar.store import MAX_CLAIM_KEY
+from bot.calendar.wire import AGENT_HEADER, IDEMPOTENCY_HEADER, JSON_TYPE, REPLAYED_HEADER
+from bot.core.models import Action
+
+IDEMPOTENCY_TTL_S = 600.0
+IDEMPOTENCY_MAX = 4096
+#: Larger answers are not kept for replay (a repeat then runs again), to bound memory.
+IDEMPOTENCY_MAX_BODY = 256 * 1024
+
+TOKEN_KEY = web.AppKey("calendar_token", bytes)
+
+
+@web.middleware
+async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Checked before anything else is looked at; the token is compared in constant time."""
+    expected = request.app[TOKEN_KEY]
+    if expected:
+        given = request.headers.get("Authorization", "")
+        scheme, _, credentials = given.partition(" ")
+        ok = scheme.lower() == "bearer" and hmac.compare_digest(
+            credentials.strip().encode("utf-8"), expected
+        )
+        if not ok:
+            response = error_response(
+                401,
+                "unauthorized",
+                "missing or wrong bearer token (send Authorization: Bearer <CALENDAR_TOKEN>)",
+            )
+            response.headers["WWW-Authenticate"] = 'Bearer realm="calendar"'
+            return response
+    return await handler(request)
+
+
+@dataclass
+class _Replay:
+    fingerprint: str
+    created: float
+    done: asyncio.Future[tuple[int, bytes] | None]
+
+
+class ReplayCache:
+    """Successful POST answers by Idempotency-Key, for a while; bounded in size."""
+
+    def __init__(self) -> None:
+        self.entries: OrderedDict[str, _Replay] = OrderedDict()
+
+    def prune(self, now: float) -> None:
+        while self.entries:
+            key, entry = next(iter(self.entries.items()))
+            too_many = len(self.entries) > IDEMPOTENCY_MAX
+            if not too_many and now - entry.created < IDEMPOTENCY_TTL_S:
+                break
+            if not entry.done.done() and not too_many:
+                break
+            self.entries.pop(key)
+
+
+IDEMPOTENCY_KEY = web.AppKey("idempotency", ReplayCache)
+
+
+def _is_start(request: web.Request) -> bool:
+    return request.method == "POST" and request.match_info.get("action") == Action.START.value
+
+
+@web.middleware
+async def idempotency(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Replay the first successful answer to a repeated POST with the same Idempotency-Key.
+
+    Not for `start`: its key is the claim key, which the store keeps durably and
+    answers with the slot as it is now.
+    """
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if request.method != "POST" or not key:
+        return await handler(request)
+    if len(key) > MAX_CLAIM_KEY:
+        raise ApiError(
+            400, "bad_idempotency_key", f"Idempotency-Key must be at most {MAX_CLAIM_KEY} chars"
+        )
+    if _is_start(request):
+        return await handler(request)
+    body = await request.read()
+    fingerprint = hashlib.sha256(
+        b"\0".join([request.path.encode(), request.headers.get(AGENT_HEADER, "").encode(), body])
+    ).hexdigest()
+    cache = request.app[IDEMPOTENCY_KEY]
+    now = time.monotonic()
+    cache.prune(now)
+    earlier = cache.entries.get(key)
+    if earlier is not None:
+        if earlier.fingerprint != fingerprint:
+            raise ApiError(
+                422,
+                "idempotency_key_reused",
+                "this Idempotency-Key was already used for a different request",
+            )
+        replay = await asyncio.shield(earlier.done)
+        if replay is not None:
+            status, payload = replay
+            return web.Response(
+                status=status,
+                body=payload,
+                content_type=JSON_TYPE,
+                headers={REPLAYED_HEADER: "true"},
+            )
+        # The earlier attempt was refused or failed: nothing to replay, so this one runs.
+    mine = _Replay(fingerprint, now, asyncio.get_running_loop().create_future())
+    cache.entries[key] = mine
+    result: tuple[int, bytes] | None = None
+    try:
+        response = await handler(request)
+        if isinstance(response, web.Response) and 200 <= response.status < 300:
+            sent = response.body
+            if isinstance(sent, bytes) and len(sent) <= IDEMPOTENCY_MAX_BODY:
+                result = (response.status, sent)
+        return response
+    finally:
+        mine.done.set_result(result)
+        if result is None and cache.entries.get(key) is mine:
+            del cache.entries[key]

@@ -1,0 +1,69 @@
+"""An agent as the store sees it: its heartbeats and the status they add up to (DESIGN §3)."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import aiosqlite
+
+from bot.calendar.store.rows import ACTIVE_SQL, PENDING_SQL, SLOT_COLUMNS, fetch_one, from_us
+from bot.core.models import AgentState, AgentStatus, HeartbeatStatus
+
+#: A heartbeat older than this no longer says anything about the agent (DESIGN §3).
+HEARTBEAT_FRESH = timedelta(minutes=10)
+
+
+async def record_heartbeat(
+    db: aiosqlite.Connection,
+    agent_id: str,
+    status: HeartbeatStatus,
+    current_slot_id: str | None,
+    now_us: int,
+) -> list[sqlite3.Row]:
+    """Keep the beat and answer the agent's due slots in selection order (priority, time, id)."""
+    await db.execute(
+        "INSERT INTO heartbeats (agent_id, status, current_slot_id, at_us) "
+        "VALUES (?, ?, ?, ?) ON CONFLICT (agent_id) DO UPDATE SET "
+        "status = excluded.status, current_slot_id = excluded.current_slot_id, "
+        "at_us = excluded.at_us",
+        (agent_id, status.value, current_slot_id, now_us),
+    )
+    rows = await db.execute_fetchall(
+        f"SELECT {SLOT_COLUMNS} FROM slots WHERE agent_id = ? "
+        f"AND status IN ({PENDING_SQL}) AND scheduled_at_us <= ? "
+        "ORDER BY priority DESC, scheduled_at_us, id",
+        (agent_id, now_us),
+    )
+    return list(rows)
+
+
+async def read_agent_status(
+    db: aiosqlite.Connection, agent_id: str, *, now: datetime, tz: ZoneInfo
+) -> AgentStatus:
+    """Busy while the agent holds a slot or its fresh beat says so; offline without a fresh beat."""
+    active = await fetch_one(
+        db,
+        f"SELECT id FROM slots WHERE agent_id = ? AND status IN ({ACTIVE_SQL}) "
+        "ORDER BY status = 'ONGOING' DESC, updated_at_us DESC LIMIT 1",
+        (agent_id,),
+    )
+    beat = await fetch_one(
+        db,
+        "SELECT status, current_slot_id, at_us FROM heartbeats WHERE agent_id = ?",
+        (agent_id,),
+    )
+    last_at = from_us(beat["at_us"], tz) if beat is not None else None
+    fresh = last_at is not None and now - last_at <= HEARTBEAT_FRESH
+    if active is not None:
+        state, current = AgentState.BUSY, str(active["id"])
+    elif beat is not None and fresh and beat["status"] == HeartbeatStatus.BUSY.value:
+        state, current = AgentState.BUSY, beat["current_slot_id"]
+    elif not fresh:
+        state, current = AgentState.OFFLINE, None
+    else:
+        state, current = AgentState.IDLE, None
+    return AgentStatus(
+        agent_id=agent_id, status=state, current_slot_id=current, last_heartbeat_at=last_at
+    )

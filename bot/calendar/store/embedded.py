@@ -1,0 +1,297 @@
+"""`EmbeddedCalendar`: the `Calendar` protocol kept in one SQLite file (or in memory).
+
+It is the default backend, used in-process, and the state behind the calendar
+server. Every change goes through one write path: an asyncio lock around a
+`BEGIN IMMEDIATE` transaction, so the read-check-write of a transition is
+atomic both against other coroutines and against another process (a CLI `add`
+while `serve` runs) using the same file. The lock is what makes the claim safe:
+two racing `start`s see each other's result, never the same old row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import sqlite3
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiosqlite
+
+from bot.calendar.store.agents import read_agent_status, record_heartbeat
+from bot.calendar.store.days import day_bounds, day_etag, etag_matches
+from bot.calendar.store.rows import (
+    SLOT_COLUMNS,
+    SlotEvent,
+    event_from_row,
+    fetch_one,
+    fetch_slot,
+    not_found,
+    record_event,
+    slot_from_row,
+    to_us,
+)
+from bot.calendar.store.schema import open_database
+from bot.calendar.store.transitions import TransitionCall, TransitionOutcome, apply_transition
+from bot.core.calendar import BadRequest, CalendarUnavailable, DayResult, SlotNotFound
+from bot.core.clock import Clock, SystemClock
+from bot.core.models import (
+    Action,
+    AgentStatus,
+    DaySchedule,
+    HeartbeatStatus,
+    Slot,
+    SlotCreate,
+    SlotStatus,
+)
+from bot.core.validation import check_agent_id, parse_heartbeat_status
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedCalendar:
+    """The `Calendar` protocol over SQLite, with one connection and one write lock."""
+
+    def __init__(self, db: aiosqlite.Connection, *, timezone: ZoneInfo, clock: Clock) -> None:
+        """Use `EmbeddedCalendar.open`; this only wires an already prepared connection."""
+        self._db = db
+        self._tz = timezone
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    @classmethod
+    async def open(
+        cls, path: str | Path, *, timezone: ZoneInfo, clock: Clock | None = None
+    ) -> EmbeddedCalendar:
+        """Open (creating if needed) the calendar at `path`; `":memory:"` keeps it in memory."""
+        db = await open_database(str(path))
+        return cls(db, timezone=timezone, clock=clock or SystemClock())
+
+    # ---- plumbing ------------------------------------------------------
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        return self._tz
+
+    def _ensure_open(self) -> None:
+        if self._closed:
+            raise CalendarUnavailable("the embedded calendar is closed")
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[aiosqlite.Connection]:
+        """Reads take the lock too, so they never see a write half done on the shared connection."""
+        self._ensure_open()
+        async with self._lock:
+            try:
+                yield self._db
+            except sqlite3.Error as exc:
+                log.error("embedded calendar read failed: %s", exc)
+                raise CalendarUnavailable(f"embedded calendar error: {exc}") from None
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One atomic transaction; any exception (a refusal included) rolls it back."""
+        self._ensure_open()
+        async with self._lock:
+            try:
+                await self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                log.error("embedded calendar could not start a write: %s", exc)
+                raise CalendarUnavailable(f"embedded calendar busy or failing: {exc}") from None
+            try:
+                yield self._db
+            except BaseException as exc:
+                try:
+                    await self._db.execute("ROLLBACK")
+                except sqlite3.Error as rollback_exc:  # pragma: no cover - disk trouble
+                    log.error("embedded calendar rollback failed: %s", rollback_exc)
+                if isinstance(exc, sqlite3.Error):
+                    log.error("embedded calendar write failed: %s", exc)
+                    raise CalendarUnavailable(f"embedded calendar error: {exc}") from None
+                raise
+            try:
+                await self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                log.error("embedded calendar commit failed: %s", exc)
+                raise CalendarUnavailable(f"embedded calendar error: {exc}") from None
+
+    def _slots(self, rows: Iterable[sqlite3.Row]) -> list[Slot]:
+        return [slot_from_row(row, self._tz) for row in rows]
+
+    # ---- the Calendar protocol -------------------------------------------
+
+    async def get_day(self, agent_id: str, day: date, etag: str | None = None) -> DayResult:
+        check_agent_id(agent_id)
+        start, end = day_bounds(day, self._tz)
+        async with self._read() as db:
+            rows = await db.execute_fetchall(
+                f"SELECT {SLOT_COLUMNS} FROM slots WHERE agent_id = ? "
+                "AND scheduled_at_us >= ? AND scheduled_at_us < ? ORDER BY scheduled_at_us, id",
+                (agent_id, start, end),
+            )
+        slots = self._slots(rows)
+        current = day_etag(day, slots)
+        if etag is not None and etag_matches(etag, current):
+            return DayResult(schedule=None, etag=current)
+        schedule = DaySchedule(date=day, agent_id=agent_id, timezone=self._tz.key, slots=slots)
+        return DayResult(schedule=schedule, etag=current)
+
+    async def heartbeat(
+        self, agent_id: str, status: HeartbeatStatus, current_slot_id: str | None = None
+    ) -> list[Slot]:
+        """Record liveness; due slots come in selection order (priority, time, id)."""
+        check_agent_id(agent_id)
+        status = parse_heartbeat_status(status)
+        now = to_us(self._clock.now())
+        async with self._write() as db:
+            rows = await record_heartbeat(db, agent_id, status, current_slot_id, now)
+        return self._slots(rows)
+
+    async def agent_status(self, agent_id: str) -> AgentStatus:
+        check_agent_id(agent_id)
+        now = self._clock.now()
+        async with self._read() as db:
+            return await read_agent_status(db, agent_id, now=now, tz=self._tz)
+
+    async def create_slot(self, new: SlotCreate, agent_id: str | None = None) -> Slot:
+        if new.agent_id and agent_id and new.agent_id != agent_id:
+            raise BadRequest(
+                f"the body names agent {new.agent_id!r} but the caller is {agent_id!r}",
+                code="agent_mismatch",
+            )
+        owner = new.agent_id or agent_id
+        if not owner:
+            raise BadRequest(
+                "a slot needs an agent: give agent_id in the body or the X-Agent-Id header",
+                code="missing_agent_id",
+            )
+        check_agent_id(owner)
+        try:
+            event_data = json.dumps(new.event_data, ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise BadRequest(
+                f"event_data must be plain JSON: {exc}", code="validation_error"
+            ) from None
+        scheduled = to_us(new.scheduled_at)
+        now = to_us(self._clock.now())
+        async with self._write() as db:
+            for _ in range(5):
+                slot_id = secrets.token_hex(8)
+                if await fetch_one(db, "SELECT 1 FROM slots WHERE id = ?", (slot_id,)) is None:
+                    break
+            else:  # pragma: no cover - 64 random bits colliding five times
+                raise CalendarUnavailable("could not pick a fresh slot id")
+            await db.execute(
+                f"INSERT INTO slots ({SLOT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    slot_id,
+                    owner,
+                    scheduled,
+                    new.estimated_duration_min,
+                    new.priority,
+                    SlotStatus.NOT_STARTED.value,
+                    new.slot_type,
+                    new.title,
+                    new.prompt,
+                    event_data,
+                    1,
+                    now,
+                ),
+            )
+            await record_event(db, slot_id, now, "create", None, SlotStatus.NOT_STARTED, None)
+            row = await fetch_slot(db, slot_id)
+        assert row is not None
+        return slot_from_row(row, self._tz)
+
+    async def get_slot(self, slot_id: str, agent_id: str | None = None) -> Slot:
+        async with self._read() as db:
+            row = await fetch_slot(db, slot_id)
+        if row is None or (agent_id is not None and row["agent_id"] != agent_id):
+            raise SlotNotFound(not_found(slot_id, agent_id))
+        return slot_from_row(row, self._tz)
+
+    async def transition(
+        self,
+        slot_id: str,
+        action: Action,
+        *,
+        agent_id: str | None = None,
+        expected_version: int | None = None,
+        note: str | None = None,
+        until: datetime | None = None,
+        idempotency_key: str | None = None,
+    ) -> Slot:
+        """Compare-and-set one transition; refusals are `TransitionConflict` carrying the slot.
+
+        `idempotency_key` is kept only for `start` (the claim key, see
+        `bot.calendar.store.transitions`); other actions ignore it here, as
+        nothing of theirs needs a durable replay.
+        """
+        call = TransitionCall.checked(
+            slot_id,
+            action,
+            agent_id=agent_id,
+            expected_version=expected_version,
+            note=note,
+            until=until,
+            idempotency_key=idempotency_key,
+        )
+        return (await self.apply(call)).slot
+
+    async def apply(self, call: TransitionCall) -> TransitionOutcome:
+        """`transition`, also telling a replayed claim from one applied now (the server says so)."""
+        now = to_us(self._clock.now())
+        async with self._write() as db:
+            return await apply_transition(db, call, now_us=now, tz=self._tz)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        async with self._lock:
+            await self._db.close()
+
+    # ---- beyond the protocol (CLI, server, tests) --------------------------
+
+    async def list_slots(self, day: date | None = None, agent_id: str | None = None) -> list[Slot]:
+        """Slots of every agent (or one), on one local day or all of them, by time then id."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if day is not None:
+            start, end = day_bounds(day, self._tz)
+            clauses.append("scheduled_at_us >= ? AND scheduled_at_us < ?")
+            params += [start, end]
+        if agent_id is not None:
+            clauses.append("agent_id = ?")
+            params.append(agent_id)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        async with self._read() as db:
+            rows = await db.execute_fetchall(
+                f"SELECT {SLOT_COLUMNS} FROM slots{where} ORDER BY scheduled_at_us, id", params
+            )
+        return self._slots(rows)
+
+    async def agent_ids(self) -> list[str]:
+        """Every agent the calendar knows, from its slots or its heartbeats."""
+        async with self._read() as db:
+            rows = await db.execute_fetchall(
+                "SELECT agent_id FROM slots UNION SELECT agent_id FROM heartbeats ORDER BY 1"
+            )
+        return [str(row[0]) for row in rows]
+
+    async def slot_events(self, slot_id: str) -> list[SlotEvent]:
+        """The slot's history, oldest first: every accepted change and its note."""
+        async with self._read() as db:
+            rows = await db.execute_fetchall(
+                "SELECT slot_id, at_us, action, from_status, to_status, note FROM slot_events "
+                "WHERE slot_id = ? ORDER BY seq",
+                (slot_id,),
+            )
+        return [event_from_row(row, self._tz) for row in rows]

@@ -1,0 +1,248 @@
+"""The state file itself: its tables and version, opening it, and setting a bad one aside.
+
+A state file that is not a database, is malformed or has an unknown schema is
+logged at ERROR with its path, moved aside as `<name>.corrupt-<timestamp>` and
+replaced by an empty one: the calendar still has every slot, so the moderator
+rebuilds from it instead of refusing to start.
+
+Every public write of the store is one transaction, serialised by an asyncio
+lock so that concurrent agents sharing the one connection never interleave
+statements.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Self
+
+import aiosqlite
+
+from bot.core.clock import Clock, SystemClock
+
+log = logging.getLogger(__name__)
+
+#: 2 added `wakes.claim_key`; a version-1 file is upgraded in place when opened.
+SCHEMA_VERSION = 2
+MEMORY = ":memory:"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS wakes (
+    slot_id          TEXT PRIMARY KEY,
+    agent_id         TEXT NOT NULL,
+    expected_version INTEGER NOT NULL,
+    intent_at        TEXT NOT NULL,
+    claimed_version  INTEGER,
+    claimed_at       TEXT,
+    result_at        TEXT,
+    ok               INTEGER,
+    via              TEXT,
+    reference        TEXT,
+    error            TEXT,
+    attempts         INTEGER NOT NULL DEFAULT 1,
+    activity_at      TEXT,
+    nudged_at        TEXT,
+    claim_key        TEXT
+);
+CREATE INDEX IF NOT EXISTS wakes_pending ON wakes(result_at) WHERE result_at IS NULL;
+CREATE TABLE IF NOT EXISTS channel_links (
+    slot_id    TEXT PRIMARY KEY,
+    agent_id   TEXT NOT NULL,
+    channel_id INTEGER NOT NULL,
+    message_id INTEGER,
+    ended_at   TEXT
+);
+CREATE INDEX IF NOT EXISTS channel_links_channel ON channel_links(channel_id);
+CREATE TABLE IF NOT EXISTS deferrals (
+    agent_id TEXT NOT NULL,
+    slot_id  TEXT NOT NULL,
+    PRIMARY KEY (agent_id, slot_id)
+);
+CREATE TABLE IF NOT EXISTS syncs (
+    agent_id             TEXT PRIMARY KEY,
+    attempt_at           TEXT NOT NULL,
+    ok                   INTEGER NOT NULL,
+    error                TEXT,
+    last_ok_at           TEXT,
+    consecutive_failures INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+
+class StateError(Exception):
+    """The state file could not be written or read while running (disk full, I/O error)."""
+
+
+def to_stamp(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("state timestamps must be timezone-aware")
+    return value.astimezone(UTC).isoformat()
+
+
+def from_optional_stamp(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value is not None else None
+
+
+def from_stamp(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+class StateDatabase:
+    """The connection, its lock and the one write path every part of the state goes through."""
+
+    def __init__(self, db: aiosqlite.Connection, path: str, clock: Clock) -> None:
+        self._db = db
+        self._path = path
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._closed = False
+        #: Set when the file found at open was unusable and was replaced.
+        self.rebuilt_from: Path | None = None
+
+    @classmethod
+    async def open(cls, path: str | Path, *, clock: Clock | None = None) -> Self:
+        """Open (or create) the state file; a corrupt one is set aside, never fatal."""
+        clock = clock or SystemClock()
+        where = str(path)
+        moved: Path | None = None
+        if where != MEMORY:
+            _prepare_location(Path(where))
+        try:
+            db = await cls._connect(where)
+        except sqlite3.DatabaseError as exc:
+            if where == MEMORY:
+                raise
+            moved = _set_aside(Path(where), clock, exc)
+            db = await cls._connect(where)
+        store = cls(db, where, clock)
+        store.rebuilt_from = moved
+        return store
+
+    @staticmethod
+    async def _connect(where: str) -> aiosqlite.Connection:
+        db = await aiosqlite.connect(where)
+        try:
+            await db.execute("PRAGMA busy_timeout = 5000")
+            if where != MEMORY:
+                await db.execute("PRAGMA journal_mode = WAL")
+                await db.execute("PRAGMA synchronous = NORMAL")
+            async with db.execute("PRAGMA quick_check") as cur:
+                rows = [tuple(r) for r in await cur.fetchall()]
+            if rows != [("ok",)]:
+                raise sqlite3.DatabaseError(f"integrity check failed: {rows[:3]}")
+            async with db.execute("PRAGMA user_version") as cur:
+                row = await cur.fetchone()
+            version = int(row[0]) if row else 0
+            if version not in (0, 1, SCHEMA_VERSION):
+                raise sqlite3.DatabaseError(
+                    f"schema version {version} is not the {SCHEMA_VERSION} this moderator knows"
+                )
+            await db.executescript(_SCHEMA)
+            async with db.execute("PRAGMA table_info(wakes)") as cur:
+                columns = {r[1] for r in await cur.fetchall()}
+            if "claim_key" not in columns:
+                # Version 1: its intents were claimed without a key. A fresh key the
+                # calendar never saw makes recovery ask "is it mine?" and hear no (409),
+                # so such a slot is never woken twice (at worst the stuck rule ends it).
+                await db.execute("ALTER TABLE wakes ADD COLUMN claim_key TEXT")
+                await db.execute(
+                    "UPDATE wakes SET claim_key = lower(hex(randomblob(16))) "
+                    "WHERE claim_key IS NULL"
+                )
+            await db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            await db.commit()
+        except BaseException:
+            await db.close()
+            raise
+        return db
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        async with self._lock:
+            await self._db.close()
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    # ---- plumbing ------------------------------------------------------
+
+    async def _write(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> int:
+        """Run `statements` as one transaction; answers the last statement's rowcount."""
+        async with self._lock:
+            try:
+                rowcount = 0
+                for sql, params in statements:
+                    cur = await self._db.execute(sql, params)
+                    rowcount = cur.rowcount
+                    await cur.close()
+                await self._db.commit()
+                return rowcount
+            except sqlite3.Error as exc:
+                await self._safe_rollback()
+                raise StateError(f"state file {self._path}: write failed: {exc}") from exc
+
+    async def _safe_rollback(self) -> None:
+        try:
+            await self._db.rollback()
+        except sqlite3.Error:
+            log.exception("state file %s: rollback failed", self._path)
+
+    async def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        async with self._lock:
+            try:
+                async with self._db.execute(sql, params) as cur:
+                    return list(await cur.fetchall())
+            except sqlite3.Error as exc:
+                raise StateError(f"state file {self._path}: read failed: {exc}") from exc
+
+    async def _write_one(self, sql: str, params: Sequence[Any]) -> int:
+        """One statement as its own transaction."""
+        return await self._write([(sql, params)])
+
+    def _now(self) -> str:
+        stamp = to_stamp(self._clock.now())
+        assert stamp is not None
+        return stamp
+
+
+def _prepare_location(file: Path) -> None:
+    file.parent.mkdir(parents=True, exist_ok=True)
+    if not file.exists():
+        log.warning("state file %s does not exist: starting with empty state", file)
+
+
+def _set_aside(path: Path, clock: Clock, cause: BaseException) -> Path:
+    """Move an unusable state file (and its WAL companions) out of the way."""
+    stamp = clock.now().astimezone(UTC).strftime("%Y%m%dT%H%M%S")
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while target.exists():
+        target = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+        n += 1
+    log.error(
+        "state file %s is unusable (%s): moved it to %s and starting with empty state; "
+        "slots are rebuilt from the calendar",
+        path,
+        cause,
+        target,
+    )
+    try:
+        path.rename(target)
+    except OSError as exc:
+        raise StateError(
+            f"state file {path} is unusable ({cause}) and could not be moved aside: {exc}"
+        ) from exc
+    for suffix in ("-wal", "-shm", "-journal"):
+        companion = path.with_name(path.name + suffix)
+        if companion.exists():
+            companion.rename(target.with_name(target.name + suffix))
+    return target
