@@ -46,12 +46,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from bot.core.agent import AgentScheduler, SchedulerConfig, action_note
+from bot.core.agent import AgentScheduler, SchedulerConfig
 from bot.core.agents import AgentConfig
 from bot.core.calendar import Calendar
 from bot.core.clock import Clock
 from bot.core.events import EventBus
 from bot.core.models import Action, Slot
+from bot.core.notes import action_note
 from bot.core.state import StateStore
 from bot.core.status import AgentSnapshot
 from bot.core.waker import SlotNotifier, Waker
