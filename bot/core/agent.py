@@ -78,7 +78,13 @@ class SchedulerConfig:
 
 
 class AgentScheduler:
-    """The scheduler of one agent; built and driven by `Moderator`."""
+    """The scheduler of one agent; built and driven by `Moderator`.
+
+    The glue's surface is the lifecycle, the public operations and the reading
+    methods. The parts it holds (calendar, state, cache, backoff, ...) and the
+    shared steps (`transition`, `fold`, `heartbeat`, `publish`, `persist`) are
+    there for its collaborators, which run under its lock.
+    """
 
     def __init__(
         self,
@@ -287,29 +293,15 @@ class AgentScheduler:
             if exc.slot is not None:
                 await self.fold([exc.slot], was_active, now)
             return Refused(exc)
-        except SlotNotFound as exc:
-            if missing_ok:
-                return Missing(exc)
-            return self._trouble(now, what, slot_id, exc, check=check, claim=claim)
         except CalendarError as exc:
-            return self._trouble(now, what, slot_id, exc, check=check, claim=claim)
+            if missing_ok and isinstance(exc, SlotNotFound):
+                return Missing(exc)
+            if check:
+                self.backoff.trouble(now, f"{what} {slot_id}", exc, claim=claim)
+            return Trouble(exc)
         if check:
             self.backoff.answered()
         return Applied(result, was_active)
-
-    def _trouble(
-        self,
-        now: datetime,
-        what: str,
-        slot_id: str,
-        exc: CalendarError,
-        *,
-        check: bool,
-        claim: bool,
-    ) -> Trouble:
-        if check:
-            self.backoff.trouble(now, f"{what} {slot_id}", exc, claim=claim)
-        return Trouble(exc)
 
     # ==== reacting to change =================================================
 
