@@ -46,14 +46,16 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from bot.core.agent import AgentScheduler, SchedulerConfig, action_note
+from bot.core.agent import AgentScheduler, SchedulerConfig
 from bot.core.agents import AgentConfig
 from bot.core.calendar import Calendar
 from bot.core.clock import Clock
 from bot.core.events import EventBus
 from bot.core.models import Action, Slot
+from bot.core.notes import action_note
 from bot.core.state import StateStore
 from bot.core.status import AgentSnapshot
+from bot.core.tasks import TaskGroup
 from bot.core.waker import SlotNotifier, Waker
 
 log = logging.getLogger(__name__)
@@ -127,7 +129,7 @@ class Moderator:
                 notifier=notifier,
                 events=self.events,
             )
-        self._loops: list[asyncio.Task[None]] = []
+        self._loops = TaskGroup()
         self._started = False
 
     # ---- lifecycle ------------------------------------------------------
@@ -166,10 +168,7 @@ class Moderator:
 
     async def stop(self, grace_s: float = 10.0) -> None:
         """Stop loops and timers; an in-flight wake may finish within `grace_s` real seconds."""
-        loops, self._loops = self._loops, []
-        for task in loops:
-            task.cancel()
-        await asyncio.gather(*loops, return_exceptions=True)
+        await self._loops.cancel_all()
         await asyncio.gather(
             *(s.stop(grace_s) for s in self._schedulers.values()), return_exceptions=True
         )
@@ -180,14 +179,8 @@ class Moderator:
 
         The bot's cogs use `tasks.loop` instead and call `sync_all` / `check_all`.
         """
-        self._loops.append(
-            asyncio.create_task(self._loop(sync_interval_s, self.sync_all), name="sync-loop")
-        )
-        self._loops.append(
-            asyncio.create_task(
-                self._loop(self.check_interval_s, self.check_all), name="check-loop"
-            )
-        )
+        self._loops.spawn(self._loop(sync_interval_s, self.sync_all), name="sync-loop")
+        self._loops.spawn(self._loop(self.check_interval_s, self.check_all), name="check-loop")
 
     async def _loop(self, every_s: float, body: Callable[[], Awaitable[object]]) -> None:
         while True:

@@ -1,4 +1,4 @@
-"""What the glue reads about the scheduling core: per-agent snapshots and events.
+"""What the glue reads about the scheduling core: per-agent snapshots.
 
 `/status`, `check-config` and the demo print these; they are frozen so a cog
 can hold one across an `await` without seeing it change under it. Nothing here
@@ -10,8 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from bot.core.models import SlotStatus
+from bot.core.rules import pick, undeferred
+
+if TYPE_CHECKING:
+    from bot.core.agent import AgentScheduler
 
 
 class AgentActivity(StrEnum):
@@ -97,3 +102,53 @@ class AgentSnapshot:
             and self.consecutive_wake_failures == 0
             and self.last_calendar_error is None
         )
+
+
+def build_snapshot(scheduler: AgentScheduler, now: datetime) -> AgentSnapshot:
+    """What `/status` shows of one agent, from the scheduler's memory (no I/O)."""
+    cache = scheduler.cache
+    active = cache.active_slot()
+    current: CurrentSlot | None = None
+    if active is not None:
+        track = scheduler.stuck.get(active.id)
+        current = CurrentSlot(
+            id=active.id,
+            title=active.title,
+            status=active.status,
+            reference=track.reference if track else None,
+            overdue=scheduler.stuck.overdue(active, now),
+            last_activity_at=track.at if track else None,
+        )
+    pending = cache.get_due_slots(now)
+    first = pick(undeferred(pending, scheduler.deferred) or pending)
+    if first is None:
+        upcoming = cache.next_due_at(after=now)
+        if upcoming is not None:
+            first = pick([s for s in cache.get_due_slots(upcoming) if s.scheduled_at == upcoming])
+    next_due = (
+        NextSlot(id=first.id, title=first.title, priority=first.priority, at=first.scheduled_at)
+        if first is not None
+        else None
+    )
+    sync, backoff = scheduler.syncer, scheduler.backoff
+    last_sync = sync.last_ok_at
+    return AgentSnapshot(
+        agent_id=scheduler.agent_id,
+        as_of=now,
+        state=AgentActivity.BUSY if active is not None else AgentActivity.IDLE,
+        current=current,
+        next_due=next_due,
+        last_sync_at=last_sync,
+        last_sync_age_s=(now - last_sync).total_seconds() if last_sync else None,
+        last_sync_error=sync.last_error,
+        last_sync_error_at=sync.last_error_at,
+        consecutive_sync_failures=sync.failures,
+        pending_count=cache.pending_count,
+        deferred_count=cache.count(SlotStatus.DEFERRED),
+        session_deferred_count=len(scheduler.deferred),
+        last_wake=scheduler.claims.last_wake,
+        consecutive_wake_failures=backoff.wake_failures,
+        wake_retry_at=backoff.wake_retry_at,
+        last_calendar_error=backoff.last_calendar_error,
+        last_calendar_error_at=backoff.last_calendar_error_at,
+    )

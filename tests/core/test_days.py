@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.calendar.store import EmbeddedCalendar
-from bot.core.agent import next_midnight
 from bot.core.events import DayRolledOver
 from bot.core.models import Action, SlotStatus
+from bot.core.rules import next_midnight
 from tests.core.conftest import Harness, RecordingWaker, SettlingClock, add_slot, minutes
 
 
