@@ -41,6 +41,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from bot.app.discord_bot import open_bot
 from bot.app.settings import Settings
 from bot.calendar.server import start_server
 from bot.calendar.store import EmbeddedCalendar
@@ -413,9 +414,7 @@ async def running_moderator(
 ) -> AsyncIterator[ModeratorBot]:
     """`ModeratorBot` as `python -m bot` runs it, until READY and the moderator's start-up."""
     configs = [AgentConfig(id=name, discord_user_id=fake.agents[name].id) for name in agents]
-    bot = await ModeratorBot.open(
-        settings, configs, precise_timer=precise_timer, guild_ready_timeout=0.5
-    )
+    bot = await open_bot(settings, configs, precise_timer=precise_timer, guild_ready_timeout=0.5)
     async with started(fake, bot, ready_timeout_s, slow_exit_ok=True):
         yield bot
 

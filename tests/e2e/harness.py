@@ -63,6 +63,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiohttp import web
 
+from bot.app.discord_bot import open_bot
 from bot.app.settings import Settings, load_settings
 from bot.calendar.server import make_app, serve_app
 from bot.calendar.store import EmbeddedCalendar
@@ -321,7 +322,7 @@ async def _bot(
         AgentConfig(id=name, discord_user_id=fake.agents[name].id if name in fake.agents else None)
         for name in agents
     ]
-    bot = await ModeratorBot.open(settings, configs, clock=SystemClock(), guild_ready_timeout=0.5)
+    bot = await open_bot(settings, configs, clock=SystemClock(), guild_ready_timeout=0.5)
     calendar = served if served is not None else bot.calendar
     async with started(fake, bot, ready_timeout):
         assert isinstance(calendar, EmbeddedCalendar)
