@@ -47,8 +47,9 @@ from bot.calendar.server import start_server
 from bot.calendar.store import EmbeddedCalendar
 from bot.core.agents import AgentConfig
 from bot.core.models import SlotStatus
-from bot.discord_io.channel_waker import TOPIC_MARK, topic_slot_id
+from bot.discord_io.channel_rules import topic_slot_id
 from bot.discord_io.client import ModeratorBot
+from bot.presenters.wake_message import TOPIC_MARK
 from tests.e2e.harness import harness_settings, started
 from tests.fakediscord import FakeDiscord, RecordedRequest
 

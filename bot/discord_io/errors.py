@@ -12,6 +12,11 @@ import discord
 
 from bot.net import TRANSIENT_NETWORK_ERRORS
 
+
+class WakeError(Exception):
+    """A wake step failed for a reason a person can act on; the text says which."""
+
+
 #: A refusal from Discord or no answer at all: what a best-effort Discord call may meet.
 DISCORD_FAILURES: tuple[type[BaseException], ...] = (
     discord.HTTPException,

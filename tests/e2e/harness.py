@@ -70,7 +70,7 @@ from bot.calendar.store import EmbeddedCalendar
 from bot.core.agents import AgentConfig
 from bot.core.clock import SystemClock
 from bot.core.models import Slot, SlotCreate, SlotStatus
-from bot.discord_io.channel_waker import topic_slot_id
+from bot.discord_io.channel_rules import topic_slot_id
 from bot.discord_io.client import ModeratorBot
 from tests.fakediscord import FakeDiscord
 

@@ -13,7 +13,9 @@ import discord
 from bot.core.clock import FakeClock
 from bot.core.reply_words import REPLY_HELP
 from bot.core.state import StateStore
-from bot.discord_io.channel_waker import PrivateChannelWaker, topic_slot_id, wake_marker
+from bot.discord_io.channel_rules import topic_slot_id
+from bot.discord_io.channel_waker import PrivateChannelWaker
+from bot.presenters.wake_message import wake_marker
 from tests.fakediscord import FakeDiscord
 from tests.wake.conftest import (
     agent_of,
