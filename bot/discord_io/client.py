@@ -47,8 +47,8 @@ from bot.core.agents import AgentConfig
 from bot.core.calendar import Calendar
 from bot.core.clock import Clock
 from bot.core.moderator import Moderator
-from bot.core.state import StateStore
 from bot.core.tasks import IN_FLIGHT_GRACE_S
+from bot.core.waker import ChannelLedger
 from bot.discord_io.channel_waker import PrivateChannelWaker
 from bot.discord_io.endpoints import point_discord_at
 from bot.discord_io.errors import DISCORD_FAILURES, http_detail
@@ -123,7 +123,7 @@ class ModeratorBot(commands.Bot):
         agents: Sequence[AgentConfig],
         *,
         calendar: Calendar,
-        state: StateStore,
+        state: ChannelLedger,
         clock: Clock,
         wire: Callable[[discord.Client], BotParts],
         extensions: Extensions,
@@ -144,6 +144,7 @@ class ModeratorBot(commands.Bot):
         self.agents: list[AgentConfig] = list(agents)
         self.guild_id: int = options.guild_id
         self.calendar = calendar
+        #: The channel ledger (the state store): which channel and message belong to a slot.
         self.state = state
         self.clock: Clock = clock
         parts = wire(self)

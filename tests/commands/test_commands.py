@@ -15,7 +15,8 @@ from typing import cast
 import pytest
 
 from bot.core.models import SlotCreate, SlotStatus
-from cogs.commands import SOMETHING_WENT_WRONG, CommandsCog
+from cogs.interactions import SOMETHING_WENT_WRONG
+from cogs.status import StatusCog
 from tests.commands.support import ask, complete, general
 from tests.e2e.harness import BotHarness, running_bot
 from tests.fakediscord import DEFAULT_BOT_PERMISSIONS, P
@@ -25,11 +26,11 @@ DEFERRED_RESPONSE = 5
 IMMEDIATE_RESPONSE = 4
 
 
-def cog(h: BotHarness) -> CommandsCog:
+def status_cog(h: BotHarness) -> StatusCog:
     """The loaded cog (discord.py loads the extension as a fresh module: no isinstance)."""
-    found = h.bot.get_cog("Commands")
-    assert type(found).__name__ == "CommandsCog"
-    return cast(CommandsCog, found)
+    found = h.bot.get_cog("Status")
+    assert type(found).__name__ == "StatusCog"
+    return cast(StatusCog, found)
 
 
 async def test_the_commands_are_registered_in_the_guild(moderator_bot: BotHarness) -> None:
@@ -194,7 +195,7 @@ async def test_status_names_missing_permissions_and_agents_outside_the_guild(
         assert "Manage Channels" not in text
 
         # Fixing the role is seen at the next /status, without waiting for the cache to age.
-        checker = cog(h).guild_checker
+        checker = status_cog(h).guild_checker
         assert checker.fresh
         fake.set_bot_permissions(DEFAULT_BOT_PERMISSIONS)
         await fake.wait_for(lambda: not checker.fresh, what="the role update invalidating")
@@ -359,7 +360,7 @@ async def test_an_unexpected_failure_gets_an_answer_and_a_logged_traceback(
         raise RuntimeError("snapshot exploded")
 
     monkeypatch.setattr(h.bot.moderator, "statuses", broken)
-    with caplog.at_level(logging.ERROR, logger="cogs.commands"):
+    with caplog.at_level(logging.ERROR, logger="cogs.interactions"):
         handle = await ask(fake, fake.member, general(fake), "status")
     assert handle.ephemeral and handle.text() == SOMETHING_WENT_WRONG
     assert any(
