@@ -150,13 +150,10 @@ class ChannelPlacement:
                     overwrites=self._overwrites(guild, agent_user_id=user_id),
                     reason=f"wake agent {agent.id} for slot {slot.id}",
                 )
-            except discord.Forbidden as exc:
-                raise WakeError(
-                    await self._access.forbidden_text(guild, f"create channel #{name}", exc)
-                ) from None
             except discord.HTTPException as exc:
-                if exc.code == MAX_GUILD_CHANNELS:
-                    raise WakeError(guild_full_text(guild.id, slot.id)) from None
+                refusal = await self._refusal(guild, f"create channel #{name}", exc, slot.id)
+                if refusal is not None:
+                    raise refusal from None
                 if is_category_full(exc) and category.id not in full:
                     # Our count was stale (someone else added channels): count it full.
                     log.info("Discord says category %s is full; placing again", category.id)
@@ -227,16 +224,23 @@ class ChannelPlacement:
                 reason="wake channels for agents"
                 + ("" if index == 1 else f" (the first {index - 1} categories are full)"),
             )
-        except discord.Forbidden as exc:
-            raise WakeError(
-                await self._access.forbidden_text(guild, f"create category {name!r}", exc)
-            ) from None
         except discord.HTTPException as exc:
-            if exc.code == MAX_GUILD_CHANNELS:
-                raise WakeError(guild_full_text(guild.id, None)) from None
+            refusal = await self._refusal(guild, f"create category {name!r}", exc, None)
+            if refusal is not None:
+                raise refusal from None
             raise
         log.info("made wake category %s (%s)", category.id, name)
         return category
+
+    async def _refusal(
+        self, guild: discord.Guild, action: str, exc: discord.HTTPException, slot_id: str | None
+    ) -> WakeError | None:
+        """A refusal a person must act on (permissions, a full guild) as a `WakeError`."""
+        if isinstance(exc, discord.Forbidden):
+            return WakeError(await self._access.forbidden_text(guild, action, exc))
+        if exc.code == MAX_GUILD_CHANNELS:
+            return WakeError(guild_full_text(guild.id, slot_id))
+        return None
 
     # ---- removing ---------------------------------------------------------------
 

@@ -163,8 +163,7 @@ async def test_status_shows_busy_and_idle_agents_with_the_slot_channel(
 ) -> None:
     h = moderator_bot
     fake = h.fake
-    slot = await h.add_slot("alice", in_s=-1, title="Ship the fix")
-    channel_id = await h.wait_wake_channel(slot.id)
+    slot, channel_id = await h.woken_slot("alice", title="Ship the fix")
     handle = await ask(fake, fake.member, general(fake), "status")
     text = handle.text()
     assert handle.ephemeral
@@ -211,8 +210,7 @@ async def test_slot_complete_by_an_admin_finishes_it_and_tells_the_agent(
 ) -> None:
     h = moderator_bot
     fake = h.fake
-    slot = await h.add_slot("alice", in_s=-1, title="Ship the fix")
-    channel_id = await h.wait_wake_channel(slot.id)
+    slot, channel_id = await h.woken_slot("alice", title="Ship the fix")
     before = len(h.bot_messages(channel_id))
 
     handle = await ask(
@@ -239,8 +237,7 @@ async def test_slot_complete_by_an_admin_finishes_it_and_tells_the_agent(
 async def test_plain_members_may_not_steer(moderator_bot: BotHarness) -> None:
     h = moderator_bot
     fake = h.fake
-    slot = await h.add_slot("alice", in_s=-1)
-    channel_id = await h.wait_wake_channel(slot.id)
+    slot, channel_id = await h.woken_slot("alice")
     for command, options in (
         ("slot", {"action": "complete", "slot_id": slot.id}),
         ("slot", {"action": "abort", "slot_id": slot.id}),
@@ -268,8 +265,7 @@ async def test_unknown_slots_and_refused_transitions_are_explained(
     h = moderator_bot
     fake = h.fake
     where = general(fake)
-    slot = await h.add_slot("alice", in_s=-1)
-    channel_id = await h.wait_wake_channel(slot.id)
+    slot, channel_id = await h.woken_slot("alice")
 
     handle = await ask(
         fake, fake.admin, where, "slot", {"action": "complete", "slot_id": "0123456789abcdef"}
@@ -336,8 +332,7 @@ async def test_calendar_trouble_is_explained_not_raised(moderator_bot: BotHarnes
     h = moderator_bot
     fake = h.fake
     where = general(fake)
-    slot = await h.add_slot("alice", in_s=-1)
-    await h.wait_wake_channel(slot.id)
+    slot, _ = await h.woken_slot("alice")
     await h.calendar.close()  # the real calendar answers CalendarUnavailable from now on
     tomorrow = (h.bot.clock.now() + timedelta(days=1)).date().isoformat()
     for command, options in (

@@ -168,6 +168,11 @@ class BotHarness:
     def wake_channels(self, slot_id: str) -> list[int]:
         return slot_channels(self.fake, slot_id)
 
+    async def woken_slot(self, agent: str, **fields: Any) -> tuple[Slot, int]:
+        """A slot already due (`add_slot(in_s=-1, ...)`), once woken: it and its channel id."""
+        slot = await self.add_slot(agent, **{"in_s": -1, **fields})
+        return slot, await self.wait_wake_channel(slot.id)
+
     async def wait_wake_channel(
         self,
         slot_id: str,
