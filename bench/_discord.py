@@ -41,13 +41,15 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from bot.app.discord_bot import open_bot
 from bot.app.settings import Settings
 from bot.calendar.server import start_server
 from bot.calendar.store import EmbeddedCalendar
 from bot.core.agents import AgentConfig
 from bot.core.models import SlotStatus
-from bot.discord_io.channel_waker import TOPIC_MARK, topic_slot_id
+from bot.discord_io.channel_rules import topic_slot_id
 from bot.discord_io.client import ModeratorBot
+from bot.presenters.wake_message import TOPIC_MARK
 from tests.e2e.harness import harness_settings, started
 from tests.fakediscord import FakeDiscord, RecordedRequest
 
@@ -413,9 +415,7 @@ async def running_moderator(
 ) -> AsyncIterator[ModeratorBot]:
     """`ModeratorBot` as `python -m bot` runs it, until READY and the moderator's start-up."""
     configs = [AgentConfig(id=name, discord_user_id=fake.agents[name].id) for name in agents]
-    bot = await ModeratorBot.open(
-        settings, configs, precise_timer=precise_timer, guild_ready_timeout=0.5
-    )
+    bot = await open_bot(settings, configs, precise_timer=precise_timer, guild_ready_timeout=0.5)
     async with started(fake, bot, ready_timeout_s, slow_exit_ok=True):
         yield bot
 

@@ -27,9 +27,9 @@ from typing import Any
 
 from discord.ext import commands, tasks
 
-from bot.app.wiring import channel_waker
 from bot.core.cache import local_day
 from bot.core.events import SlotEnded
+from bot.core.tasks import IN_FLIGHT_GRACE_S, TaskGroup, log_task_end
 from bot.discord_io.client import ModeratorBot
 from bot.discord_io.janitor import ChannelJanitor, default_interval_s
 
@@ -42,23 +42,21 @@ STARTUP_WAIT_S = 120.0
 #: restarting a loop that stopped again within the same period.
 SUPERVISE_EVERY_S = 30.0
 RESTART_SPACING_S = 1.0
-#: At shutdown an iteration in flight (a wake) may finish within this many seconds.
-STOP_GRACE_S = 1.5
 
 
 class SchedulerCog(commands.Cog, name="Scheduler"):
     def __init__(self, bot: ModeratorBot) -> None:
         self.bot = bot
-        settings = bot.settings
-        self.sync_loop.change_interval(seconds=settings.sync_interval_s)
-        self.check_loop.change_interval(seconds=settings.check_interval_s)
-        waker = channel_waker(bot.waker)
+        options = bot.options
+        self.sync_loop.change_interval(seconds=options.sync_interval_s)
+        self.check_loop.change_interval(seconds=options.check_interval_s)
+        waker = bot.channel_waker
         self.janitor: ChannelJanitor | None = None
         if waker is not None:
             self.janitor = ChannelJanitor(
                 waker,
                 bot.clock,
-                interval_s=default_interval_s(settings.channel_retention_s),
+                interval_s=default_interval_s(options.channel_retention_s),
                 final_slot_ids=self._final_slot_ids,
             )
         #: How often each loop was restarted by the supervisor (for /status and tests).
@@ -68,7 +66,7 @@ class SchedulerCog(commands.Cog, name="Scheduler"):
         self._stopping = False
         self._poke = asyncio.Event()
         self._supervisor: asyncio.Task[None] | None = None
-        self._extra: set[asyncio.Task[Any]] = set()
+        self._extra = TaskGroup()
         self._ready_logged = False
         self._janitor_started = False
 
@@ -80,14 +78,14 @@ class SchedulerCog(commands.Cog, name="Scheduler"):
         self._start_loop("sync")
         self._start_loop("check")
         self._supervisor = asyncio.create_task(self._supervise(), name="loop-supervisor")
-        self._supervisor.add_done_callback(_log_task_end)
-        self._spawn(self._start_janitor(), "janitor-start")
+        self._supervisor.add_done_callback(log_task_end)
+        self._extra.spawn(self._start_janitor(), "janitor-start")
 
     async def cog_unload(self) -> None:
         await self.stop()
 
     async def stop(self) -> None:
-        """Stop everything; an iteration in flight may finish within `STOP_GRACE_S`."""
+        """Stop everything; an iteration in flight may finish within `IN_FLIGHT_GRACE_S`."""
         if self._stopping:
             return
         self._stopping = True
@@ -109,16 +107,13 @@ class SchedulerCog(commands.Cog, name="Scheduler"):
             else:
                 loop.cancel()  # only sleeping
         if busy:
-            _, late = await asyncio.wait(busy, timeout=STOP_GRACE_S)
+            _, late = await asyncio.wait(busy, timeout=IN_FLIGHT_GRACE_S)
             for task in late:
                 log.warning("a scheduler loop iteration did not finish in time; cancelling it")
                 task.cancel()
         for name in ("sync", "check"):
             self._loop(name).cancel()
-        extra, self._extra = self._extra, set()
-        for task in extra:
-            task.cancel()
-        await asyncio.gather(*extra, return_exceptions=True)
+        await self._extra.cancel_all()
         if self.janitor is not None:
             await self.janitor.stop()
 
@@ -241,7 +236,7 @@ class SchedulerCog(commands.Cog, name="Scheduler"):
     async def _final_slot_ids(self) -> Collection[str]:
         """Today's ended slots: leftover channels of these may go at start-up."""
         moderator = self.bot.moderator
-        today = local_day(self.bot.clock.now(), self.bot.settings.tz)
+        today = local_day(self.bot.clock.now(), self.bot.options.tz)
         finals: set[str] = set()
         for agent_id in moderator.agent_ids:
             for slot in await moderator.schedule(agent_id, today):
@@ -252,7 +247,7 @@ class SchedulerCog(commands.Cog, name="Scheduler"):
     async def _slot_ended(self, event: SlotEnded) -> None:
         """The state has marked the channel ended; the janitor deletes it after retention."""
         slot = event.slot
-        retention = self.bot.settings.channel_retention_s
+        retention = self.bot.options.channel_retention_s
         log.info(
             "slot %s of %s ended (%s); its channel is kept for %gs",
             slot.id,
@@ -263,18 +258,12 @@ class SchedulerCog(commands.Cog, name="Scheduler"):
         janitor = self.janitor
         if janitor is not None and retention < default_interval_s(retention):
             # The janitor's period is longer than the retention: clean up on time once.
-            self._spawn(self._cleanup_after(retention + 0.5), f"cleanup-{slot.id}")
+            self._extra.spawn(self._cleanup_after(retention + 0.5), f"cleanup-{slot.id}")
 
     async def _cleanup_after(self, delay_s: float) -> None:
         await self.bot.clock.sleep(delay_s)
         if self.janitor is not None and not self._stopping:
             await self.janitor.run_once()
-
-    def _spawn(self, coro: Any, name: str) -> None:
-        task = asyncio.create_task(coro, name=name)
-        self._extra.add(task)
-        task.add_done_callback(self._extra.discard)
-        task.add_done_callback(_log_task_end)
 
 
 def _end_reason(task: asyncio.Task[Any] | None) -> str:
@@ -284,11 +273,6 @@ def _end_reason(task: asyncio.Task[Any] | None) -> str:
         return "cancelled"
     exc = task.exception()
     return f"{type(exc).__name__}: {exc}" if exc is not None else "returned"
-
-
-def _log_task_end(task: asyncio.Task[Any]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("background task %s failed", task.get_name(), exc_info=task.exception())
 
 
 async def setup(bot: commands.Bot) -> None:

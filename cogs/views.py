@@ -23,6 +23,8 @@ import discord
 from bot.core.models import Action
 
 CUSTOM_ID_PREFIX = "slotctl"
+#: The cog a press is handed to (`cogs.slot`), found by name: the extension may be reloaded.
+SLOT_COG = "Slot"
 BUTTON_ACTIONS: tuple[Action, ...] = (Action.COMPLETE, Action.ABORT)
 _LABELS = {Action.COMPLETE: "Complete", Action.ABORT: "Abort"}
 _STYLES = {Action.COMPLETE: discord.ButtonStyle.success, Action.ABORT: discord.ButtonStyle.danger}
@@ -36,7 +38,7 @@ _ACTIONS = "|".join(action.value for action in BUTTON_ACTIONS)
 
 @runtime_checkable
 class SlotButtonHandler(Protocol):
-    """What a button press is handed to (the commands cog)."""
+    """What a button press is handed to (the `/slot` cog)."""
 
     async def on_slot_button(
         self, interaction: discord.Interaction, action: Action, slot_id: str
@@ -71,7 +73,7 @@ class SlotButton(
         return cls(Action(match["action"]), match["slot_id"])
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        handler = interaction.client.get_cog("Commands")
+        handler = interaction.client.get_cog(SLOT_COG)
         if not isinstance(handler, SlotButtonHandler):
             await interaction.response.send_message(
                 "The moderator's commands are not loaded right now; use the slot's channel "

@@ -88,11 +88,11 @@ async def _discord_check(settings: Settings, agents: Sequence[AgentConfig]) -> i
 
 
 async def _login_and_check(settings: Settings, agents: Sequence[AgentConfig]) -> int:
-    import aiohttp
     import discord
 
     from bot.discord_io.endpoints import point_discord_at
     from bot.discord_io.guild_check import check_guild
+    from bot.net import TRANSIENT_NETWORK_ERRORS
 
     assert settings.discord_token is not None and settings.discord_guild_id is not None
     point_discord_at(settings.discord_api_base, settings.discord_gateway_url)
@@ -109,7 +109,7 @@ async def _login_and_check(settings: Settings, agents: Sequence[AgentConfig]) ->
         except discord.HTTPException as exc:
             print(f"Discord: login failed: HTTP {exc.status} {exc.text}".rstrip())
             return 1
-        except (aiohttp.ClientError, OSError) as exc:
+        except TRANSIENT_NETWORK_ERRORS as exc:
             print(
                 f"Discord: cannot reach {settings.discord_api_base}: {type(exc).__name__}"
                 f" {exc}".rstrip()

@@ -9,10 +9,10 @@ What is opened here rather than by the bot: the calendar and the state, so a
 bad path is reported before anything connects to Discord, and so the embedded
 calendar served on `CALENDAR_LISTEN` is the very one the scheduler uses.
 
-Shutdown order (each step bounded, the whole within 5 s): the loops stop, an
-in-flight wake may finish (the bot's `close()`), then the calendar API server,
-the state file and the calendar close. A watchdog ends the process if the
-teardown hangs anyway.
+Shutdown order (each step bounded, the whole within `SHUTDOWN_BUDGET_S`, its
+shares in `bot.core.tasks`): the loops stop, an in-flight wake may finish (the
+bot's `close()`), then the calendar API server, the state file and the
+calendar close. A watchdog ends the process if the teardown hangs anyway.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from urllib.parse import urlparse
 
-import aiohttp
 import discord
 
 from bot.app.logs import setup_logging
@@ -44,16 +43,10 @@ from bot.core.agents import AgentConfig
 from bot.core.calendar import Calendar, CalendarError
 from bot.core.clock import Clock, SystemClock
 from bot.core.state import StateError, StateStore
+from bot.core.tasks import CLOSE_BOT_S, CLOSE_STEP_S, HARD_LIMIT_S, IN_FLIGHT_GRACE_S
+from bot.net import TRANSIENT_NETWORK_ERRORS
 
 log = logging.getLogger(__name__)
-
-#: The bot's close() (loops, in-flight wake, Discord) gets this long; then the files close.
-CLOSE_BOT_S = 4.0
-#: Headless: an in-flight wake may take this long to finish at shutdown.
-HEADLESS_GRACE_S = 3.0
-CLOSE_STEP_S = 1.0
-#: If the teardown is still running this long after the signal, the process ends (status 1).
-HARD_LIMIT_S = 10.0
 
 
 def run_bot() -> int:
@@ -121,6 +114,18 @@ def _connect_host(host: str) -> str:
 
 async def _step(what: str, closer: Callable[[], Awaitable[object]]) -> None:
     await bounded(closer(), CLOSE_STEP_S, what)
+
+
+def _grace_deadline() -> float:
+    """When the in-flight grace of a stop that starts now runs out (loop time)."""
+    return asyncio.get_running_loop().time() + IN_FLIGHT_GRACE_S
+
+
+def _left(deadline: float | None) -> float:
+    """What is left of the in-flight grace (all of it when the stop came another way)."""
+    if deadline is None:
+        return IN_FLIGHT_GRACE_S
+    return max(0.0, deadline - asyncio.get_running_loop().time())
 
 
 async def _first_or_stop(task: asyncio.Task[None], stop: StopSignal) -> bool:
@@ -216,6 +221,7 @@ async def _run_headless(
             "agent %s has no spawn_url/spawn_command and no global one: it is never woken", name
         )
     moderator = build_moderator(settings, agents, calendar, state, chain, clock)
+    deadline: float | None = None
     try:
         start = asyncio.create_task(moderator.start(), name="moderator-start")
         if await _first_or_stop(start, stop):
@@ -224,13 +230,17 @@ async def _run_headless(
                 log.info("the sync and check loops still run and retry")
             moderator.start_loops(settings.sync_interval_s)
             await stop.wait()
+            deadline = _grace_deadline()
         else:
+            deadline = _grace_deadline()
             # Stopped during start-up: a wake in flight may finish, like at any other time.
-            await bounded(asyncio.shield(start), HEADLESS_GRACE_S, "the start-up")
+            await bounded(asyncio.shield(start), _left(deadline), "the start-up")
             start.cancel()
             await asyncio.gather(start, return_exceptions=True)
     finally:
-        await bounded(moderator.stop(grace_s=HEADLESS_GRACE_S), HEADLESS_GRACE_S + 1, "stopping")
+        # The start-up and the moderator's in-flight wake share one grace window.
+        grace = _left(deadline)
+        await bounded(moderator.stop(grace_s=grace), grace + CLOSE_STEP_S, "stopping")
         await bounded(close_waker_chain(chain), CLOSE_STEP_S, "closing the wakers")
     return 0
 
@@ -244,10 +254,10 @@ async def _run_discord(
     calendar_url: str | None,
     stop: StopSignal,
 ) -> int:
-    from bot.discord_io.client import ModeratorBot
+    from bot.app.discord_bot import build_bot
 
     assert settings.discord_token is not None
-    bot = ModeratorBot(
+    bot = build_bot(
         settings, agents, calendar=calendar, state=state, clock=clock, calendar_url=calendar_url
     )
     log.info(
@@ -281,7 +291,7 @@ def _explain_end(running: asyncio.Task[None], settings: Settings) -> int:
             "Discord refused the Message Content intent: enable it for the bot under "
             "Bot -> Privileged Gateway Intents in the developer portal"
         )
-    elif isinstance(exc, aiohttp.ClientError | OSError):
+    elif isinstance(exc, TRANSIENT_NETWORK_ERRORS):
         log.error(
             "cannot reach Discord at %s (%s: %s)",
             settings.discord_api_base,

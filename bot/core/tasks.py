@@ -19,6 +19,25 @@ T = TypeVar("T")
 
 #: The whole budget of a clean stop (SIGTERM to exit), in real seconds (README: "within 5 s").
 SHUTDOWN_BUDGET_S = 5.0
+# How the budget is shared, in the order the steps run (tests/e2e/test_shutdown_budget.py
+# checks that each way of stopping adds up within it):
+#: Work in flight when the stop comes (a loop iteration, the start-up, a wake) may finish
+#: within this window, shared by all of it: a wake half-done is worse than a late exit.
+IN_FLIGHT_GRACE_S = 2.0
+#: One resource closed after the moderator stopped: the wakers' sessions, the calendar
+#: API server, the state file, the calendar.
+CLOSE_STEP_S = 0.4
+#: The resources closed one after the other after the bot (API server, state, calendar).
+RESOURCE_STEPS = 3
+#: Left for the interpreter's own exit (log flush, thread joins) after the last step.
+EXIT_MARGIN_S = 0.5
+#: The bot's whole `close()`: the in-flight grace, then discord.py's HTTP and gateway.
+CLOSE_BOT_S = SHUTDOWN_BUDGET_S - EXIT_MARGIN_S - RESOURCE_STEPS * CLOSE_STEP_S
+#: Headless: the in-flight grace, the moderator's own cancellations, then the wakers' sessions.
+HEADLESS_STOP_S = IN_FLIGHT_GRACE_S + 2 * CLOSE_STEP_S
+#: The watchdog's last resort: a teardown still running this long after the signal ends the
+#: process with status 1 (only a hang gets there; every step above is bounded).
+HARD_LIMIT_S = 2 * SHUTDOWN_BUDGET_S
 
 
 def log_task_end(task: asyncio.Task[Any]) -> None:

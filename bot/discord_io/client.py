@@ -1,16 +1,18 @@
 """The moderator as a discord.py bot: `ModeratorBot`, what the cogs hang on.
 
-Everything the cogs need is built in `__init__`, before any network: the waker
-chain (private channel through this very client, then the spawn fallbacks) and
-the `Moderator`. So a cog can rely on `bot.moderator`, `bot.state`,
-`bot.calendar`, `bot.waker`, `bot.clock`, `bot.settings`, `bot.agents` and
-`bot.guild_id` from `cog_load` on.
+The app (`bot.app.discord_bot`) builds it: it hands over the options it needs
+(`BotOptions`, from the settings), the calendar and state it opened, the
+extensions to load, and a `wire` function that builds the waker chain and the
+`Moderator` around this very client (the private-channel waker posts through
+it). So everything a cog uses exists from `cog_load` on: `bot.moderator`,
+`bot.state`, `bot.calendar`, `bot.waker`, `bot.channel_waker`, `bot.clock`,
+`bot.options`, `bot.agents` and `bot.guild_id`; and nothing here knows the
+settings or the list of cogs.
 
 Start-up order and why (`setup_hook` runs after login, before the gateway):
 
-1. the cog extensions load (`cogs.EXTENSIONS`; the slash-commands one may fail
-   without stopping the bot: a bot without slash commands must still wake
-   agents);
+1. the extensions load (an essential one must; any other may fail without
+   stopping the bot: a bot without slash commands must still wake agents);
 2. the command tree is copied to the guild and synced there, bounded in time
    and logged on failure, for the same reason;
 3. `Moderator.start()` (recovery, first sync, timers) runs as a *background*
@@ -22,8 +24,9 @@ Start-up order and why (`setup_hook` runs after login, before the gateway):
 
 `close()` shuts down in the order that loses nothing: the cogs' loops stop,
 the moderator lets an in-flight wake finish (it still needs Discord's HTTP),
-the webhook session closes, then discord.py's HTTP and gateway, and last the
-calendar and state this bot opened itself.
+all within one `IN_FLIGHT_GRACE_S` window; the wakers' sessions close, then
+discord.py's HTTP and gateway, and last whatever the app handed over to close
+(the calendar and state when the bot opened them itself).
 """
 
 from __future__ import annotations
@@ -32,36 +35,29 @@ import asyncio
 import contextlib
 import importlib.util
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
-import aiohttp
 import discord
 from discord.ext import commands
 
-from bot.app.settings import Settings
-from bot.app.wiring import (
-    build_moderator,
-    build_waker_chain,
-    close_waker_chain,
-    open_calendar,
-    unwakeable_agents,
-)
 from bot.core.agents import AgentConfig
 from bot.core.calendar import Calendar
-from bot.core.clock import Clock, SystemClock
-from bot.core.state import StateStore
-from bot.discord_io.channel_waker import http_detail
+from bot.core.clock import Clock
+from bot.core.moderator import Moderator
+from bot.core.tasks import IN_FLIGHT_GRACE_S
+from bot.core.waker import ChannelLedger
+from bot.discord_io.channel_waker import PrivateChannelWaker
 from bot.discord_io.endpoints import point_discord_at
+from bot.discord_io.errors import DISCORD_FAILURES, http_detail
 from bot.wakers.chain import WakerChain
-from cogs import ESSENTIAL_EXTENSIONS, EXTENSIONS
 
 log = logging.getLogger(__name__)
 
 #: The slash commands are synced within this many seconds or the bot goes on without them.
 TREE_SYNC_TIMEOUT_S = 30.0
-#: An in-flight wake may take this long to finish at shutdown (the rest of 5 s is teardown).
-SHUTDOWN_GRACE_S = 2.0
 DISCORD_WEB = "https://discord.com"
 
 
@@ -79,6 +75,43 @@ def moderator_intents() -> discord.Intents:
 
 
 ShutdownHook = Callable[[], Awaitable[None]]
+#: Something to close at the very end of `close()`, named for the log.
+Closer = tuple[str, Callable[[], Awaitable[None]]]
+
+
+@dataclass(frozen=True, slots=True)
+class BotOptions:
+    """What the bot and its cogs need from the configuration; the app makes it from Settings."""
+
+    guild_id: int
+    tz: ZoneInfo
+    api_base: str
+    gateway_url: str
+    admin_role_id: int | None
+    wake_category: str
+    channel_retention_s: float
+    sync_interval_s: float
+    check_interval_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class BotParts:
+    """What the app builds around the bot's own client (the channel waker posts through it)."""
+
+    waker: WakerChain
+    moderator: Moderator
+    #: The chain's Discord waker (for the janitor), if it has one.
+    channel_waker: PrivateChannelWaker | None
+    #: Releases what the wakers hold (the webhook's HTTP session); the client stays.
+    release: Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Extensions:
+    """The cog extensions to load, in order; an essential one must load or the bot stops."""
+
+    names: Sequence[str]
+    essential: Collection[str]
 
 
 class ModeratorBot(commands.Bot):
@@ -86,94 +119,49 @@ class ModeratorBot(commands.Bot):
 
     def __init__(
         self,
-        settings: Settings,
+        options: BotOptions,
         agents: Sequence[AgentConfig],
         *,
         calendar: Calendar,
-        state: StateStore,
-        clock: Clock | None = None,
-        calendar_url: str | None = None,
-        extensions: Sequence[str] = EXTENSIONS,
-        owns_resources: bool = False,
-        precise_timer: bool = True,
-        **options: Any,
+        state: ChannelLedger,
+        clock: Clock,
+        wire: Callable[[discord.Client], BotParts],
+        extensions: Extensions,
+        closers: Sequence[Closer] = (),
+        **client_options: Any,
     ) -> None:
-        if settings.discord_guild_id is None:
-            raise ValueError("ModeratorBot needs DISCORD_GUILD_ID")
         # Before anything can touch discord.py's HTTP or gateway.
-        point_discord_at(settings.discord_api_base, settings.discord_gateway_url)
-        options.setdefault("help_command", None)
+        point_discord_at(options.api_base, options.gateway_url)
+        client_options.setdefault("help_command", None)
         # The moderator never joins voice: discord.py's warnings about voice libraries
         # would only make operators look for a problem that is not there.
         discord.VoiceClient.warn_nacl = False
         discord.VoiceClient.warn_dave = False
         super().__init__(
-            command_prefix=commands.when_mentioned, intents=moderator_intents(), **options
+            command_prefix=commands.when_mentioned, intents=moderator_intents(), **client_options
         )
-        self.settings = settings
+        self.options = options
         self.agents: list[AgentConfig] = list(agents)
-        self.guild_id: int = settings.discord_guild_id
+        self.guild_id: int = options.guild_id
         self.calendar = calendar
+        #: The channel ledger (the state store): which channel and message belong to a slot.
         self.state = state
-        self.clock: Clock = clock or SystemClock()
-        self.calendar_url = calendar_url
-        self.waker: WakerChain = build_waker_chain(
-            settings,
-            self.agents,
-            discord_client=self,
-            ledger=state,
-            calendar_url=calendar_url,
-            clock=self.clock,
-        )
-        # precise_timer=False only for bench/wake_latency.py: the seed's check loop alone.
-        self.moderator = build_moderator(
-            settings,
-            self.agents,
-            calendar,
-            state,
-            self.waker,
-            self.clock,
-            precise_timer=precise_timer,
-        )
+        self.clock: Clock = clock
+        parts = wire(self)
+        self.waker: WakerChain = parts.waker
+        self.channel_waker = parts.channel_waker
+        self.moderator = parts.moderator
         #: Set once `Moderator.start()` has finished (or failed, logged): the loops may run.
         self.moderator_started = asyncio.Event()
-        #: The extensions that loaded; a missing "cogs.commands" is logged, not fatal.
+        #: The extensions that loaded; a missing optional one is logged, not fatal.
         self.loaded_extensions: list[str] = []
         self.commands_synced = False
-        self._extensions = tuple(extensions)
-        self._owns_resources = owns_resources
+        self._extensions = extensions
+        self._release_wakers = parts.release
+        self._closers = tuple(closers)
         self._start_task: asyncio.Task[None] | None = None
         self._shutdown_hooks: list[ShutdownHook] = []
         self._shut_down = False
-
-    @classmethod
-    async def open(
-        cls,
-        settings: Settings,
-        agents: Sequence[AgentConfig],
-        *,
-        clock: Clock | None = None,
-        calendar_url: str | None = None,
-        **options: Any,
-    ) -> ModeratorBot:
-        """Open the calendar and state from the settings; the bot closes them in `close()`."""
-        clock = clock or SystemClock()
-        calendar = await open_calendar(settings, clock=clock)
-        try:
-            state = await StateStore.open(settings.state_path, clock=clock)
-        except BaseException:
-            await calendar.close()
-            raise
-        return cls(
-            settings,
-            agents,
-            calendar=calendar,
-            state=state,
-            clock=clock,
-            calendar_url=calendar_url,
-            owns_resources=True,
-            **options,
-        )
 
     # ---- what cogs use ------------------------------------------------------
 
@@ -181,7 +169,7 @@ class ModeratorBot(commands.Bot):
         """May use `/slot` and `/sync`: holds `ADMIN_ROLE_ID`, Manage Server or Administrator."""
         if not isinstance(member, discord.Member):
             return False
-        role_id = self.settings.admin_role_id
+        role_id = self.options.admin_role_id
         if role_id is not None and any(role.id == role_id for role in member.roles):
             return True
         perms = member.guild_permissions
@@ -198,17 +186,13 @@ class ModeratorBot(commands.Bot):
     # ---- start-up -----------------------------------------------------------
 
     async def setup_hook(self) -> None:
-        for name in unwakeable_agents(self.waker, self.agents):
-            log.warning(
-                "agent %s has no discord_user_id and no spawn fallback: it cannot be woken", name
-            )
         await self._load_extensions()
         await self._sync_commands()
         self._start_task = asyncio.create_task(self._start_moderator(), name="moderator-start")
 
     async def _load_extensions(self) -> None:
-        for name in self._extensions:
-            essential = name in ESSENTIAL_EXTENSIONS
+        for name in self._extensions.names:
+            essential = name in self._extensions.essential
             if not essential and importlib.util.find_spec(name) is None:
                 log.warning("extension %s is not installed; running without it", name)
                 continue
@@ -229,7 +213,7 @@ class ModeratorBot(commands.Bot):
         try:
             async with asyncio.timeout(TREE_SYNC_TIMEOUT_S):
                 synced = await self.tree.sync(guild=guild)
-        except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as exc:
+        except DISCORD_FAILURES as exc:
             log.error(
                 "could not register the slash commands in guild %s (%s); the moderator "
                 "still wakes agents and reads their replies",
@@ -276,10 +260,16 @@ class ModeratorBot(commands.Bot):
             self._shut_down = True
             await self._shutdown_core()
         await super().close()
-        if self._owns_resources:
-            await self._close_resources()
+        for name, closer in self._closers:
+            try:
+                await closer()
+            except Exception:
+                log.exception("closing the %s failed", name)
 
     async def _shutdown_core(self) -> None:
+        """Loops, start-up and in-flight wake share one `IN_FLIGHT_GRACE_S` window."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + IN_FLIGHT_GRACE_S
         for hook in reversed(self._shutdown_hooks):
             try:
                 await hook()
@@ -287,26 +277,19 @@ class ModeratorBot(commands.Bot):
                 log.exception("a shutdown hook failed")
         start = self._start_task
         if start is not None and not start.done():
-            # The start-up may be waking a slot (recovery): it gets the same grace.
-            await asyncio.wait({start}, timeout=SHUTDOWN_GRACE_S)
+            # The start-up may be waking a slot (recovery): it gets what is left of the window.
+            await asyncio.wait({start}, timeout=max(0.0, deadline - loop.time()))
             start.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await start
         try:
-            await self.moderator.stop(grace_s=SHUTDOWN_GRACE_S)
+            await self.moderator.stop(grace_s=max(0.0, deadline - loop.time()))
         except Exception:
             log.exception("stopping the moderator failed")
         try:
-            await close_waker_chain(self.waker)
+            await self._release_wakers()
         except Exception:
             log.exception("closing the wakers failed")
-
-    async def _close_resources(self) -> None:
-        for name, closer in (("state", self.state.close), ("calendar", self.calendar.close)):
-            try:
-                await closer()
-            except Exception:
-                log.exception("closing the %s failed", name)
 
 
 def _describe(exc: BaseException) -> str:

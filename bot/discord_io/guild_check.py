@@ -16,12 +16,12 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-import aiohttp
 import discord
 
 from bot.core.agents import AgentConfig
 from bot.core.clock import Clock, SystemClock
 from bot.core.guild_report import AgentNotInGuild, GuildReport
+from bot.net import TRANSIENT_NETWORK_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ async def check_guild(
         )
     except discord.HTTPException as exc:
         return replace(base, error=f"Discord refused the guild look-up: {_http_text(exc)}")
-    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+    except TRANSIENT_NETWORK_ERRORS as exc:
         return replace(base, error=f"cannot reach Discord: {type(exc).__name__}")
     missing = tuple(missing_permissions(me.guild_permissions))
     gate = asyncio.Semaphore(MEMBER_LOOKUPS)
@@ -100,7 +100,7 @@ async def check_guild(
                 return agent, False, None
             except discord.HTTPException as exc:
                 return agent, None, f"Discord answered {_http_text(exc)}"
-            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            except TRANSIENT_NETWORK_ERRORS as exc:
                 return agent, None, f"cannot reach Discord ({type(exc).__name__})"
         return agent, True, None
 

@@ -1,4 +1,4 @@
-"""Slash-command tests: the real ModeratorBot (with `cogs.commands`) against the fake Discord."""
+"""Slash-command tests: the real ModeratorBot (with the command cogs) against the fake Discord."""
 
 from tests.e2e.harness import make_moderator_bot, moderator_bot
 from tests.fakediscord.fixtures import fake_discord, make_fake_discord

@@ -15,7 +15,8 @@ from typing import cast
 import pytest
 
 from bot.core.models import SlotCreate, SlotStatus
-from cogs.commands import SOMETHING_WENT_WRONG, CommandsCog
+from cogs.interactions import SOMETHING_WENT_WRONG
+from cogs.status import StatusCog
 from tests.commands.support import ask, complete, general
 from tests.e2e.harness import BotHarness, running_bot
 from tests.fakediscord import DEFAULT_BOT_PERMISSIONS, P
@@ -25,11 +26,11 @@ DEFERRED_RESPONSE = 5
 IMMEDIATE_RESPONSE = 4
 
 
-def cog(h: BotHarness) -> CommandsCog:
+def status_cog(h: BotHarness) -> StatusCog:
     """The loaded cog (discord.py loads the extension as a fresh module: no isinstance)."""
-    found = h.bot.get_cog("Commands")
-    assert type(found).__name__ == "CommandsCog"
-    return cast(CommandsCog, found)
+    found = h.bot.get_cog("Status")
+    assert type(found).__name__ == "StatusCog"
+    return cast(StatusCog, found)
 
 
 async def test_the_commands_are_registered_in_the_guild(moderator_bot: BotHarness) -> None:
@@ -162,8 +163,7 @@ async def test_status_shows_busy_and_idle_agents_with_the_slot_channel(
 ) -> None:
     h = moderator_bot
     fake = h.fake
-    slot = await h.add_slot("alice", in_s=-1, title="Ship the fix")
-    channel_id = await h.wait_wake_channel(slot.id)
+    slot, channel_id = await h.woken_slot("alice", title="Ship the fix")
     handle = await ask(fake, fake.member, general(fake), "status")
     text = handle.text()
     assert handle.ephemeral
@@ -194,7 +194,7 @@ async def test_status_names_missing_permissions_and_agents_outside_the_guild(
         assert "Manage Channels" not in text
 
         # Fixing the role is seen at the next /status, without waiting for the cache to age.
-        checker = cog(h).guild_checker
+        checker = status_cog(h).guild_checker
         assert checker.fresh
         fake.set_bot_permissions(DEFAULT_BOT_PERMISSIONS)
         await fake.wait_for(lambda: not checker.fresh, what="the role update invalidating")
@@ -210,8 +210,7 @@ async def test_slot_complete_by_an_admin_finishes_it_and_tells_the_agent(
 ) -> None:
     h = moderator_bot
     fake = h.fake
-    slot = await h.add_slot("alice", in_s=-1, title="Ship the fix")
-    channel_id = await h.wait_wake_channel(slot.id)
+    slot, channel_id = await h.woken_slot("alice", title="Ship the fix")
     before = len(h.bot_messages(channel_id))
 
     handle = await ask(
@@ -238,8 +237,7 @@ async def test_slot_complete_by_an_admin_finishes_it_and_tells_the_agent(
 async def test_plain_members_may_not_steer(moderator_bot: BotHarness) -> None:
     h = moderator_bot
     fake = h.fake
-    slot = await h.add_slot("alice", in_s=-1)
-    channel_id = await h.wait_wake_channel(slot.id)
+    slot, channel_id = await h.woken_slot("alice")
     for command, options in (
         ("slot", {"action": "complete", "slot_id": slot.id}),
         ("slot", {"action": "abort", "slot_id": slot.id}),
@@ -267,8 +265,7 @@ async def test_unknown_slots_and_refused_transitions_are_explained(
     h = moderator_bot
     fake = h.fake
     where = general(fake)
-    slot = await h.add_slot("alice", in_s=-1)
-    channel_id = await h.wait_wake_channel(slot.id)
+    slot, channel_id = await h.woken_slot("alice")
 
     handle = await ask(
         fake, fake.admin, where, "slot", {"action": "complete", "slot_id": "0123456789abcdef"}
@@ -335,8 +332,7 @@ async def test_calendar_trouble_is_explained_not_raised(moderator_bot: BotHarnes
     h = moderator_bot
     fake = h.fake
     where = general(fake)
-    slot = await h.add_slot("alice", in_s=-1)
-    await h.wait_wake_channel(slot.id)
+    slot, _ = await h.woken_slot("alice")
     await h.calendar.close()  # the real calendar answers CalendarUnavailable from now on
     tomorrow = (h.bot.clock.now() + timedelta(days=1)).date().isoformat()
     for command, options in (
@@ -359,7 +355,7 @@ async def test_an_unexpected_failure_gets_an_answer_and_a_logged_traceback(
         raise RuntimeError("snapshot exploded")
 
     monkeypatch.setattr(h.bot.moderator, "statuses", broken)
-    with caplog.at_level(logging.ERROR, logger="cogs.commands"):
+    with caplog.at_level(logging.ERROR, logger="cogs.interactions"):
         handle = await ask(fake, fake.member, general(fake), "status")
     assert handle.ephemeral and handle.text() == SOMETHING_WENT_WRONG
     assert any(

@@ -63,13 +63,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiohttp import web
 
+from bot.app.discord_bot import open_bot
 from bot.app.settings import Settings, load_settings
 from bot.calendar.server import make_app, serve_app
 from bot.calendar.store import EmbeddedCalendar
 from bot.core.agents import AgentConfig
 from bot.core.clock import SystemClock
 from bot.core.models import Slot, SlotCreate, SlotStatus
-from bot.discord_io.channel_waker import topic_slot_id
+from bot.discord_io.channel_rules import topic_slot_id
 from bot.discord_io.client import ModeratorBot
 from tests.fakediscord import FakeDiscord
 
@@ -166,6 +167,11 @@ class BotHarness:
 
     def wake_channels(self, slot_id: str) -> list[int]:
         return slot_channels(self.fake, slot_id)
+
+    async def woken_slot(self, agent: str, **fields: Any) -> tuple[Slot, int]:
+        """A slot already due (`add_slot(in_s=-1, ...)`), once woken: it and its channel id."""
+        slot = await self.add_slot(agent, **{"in_s": -1, **fields})
+        return slot, await self.wait_wake_channel(slot.id)
 
     async def wait_wake_channel(
         self,
@@ -321,7 +327,7 @@ async def _bot(
         AgentConfig(id=name, discord_user_id=fake.agents[name].id if name in fake.agents else None)
         for name in agents
     ]
-    bot = await ModeratorBot.open(settings, configs, clock=SystemClock(), guild_ready_timeout=0.5)
+    bot = await open_bot(settings, configs, clock=SystemClock(), guild_ready_timeout=0.5)
     calendar = served if served is not None else bot.calendar
     async with started(fake, bot, ready_timeout):
         assert isinstance(calendar, EmbeddedCalendar)

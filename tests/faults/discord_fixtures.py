@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.core.state import StateStore, WakeEntry
 from bot.core.waker import ChannelLink
-from bot.discord_io.channel_waker import wake_marker
+from bot.presenters.wake_message import wake_marker
 from tests.fakediscord import FakeDiscord
 
 GUILD_CHANNELS = "/guilds/{guild_id}/channels"

@@ -173,6 +173,13 @@ def channel_waker(
     return PrivateChannelWaker(client, fake.guild_id, ledger, **options)
 
 
+async def linked(ledger: ChannelLedger, slot_id: str) -> tuple[int, int | None]:
+    """The slot's (channel id, message id) in the ledger; fails when it has no link."""
+    link = await ledger.channel_link(slot_id)
+    assert link is not None, f"no channel link for slot {slot_id}"
+    return link.channel_id, link.message_id
+
+
 def text_channels(fake: FakeDiscord) -> list[dict[str, Any]]:
     return [c for c in fake.channels.values() if c["type"] == 0]
 

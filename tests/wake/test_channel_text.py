@@ -8,15 +8,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.core.reply_words import REPLY_HELP
-from bot.discord_io.channel_waker import (
-    MESSAGE_LIMIT,
-    TOPIC_LIMIT,
-    channel_name,
-    channel_topic,
-    topic_slot_id,
-    wake_marker,
-    wake_messages,
-)
+from bot.discord_io.channel_rules import TOPIC_LIMIT, channel_name, channel_topic, topic_slot_id
+from bot.presenters.discord_embed import MESSAGE_LIMIT
+from bot.presenters.wake_message import wake_marker, wake_messages
 from tests.wake.conftest import make_slot
 
 VALID_NAME = re.compile(r"^[a-z0-9_-]{1,100}$")

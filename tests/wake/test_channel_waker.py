@@ -13,12 +13,15 @@ import discord
 from bot.core.clock import FakeClock
 from bot.core.reply_words import REPLY_HELP
 from bot.core.state import StateStore
-from bot.discord_io.channel_waker import PrivateChannelWaker, topic_slot_id, wake_marker
+from bot.discord_io.channel_rules import topic_slot_id
+from bot.discord_io.channel_waker import PrivateChannelWaker
+from bot.presenters.wake_message import wake_marker
 from tests.fakediscord import FakeDiscord
 from tests.wake.conftest import (
     agent_of,
     categories,
     channel_waker,
+    linked,
     make_slot,
     text_channels,
 )
@@ -102,9 +105,7 @@ async def test_wake_makes_a_private_channel_and_mentions_only_the_agent(
     assert allowed.get("parse") == [] and not allowed.get("roles")
     assert not allowed.get("replied_user")
 
-    link = await state.channel_link(slot.id)
-    assert link is not None
-    assert (link.channel_id, link.message_id) == (channel_id, int(message["id"]))
+    assert await linked(state, slot.id) == (channel_id, int(message["id"]))
 
 
 async def test_the_link_is_saved_before_the_message_is_posted(
@@ -165,15 +166,13 @@ async def test_fresh_waker_after_a_crash_before_the_message_posts_exactly_once(
     # "Restart": state re-read from disk, a new client, a new waker.
     client2 = await rest_client(fake)
     async with _process(path, client2, fake, clock) as (state, waker):
-        link = await state.channel_link(slot.id)
-        assert link is not None and link.channel_id == channel_id and link.message_id is None
+        assert await linked(state, slot.id) == (channel_id, None)
         again = await waker.wake(alice, slot, "p")
         assert again.ok, again.error
         assert again.reference == str(channel_id)
         assert len(text_channels(fake)) == 1
         assert len(fake.messages_in(channel_id)) == 1
-        link = await state.channel_link(slot.id)
-        assert link is not None and link.message_id is not None
+        assert (await linked(state, slot.id))[1] is not None
 
 
 class _CrashOnSaveMessage(StateStore):
@@ -200,8 +199,7 @@ async def test_fresh_waker_after_a_crash_after_the_message_does_not_repost(
         again = await waker.wake(alice, slot, "p")
         assert again.ok, again.error
         message = _only(fake.messages_in(channel_id))
-        link = await state.channel_link(slot.id)
-        assert link is not None and link.message_id == int(message["id"])
+        assert (await linked(state, slot.id))[1] == int(message["id"])
 
 
 async def test_a_lost_ledger_finds_the_channel_again_by_its_topic(
@@ -222,9 +220,7 @@ async def test_a_lost_ledger_finds_the_channel_again_by_its_topic(
         assert len(text_channels(fake)) == 1
         channel_id = int(first.reference or 0)
         message = _only(fake.messages_in(channel_id))
-        link = await empty.channel_link(slot.id)
-        assert link is not None
-        assert (link.channel_id, link.message_id) == (channel_id, int(message["id"]))
+        assert await linked(empty, slot.id) == (channel_id, int(message["id"]))
 
 
 async def test_slots_sharing_a_long_prefix_never_share_a_channel(
@@ -472,8 +468,7 @@ async def test_a_prompt_longer_than_one_message_is_posted_in_parts(
     text = "\n".join(m["content"] for m in messages)
     assert all(f"Step {i}:" in text for i in range(120))
     assert REPLY_HELP in messages[-1]["content"]
-    link = await state.channel_link(slot.id)
-    assert link is not None and link.message_id == int(messages[0]["id"])
+    assert (await linked(state, slot.id))[1] == int(messages[0]["id"])
     # Waking again does not repeat any part.
     assert (await waker.wake(agent_of(fake, "alice"), slot, prompt)).ok
     assert len(fake.messages_in(int(result.reference or 0))) == len(messages)

@@ -35,6 +35,7 @@ from bot.core.models import SlotCreate
 from bot.core.moderator import Moderator
 from bot.core.prompt import DEFAULT_WAKE_TEMPLATE
 from bot.core.state import StateStore
+from bot.core.tasks import IN_FLIGHT_GRACE_S
 from bot.presenters.console import ConsoleWording
 from bot.wakers.chain import WakerChain
 from bot.wakers.console import ConsoleWaker
@@ -48,8 +49,6 @@ SYNC_INTERVAL_S = 300.0
 CHECK_INTERVAL_S = 30.0
 #: The exit status after Ctrl-C (128 + SIGINT), as the command line uses.
 INTERRUPTED = 130
-#: How long an in-flight wake may take to finish when the demo stops.
-STOP_GRACE_S = 1.0
 TIMEZONE = ZoneInfo("UTC")
 
 
@@ -243,7 +242,7 @@ async def _play(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await moderator.stop(grace_s=STOP_GRACE_S)
+        await moderator.stop(grace_s=IN_FLIGHT_GRACE_S)
 
     crashed = [
         f"simulated agent {t.get_name().removeprefix('demo-agent:')} failed: "

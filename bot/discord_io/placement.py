@@ -1,0 +1,264 @@
+"""Where a wake channel goes: our categories, 50 channels each, 500 in the guild.
+
+A category holds 50 channels and a guild 500. A new channel goes into the
+first of our categories (`<name>`, then overflow `<name>-2`, `<name>-3`, …)
+with room; when all are full, the oldest *ended* wake channel makes room
+first (before its retention), and only then is the next overflow category
+opened. A full guild (30013) and missing permissions (403) become `WakeError`s
+that say what to do, so the chain falls back. Callers hold `lock` around a
+find-or-create, so each decision sees the channels the previous one made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Collection, Sequence
+
+import discord
+
+from bot.core.agents import AgentConfig
+from bot.core.clock import Clock
+from bot.core.models import Slot
+from bot.core.waker import ChannelLedger, ChannelLink
+from bot.discord_io.channel_rules import (
+    CATEGORY_CHANNEL_LIMIT,
+    MAX_GUILD_CHANNELS,
+    category_index,
+    channel_name,
+    channel_topic,
+    guild_full_text,
+    is_category_full,
+    topic_slot_id,
+)
+from bot.discord_io.errors import DISCORD_FAILURES, WakeError, describe_failure
+from bot.discord_io.guild_access import GuildAccess, Listing
+
+log = logging.getLogger(__name__)
+
+Overwrites = dict[discord.Role | discord.Member | discord.Object, discord.PermissionOverwrite]
+
+
+class ChannelPlacement:
+    """Finds, makes and removes wake channels in the wake categories of one guild."""
+
+    def __init__(
+        self,
+        access: GuildAccess,
+        ledger: ChannelLedger,
+        clock: Clock,
+        *,
+        category_name: str,
+        admin_role_id: int | None,
+    ) -> None:
+        self._access = access
+        self._ledger = ledger
+        self._clock = clock
+        self._category_name = category_name
+        self._admin_role_id = admin_role_id
+        self._warned_admin_role = False
+        #: One find-or-create at a time (see the module docstring).
+        self.lock = asyncio.Lock()
+
+    # ---- finding ----------------------------------------------------------------
+
+    def _index(self, name: str) -> int | None:
+        return category_index(self._category_name, name)
+
+    def our_categories(self, listing: Listing) -> list[discord.CategoryChannel]:
+        ours = [
+            ch
+            for ch in listing.channels
+            if isinstance(ch, discord.CategoryChannel) and self._index(ch.name)
+        ]
+        return sorted(ours, key=lambda c: (self._index(c.name) or 0, c.id))
+
+    def our_text_channels(self, listing: Listing) -> list[discord.TextChannel]:
+        """The text channels in our wake categories (whatever their names)."""
+        ours = {c.id for c in self.our_categories(listing)}
+        return [
+            ch
+            for ch in listing.channels
+            if isinstance(ch, discord.TextChannel) and ch.category_id in ours
+        ]
+
+    def find_by_topic(self, listing: Listing, slot_id: str) -> discord.TextChannel | None:
+        """The slot's channel among our categories' channels, by the FULL id in the topic."""
+        matches = [
+            ch for ch in self.our_text_channels(listing) if topic_slot_id(ch.topic) == slot_id
+        ]
+        if len(matches) > 1:
+            log.warning(
+                "slot %s has %d channels (%s); using the oldest",
+                slot_id,
+                len(matches),
+                ", ".join(str(c.id) for c in matches),
+            )
+        return min(matches, key=lambda c: c.id) if matches else None
+
+    # ---- making -----------------------------------------------------------------
+
+    def _overwrites(self, guild: discord.Guild, *, agent_user_id: int | None) -> Overwrites:
+        everyone = guild.default_role
+        if everyone is None:  # a guild object without its roles: never expected
+            raise WakeError(f"guild {guild.id} came without its @everyone role")
+        # @everyone must be the Role itself: a discord.Object would be sent as a
+        # *member* overwrite and the channel would not be private.
+        overwrites: Overwrites = {
+            everyone: discord.PermissionOverwrite(view_channel=False),
+            discord.Object(id=self._access.me_id()): discord.PermissionOverwrite(
+                view_channel=True, send_messages=True, manage_channels=True
+            ),
+        }
+        if agent_user_id is not None:
+            overwrites[discord.Object(id=agent_user_id)] = discord.PermissionOverwrite(
+                view_channel=True, send_messages=True, read_message_history=True
+            )
+        if self._admin_role_id is not None:
+            role = guild.get_role(self._admin_role_id)
+            if role is not None:
+                overwrites[role] = discord.PermissionOverwrite(
+                    view_channel=True, send_messages=True
+                )
+            elif not self._warned_admin_role:
+                self._warned_admin_role = True
+                log.warning(
+                    "ADMIN_ROLE_ID %s is not a role of guild %s; wake channels are made without it",
+                    self._admin_role_id,
+                    guild.id,
+                )
+        return overwrites
+
+    async def create_channel(
+        self,
+        guild: discord.Guild,
+        listing: Listing,
+        agent: AgentConfig,
+        user_id: int,
+        slot: Slot,
+    ) -> int:
+        """Make the slot's channel; the caller holds `lock`."""
+        name = channel_name(agent.id, slot.id)
+        full: set[int] = set()
+        while True:
+            category = await self._category_with_room(guild, listing, full)
+            try:
+                channel = await guild.create_text_channel(
+                    name,
+                    category=category,
+                    topic=channel_topic(slot),
+                    overwrites=self._overwrites(guild, agent_user_id=user_id),
+                    reason=f"wake agent {agent.id} for slot {slot.id}",
+                )
+            except discord.HTTPException as exc:
+                refusal = await self._refusal(guild, f"create channel #{name}", exc, slot.id)
+                if refusal is not None:
+                    raise refusal from None
+                if is_category_full(exc) and category.id not in full:
+                    # Our count was stale (someone else added channels): count it full.
+                    log.info("Discord says category %s is full; placing again", category.id)
+                    full.add(category.id)
+                    continue
+                raise
+            break
+        log.info(
+            "made channel %s (#%s) in category %s for slot %s",
+            channel.id,
+            name,
+            category.name,
+            slot.id,
+        )
+        return channel.id
+
+    async def _category_with_room(
+        self, guild: discord.Guild, listing: Listing, full: Collection[int] = ()
+    ) -> discord.CategoryChannel:
+        """A wake category with fewer than 50 channels, making room if needed.
+
+        Order: the first of our categories with room; else delete the oldest
+        ENDED wake channel in one of them (early, before its retention); else
+        open the next overflow category.
+        """
+        categories = self.our_categories(listing)
+        counts = {c.id: 0 for c in categories}
+        for ch in listing.channels:
+            if ch.category_id in counts:
+                counts[ch.category_id] += 1
+        for category in categories:
+            if category.id not in full and counts[category.id] < CATEGORY_CHANNEL_LIMIT:
+                return category
+        if categories:
+            freed = await self._free_one(listing, set(counts))
+            if freed is not None:
+                return next(c for c in categories if c.id == freed)
+        return await self._create_category(guild, categories)
+
+    async def _free_one(self, listing: Listing, category_ids: set[int]) -> int | None:
+        """Delete the oldest ended wake channel in our categories; its category's id."""
+        channels = listing.by_id()
+        for link in await self._ledger.ended_links(self._clock.now()):
+            channel = channels.get(link.channel_id)
+            if channel is None or channel.category_id not in category_ids:
+                continue
+            if await self.delete_channel(link, reason="wake category full"):
+                log.info(
+                    "category full: deleted channel %s of ended slot %s before its retention",
+                    link.channel_id,
+                    link.slot_id,
+                )
+                return channel.category_id
+        return None
+
+    async def _create_category(
+        self, guild: discord.Guild, existing: Sequence[discord.CategoryChannel]
+    ) -> discord.CategoryChannel:
+        taken = {self._index(c.name) for c in existing}
+        index = 1
+        while index in taken:
+            index += 1
+        name = self._category_name if index == 1 else f"{self._category_name}-{index}"
+        try:
+            category = await guild.create_category(
+                name,
+                overwrites=self._overwrites(guild, agent_user_id=None),
+                reason="wake channels for agents"
+                + ("" if index == 1 else f" (the first {index - 1} categories are full)"),
+            )
+        except discord.HTTPException as exc:
+            refusal = await self._refusal(guild, f"create category {name!r}", exc, None)
+            if refusal is not None:
+                raise refusal from None
+            raise
+        log.info("made wake category %s (%s)", category.id, name)
+        return category
+
+    async def _refusal(
+        self, guild: discord.Guild, action: str, exc: discord.HTTPException, slot_id: str | None
+    ) -> WakeError | None:
+        """A refusal a person must act on (permissions, a full guild) as a `WakeError`."""
+        if isinstance(exc, discord.Forbidden):
+            return WakeError(await self._access.forbidden_text(guild, action, exc))
+        if exc.code == MAX_GUILD_CHANNELS:
+            return WakeError(guild_full_text(guild.id, slot_id))
+        return None
+
+    # ---- removing ---------------------------------------------------------------
+
+    async def delete_channel(self, link: ChannelLink, *, reason: str) -> bool:
+        """Delete a linked channel and forget the link; True when it is gone now."""
+        try:
+            channel = await self._access.channel(link.channel_id)
+            if isinstance(channel, discord.abc.GuildChannel):
+                await channel.delete(reason=f"{reason} (slot {link.slot_id})")
+        except discord.NotFound:
+            pass  # already gone: forgetting it is all that is left
+        except DISCORD_FAILURES as exc:
+            log.warning(
+                "could not delete channel %s of slot %s: %s",
+                link.channel_id,
+                link.slot_id,
+                describe_failure(exc),
+            )
+            return False
+        await self._ledger.forget_channel(link.slot_id)
+        return True

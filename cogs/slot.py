@@ -1,0 +1,301 @@
+"""`/slot <action> <slot_id> [note] [minutes] [agent]` and the Complete/Abort buttons, for admins.
+
+Both steer a slot through the moderator with the same rules (admins only, the
+calendar's transition rules, the refusal explained) and the same announcement:
+a change others need to see is posted in the slot's wake channel, mentioning
+nobody, so the agent knows. The buttons themselves come and go with the core's
+events (`cogs.slot_controls`); a press arrives here (`on_slot_button`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+
+import discord
+from discord import app_commands
+
+from bot.core.calendar import CalendarError, TransitionConflict
+from bot.core.models import TRANSITIONS, Action, Slot, SlotStatus
+from bot.discord_io.client import ModeratorBot
+from bot.discord_io.errors import DISCORD_FAILURES, describe_failure
+from bot.presenters.discord_embed import CHOICE_COUNT_LIMIT
+from bot.presenters.discord_slot import (
+    refusal_text,
+    slot_change_notice,
+    slot_change_reply,
+    slot_choice,
+)
+from bot.presenters.formatting import cut
+from cogs.interactions import (
+    NO_MENTIONS,
+    SOMETHING_WENT_WRONG,
+    CommandCog,
+    defer,
+    explain,
+    person,
+    tell,
+)
+from cogs.slot_controls import SlotControls
+from cogs.views import SLOT_COG
+
+log = logging.getLogger(__name__)
+
+#: Autocomplete has Discord's 3 s in total; the calendar gets this much of it.
+AUTOCOMPLETE_BUDGET_S = 1.5
+NOTE_LIMIT = 500
+DEFER_MINUTES_MAX = 1440
+SLOT_ID_LIMIT = 100
+#: What `/slot`'s `action` offers, in this order (DESIGN §7).
+SLOT_ACTIONS: tuple[Action, ...] = (
+    Action.COMPLETE,
+    Action.ABORT,
+    Action.PAUSE,
+    Action.RESUME,
+    Action.DEFER,
+)
+NOT_AN_ACTION = (
+    "`{value}` is not something `/slot` does: pick complete, abort, pause, resume or defer."
+)
+MINUTES_ONLY_FOR_DEFER = (
+    "`minutes` goes only with `defer` (it reschedules the slot), not with `{action}`; "
+    "nothing was changed."
+)
+#: discord.py's `Range` only tells Discord the limits; it does not check what arrives
+#: (a stale command registration or another client may send anything), so the cog does.
+OUT_OF_RANGE = "`{option}` must be {limits} (got {got}); nothing was changed."
+NOT_A_SLOT_ID = "That is not a slot id: pick one from the suggestions."
+
+
+def slot_action(value: str) -> Action | None:
+    """The `/slot` action a chosen value names; None for anything else (never raises)."""
+    return next((a for a in SLOT_ACTIONS if a.value == value), None)
+
+
+def refuse_slot_input(
+    value: str, slot_id: str, note: str | None, minutes: int | None
+) -> Action | str:
+    """The action `/slot` was asked for, or the sentence refusing the input as it came."""
+    if minutes is not None and not 1 <= minutes <= DEFER_MINUTES_MAX:
+        limits = f"between 1 and {DEFER_MINUTES_MAX}"
+        return OUT_OF_RANGE.format(option="minutes", limits=limits, got=minutes)
+    if note is not None and len(note) > NOTE_LIMIT:
+        got = f"{len(note)} characters"
+        limits = f"at most {NOTE_LIMIT} characters"
+        return OUT_OF_RANGE.format(option="note", limits=limits, got=got)
+    chosen = slot_action(value)
+    if chosen is None:  # Discord offers only the choices; a stale client might not
+        return NOT_AN_ACTION.format(value=cut(str(value), 30))
+    if minutes is not None and chosen is not Action.DEFER:
+        # Refused, not ignored: a person asking for a 30-minute pause must not
+        # get an open-ended one without noticing.
+        return MINUTES_ONLY_FOR_DEFER.format(action=chosen.value)
+    if not slot_id or len(slot_id) > SLOT_ID_LIMIT or any(c.isspace() for c in slot_id):
+        return NOT_A_SLOT_ID
+    return chosen
+
+
+class SlotCog(CommandCog, name=SLOT_COG):
+    def __init__(self, bot: ModeratorBot) -> None:
+        super().__init__(bot)
+        self.controls = SlotControls(bot)
+
+    async def cog_load(self) -> None:
+        self.controls.start()
+        self.bot.add_shutdown_hook(self.controls.stop)
+
+    async def cog_unload(self) -> None:
+        await self.controls.stop()
+
+    @app_commands.command(
+        name="slot",
+        description="Steer a slot: complete, abort, pause, resume or defer (admins only)",
+    )
+    @app_commands.describe(
+        action="What to do with the slot",
+        slot_id="The slot's id (see /schedule)",
+        note="Why, for the calendar and the agent",
+        minutes="defer only: reschedule it this many minutes from now (1-1440)",
+        agent="Narrows the slot suggestions to one agent",
+    )
+    @app_commands.choices(
+        action=[app_commands.Choice(name=a.value, value=a.value) for a in SLOT_ACTIONS]
+    )
+    @app_commands.guild_only()
+    async def slot(
+        self,
+        interaction: discord.Interaction,
+        action: app_commands.Choice[str],
+        slot_id: str,
+        note: app_commands.Range[str, 1, NOTE_LIMIT] | None = None,
+        minutes: app_commands.Range[int, 1, DEFER_MINUTES_MAX] | None = None,
+        agent: str | None = None,
+    ) -> None:
+        if await self.refuse_non_admin(interaction, "slot"):
+            return
+        slot_id = slot_id.strip()
+        chosen = refuse_slot_input(action.value, slot_id, note, minutes)
+        if not isinstance(chosen, Action):
+            await tell(interaction, chosen)
+            return
+        agent_id = self.agent_id(agent)
+        await defer(interaction)
+        if agent_id is not None:
+            owner = self.moderator.slot_owner(slot_id)
+            if owner is None:
+                owner = (await self.moderator.calendar.get_slot(slot_id)).agent_id
+            if owner != agent_id:
+                await tell(
+                    interaction,
+                    f"Slot `{slot_id}` belongs to {owner}, not {agent_id}; nothing was changed.",
+                )
+                return
+        until = self.bot.clock.now() + dt.timedelta(minutes=minutes) if minutes else None
+        _, text = await self._steer(
+            interaction.user, chosen, slot_id, note=note, until=until, via=f"/slot {chosen.value}"
+        )
+        await tell(interaction, text)
+
+    async def on_slot_button(
+        self, interaction: discord.Interaction, action: Action, slot_id: str
+    ) -> None:
+        """A Complete/Abort button on a wake message (`cogs.views`): `/slot`'s rules."""
+        try:
+            if await self.refuse_non_admin(interaction, f"slot {action.value}"):
+                return
+            # Acknowledge without touching the message yet: the calendar may be slow.
+            await interaction.response.defer()
+            slot, text = await self._steer(
+                interaction.user, action, slot_id, note=None, until=None, via="button"
+            )
+            if slot is not None and slot.status.is_final:
+                await self.controls.set(slot_id, on=False)
+            await tell(interaction, text)
+        except Exception as exc:  # the button's task boundary: always answer the press
+            known = explain(exc)
+            if known is None:
+                log.exception("the %s button on slot %s failed", action, slot_id)
+            await tell(interaction, known or SOMETHING_WENT_WRONG)
+
+    async def _steer(
+        self,
+        user: discord.abc.User,
+        action: Action,
+        slot_id: str,
+        *,
+        note: str | None,
+        until: dt.datetime | None,
+        via: str,
+    ) -> tuple[Slot | None, str]:
+        """Apply a person's action and announce it; the slot (None if refused) and the
+        text for the person. Documented failures other than a refusal propagate."""
+        who = person(user)
+        try:
+            slot = await self.moderator.apply_action(
+                slot_id, action, note=note, source=f"{who} via {via}", until=until
+            )
+        except TransitionConflict as exc:
+            log.info("%s on %s by %s refused: %s", via, slot_id, user.id, exc)
+            return None, refusal_text(
+                action, slot_id, code=exc.code, detail=exc.detail, slot=exc.slot
+            )
+        log.info("%s on %s by %s (%s): now %s", via, slot_id, who, user.id, slot.status)
+        announced = await self._announce(slot, action, who, note, via)
+        reply = slot_change_reply(slot, action, self.moderator.timezone, announced_in=announced)
+        return slot, reply
+
+    async def _announce(
+        self, slot: Slot, action: Action, who: str, note: str | None, via: str
+    ) -> str | None:
+        """Post the change in the slot's wake channel; where (for the person), or None."""
+        ref = await self.channel_ref(slot.id)
+        if ref is None:
+            return None
+        channel_id, shown = ref
+        text = slot_change_notice(slot, action, who, note=note, tz=self.moderator.timezone, via=via)
+        target = self.bot.get_partial_messageable(channel_id, guild_id=self.bot.guild_id)
+        try:
+            await target.send(text, allowed_mentions=NO_MENTIONS)
+        except DISCORD_FAILURES as exc:
+            log.warning(
+                "announcement of %s on %s not posted in %s: %s",
+                via,
+                slot.id,
+                channel_id,
+                describe_failure(exc),
+            )
+            return None
+        return shown
+
+    # ---- autocomplete ----------------------------------------------------------
+
+    @slot.autocomplete("slot_id")
+    async def _slot_ids(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        chosen = getattr(interaction.namespace, "action", None)
+        action = slot_action(chosen) if isinstance(chosen, str) else None
+        return await self.slot_choices(interaction, current, action)
+
+    @slot.autocomplete("agent")
+    async def _slot_agent(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return self.agent_choices(current)
+
+    async def slot_choices(
+        self, interaction: discord.Interaction, current: str, action: Action | None
+    ) -> list[app_commands.Choice[str]]:
+        """Slots for `/slot <action>`: today's of the chosen agent, else every agent's
+        pending and active ones, matching the typed text; those the chosen action can
+        move come first (the ones still open, while no action is chosen yet)."""
+        try:
+            return await asyncio.wait_for(
+                self._slot_choices(interaction, current, action), AUTOCOMPLETE_BUDGET_S
+            )
+        except TimeoutError:
+            log.warning("slot autocomplete ran out of time")
+            return []
+        except Exception:  # an autocomplete that raises leaves Discord spinning
+            log.exception("slot autocomplete failed")
+            return []
+
+    async def _slot_choices(
+        self, interaction: discord.Interaction, current: str, action: Action | None
+    ) -> list[app_commands.Choice[str]]:
+        today = self.today()
+        chosen = getattr(interaction.namespace, "agent", None)
+        agent_ids = self.moderator.agent_ids
+        open_statuses = frozenset(s for s in SlotStatus if not s.is_final)
+        keep: frozenset[SlotStatus] | None = open_statuses
+        if isinstance(chosen, str) and chosen.strip().lower() in agent_ids:
+            agent_ids = [chosen.strip().lower()]
+            keep = None
+        slots: list[Slot] = []
+        for name in agent_ids:
+            try:
+                day = await self.moderator.schedule(name, today)
+            except CalendarError:
+                continue
+            slots.extend(s for s in day if keep is None or s.status in keep)
+        typed = current.strip().lower()
+        if typed:
+            slots = [
+                s
+                for s in slots
+                if s.id.lower().startswith(typed)
+                or typed in (s.title or "").lower()
+                or s.agent_id.startswith(typed)
+            ]
+        movable = TRANSITIONS[action].allowed_from if action is not None else open_statuses
+        slots.sort(key=lambda s: (s.status not in movable, s.scheduled_at, -s.priority, s.id))
+        choices = [slot_choice(s, self.moderator.timezone, today) for s in slots]
+        return [
+            app_commands.Choice(name=name, value=value)
+            for name, value in choices[:CHOICE_COUNT_LIMIT]
+        ]
+
+
+async def setup(bot: ModeratorBot) -> None:
+    await bot.add_cog(SlotCog(bot))

@@ -1,0 +1,132 @@
+"""`/status [agent]`: what the moderator and the agents are doing, and what the guild lacks.
+
+The guild check (the moderator's permissions, agents outside the guild) is
+cached and refreshed in the background (`guild_refresh`), and invalidated at
+once when roles or the guild change, so `/status` is usually instant and never
+shows a fixed problem for long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import discord
+from discord import app_commands
+from discord.ext import commands, tasks
+
+from bot.core.guild_report import GuildReport
+from bot.discord_io.client import ModeratorBot
+from bot.discord_io.guild_check import GuildChecker
+from bot.presenters.discord_status import status_embed
+from cogs.interactions import CommandCog, defer, show
+
+log = logging.getLogger(__name__)
+
+#: The guild check is redone after this long (and at once after role or guild changes).
+GUILD_CHECK_MAX_AGE_S = 600.0
+#: `/status` waits this long for a stale guild check, then shows the last one it has.
+GUILD_CHECK_WAIT_S = 8.0
+
+
+class StatusCog(CommandCog, name="Status"):
+    def __init__(self, bot: ModeratorBot) -> None:
+        super().__init__(bot)
+        self.guild_checker = GuildChecker(
+            bot, bot.guild_id, bot.agents, clock=bot.clock, max_age_s=GUILD_CHECK_MAX_AGE_S
+        )
+        self._stopped = False
+
+    async def cog_load(self) -> None:
+        self.guild_refresh.start()
+        self.bot.add_shutdown_hook(self._stop)
+
+    async def cog_unload(self) -> None:
+        await self._stop()
+
+    async def _stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        self.guild_refresh.cancel()
+        await self.guild_checker.close()
+
+    @app_commands.command(name="status", description="What the moderator and the agents are doing")
+    @app_commands.describe(agent="Agent id (all agents when left out)")
+    @app_commands.guild_only()
+    async def status(self, interaction: discord.Interaction, agent: str | None = None) -> None:
+        agent_id = self.agent_id(agent)
+        await defer(interaction)
+        snapshots = [self.moderator.status(agent_id)] if agent_id else self.moderator.statuses()
+        links: dict[str, str] = {}
+        for snap in snapshots:
+            if snap.current is not None:
+                ref = await self.channel_ref(snap.current.id)
+                if ref is not None:
+                    links[snap.current.id] = ref[1]
+        report = await self._guild_report()
+        spec = status_embed(
+            snapshots,
+            self.moderator.timezone,
+            links=links,
+            guild=report,
+            agent_count=len(self.moderator.agent_ids),
+        )
+        await show(interaction, spec)
+
+    @status.autocomplete("agent")
+    async def _status_agent(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return self.agent_choices(current)
+
+    async def _guild_report(self) -> GuildReport | None:
+        """The cached guild check, refreshed first when stale (bounded wait)."""
+        checker = self.guild_checker
+        if checker.fresh:
+            return checker.report
+        try:
+            return await asyncio.wait_for(checker.refresh(), GUILD_CHECK_WAIT_S)
+        except TimeoutError:
+            log.warning(
+                "guild check took over %.0f s; /status shows the last one", GUILD_CHECK_WAIT_S
+            )
+            return checker.report
+
+    # ---- keeping the guild check fresh ------------------------------------------
+
+    @tasks.loop(seconds=GUILD_CHECK_MAX_AGE_S)
+    async def guild_refresh(self) -> None:
+        """Keeps `/status` instant: the check is usually fresh when someone asks."""
+        try:
+            await self.guild_checker.refresh()
+        except Exception:  # a tasks.loop ends for good on anything but network errors
+            log.exception("periodic guild check failed")
+
+    def _invalidate_if_ours(self, guild: discord.Guild | None) -> None:
+        if guild is not None and guild.id == self.bot.guild_id:
+            self.guild_checker.invalidate()
+
+    @commands.Cog.listener()
+    async def on_guild_role_update(self, before: discord.Role, after: discord.Role) -> None:
+        self._invalidate_if_ours(after.guild)
+
+    @commands.Cog.listener()
+    async def on_guild_role_create(self, role: discord.Role) -> None:
+        self._invalidate_if_ours(role.guild)
+
+    @commands.Cog.listener()
+    async def on_guild_role_delete(self, role: discord.Role) -> None:
+        self._invalidate_if_ours(role.guild)
+
+    @commands.Cog.listener()
+    async def on_guild_update(self, before: discord.Guild, after: discord.Guild) -> None:
+        self._invalidate_if_ours(after)
+
+    @commands.Cog.listener()
+    async def on_guild_available(self, guild: discord.Guild) -> None:
+        self._invalidate_if_ours(guild)
+
+
+async def setup(bot: ModeratorBot) -> None:
+    await bot.add_cog(StatusCog(bot))
