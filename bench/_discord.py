@@ -48,8 +48,8 @@ from bot.core.agents import AgentConfig
 from bot.core.models import SlotStatus
 from bot.discord_io.channel_waker import TOPIC_MARK, topic_slot_id
 from bot.discord_io.client import ModeratorBot
-from tests.e2e.harness import harness_settings, started
 from tests.fakediscord import FakeDiscord, RecordedRequest
+from tests.support.bots import harness_settings, started
 
 log = logging.getLogger("bench")
 
