@@ -7,7 +7,6 @@ fake's Discord variables, files in one folder, long loop intervals), and
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 from bot.app.settings import Settings, load_settings
 from bot.discord_io.client import ModeratorBot
 from tests.fakediscord import FakeDiscord
+from tests.fakediscord.fixtures import running_client
 
 DEFAULT_AGENTS: tuple[str, ...] = ("alice", "bob")
 #: Generous ceilings: these must pass on a loaded 2-core machine.
@@ -71,26 +71,16 @@ async def started(
     stop after `close()`; past that the exit fails, unless `slow_exit_ok` (benchmarks,
     whose figures are taken by then).
     """
-    task = asyncio.create_task(bot.start(fake.token), name="moderator-bot")
-    try:
-        await fake.wait_for(
-            lambda: (
-                task.done()
-                or (
-                    bot.is_ready()
-                    and bot.get_guild(fake.guild_id) is not None
-                    and bot.moderator_started.is_set()
-                )
-            ),
-            ready_timeout,
-            what="ModeratorBot READY with the guild cached and the moderator started",
-        )
-        if task.done():
-            task.result()
-            raise RuntimeError("the bot stopped before it was ready")
+    async with running_client(
+        fake,
+        bot,
+        lambda: (
+            bot.is_ready()
+            and bot.get_guild(fake.guild_id) is not None
+            and bot.moderator_started.is_set()
+        ),
+        ready_timeout,
+        what="ModeratorBot READY with the guild cached and the moderator started",
+        slow_exit_ok=slow_exit_ok,
+    ):
         yield bot
-    finally:
-        await bot.close()
-        tolerated: tuple[type[BaseException], ...] = (TimeoutError,) if slow_exit_ok else ()
-        with contextlib.suppress(asyncio.CancelledError, *tolerated):
-            await asyncio.wait_for(task, timeout=10)
