@@ -55,29 +55,13 @@ from bot.core.clock import SystemClock
 from bot.core.models import Action, HeartbeatStatus, Slot, SlotCreate
 from bot.core.moderator import Moderator
 from bot.core.state import StateStore
-from bot.core.waker import WakeResult
+from tests.support.wakers import RecordingWaker
 
 DEFAULT_SYNC_S = 300.0
 DEFAULT_CHECK_S = 30.0
 ORIGINAL_HEARTBEAT_S = 60.0
 DAY_ROUTE = "GET /calendar/day"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-class CountingWaker:
-    """Idle agents must not be woken; a wake here would show as a fault in the table."""
-
-    name = "counting"
-
-    def __init__(self) -> None:
-        self.woken: list[str] = []
-
-    def can_wake(self, agent: AgentConfig) -> bool:
-        return True
-
-    async def wake(self, agent: AgentConfig, slot: Slot, prompt: str) -> WakeResult:
-        self.woken.append(slot.id)
-        return WakeResult.success(self.name, reference=slot.id)
 
 
 @web.middleware
@@ -199,7 +183,7 @@ async def run_moderator(
 ) -> Outcome:
     async with served_backend(agents, slots, *(() if etags else (ignore_etags,))) as backend:
         state = await StateStore.open(backend.folder / "state.db", clock=backend.clock)
-        waker = CountingWaker()
+        waker = RecordingWaker(backend.clock, name="counting")  # idle agents: any wake is a fault
         moderator = Moderator(
             [AgentConfig(id=a) for a in agents],
             backend.client,
@@ -225,7 +209,7 @@ async def run_moderator(
         elapsed * scale / 3600,
         meter,
         startup=startup,
-        wakes=len(waker.woken),
+        wakes=len(waker.calls),
     )
 
 

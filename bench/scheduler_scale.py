@@ -38,25 +38,13 @@ from bot.calendar.store import EmbeddedCalendar
 from bot.core.agents import AgentConfig
 from bot.core.cache import ScheduleCache
 from bot.core.clock import FakeClock
-from bot.core.models import DaySchedule, Slot, SlotCreate
+from bot.core.models import DaySchedule, SlotCreate
 from bot.core.moderator import Moderator
 from bot.core.state import StateStore
-from bot.core.waker import WakeResult
+from tests.support.wakers import RecordingWaker
 
 DAY_START = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)
 UTC_ZONE = ZoneInfo("UTC")
-
-
-class NullWaker:
-    """Wakes instantly: the bench measures the core, not a medium."""
-
-    name = "null"
-
-    def can_wake(self, agent: AgentConfig) -> bool:
-        return True
-
-    async def wake(self, agent: AgentConfig, slot: Slot, prompt: str) -> WakeResult:
-        return WakeResult.success(self.name, reference=slot.id)
 
 
 def peak_rss_mb() -> float:
@@ -120,7 +108,7 @@ async def run(agents: int, slots: int, repeat: int) -> list[tuple[str, str, str,
             configs,
             cal,
             state,
-            NullWaker(),
+            RecordingWaker(clock, name="null"),  # wakes instantly: the core is measured
             clock,
             timezone=UTC_ZONE,
             check_interval_s=30,

@@ -31,7 +31,9 @@ from bot.core.calendar import TransitionConflict
 from bot.core.models import Action, Slot, SlotStatus
 from bot.core.moderator import Moderator
 from bot.core.state import StateStore
-from tests.core.conftest import ADA, BOB, START, RecordingWaker, SettlingClock, add_slot
+from tests.core.conftest import ADA, BOB, START, add_slot
+from tests.support.clock import SettlingClock
+from tests.support.wakers import RecordingWaker
 
 AGENTS = ("ada", "bob")
 agent_ids = st.sampled_from(AGENTS)

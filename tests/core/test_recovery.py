@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import pytest
 
@@ -13,18 +12,10 @@ from bot.core.events import ClaimConflict, WakeRecovered
 from bot.core.models import Action, Slot, SlotStatus
 from bot.core.state import StateStore, WakeEntry
 from bot.core.waker import WakeResult
-from tests.core.conftest import (
-    START,
-    CalendarProxy,
-    FailingWaker,
-    Harness,
-    Outage,
-    RecordingWaker,
-    SettlingClock,
-    World,
-    add_slot,
-    minutes,
-)
+from tests.core.conftest import START, Harness, add_slot, minutes
+from tests.support.calendars import CallFault, FaultyCalendar
+from tests.support.clock import SettlingClock
+from tests.support.wakers import RecordingWaker, World
 
 
 class ProcessDied(BaseException):
@@ -211,12 +202,12 @@ async def test_crash_before_a_failed_wake_was_given_back_retries_the_wake(
     harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
 ) -> None:
     slot = await add_slot(calendar, "ada", START + minutes(1))
-    flaky = Outage(calendar)
+    flaky = FaultyCalendar(calendar, clock)
 
     class FailThenLoseCalendar(RecordingWaker):
         async def wake(self, agent: AgentConfig, slot: Slot, prompt: str) -> WakeResult:
-            self.calls.append(slot.id)
-            flaky.down = True  # the release that follows cannot reach the calendar
+            self.attempts.append((slot.id, self.clock.now()))
+            flaky.fail(CallFault())  # the release that follows cannot reach the calendar
             return WakeResult.failure(self.name, "medium down")
 
     first = await harness.moderator(FailThenLoseCalendar(clock), calendar=flaky)
@@ -292,26 +283,35 @@ async def test_a_refused_re_sent_claim_on_an_ended_slot_is_recorded_not_woken(
     assert entry.error is not None and "FINISHED" in entry.error
 
 
-class ReleasedThenTakenThenDied(CalendarProxy):
-    """The calendar: our release of a failed wake lands, another moderator claims the slot
-    at once, and this process dies before it writes the release's result."""
-
-    async def transition(self, slot_id: str, action: Action, **kwargs: Any) -> Slot:
-        result = await self.inner.transition(slot_id, action, **kwargs)
-        if action is Action.RELEASE:
-            await self.inner.transition(
-                slot_id, Action.START, expected_version=result.version, idempotency_key="m2"
-            )
-            raise ProcessDied()
-        return result
+async def another_moderator_claims(
+    calendar: EmbeddedCalendar, slot_id: str, released: Slot | None
+) -> None:
+    """Our release of a failed wake landed; another moderator claims the slot at once."""
+    assert released is not None
+    await calendar.transition(
+        slot_id, Action.START, expected_version=released.version, idempotency_key="m2"
+    )
 
 
 async def test_crash_after_giving_back_a_failed_wake_never_wakes_the_next_claimers_slot(
     harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
 ) -> None:
     slot = await add_slot(calendar, "ada", START + minutes(1))
+    # ... and this process dies before it writes the release's result
+    released_then_taken_then_died = FaultyCalendar(
+        calendar,
+        clock,
+        CallFault(
+            "transition",
+            Action.RELEASE,
+            after=True,
+            error=ProcessDied,
+            meanwhile=another_moderator_claims,
+        ),
+    )
     first = await harness.moderator(
-        FailingWaker(clock), calendar=ReleasedThenTakenThenDied(calendar)
+        RecordingWaker(clock, name="failing", failures=None),
+        calendar=released_then_taken_then_died,
     )
     await clock.advance(60)
     held = await calendar.get_slot(slot.id)

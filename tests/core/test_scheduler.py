@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -12,27 +12,17 @@ import pytest
 
 from bot.calendar.store import EmbeddedCalendar
 from bot.core.agents import AgentConfig
-from bot.core.calendar import CalendarUnavailable, SlotNotFound, TransitionConflict
+from bot.core.calendar import SlotNotFound, TransitionConflict
 from bot.core.events import ClaimConflict, HeartbeatSent, SlotClaimed, StuckSlotAborted
 from bot.core.models import Action, AgentState, HeartbeatStatus, Slot, SlotStatus
 from bot.core.moderator import UnknownAgent
 from bot.core.status import AgentActivity
 from bot.core.waker import WakeResult
 from bot.wakers.chain import WakerChain
-from tests.core.conftest import (
-    ADA,
-    BOB,
-    START,
-    CalendarProxy,
-    FailingWaker,
-    Harness,
-    Outage,
-    RecordingWaker,
-    SettlingClock,
-    World,
-    add_slot,
-    minutes,
-)
+from tests.core.conftest import ADA, BOB, START, Harness, add_slot, minutes
+from tests.support.calendars import CallFault, FaultyCalendar
+from tests.support.clock import SettlingClock
+from tests.support.wakers import RecordingWaker, World
 
 
 async def defers_of(calendar: EmbeddedCalendar, slot_id: str) -> int:
@@ -200,8 +190,8 @@ async def test_wake_failing_on_every_waker_releases_and_retries_with_backoff(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     slot = await add_slot(calendar, "ada", START)
-    first = FailingWaker(clock, failures=2)
-    second = FailingWaker(clock, failures=None)
+    first = RecordingWaker(clock, name="failing", failures=2)
+    second = RecordingWaker(clock, name="failing", failures=None)
     chain = WakerChain([first, second])
     with caplog.at_level(logging.ERROR, logger="bot.core.agent"):
         moderator = await harness.moderator(chain, wake_retry_base_s=15)
@@ -223,7 +213,7 @@ async def test_wake_failing_on_every_waker_releases_and_retries_with_backoff(
     await clock.advance(29)
     assert len(first.attempts) == 2
     await clock.advance(1)  # 09:00:45: third try works
-    assert first.inner.world.times() == {slot.id: START + timedelta(seconds=45)}
+    assert first.world.times() == {slot.id: START + timedelta(seconds=45)}
     assert (await calendar.get_slot(slot.id)).status is SlotStatus.ONGOING
     actions = [e.action for e in await calendar.slot_events(slot.id)]
     assert actions == ["create", "start", "release", "start", "release", "start"]
@@ -330,13 +320,13 @@ async def test_failed_sync_keeps_the_stale_cache_and_shows_in_status(
     harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
 ) -> None:
     slot = await add_slot(calendar, "ada", START + minutes(30))
-    flaky = Outage(calendar)
+    flaky = FaultyCalendar(calendar, clock)
     waker = RecordingWaker(clock)
     moderator = await harness.moderator(waker, calendar=flaky)
     await moderator.sync_all()
     assert flaky.unchanged_days == 1  # ETag matched: a 304, nothing merged
     await clock.advance(10 * 60)
-    flaky.down = True
+    flaky.fail(CallFault())
     assert await moderator.sync_all() == 1  # never raises; counts the failure
     await clock.advance(60)
     await moderator.sync_all()
@@ -347,7 +337,7 @@ async def test_failed_sync_keeps_the_stale_cache_and_shows_in_status(
     assert snap.last_sync_age_s == 11 * 60
     assert snap.last_sync_error_at == clock.now()
     assert [s.id for s in await moderator.schedule("ada", START.date())] == [slot.id]
-    flaky.down = False
+    flaky.heal()
     await moderator.sync_all()
     snap = moderator.status("ada")
     assert (snap.last_sync_error, snap.consecutive_sync_failures) == (None, 0)
@@ -360,8 +350,8 @@ async def test_one_agents_calendar_trouble_does_not_stop_the_others(
 ) -> None:
     for agent in ("ada", "bob"):
         await add_slot(calendar, agent, START + minutes(5))
-    flaky = Outage(calendar)
-    flaky.down_for = {"bob"}
+    flaky = FaultyCalendar(calendar, clock)
+    flaky.fail(CallFault(agents={"bob"}))
     waker = RecordingWaker(clock)
     moderator = await harness.moderator(
         waker, agents=(ADA, BOB), calendar=flaky, precise_timer=False
@@ -372,7 +362,7 @@ async def test_one_agents_calendar_trouble_does_not_stop_the_others(
     delivered = [(await calendar.get_slot(s)).agent_id for s in waker.world.delivered()]
     assert delivered == ["ada"]
     assert moderator.status("bob").consecutive_sync_failures >= 1
-    flaky.down_for = set()
+    flaky.heal()
     await clock.advance(30)
     await moderator.sync_all()
     await moderator.check_all()
@@ -457,24 +447,13 @@ async def test_progress_counts_only_for_a_held_slot(
     assert not await moderator.record_progress("unknown", "?")
 
 
-class ClaimsUnreachable(CalendarProxy):
-    """The real calendar, except that `start` cannot reach it while `failing`."""
-
-    def __init__(self, inner: EmbeddedCalendar) -> None:
-        super().__init__(inner)
-        self.failing = True
-
-    async def transition(self, slot_id: str, action: Action, **kwargs: Any) -> Any:
-        if self.failing and action is Action.START:
-            raise CalendarUnavailable("claims time out (test)")
-        return await self.inner.transition(slot_id, action, **kwargs)
-
-
 async def test_a_failing_claim_shows_in_status_though_syncs_work_and_clears_once_through(
     harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
 ) -> None:
     slot = await add_slot(calendar, "ada", START + minutes(1))
-    flaky = ClaimsUnreachable(calendar)
+    flaky = FaultyCalendar(
+        calendar, clock, CallFault("transition", Action.START, detail="claims time out (test)")
+    )
     waker = RecordingWaker(clock)
     moderator = await harness.moderator(waker, calendar=flaky)
     assert moderator.status("ada").last_calendar_error is None
@@ -491,7 +470,7 @@ async def test_a_failing_claim_shows_in_status_though_syncs_work_and_clears_once
     snap = moderator.status("ada")
     assert snap.last_calendar_error is not None and f"recover {slot.id}" in snap.last_calendar_error
     assert waker.calls == []
-    flaky.failing = False
+    flaky.heal()
     await clock.advance(60)
     assert waker.calls == [slot.id]
     snap = moderator.status("ada")
@@ -531,26 +510,14 @@ async def test_last_wake_keeps_why_each_waker_before_the_one_that_worked_failed(
     )
 
 
-class ClaimsFail(CalendarProxy):
-    """The real calendar, except that each new claim (`start` with an unseen claim key)
-    fails as unreachable, and meanwhile the slot's owner re-defers it, so that claim's
-    re-sent `start` is refused (version moved) and the next check claims afresh."""
+async def owner_defers(calendar: EmbeddedCalendar, slot_id: str, _: Slot | None) -> None:
+    """Meanwhile the slot's owner re-defers it, so the failed claim's re-sent `start` is
+    refused (version moved) and the next check claims afresh."""
+    await calendar.transition(slot_id, Action.DEFER, note="the owner moved it")
 
-    def __init__(self, inner: EmbeddedCalendar, clock: SettlingClock) -> None:
-        super().__init__(inner)
-        self.clock = clock
-        self.failing = True
-        self.keys: set[str | None] = set()
-        self.claims: list[float] = []
 
-    async def transition(self, slot_id: str, action: Action, **kwargs: Any) -> Slot:
-        key = kwargs.get("idempotency_key")
-        if self.failing and action is Action.START and key not in self.keys:
-            self.keys.add(key)
-            self.claims.append((self.clock.now() - START).total_seconds())
-            await self.inner.transition(slot_id, Action.DEFER, note="the owner moved it")
-            raise CalendarUnavailable("claims are failing (test)")
-        return await self.inner.transition(slot_id, action, **kwargs)
+def seconds_since_start(times: list[datetime]) -> list[float]:
+    return [(at - START).total_seconds() for at in times]
 
 
 async def test_repeated_claim_failures_back_off_further_each_time(
@@ -558,37 +525,34 @@ async def test_repeated_claim_failures_back_off_further_each_time(
 ) -> None:
     """Agent status answers every time; only the claims fail, one after the other."""
     slot = await add_slot(calendar, "ada", START + minutes(1))
-    flaky = ClaimsFail(calendar, clock)
+    # each new claim (a `start` with an unseen claim key) fails as unreachable
+    flaky = FaultyCalendar(
+        calendar,
+        clock,
+        CallFault(
+            "transition",
+            Action.START,
+            detail="claims are failing (test)",
+            new_keys_only=True,
+            meanwhile=owner_defers,
+        ),
+    )
     waker = RecordingWaker(clock)
     moderator = await harness.moderator(waker, calendar=flaky)
     for _ in range(20):
         await clock.advance(30)
-    gaps = [b - a for a, b in zip(flaky.claims, flaky.claims[1:], strict=False)]
+    claims = seconds_since_start(flaky.hit_times())
+    gaps = [b - a for a, b in pairwise(claims)]
     # 5, 10, 20 s, then capped at CHECK_INTERVAL_S (30 s); on main: 5 s forever
     assert len(gaps) >= 8 and gaps[:3] == [5.0, 10.0, 20.0], gaps
     assert set(gaps[3:]) == {30.0}, gaps
     assert waker.calls == []
     assert moderator.status("ada").last_calendar_error is not None
 
-    flaky.failing = False  # the calendar takes claims again: claimed and woken, once
+    flaky.heal()  # the calendar takes claims again: claimed and woken, once
     await clock.advance(30)
     assert waker.calls == [slot.id]
     assert (await calendar.get_slot(slot.id)).status is SlotStatus.ONGOING
-
-
-class DefersFail(CalendarProxy):
-    """The real calendar, except that every `defer` fails as unreachable."""
-
-    def __init__(self, inner: EmbeddedCalendar, clock: SettlingClock) -> None:
-        super().__init__(inner)
-        self.clock = clock
-        self.defers: list[float] = []
-
-    async def transition(self, slot_id: str, action: Action, **kwargs: Any) -> Slot:
-        if action is Action.DEFER:
-            self.defers.append((self.clock.now() - START).total_seconds())
-            raise CalendarUnavailable("defers are failing (test)")
-        return await self.inner.transition(slot_id, action, **kwargs)
 
 
 async def test_repeated_defer_failures_back_off_though_agent_status_answers(
@@ -597,13 +561,15 @@ async def test_repeated_defer_failures_back_off_though_agent_status_answers(
     """Busy by its own heartbeat (no slot held): each check's agent status answers, then
     its defer fails; the retries still space out instead of coming every 5 s."""
     slot = await add_slot(calendar, "ada", START + minutes(1))
-    flaky = DefersFail(calendar, clock)
+    flaky = FaultyCalendar(
+        calendar, clock, CallFault("transition", Action.DEFER, detail="defers are failing (test)")
+    )
     waker = RecordingWaker(clock)
     moderator = await harness.moderator(waker, calendar=flaky)
     await calendar.heartbeat("ada", HeartbeatStatus.BUSY)  # the agent says busy, holds nothing
     for _ in range(10):  # 5 min, within the heartbeat's 10 min freshness
         await clock.advance(30)
-    gaps = [b - a for a, b in pairwise(flaky.defers)]
+    gaps = [b - a for a, b in pairwise(seconds_since_start(flaky.hit_times()))]
     # 5, 10, 20 s, then capped at CHECK_INTERVAL_S (30 s); without the fix: 5 s forever
     assert len(gaps) >= 6 and gaps[:3] == [5.0, 10.0, 20.0], gaps
     assert set(gaps[3:]) == {30.0}, gaps
@@ -621,10 +587,10 @@ async def test_repeated_defer_failures_back_off_though_agent_status_answers(
 
     # that check got through, so the streak starts over: the next failing defer
     # (the agent busy with the woken slot) is retried after 5 s again, then 10 s
-    before = len(flaky.defers)
+    before = len(flaky.hits)
     await add_slot(calendar, "ada", clock.now() + minutes(1))
     await moderator.sync_all()
     for _ in range(4):
         await clock.advance(30)
-    later = flaky.defers[before:]
+    later = seconds_since_start(flaky.hit_times())[before:]
     assert [b - a for a, b in pairwise(later)][:2] == [5.0, 10.0], later

@@ -47,24 +47,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import os
-import signal
-import socket
-import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
 
 import pytest
-from aiohttp import web
 
 from bot.app.discord_bot import open_bot
-from bot.app.settings import Settings, load_settings
+from bot.app.settings import Settings
 from bot.calendar.server import make_app, serve_app
 from bot.calendar.store import EmbeddedCalendar
 from bot.core.agents import AgentConfig
@@ -73,28 +66,26 @@ from bot.core.models import Slot, SlotCreate, SlotStatus
 from bot.discord_io.channel_rules import topic_slot_id
 from bot.discord_io.client import ModeratorBot
 from tests.fakediscord import FakeDiscord
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_AGENTS: tuple[str, ...] = ("alice", "bob")
-#: Generous ceilings: these tests must pass on a loaded 2-core machine.
-WAIT_S = 20.0
-UTC_ZONE = ZoneInfo("UTC")
+from tests.support.bots import DEFAULT_AGENTS as DEFAULT_AGENTS
+from tests.support.bots import WAIT_S as WAIT_S
+from tests.support.bots import agents_toml as agents_toml
+from tests.support.bots import harness_settings as harness_settings
+from tests.support.bots import started as started
+from tests.support.http_faults import FaultSwitch, refusing_actions
+from tests.support.processes import REPO_ROOT as REPO_ROOT
+from tests.support.processes import UTC_ZONE as UTC_ZONE
+from tests.support.processes import BotProcess as BotProcess
+from tests.support.processes import bot_env as bot_env
+from tests.support.processes import due_slot as due_slot
+from tests.support.processes import free_port as free_port
+from tests.support.processes import open_calendar_file as open_calendar_file
+from tests.support.processes import slot_in_file as slot_in_file
+from tests.support.processes import status_in_file as status_in_file
+from tests.support.spawn import SPAWN_SECRET as SPAWN_SECRET
+from tests.support.spawn import SpawnReceiver as SpawnReceiver
+from tests.support.spawn import serving_spawn_receiver as serving_spawn_receiver
 
 T = TypeVar("T")
-
-
-def agents_toml(fake: FakeDiscord, names: Sequence[str], **extra: Mapping[str, Any]) -> str:
-    """An AGENTS_FILE for `names`, each with the fake's user id (plus `extra[name]` keys)."""
-    lines: list[str] = []
-    for name in names:
-        lines.append("[[agents]]")
-        lines.append(f'id = "{name}"')
-        if name in fake.agents:
-            lines.append(f"discord_user_id = {fake.agents[name].id}")
-        for key, value in extra.get(name, {}).items():
-            lines.append(f"{key} = {value!r}".replace("'", '"'))
-        lines.append("")
-    return "\n".join(lines)
 
 
 async def wait_until(
@@ -235,48 +226,29 @@ class BotHarness:
         return found
 
 
-@dataclass
-class CalendarFaults:
+class CalendarFaults(FaultSwitch):
     """Makes the served calendar answer 503 to chosen slot actions, like a backend outage.
 
     `down = {"complete"}` fails every `POST /calendar/slots/{id}/complete`; `down =
     {"*"}` fails every call. `failed` counts the refused requests.
     """
 
-    down: set[str] = field(default_factory=set)
-    failed: int = 0
+    def __init__(self) -> None:
+        super().__init__()
+        self._down: frozenset[str] = frozenset()
 
-    @web.middleware
-    async def middleware(
-        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
-        action = request.path.rstrip("/").rsplit("/", 1)[-1]
-        if "*" in self.down or (request.method == "POST" and action in self.down):
-            self.failed += 1
-            return web.json_response(
-                {"error": "unavailable", "detail": "injected outage"}, status=503
-            )
-        return await handler(request)
+    @property
+    def down(self) -> frozenset[str]:
+        return self._down
 
+    @down.setter
+    def down(self, actions: Iterable[str]) -> None:
+        self._down = frozenset(actions)
+        self.fault = refusing_actions(self._down)
 
-def harness_settings(fake: FakeDiscord, tmp_path: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "_env_file": None,
-        "discord_token": fake.token,
-        "discord_guild_id": fake.guild_id,
-        "discord_api_base": fake.api_base,
-        "discord_gateway_url": fake.ws_url,
-        "admin_role_id": fake.admin_role.id,
-        "calendar_url": f"sqlite:///{tmp_path / 'calendar.db'}",
-        "state_path": tmp_path / "state.db",
-        "agents_file": tmp_path / "agents.toml",
-        "check_interval_s": 3600,
-        "sync_interval_s": 3600,
-        "channel_retention_s": 3600,
-        "log_level": "DEBUG",
-    }
-    values.update(overrides)
-    return load_settings(**values)
+    @property
+    def failed(self) -> int:
+        return self.hits["status"]
 
 
 @contextlib.asynccontextmanager
@@ -334,46 +306,6 @@ async def _bot(
         yield BotHarness(bot, fake, calendar, settings, configs, tmp_path)
 
 
-@contextlib.asynccontextmanager
-async def started(
-    fake: FakeDiscord,
-    bot: ModeratorBot,
-    ready_timeout: float = WAIT_S,
-    *,
-    slow_exit_ok: bool = False,
-) -> AsyncIterator[ModeratorBot]:
-    """Run an opened `bot` as `python -m bot` does (`bot.start(token)` in the background)
-    until READY, the guild cached and the moderator started; close it on exit.
-
-    Re-raises whatever made `start` fail before it was ready. The bot gets 10 s to
-    stop after `close()`; past that the exit fails, unless `slow_exit_ok` (benchmarks,
-    whose figures are taken by then).
-    """
-    task = asyncio.create_task(bot.start(fake.token), name="moderator-bot")
-    try:
-        await fake.wait_for(
-            lambda: (
-                task.done()
-                or (
-                    bot.is_ready()
-                    and bot.get_guild(fake.guild_id) is not None
-                    and bot.moderator_started.is_set()
-                )
-            ),
-            ready_timeout,
-            what="ModeratorBot READY with the guild cached and the moderator started",
-        )
-        if task.done():
-            task.result()
-            raise RuntimeError("the bot stopped before it was ready")
-        yield bot
-    finally:
-        await bot.close()
-        tolerated: tuple[type[BaseException], ...] = (TimeoutError,) if slow_exit_ok else ()
-        with contextlib.suppress(asyncio.CancelledError, *tolerated):
-            await asyncio.wait_for(task, timeout=10)
-
-
 @pytest.fixture
 async def make_moderator_bot(
     fake_discord: FakeDiscord, tmp_path: Path
@@ -403,210 +335,10 @@ async def moderator_bot(
 # ---- the bot as a subprocess --------------------------------------------------------
 
 
-def bot_env(
-    fake: FakeDiscord | None,
-    tmp_path: Path,
-    *,
-    agents: Sequence[str] = DEFAULT_AGENTS,
-    agent_extra: Mapping[str, Mapping[str, Any]] | None = None,
-    **settings: str,
-) -> dict[str, str]:
-    """The environment for `python -m bot` in `tmp_path`: the fake's Discord variables (when a
-    fake is given), calendar/state/agents files in `tmp_path`, long loop intervals, and
-    `settings` (upper-case names, e.g. SPAWN_URL="...") on top. The parent's Discord
-    and spawn variables are dropped so the test decides alone."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DISCORD_", "SPAWN_", "CALENDAR_", "ADMIN_ROLE"))
-    }
-    env["PYTHONPATH"] = str(REPO_ROOT)
-    env["PYTHONUNBUFFERED"] = "1"
-    if fake is not None:
-        env.update(fake.env())
-    names = list(agents)
-    if fake is not None:
-        text = agents_toml(fake, names, **dict(agent_extra or {}))
-    else:
-        text = "\n".join(f'[[agents]]\nid = "{n}"\n' for n in names)
-    (tmp_path / "agents.toml").write_text(text, encoding="utf-8")
-    env.update(
-        {
-            "CALENDAR_URL": f"sqlite:///{tmp_path / 'calendar.db'}",
-            "STATE_PATH": str(tmp_path / "state.db"),
-            "AGENTS_FILE": str(tmp_path / "agents.toml"),
-            "CHECK_INTERVAL_S": "3600",
-            "SYNC_INTERVAL_S": "3600",
-            "LOG_LEVEL": "INFO",
-        }
-    )
-    env.update(settings)
-    return env
-
-
-#: The secret in the spawn receiver's URL path: a test can check it never reaches a log.
-SPAWN_SECRET = "hook-secret-4711"
-
-
-@dataclass
-class SpawnReceiver:
-    """A real spawn webhook on 127.0.0.1: records every wake POSTed to it (body and
-    Idempotency-Key) and answers 200."""
-
-    url: str = ""
-    bodies: list[dict[str, Any]] = field(default_factory=list)
-    keys: list[str | None] = field(default_factory=list)
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.keys.append(request.headers.get("Idempotency-Key"))
-        self.bodies.append(json.loads(await request.text()))
-        return web.json_response({"ok": True})
-
-
-@contextlib.asynccontextmanager
-async def serving_spawn_receiver() -> AsyncIterator[SpawnReceiver]:
-    """A `SpawnReceiver` listening at `url` (…/wake/SPAWN_SECRET) until the block ends."""
-    receiver = SpawnReceiver()
-    app = web.Application()
-    app.router.add_post("/wake/{secret}", receiver.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    receiver.url = f"http://127.0.0.1:{runner.addresses[0][1]}/wake/{SPAWN_SECRET}"
-    try:
-        yield receiver
-    finally:
-        await runner.cleanup()
-
-
 @pytest.fixture
 async def spawn_receiver() -> AsyncIterator[SpawnReceiver]:
     async with serving_spawn_receiver() as receiver:
         yield receiver
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 just now (for CALENDAR_LISTEN)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def open_calendar_file(tmp_path: Path) -> EmbeddedCalendar:
-    """The subprocess's calendar file, opened by the test (SQLite WAL: both may write)."""
-    return await EmbeddedCalendar.open(tmp_path / "calendar.db", timezone=UTC_ZONE)
-
-
-async def due_slot(tmp_path: Path, agent: str, title: str, prompt: str = "Do the thing.") -> Slot:
-    """A slot due a second ago, written to the calendar file before the bot starts."""
-    calendar = await open_calendar_file(tmp_path)
-    try:
-        return await calendar.create_slot(
-            SlotCreate(
-                agent_id=agent,
-                scheduled_at=datetime.now(UTC) - timedelta(seconds=1),
-                title=title,
-                prompt=prompt,
-            )
-        )
-    finally:
-        await calendar.close()
-
-
-async def slot_in_file(tmp_path: Path, slot_id: str) -> Slot:
-    calendar = await open_calendar_file(tmp_path)
-    try:
-        return await calendar.get_slot(slot_id)
-    finally:
-        await calendar.close()
-
-
-async def status_in_file(tmp_path: Path, slot_id: str) -> SlotStatus:
-    return (await slot_in_file(tmp_path, slot_id)).status
-
-
-@dataclass
-class BotProcess:
-    """`python -m bot` running in a subprocess; its stderr goes to `log_path`."""
-
-    proc: asyncio.subprocess.Process
-    log_path: Path
-    _log_file: Any = field(repr=False, default=None)
-
-    @classmethod
-    async def start(
-        cls, env: Mapping[str, str], cwd: Path, *args: str, name: str = "bot"
-    ) -> BotProcess:
-        index = 0
-        while (cwd / f"{name}-{index}.log").exists():
-            index += 1
-        log_path = cwd / f"{name}-{index}.log"
-        log_file = log_path.open("wb")
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            *args,
-            cwd=str(cwd),
-            env=dict(env),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        return cls(proc, log_path, log_file)
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-    async def wait_log(self, text: str, timeout: float = WAIT_S) -> None:  # noqa: ASYNC109
-        """Until `text` appears in the output; fails early (with the log) if the bot exits."""
-        deadline = time.monotonic() + timeout
-        while text not in self.log_text():
-            if self.proc.returncode is not None:
-                raise AssertionError(
-                    f"the bot exited ({self.proc.returncode}) before logging {text!r}:\n"
-                    + self.log_text()[-4000:]
-                )
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"{text!r} not logged within {timeout}s:\n" + self.log_text()[-4000:]
-                )
-            await asyncio.sleep(0.05)
-
-    def send_signal(self, sig: int) -> None:
-        if self.proc.returncode is None:
-            self.proc.send_signal(sig)
-
-    def terminate(self) -> None:
-        self.send_signal(signal.SIGTERM)
-
-    def kill(self) -> None:
-        self.send_signal(signal.SIGKILL)
-
-    async def wait(self, timeout: float = WAIT_S) -> int:  # noqa: ASYNC109
-        """The exit status; TimeoutError (with the log) if it does not exit in time."""
-        try:
-            code = await asyncio.wait_for(self.proc.wait(), timeout)
-        except TimeoutError:
-            raise TimeoutError(
-                f"the bot did not exit within {timeout}s:\n" + self.log_text()[-4000:]
-            ) from None
-        finally:
-            if self.proc.returncode is not None and self._log_file is not None:
-                self._log_file.close()
-                self._log_file = None
-        return code
-
-    async def stop(self) -> None:
-        """Make sure it is gone (teardown): SIGKILL if still running."""
-        if self.proc.returncode is None:
-            self.kill()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.proc.wait(), 10)
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
 
 
 @pytest.fixture

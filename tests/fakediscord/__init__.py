@@ -18,6 +18,12 @@ spec is on disk (DISCORD_OPENAPI_SPEC, or ../shared/discord-api-spec beside
 the repo), against the spec too; a bad body gets 400/50035 and is recorded in
 `fake.violations`, which the fixtures turn into a test failure at teardown.
 
+Layout: the test-facing API is `FakeDiscord` (api.py: building and reading the
+guild, waiting, queued faults; inject.py: acting as Discord's users) over the
+guild's state (model.py, world.py: state changes with their gateway events);
+the wire, what discord.py talks to, is wire/ (http.py the REST front,
+routes.py, rest_*.py the handlers, interaction_routes.py, gateway.py).
+
 Use from any test folder - in `tests/<area>/conftest.py`::
 
     from tests.fakediscord.fixtures import fake_discord, make_fake_discord  # noqa: F401
@@ -60,14 +66,8 @@ What tests use most:
     await fake.wait_for(lambda: ..., timeout=15)   # instead of sleeps
 """
 
+from tests.fakediscord.api import Denial, FakeDiscord, OverwriteNote, Violation
 from tests.fakediscord.context import RecordedRequest
-from tests.fakediscord.gateway import (
-    GUILD_MEMBERS,
-    GUILD_MESSAGES,
-    GUILDS,
-    MESSAGE_CONTENT,
-    DispatchRecord,
-)
 from tests.fakediscord.interactions import InteractionHandle, Refusal
 from tests.fakediscord.model import FakeRole, FakeUser
 from tests.fakediscord.perms import (
@@ -78,7 +78,8 @@ from tests.fakediscord.perms import (
     Overwrite,
     P,
 )
-from tests.fakediscord.server import Denial, FakeDiscord, OverwriteNote, Violation
+from tests.fakediscord.wire.gateway import DispatchRecord
+from tests.fakediscord.wire.intents import GUILD_MEMBERS, GUILD_MESSAGES, GUILDS, MESSAGE_CONTENT
 
 __all__ = [
     "DEFAULT_BOT_PERMISSIONS",

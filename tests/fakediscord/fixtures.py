@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import discord
 import pytest
 
-from tests.fakediscord.server import FakeDiscord
+from tests.fakediscord.api import FakeDiscord
 
 
 @contextlib.asynccontextmanager
@@ -76,18 +76,44 @@ async def connected_client(
     """
     if client is None:
         client = discord.Client(intents=moderator_intents(), guild_ready_timeout=0.2)
-    task = asyncio.create_task(client.start(fake.token), name="fake-discord-client")
+    ready = client
+    async with running_client(
+        fake,
+        client,
+        lambda: ready.is_ready() and ready.get_guild(fake.guild_id) is not None,
+        ready_timeout,
+        what="discord.py client ready with the guild cached",
+    ):
+        yield client
+
+
+ClientT = TypeVar("ClientT", bound=discord.Client)
+
+
+@contextlib.asynccontextmanager
+async def running_client(
+    fake: FakeDiscord,
+    client: ClientT,
+    ready: Callable[[], bool],
+    ready_timeout: float,
+    *,
+    what: str,
+    slow_exit_ok: bool = False,
+) -> AsyncIterator[ClientT]:
+    """`client.start(fake.token)` in the background until `ready()`; closed on exit.
+
+    Re-raises whatever made `start` fail before it was ready. The client gets 10 s
+    to stop after `close()`; past that the exit fails, unless `slow_exit_ok`.
+    """
+    task = asyncio.create_task(client.start(fake.token), name=f"{type(client).__name__}-start")
     try:
-        await fake.wait_for(
-            lambda: task.done() or (client.is_ready() and client.get_guild(fake.guild_id)),
-            timeout=ready_timeout,
-            what="discord.py client ready with the guild cached",
-        )
+        await fake.wait_for(lambda: task.done() or ready(), ready_timeout, what=what)
         if task.done():
             task.result()
-            raise RuntimeError("discord.py client stopped before it was ready")
+            raise RuntimeError(f"{type(client).__name__} stopped before it was ready")
         yield client
     finally:
         await client.close()
-        with contextlib.suppress(asyncio.CancelledError):
+        tolerated: tuple[type[BaseException], ...] = (TimeoutError,) if slow_exit_ok else ()
+        with contextlib.suppress(asyncio.CancelledError, *tolerated):
             await asyncio.wait_for(task, timeout=10)

@@ -8,8 +8,8 @@ import discord
 import pytest
 
 from tests.fakediscord import GUILD_MEMBERS, MESSAGE_CONTENT, P
+from tests.fakediscord.api import FakeDiscord
 from tests.fakediscord.fixtures import MakeFake, Overwrites, connected_client, moderator_intents
-from tests.fakediscord.server import FakeDiscord
 
 
 def _private(guild: discord.Guild, agent_id: int) -> Overwrites:

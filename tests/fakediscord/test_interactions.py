@@ -11,8 +11,8 @@ import pytest
 from discord import app_commands
 
 from tests.fakediscord import InteractionHandle
+from tests.fakediscord.api import FakeDiscord
 from tests.fakediscord.fixtures import MakeFake, connected_client, moderator_intents
-from tests.fakediscord.server import FakeDiscord
 
 
 @dataclass

@@ -13,8 +13,8 @@ import pytest
 from discord.http import MultipartParameters, Route, handle_message_parameters
 
 from tests.fakediscord import DEFAULT_BOT_PERMISSIONS, GUILD_MEMBERS, Overwrite, P
+from tests.fakediscord.api import FakeDiscord
 from tests.fakediscord.fixtures import MakeFake, Overwrites, moderator_intents, running_fake
-from tests.fakediscord.server import FakeDiscord
 
 CHANNELS = "/guilds/{guild_id}/channels"
 MESSAGES = "/channels/{channel_id}/messages"

@@ -6,7 +6,7 @@ with a status, answer garbage, answer late, drop fields from slots, or not be
 listening at all (the server stopped, later started again on the same port).
 
 Time for the moderators and for the store behind the server is one
-`SettleClock` (a FakeClock); HTTP, retries and client timeouts take real time.
+`SettlingClock` (tests/support); HTTP, retries and client timeouts take real time.
 `Rig.run` plays the glue: it advances the fake clock in steps, calls
 `sync_all` / `check_all` at their intervals like the bot's loops do, lets the
 agents finish what they were woken for (straight in the store, as an agent
@@ -17,11 +17,10 @@ agent holds two slots and no slot was woken twice. Nothing asserts on real time.
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,14 +33,13 @@ from bot.calendar.client import HttpCalendar
 from bot.calendar.server import make_app, serve_app
 from bot.calendar.store import EmbeddedCalendar
 from bot.core.agents import AgentConfig
-from bot.core.clock import FakeClock
 from bot.core.models import Action, Slot, SlotCreate, SlotStatus
 from bot.core.moderator import Moderator
 from bot.core.state import StateStore
 from bot.core.status import AgentSnapshot
-from bot.core.waker import WakeResult
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+from tests.support.clock import SettlingClock
+from tests.support.http_faults import FaultSwitch, HttpFault
+from tests.support.wakers import RecordingWaker
 
 #: Not UTC, so a day computed in the wrong zone would show (09:00 UTC is 10:00 here).
 TZ = ZoneInfo("Europe/Berlin")
@@ -49,126 +47,8 @@ START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SYNC_INTERVAL_S = 60.0
 CHECK_INTERVAL_S = 30.0
 STEP_S = 10.0
-#: Real-time ceiling for one settle; generous for a loaded 2-core machine.
-SETTLE_CEILING_S = 20.0
-
-
-class SettleClock(FakeClock):
-    """`settle` waits (bounded, real time) until every watched moderator's timers are parked."""
-
-    def __init__(self, start: datetime) -> None:
-        super().__init__(start)
-        self.watched: list[Moderator] = []
-
-    async def settle(self, rounds: int = 20) -> None:
-        deadline = time.monotonic() + SETTLE_CEILING_S
-        calm = 0
-        while calm < 2:
-            for _ in range(rounds):
-                await asyncio.sleep(0)
-            calm = calm + 1 if all(m.quiet for m in self.watched) else 0
-            if calm == 0:
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"moderators not quiet within {SETTLE_CEILING_S:g} s")
-                await asyncio.sleep(0.002)
-
-
-# ---- faults ------------------------------------------------------------------
-
-
-def is_claim(request: web.Request) -> bool:
-    return request.method == "POST" and request.path.endswith("/start")
-
-
-def any_call(request: web.Request) -> bool:
-    return True
-
-
-@dataclass
-class Fault:
-    """What the calendar does wrong while the fault is on.
-
-    kind: `status` answers `status` with a JSON error; `garbage` answers 200 with
-    truncated JSON; `slow` waits `delay_s` real seconds; `drop_fields` removes
-    from the slots named in `drop` the fields given there, in every slot list it answers.
-    `after`: the request is processed first and only its answer is spoiled (or
-    held back), the lost-answer case; otherwise it never reaches the handler
-    (or, for `slow`, reaches it late).
-    """
-
-    kind: str
-    applies: Callable[[web.Request], bool] = any_call
-    after: bool = False
-    status: int = 500
-    delay_s: float = 0.0
-    #: slot id -> the fields it loses (`drop_fields`)
-    drop: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-
-
-class FaultSwitch:
-    """The outermost middleware: passes everything through unless a fault is on."""
-
-    def __init__(self) -> None:
-        self.fault: Fault | None = None
-        self.hits: Counter[str] = Counter()
-        #: (method, last path segment or route, status) of every answer given
-        self.answers: Counter[tuple[str, str, int]] = Counter()
-
-    @web.middleware
-    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        response = await self._answer(request, handler)
-        action = request.match_info.get("action")
-        self.answers[(request.method, action or request.path, response.status)] += 1
-        return response
-
-    def claims(self, status: int) -> int:
-        """How many `start` calls were answered with `status`."""
-        return self.answers[("POST", "start", status)]
-
-    async def _answer(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        fault = self.fault
-        if fault is None or not fault.applies(request):
-            return await handler(request)
-        self.hits[fault.kind] += 1
-        if fault.kind == "slow":
-            if not fault.after:
-                await request.read()  # received in full; a slow backend gets to it late
-                await asyncio.sleep(fault.delay_s)
-                return await handler(request)
-            response = await handler(request)
-            await asyncio.sleep(fault.delay_s)
-            return response
-        if fault.kind == "drop_fields":
-            return _without_fields(await handler(request), fault)
-        if fault.after:
-            await handler(request)
-        if fault.kind == "status":
-            return web.json_response(
-                {"error": "injected", "detail": f"injected HTTP {fault.status}"},
-                status=fault.status,
-            )
-        if fault.kind == "garbage":
-            return web.Response(
-                status=200, body=b'{"slots": [{"id": "', content_type="application/json"
-            )
-        raise AssertionError(f"unknown fault kind {fault.kind!r}")
-
-
-def _without_fields(response: web.StreamResponse, fault: Fault) -> web.StreamResponse:
-    if not isinstance(response, web.Response) or response.status != 200:
-        return response
-    raw = response.body
-    if not isinstance(raw, bytes):
-        return response
-    data = json.loads(raw)
-    if not isinstance(data, dict) or not isinstance(data.get("slots"), list):
-        return response
-    for item in data["slots"]:
-        if isinstance(item, dict) and item.get("id") in fault.drop:
-            for name in fault.drop[item["id"]]:
-                item.pop(name, None)
-    kept = {k: v for k, v in response.headers.items() if k.lower() in {"etag", "cache-control"}}
-    return web.json_response(data, status=200, headers=kept)
+#: Real-time ceiling for a restarted server to get its port back.
+RESTART_CEILING_S = 20.0
 
 
 class CalendarServer:
@@ -194,7 +74,7 @@ class CalendarServer:
         assert self._runner is None
         app = make_app(self.store)
         app.middlewares.insert(0, self.switch.middleware)
-        deadline = time.monotonic() + SETTLE_CEILING_S
+        deadline = time.monotonic() + RESTART_CEILING_S
         while True:
             try:
                 self._runner, port = await serve_app(app, "127.0.0.1", self.port)
@@ -210,28 +90,11 @@ class CalendarServer:
         if runner is not None:
             await runner.cleanup()
 
-    def fail(self, fault: Fault | None) -> None:
+    def fail(self, fault: HttpFault | None) -> None:
         self.switch.fault = fault
 
 
 # ---- the agents' side --------------------------------------------------------
-
-
-class RecordingWaker:
-    """A `Waker` that counts every wake per slot id; `name` tells moderators apart."""
-
-    def __init__(self, name: str = "recording") -> None:
-        self.name = name
-        self.wakes: Counter[str] = Counter()
-
-    def can_wake(self, agent: AgentConfig) -> bool:
-        return True
-
-    async def wake(self, agent: AgentConfig, slot: Slot, prompt: str) -> WakeResult:
-        self.wakes[slot.id] += 1
-        assert slot.status is SlotStatus.ONGOING, f"woken for {slot.id} in {slot.status}"
-        assert prompt, "an empty wake prompt"
-        return WakeResult.success(self.name, reference=f"{self.name}:{slot.id}")
 
 
 ADA = AgentConfig(id="ada")
@@ -241,7 +104,7 @@ CY = AgentConfig(id="cy")
 
 @dataclass
 class Rig:
-    clock: SettleClock
+    clock: SettlingClock
     store: EmbeddedCalendar
     server: CalendarServer
     tmp_path: Path
@@ -297,7 +160,7 @@ class Rig:
             backoff_max=0.02,
         )
         state = await StateStore.open(self.tmp_path / f"state-{name}.db", clock=self.clock)
-        waker = RecordingWaker(name)
+        waker = RecordingWaker(self.clock, name=name)
         moderator = Moderator(
             list(agents),
             client,
@@ -319,7 +182,7 @@ class Rig:
         self.moderators.append(moderator)
         self._since_sync.append(sync_phase_s % SYNC_INTERVAL_S)
         self.wakers.append(waker)
-        self.clock.watched.append(moderator)
+        self.clock.watch(moderator)
         if start:
             await moderator.start()
             await self.clock.settle()
@@ -409,12 +272,12 @@ class Rig:
 
 
 @pytest.fixture
-def clock() -> SettleClock:
-    return SettleClock(START)
+def clock() -> SettlingClock:
+    return SettlingClock(START)
 
 
 @pytest.fixture
-async def store(clock: SettleClock) -> AsyncIterator[EmbeddedCalendar]:
+async def store(clock: SettlingClock) -> AsyncIterator[EmbeddedCalendar]:
     cal = await EmbeddedCalendar.open(":memory:", timezone=TZ, clock=clock)
     yield cal
     await cal.close()
@@ -431,7 +294,7 @@ async def server(store: EmbeddedCalendar) -> AsyncIterator[CalendarServer]:
 
 @pytest.fixture
 async def rig(
-    clock: SettleClock, store: EmbeddedCalendar, server: CalendarServer, tmp_path: Path
+    clock: SettlingClock, store: EmbeddedCalendar, server: CalendarServer, tmp_path: Path
 ) -> AsyncIterator[Rig]:
     r = Rig(clock=clock, store=store, server=server, tmp_path=tmp_path)
     yield r

@@ -16,21 +16,12 @@ from datetime import datetime
 import pytest
 
 from bot.core.models import SlotStatus
-from tests.faults.conftest import (
-    ADA,
-    BOB,
-    SYNC_INTERVAL_S,
-    Fault,
-    Rig,
-    any_call,
-    failing,
-    healthy,
-    is_claim,
-)
+from tests.faults.conftest import ADA, BOB, SYNC_INTERVAL_S, Rig, failing, healthy
+from tests.support.http_faults import HttpFault, any_call, is_claim
 
 
 def shows_the_fault(
-    rig: Rig, fault: Fault, caplog: pytest.LogCaptureFixture, fault_began: datetime, *words: str
+    rig: Rig, fault: HttpFault, caplog: pytest.LogCaptureFixture, fault_began: datetime, *words: str
 ) -> None:
     """While the fault lasts, the status (whole-calendar faults) or the log (claims only) says so.
 
@@ -105,16 +96,16 @@ async def test_calendar_down_for_a_while(rig: Rig) -> None:
 @pytest.mark.parametrize(
     "fault",
     [
-        Fault("slow", delay_s=0.6),
+        HttpFault("slow", delay_s=0.6),
         # only claims are slow: `start` runs at the calendar after the client gave up
-        Fault("slow", applies=is_claim, delay_s=0.6),
+        HttpFault("slow", applies=is_claim, delay_s=0.6),
         # claims are made in time but their answers come back too late
-        Fault("slow", applies=is_claim, after=True, delay_s=0.6),
+        HttpFault("slow", applies=is_claim, after=True, delay_s=0.6),
     ],
     ids=["everything-late", "claims-processed-late", "claim-answers-late"],
 )
 async def test_calendar_slower_than_the_client_timeout(
-    rig: Rig, fault: Fault, caplog: pytest.LogCaptureFixture
+    rig: Rig, fault: HttpFault, caplog: pytest.LogCaptureFixture
 ) -> None:
     await a_day(rig)
     await rig.server.start()
@@ -134,15 +125,15 @@ async def test_calendar_slower_than_the_client_timeout(
 @pytest.mark.parametrize(
     "fault",
     [
-        Fault("status", status=500),
-        Fault("status", status=503),
+        HttpFault("status", status=500),
+        HttpFault("status", status=503),
         # the claim went through but its answer was a 500: the moderator must find out
-        Fault("status", status=500, applies=is_claim, after=True),
+        HttpFault("status", status=500, applies=is_claim, after=True),
     ],
     ids=["500", "503", "claim-done-then-500"],
 )
 async def test_calendar_answering_server_errors(
-    rig: Rig, fault: Fault, caplog: pytest.LogCaptureFixture
+    rig: Rig, fault: HttpFault, caplog: pytest.LogCaptureFixture
 ) -> None:
     await a_day(rig)
     await rig.server.start()
@@ -163,13 +154,13 @@ async def test_calendar_answering_server_errors(
 @pytest.mark.parametrize(
     "fault",
     [
-        Fault("garbage"),
-        Fault("garbage", applies=is_claim, after=True),
+        HttpFault("garbage"),
+        HttpFault("garbage", applies=is_claim, after=True),
     ],
     ids=["every-answer", "claim-done-then-garbage"],
 )
 async def test_calendar_answering_malformed_json(
-    rig: Rig, fault: Fault, caplog: pytest.LogCaptureFixture
+    rig: Rig, fault: HttpFault, caplog: pytest.LogCaptureFixture
 ) -> None:
     await a_day(rig)
     await rig.server.start()
@@ -195,7 +186,9 @@ async def test_slots_with_missing_fields_in_a_day(
     bad_id = (await rig.add_slots(ADA, 2))[0]
     await rig.server.start()
     # one slot loses its time, the other its id (it cannot even be named in the log)
-    rig.server.fail(Fault("drop_fields", drop={bad_time.id: ("scheduled_at",), bad_id.id: ("id",)}))
+    rig.server.fail(
+        HttpFault("drop_fields", drop={bad_time.id: ("scheduled_at",), bad_id.id: ("id",)})
+    )
     moderator = await rig.moderator()
     with caplog.at_level(logging.WARNING):
         await rig.run(20 * 60)

@@ -15,7 +15,8 @@ from collections.abc import Awaitable, Callable
 import pytest
 from aiohttp import web
 
-from tests.faults.conftest import ADA, CalendarServer, Fault, Rig, is_claim
+from tests.faults.conftest import ADA, CalendarServer, Rig
+from tests.support.http_faults import HttpFault, is_claim
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -38,7 +39,7 @@ async def test_failed_claim_then_the_other_moderator_claims_wakes_once(rig: Rig)
         first_front, rig.server = rig.server, second_front
         await rig.moderator((ADA,), name="m2")
         rig.server = first_front
-        first_front.fail(Fault("status", status=500, applies=is_claim))
+        first_front.fail(HttpFault("status", status=500, applies=is_claim))
         finish = rig.agents_finish
 
         async def still_working() -> None:

@@ -22,15 +22,10 @@ from bot.core.reply_handling import (
 )
 from bot.core.reply_words import parse_reply
 from bot.presenters.reply_answers import acknowledgement, answer_text, reply_word
-from tests.core.conftest import (
-    ADA,
-    START,
-    Harness,
-    Outage,
-    RecordingWaker,
-    SettlingClock,
-    add_slot,
-)
+from tests.core.conftest import ADA, START, Harness, add_slot
+from tests.support.calendars import CallFault, FaultyCalendar
+from tests.support.clock import SettlingClock
+from tests.support.wakers import RecordingWaker
 
 ADA_ON_DISCORD = ReplyAuthor(discord_user_id=ADA.discord_user_id)
 ADA_IN_DEMO = ReplyAuthor(agent_id=ADA.id)
@@ -135,15 +130,15 @@ async def test_a_refusal_is_explained_at_most_once_a_minute_per_slot(
 async def test_a_missing_slot_and_a_calendar_outage_are_said(
     harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
 ) -> None:
-    outage = Outage(calendar)
+    outage = FaultyCalendar(calendar, clock)
     slot = await add_slot(calendar, "ada", START, title="Write the report")
     moderator = await harness.moderator(RecordingWaker(clock), calendar=outage)
     replies = ReplyHandler(moderator)
 
     missing = await replies.handle("ada", "no-such-slot", ADA_IN_DEMO, "ABORT")
-    outage.down = True
+    outage.fail(CallFault())
     failed = await replies.handle("ada", slot.id, ADA_IN_DEMO, "complete - shipped")
-    outage.down = False
+    outage.heal()
 
     assert missing == SlotGone("no-such-slot", Action.ABORT)
     assert answer_text(missing) == (

@@ -4,17 +4,13 @@ the fake Discord with discord.py's real REST client logged in to it, a real stat
 
 from __future__ import annotations
 
-import asyncio
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import discord
 import pytest
-from aiohttp import web
 
 from bot.core.agents import AgentConfig
 from bot.core.clock import FakeClock
@@ -24,6 +20,7 @@ from bot.core.waker import ChannelLedger
 from bot.discord_io.channel_waker import PrivateChannelWaker
 from bot.discord_io.endpoints import point_discord_at, restore_discord_defaults
 from tests.fakediscord import FakeDiscord
+from tests.support.spawn import SpawnReceiver, serving_spawn_receiver
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -46,44 +43,10 @@ def clock() -> FakeClock:
     return FakeClock(START)
 
 
-@dataclass
-class SpawnReceiver:
-    """A real HTTP server that plays a spawn webhook: answers from a script, records bodies."""
-
-    url: str = ""
-    statuses: list[int] = field(default_factory=list)
-    delays: list[float] = field(default_factory=list)
-    default_status: int = 200
-    bodies: list[dict[str, Any]] = field(default_factory=list)
-    headers: list[dict[str, str]] = field(default_factory=list)
-    received: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.headers.append(dict(request.headers))
-        self.bodies.append(json.loads(await request.text()))
-        self.received.set()
-        delay = self.delays.pop(0) if self.delays else 0.0
-        if delay:
-            await asyncio.sleep(delay)  # plays a hung receiver; the client gives up first
-        status = self.statuses.pop(0) if self.statuses else self.default_status
-        return web.json_response({"seen": len(self.bodies)}, status=status)
-
-
 @pytest.fixture
 async def spawn_receiver() -> AsyncIterator[SpawnReceiver]:
-    receiver = SpawnReceiver()
-    app = web.Application()
-    app.router.add_post("/hooks/{token}", receiver.handle)
-    runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    receiver.url = f"http://127.0.0.1:{port}/hooks/s3cret-token"
-    try:
+    async with serving_spawn_receiver("s3cret-token") as receiver:
         yield receiver
-    finally:
-        await runner.cleanup()
 
 
 @pytest.fixture

@@ -22,19 +22,16 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
+from tests.fakediscord.wire.intents import (
+    GUILD_MEMBERS,
+    PRIVILEGED_INTENTS,
+)
+from tests.fakediscord.wire.payloads import guild_create_payload, ready_payload
+
 if TYPE_CHECKING:
-    from tests.fakediscord.server import FakeDiscord
+    from tests.fakediscord.api import FakeDiscord
 
 log = logging.getLogger(__name__)
-
-# Gateway intents (https://discord.com/developers/docs/events/gateway#gateway-intents).
-GUILDS = 1 << 0
-GUILD_MEMBERS = 1 << 1
-GUILD_PRESENCES = 1 << 8
-GUILD_MESSAGES = 1 << 9
-GUILD_MESSAGE_REACTIONS = 1 << 10
-MESSAGE_CONTENT = 1 << 15
-PRIVILEGED_INTENTS = GUILD_MEMBERS | GUILD_PRESENCES | MESSAGE_CONTENT
 
 OP_DISPATCH = 0
 OP_HEARTBEAT = 1
@@ -298,8 +295,8 @@ class Gateway:
             session.conn = conn
             conn.session = session
             record.op, record.session_id = "identify", session.id
-            self._dispatch_to(session, "READY", fake._ready_payload(session, d.get("shard")))
-            self._dispatch_to(session, "GUILD_CREATE", fake._guild_create_payload())
+            self._dispatch_to(session, "READY", ready_payload(fake, session, d.get("shard")))
+            self._dispatch_to(session, "GUILD_CREATE", guild_create_payload(fake))
             return True
         if op == OP_RESUME:
             if not isinstance(d, dict) or _strip_bot(d.get("token")) != fake.token:

@@ -1,0 +1,13 @@
+"""One of each test double, shared by the test suite and the benchmarks.
+
+bench/ may import this package and the fake Discord (`tests.fakediscord`), and
+nothing else under tests/: what a benchmark needs from the test harness lives here.
+
+    clock.SettlingClock        the core's FakeClock, plus "wait until the moderators are quiet"
+    wakers.RecordingWaker      a Waker that records (and can fail N times or always)
+    calendars.FaultyCalendar   a real Calendar with faults injected per method/action
+    http_faults.FaultSwitch    the same idea one level out: faults in the calendar's HTTP answers
+    spawn.SpawnReceiver        a real spawn webhook on loopback
+    bots                       running the real ModeratorBot in-process against the fake Discord
+    processes                  running `python -m bot` as a subprocess against the fake Discord
+"""
