@@ -86,7 +86,7 @@ async def test_reply_words_move_the_slot_and_are_acknowledged(
     ack = (await h.wait_bot_messages(channel_id, 2))[1]
     assert word in ack["content"]
     _assert_quiet_answer(ack, h)
-    # The very words the demo prints for the same reply (tests/demo checks its side).
+    # The very words the demo prints for the same reply (tests/app/test_demo.py checks its side).
     note = parse_reply(text).note or None
     assert ack["content"] == acknowledgement(await h.slot(slot_id), note)
 

@@ -10,12 +10,12 @@
   of characters: an ephemeral sentence within Discord's limits, nothing changed.
 
 Already covered elsewhere, not repeated here: agents-file messages in-process
-(tests/config/test_agents_file.py), each bad variable's message in-process
-(tests/config/test_settings.py), exit 2 for a configuration that cannot wake
+(tests/app/test_agents_file.py), each bad variable's message in-process
+(tests/app/test_settings.py), exit 2 for a configuration that cannot wake
 anyone (tests/e2e/test_process.py), reply words / DONE with a 2.7k note / a
-fenced PAUSE / refusals (tests/e2e/test_replies.py, tests/unit/test_replies.py),
+fenced PAUSE / refusals (tests/e2e/test_replies.py, tests/core/test_reply_words.py),
 bad dates, unknown agents, unknown slot ids and refused transitions in slash
-commands (tests/commands/test_commands.py).
+commands (tests/cogs/test_commands.py).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ HTTP and websocket level. Each test asserts nothing is lost and nothing doubles:
 the slot is woken (through Discord or the fallback), exactly one channel and one
 wake message exist, and the agent's reply is applied once.
 
-Already covered elsewhere, at the waker level (tests/wake): 403/30013 fall back
+Already covered elsewhere, at the waker level (tests/discord_io, tests/wakers): 403/30013 fall back
 to the webhook through the chain, one 429 on channel creation. Here the whole
 bot runs, with bursts and with what a person sees in `/status` and the log.
 """

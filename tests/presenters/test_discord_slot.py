@@ -14,7 +14,7 @@ from bot.presenters.discord_slot import (
     slot_change_reply,
     slot_choice,
 )
-from tests.unit.presenter_samples import (
+from tests.presenters.presenter_samples import (
     BERLIN,
     NOW,
     TODAY,

@@ -19,7 +19,7 @@ from bot.presenters.formatting import (
     one_line,
     status_label,
 )
-from tests.unit.presenter_samples import (
+from tests.presenters.presenter_samples import (
     BERLIN,
     NOW,
     TODAY,

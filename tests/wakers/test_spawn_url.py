@@ -10,7 +10,7 @@ import pytest
 
 from bot.core.agents import AgentConfig
 from bot.wakers.spawn import SpawnUrlWaker, wake_id_for
-from tests.wake.conftest import SpawnReceiver, make_slot
+from tests.discord_io.conftest import SpawnReceiver, make_slot
 
 
 def _waker(url: str | None, **kwargs: object) -> SpawnUrlWaker:

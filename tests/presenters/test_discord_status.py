@@ -8,7 +8,7 @@ from bot.core.guild_report import AgentNotInGuild, GuildReport
 from bot.core.models import SlotStatus
 from bot.core.status import AgentActivity, CurrentSlot, NextSlot, WakeInfo
 from bot.presenters.discord_status import failed_attempts, status_embed
-from tests.unit.presenter_samples import (
+from tests.presenters.presenter_samples import (
     BERLIN,
     NOW,
     snapshot,

@@ -17,7 +17,7 @@ import pytest
 from bot.core.models import SlotCreate, SlotStatus
 from cogs.interactions import SOMETHING_WENT_WRONG
 from cogs.status import StatusCog
-from tests.commands.support import ask, complete, general
+from tests.cogs.support import ask, complete, general
 from tests.e2e.harness import BotHarness, running_bot
 from tests.fakediscord import DEFAULT_BOT_PERMISSIONS, P
 from tests.fakediscord.fixtures import MakeFake

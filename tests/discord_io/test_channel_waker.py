@@ -16,8 +16,7 @@ from bot.core.state import StateStore
 from bot.discord_io.channel_rules import topic_slot_id
 from bot.discord_io.channel_waker import PrivateChannelWaker
 from bot.presenters.wake_message import wake_marker
-from tests.fakediscord import FakeDiscord
-from tests.wake.conftest import (
+from tests.discord_io.conftest import (
     agent_of,
     categories,
     channel_waker,
@@ -25,6 +24,7 @@ from tests.wake.conftest import (
     make_slot,
     text_channels,
 )
+from tests.fakediscord import FakeDiscord
 
 RestClient = Callable[[FakeDiscord], Awaitable[discord.Client]]
 MESSAGES = "/channels/{channel_id}/messages"

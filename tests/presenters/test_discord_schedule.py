@@ -8,7 +8,7 @@ import pytest
 
 from bot.core.models import SlotStatus
 from bot.presenters.discord_schedule import AgentDay, BadDate, parse_day, schedule_embed
-from tests.unit.presenter_samples import (
+from tests.presenters.presenter_samples import (
     BERLIN,
     NOW,
     TODAY,

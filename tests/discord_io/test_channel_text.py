@@ -11,7 +11,7 @@ from bot.core.reply_words import REPLY_HELP
 from bot.discord_io.channel_rules import TOPIC_LIMIT, channel_name, channel_topic, topic_slot_id
 from bot.presenters.discord_embed import MESSAGE_LIMIT
 from bot.presenters.wake_message import wake_marker, wake_messages
-from tests.wake.conftest import make_slot
+from tests.discord_io.conftest import make_slot
 
 VALID_NAME = re.compile(r"^[a-z0-9_-]{1,100}$")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.app.checkconfig import check_config
-from tests.config.test_settings import ALL_VARS
+from tests.app.test_settings import ALL_VARS
 
 
 @pytest.fixture(autouse=True)

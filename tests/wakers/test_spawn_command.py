@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bot.core.agents import AgentConfig
 from bot.wakers.spawn import SpawnCommandWaker, substitute_argv
-from tests.wake.conftest import make_slot
+from tests.discord_io.conftest import make_slot
 
 RECORDER = """
 import json, os, sys

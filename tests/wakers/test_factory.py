@@ -20,7 +20,7 @@ from bot.core.agents import AgentConfig
 from bot.core.state import StateStore
 from bot.discord_io.channel_waker import PrivateChannelWaker
 from bot.wakers.spawn import SpawnCommandWaker, SpawnUrlWaker
-from tests.wake.conftest import SpawnReceiver, make_slot
+from tests.discord_io.conftest import SpawnReceiver, make_slot
 
 
 def _settings(**values: object) -> Settings:
