@@ -82,7 +82,7 @@ class ProgressNotRecorded:
 
 
 @dataclass(frozen=True, slots=True)
-class Applied:
+class ReplyApplied:
     """A reply word moved the slot; `slot` is the slot as it is now."""
 
     action: Action
@@ -91,7 +91,7 @@ class Applied:
 
 
 @dataclass(frozen=True, slots=True)
-class Refused:
+class ReplyRefused:
     """The calendar refused the transition; the conflict says why (and the slot as it is)."""
 
     slot_id: str
@@ -128,14 +128,14 @@ ReplyOutcome = (
     | NotTheAgent
     | ProgressRecorded
     | ProgressNotRecorded
-    | Applied
-    | Refused
+    | ReplyApplied
+    | ReplyRefused
     | SlotGone
     | CalendarFailed
     | HandlingFailed
 )
 #: Outcomes that are explained to the agent, at most once a minute per slot.
-EXPLAINED: Final = (Refused, SlotGone, CalendarFailed, HandlingFailed)
+EXPLAINED: Final = (ReplyRefused, SlotGone, CalendarFailed, HandlingFailed)
 
 
 class ReplyHandler:
@@ -192,7 +192,7 @@ class ReplyHandler:
                 exc.code,
                 exc.detail,
             )
-            return Refused(slot_id, action, exc)
+            return ReplyRefused(slot_id, action, exc)
         except SlotNotFound:
             log.warning("%s: slot %s is not in the calendar any more", source, slot_id)
             return SlotGone(slot_id, action)
@@ -206,7 +206,7 @@ class ReplyHandler:
             )
             return CalendarFailed(slot_id, action, exc.detail)
         log.info("%s: slot %s is now %s", source, slot_id, slot.status.value)
-        return Applied(action, slot, note)
+        return ReplyApplied(action, slot, note)
 
     def should_answer(self, outcome: ReplyOutcome) -> bool:
         """Whether the agent is told about `outcome`; a True for an explanation counts it as given.
@@ -214,7 +214,7 @@ class ReplyHandler:
         State changes are always acknowledged; progress and other people's
         messages never are; explanations at most once a minute per slot.
         """
-        if isinstance(outcome, Applied):
+        if isinstance(outcome, ReplyApplied):
             return True
         if not isinstance(outcome, EXPLAINED):
             return False

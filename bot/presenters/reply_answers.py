@@ -14,11 +14,11 @@ from typing import Final
 from bot.core.calendar import TransitionConflict
 from bot.core.models import Action, Slot, SlotStatus
 from bot.core.reply_handling import (
-    Applied,
     CalendarFailed,
     HandlingFailed,
-    Refused,
+    ReplyApplied,
     ReplyOutcome,
+    ReplyRefused,
     SlotGone,
 )
 from bot.core.reply_words import REPLY_WORDS
@@ -75,9 +75,9 @@ def answer_text(outcome: ReplyOutcome) -> str | None:
     None for outcomes nobody is told about (progress, other people's messages).
     """
     match outcome:
-        case Applied(slot=slot, note=note):
+        case ReplyApplied(slot=slot, note=note):
             text = acknowledgement(slot, note)
-        case Refused(action=action, conflict=conflict):
+        case ReplyRefused(action=action, conflict=conflict):
             text = reply_refusal(action, conflict)
         case SlotGone():
             text = "ℹ️ Not applied: this channel's slot is no longer in the calendar."

@@ -10,14 +10,14 @@ from bot.calendar.store import EmbeddedCalendar
 from bot.core.models import Action, SlotStatus
 from bot.core.reply_handling import (
     AgentNotConfigured,
-    Applied,
     CalendarFailed,
     HandlingFailed,
     NotTheAgent,
     ProgressRecorded,
-    Refused,
+    ReplyApplied,
     ReplyAuthor,
     ReplyHandler,
+    ReplyRefused,
     SlotGone,
 )
 from bot.core.reply_words import parse_reply
@@ -48,7 +48,7 @@ async def test_a_reply_word_moves_the_slot_and_is_acknowledged_quietly(
 
     outcome = await replies.handle("ada", slot_id, ADA_ON_DISCORD, "**DONE**: shipped it")
 
-    assert isinstance(outcome, Applied)
+    assert isinstance(outcome, ReplyApplied)
     assert (outcome.action, outcome.note) == (Action.COMPLETE, "shipped it")
     assert outcome.slot.status is SlotStatus.FINISHED
     assert (await calendar.get_slot(slot_id)).status is SlotStatus.FINISHED
@@ -69,8 +69,8 @@ async def test_pause_then_resume_are_each_acknowledged(
     paused = await replies.handle("ada", slot_id, ADA_IN_DEMO, "pause\nwaiting for CI")
     resumed = await replies.handle("ada", slot_id, ADA_IN_DEMO, "RESUME")
 
-    assert isinstance(paused, Applied) and paused.slot.status is SlotStatus.PAUSED
-    assert isinstance(resumed, Applied) and resumed.slot.status is SlotStatus.ONGOING
+    assert isinstance(paused, ReplyApplied) and paused.slot.status is SlotStatus.PAUSED
+    assert isinstance(resumed, ReplyApplied) and resumed.slot.status is SlotStatus.ONGOING
     assert answer_text(paused) == (
         "⏸️ Recorded: **Write the report** is paused. Write `RESUME` here to carry on.\n"
         "> waiting for CI"
@@ -114,7 +114,7 @@ async def test_a_refusal_is_explained_at_most_once_a_minute_per_slot(
     again = await replies.handle("ada", slot_id, ADA_ON_DISCORD, "DONE: again")
     abort = await replies.handle("ada", slot_id, ADA_ON_DISCORD, "ABORT")
 
-    assert isinstance(again, Refused) and isinstance(abort, Refused)
+    assert isinstance(again, ReplyRefused) and isinstance(abort, ReplyRefused)
     assert answer_text(again) == (
         "ℹ️ Not applied: `DONE` is not possible while the slot is FINISHED; "
         "it has already ended, so nothing more is needed here."

@@ -18,9 +18,9 @@ from bot.core.clock import Clock
 from bot.core.models import Action, Slot
 from bot.core.moderator import Moderator
 from bot.core.reply_handling import (
-    Applied,
     ProgressNotRecorded,
     ProgressRecorded,
+    ReplyApplied,
     ReplyAuthor,
     ReplyHandler,
 )
@@ -107,7 +107,7 @@ class DemoReplies:
         agent_id, slot_id = owner
         outcome = await self._replies.handle(agent_id, slot_id, ReplyAuthor(agent_id=author), text)
         record = self._records.get(slot_id)
-        if isinstance(outcome, Applied) and record is not None:
+        if isinstance(outcome, ReplyApplied) and record is not None:
             if outcome.slot.status.is_final:
                 record.note = outcome.note
             if outcome.action is Action.PAUSE:
