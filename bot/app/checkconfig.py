@@ -15,8 +15,9 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from bot.app.errors import ConfigError
 from bot.app.runner import startup_problem
-from bot.app.settings import ConfigError, Settings, load_config
+from bot.app.settings import Settings, load_config
 from bot.core.agents import AgentConfig
 
 #: Login and guild check together must finish within this many seconds.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bot.app.settings import ConfigError
+from bot.app.errors import ConfigError
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -26,8 +26,9 @@ from urllib.parse import urlparse
 
 import discord
 
+from bot.app.errors import ConfigError
 from bot.app.logs import setup_logging
-from bot.app.settings import ConfigError, Settings, load_config
+from bot.app.settings import Settings, load_config
 from bot.app.shutdown import StopSignal, Watchdog, bounded
 from bot.app.wiring import (
     NoWakerConfigured,

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.app.settings import ConfigError, load_agents, parse_agents
+from bot.app.agents_file import load_agents, parse_agents
+from bot.app.errors import ConfigError
 from bot.core.agents import AgentConfig
 
 

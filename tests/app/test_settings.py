@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.app.settings import ConfigError, Settings, load_settings
+from bot.app.errors import ConfigError
+from bot.app.settings import Settings, load_settings
 from bot.core.prompt import DEFAULT_WAKE_TEMPLATE
 
 TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GhIjKl.super-secret-token-value-123"
@@ -33,6 +34,11 @@ ALL_VARS = [
     "CALENDAR_LISTEN",
     "LOG_LEVEL",
     "LOG_FORMAT",
+    "CALENDAR_TOKEN_PREVIOUS",
+    "SPAWN_ENV",
+    "METRICS_LISTEN",
+    "SHARD",
+    "ALERT_CHANNEL_ID",
 ]
 
 
