@@ -13,3 +13,5 @@ class AgentConfig:
     discord_user_id: int | None = None
     spawn_url: str | None = None
     spawn_command: tuple[str, ...] | None = None
+    #: Raising it revokes the agent's derived calendar tokens (DESIGN §3.3).
+    token_generation: int = 1
