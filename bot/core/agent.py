@@ -51,7 +51,7 @@ from bot.core.events import (
     SlotTransitioned,
 )
 from bot.core.models import Action, HeartbeatStatus, Slot
-from bot.core.moves import Applied, Missing, Outcome, Refused, Trouble
+from bot.core.moves import Applied, Missing, Move, Outcome, Refused, Trouble
 from bot.core.notes import action_note
 from bot.core.reactions import Reactions
 from bot.core.state import StateError, StateStore, SyncRecord, WakeEntry
@@ -201,15 +201,14 @@ class AgentScheduler:
         async with self._lock:
             now = self.clock.now()
             was_active = self.cache.active_slot()
-            outcome = await self.transition(
+            move = Move(
                 slot_id,
                 action,
-                now=now,
-                note=action_note(source, note),
+                action_note(source, note),
+                f"{action.value} by {source}",
                 until=until,
-                what=f"{action.value} by {source}",
-                missing_ok=True,
             )
+            outcome = await self.transition(move, now, missing_ok=True)
             if isinstance(outcome, Missing):
                 gone = self.cache.remove(slot_id)
                 if gone is not None:
@@ -248,15 +247,9 @@ class AgentScheduler:
 
     async def transition(
         self,
-        slot_id: str,
-        action: Action,
-        *,
+        move: Move,
         now: datetime,
-        note: str,
-        what: str,
-        version: int | None = None,
-        until: datetime | None = None,
-        key: str | None = None,
+        *,
         check: bool = False,
         claim: bool = False,
         missing_ok: bool = False,
@@ -271,13 +264,13 @@ class AgentScheduler:
         was_active = self.cache.active_slot()
         try:
             result = await self.calendar.transition(
-                slot_id,
-                action,
+                move.slot_id,
+                move.action,
                 agent_id=self.agent_id,
-                expected_version=version,
-                note=note,
-                until=until,
-                idempotency_key=key,
+                expected_version=move.version,
+                note=move.note,
+                until=move.until,
+                idempotency_key=move.key,
             )
         except TransitionConflict as exc:
             if check:
@@ -285,8 +278,8 @@ class AgentScheduler:
             log.info(
                 "agent %s: %s of slot %s refused (%s): %s",
                 self.agent_id,
-                what,
-                slot_id,
+                move.what,
+                move.slot_id,
                 exc.code,
                 exc.detail,
             )
@@ -297,7 +290,7 @@ class AgentScheduler:
             if missing_ok and isinstance(exc, SlotNotFound):
                 return Missing(exc)
             if check:
-                self.backoff.trouble(now, f"{what} {slot_id}", exc, claim=claim)
+                self.backoff.trouble(now, f"{move.what} {move.slot_id}", exc, claim=claim)
             return Trouble(exc)
         if check:
             self.backoff.answered()

@@ -25,7 +25,7 @@ from bot.core.cache import local_day
 from bot.core.calendar import CalendarError
 from bot.core.events import SlotDeferred
 from bot.core.models import Action, AgentState, Slot
-from bot.core.moves import Applied, Trouble
+from bot.core.moves import Applied, Move, Trouble
 from bot.core.rules import next_midnight, pick, undeferred
 
 if TYPE_CHECKING:
@@ -107,15 +107,8 @@ class Checker:
         host.deferred.update(ids)
         await host.persist(host.state.add_deferrals(host.agent_id, ids))
         for slot in slots:
-            outcome = await host.transition(
-                slot.id,
-                Action.DEFER,
-                now=now,
-                note=f"deferred: {reason}",
-                what="defer",
-                version=slot.version,
-                check=True,
-            )
+            move = Move.of(slot, Action.DEFER, f"deferred: {reason}", "defer")
+            outcome = await host.transition(move, now, check=True)
             if isinstance(outcome, Trouble):
                 # Not deferred after all: forget it so the next check tries again.
                 for left in ids[ids.index(slot.id) :]:

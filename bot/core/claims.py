@@ -34,7 +34,7 @@ from bot.core.events import (
     WakeRecovered,
 )
 from bot.core.models import Action, Slot
-from bot.core.moves import Applied, Missing, Refused
+from bot.core.moves import Applied, Missing, Move, Refused
 from bot.core.notes import format_duration
 from bot.core.prompt import render_wake_prompt
 from bot.core.state import StateError, WakeEntry
@@ -85,17 +85,8 @@ class Claims:
             return
         crash_point("after_intent")
         was_active = host.cache.active_slot()
-        outcome = await host.transition(
-            slot.id,
-            Action.START,
-            now=now,
-            note=CLAIM_NOTE,
-            what="claim",
-            version=slot.version,
-            key=claim_key,
-            check=True,
-            claim=True,
-        )
+        move = Move.of(slot, Action.START, CLAIM_NOTE, "claim", key=claim_key)
+        outcome = await host.transition(move, now, check=True, claim=True)
         if isinstance(outcome, Refused):
             conflict = outcome.exc
             await host.persist(host.state.drop_intent(slot.id))
@@ -191,16 +182,9 @@ class Claims:
         """Give back claimed slots whose wake failed; False while the calendar is away."""
         host = self._host
         for slot_id, (version, failure) in list(self._pending_release.items()):
-            outcome = await host.transition(
-                slot_id,
-                Action.RELEASE,
-                now=now,
-                note=f"wake failed ({failure.error}); given back to be retried",
-                what="release",
-                version=version,
-                check=True,
-                missing_ok=True,
-            )
+            note = f"wake failed ({failure.error}); given back to be retried"
+            move = Move(slot_id, Action.RELEASE, note, "release", version=version)
+            outcome = await host.transition(move, now, check=True, missing_ok=True)
             if isinstance(outcome, Applied):
                 await self._finish_failed(slot_id, failure)
                 host.publish(SlotReleased, slot_id=slot_id)
@@ -249,18 +233,15 @@ class Claims:
         now is. Calendar trouble: False, the intent is kept and retried with backoff.
         """
         host = self._host
-        outcome = await host.transition(
+        move = Move(
             entry.slot_id,
             Action.START,
-            now=now,
-            note=f"{CLAIM_NOTE} (claim re-sent to settle it)",
-            what="recover",
+            f"{CLAIM_NOTE} (claim re-sent to settle it)",
+            "recover",
             version=entry.expected_version,
             key=entry.claim_key or None,
-            check=True,
-            claim=True,
-            missing_ok=True,
         )
+        outcome = await host.transition(move, now, check=True, claim=True, missing_ok=True)
         if isinstance(outcome, Missing):
             log.warning(
                 "agent %s: recovered intent for missing slot %s", host.agent_id, entry.slot_id

@@ -48,22 +48,30 @@ class SlotEvent(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Synced(Event):
+    """The agent's day was read from the calendar; health checks count from here."""
+
     slot_count: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SyncFailed(Event):
+    """A sync did not reach the calendar; the cache keeps the last good day meanwhile."""
+
     error: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HeartbeatSent(Event):
+    """The calendar was told the agent's state, so its own status view stays current."""
+
     status: HeartbeatStatus
     slot_id: str | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DayRolledOver(Event):
+    """Midnight in the calendar's zone: `carried` unfinished slots came along."""
+
     previous: date
     today: date
     carried: int
@@ -71,16 +79,22 @@ class DayRolledOver(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SlotDeferred(SlotEvent):
+    """A due slot waits because the agent is busy; woken once it is idle."""
+
     reason: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SlotClaimed(SlotEvent):
+    """The calendar granted our claim (`start`); the wake comes next."""
+
     slot: Slot
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ClaimConflict(SlotEvent):
+    """The calendar refused the claim: another moderator won, or the slot moved on."""
+
     code: str | None
     detail: str
 
@@ -96,6 +110,8 @@ class AgentWoken(SlotEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WakeFailed(SlotEvent):
+    """Every waker failed; the slot is released and retried later."""
+
     error: str
 
 
@@ -122,16 +138,22 @@ class SlotEnded(SlotEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SlotMisfired(SlotEvent):
+    """A slot first seen past `MISFIRE_GRACE_S` was aborted instead of woken late."""
+
     note: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SlotNudged(SlotEvent):
+    """A silent running slot got a reminder; `posted` is False when nobody could be told."""
+
     posted: bool
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StuckSlotAborted(SlotEvent):
+    """A slot silent far past its estimate was aborted, freeing the agent."""
+
     note: str
 
 

@@ -1,4 +1,4 @@
-"""What became of a calendar transition the scheduler asked for.
+"""A calendar transition the scheduler asks for (`Move`), and what became of it.
 
 Every transition of an agent's slot goes through `AgentScheduler.transition`,
 which catches the calendar's answer once (fold a refusal's slot, count the
@@ -9,9 +9,32 @@ they do next.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from bot.core.calendar import CalendarError, SlotNotFound, TransitionConflict
-from bot.core.models import Slot
+from bot.core.models import Action, Slot
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """One transition asked of the calendar; `what` names it in logs and trouble counts.
+
+    `version` is the compare-and-set guard (None: unguarded); `key` the idempotency
+    (claim) key. `Move.of` takes both id and version from the slot as the cache has it,
+    which is what nearly every caller wants.
+    """
+
+    slot_id: str
+    action: Action
+    note: str
+    what: str
+    version: int | None = None
+    until: datetime | None = None
+    key: str | None = None
+
+    @classmethod
+    def of(cls, slot: Slot, action: Action, note: str, what: str, key: str | None = None) -> Move:
+        return cls(slot.id, action, note, what, version=slot.version, key=key)
 
 
 @dataclass(frozen=True, slots=True)

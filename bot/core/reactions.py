@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from bot.core.cache import SlotChange
 from bot.core.events import SlotEnded, SlotMisfired
 from bot.core.models import Action, Slot, SlotStatus
-from bot.core.moves import Applied, Trouble
+from bot.core.moves import Applied, Move, Trouble
 from bot.core.notes import misfire_note
 from bot.core.rules import misfired
 from bot.core.state import StateError
@@ -99,14 +99,7 @@ class Reactions:
         if current is None or current.status is not SlotStatus.NOT_STARTED:
             return
         note = misfire_note(current, now, host.tz, host.config.misfire_grace_s)
-        outcome = await host.transition(
-            current.id,
-            Action.ABORT,
-            now=now,
-            note=note,
-            what="misfire abort",
-            version=current.version,
-        )
+        outcome = await host.transition(Move.of(current, Action.ABORT, note, "misfire abort"), now)
         if isinstance(outcome, Trouble):
             log.warning(
                 "agent %s: slot %s misfired but could not be aborted (%s); it will be "

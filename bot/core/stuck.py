@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from bot.core.events import SlotNudged, StuckSlotAborted
 from bot.core.models import Action, Slot
-from bot.core.moves import Applied
+from bot.core.moves import Applied, Move
 from bot.core.notes import format_duration, nudge_text, stuck_abort_note
 from bot.core.rules import StuckStep, overdue, stuck_deadline, stuck_verdict
 from bot.core.state import StateError, WakeEntry
@@ -105,15 +105,8 @@ class StuckWatch:
         verdict = stuck_verdict(track.at, track.nudged, active.estimated_duration_min, now)
         if verdict.step is StuckStep.ABORT:
             note = stuck_abort_note(active, verdict.silence)
-            outcome = await host.transition(
-                active.id,
-                Action.ABORT,
-                now=now,
-                note=note,
-                what="abort stuck",
-                version=active.version,
-                check=True,
-            )
+            move = Move.of(active, Action.ABORT, note, "abort stuck")
+            outcome = await host.transition(move, now, check=True)
             if isinstance(outcome, Applied):
                 log.warning("agent %s: slot %s %s", host.agent_id, active.id, note)
                 host.publish(StuckSlotAborted, slot_id=active.id, note=note)
