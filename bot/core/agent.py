@@ -50,9 +50,8 @@ from bot.core.events import (
     HeartbeatSent,
     SlotTransitioned,
 )
-from bot.core.models import Action, HeartbeatStatus, Slot
+from bot.core.models import HeartbeatStatus, Slot
 from bot.core.moves import Applied, Missing, Move, Outcome, Refused, Trouble
-from bot.core.notes import action_note
 from bot.core.reactions import Reactions
 from bot.core.state import StateError, StateStore, SyncRecord, WakeEntry
 from bot.core.status import AgentSnapshot, build_snapshot
@@ -188,26 +187,12 @@ class AgentScheduler:
                 self.backoff.hold_for_interval(moment)
         await self._after()
 
-    async def apply_action(
-        self,
-        slot_id: str,
-        action: Action,
-        *,
-        note: str | None = None,
-        source: str = "moderator",
-        until: datetime | None = None,
-    ) -> Slot:
+    async def apply_action(self, move: Move, source: str) -> Slot:
         """A reply or a command moves a slot; refusals propagate for the caller to explain."""
+        slot_id, action = move.slot_id, move.action
         async with self._lock:
             now = self.clock.now()
             was_active = self.cache.active_slot()
-            move = Move(
-                slot_id,
-                action,
-                action_note(source, note),
-                f"{action.value} by {source}",
-                until=until,
-            )
             outcome = await self.transition(move, now, missing_ok=True)
             if isinstance(outcome, Missing):
                 gone = self.cache.remove(slot_id)

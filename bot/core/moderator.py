@@ -52,6 +52,7 @@ from bot.core.calendar import Calendar
 from bot.core.clock import Clock
 from bot.core.events import EventBus
 from bot.core.models import Action, Slot
+from bot.core.moves import Move
 from bot.core.notes import action_note
 from bot.core.state import StateStore
 from bot.core.status import AgentSnapshot
@@ -252,6 +253,9 @@ class Moderator:
         it is now) or `CalendarError`; a slot of an agent that is not configured
         is still moved (a person may clean up), without scheduling consequences.
         """
+        move = Move(
+            slot_id, action, action_note(source, note), f"{action.value} by {source}", until=until
+        )
         owner = self.slot_owner(slot_id)
         if owner is None:
             slot = await self.calendar.get_slot(slot_id)
@@ -260,9 +264,9 @@ class Moderator:
         if scheduler is None:
             log.info("slot %s of unconfigured agent %s: %s by %s", slot_id, owner, action, source)
             return await self.calendar.transition(
-                slot_id, action, agent_id=owner, note=action_note(source, note), until=until
+                slot_id, action, agent_id=owner, note=move.note, until=until
             )
-        return await scheduler.apply_action(slot_id, action, note=note, source=source, until=until)
+        return await scheduler.apply_action(move, source)
 
     async def record_progress(self, slot_id: str, note: str | None = None) -> bool:
         """The agent posted progress: its slot is alive (resets the stuck-slot silence).
