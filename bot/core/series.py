@@ -1,0 +1,266 @@
+"""Recurring slots (DESIGN §3.1): which instants a series names, as pure functions.
+
+A series is planned in wall-clock time ("09:00 in Europe/Berlin, weekdays"), so
+its instances are expanded on naive local times by python-dateutil and only then
+placed on the time line. That order is what keeps 09:00 at 09:00 across a DST
+change, the bug every scheduler users know has somewhere:
+
+* a wall time that does not exist (the spring gap) moves forward by the gap
+  (02:30 on the night clocks jump 02:00 -> 03:00 is 03:30);
+* an ambiguous one (the autumn fold) is the first, earlier instant;
+* an instance landing on the same instant as an earlier one is dropped.
+
+Both placements are exactly what PEP 495 gives for `fold=0`, which is why
+`place` needs no special cases. Everything here is checked before anything is
+stored: a rule the calendar could not keep exactly as asked is refused with a
+`SeriesRuleError` naming the part that is wrong.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from itertools import islice
+from zoneinfo import ZoneInfo
+
+from dateutil.rrule import rrule, rrulestr
+
+#: Parts of an RRULE value we accept; BYSECOND is refused (nothing finer than a minute).
+_ALLOWED_PARTS = frozenset(
+    {
+        "FREQ",
+        "UNTIL",
+        "COUNT",
+        "INTERVAL",
+        "BYMINUTE",
+        "BYHOUR",
+        "BYDAY",
+        "BYMONTHDAY",
+        "BYYEARDAY",
+        "BYWEEKNO",
+        "BYMONTH",
+        "BYSETPOS",
+        "WKST",
+    }
+)
+_FREQUENCIES = frozenset({"YEARLY", "MONTHLY", "WEEKLY", "DAILY", "HOURLY"})
+MAX_RULE_LENGTH = 500
+MAX_INSTANCES_PER_DAY = 24
+MAX_COUNT = 100_000
+MAX_INTERVAL = 1_000
+#: How many instances are looked at to judge a rule (24 a day at most over ~3 months).
+_PROBE_INSTANCES = 2_200
+_WALL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$")
+_UNTIL_UTC = re.compile(r"^(\d{8}T\d{6})Z$")
+OCCURRENCE_STAMP = "%Y%m%dT%H%M%S"
+
+
+class SeriesRuleError(ValueError):
+    """A series the calendar refuses (422); `field` names what is wrong for the caller."""
+
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(f"{field}: {detail}")
+        self.field = field
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    """One instance of a series: its nominal wall time (the id's stamp) and its instant."""
+
+    nominal: datetime
+    at: datetime
+
+    @property
+    def stamp(self) -> str:
+        return self.nominal.strftime(OCCURRENCE_STAMP)
+
+
+@dataclass(frozen=True, slots=True)
+class Recurrence:
+    """A checked rule: the RRULE value, the first wall time, its zone, the wall times left out."""
+
+    rule: str
+    start: datetime
+    zone: ZoneInfo
+    exdates: frozenset[datetime] = frozenset()
+
+    @classmethod
+    def checked(cls, rule: str, start: str, zone: str, exdates: tuple[str, ...] = ()) -> Recurrence:
+        """Parse and check everything §3.1 asks of a series; raises `SeriesRuleError`."""
+        tz = _zone(zone)
+        first = parse_wall_time(start, "start")
+        skipped = frozenset(parse_wall_time(text, "exdates") for text in exdates)
+        recurrence = cls(_normalised_rule(rule, tz), first, tz, skipped)
+        recurrence._judge()
+        return recurrence
+
+    def _rrule(self) -> rrule:
+        parsed = rrulestr(self.rule, dtstart=self.start)
+        assert isinstance(parsed, rrule)
+        return parsed
+
+    def _judge(self) -> None:
+        probe = list(islice(self.instances(), _PROBE_INSTANCES))
+        if not probe:
+            raise SeriesRuleError("rrule", "yields no instance (check UNTIL, COUNT and EXDATE)")
+        per_day = Counter(instance.nominal.date() for instance in probe)
+        busiest, count = per_day.most_common(1)[0]
+        if count > MAX_INSTANCES_PER_DAY:
+            raise SeriesRuleError(
+                "rrule",
+                f"makes {count} instances on {busiest.isoformat()}; "
+                f"at most {MAX_INSTANCES_PER_DAY} a day",
+            )
+
+    def instances(self, after: datetime | None = None) -> Iterator[Instance]:
+        """Instances in order, from the first whose instant is >= `after` (aware), if given.
+
+        Exdates are left out and an instance on the instant of the one before it
+        is dropped (the spring gap moves 02:30 onto 03:30; the rule may name both).
+        """
+        rule = self._rrule()
+        start_wall = None if after is None else _wall_before(after, self.zone)
+        wall_times = rule if start_wall is None else rule.xafter(start_wall, inc=True)
+        last: datetime | None = None
+        for nominal in wall_times:
+            if nominal in self.exdates:
+                continue
+            at = place(nominal, self.zone)
+            if last is not None and at <= last:
+                continue
+            last = at
+            if after is None or at >= after:
+                yield Instance(nominal, at)
+
+    def between(self, start: datetime, end: datetime) -> list[Instance]:
+        """Instances with `start <= at < end` (both aware)."""
+        found: list[Instance] = []
+        for instance in self.instances(after=start):
+            if instance.at >= end:
+                break
+            found.append(instance)
+        return found
+
+
+def place(wall: datetime, zone: ZoneInfo) -> datetime:
+    """The UTC instant of a naive wall time in `zone`: gap forward, fold first (PEP 495 fold=0)."""
+    return wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+
+
+def _wall_before(instant: datetime, zone: ZoneInfo) -> datetime:
+    """A naive wall time no later than any wall time whose instant is >= `instant`.
+
+    One day back covers every offset change there is, so no instance is skipped.
+    """
+    return instant.astimezone(zone).replace(tzinfo=None) - timedelta(days=1)
+
+
+def parse_wall_time(text: object, field: str) -> datetime:
+    """`YYYY-MM-DDTHH:MM[:SS]` without offset: a series' times are wall times in its zone."""
+    if not isinstance(text, str) or not _WALL_TIME.match(text):
+        raise SeriesRuleError(field, f"{text!r} must be a local time YYYY-MM-DDTHH:MM[:SS]")
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise SeriesRuleError(field, f"{text!r} is not a real date and time ({exc})") from None
+    if not 1970 <= value.year <= 9998:
+        raise SeriesRuleError(field, f"{text!r} must be between 1970 and 9998")
+    return value
+
+
+def _zone(name: object) -> ZoneInfo:
+    if not isinstance(name, str) or not name or len(name) > 64:
+        raise SeriesRuleError("timezone", f"{name!r} is not an IANA time zone")
+    try:
+        return ZoneInfo(name)
+    except (ValueError, OSError, KeyError) as exc:
+        raise SeriesRuleError("timezone", f"{name!r} is not an IANA time zone ({exc})") from None
+
+
+def _normalised_rule(rule: object, zone: ZoneInfo) -> str:
+    """The rule with its parts checked; a UTC `UNTIL` (…Z) is turned into the zone's wall time.
+
+    dateutil wants UNTIL in the same form as DTSTART, and a series' start is a wall time.
+    """
+    if not isinstance(rule, str) or not rule.strip():
+        raise SeriesRuleError("rrule", "must be an RRULE value such as FREQ=DAILY")
+    if len(rule) > MAX_RULE_LENGTH:
+        raise SeriesRuleError("rrule", f"is longer than {MAX_RULE_LENGTH} characters")
+    text = rule.strip().removeprefix("RRULE:")
+    parts: dict[str, str] = {}
+    for part in text.split(";"):
+        name, sep, value = part.partition("=")
+        name = name.strip().upper()
+        if not sep or not value.strip():
+            raise SeriesRuleError("rrule", f"{part!r} is not NAME=VALUE")
+        if name not in _ALLOWED_PARTS:
+            raise SeriesRuleError("rrule", f"{name} is not supported in a series")
+        if name in parts:
+            raise SeriesRuleError("rrule", f"{name} is given twice")
+        parts[name] = value.strip().upper()
+    _check_parts(parts)
+    until = parts.get("UNTIL")
+    if until is not None:
+        parts["UNTIL"] = _local_until(until, zone)
+    normalised = ";".join(f"{name}={value}" for name, value in parts.items())
+    try:
+        rrulestr(normalised, dtstart=datetime(2000, 1, 1))
+    except (ValueError, TypeError, IndexError, OverflowError) as exc:
+        raise SeriesRuleError("rrule", f"is not a valid RRULE ({exc})") from None
+    return normalised
+
+
+def _check_parts(parts: dict[str, str]) -> None:
+    frequency = parts.get("FREQ")
+    if frequency is None:
+        raise SeriesRuleError("rrule", "needs FREQ")
+    if frequency not in _FREQUENCIES:
+        raise SeriesRuleError(
+            "rrule", f"FREQ={frequency} is not allowed: HOURLY or coarser (no MINUTELY/SECONDLY)"
+        )
+    if "COUNT" in parts and "UNTIL" in parts:
+        raise SeriesRuleError("rrule", "COUNT and UNTIL cannot both be given (RFC 5545)")
+    for name, limit in (("COUNT", MAX_COUNT), ("INTERVAL", MAX_INTERVAL)):
+        value = parts.get(name)
+        if value is not None and not (value.isdigit() and 1 <= int(value) <= limit):
+            raise SeriesRuleError("rrule", f"{name} must be a whole number from 1 to {limit}")
+
+
+def _local_until(value: str, zone: ZoneInfo) -> str:
+    utc = _UNTIL_UTC.match(value)
+    try:
+        if utc is None:
+            parsed = datetime.strptime(value, OCCURRENCE_STAMP)
+        else:
+            instant = datetime.strptime(utc.group(1), OCCURRENCE_STAMP).replace(tzinfo=UTC)
+            parsed = instant.astimezone(zone).replace(tzinfo=None)
+    except (ValueError, OverflowError):
+        try:
+            parsed = datetime.combine(
+                datetime.strptime(value, "%Y%m%d").date(), datetime.max.time()
+            )
+        except ValueError:
+            raise SeriesRuleError(
+                "rrule", f"UNTIL={value} must be YYYYMMDD, YYYYMMDDTHHMMSS or …Z"
+            ) from None
+    return parsed.strftime(OCCURRENCE_STAMP)
+
+
+def occurrence_id(series_id: str, instance: Instance) -> str:
+    """`<series id>_<nominal local start>`: stable across edits and moves (§3.1)."""
+    return f"{series_id}_{instance.stamp}"
+
+
+def split_occurrence_id(slot_id: str) -> tuple[str, datetime] | None:
+    """(series id, nominal wall time) of an occurrence id, or None for a single slot's id."""
+    series_id, sep, stamp = slot_id.rpartition("_")
+    if not sep or not series_id:
+        return None
+    try:
+        return series_id, datetime.strptime(stamp, OCCURRENCE_STAMP)
+    except ValueError:
+        return None
