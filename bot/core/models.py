@@ -29,6 +29,8 @@ class SlotStatus(StrEnum):
     PAUSED = "PAUSED"
     FINISHED = "FINISHED"
     ABORTED = "ABORTED"
+    #: A plan withdrawn before it ran (DESIGN v2): final, and not a failure like ABORTED.
+    CANCELLED = "CANCELLED"
 
     @property
     def is_final(self) -> bool:
@@ -45,7 +47,7 @@ class SlotStatus(StrEnum):
         return self in PENDING_STATUSES
 
 
-FINAL_STATUSES = frozenset({SlotStatus.FINISHED, SlotStatus.ABORTED})
+FINAL_STATUSES = frozenset({SlotStatus.FINISHED, SlotStatus.ABORTED, SlotStatus.CANCELLED})
 ACTIVE_STATUSES = frozenset({SlotStatus.ONGOING, SlotStatus.PAUSED})
 PENDING_STATUSES = frozenset({SlotStatus.NOT_STARTED, SlotStatus.DEFERRED})
 
@@ -58,6 +60,7 @@ class Action(StrEnum):
     RESUME = "resume"
     DEFER = "defer"
     RELEASE = "release"
+    CANCEL = "cancel"
 
 
 class Transition(BaseModel):
@@ -79,6 +82,7 @@ TRANSITIONS: dict[Action, Transition] = {
     Action.RELEASE: Transition(
         allowed_from=frozenset({SlotStatus.ONGOING}), to=SlotStatus.DEFERRED
     ),
+    Action.CANCEL: Transition(allowed_from=PENDING_STATUSES, to=SlotStatus.CANCELLED),
 }
 
 

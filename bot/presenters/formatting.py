@@ -23,6 +23,7 @@ STATUS_EMOJI: Final[dict[SlotStatus, str]] = {
     SlotStatus.PAUSED: "⏸️",
     SlotStatus.FINISHED: "✅",
     SlotStatus.ABORTED: "❌",
+    SlotStatus.CANCELLED: "🚫",
 }
 
 ACTION_PAST: Final[dict[Action, str]] = {
@@ -33,6 +34,7 @@ ACTION_PAST: Final[dict[Action, str]] = {
     Action.DEFER: "deferred",
     Action.START: "started",
     Action.RELEASE: "released",
+    Action.CANCEL: "cancelled",
 }
 
 _MARKDOWN = re.compile(r"([\\*_~`|>#\[\]()])")
