@@ -21,6 +21,7 @@ from bot.core.calendar import CalendarUnavailable, TransitionConflict
 from bot.core.clock import FakeClock
 from bot.core.models import Action, HeartbeatStatus, SlotStatus
 from tests.calendar.conftest import START, TZ, minutes, slot_body
+from tests.support.sqlite_files import user_version, write_file
 
 DAY = START.date()
 
@@ -195,22 +196,21 @@ async def test_a_claim_key_outlives_a_reopen_of_the_file(tmp_path: Path, clock: 
 async def test_a_version_1_calendar_file_is_upgraded_in_place(
     tmp_path: Path, clock: FakeClock
 ) -> None:
-    path = tmp_path / "old.db"
-    with sqlite3.connect(path) as raw:
-        raw.executescript(
-            """
-            CREATE TABLE slots (
-                id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, scheduled_at_us INTEGER NOT NULL,
-                estimated_duration_min INTEGER NOT NULL, priority INTEGER NOT NULL,
-                status TEXT NOT NULL, slot_type TEXT NOT NULL, title TEXT NOT NULL,
-                prompt TEXT NOT NULL, event_data TEXT NOT NULL, version INTEGER NOT NULL,
-                updated_at_us INTEGER NOT NULL
-            );
-            INSERT INTO slots VALUES ('old1', 'alice', 0, 30, 50, 'ONGOING', 'work', 't', 'p',
-                                      '{}', 2, 0);
-            PRAGMA user_version = 1;
-            """
-        )
+    path = write_file(
+        tmp_path / "old.db",
+        """
+        CREATE TABLE slots (
+            id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, scheduled_at_us INTEGER NOT NULL,
+            estimated_duration_min INTEGER NOT NULL, priority INTEGER NOT NULL,
+            status TEXT NOT NULL, slot_type TEXT NOT NULL, title TEXT NOT NULL,
+            prompt TEXT NOT NULL, event_data TEXT NOT NULL, version INTEGER NOT NULL,
+            updated_at_us INTEGER NOT NULL
+        );
+        INSERT INTO slots VALUES ('old1', 'alice', 0, 30, 50, 'ONGOING', 'work', 't', 'p',
+                                  '{}', 2, 0);
+        PRAGMA user_version = 1;
+        """,
+    )
     cal = await EmbeddedCalendar.open(path, timezone=TZ, clock=clock)
     try:
         held = await cal.get_slot("old1")
@@ -223,5 +223,4 @@ async def test_a_version_1_calendar_file_is_upgraded_in_place(
         assert (await cal.transition(slot.id, Action.START, idempotency_key="k")).version == 2
     finally:
         await cal.close()
-    with sqlite3.connect(path) as raw:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert user_version(path) == 2

@@ -25,6 +25,15 @@ async def ask(
     return handle
 
 
+async def slot_command(
+    fake: FakeDiscord, user: FakeUser, action: str, slot_id: str, **options: Any
+) -> InteractionHandle:
+    """`/slot` with `action` on `slot_id` (and `note`, `agent`, ...) as `user`, in #general."""
+    return await ask(
+        fake, user, general(fake), "slot", {"action": action, "slot_id": slot_id, **options}
+    )
+
+
 async def complete(
     fake: FakeDiscord,
     user: FakeUser,

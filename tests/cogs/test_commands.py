@@ -17,7 +17,7 @@ import pytest
 from bot.core.models import SlotCreate, SlotStatus
 from cogs.interactions import SOMETHING_WENT_WRONG
 from cogs.status import StatusCog
-from tests.cogs.support import ask, complete, general
+from tests.cogs.support import ask, complete, general, slot_command
 from tests.e2e.harness import BotHarness, running_bot
 from tests.fakediscord import DEFAULT_BOT_PERMISSIONS, P
 from tests.fakediscord.fixtures import MakeFake
@@ -161,9 +161,8 @@ async def test_bad_dates_and_unknown_agents_get_an_ephemeral_answer_at_once(
 async def test_status_shows_busy_and_idle_agents_with_the_slot_channel(
     moderator_bot: BotHarness,
 ) -> None:
-    h = moderator_bot
-    fake = h.fake
-    slot, channel_id = await h.woken_slot("alice", title="Ship the fix")
+    fake = moderator_bot.fake
+    slot, channel_id = await moderator_bot.woken_slot("alice", title="Ship the fix")
     handle = await ask(fake, fake.member, general(fake), "status")
     text = handle.text()
     assert handle.ephemeral
@@ -213,13 +212,7 @@ async def test_slot_complete_by_an_admin_finishes_it_and_tells_the_agent(
     slot, channel_id = await h.woken_slot("alice", title="Ship the fix")
     before = len(h.bot_messages(channel_id))
 
-    handle = await ask(
-        fake,
-        fake.admin,
-        general(fake),
-        "slot",
-        {"action": "complete", "slot_id": slot.id, "note": "by hand"},
-    )
+    handle = await slot_command(fake, fake.admin, "complete", slot.id, note="by hand")
     assert handle.ephemeral
     assert "now ✅ finished" in handle.text() and "Announced in" in handle.text()
     await h.wait_status(slot.id, SlotStatus.FINISHED)
@@ -253,9 +246,7 @@ async def test_plain_members_may_not_steer(moderator_bot: BotHarness) -> None:
     manager_role = fake.add_role("managers", int(P.MANAGE_GUILD))
     manager = fake.add_member("manager", roles=(manager_role.id,))
     await fake.wait_for(lambda: h.bot.get_guild(fake.guild_id).get_role(manager_role.id))  # type: ignore[union-attr]
-    handle = await ask(
-        fake, manager, general(fake), "slot", {"action": "pause", "slot_id": slot.id}
-    )
+    handle = await slot_command(fake, manager, "pause", slot.id)
     assert "now ⏸️ paused" in handle.text()
 
 
@@ -264,36 +255,29 @@ async def test_unknown_slots_and_refused_transitions_are_explained(
 ) -> None:
     h = moderator_bot
     fake = h.fake
-    where = general(fake)
     slot, channel_id = await h.woken_slot("alice")
 
-    handle = await ask(
-        fake, fake.admin, where, "slot", {"action": "complete", "slot_id": "0123456789abcdef"}
-    )
+    handle = await slot_command(fake, fake.admin, "complete", "0123456789abcdef")
     assert handle.ephemeral and "No such slot" in handle.text()
 
-    handle = await ask(fake, fake.admin, where, "slot", {"action": "resume", "slot_id": slot.id})
+    handle = await slot_command(fake, fake.admin, "resume", slot.id)
     assert handle.ephemeral
     assert f"Cannot resume slot `{slot.id}`: it is ▶️ ongoing" in handle.text()
     assert "works only on paused slots" in handle.text()
     assert (await h.slot(slot.id)).status is SlotStatus.ONGOING
 
-    handle = await ask(
-        fake, fake.admin, where, "slot", {"action": "complete", "slot_id": "not an id"}
-    )
+    handle = await slot_command(fake, fake.admin, "complete", "not an id")
     assert "not a slot id" in handle.text()
 
-    handle = await ask(fake, fake.admin, where, "slot", {"action": "pause", "slot_id": slot.id})
+    handle = await slot_command(fake, fake.admin, "pause", slot.id)
     assert "now ⏸️ paused" in handle.text()
-    handle = await ask(fake, fake.admin, where, "slot", {"action": "resume", "slot_id": slot.id})
+    handle = await slot_command(fake, fake.admin, "resume", slot.id)
     assert "now ▶️ ongoing" in handle.text()
     notices = await h.wait_bot_messages(channel_id, 3)
     assert "/slot pause" in notices[1]["content"] and "/slot resume" in notices[2]["content"]
 
     # A slot of the wrong agent, when the agent is named.
-    handle = await ask(
-        fake, fake.admin, where, "slot", {"action": "abort", "slot_id": slot.id, "agent": "bob"}
-    )
+    handle = await slot_command(fake, fake.admin, "abort", slot.id, agent="bob")
     assert "belongs to alice, not bob" in handle.text()
     assert (await h.slot(slot.id)).status is SlotStatus.ONGOING
 
@@ -303,24 +287,12 @@ async def test_defer_with_minutes_reschedules(moderator_bot: BotHarness) -> None
     fake = h.fake
     slot = await h.add_slot("bob", in_s=3 * 3600)
     # `minutes` belongs to defer: with another action it is refused, not quietly dropped.
-    handle = await ask(
-        fake,
-        fake.admin,
-        general(fake),
-        "slot",
-        {"action": "abort", "slot_id": slot.id, "minutes": 30},
-    )
+    handle = await slot_command(fake, fake.admin, "abort", slot.id, minutes=30)
     assert handle.ephemeral and handle.response_type == IMMEDIATE_RESPONSE
     assert "`minutes` goes only with `defer`" in handle.text() and "abort" in handle.text()
     assert (await h.slot(slot.id)).status is SlotStatus.NOT_STARTED
     start = h.bot.clock.now()
-    handle = await ask(
-        fake,
-        fake.admin,
-        general(fake),
-        "slot",
-        {"action": "defer", "slot_id": slot.id, "minutes": 30},
-    )
+    handle = await slot_command(fake, fake.admin, "defer", slot.id, minutes=30)
     end = h.bot.clock.now()
     assert "deferred" in handle.text() and "Not announced" in handle.text()  # never woken
     moved = await h.slot(slot.id)

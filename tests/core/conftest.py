@@ -62,6 +62,11 @@ async def add_slot(
     )
 
 
+async def actions_of(calendar: EmbeddedCalendar, slot_id: str, action: str) -> int:
+    """How many times the slot's history records `action` ("start", "defer", ...)."""
+    return sum(1 for e in await calendar.slot_events(slot_id) if e.action == action)
+
+
 class Harness:
     """Builds moderators on the shared fake clock and tears them down."""
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import NamedTuple
 
 import pytest
 
@@ -12,7 +15,7 @@ from bot.core.events import ClaimConflict, WakeRecovered
 from bot.core.models import Action, Slot, SlotStatus
 from bot.core.state import StateStore, WakeEntry
 from bot.core.waker import WakeResult
-from tests.core.conftest import START, Harness, add_slot, minutes
+from tests.core.conftest import START, Harness, actions_of, add_slot, minutes
 from tests.support.calendars import CallFault, FaultyCalendar
 from tests.support.clock import SettlingClock
 from tests.support.wakers import RecordingWaker, World
@@ -20,6 +23,35 @@ from tests.support.wakers import RecordingWaker, World
 
 class ProcessDied(BaseException):
     """Stands for the process being killed: nothing after it runs, no handler catches it."""
+
+
+@asynccontextmanager
+async def _state_file(harness: Harness, clock: SettlingClock) -> AsyncIterator[StateStore]:
+    """The state file while no moderator runs: what a dead process left, or a restart reads."""
+    state = await StateStore.open(harness.state_path, clock=clock)
+    try:
+        yield state
+    finally:
+        await state.close()
+
+
+class CrashedIntent(NamedTuple):
+    slot: Slot
+    claim_key: str
+
+
+@pytest.fixture
+async def intent(
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+) -> CrashedIntent:
+    """Ada's slot, due now, and a run that wrote its intent to wake it and died at once.
+
+    An intent is only written for a due slot.
+    """
+    slot = await add_slot(calendar, "ada", START)
+    async with _state_file(harness, clock) as state:
+        key = await state.record_intent(slot.id, "ada", expected_version=slot.version)
+    return CrashedIntent(slot, key)
 
 
 class DyingWaker(RecordingWaker):
@@ -31,12 +63,9 @@ class DyingWaker(RecordingWaker):
 
 
 async def test_crash_after_intent_before_claim_wakes_once(
-    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar, intent: CrashedIntent
 ) -> None:
-    slot = await add_slot(calendar, "ada", START)  # an intent is only written for a due slot
-    state = await StateStore.open(harness.state_path, clock=clock)
-    key = await state.record_intent(slot.id, "ada", expected_version=slot.version)
-    await state.close()
+    slot, key = intent
 
     waker = RecordingWaker(clock)
     moderator = await harness.moderator(waker)
@@ -47,17 +76,13 @@ async def test_crash_after_intent_before_claim_wakes_once(
     await clock.advance(120)
     assert waker.world.delivered() == [slot.id]
     assert waker.calls == [slot.id]
-    starts = [e for e in await calendar.slot_events(slot.id) if e.action == "start"]
-    assert len(starts) == 1
+    assert await actions_of(calendar, slot.id, "start") == 1
 
 
 async def test_crash_after_intent_for_a_slot_that_moved_on_leaves_it_to_the_normal_flow(
-    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar, intent: CrashedIntent
 ) -> None:
-    slot = await add_slot(calendar, "ada", START)
-    state = await StateStore.open(harness.state_path, clock=clock)
-    await state.record_intent(slot.id, "ada", expected_version=slot.version)
-    await state.close()
+    slot = intent.slot
     # while we were down a person deferred it to later: the claim we meant is stale
     await calendar.transition(slot.id, Action.DEFER, until=START + minutes(2))
 
@@ -72,12 +97,9 @@ async def test_crash_after_intent_for_a_slot_that_moved_on_leaves_it_to_the_norm
 
 
 async def test_crash_after_claim_before_wake_wakes_once(
-    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar, intent: CrashedIntent
 ) -> None:
-    slot = await add_slot(calendar, "ada", START)
-    state = await StateStore.open(harness.state_path, clock=clock)
-    key = await state.record_intent(slot.id, "ada", expected_version=slot.version)
-    await state.close()
+    slot, key = intent
     # the claim (with the intent's claim key) went through, then the process died
     await calendar.transition(
         slot.id, Action.START, expected_version=slot.version, idempotency_key=key
@@ -119,20 +141,14 @@ async def test_crash_mid_wake_restart_finds_the_channel_and_never_posts_twice(
 
 
 async def _unfinished(harness: Harness, clock: SettlingClock) -> list[WakeEntry]:
-    state = await StateStore.open(harness.state_path, clock=clock)
-    try:
+    async with _state_file(harness, clock) as state:
         return list(await state.unfinished_wakes())
-    finally:
-        await state.close()
 
 
 async def test_slot_claimed_by_someone_else_is_not_woken_on_recovery(
-    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar, intent: CrashedIntent
 ) -> None:
-    slot = await add_slot(calendar, "ada", START)
-    state = await StateStore.open(harness.state_path, clock=clock)
-    await state.record_intent(slot.id, "ada", expected_version=1)
-    await state.close()
+    slot = intent.slot
     # our claim never happened; a person deferred it and another moderator claimed it
     await calendar.transition(slot.id, Action.DEFER)
     await calendar.transition(slot.id, Action.START, expected_version=2)
@@ -161,8 +177,7 @@ async def test_session_deferrals_survive_a_restart(
         await clock.advance(60)
         await second.check_all()
         await second.sync_all()
-    defers = [e for e in await calendar.slot_events(waiting.id) if e.action == "defer"]
-    assert len(defers) == 1
+    assert await actions_of(calendar, waiting.id, "defer") == 1
     assert second.status("ada").session_deferred_count == 1
     assert waker.calls == []  # the held slot was woken by the first run, never again
     await second.apply_action(held.id, Action.COMPLETE, source="reply")
@@ -231,9 +246,8 @@ async def test_ends_seen_at_start_up_are_reported_only_for_our_channels(
     for slot in (ours, theirs):
         await calendar.transition(slot.id, Action.START)
         await calendar.transition(slot.id, Action.COMPLETE)
-    state = await StateStore.open(harness.state_path, clock=clock)
-    await state.save_channel(ours.id, "ada", 4242)  # we woke it before going down
-    await state.close()
+    async with _state_file(harness, clock) as state:
+        await state.save_channel(ours.id, "ada", 4242)  # we woke it before going down
     moderator = await harness.moderator(RecordingWaker(clock))
     assert [s.id for s in harness.ended] == [ours.id]
     link = await moderator.state.channel_link(ours.id)
@@ -241,12 +255,9 @@ async def test_ends_seen_at_start_up_are_reported_only_for_our_channels(
 
 
 async def test_another_moderators_claim_one_version_on_is_not_taken_for_ours(
-    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar, intent: CrashedIntent
 ) -> None:
-    slot = await add_slot(calendar, "ada", START)
-    state = await StateStore.open(harness.state_path, clock=clock)
-    await state.record_intent(slot.id, "ada", expected_version=1)
-    await state.close()
+    slot = intent.slot
     # our claim never reached the calendar; another moderator's did, moving the
     # version exactly as ours would have (1 -> 2)
     await calendar.transition(
@@ -261,17 +272,13 @@ async def test_another_moderators_claim_one_version_on_is_not_taken_for_ours(
     snap = moderator.status("ada")
     assert snap.current is not None and snap.current.id == slot.id  # busy, learnt, not woken
     assert ClaimConflict in harness.kinds() and WakeRecovered not in harness.kinds()
-    starts = [e for e in await calendar.slot_events(slot.id) if e.action == "start"]
-    assert len(starts) == 1
+    assert await actions_of(calendar, slot.id, "start") == 1
 
 
 async def test_a_refused_re_sent_claim_on_an_ended_slot_is_recorded_not_woken(
-    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar, intent: CrashedIntent
 ) -> None:
-    slot = await add_slot(calendar, "ada", START)
-    state = await StateStore.open(harness.state_path, clock=clock)
-    await state.record_intent(slot.id, "ada", expected_version=1)
-    await state.close()
+    slot = intent.slot
     await calendar.transition(slot.id, Action.START, idempotency_key="someone-else")
     await calendar.transition(slot.id, Action.COMPLETE)
 
@@ -298,17 +305,14 @@ async def test_crash_after_giving_back_a_failed_wake_never_wakes_the_next_claime
 ) -> None:
     slot = await add_slot(calendar, "ada", START + minutes(1))
     # ... and this process dies before it writes the release's result
-    released_then_taken_then_died = FaultyCalendar(
-        calendar,
-        clock,
-        CallFault(
-            "transition",
-            Action.RELEASE,
-            after=True,
-            error=ProcessDied,
-            meanwhile=another_moderator_claims,
-        ),
+    release_lands_then_died = CallFault(
+        "transition",
+        Action.RELEASE,
+        after=True,
+        error=ProcessDied,
+        meanwhile=another_moderator_claims,
     )
+    released_then_taken_then_died = FaultyCalendar(calendar, clock, release_lands_then_died)
     first = await harness.moderator(
         RecordingWaker(clock, name="failing", failures=None),
         calendar=released_then_taken_then_died,
@@ -331,13 +335,12 @@ async def test_our_claim_released_and_taken_by_another_moderator_is_not_woken_ag
     harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
 ) -> None:
     slot = await add_slot(calendar, "ada", START)
-    state = await StateStore.open(harness.state_path, clock=clock)
-    key = await state.record_intent(slot.id, "ada", expected_version=slot.version)
-    claimed = await calendar.transition(
-        slot.id, Action.START, expected_version=slot.version, idempotency_key=key
-    )
-    await state.record_claim(slot.id, claimed.version)
-    await state.close()
+    async with _state_file(harness, clock) as state:
+        key = await state.record_intent(slot.id, "ada", expected_version=slot.version)
+        claimed = await calendar.transition(
+            slot.id, Action.START, expected_version=slot.version, idempotency_key=key
+        )
+        await state.record_claim(slot.id, claimed.version)
     # we died before the wake's result; meanwhile a person released the slot and
     # another moderator claimed (and woke) it: ONGOING again, but not ours
     released = await calendar.transition(slot.id, Action.RELEASE, expected_version=claimed.version)

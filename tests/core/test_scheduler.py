@@ -19,14 +19,10 @@ from bot.core.moderator import UnknownAgent
 from bot.core.status import AgentActivity
 from bot.core.waker import WakeResult
 from bot.wakers.chain import WakerChain
-from tests.core.conftest import ADA, BOB, START, Harness, add_slot, minutes
+from tests.core.conftest import ADA, BOB, START, Harness, actions_of, add_slot, minutes
 from tests.support.calendars import CallFault, FaultyCalendar
 from tests.support.clock import SettlingClock
 from tests.support.wakers import RecordingWaker, World
-
-
-async def defers_of(calendar: EmbeddedCalendar, slot_id: str) -> int:
-    return sum(1 for e in await calendar.slot_events(slot_id) if e.action == "defer")
 
 
 async def complete(moderator: Any, clock: SettlingClock, slot_id: str) -> None:
@@ -69,7 +65,7 @@ async def test_busy_agent_gets_each_due_slot_deferred_once_then_by_priority_when
         await moderator.check_all()
         await moderator.sync_all()
     for s in (s_low, s_high, s_mid):
-        assert await defers_of(calendar, s.id) == 1
+        assert await actions_of(calendar, s.id, "defer") == 1
         assert (await calendar.get_slot(s.id)).status is SlotStatus.DEFERRED
     snap = moderator.status("ada")
     assert (snap.state, snap.session_deferred_count, snap.deferred_count) == (
@@ -95,8 +91,8 @@ async def test_busy_agent_gets_each_due_slot_deferred_once_then_by_priority_when
     await complete(moderator, clock, s_mid.id)
     assert waker.world.delivered() == [current.id, s_high.id, s_mid.id, s_low.id]
     # each new busy session deferred the waiting slots once more, never twice in one
-    assert await defers_of(calendar, s_low.id) == 3
-    assert await defers_of(calendar, s_mid.id) == 2
+    assert await actions_of(calendar, s_low.id, "defer") == 3
+    assert await actions_of(calendar, s_mid.id, "defer") == 2
 
 
 async def test_heartbeat_follows_every_busy_idle_change(
@@ -179,8 +175,7 @@ async def test_two_moderators_racing_wake_a_slot_once(
     await harness.moderator(two, state_path=harness.tmp_path / "two.db")
     await clock.advance(60)
     assert sorted(one.world.delivered() + two.world.delivered()) == [slot.id]
-    starts = [e for e in await calendar.slot_events(slot.id) if e.action == "start"]
-    assert len(starts) == 1
+    assert await actions_of(calendar, slot.id, "start") == 1
 
 
 async def test_wake_failing_on_every_waker_releases_and_retries_with_backoff(
@@ -526,17 +521,14 @@ async def test_repeated_claim_failures_back_off_further_each_time(
     """Agent status answers every time; only the claims fail, one after the other."""
     slot = await add_slot(calendar, "ada", START + minutes(1))
     # each new claim (a `start` with an unseen claim key) fails as unreachable
-    flaky = FaultyCalendar(
-        calendar,
-        clock,
-        CallFault(
-            "transition",
-            Action.START,
-            detail="claims are failing (test)",
-            new_keys_only=True,
-            meanwhile=owner_defers,
-        ),
+    claims_fail = CallFault(
+        "transition",
+        Action.START,
+        detail="claims are failing (test)",
+        new_keys_only=True,
+        meanwhile=owner_defers,
     )
+    flaky = FaultyCalendar(calendar, clock, claims_fail)
     waker = RecordingWaker(clock)
     moderator = await harness.moderator(waker, calendar=flaky)
     for _ in range(20):

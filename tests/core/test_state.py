@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,6 +13,14 @@ import pytest
 from bot.core.clock import FakeClock
 from bot.core.state import StateStore
 from bot.core.waker import ChannelLedger
+from tests.support.sqlite_files import user_version, write_file
+
+
+@pytest.fixture
+async def state(tmp_path: Path, clock: FakeClock) -> AsyncIterator[StateStore]:
+    store = await StateStore.open(tmp_path / "s.db", clock=clock)
+    yield store
+    await store.close()
 
 
 async def test_channel_ledger_round_trip(tmp_path: Path, clock: FakeClock) -> None:
@@ -95,43 +104,33 @@ async def test_everything_survives_a_reopen(tmp_path: Path, clock: FakeClock) ->
         await state.close()
 
 
-async def test_intent_again_after_a_failed_wake_counts_attempts(
-    tmp_path: Path, clock: FakeClock
-) -> None:
-    state = await StateStore.open(tmp_path / "s.db", clock=clock)
-    try:
-        await state.record_intent("s1", "ada", expected_version=1)
-        await state.record_claim("s1", claimed_version=2)
-        await state.record_result("s1", ok=False, via="chain", error="no waker")
-        await state.record_intent("s1", "ada", expected_version=3)
-        entry = await state.wake_entry("s1")
-        assert entry is not None
-        assert (entry.attempts, entry.expected_version, entry.claimed_version, entry.ok) == (
-            2,
-            3,
-            None,
-            None,
-        )
-        assert entry.unfinished
-        await state.drop_intent("s1")
-        assert await state.wake_entry("s1") is None
-    finally:
-        await state.close()
+async def test_intent_again_after_a_failed_wake_counts_attempts(state: StateStore) -> None:
+    await state.record_intent("s1", "ada", expected_version=1)
+    await state.record_claim("s1", claimed_version=2)
+    await state.record_result("s1", ok=False, via="chain", error="no waker")
+    await state.record_intent("s1", "ada", expected_version=3)
+    entry = await state.wake_entry("s1")
+    assert entry is not None
+    assert (entry.attempts, entry.expected_version, entry.claimed_version, entry.ok) == (
+        2,
+        3,
+        None,
+        None,
+    )
+    assert entry.unfinished
+    await state.drop_intent("s1")
+    assert await state.wake_entry("s1") is None
 
 
-async def test_sync_failures_count_up_and_reset(tmp_path: Path, clock: FakeClock) -> None:
-    state = await StateStore.open(tmp_path / "s.db", clock=clock)
-    try:
-        first = await state.record_sync("ada", ok=False, error="boom")
-        assert (first.consecutive_failures, first.last_ok_at) == (1, None)
-        second = await state.record_sync("ada", ok=False, error="boom again")
-        assert (second.consecutive_failures, second.error) == (2, "boom again")
-        ok = await state.record_sync("ada", ok=True)
-        assert (ok.consecutive_failures, ok.error, ok.last_ok_at) == (0, None, clock.now())
-        await state.clear_deferrals("ada")
-        assert set((await state.all_syncs()).keys()) == {"ada"}
-    finally:
-        await state.close()
+async def test_sync_failures_count_up_and_reset(state: StateStore, clock: FakeClock) -> None:
+    first = await state.record_sync("ada", ok=False, error="boom")
+    assert (first.consecutive_failures, first.last_ok_at) == (1, None)
+    second = await state.record_sync("ada", ok=False, error="boom again")
+    assert (second.consecutive_failures, second.error) == (2, "boom again")
+    ok = await state.record_sync("ada", ok=True)
+    assert (ok.consecutive_failures, ok.error, ok.last_ok_at) == (0, None, clock.now())
+    await state.clear_deferrals("ada")
+    assert set((await state.all_syncs()).keys()) == {"ada"}
 
 
 @pytest.mark.parametrize(
@@ -188,78 +187,63 @@ async def test_missing_state_file_and_directory_are_created(
         await state.close()
 
 
-async def test_naive_timestamps_are_refused(tmp_path: Path, clock: FakeClock) -> None:
-    state = await StateStore.open(tmp_path / "s.db", clock=clock)
-    try:
-        with pytest.raises(ValueError, match="timezone-aware"):
-            await state.mark_ended("s1", datetime(2026, 1, 1))
-        await state.mark_ended("s1", datetime(2026, 1, 1, tzinfo=UTC))
-    finally:
-        await state.close()
+async def test_naive_timestamps_are_refused(state: StateStore) -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        await state.mark_ended("s1", datetime(2026, 1, 1))
+    await state.mark_ended("s1", datetime(2026, 1, 1, tzinfo=UTC))
 
 
 async def test_each_claim_attempt_has_its_own_key_kept_until_it_is_settled(
-    tmp_path: Path, clock: FakeClock
+    state: StateStore,
 ) -> None:
-    state = await StateStore.open(tmp_path / "s.db", clock=clock)
-    try:
-        first = await state.record_intent("s1", "ada", expected_version=1)
-        assert len(first) >= 16
-        entry = await state.wake_entry("s1")
-        assert entry is not None and entry.claim_key == first
-        # the same attempt (same slot, same version, unsettled) keeps its key: a late
-        # landing of the first `start` is still recognised as ours
-        assert await state.record_intent("s1", "ada", expected_version=1) == first
-        # another attempt (the slot moved on) gets a new one
-        second = await state.record_intent("s1", "ada", expected_version=3)
-        assert second != first
-        await state.record_claim("s1", claimed_version=4)
-        await state.record_result("s1", ok=False, via="chain", error="no waker")
-        third = await state.record_intent("s1", "ada", expected_version=5)
-        assert third not in (first, second)
-        other = await state.record_intent("s2", "ada", expected_version=1)
-        assert other not in (first, second, third)
-        given = await state.record_intent("s3", "ada", expected_version=1, claim_key="mine-1")
-        assert given == "mine-1"
-    finally:
-        await state.close()
+    first = await state.record_intent("s1", "ada", expected_version=1)
+    assert len(first) >= 16
+    entry = await state.wake_entry("s1")
+    assert entry is not None and entry.claim_key == first
+    # the same attempt (same slot, same version, unsettled) keeps its key: a late
+    # landing of the first `start` is still recognised as ours
+    assert await state.record_intent("s1", "ada", expected_version=1) == first
+    # another attempt (the slot moved on) gets a new one
+    second = await state.record_intent("s1", "ada", expected_version=3)
+    assert second != first
+    await state.record_claim("s1", claimed_version=4)
+    await state.record_result("s1", ok=False, via="chain", error="no waker")
+    third = await state.record_intent("s1", "ada", expected_version=5)
+    assert third not in (first, second)
+    other = await state.record_intent("s2", "ada", expected_version=1)
+    assert other not in (first, second, third)
+    given = await state.record_intent("s3", "ada", expected_version=1, claim_key="mine-1")
+    assert given == "mine-1"
 
 
-async def test_releasing_takes_back_the_claim_but_keeps_the_intent(
-    tmp_path: Path, clock: FakeClock
-) -> None:
-    state = await StateStore.open(tmp_path / "s.db", clock=clock)
-    try:
-        key = await state.record_intent("s1", "ada", expected_version=1)
-        await state.record_claim("s1", claimed_version=2)
-        await state.record_releasing("s1")
-        entry = await state.wake_entry("s1")
-        assert entry is not None
-        assert (entry.unfinished, entry.claimed, entry.claim_key) == (True, False, key)
-    finally:
-        await state.close()
+async def test_releasing_takes_back_the_claim_but_keeps_the_intent(state: StateStore) -> None:
+    key = await state.record_intent("s1", "ada", expected_version=1)
+    await state.record_claim("s1", claimed_version=2)
+    await state.record_releasing("s1")
+    entry = await state.wake_entry("s1")
+    assert entry is not None
+    assert (entry.unfinished, entry.claimed, entry.claim_key) == (True, False, key)
 
 
 async def test_a_version_1_state_file_is_upgraded_and_its_intents_get_claim_keys(
     tmp_path: Path, clock: FakeClock
 ) -> None:
-    path = tmp_path / "old.db"
-    with sqlite3.connect(path) as raw:
-        raw.executescript(
-            """
-            CREATE TABLE wakes (
-                slot_id TEXT PRIMARY KEY, agent_id TEXT NOT NULL,
-                expected_version INTEGER NOT NULL, intent_at TEXT NOT NULL,
-                claimed_version INTEGER, claimed_at TEXT, result_at TEXT, ok INTEGER,
-                via TEXT, reference TEXT, error TEXT, attempts INTEGER NOT NULL DEFAULT 1,
-                activity_at TEXT, nudged_at TEXT
-            );
-            INSERT INTO wakes (slot_id, agent_id, expected_version, intent_at)
-                VALUES ('s1', 'ada', 1, '2026-03-02T09:00:00+00:00'),
-                       ('s2', 'ada', 4, '2026-03-02T09:01:00+00:00');
-            PRAGMA user_version = 1;
-            """
-        )
+    path = write_file(
+        tmp_path / "old.db",
+        """
+        CREATE TABLE wakes (
+            slot_id TEXT PRIMARY KEY, agent_id TEXT NOT NULL,
+            expected_version INTEGER NOT NULL, intent_at TEXT NOT NULL,
+            claimed_version INTEGER, claimed_at TEXT, result_at TEXT, ok INTEGER,
+            via TEXT, reference TEXT, error TEXT, attempts INTEGER NOT NULL DEFAULT 1,
+            activity_at TEXT, nudged_at TEXT
+        );
+        INSERT INTO wakes (slot_id, agent_id, expected_version, intent_at)
+            VALUES ('s1', 'ada', 1, '2026-03-02T09:00:00+00:00'),
+                   ('s2', 'ada', 4, '2026-03-02T09:01:00+00:00');
+        PRAGMA user_version = 1;
+        """,
+    )
     state = await StateStore.open(path, clock=clock)
     try:
         assert state.rebuilt_from is None  # upgraded in place, not set aside
@@ -269,5 +253,4 @@ async def test_a_version_1_state_file_is_upgraded_and_its_intents_get_claim_keys
         assert len(keys) == 2 and all(len(k) == 32 for k in keys)
     finally:
         await state.close()
-    with sqlite3.connect(path) as raw:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert user_version(path) == 2

@@ -48,13 +48,27 @@ class RecordedRequest:
 
 @dataclass
 class Ctx:
+    """The request as the handler sees it: the parsed parts live on `record` once."""
+
     request: web.Request
     route: RouteSpec
-    params: dict[str, str]
-    query: dict[str, str]
-    json: Any
-    files: list[dict[str, Any]]
     record: RecordedRequest
+
+    @property
+    def params(self) -> dict[str, str]:
+        return self.record.params
+
+    @property
+    def query(self) -> dict[str, str]:
+        return self.record.query
+
+    @property
+    def json(self) -> Any:
+        return self.record.json
+
+    @property
+    def files(self) -> list[dict[str, Any]]:
+        return self.record.files
 
     def snowflake(self, name: str) -> int:
         raw = self.params[name]

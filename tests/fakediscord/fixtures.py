@@ -62,6 +62,26 @@ def moderator_intents() -> discord.Intents:
     return intents
 
 
+def quick_client(**intent_flags: bool) -> discord.Client:
+    """A client with the moderator's intents (changed by `intent_flags`) that waits
+    0.2 s, not discord.py's 2 s, for guilds after READY: the fake sends them at once."""
+    intents = moderator_intents()
+    for flag, value in intent_flags.items():
+        setattr(intents, flag, value)
+    return discord.Client(intents=intents, guild_ready_timeout=0.2)
+
+
+@contextlib.asynccontextmanager
+async def rest_client(fake: FakeDiscord) -> AsyncIterator[discord.Client]:
+    """Logged in over REST only (no gateway), like a one-shot CLI command; closed on exit."""
+    bot = discord.Client(intents=moderator_intents())
+    await bot.login(fake.token)
+    try:
+        yield bot
+    finally:
+        await bot.close()
+
+
 @contextlib.asynccontextmanager
 async def connected_client(
     fake: FakeDiscord,
@@ -75,7 +95,7 @@ async def connected_client(
     whatever made `start` fail, e.g. LoginFailure or PrivilegedIntentsRequired.
     """
     if client is None:
-        client = discord.Client(intents=moderator_intents(), guild_ready_timeout=0.2)
+        client = quick_client()
     ready = client
     async with running_client(
         fake,

@@ -186,22 +186,17 @@ _MENTION_USER = re.compile(r"<@!?(\d+)>")
 _MENTION_ROLE = re.compile(r"<@&(\d+)>")
 
 
+def _mentioned_ids(pattern: re.Pattern[str], content: str) -> list[int]:
+    """The ids `pattern` finds in `content`, each once, in order of first mention."""
+    return list(dict.fromkeys(int(m.group(1)) for m in pattern.finditer(content or "")))
+
+
 def mentioned_user_ids(content: str) -> list[int]:
-    seen: list[int] = []
-    for m in _MENTION_USER.finditer(content or ""):
-        uid = int(m.group(1))
-        if uid not in seen:
-            seen.append(uid)
-    return seen
+    return _mentioned_ids(_MENTION_USER, content)
 
 
 def mentioned_role_ids(content: str) -> list[int]:
-    seen: list[int] = []
-    for m in _MENTION_ROLE.finditer(content or ""):
-        rid = int(m.group(1))
-        if rid not in seen:
-            seen.append(rid)
-    return seen
+    return _mentioned_ids(_MENTION_ROLE, content)
 
 
 def normalize_text_channel_name(name: str) -> str:

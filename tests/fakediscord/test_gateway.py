@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import discord
 import pytest
 
 from tests.fakediscord import GUILD_MEMBERS, MESSAGE_CONTENT, P
 from tests.fakediscord.api import FakeDiscord
-from tests.fakediscord.fixtures import MakeFake, Overwrites, connected_client, moderator_intents
+from tests.fakediscord.fixtures import MakeFake, Overwrites, connected_client, quick_client
 
 
 def _private(guild: discord.Guild, agent_id: int) -> Overwrites:
@@ -25,10 +27,24 @@ def _private(guild: discord.Guild, agent_id: int) -> Overwrites:
     }
 
 
+@asynccontextmanager
+async def _alices_channel(
+    fake: FakeDiscord,
+) -> AsyncIterator[tuple[discord.Client, discord.Guild, discord.TextChannel]]:
+    """A connected client and the private channel it made for alice."""
+    async with connected_client(fake) as client:
+        guild = client.get_guild(fake.guild_id)
+        assert guild is not None
+        overwrites = _private(guild, fake.agents["alice"].id)
+        channel = await guild.create_text_channel("alice-1", overwrites=overwrites)
+        yield client, guild, channel
+
+
 class Inbox:
     """Collects on_message calls so tests can wait for them without sleeping."""
 
     def __init__(self, client: discord.Client) -> None:
+        self.client = client
         self.messages: list[discord.Message] = []
         client.event(self.on_message)
 
@@ -45,7 +61,7 @@ async def test_connect_gives_ready_and_a_guild_with_only_the_bots_member(
     fake = fake_discord
     general = fake.add_channel("general")
     readies: list[bool] = []
-    client = discord.Client(intents=moderator_intents(), guild_ready_timeout=0.2)
+    client = quick_client()
 
     @client.event
     async def on_ready() -> None:
@@ -72,10 +88,7 @@ async def test_connect_gives_ready_and_a_guild_with_only_the_bots_member(
 async def test_rest_changes_are_mirrored_as_gateway_events(fake_discord: FakeDiscord) -> None:
     fake = fake_discord
     alice = fake.agents["alice"]
-    async with connected_client(fake) as client:
-        guild = client.get_guild(fake.guild_id)
-        assert guild is not None
-        channel = await guild.create_text_channel("alice-1", overwrites=_private(guild, alice.id))
+    async with _alices_channel(fake) as (client, guild, channel):
         assert fake.viewers(channel.id) == {alice.id, fake.bot_user.id}
         await fake.wait_for(lambda: guild.get_channel(channel.id), what="CHANNEL_CREATE in cache")
         inbox = Inbox(client)
@@ -91,10 +104,7 @@ async def test_rest_changes_are_mirrored_as_gateway_events(fake_discord: FakeDis
 async def test_injected_message_reaches_on_message(fake_discord: FakeDiscord) -> None:
     fake = fake_discord
     alice = fake.agents["alice"]
-    async with connected_client(fake) as client:
-        guild = client.get_guild(fake.guild_id)
-        assert guild is not None
-        channel = await guild.create_text_channel("alice-1", overwrites=_private(guild, alice.id))
+    async with _alices_channel(fake) as (client, _, channel):
         inbox = Inbox(client)
         injected = await fake.inject_message(channel.id, alice, "**DONE**: shipped")
         (got,) = await fake.wait_for(lambda: inbox.by(alice.id), what="agent message")
@@ -112,11 +122,8 @@ async def test_content_is_hidden_without_the_message_content_intent(
     fake = fake_discord
     alice = fake.agents["alice"]
     general = fake.add_channel("general")
-    intents = moderator_intents()
-    intents.message_content = False
-    client = discord.Client(intents=intents, guild_ready_timeout=0.2)
-    inbox = Inbox(client)
-    async with connected_client(fake, client):
+    inbox = Inbox(quick_client(message_content=False))
+    async with connected_client(fake, inbox.client):
         await fake.inject_message(general, alice, "DONE: hidden from you")
         await fake.inject_message(general, alice, f"{fake.bot_user.mention} DONE: you are named")
         await fake.wait_for(lambda: len(inbox.by(alice.id)) == 2, what="both messages")
@@ -161,7 +168,7 @@ async def test_drop_and_resume_keeps_a_message_sent_during_the_outage(
     fake = fake_discord
     alice = fake.agents["alice"]
     general = fake.add_channel("general")
-    client = discord.Client(intents=moderator_intents(), guild_ready_timeout=0.2)
+    client = quick_client()
     inbox = Inbox(client)
     resumed: list[bool] = []
 
@@ -200,9 +207,7 @@ async def test_with_the_members_intent_discord_py_chunks_the_guild(
     make_fake_discord: MakeFake,
 ) -> None:
     fake = await make_fake_discord(privileged_intents=MESSAGE_CONTENT | GUILD_MEMBERS)
-    intents = moderator_intents()
-    intents.members = True
-    client = discord.Client(intents=intents, guild_ready_timeout=0.2)
+    client = quick_client(members=True)
     async with connected_client(fake, client):
         guild = client.get_guild(fake.guild_id)
         assert guild is not None

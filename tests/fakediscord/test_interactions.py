@@ -12,7 +12,7 @@ from discord import app_commands
 
 from tests.fakediscord import InteractionHandle
 from tests.fakediscord.api import FakeDiscord
-from tests.fakediscord.fixtures import MakeFake, connected_client, moderator_intents
+from tests.fakediscord.fixtures import MakeFake, connected_client, quick_client
 
 
 @dataclass
@@ -27,7 +27,7 @@ class App:
 
 
 def build_app(fake: FakeDiscord) -> App:
-    client = discord.Client(intents=moderator_intents(), guild_ready_timeout=0.2)
+    client = quick_client()
     tree: app_commands.CommandTree[discord.Client] = app_commands.CommandTree(client)
     app = App(fake, client, tree)
     guild = discord.Object(fake.guild_id)

@@ -14,7 +14,13 @@ from discord.http import MultipartParameters, Route, handle_message_parameters
 
 from tests.fakediscord import DEFAULT_BOT_PERMISSIONS, GUILD_MEMBERS, Overwrite, P
 from tests.fakediscord.api import FakeDiscord
-from tests.fakediscord.fixtures import MakeFake, Overwrites, moderator_intents, running_fake
+from tests.fakediscord.fixtures import (
+    MakeFake,
+    Overwrites,
+    moderator_intents,
+    rest_client,
+    running_fake,
+)
 
 CHANNELS = "/guilds/{guild_id}/channels"
 MESSAGES = "/channels/{channel_id}/messages"
@@ -23,12 +29,8 @@ MESSAGES = "/channels/{channel_id}/messages"
 @pytest.fixture
 async def client(fake_discord: FakeDiscord) -> AsyncIterator[discord.Client]:
     """Logged in over REST only (no gateway), like a one-shot CLI command."""
-    bot = discord.Client(intents=moderator_intents())
-    await bot.login(fake_discord.token)
-    try:
+    async with rest_client(fake_discord) as bot:
         yield bot
-    finally:
-        await bot.close()
 
 
 async def _guild(client: discord.Client, fake: FakeDiscord) -> tuple[discord.Guild, discord.Member]:
@@ -125,62 +127,53 @@ async def test_discord_object_for_everyone_leaves_the_channel_public(
     assert any("@everyone" in n.note for n in fake.overwrite_notes)
 
 
-async def test_overwrite_granting_manage_permissions_is_refused(
-    fake_discord: FakeDiscord, client: discord.Client
+@pytest.mark.parametrize(
+    ("grantee", "grant", "missing"),
+    [
+        ("bot", {"manage_permissions": True}, "ADMINISTRATOR"),
+        ("alice", {"attach_files": True}, "ATTACH_FILES"),
+    ],
+    ids=["manage_permissions", "a_permission_the_bot_lacks"],
+)
+async def test_an_overwrite_granting_beyond_the_bots_rights_is_refused(
+    fake_discord: FakeDiscord,
+    client: discord.Client,
+    grantee: str,
+    grant: dict[str, bool],
+    missing: str,
 ) -> None:
     fake = fake_discord
     guild, me = await _guild(client, fake)
-    overwrites = _private_overwrites(guild, me, fake.agents["alice"].id)
-    overwrites[me] = discord.PermissionOverwrite(view_channel=True, manage_permissions=True)
+    alice_id = fake.agents["alice"].id
+    overwrites = _private_overwrites(guild, me, alice_id)
+    target = me if grantee == "bot" else discord.Object(alice_id)
+    overwrites[target] = discord.PermissionOverwrite(view_channel=True, **grant)
     with pytest.raises(discord.Forbidden) as info:
         await guild.create_text_channel("alice-x", overwrites=overwrites)
     assert info.value.code == 50013
     assert fake.channels == {}
-    assert fake.denials[-1].missing == ["ADMINISTRATOR"]
-
-
-async def test_overwrite_granting_a_permission_the_bot_lacks_is_refused(
-    fake_discord: FakeDiscord, client: discord.Client
-) -> None:
-    fake = fake_discord
-    guild, me = await _guild(client, fake)
-    overwrites = _private_overwrites(guild, me, fake.agents["alice"].id)
-    overwrites[discord.Object(fake.agents["alice"].id)] = discord.PermissionOverwrite(
-        view_channel=True, attach_files=True
-    )
-    with pytest.raises(discord.Forbidden) as info:
-        await guild.create_text_channel("alice-x", overwrites=overwrites)
-    assert info.value.code == 50013
-    assert "ATTACH_FILES" in fake.denials[-1].missing
+    assert fake.denials[-1].missing == [missing]
 
 
 async def test_an_administrator_bot_may_grant_manage_permissions(
     make_fake_discord: MakeFake,
 ) -> None:
     fake: FakeDiscord = await make_fake_discord(bot_permissions=P.ADMINISTRATOR)
-    bot = discord.Client(intents=moderator_intents())
-    await bot.login(fake.token)
-    try:
+    async with rest_client(fake) as bot:
         guild, me = await _guild(bot, fake)
         ow: Overwrites = {me: discord.PermissionOverwrite(manage_permissions=True)}
         channel = await guild.create_text_channel("ops", overwrites=ow)
         assert fake.can_view(channel.id, fake.bot_user.id)
-    finally:
-        await bot.close()
 
 
 async def test_creating_a_channel_needs_manage_channels(make_fake_discord: MakeFake) -> None:
     fake: FakeDiscord = await make_fake_discord(bot_permissions=P.VIEW_CHANNEL)
-    bot = discord.Client(intents=moderator_intents())
-    await bot.login(fake.token)
-    try:
+    async with rest_client(fake) as bot:
         guild = await bot.fetch_guild(fake.guild_id)
         with pytest.raises(discord.Forbidden) as info:
             await guild.create_text_channel("nope")
         assert info.value.code == 50013
         assert fake.denials[-1].missing == ["MANAGE_CHANNELS"]
-    finally:
-        await bot.close()
 
 
 async def test_429_with_via_is_retried_by_discord_py_and_makes_one_channel(
@@ -331,9 +324,7 @@ async def test_channel_edit_and_delete(fake_discord: FakeDiscord, client: discor
 
 async def test_members_roles_and_member_list_intent(make_fake_discord: MakeFake) -> None:
     fake: FakeDiscord = await make_fake_discord()
-    bot = discord.Client(intents=moderator_intents())
-    await bot.login(fake.token)
-    try:
+    async with rest_client(fake) as bot:
         guild = await bot.fetch_guild(fake.guild_id)
         alice = await guild.fetch_member(fake.agents["alice"].id)
         assert alice.bot and alice.name == "alice"
@@ -348,17 +339,11 @@ async def test_members_roles_and_member_list_intent(make_fake_discord: MakeFake)
         with pytest.raises(discord.Forbidden) as listing:
             await bot.http.get_members(fake.guild_id, 1000, None)
         assert listing.value.code == 50001
-    finally:
-        await bot.close()
     fake.privileged_intents |= GUILD_MEMBERS
-    bot = discord.Client(intents=moderator_intents())
-    await bot.login(fake.token)
-    try:
+    async with rest_client(fake) as bot:
         first = await bot.http.get_members(fake.guild_id, 2, None)
         rest = await bot.http.get_members(fake.guild_id, 1000, int(first[-1]["user"]["id"]))
         assert len(first) == 2 and len(first) + len(rest) == len(fake.model.members)
-    finally:
-        await bot.close()
 
 
 async def test_reactions_need_real_emoji(fake_discord: FakeDiscord, client: discord.Client) -> None:
@@ -378,15 +363,11 @@ async def test_rest_hides_content_without_the_portal_intent(make_fake_discord: M
     channel_id = fake.add_channel("general")
     await fake.inject_message(channel_id, fake.agents["alice"], "DONE: secret")
     await fake.inject_message(channel_id, fake.agents["alice"], f"{fake.bot_user.mention} done")
-    bot = discord.Client(intents=moderator_intents())
-    await bot.login(fake.token)
-    try:
+    async with rest_client(fake) as bot:
         channel = await bot.fetch_channel(channel_id)
         assert isinstance(channel, discord.TextChannel)
         contents = [m.content async for m in channel.history(limit=10)]
         assert contents == [f"{fake.bot_user.mention} done", ""]
-    finally:
-        await bot.close()
 
 
 async def test_a_malformed_body_is_a_violation(
@@ -450,14 +431,9 @@ async def test_the_spec_is_a_second_check(tmp_path: Path, fake_discord: FakeDisc
     path = tmp_path / "openapi.json"
     path.write_text(json.dumps(spec))
     with pytest.raises(AssertionError, match="openapi POST"):
-        async with running_fake(spec_path=path) as fake:
-            bot = discord.Client(intents=moderator_intents())
-            await bot.login(fake.token)
-            try:
-                with pytest.raises(discord.HTTPException):
-                    await bot.http.send_message(fake.add_channel("x"), params=_params("hi"))
-            finally:
-                await bot.close()
+        async with running_fake(spec_path=path) as fake, rest_client(fake) as bot:
+            with pytest.raises(discord.HTTPException):
+                await bot.http.send_message(fake.add_channel("x"), params=_params("hi"))
 
 
 def _ow(target: int, kind: int, *, allow: int = 0, deny: int = 0) -> Overwrite:
@@ -472,9 +448,7 @@ async def test_rich_messages_files_edits_and_replies_pass_both_schemas(
     make_fake_discord: MakeFake,
 ) -> None:
     fake = await make_fake_discord(bot_permissions=DEFAULT_BOT_PERMISSIONS | P.ATTACH_FILES)
-    bot = discord.Client(intents=moderator_intents())
-    await bot.login(fake.token)
-    try:
+    async with rest_client(fake) as bot:
         channel = await bot.fetch_channel(fake.add_channel("general"))
         assert isinstance(channel, discord.TextChannel)
         embed = discord.Embed(title="Schedule", description="today", colour=0x2ECC71)
@@ -493,5 +467,3 @@ async def test_rich_messages_files_edits_and_replies_pass_both_schemas(
         assert stored[0]["embeds"][0]["fields"][0]["value"] == "review"
         (create, _) = fake.requests_for("POST", MESSAGES)
         assert create.files[0]["filename"] == "wake.log"
-    finally:
-        await bot.close()

@@ -53,6 +53,35 @@ async def a_day(rig: Rig) -> None:
     await rig.add_slots(BOB, 2, 6)
 
 
+async def through_a_spell_of(
+    rig: Rig,
+    fault: HttpFault,
+    caplog: pytest.LogCaptureFixture,
+    spell_s: float,
+    *words: str,
+    **moderator_options: float,
+) -> None:
+    """A day and a moderator on a working calendar, then `fault` for `spell_s` seconds:
+    the status or the log shows it, in `words` (see `shows_the_fault`)."""
+    await a_day(rig)
+    await rig.server.start()
+    await rig.moderator(**moderator_options)
+    rig.server.fail(fault)
+    began = rig.clock.now()
+    with caplog.at_level(logging.WARNING):
+        await rig.run(spell_s)
+    shows_the_fault(rig, fault, caplog, began, *words)
+
+
+async def nothing_woken_then_nothing_lost(rig: Rig, fault: HttpFault) -> None:
+    """A whole-calendar fault wakes nobody; once it is gone, every slot ends as it should."""
+    if fault.applies is any_call:
+        assert not rig.wakes()
+    rig.server.fail(None)
+    await rig.run_until_done()
+    await rig.assert_nothing_lost()
+
+
 async def test_calendar_down_at_start(rig: Rig) -> None:
     await a_day(rig)
     moderator = await rig.moderator()  # the server is not listening yet
@@ -107,15 +136,9 @@ async def test_calendar_down_for_a_while(rig: Rig) -> None:
 async def test_calendar_slower_than_the_client_timeout(
     rig: Rig, fault: HttpFault, caplog: pytest.LogCaptureFixture
 ) -> None:
-    await a_day(rig)
-    await rig.server.start()
-    await rig.moderator(client_timeout_s=0.25)
-    rig.server.fail(fault)
-    began = rig.clock.now()
-    with caplog.at_level(logging.WARNING):
-        # every timed-out call costs real time: keep the spell short (ADA's first two fall due)
-        await rig.run(100 if fault.applies is any_call else 3 * 60)
-    shows_the_fault(rig, fault, caplog, began, "timed out")
+    # every timed-out call costs real time: keep the spell short (ADA's first two fall due)
+    spell_s = 100 if fault.applies is any_call else 3 * 60
+    await through_a_spell_of(rig, fault, caplog, spell_s, "timed out", client_timeout_s=0.25)
 
     rig.server.fail(None)
     await rig.run_until_done()
@@ -135,20 +158,8 @@ async def test_calendar_slower_than_the_client_timeout(
 async def test_calendar_answering_server_errors(
     rig: Rig, fault: HttpFault, caplog: pytest.LogCaptureFixture
 ) -> None:
-    await a_day(rig)
-    await rig.server.start()
-    await rig.moderator()
-    rig.server.fail(fault)
-    began = rig.clock.now()
-    with caplog.at_level(logging.WARNING):
-        await rig.run(8 * 60)
-    shows_the_fault(rig, fault, caplog, began, f"HTTP {fault.status}")
-    if fault.applies is any_call:
-        assert not rig.wakes()
-
-    rig.server.fail(None)
-    await rig.run_until_done()
-    await rig.assert_nothing_lost()
+    await through_a_spell_of(rig, fault, caplog, 8 * 60, f"HTTP {fault.status}")
+    await nothing_woken_then_nothing_lost(rig, fault)
 
 
 @pytest.mark.parametrize(
@@ -162,20 +173,8 @@ async def test_calendar_answering_server_errors(
 async def test_calendar_answering_malformed_json(
     rig: Rig, fault: HttpFault, caplog: pytest.LogCaptureFixture
 ) -> None:
-    await a_day(rig)
-    await rig.server.start()
-    await rig.moderator()
-    rig.server.fail(fault)
-    began = rig.clock.now()
-    with caplog.at_level(logging.WARNING):
-        await rig.run(8 * 60)
-    shows_the_fault(rig, fault, caplog, began, "malformed", "not JSON")
-    if fault.applies is any_call:
-        assert not rig.wakes()
-
-    rig.server.fail(None)
-    await rig.run_until_done()
-    await rig.assert_nothing_lost()
+    await through_a_spell_of(rig, fault, caplog, 8 * 60, "malformed", "not JSON")
+    await nothing_woken_then_nothing_lost(rig, fault)
 
 
 async def test_slots_with_missing_fields_in_a_day(

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.models import SlotStatus
+from bot.core.models import Slot, SlotStatus
 from bot.wakers.spawn import wake_id_for
 from tests.e2e.harness import (
     BotHarness,
@@ -79,6 +79,12 @@ def _exactly_one_wake(fake: FakeDiscord, slot_id: str) -> int:
     assert len(posts) == 1, [p["content"][:60] for p in posts]
     assert int(posts[0]["channel_id"]) == channels[0]
     return channels[0]
+
+
+async def _alice_woken(h: BotHarness) -> tuple[Slot, int]:
+    """Alice's slot, due a second ago, and the channel her wake went to."""
+    slot = await h.add_slot("alice", in_s=-1)
+    return slot, await h.wait_wake_channel(slot.id)
 
 
 async def _recorded_then_done_with_one_wake(h: BotHarness, slot_id: str, channel_id: int) -> None:
@@ -154,8 +160,7 @@ async def test_429_bursts_on_channel_creation_and_posting_give_one_channel_and_o
     fake.fail_next("POST", GUILD_CHANNELS, 429, count=2, retry_after=0.3)
     fake.fail_next("POST", GUILD_CHANNELS, 429, retry_after=0.3, is_global=True)
     fake.fail_next("POST", CHANNEL_MESSAGES, 429, count=3, retry_after=0.3)
-    slot = await h.add_slot("alice", in_s=-1)
-    channel_id = await h.wait_wake_channel(slot.id)
+    slot, channel_id = await _alice_woken(h)
 
     made = [r.status for r in fake.requests_for("POST", GUILD_CHANNELS)]
     assert made.count(429) == 3 and made.count(201) == 2, made  # the category and the channel
@@ -174,15 +179,13 @@ async def test_5xx_on_posting_the_wake_message_is_retried_and_posts_it_once(
     moderator_bot: BotHarness,
 ) -> None:
     h = moderator_bot
-    fake = h.fake
-    fake.fail_next("POST", CHANNEL_MESSAGES, 500)
-    fake.fail_next("POST", CHANNEL_MESSAGES, 502)
-    slot = await h.add_slot("alice", in_s=-1)
-    channel_id = await h.wait_wake_channel(slot.id)
+    for status in (500, 502):
+        h.fake.fail_next("POST", CHANNEL_MESSAGES, status)
+    slot, channel_id = await _alice_woken(h)
 
-    posted = [r.status for r in fake.requests_for("POST", CHANNEL_MESSAGES)]
+    posted = [r.status for r in h.fake.requests_for("POST", CHANNEL_MESSAGES)]
     assert posted == [500, 502, 200], posted
-    assert _exactly_one_wake(fake, slot.id) == channel_id
+    assert _exactly_one_wake(h.fake, slot.id) == channel_id
     await _recorded_then_done_with_one_wake(h, slot.id, channel_id)
 
 
@@ -194,8 +197,7 @@ async def test_a_dropped_gateway_resumes_and_the_done_sent_meanwhile_is_applied_
 ) -> None:
     h = moderator_bot
     fake = h.fake
-    slot = await h.add_slot("alice", in_s=-1)
-    channel_id = await h.wait_wake_channel(slot.id)
+    slot, channel_id = await _alice_woken(h)
     identified = [c for c in fake.gateway_connections if c.op == "identify"]
     assert len(identified) == 1
 

@@ -196,15 +196,7 @@ class RestFront:
         fault = self._take_fault(route.method, route.template)
         if fault is not None:
             return self._fault_response(fault)
-        ctx = Ctx(
-            request=request,
-            route=route,
-            params=params,
-            query=dict(request.query),
-            json=body,
-            files=files,
-            record=record,
-        )
+        ctx = Ctx(request=request, route=route, record=record)
         handler = getattr(self.rest, route.handler)
         response: web.StreamResponse = await handler(ctx)
         return response

@@ -136,6 +136,15 @@ class RestBase:
             raise unknown("Message")
         return msg
 
+    def _channel_message(self, ctx: Ctx, bits: int = 0) -> tuple[FakeChannel, dict[str, Any]]:
+        """The route's channel and message, once the bot may see the channel (and hold `bits`)."""
+        channel = self._channel(ctx)
+        self._require(ctx, channel.id, bits)
+        return channel, self._message(ctx, channel)
+
+    def _by_bot(self, msg: dict[str, Any]) -> bool:
+        return int(msg["author"]["id"]) == self.bot_id
+
     def _app_view(self, msg: dict[str, Any]) -> dict[str, Any]:
         return for_app(
             msg,

@@ -234,12 +234,16 @@ class GuildRoutes(RestBase):
         self.fake._remove_channel(channel.id)
         return json_response(payload)
 
-    async def put_overwrite(self, ctx: Ctx) -> web.Response:
+    def _overwrite_channel(self, ctx: Ctx, doing: str) -> FakeChannel:
+        """The route's channel, once the bot may change its overwrites (Manage Roles there)."""
         channel = self._channel(ctx)
-        perms = self._require(ctx, channel.id, 0)
-        if not perms & P.MANAGE_ROLES:
-            self.fake._deny(ctx, ["MANAGE_ROLES"], "editing a permission overwrite")
+        if not self._require(ctx, channel.id, 0) & P.MANAGE_ROLES:
+            self.fake._deny(ctx, ["MANAGE_ROLES"], doing)
             raise missing_permissions()
+        return channel
+
+    async def put_overwrite(self, ctx: Ctx) -> web.Response:
+        channel = self._overwrite_channel(ctx, "editing a permission overwrite")
         body = ctx.json
         target = ctx.snowflake("overwrite_id")
         ow = Overwrite(
@@ -257,11 +261,7 @@ class GuildRoutes(RestBase):
         return web.Response(status=204)
 
     async def delete_overwrite(self, ctx: Ctx) -> web.Response:
-        channel = self._channel(ctx)
-        perms = self._require(ctx, channel.id, 0)
-        if not perms & P.MANAGE_ROLES:
-            self.fake._deny(ctx, ["MANAGE_ROLES"], "deleting a permission overwrite")
-            raise missing_permissions()
+        channel = self._overwrite_channel(ctx, "deleting a permission overwrite")
         target = ctx.snowflake("overwrite_id")
         channel.overwrites = [o for o in channel.overwrites if o.id != target]
         self.fake._dispatch_channel("CHANNEL_UPDATE", channel.id)

@@ -71,9 +71,8 @@ class MessageRoutes(RestBase):
         return json_response([self._app_view(m) for m in reversed(msgs)])
 
     async def get_message(self, ctx: Ctx) -> web.Response:
-        channel = self._channel(ctx)
-        self._require(ctx, channel.id, P.READ_MESSAGE_HISTORY)
-        return json_response(self._app_view(self._message(ctx, channel)))
+        _, msg = self._channel_message(ctx, P.READ_MESSAGE_HISTORY)
+        return json_response(self._app_view(msg))
 
     async def create_message(self, ctx: Ctx) -> web.Response:
         channel = self._channel(ctx)
@@ -100,7 +99,7 @@ class MessageRoutes(RestBase):
         nonce = body.get("nonce")
         if nonce is not None and body.get("enforce_nonce"):
             for existing in reversed(self.model.messages.get(channel.id, [])):
-                if existing.get("nonce") == nonce and int(existing["author"]["id"]) == self.bot_id:
+                if existing.get("nonce") == nonce and self._by_bot(existing):
                     return json_response(copy.deepcopy(existing))
         msg = build_message(
             self.model,
@@ -115,10 +114,8 @@ class MessageRoutes(RestBase):
         return json_response(copy.deepcopy(msg))
 
     async def edit_message(self, ctx: Ctx) -> web.Response:
-        channel = self._channel(ctx)
-        self._require(ctx, channel.id, 0)
-        msg = self._message(ctx, channel)
-        if int(msg["author"]["id"]) != self.bot_id:
+        _, msg = self._channel_message(ctx)
+        if not self._by_bot(msg):
             raise ApiError(403, 50005, "Cannot edit a message authored by another user")
         body = ctx.json or {}
         check_message_body(body, files=ctx.files, allowed_flags=CREATE_FLAGS, edit=True)
@@ -127,10 +124,8 @@ class MessageRoutes(RestBase):
         return json_response(copy.deepcopy(msg))
 
     async def delete_message(self, ctx: Ctx) -> web.Response:
-        channel = self._channel(ctx)
-        self._require(ctx, channel.id, 0)
-        msg = self._message(ctx, channel)
-        if int(msg["author"]["id"]) != self.bot_id:
+        channel, msg = self._channel_message(ctx)
+        if not self._by_bot(msg):
             self._require(ctx, channel.id, P.MANAGE_MESSAGES)
         self.fake._delete_message(channel.id, int(msg["id"]))
         return web.Response(status=204)
@@ -143,9 +138,7 @@ class MessageRoutes(RestBase):
         return {"id": None, "name": raw}
 
     async def add_reaction(self, ctx: Ctx) -> web.Response:
-        channel = self._channel(ctx)
-        self._require(ctx, channel.id, P.READ_MESSAGE_HISTORY)
-        msg = self._message(ctx, channel)
+        channel, msg = self._channel_message(ctx, P.READ_MESSAGE_HISTORY)
         emoji = self._emoji(ctx.params["emoji"])
         reactions = msg.setdefault("reactions", [])
         existing = next((r for r in reactions if r["emoji"]["name"] == emoji["name"]), None)
@@ -172,9 +165,7 @@ class MessageRoutes(RestBase):
         return web.Response(status=204)
 
     async def remove_reaction(self, ctx: Ctx) -> web.Response:
-        channel = self._channel(ctx)
-        self._require(ctx, channel.id, 0)
-        msg = self._message(ctx, channel)
+        _, msg = self._channel_message(ctx)
         emoji = self._emoji(ctx.params["emoji"])
         for reaction in list(msg.get("reactions", [])):
             if reaction["emoji"]["name"] == emoji["name"] and self.bot_id in reaction["_users"]:

@@ -9,6 +9,36 @@ from tests.fakediscord.context import RouteSpec
 _CH = "/channels/{channel_id}"
 _MSG = _CH + "/messages/{message_id}"
 _WH = "/webhooks/{application_id}/{token}"
+# The OpenAPI description names the webhook path's parameters differently.
+_WH_SPEC = "/webhooks/{webhook_id}/{webhook_token}"
+_GUILD_COMMANDS = "/applications/{application_id}/guilds/{guild_id}/commands"
+
+
+def _checked(
+    method: str,
+    template: str,
+    handler: str,
+    schema: str,
+    *,
+    multipart: bool = False,
+    spec_path: str | None = None,
+    auth: bool = True,
+) -> RouteSpec:
+    """A route with a body: checked against its schema and its OpenAPI operation.
+
+    The OpenAPI path is the template unless the description names a parameter
+    differently, so most rows need not spell it twice.
+    """
+    return RouteSpec(
+        method,
+        template,
+        handler,
+        body="json+multipart" if multipart else "json",
+        schema=schema,
+        spec_path=spec_path or template,
+        auth=auth,
+    )
+
 
 # Literal routes (@me, @original) come before the variable ones they overlap.
 ROUTES: list[RouteSpec] = [
@@ -19,119 +49,68 @@ ROUTES: list[RouteSpec] = [
     RouteSpec("GET", "/gateway/bot", "get_gateway_bot"),
     RouteSpec("GET", "/guilds/{guild_id}", "get_guild"),
     RouteSpec("GET", "/guilds/{guild_id}/channels", "list_channels"),
-    RouteSpec(
-        "POST",
-        "/guilds/{guild_id}/channels",
-        "create_channel",
-        body="json",
-        schema="create_guild_channel",
-        spec_path="/guilds/{guild_id}/channels",
-    ),
+    _checked("POST", "/guilds/{guild_id}/channels", "create_channel", "create_guild_channel"),
     RouteSpec("GET", "/guilds/{guild_id}/members", "list_members"),
     RouteSpec("GET", "/guilds/{guild_id}/members/{user_id}", "get_member"),
     RouteSpec("GET", "/guilds/{guild_id}/roles", "list_roles"),
     RouteSpec("GET", _CH, "get_channel"),
-    RouteSpec(
-        "PATCH",
-        _CH,
-        "modify_channel",
-        body="json",
-        schema="modify_channel",
-        spec_path="/channels/{channel_id}",
-    ),
+    _checked("PATCH", _CH, "modify_channel", "modify_channel"),
     RouteSpec("DELETE", _CH, "delete_channel"),
-    RouteSpec(
-        "PUT",
-        _CH + "/permissions/{overwrite_id}",
-        "put_overwrite",
-        body="json",
-        schema="edit_channel_permissions",
-        spec_path="/channels/{channel_id}/permissions/{overwrite_id}",
+    _checked(
+        "PUT", _CH + "/permissions/{overwrite_id}", "put_overwrite", "edit_channel_permissions"
     ),
     RouteSpec("DELETE", _CH + "/permissions/{overwrite_id}", "delete_overwrite"),
     RouteSpec("POST", _CH + "/typing", "typing"),
     RouteSpec("GET", _CH + "/messages", "list_messages"),
-    RouteSpec(
-        "POST",
-        _CH + "/messages",
-        "create_message",
-        body="json+multipart",
-        schema="create_message",
-        spec_path="/channels/{channel_id}/messages",
-    ),
+    _checked("POST", _CH + "/messages", "create_message", "create_message", multipart=True),
     RouteSpec("GET", _MSG, "get_message"),
-    RouteSpec(
-        "PATCH",
-        _MSG,
-        "edit_message",
-        body="json+multipart",
-        schema="edit_message",
-        spec_path="/channels/{channel_id}/messages/{message_id}",
-    ),
+    _checked("PATCH", _MSG, "edit_message", "edit_message", multipart=True),
     RouteSpec("DELETE", _MSG, "delete_message"),
     RouteSpec("PUT", _MSG + "/reactions/{emoji}/@me", "add_reaction"),
     RouteSpec("DELETE", _MSG + "/reactions/{emoji}/@me", "remove_reaction"),
     RouteSpec("GET", "/applications/{application_id}/commands", "list_global_commands"),
-    RouteSpec(
+    _checked(
         "PUT",
         "/applications/{application_id}/commands",
         "put_global_commands",
-        body="json",
-        schema="bulk_overwrite_commands",
-        spec_path="/applications/{application_id}/commands",
+        "bulk_overwrite_commands",
     ),
-    RouteSpec(
-        "GET", "/applications/{application_id}/guilds/{guild_id}/commands", "list_guild_commands"
-    ),
-    RouteSpec(
-        "PUT",
-        "/applications/{application_id}/guilds/{guild_id}/commands",
-        "put_guild_commands",
-        body="json",
-        schema="bulk_overwrite_commands",
-        spec_path="/applications/{application_id}/guilds/{guild_id}/commands",
-    ),
-    RouteSpec(
+    RouteSpec("GET", _GUILD_COMMANDS, "list_guild_commands"),
+    _checked("PUT", _GUILD_COMMANDS, "put_guild_commands", "bulk_overwrite_commands"),
+    _checked(
         "POST",
         "/interactions/{interaction_id}/{token}/callback",
         "interaction_callback",
-        body="json+multipart",
-        schema="interaction_callback",
+        "interaction_callback",
+        multipart=True,
         spec_path="/interactions/{interaction_id}/{interaction_token}/callback",
         auth=False,
     ),
-    RouteSpec(
+    _checked(
         "POST",
         _WH,
         "webhook_execute",
-        body="json+multipart",
-        schema="webhook_execute",
-        spec_path="/webhooks/{webhook_id}/{webhook_token}",
+        "webhook_execute",
+        multipart=True,
+        spec_path=_WH_SPEC,
         auth=False,
     ),
-    RouteSpec("GET", _WH + "/messages/@original", "webhook_message", auth=False),
-    RouteSpec(
-        "PATCH",
-        _WH + "/messages/@original",
-        "webhook_message",
-        body="json+multipart",
-        schema="webhook_message_edit",
-        spec_path="/webhooks/{webhook_id}/{webhook_token}/messages/@original",
-        auth=False,
-    ),
-    RouteSpec("DELETE", _WH + "/messages/@original", "webhook_message", auth=False),
-    RouteSpec("GET", _WH + "/messages/{message_id}", "webhook_message", auth=False),
-    RouteSpec(
-        "PATCH",
-        _WH + "/messages/{message_id}",
-        "webhook_message",
-        body="json+multipart",
-        schema="webhook_message_edit",
-        spec_path="/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}",
-        auth=False,
-    ),
-    RouteSpec("DELETE", _WH + "/messages/{message_id}", "webhook_message", auth=False),
 ]
+# A webhook's own messages: the original response (@original) and any followup.
+for _which in ("@original", "{message_id}"):
+    ROUTES += [
+        RouteSpec("GET", f"{_WH}/messages/{_which}", "webhook_message", auth=False),
+        _checked(
+            "PATCH",
+            f"{_WH}/messages/{_which}",
+            "webhook_message",
+            "webhook_message_edit",
+            multipart=True,
+            spec_path=f"{_WH_SPEC}/messages/{_which}",
+            auth=False,
+        ),
+        RouteSpec("DELETE", f"{_WH}/messages/{_which}", "webhook_message", auth=False),
+    ]
 
 
 def match_route(method: str, raw_path: str) -> tuple[RouteSpec | None, dict[str, str], bool]:
