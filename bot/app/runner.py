@@ -114,6 +114,15 @@ def _connect_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+def _cannot_listen(variable: str, host: str, port: int, exc: OSError) -> int:
+    """A port in use (or not ours to bind) is the operator's to fix: say which setting, exit 2."""
+    print(
+        f"error: {variable}: cannot listen on {host}:{port} ({exc.strerror or exc})",
+        file=sys.stderr,
+    )
+    return 2
+
+
 async def _step(what: str, closer: Callable[[], Awaitable[object]]) -> None:
     await bounded(closer(), CLOSE_STEP_S, what)
 
@@ -162,12 +171,7 @@ async def _run(settings: Settings, agents: list[AgentConfig]) -> int:
                 try:
                     served, actual = await serve_metrics(metrics, host, port)
                 except OSError as exc:
-                    print(
-                        f"error: METRICS_LISTEN: cannot listen on {host}:{port} "
-                        f"({exc.strerror or exc})",
-                        file=sys.stderr,
-                    )
-                    return 2
+                    return _cannot_listen("METRICS_LISTEN", host, port, exc)
                 stack.push_async_callback(_step, "stopping the metrics server", served.cleanup)
                 log.info("serving /healthz and /metrics on %s:%d", host, actual)
             observer = metrics.calendar_request if metrics is not None else None
@@ -195,12 +199,7 @@ async def _run(settings: Settings, agents: list[AgentConfig]) -> int:
                 try:
                     server, actual = await start_server(calendar, host, port, token=token)
                 except OSError as exc:
-                    print(
-                        f"error: CALENDAR_LISTEN: cannot listen on {host}:{port} "
-                        f"({exc.strerror or exc})",
-                        file=sys.stderr,
-                    )
-                    return 2
+                    return _cannot_listen("CALENDAR_LISTEN", host, port, exc)
                 stack.push_async_callback(_step, "stopping the calendar API", server.cleanup)
                 calendar_url = f"http://{_connect_host(host)}:{actual}"
                 log.info("serving the embedded calendar's API at %s", calendar_url)
