@@ -26,6 +26,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, TextIO
 
+from pythonjsonlogger import json as jsonlogger
+
 REDACTED: Final = "***"
 MIN_SECRET_LENGTH: Final = 6
 """Shorter configured values are not redacted: replacing every "abc" would garble logs."""
@@ -123,31 +125,50 @@ def _rfc3339(created: float) -> str:
     return stamp.removesuffix("+00:00") + "Z"
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: ts, level, logger, message, exc_info, and serialisable extras."""
+def _serialisable(value: Any) -> bool:
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+class JsonFormatter(jsonlogger.JsonFormatter):
+    """One JSON object per line: ts, level, logger, message, exc_info, and serialisable extras.
+
+    python-json-logger does the record-to-object work; what is ours is the field
+    names operators' queries already use (`ts`, `level`, `logger`), an RFC 3339
+    UTC timestamp, and leaving out an extra that does not serialise instead of
+    writing its repr (a repr may hold a secret the redaction cannot recognise).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(
+            ["levelname", "name", "message"],
+            rename_fields={"levelname": "level", "name": "logger"},
+            json_ensure_ascii=False,
+        )
 
     def format(self, record: logging.LogRecord) -> str:
-        payload: dict[str, Any] = {
-            "ts": _rfc3339(record.created),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        if record.exc_info and not record.exc_text:
-            record.exc_text = self.formatException(record.exc_info)
-        if record.exc_text:
-            payload["exc_info"] = record.exc_text
-        if record.stack_info:
-            payload["stack_info"] = record.stack_info
-        for key, value in record.__dict__.items():
-            if key in _STANDARD_ATTRS or key in payload or key.startswith("_"):
-                continue
-            try:
-                json.dumps(value, allow_nan=False)
-            except (TypeError, ValueError):
-                continue  # not serialisable: left out rather than repr'd (a repr may hold a secret)
-            payload[key] = value
-        return json.dumps(payload, ensure_ascii=False, allow_nan=False)
+        # The library would format `exc_info` afresh, past the redaction filter's
+        # `exc_text`: hand it the (redacted) text only.
+        exc_info = record.exc_info
+        if exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(exc_info)
+        record.exc_info = None
+        try:
+            return super().format(record)
+        finally:
+            record.exc_info = exc_info
+
+    def add_fields(
+        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
+        log_data["ts"] = _rfc3339(record.created)
+        super().add_fields(log_data, record, message_dict)
+
+    def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
+        return {key: value for key, value in log_data.items() if _serialisable(value)}
 
 
 class _ModeratorHandler(logging.StreamHandler[TextIO]):

@@ -28,7 +28,7 @@ import discord
 
 from bot.app.errors import ConfigError
 from bot.app.logs import setup_logging
-from bot.app.settings import Settings, load_config
+from bot.app.settings import Settings, load_config, parse_host_port
 from bot.app.shutdown import StopSignal, Watchdog, bounded
 from bot.app.wiring import (
     NoWakerConfigured,
@@ -45,6 +45,7 @@ from bot.core.calendar import Calendar, CalendarError
 from bot.core.clock import Clock, SystemClock
 from bot.core.state import StateError, StateStore
 from bot.core.tasks import CLOSE_BOT_S, CLOSE_STEP_S, HARD_LIMIT_S, IN_FLIGHT_GRACE_S
+from bot.metrics import ModeratorMetrics, attach_discord, serve_metrics
 from bot.net import TRANSIENT_NETWORK_ERRORS
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,15 @@ def _connect_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+def _cannot_listen(variable: str, host: str, port: int, exc: OSError) -> int:
+    """A port in use (or not ours to bind) is the operator's to fix: say which setting, exit 2."""
+    print(
+        f"error: {variable}: cannot listen on {host}:{port} ({exc.strerror or exc})",
+        file=sys.stderr,
+    )
+    return 2
+
+
 async def _step(what: str, closer: Callable[[], Awaitable[object]]) -> None:
     await bounded(closer(), CLOSE_STEP_S, what)
 
@@ -152,8 +162,21 @@ async def _run(settings: Settings, agents: list[AgentConfig]) -> int:
     armer = asyncio.create_task(arm_watchdog(), name="shutdown-watchdog")
     try:
         async with contextlib.AsyncExitStack() as stack:
+            metrics: ModeratorMetrics | None = None
+            if settings.metrics_listen is not None:
+                metrics = ModeratorMetrics(
+                    sync_interval_s=settings.sync_interval_s, discord=settings.discord_enabled
+                )
+                host, port = parse_host_port(settings.metrics_listen)
+                try:
+                    served, actual = await serve_metrics(metrics, host, port)
+                except OSError as exc:
+                    return _cannot_listen("METRICS_LISTEN", host, port, exc)
+                stack.push_async_callback(_step, "stopping the metrics server", served.cleanup)
+                log.info("serving /healthz and /metrics on %s:%d", host, actual)
+            observer = metrics.calendar_request if metrics is not None else None
             try:
-                calendar = await open_calendar(settings, clock=clock)
+                calendar = await open_calendar(settings, clock=clock, observer=observer)
             except CalendarError as exc:
                 print(f"error: CALENDAR_URL: {exc.detail}", file=sys.stderr)
                 return 2
@@ -176,20 +199,17 @@ async def _run(settings: Settings, agents: list[AgentConfig]) -> int:
                 try:
                     server, actual = await start_server(calendar, host, port, token=token)
                 except OSError as exc:
-                    print(
-                        f"error: CALENDAR_LISTEN: cannot listen on {host}:{port} "
-                        f"({exc.strerror or exc})",
-                        file=sys.stderr,
-                    )
-                    return 2
+                    return _cannot_listen("CALENDAR_LISTEN", host, port, exc)
                 stack.push_async_callback(_step, "stopping the calendar API", server.cleanup)
                 calendar_url = f"http://{_connect_host(host)}:{actual}"
                 log.info("serving the embedded calendar's API at %s", calendar_url)
             if settings.discord_enabled:
                 return await _run_discord(
-                    settings, agents, calendar, state, clock, calendar_url, stop
+                    settings, agents, calendar, state, clock, calendar_url, stop, metrics
                 )
-            return await _run_headless(settings, agents, calendar, state, clock, calendar_url, stop)
+            return await _run_headless(
+                settings, agents, calendar, state, clock, calendar_url, stop, metrics
+            )
     finally:
         armer.cancel()
         stop.uninstall()
@@ -206,6 +226,7 @@ async def _run_headless(
     clock: Clock,
     calendar_url: str | None,
     stop: StopSignal,
+    metrics: ModeratorMetrics | None = None,
 ) -> int:
     try:
         chain = build_waker_chain(settings, agents, calendar_url=calendar_url, clock=clock)
@@ -222,6 +243,8 @@ async def _run_headless(
             "agent %s has no spawn_url/spawn_command and no global one: it is never woken", name
         )
     moderator = build_moderator(settings, agents, calendar, state, chain, clock)
+    if metrics is not None:
+        metrics.watch(moderator)
     deadline: float | None = None
     try:
         start = asyncio.create_task(moderator.start(), name="moderator-start")
@@ -254,6 +277,7 @@ async def _run_discord(
     clock: Clock,
     calendar_url: str | None,
     stop: StopSignal,
+    metrics: ModeratorMetrics | None = None,
 ) -> int:
     from bot.app.discord_bot import build_bot
 
@@ -261,6 +285,9 @@ async def _run_discord(
     bot = build_bot(
         settings, agents, calendar=calendar, state=state, clock=clock, calendar_url=calendar_url
     )
+    if metrics is not None:
+        metrics.watch(bot.moderator)
+        attach_discord(bot, metrics)
     log.info(
         "starting with Discord: guild %s, %d agent(s), wake category %r",
         settings.discord_guild_id,

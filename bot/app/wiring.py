@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import discord
 
 from bot.app.settings import Settings
-from bot.calendar.client import HttpCalendar
+from bot.calendar.client import HttpCalendar, RequestObserver
 from bot.calendar.store import EmbeddedCalendar
 from bot.core.agents import AgentConfig
 from bot.core.calendar import Calendar
@@ -101,18 +101,21 @@ async def close_waker_chain(chain: WakerChain) -> None:
             await waker.close()
 
 
-async def open_calendar(settings: Settings, clock: Clock | None = None) -> Calendar:
+async def open_calendar(
+    settings: Settings, clock: Clock | None = None, *, observer: RequestObserver | None = None
+) -> Calendar:
     """The embedded store for `sqlite:///…`, the HTTP client for `http(s)://…`.
 
     `clock` drives the embedded store's notion of now; a remote calendar keeps its own.
-    The caller owns the result and must `close()` it.
+    `observer` is told of every HTTP attempt (the metrics). The caller owns the
+    result and must `close()` it.
     """
     if settings.calendar_is_embedded:
         return await EmbeddedCalendar.open(
             settings.calendar_db_path, timezone=settings.tz, clock=clock
         )
     token = settings.calendar_token.get_secret_value() if settings.calendar_token else None
-    return HttpCalendar(settings.calendar_url, timezone=settings.tz, token=token)
+    return HttpCalendar(settings.calendar_url, timezone=settings.tz, token=token, observer=observer)
 
 
 def build_moderator(

@@ -2,6 +2,6 @@
 retries), `answers` (refusals and bodies read into the models)."""
 
 from bot.calendar.client.http import HttpCalendar
-from bot.calendar.client.transport import parse_retry_after
+from bot.calendar.client.transport import RequestObserver, parse_retry_after
 
-__all__ = ["HttpCalendar", "parse_retry_after"]
+__all__ = ["HttpCalendar", "RequestObserver", "parse_retry_after"]

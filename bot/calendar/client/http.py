@@ -27,13 +27,18 @@ from zoneinfo import ZoneInfo
 import aiohttp
 
 from bot.calendar.client.answers import DayEnvelope, SlotList, expect, model_of, slots_of
-from bot.calendar.client.transport import Transport
+from bot.calendar.client.transport import RequestObserver, Transport
 from bot.calendar.wire import AGENT_STATUS_PATH, DAY_PATH, HEARTBEAT_PATH, SLOTS_PATH
 from bot.core.calendar import DayResult
 from bot.core.models import Action, AgentStatus, DaySchedule, HeartbeatStatus, Slot, SlotCreate
 from bot.core.validation import parse_heartbeat_status, require_offset
 
 log = logging.getLogger(__name__)
+
+
+#: Route templates for the request counts: never a slot id in a metric label.
+SLOT_ROUTE = f"{SLOTS_PATH}/{{slot_id}}"
+TRANSITION_ROUTE = f"{SLOT_ROUTE}/{{action}}"
 
 
 def _slot_path(slot_id: str) -> str:
@@ -54,6 +59,7 @@ class HttpCalendar:
         backoff_base: float = 0.2,
         backoff_max: float = 5.0,
         session: aiohttp.ClientSession | None = None,
+        observer: RequestObserver | None = None,
     ) -> None:
         self._transport = Transport(
             base_url,
@@ -63,6 +69,7 @@ class HttpCalendar:
             backoff_base=backoff_base,
             backoff_max=backoff_max,
             session=session,
+            observer=observer,
         )
         self._tz = timezone
         self._zone_warned = False
@@ -133,7 +140,7 @@ class HttpCalendar:
     async def get_slot(self, slot_id: str, agent_id: str | None = None) -> Slot:
         path = _slot_path(slot_id)
         what = f"GET {path}"
-        answer = await self._transport.request("GET", path, agent_id=agent_id)
+        answer = await self._transport.request("GET", path, agent_id=agent_id, route=SLOT_ROUTE)
         return model_of(Slot, expect(answer, what, 200), what)
 
     async def transition(
@@ -159,7 +166,12 @@ class HttpCalendar:
         if until is not None:
             body["until"] = require_offset(until).isoformat()
         answer = await self._transport.request(
-            "POST", path, agent_id=agent_id, body=body, idempotency_key=idempotency_key
+            "POST",
+            path,
+            agent_id=agent_id,
+            body=body,
+            idempotency_key=idempotency_key,
+            route=TRANSITION_ROUTE,
         )
         return model_of(Slot, expect(answer, what, 200), what)
 

@@ -5,6 +5,10 @@ are retried a bounded number of times with jittered exponential backoff, or
 after the server's Retry-After; what is left becomes one `CalendarUnavailable`.
 Every other answer goes back to the caller as it came.
 
+Every attempt is told to the `observer`, if one is given, as the route
+template (`GET /calendar/slots/{slot_id}`, never a slot id) and the status, or
+"error" when no answer came: that is what the bot's metrics count.
+
 Each POST carries an `Idempotency-Key` kept across its retries, so a retried
 call whose first answer was lost is replayed by the server instead of being
 applied twice or refused as a stale version.
@@ -12,12 +16,14 @@ applied twice or refused as a stale version.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import email.utils
 import json
 import logging
 import random
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -41,6 +47,9 @@ class _Transient(Exception):
         self.status = status
         self.retry_after = retry_after
 
+
+#: Told of every attempt: (`METHOD /route/template`, HTTP status or "error").
+RequestObserver = Callable[[str, str], None]
 
 _RETRYABLE: tuple[type[BaseException], ...] = (*TRANSIENT_NETWORK_ERRORS, _Transient)
 
@@ -85,6 +94,7 @@ class Transport:
         backoff_base: float,
         backoff_max: float,
         session: aiohttp.ClientSession | None,
+        observer: RequestObserver | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -98,6 +108,7 @@ class Transport:
         self._backoff_max = backoff_max
         self._session = session
         self._owns_session = session is None
+        self._observer = observer
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or (self._owns_session and self._session.closed):
@@ -171,13 +182,16 @@ class Transport:
         headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
         idempotency_key: str | None = None,
+        route: str | None = None,
     ) -> Answer:
         """One call with bounded retries; answers any non-transient status for the caller.
 
         A POST's `Idempotency-Key` is `idempotency_key`, or a fresh one; either
-        way the same on every retry of this call.
+        way the same on every retry of this call. `route` is the path's template
+        for the observer (the path itself when it has no variable part).
         """
         what = f"{method} {path}"
+        endpoint = f"{method} {route or path}"
         data = json.dumps(body).encode("utf-8") if body is not None else None
         sent = self._headers(method, agent_id, headers, idempotency_key, data is not None)
         url = self.base_url + path
@@ -191,7 +205,7 @@ class Transport:
         )
         try:
             async for attempt in retrying:
-                with attempt:
+                with attempt, _observing(self._observer, endpoint) as observed:
                     async with session.request(
                         method,
                         url,
@@ -202,6 +216,7 @@ class Transport:
                         allow_redirects=False,
                     ) as response:
                         payload = await response.read()
+                        observed.status = str(response.status)
                         if response.status >= 500 or response.status == 429:
                             raise _Transient(
                                 response.status,
@@ -214,6 +229,26 @@ class Transport:
                 f"last: {_describe(exc)}"
             ) from None
         raise AssertionError("unreachable: tenacity either returns or raises")
+
+
+@dataclass(slots=True)
+class _Observed:
+    status: str = "error"
+
+
+@contextlib.contextmanager
+def _observing(observer: RequestObserver | None, endpoint: str) -> Iterator[_Observed]:
+    """Tell `observer` how one attempt ended, however it ended (a cancellation is no attempt)."""
+    observed = _Observed()
+    cancelled = False
+    try:
+        yield observed
+    except asyncio.CancelledError:
+        cancelled = True
+        raise
+    finally:
+        if observer is not None and not cancelled:
+            observer(endpoint, observed.status)
 
 
 def _describe(exc: BaseException | None) -> str:

@@ -31,6 +31,7 @@ from aiohttp import web
 
 from bot.calendar.server.errors import ApiError, error_response, json_errors
 from bot.calendar.server.handlers import ROUTES
+from bot.calendar.server.health import install_health, observe
 from bot.calendar.server.middleware import (
     IDEMPOTENCY_KEY,
     TOKEN_KEY,
@@ -54,7 +55,9 @@ __all__ = [
 
 def make_app(calendar: EmbeddedCalendar, *, token: str | None = None) -> web.Application:
     """The API over `calendar`; auth is on when `token` is a non-empty string."""
-    app = web.Application(middlewares=[json_errors, bearer_auth, idempotency])
+    # `observe` first: it answers /healthz before the token is checked and counts refusals.
+    app = web.Application(middlewares=[observe, json_errors, bearer_auth, idempotency])
+    install_health(app, calendar)
     app[CALENDAR_KEY] = calendar
     app[TOKEN_KEY] = token.encode("utf-8") if token else b""
     app[IDEMPOTENCY_KEY] = ReplayCache()
