@@ -9,7 +9,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from bot.core.agents import AgentConfig
-from bot.wakers.spawn import SpawnCommandWaker, substitute_argv
+from bot.wakers.spawn_command import SpawnCommandWaker, substitute_argv
+from bot.wakers.spawn_env import SpawnEnvironment
 from tests.discord_io.conftest import make_slot
 
 RECORDER = """
@@ -53,7 +54,9 @@ async def test_prompt_arrives_as_one_literal_argument_without_a_shell(
         "{prompt}",
         "{literal braces} {0}",
     )
-    waker = SpawnCommandWaker(template, calendar_url="http://127.0.0.1:1")
+    waker = SpawnCommandWaker(
+        template, environment=SpawnEnvironment(calendar_url="http://127.0.0.1:1")
+    )
     result = await waker.wake(alice, make_slot("slot-xyz"), prompt)
     assert result.ok, result.error
     assert result.via == "spawn_command"
