@@ -8,6 +8,7 @@ so each command below is proven to be answered, not only formatted.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import discord
 import pytest
@@ -41,6 +42,13 @@ async def _crowded_bot(make_moderator_bot: object, slots_per_agent: int) -> BotH
     return h
 
 
+def _assert_fits(*messages: dict[str, Any]) -> None:
+    """What the fake already refuses, said again so a test fails where the answer is built."""
+    for message in messages:
+        content, embeds = _sizes(message)
+        assert content <= MESSAGE_LIMIT and embeds <= EMBED_TOTAL_LIMIT
+
+
 def _sizes(message: dict[str, object]) -> tuple[int, int]:
     """(content length, embeds' total as Discord counts it) of a message the fake stored."""
     content = message.get("content") or ""
@@ -65,9 +73,7 @@ async def test_schedule_with_60_agents_and_long_titles_is_answered(
 ) -> None:
     h = await _crowded_bot(make_moderator_bot, 3)
     handle = await ask(h.fake, h.fake.member, general(h.fake), "schedule", options)
-    for message in handle.messages():
-        content, embeds = _sizes(message)
-        assert content <= MESSAGE_LIMIT and embeds <= EMBED_TOTAL_LIMIT
+    _assert_fits(*handle.messages())
     text = handle.text()
     if options.get("agent") == "nobody":
         assert "nobody" in text
@@ -84,9 +90,7 @@ async def test_status_with_60_agents_and_long_titles_is_answered(
 ) -> None:
     h = await _crowded_bot(make_moderator_bot, 1)
     handle = await ask(h.fake, h.fake.admin, general(h.fake), "status", options)
-    for message in handle.messages():
-        content, embeds = _sizes(message)
-        assert content <= MESSAGE_LIMIT and embeds <= EMBED_TOTAL_LIMIT
+    _assert_fits(*handle.messages())
     assert ("60 agents" if not options else "Status of alice") in handle.text()
 
 
@@ -115,8 +119,7 @@ async def test_long_notes_and_titles_on_slot_fit_the_answer_and_the_notice(
     assert slot.id in handle.text() and "Announced in" in handle.text()
     notice = (await h.wait_bot_messages(channel_id, before + 1))[-1]
     assert slot.id in notice["content"] and "Note: **why**" in notice["content"]
-    for message in [*too_long.messages(), *handle.messages(), notice]:
-        assert _sizes(message)[0] <= MESSAGE_LIMIT
+    _assert_fits(*too_long.messages(), *handle.messages(), notice)
 
 
 async def test_the_fake_refuses_content_over_2000_like_discord(moderator_bot: BotHarness) -> None:
