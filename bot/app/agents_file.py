@@ -16,6 +16,18 @@ from urllib.parse import urlparse
 from bot.app.errors import ConfigError
 from bot.core.agents import AgentConfig
 from bot.core.models import AGENT_ID_PATTERN, is_valid_agent_id
+from bot.core.tokens import MAX_TOKEN_GENERATION
+
+#: Bounds that keep a mistaken or hostile file a clear error instead of a slow start:
+#: a file is read whole, and every agent costs a scheduler and a sync per cycle.
+MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_AGENTS = 2000
+#: One URL, or one spawn command's arguments together (before the prompt is substituted).
+MAX_TEXT = 4096
+MAX_ARGS = 100
+#: Discord ids are 64-bit; SQLite (the state store) holds at most this.
+MAX_SNOWFLAKE = 2**63 - 1
+_KEYS = frozenset({"id", "discord_user_id", "spawn_url", "spawn_command", "token_generation"})
 
 _AGENTS_HEADER = re.compile(r"^[ \t]*\[\[[ \t]*agents[ \t]*\]\]", re.MULTILINE)
 
@@ -23,15 +35,26 @@ _AGENTS_HEADER = re.compile(r"^[ \t]*\[\[[ \t]*agents[ \t]*\]\]", re.MULTILINE)
 def load_agents(path: Path) -> list[AgentConfig]:
     """Parse `AGENTS_FILE`; every error names the file and the entry's line."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            # Bounded: AGENTS_FILE=/dev/zero must be an error, not a process eating memory.
+            raw = file.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"AGENTS_FILE: {path} does not exist") from None
     except OSError as exc:
         raise ConfigError(f"AGENTS_FILE: cannot read {path}: {exc.strerror}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError(f"AGENTS_FILE: {path} is larger than {MAX_FILE_BYTES} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"AGENTS_FILE: {path}:{line}: not UTF-8 text") from None
     return parse_agents(text, source=str(path))
 
 
 def parse_agents(text: str, source: str = "<agents>") -> list[AgentConfig]:
+    if len(text) > MAX_FILE_BYTES:
+        raise ConfigError(f"AGENTS_FILE: {source} is larger than {MAX_FILE_BYTES} bytes")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -39,9 +62,24 @@ def parse_agents(text: str, source: str = "<agents>") -> list[AgentConfig]:
         at = re.search(r"\(at line (\d+), column \d+\)", str(exc))
         where = f"{source}:{at.group(1)}" if at else source
         raise ConfigError(f"AGENTS_FILE: {where}: not valid TOML: {exc}") from None
+    except RecursionError:
+        # tomllib parses nested arrays and inline tables recursively, without a limit of its own.
+        raise ConfigError(
+            f"AGENTS_FILE: {source}: arrays or tables are nested too deeply to be an agents file"
+        ) from None
+    unknown = set(data) - {"agents"}
+    if unknown:
+        raise ConfigError(
+            f"AGENTS_FILE: {source}: unknown top-level key(s) {_names(unknown)} "
+            "(the file holds only [[agents]] tables)"
+        )
     entries = data.get("agents", [])
     if not isinstance(entries, list):
         raise ConfigError(f"AGENTS_FILE: {source}: 'agents' must be written as [[agents]] tables")
+    if len(entries) > MAX_AGENTS:
+        raise ConfigError(
+            f"AGENTS_FILE: {source}: {len(entries)} agents; one moderator runs at most {MAX_AGENTS}"
+        )
     header_lines = [text.count("\n", 0, m.start()) + 1 for m in _AGENTS_HEADER.finditer(text)]
     agents: list[AgentConfig] = []
     seen: dict[str, int] = {}
@@ -59,47 +97,99 @@ def parse_agents(text: str, source: str = "<agents>") -> list[AgentConfig]:
     return agents
 
 
+def _names(keys: set[str]) -> str:
+    return ", ".join(_shown(key) for key in sorted(keys)[:5]) + (" …" if len(keys) > 5 else "")
+
+
+def _shown(value: object) -> str:
+    """A value quoted for an error, cut short: a hostile file may hold a megabyte in one string."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:60] + "…"
+
+
 def _parse_agent(entry: Any, where: str) -> AgentConfig:
     if not isinstance(entry, dict):
         raise ConfigError(f"AGENTS_FILE: {where}: each agent must be a [[agents]] table")
-    unknown = set(entry) - {"id", "discord_user_id", "spawn_url", "spawn_command"}
+    unknown = set(entry) - _KEYS
     if unknown:
-        raise ConfigError(f"AGENTS_FILE: {where}: unknown key(s) {', '.join(sorted(unknown))}")
+        raise ConfigError(f"AGENTS_FILE: {where}: unknown key(s) {_names(unknown)}")
     agent_id = entry.get("id")
     if not isinstance(agent_id, str) or not is_valid_agent_id(agent_id):
         raise ConfigError(
-            f"AGENTS_FILE: {where}: id {agent_id!r} must match {AGENT_ID_PATTERN} "
+            f"AGENTS_FILE: {where}: id {_shown(agent_id)} must match {AGENT_ID_PATTERN} "
             "(lowercase; it becomes a channel name)"
         )
-    user_id = entry.get("discord_user_id")
-    if isinstance(user_id, str) and user_id.isdigit():
-        user_id = int(user_id)
-    if user_id is not None and (
-        not isinstance(user_id, int) or isinstance(user_id, bool) or user_id <= 0
+    return AgentConfig(
+        id=agent_id,
+        discord_user_id=_user_id(entry.get("discord_user_id"), agent_id, where),
+        spawn_url=_spawn_url(entry.get("spawn_url"), agent_id, where),
+        spawn_command=_spawn_command(entry.get("spawn_command"), where),
+        token_generation=_generation(entry.get("token_generation", 1), agent_id, where),
+    )
+
+
+def _user_id(value: Any, agent_id: str, where: str) -> int | None:
+    # A digit string is accepted: a snowflake is often copied as text (JSON cannot hold it).
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20:
+        value = int(value)
+    if value is not None and (
+        not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= MAX_SNOWFLAKE
     ):
         raise ConfigError(
-            f"AGENTS_FILE: {where}: discord_user_id of {agent_id!r} must be a positive integer"
+            f"AGENTS_FILE: {where}: discord_user_id of {agent_id!r} must be a positive integer "
+            f"(a Discord user id, at most {MAX_SNOWFLAKE})"
         )
-    spawn_url = entry.get("spawn_url")
-    if spawn_url is not None:
-        parsed = urlparse(spawn_url) if isinstance(spawn_url, str) else None
-        if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise ConfigError(f"AGENTS_FILE: {where}: spawn_url of {agent_id!r} must be http(s)")
-    command = entry.get("spawn_command")
-    argv: tuple[str, ...] | None = None
-    if isinstance(command, str):
+    return value
+
+
+def _spawn_url(value: Any, agent_id: str, where: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and len(value) <= MAX_TEXT:
         try:
-            argv = tuple(shlex.split(command))
+            parsed = urlparse(value)
+        except ValueError:  # e.g. "http://[::1" (an unclosed IPv6 address)
+            parsed = urlparse("")
+        if parsed.scheme in ("http", "https") and parsed.netloc:
+            return value
+    raise ConfigError(
+        f"AGENTS_FILE: {where}: spawn_url of {agent_id!r} must be an http(s) URL "
+        f"of at most {MAX_TEXT} characters"
+    )
+
+
+def _spawn_command(value: Any, where: str) -> tuple[str, ...] | None:
+    argv: tuple[str, ...] | None = None
+    if isinstance(value, str):
+        try:
+            argv = tuple(shlex.split(value))
         except ValueError as exc:
             raise ConfigError(f"AGENTS_FILE: {where}: spawn_command: {exc}") from None
-    elif isinstance(command, list) and all(isinstance(part, str) for part in command):
-        argv = tuple(command)
-    elif command is not None:
+    elif isinstance(value, list) and all(isinstance(part, str) for part in value):
+        argv = tuple(value)
+    elif value is not None:
         raise ConfigError(
             f"AGENTS_FILE: {where}: spawn_command must be a string or a list of strings"
         )
     if argv is not None and not argv:
         raise ConfigError(f"AGENTS_FILE: {where}: spawn_command is empty")
-    return AgentConfig(
-        id=agent_id, discord_user_id=user_id, spawn_url=spawn_url, spawn_command=argv
+    if argv is not None and (len(argv) > MAX_ARGS or sum(map(len, argv)) > MAX_TEXT):
+        raise ConfigError(
+            f"AGENTS_FILE: {where}: spawn_command is too long (at most {MAX_ARGS} arguments "
+            f"and {MAX_TEXT} characters; the prompt is substituted when it runs)"
+        )
+    return argv
+
+
+def _generation(value: Any, agent_id: str, where: str) -> int:
+    # Exactly a TOML integer: "2", 2.0 or true would each be a guess at what was meant.
+    if not isinstance(value, int) or isinstance(value, bool):
+        got = f"a {type(value).__name__}"
+    elif not 1 <= value <= MAX_TOKEN_GENERATION:
+        got = _shown(value)
+    else:
+        return value
+    raise ConfigError(
+        f"AGENTS_FILE: {where}: token_generation of {agent_id!r} must be a whole number "
+        f"1..{MAX_TOKEN_GENERATION} (got {got}); raise it by one to revoke the agent's tokens"
     )

@@ -1,4 +1,4 @@
-"""`python -m bot calendar serve|add|list`: run and fill the calendar from a shell.
+"""`python -m bot calendar serve|add|list|token`: run and fill the calendar from a shell.
 
 Bad input ends in one line on stderr and exit status 2 (never a traceback);
 a calendar that fails at run time ends in one line and status 1.
@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
+from bot.app.calendar_access import add_token_parser, print_token, serve_refusal
 from bot.app.settings import Settings, load_settings
 from bot.core.calendar import CalendarError
 from bot.core.models import (
@@ -72,9 +73,11 @@ def add_calendar_parser(sub: Any) -> None:
 
     serve = actions.add_parser(
         "serve",
-        help="serve the embedded calendar over the v1 REST API",
+        help="serve the embedded calendar over the REST API",
         description="Serve the embedded calendar (CALENDAR_URL=sqlite:///… or --db) over "
-        "HTTP. Requests need 'Authorization: Bearer <CALENDAR_TOKEN>' when that is set.",
+        "HTTP. Requests need 'Authorization: Bearer <CALENDAR_TOKEN>' when that is set; "
+        "beyond loopback (127.0.0.0/8, ::1, localhost) a CALENDAR_TOKEN of at least 32 "
+        "characters is required.",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", default="8080", help="port to listen on (0 picks a free one)")
@@ -103,6 +106,7 @@ def add_calendar_parser(sub: Any) -> None:
     show.add_argument("--agent", help="only this agent (required for a remote calendar)")
     show.add_argument("--date", help="YYYY-MM-DD (default: today in TIMEZONE)")
 
+    add_token_parser(actions)
     calendar.set_defaults(calendar_parser=calendar)
 
 
@@ -120,6 +124,8 @@ def run_calendar_command(args: argparse.Namespace) -> int:
             return asyncio.run(_add(args, settings))
         if command == "list":
             return asyncio.run(_list(args, settings))
+        if command == "token":
+            return print_token(args, settings)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -193,6 +199,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             f"({settings.calendar_url}); set CALENDAR_URL=sqlite:///calendar.db or pass --db PATH"
         )
     token = settings.calendar_token.get_secret_value() if settings.calendar_token else None
+    refusal = serve_refusal(args.host, token)
+    if refusal is not None:
+        raise UsageError(f"calendar serve: {refusal}")
     from bot.app.logs import setup_logging
 
     setup_logging(settings.log_level, settings.log_format, [token] if token else [])

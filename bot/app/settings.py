@@ -24,6 +24,7 @@ from bot.app.errors import ConfigError
 from bot.app.logs import redact
 from bot.core.agents import AgentConfig
 from bot.core.prompt import DEFAULT_WAKE_TEMPLATE, template_problems
+from bot.wakers.spawn_env import parse_spawn_env
 
 DEFAULT_DISCORD_API_BASE = "https://discord.com/api/v10"
 DEFAULT_DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
@@ -158,6 +159,12 @@ class Settings(BaseSettings):
         if problems:
             raise ValueError("; ".join(problems))
         return value
+
+    @model_validator(mode="after")
+    def _spawn_env_names(self) -> Settings:
+        # After, not per field: the error must not echo a (possibly 10,000-name) value.
+        parse_spawn_env(self.spawn_env)
+        return self
 
     @model_validator(mode="after")
     def _discord_needs_guild(self) -> Settings:

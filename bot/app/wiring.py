@@ -27,7 +27,9 @@ from bot.core.state import StateStore
 from bot.core.waker import ChannelLedger, Waker
 from bot.discord_io.channel_waker import PrivateChannelWaker
 from bot.wakers.chain import WakerChain
-from bot.wakers.spawn import SpawnCommandWaker, SpawnUrlWaker
+from bot.wakers.spawn_command import SpawnCommandWaker
+from bot.wakers.spawn_env import SpawnEnvironment, parse_spawn_env
+from bot.wakers.spawn_url import SpawnUrlWaker
 
 #: One waker's attempt may not take longer than this (real seconds): Discord's
 #: own 429 waits and the webhook's retries fit well inside it.
@@ -72,16 +74,26 @@ def build_waker_chain(
                 clock=clock,
             )
         )
+    environment = spawn_environment(settings, calendar_url)
     if settings.spawn_url or any(a.spawn_url for a in agents):
-        wakers.append(SpawnUrlWaker(settings.spawn_url, calendar_url=calendar_url))
+        wakers.append(SpawnUrlWaker(settings.spawn_url, environment=environment))
     if settings.spawn_argv or any(a.spawn_command for a in agents):
-        wakers.append(SpawnCommandWaker(settings.spawn_argv, calendar_url=calendar_url))
+        wakers.append(SpawnCommandWaker(settings.spawn_argv, environment=environment))
     if not wakers:
         raise NoWakerConfigured(
             "no way to wake agents: set DISCORD_TOKEN (with DISCORD_GUILD_ID), SPAWN_URL or "
             "SPAWN_COMMAND, or give agents a spawn_url/spawn_command in AGENTS_FILE"
         )
     return WakerChain(wakers, timeout_s=timeout_s)
+
+
+def spawn_environment(settings: Settings, calendar_url: str | None) -> SpawnEnvironment:
+    """What spawned agents get: `calendar_url`, their own token derived from `CALENDAR_TOKEN`
+    and the variables `SPAWN_ENV` names (already checked by the settings)."""
+    secret = settings.calendar_token.get_secret_value() if settings.calendar_token else None
+    return SpawnEnvironment(
+        calendar_url=calendar_url, secret=secret, extra_names=parse_spawn_env(settings.spawn_env)
+    )
 
 
 def channel_waker(chain: WakerChain) -> PrivateChannelWaker | None:

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.app.agents_file import load_agents, parse_agents
+from bot.app.agents_file import MAX_AGENTS, MAX_FILE_BYTES, load_agents, parse_agents
 from bot.app.errors import ConfigError
 from bot.core.agents import AgentConfig
+from bot.core.tokens import MAX_TOKEN_GENERATION
 
 
 def test_agents_parse_with_overrides() -> None:
@@ -81,3 +82,143 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_no_agents_is_an_empty_list() -> None:
     assert parse_agents("# nothing yet\n") == []
+
+
+# ---- token_generation (DESIGN §3.3) -----------------------------------------------
+
+
+def test_token_generation_is_read_and_defaults_to_1() -> None:
+    text = (
+        '[[agents]]\nid = "a"\n\n[[agents]]\nid = "b"\ntoken_generation = 7\n\n'
+        f'[[agents]]\nid = "c"\ntoken_generation = {MAX_TOKEN_GENERATION}\n'
+    )
+    assert [a.token_generation for a in parse_agents(text)] == [1, 7, MAX_TOKEN_GENERATION]
+
+
+@pytest.mark.parametrize(
+    ("value", "got"),
+    [
+        ('"3"', "a str"),
+        ("true", "a bool"),
+        ("1.0", "a float"),
+        ("[1]", "a list"),
+        ("{ gen = 1 }", "a dict"),
+        ("1979-05-27", "a date"),
+        ("0", "0"),
+        ("-1", "-1"),
+        (str(MAX_TOKEN_GENERATION + 1), str(MAX_TOKEN_GENERATION + 1)),
+        ("9" * 40, "9999"),
+    ],
+)
+def test_bad_token_generation_names_file_and_line(value: str, got: str) -> None:
+    body = f'[[agents]]\nid = "ok"\n\n[[agents]]\nid = "bad"\ntoken_generation = {value}\n'
+    with pytest.raises(ConfigError) as info:
+        parse_agents(body, source="agents.toml")
+    message = str(info.value)
+    assert message.startswith("AGENTS_FILE: agents.toml:4: token_generation of 'bad'")
+    assert f"1..{MAX_TOKEN_GENERATION}" in message and f"(got {got}" in message
+    assert len(message) < 300
+
+
+# ---- hostile tables: every one a clear ConfigError, never a traceback ------------------
+
+_ENTRY = '[[agents]]\nid = "a"\n'
+HOSTILE_KEYS = [
+    # id
+    ("[[agents]]\nid = 5\n", "must match"),
+    ("[[agents]]\nid = true\n", "must match"),
+    ('[[agents]]\nid = ["a"]\n', "must match"),
+    ('[[agents]]\nid = { x = "a" }\n', "must match"),
+    ("[[agents]]\nid = 1979-05-27T07:32:00Z\n", "must match"),
+    ('[[agents]]\nid = ""\n', "must match"),
+    ("[[agents]]\ndiscord_user_id = 1\n", "id None must match"),
+    # discord_user_id
+    (_ENTRY + 'discord_user_id = "abc"\n', "positive integer"),
+    (_ENTRY + "discord_user_id = 1.5\n", "positive integer"),
+    (_ENTRY + "discord_user_id = [1]\n", "positive integer"),
+    (_ENTRY + "discord_user_id = { id = 1 }\n", "positive integer"),
+    (_ENTRY + f"discord_user_id = {2**63}\n", "positive integer"),
+    (_ENTRY + 'discord_user_id = "' + "9" * 30 + '"\n', "positive integer"),
+    (_ENTRY + 'discord_user_id = "\u0663"\n', "positive integer"),
+    (_ENTRY + "discord_user_id = 0\n", "positive integer"),
+    # spawn_url
+    (_ENTRY + "spawn_url = 5\n", "http(s) URL"),
+    (_ENTRY + 'spawn_url = ["http://x.test"]\n', "http(s) URL"),
+    (_ENTRY + 'spawn_url = { url = "http://x.test" }\n', "http(s) URL"),
+    (_ENTRY + 'spawn_url = "http://x.test/' + "a" * 5000 + '"\n', "at most 4096"),
+    (_ENTRY + 'spawn_url = "javascript:alert(1)"\n', "http(s) URL"),
+    (_ENTRY + 'spawn_url = "http://[::1/wake"\n', "http(s) URL"),
+    # spawn_command
+    (_ENTRY + "spawn_command = [1, 2]\n", "string or a list of strings"),
+    (_ENTRY + 'spawn_command = [["nested"]]\n', "string or a list of strings"),
+    (_ENTRY + 'spawn_command = { run = "x" }\n', "string or a list of strings"),
+    (_ENTRY + "spawn_command = true\n", "string or a list of strings"),
+    (_ENTRY + 'spawn_command = "agent \'unclosed"\n', "spawn_command: No closing quotation"),
+    (_ENTRY + "spawn_command = [" + ", ".join(['"x"'] * 101) + "]\n", "too long"),
+    (_ENTRY + 'spawn_command = ["' + "x" * 5000 + '"]\n', "too long"),
+    (_ENTRY + 'spawn_command = "' + "x" * 5000 + '"\n', "too long"),
+    (_ENTRY + 'spawn_command = ""\n', "empty"),
+    # the file's shape
+    ('agents = "alice"\n', "[[agents]] tables"),
+    ("agents = [1, 2]\n", "[[agents]] table"),
+    ('[agent]\nid = "a"\n', "unknown top-level key(s) 'agent'"),
+    ('[[agents]]\nid = "a"\n[agents.extra]\nx = 1\n', "unknown key(s) 'extra'"),
+]
+
+
+@pytest.mark.parametrize(("body", "hint"), HOSTILE_KEYS)
+def test_hostile_tables_are_clear_config_errors(body: str, hint: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_agents(body, source="agents.toml")
+    message = str(info.value)
+    assert message.startswith("AGENTS_FILE: agents.toml")
+    assert hint in message
+    assert len(message) < 400, "a hostile value must not be echoed whole"
+
+
+def test_a_10000_agent_file_is_refused_and_the_maximum_is_read() -> None:
+    many = "".join(f'[[agents]]\nid = "agent{i}"\n' for i in range(10_000))
+    with pytest.raises(ConfigError, match=f"10000 agents; one moderator runs at most {MAX_AGENTS}"):
+        parse_agents(many, source="agents.toml")
+    most = "".join(f'[[agents]]\nid = "agent{i}"\n' for i in range(MAX_AGENTS))
+    assert len(parse_agents(most)) == MAX_AGENTS
+
+
+@pytest.mark.parametrize(
+    "nested",
+    [
+        "x = " + "[" * 100_000 + "]" * 100_000,
+        "x = " + "{ a = " * 20_000 + "1" + " }" * 20_000,
+    ],
+    ids=["arrays", "inline-tables"],
+)
+def test_deeply_nested_toml_is_a_clear_error(nested: str) -> None:
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        parse_agents('[[agents]]\nid = "a"\n' + nested + "\n", source="agents.toml")
+
+
+def test_a_huge_string_is_refused_without_being_echoed() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_agents('[[agents]]\nid = "' + "a" * 1_000_000 + '"\n', source="agents.toml")
+    assert "must match" in str(info.value) and len(str(info.value)) < 400
+
+
+def test_huge_binary_and_device_files_are_clear_errors(tmp_path: Path) -> None:
+    big = tmp_path / "big.toml"
+    big.write_text("# " + "x" * (MAX_FILE_BYTES + 10) + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="larger than"):
+        load_agents(big)
+    with pytest.raises(ConfigError, match="larger than"):
+        load_agents(Path("/dev/zero"))
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b'[[agents]]\nid = "a"\n\xff\xfe\n')
+    with pytest.raises(ConfigError, match=r"binary.toml:3: not UTF-8"):
+        load_agents(binary)
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_agents(tmp_path)
+
+
+def test_the_example_file_is_a_valid_agents_file() -> None:
+    example = Path(__file__).resolve().parents[2] / "agents.example.toml"
+    agents = load_agents(example)
+    assert [a.id for a in agents] == ["alice", "bob"]

@@ -19,7 +19,8 @@ from bot.app.wiring import (
 from bot.core.agents import AgentConfig
 from bot.core.state import StateStore
 from bot.discord_io.channel_waker import PrivateChannelWaker
-from bot.wakers.spawn import SpawnCommandWaker, SpawnUrlWaker
+from bot.wakers.spawn_command import SpawnCommandWaker
+from bot.wakers.spawn_url import SpawnUrlWaker
 from tests.discord_io.conftest import SpawnReceiver, make_slot
 
 

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
+from bot.app.agents_file import load_agents
 from bot.core.agents import AgentConfig
-from bot.wakers.spawn import SpawnCommandWaker, substitute_argv
+from bot.wakers.spawn_command import SpawnCommandWaker, substitute_argv
+from bot.wakers.spawn_env import SpawnEnvironment
 from tests.discord_io.conftest import make_slot
 
+EXAMPLE_AGENTS = Path(__file__).resolve().parents[2] / "agents.example.toml"
 RECORDER = """
 import json, os, sys
 with open(sys.argv[1], "w", encoding="utf-8") as out:
@@ -53,7 +59,9 @@ async def test_prompt_arrives_as_one_literal_argument_without_a_shell(
         "{prompt}",
         "{literal braces} {0}",
     )
-    waker = SpawnCommandWaker(template, calendar_url="http://127.0.0.1:1")
+    waker = SpawnCommandWaker(
+        template, environment=SpawnEnvironment(calendar_url="http://127.0.0.1:1")
+    )
     result = await waker.wake(alice, make_slot("slot-xyz"), prompt)
     assert result.ok, result.error
     assert result.via == "spawn_command"
@@ -154,3 +162,12 @@ async def test_per_agent_command_overrides_the_global_one(tmp_path: Path) -> Non
     assert result.ok, result.error
     assert json.loads(record.read_text())["argv"] == ["bob"]
     assert not SpawnCommandWaker(None).can_wake(replace(agent, spawn_command=None))
+
+
+async def test_the_example_agents_file_command_runs(caplog: pytest.LogCaptureFixture) -> None:
+    """agents.example.toml is what a newcomer copies: its command must exist and succeed."""
+    bob = next(a for a in load_agents(EXAMPLE_AGENTS) if a.spawn_command)
+    caplog.set_level(logging.INFO, logger="bot.wakers.spawn_command")
+    result = await SpawnCommandWaker(None).wake(bob, make_slot("slot-ex", agent_id=bob.id), "p")
+    assert result.ok, result.error
+    assert f"woke {bob.id} for slot slot-ex" in caplog.text

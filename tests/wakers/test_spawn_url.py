@@ -9,7 +9,9 @@ from dataclasses import replace
 import pytest
 
 from bot.core.agents import AgentConfig
-from bot.wakers.spawn import SpawnUrlWaker, wake_id_for
+from bot.wakers.spawn import wake_id_for
+from bot.wakers.spawn_env import SpawnEnvironment
+from bot.wakers.spawn_url import SpawnUrlWaker
 from tests.discord_io.conftest import SpawnReceiver, make_slot
 
 
@@ -20,7 +22,9 @@ def _waker(url: str | None, **kwargs: object) -> SpawnUrlWaker:
 async def test_posts_the_documented_payload(
     spawn_receiver: SpawnReceiver, alice: AgentConfig
 ) -> None:
-    waker = _waker(spawn_receiver.url, calendar_url="http://127.0.0.1:8099")
+    waker = _waker(
+        spawn_receiver.url, environment=SpawnEnvironment(calendar_url="http://127.0.0.1:8099")
+    )
     slot = make_slot(prompt='Say "hi"; then $(rm -rf /)\nline two')
     try:
         result = await waker.wake(alice, slot, "rendered prompt")
