@@ -14,7 +14,11 @@ crashes and against Discord's limits:
   first, then a second category `<name>-2` is opened; a full guild (30013) and
   missing permissions (403) are clear wake errors, so the chain falls back.
 
-Rate limits are discord.py's job: it waits out a 429 and retries by itself.
+A steady-state wake is two REST calls: the channel made with its category,
+topic and overwrites in one, the wake message (with the buttons the cogs
+attach, `controls`) in the other; the guild, its channels and categories come
+from the gateway cache. Rate limits are discord.py's job: it waits out a 429
+and retries by itself.
 The rules (names, topics, limits) are in `channel_rules`, the placement in
 categories in `placement`, the guild lookups in `guild_access`, the message
 text in `bot.presenters.wake_message`; this module is the wake itself.
@@ -23,7 +27,7 @@ text in `bot.presenters.wake_message`; this module is the wake itself.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 
 import discord
@@ -42,6 +46,9 @@ from bot.net import TRANSIENT_NETWORK_ERRORS
 from bot.presenters.wake_message import message_parts, wake_marker, wake_messages
 
 log = logging.getLogger(__name__)
+
+#: The buttons for a slot's wake message (None: none for this slot id).
+Controls = Callable[[str], discord.ui.View | None]
 
 
 class PrivateChannelWaker:
@@ -79,6 +86,9 @@ class PrivateChannelWaker:
         )
         self._retention = timedelta(seconds=retention_s)
         self._slot_locks = KeyedLocks()
+        #: Set by the cogs that answer the buttons: they go out with the wake
+        #: message itself, not in an edit after it (one Discord call fewer).
+        self.controls: Controls | None = None
 
     # ---- Waker ----------------------------------------------------------
 
@@ -157,22 +167,21 @@ class PrivateChannelWaker:
         if link is not None:
             channel_id = await self._existing_channel(link)
         if channel_id is None:
-            # One find-or-create at a time: a placement decision must see the
-            # channels the previous one made (category counts, topics).
-            async with self._placement.lock:
-                listing = await self._access.listing(guild)
-                found = self._placement.find_by_topic(listing, slot.id)
-                if found is not None:
-                    log.info("found channel %s of slot %s again by its topic", found.id, slot.id)
-                    channel_id = found.id
-                else:
-                    channel_id = await self._placement.create_channel(
-                        guild, listing, agent, user_id, slot
-                    )
-                    fresh = True
-                # Saved before the message: an agent may answer within milliseconds.
-                await self._ledger.save_channel(slot.id, agent.id, channel_id)
-                crash_point("after_channel")
+            # Found by the full slot id in a topic, or made. Wakes of other slots
+            # place theirs side by side (`placement`); this slot's lock is held.
+            listing = await self._access.listing(guild)
+            found = self._placement.find_by_topic(listing, slot.id)
+            if found is not None:
+                log.info("found channel %s of slot %s again by its topic", found.id, slot.id)
+                channel_id = found.id
+            else:
+                channel_id = await self._placement.create_channel(
+                    guild, listing, agent, user_id, slot
+                )
+                fresh = True
+            # Saved before the message: an agent may answer within milliseconds.
+            await self._ledger.save_channel(slot.id, agent.id, channel_id)
+            crash_point("after_channel")
         if not fresh:
             posted = await self._our_wake_message(channel_id, slot.id)
             if posted is not None:
@@ -237,8 +246,12 @@ class PrivateChannelWaker:
             everyone=False, users=[discord.Object(id=user_id)], roles=False, replied_user=False
         )
         parts = wake_messages(user_id, slot, prompt)
+        view = self.controls(slot.id) if self.controls is not None else None
         try:
-            first = await target.send(parts[0], allowed_mentions=only_agent)
+            if view is None:
+                first = await target.send(parts[0], allowed_mentions=only_agent)
+            else:
+                first = await target.send(parts[0], allowed_mentions=only_agent, view=view)
         except discord.Forbidden as exc:
             raise WakeError(
                 f"cannot post in channel {channel_id} of slot {slot.id}: "
