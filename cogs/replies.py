@@ -9,6 +9,9 @@ accounts, so bot authors are not ignored here; only the moderator's own
 messages are, which is also what keeps the acknowledgements from feeding back
 into this listener.
 
+With `SHARD` set, only channels of this shard's agents are answered (another
+shard's ledger may know the same channel after a reconfiguration).
+
 Messages of one channel are handled one at a time, in arrival order, so a quick
 PAUSE then RESUME cannot be applied the other way round.
 """
@@ -75,8 +78,8 @@ class RepliesCog(commands.Cog, name="Replies"):
 
     async def _handle(self, message: discord.Message) -> None:
         link = await self.bot.state.link_by_channel(message.channel.id)
-        if link is None:
-            return  # not a wake channel
+        if link is None or not self.bot.handles_agent(link.agent_id):
+            return  # not a wake channel, or one of another shard's agents
         author = ReplyAuthor(discord_user_id=message.author.id)
         outcome: ReplyOutcome
         try:

@@ -33,7 +33,8 @@ class SlotControls:
         self._unsubscribe: list[Callable[[], None]] = []
 
     def start(self) -> None:
-        self._bot.add_dynamic_items(SlotButton)
+        if self._bot.answers_interactions:  # presses are shard 0's to answer
+            self._bot.add_dynamic_items(SlotButton)
         if self._bot.channel_waker is not None:
             self._bot.channel_waker.controls = controls_view
         self._unsubscribe = [self._bot.moderator.events.subscribe(SlotEnded, self._ended)]
@@ -43,7 +44,8 @@ class SlotControls:
             for unsubscribe in self._unsubscribe:
                 unsubscribe()
             self._unsubscribe = []
-            self._bot.remove_dynamic_items(SlotButton)
+            if self._bot.answers_interactions:
+                self._bot.remove_dynamic_items(SlotButton)
             if self._bot.channel_waker is not None:
                 self._bot.channel_waker.controls = None
         await self._tasks.cancel_all()

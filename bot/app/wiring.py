@@ -23,6 +23,7 @@ from bot.core.agents import AgentConfig
 from bot.core.calendar import Calendar
 from bot.core.clock import Clock
 from bot.core.moderator import Moderator
+from bot.core.shards import Shard, is_primary, owned_agents, parse_shard
 from bot.core.state import StateStore
 from bot.core.waker import ChannelLedger, Waker
 from bot.discord_io.channel_waker import PrivateChannelWaker
@@ -70,6 +71,7 @@ def build_waker_chain(
                 admin_role_id=settings.admin_role_id,
                 retention_s=settings.channel_retention_s,
                 clock=clock,
+                primary=is_primary(configured_shard(settings)),
             )
         )
     if settings.spawn_url or any(a.spawn_url for a in agents):
@@ -82,6 +84,11 @@ def build_waker_chain(
             "SPAWN_COMMAND, or give agents a spawn_url/spawn_command in AGENTS_FILE"
         )
     return WakerChain(wakers, timeout_s=timeout_s)
+
+
+def configured_shard(settings: Settings) -> Shard | None:
+    """`SHARD` as a `Shard` (None: not sharded); `ShardError` says what is wrong."""
+    return parse_shard(str(settings.shard)) if settings.shard else None
 
 
 def channel_waker(chain: WakerChain) -> PrivateChannelWaker | None:
@@ -126,9 +133,10 @@ def build_moderator(
     precise_timer: bool = True,
 ) -> Moderator:
     """The moderator the bot and the headless runner run: rules from the settings,
-    the chain as both the waker and the notifier (nudges go where the wake went)."""
+    the chain as both the waker and the notifier (nudges go where the wake went);
+    with `SHARD` set, only the agents of this shard are scheduled."""
     return Moderator(
-        agents,
+        owned_agents(configured_shard(settings), agents),
         calendar,
         state,
         chain,

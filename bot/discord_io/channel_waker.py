@@ -73,6 +73,7 @@ class PrivateChannelWaker:
         retention_s: float = 86400.0,
         clock: Clock | None = None,
         guild_refresh_s: float = 300.0,
+        primary: bool = True,
     ) -> None:
         clock = clock or SystemClock()
         self._access = GuildAccess(client, guild_id, clock, refresh_s=guild_refresh_s)
@@ -85,6 +86,8 @@ class PrivateChannelWaker:
             admin_role_id=admin_role_id,
         )
         self._retention = timedelta(seconds=retention_s)
+        #: Shard 0 (or unsharded): it alone sweeps leftovers in the wake categories.
+        self._primary = primary
         self._slot_locks = KeyedLocks()
         #: Set by the cogs that answer the buttons: they go out with the wake
         #: message itself, not in an edit after it (one Discord call fewer).
@@ -247,6 +250,10 @@ class PrivateChannelWaker:
         )
         parts = wake_messages(user_id, slot, prompt)
         view = self.controls(slot.id) if self.controls is not None else None
+        if view is not None:
+            # Presses are routed by custom_id on the shard that answers them; a
+            # finished view is sent but not kept in memory per message here.
+            view.stop()
         try:
             if view is None:
                 first = await target.send(parts[0], allowed_mentions=only_agent)
@@ -288,13 +295,14 @@ class PrivateChannelWaker:
         `CHANNEL_RETENTION_S` before `now`, and (for start-up) channels in our
         wake categories that the ledger does not know and whose topic names a
         slot the caller reports as final in `final_slot_ids`. Nothing else is
-        touched, whatever its name.
+        touched, whatever its name. The leftovers are swept only by shard 0
+        (the others' ledgers know only their own channels).
         """
         deleted = 0
         for link in await self._ledger.ended_links(now - self._retention):
             if await self._placement.delete_channel(link, reason="slot ended, retention passed"):
                 deleted += 1
-        if final_slot_ids:
+        if final_slot_ids and self._primary:
             deleted += await self._delete_orphans(set(final_slot_ids))
         if deleted:
             log.info("cleanup deleted %d wake channel(s)", deleted)
