@@ -78,6 +78,9 @@ class RepliesCog(commands.Cog, name="Replies"):
 
     async def _handle(self, message: discord.Message) -> None:
         link = await self.bot.state.link_by_channel(message.channel.id)
+        waker = self.bot.channel_waker
+        if link is None and waker is not None:  # a running slot's channel made by another shard
+            link = await waker.adopt(message.channel, self.bot.moderator.slot_owner)
         if link is None or not self.bot.handles_agent(link.agent_id):
             return  # not a wake channel, or one of another shard's agents
         author = ReplyAuthor(discord_user_id=message.author.id)

@@ -152,6 +152,31 @@ class PrivateChannelWaker:
             return False
         return True
 
+    async def adopt(
+        self, channel: object, owner: Callable[[str], str | None]
+    ) -> ChannelLink | None:
+        """Take over a wake channel the ledger does not know, by its topic (DESIGN §11).
+
+        After shards are reconfigured (or the state file was lost) a running
+        slot's channel was made by another moderator. A text channel in one of
+        our wake categories names its slot by the full id in its topic; `owner`
+        says which of this moderator's agents holds that slot (None: not ours,
+        left alone). The link is saved, so replies there are handled from now on.
+        """
+        if not isinstance(channel, discord.TextChannel):
+            return None
+        slot_id = topic_slot_id(channel.topic)
+        if slot_id is None or not self._placement.is_ours(channel.category):
+            return None
+        agent_id = owner(slot_id)
+        if agent_id is None:
+            return None
+        await self._ledger.save_channel(slot_id, agent_id, channel.id)
+        log.info(
+            "adopted channel %s of slot %s (agent %s) by its topic", channel.id, slot_id, agent_id
+        )
+        return ChannelLink(slot_id, agent_id, channel.id)
+
     # ---- the wake, step by step -----------------------------------------
 
     async def _wake(self, agent: AgentConfig, user_id: int, slot: Slot, prompt: str) -> int:

@@ -75,6 +75,10 @@ class ChannelPlacement:
     def _index(self, name: str) -> int | None:
         return category_index(self._category_name, name)
 
+    def is_ours(self, category: discord.CategoryChannel | None) -> bool:
+        """`category` is one of our wake categories (by name: `<name>` or `<name>-k`)."""
+        return category is not None and self._index(category.name) is not None
+
     def our_categories(self, listing: Listing) -> list[discord.CategoryChannel]:
         ours = [
             ch
