@@ -27,6 +27,7 @@ from tests.discord_io.conftest import (
     agent_of,
     categories,
     channel_waker,
+    fill_category,
     linked,
     make_slot,
     text_channels,
@@ -110,8 +111,7 @@ async def test_concurrent_wakes_fill_categories_to_the_cap_and_open_each_once(
     first = await waker.wake(alice, make_slot("s-first"), "p")
     assert first.ok, first.error
     category_id = int(categories(fake)[0]["id"])
-    for i in range(45):  # a person's channels: 4 places left
-        fake.add_channel(f"filler-{i}", parent_id=category_id, topic="made by a person")
+    fill_category(fake, category_id, 46)  # 4 places left
     category = client.get_channel(category_id)
     assert isinstance(category, discord.CategoryChannel)
     await fake.wait_for(lambda: len(category.channels) == 46, what="the fillers cached")
