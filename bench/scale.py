@@ -21,8 +21,12 @@ baseline measured before the bot was opened.
    (`scheduled_at` -> the wake message accepted by the fake) p50/p99/max, the
    wake categories used (Discord allows 50 channels per category, 500 per guild;
    the fake enforces both), Discord REST calls per wake, and a breakdown of
-   where the time goes (claim in the calendar, the serialised channel
-   placement, posting).
+   where the time goes (claim in the calendar, claim -> channel request,
+   posting). The DESIGN target is p99 <= 0.5 s at 2 REST calls per wake.
+4. The channel waker alone (run before the burst): `--burst` wakes handed to the bot's
+   `PrivateChannelWaker` at the same instant (no calendar, no claim: its ledger
+   is the bot's state store), p50/p99 of each wake and Discord REST calls per
+   wake: the Discord side's share of the burst.
 
 `--profile` runs the idle window and the burst under cProfile and prints where
 the main thread's time goes, by area and by function (cProfile's clock is wall
@@ -69,7 +73,7 @@ from bench._discord import (
     wake_categories,
 )
 from bot.calendar.store import EmbeddedCalendar
-from bot.core.models import SlotCreate
+from bot.core.models import Slot, SlotCreate
 from bot.discord_io.client import ModeratorBot
 from tests.fakediscord import FakeDiscord
 
@@ -104,6 +108,9 @@ class Figures:
     channel_rate: float = 0.0
     categories: dict[str, int] = field(default_factory=dict)
     wake_routes: dict[str, int] = field(default_factory=dict)
+    direct: list[float] = field(default_factory=list)
+    direct_ok: int = 0
+    direct_routes: dict[str, int] = field(default_factory=dict)
     end_routes: dict[str, int] = field(default_factory=dict)
     burst_wall: float = 0.0
     burst_cpu: float = 0.0
@@ -140,6 +147,8 @@ async def run(args: argparse.Namespace) -> Figures:
                     print(f"warning: {failed} agent(s) failed to sync")
                 calendar = bot.calendar
                 assert isinstance(calendar, EmbeddedCalendar)
+                print(f"  {args.burst} wakes through the channel waker alone ...")
+                await waker_burst(fig, fake, bot, names[: args.burst])
                 print(f"  burst of {args.burst} wakes ...")
                 await burst(fig, fake, bot, calendar, names[: args.burst], args.profile)
                 fig.categories = wake_categories(fake, settings.wake_category)
@@ -177,7 +186,8 @@ async def burst(
     fig.burst = len(agents)
     clock = WallClock()
     # The agents work a while: no reply until every wake is out, so the channels stay.
-    watcher = WakeWatcher(fake, reply=None).start()
+    # Only what comes after: the channel waker's own stage posted wake messages before.
+    watcher = WakeWatcher(fake, reply=None, _scanned=len(fake.requests)).start()
     try:
         # A whole second far enough ahead for making and syncing the slots.
         at = datetime.now(UTC) + timedelta(seconds=BURST_LEAD_S + len(agents) * 0.01)
@@ -228,6 +238,36 @@ async def burst(
         fig.channel_rate = (len(channel_ts) - 1) / (max(channel_ts) - min(channel_ts))
     fig.wake_routes = route_counts(fake.requests, t0 - 1.0, t_woken)
     fig.end_routes = route_counts(fake.requests, t_woken + 1e-9, t_end)
+
+
+async def waker_burst(fig: Figures, fake: FakeDiscord, bot: ModeratorBot, names: list[str]) -> None:
+    """Wakes handed to the channel waker all at once: its own latency and calls per wake."""
+    waker = bot.channel_waker
+    assert waker is not None, "the bench bot has no Discord waker"
+    agents = {a.id: a for a in bot.agents}
+    now = datetime.now(UTC)
+    slots = [
+        Slot(
+            id=f"bench-direct-{i:04d}",
+            agent_id=name,
+            scheduled_at=now,
+            title="Direct wake",
+            prompt="Reply DONE.",
+            updated_at=now,
+        )
+        for i, name in enumerate(names)
+    ]
+
+    async def one(slot: Slot) -> bool:
+        began = time.monotonic()
+        result = await waker.wake(agents[slot.agent_id], slot, slot.prompt)
+        fig.direct.append(time.monotonic() - began)
+        return result.ok
+
+    t0 = time.monotonic()
+    oks = await asyncio.gather(*(one(slot) for slot in slots))
+    fig.direct_ok = sum(oks)
+    fig.direct_routes = route_counts(fake.requests, t0, time.monotonic())
 
 
 def _ms(value: float) -> str:
@@ -346,7 +386,7 @@ def report(fig: Figures, args: argparse.Namespace) -> bool:
         f"({100 * fig.burst_cpu / max(fig.burst_wall, 1e-9):.0f} % of one core); "
         f"event-loop lag p99 / max {_lag(fig.burst_lag)}"
     )
-    print(f"  channels created at {fig.channel_rate:.0f}/s (one placement at a time)")
+    print(f"  channels created at {fig.channel_rate:.0f}/s (placed side by side)")
     cats = ", ".join(f"{name}: {count}" for name, count in sorted(fig.categories.items()))
     print(f"  wake categories used: {len(fig.categories)} ({cats}); caps 50/category, 500/guild")
     calls = sum(fig.wake_routes.values())
@@ -360,6 +400,17 @@ def report(fig: Figures, args: argparse.Namespace) -> bool:
         print(f"  ... and for the DONE replies after: {ends} ({per_end:.2f} per slot)")
         for route, count in fig.end_routes.items():
             print(f"    {count:5d}  {route}")
+    direct_calls = sum(fig.direct_routes.values())
+    print()
+    print(f"  the channel waker alone: {len(fig.direct)} wakes at once, {fig.direct_ok} woken")
+    print(f"  {'':<40} {'p50':>12} {'p99':>12} {'max':>12}")
+    print(_spread_row("wake (call -> channel + message)", fig.direct))
+    print(
+        f"  Discord REST calls: {direct_calls} "
+        f"({direct_calls / max(fig.direct_ok, 1):.2f} per wake)"
+    )
+    for route, count in fig.direct_routes.items():
+        print(f"    {count:5d}  {route}")
     floor = calls / DISCORD_GLOBAL_RPS
     print(
         f"  rate limits: the fake applies none; at Discord's global {DISCORD_GLOBAL_RPS} "
@@ -370,7 +421,12 @@ def report(fig: Figures, args: argparse.Namespace) -> bool:
         print_profile(fig.idle_profile, f"the idle {fig.idle_s:.0f} s")
     if fig.profile is not None:
         print_profile(fig.profile, "the burst")
-    ok = fig.woken == fig.burst and fig.repeats == 0 and fig.finished == fig.burst
+    ok = (
+        fig.woken == fig.burst
+        and fig.repeats == 0
+        and fig.finished == fig.burst
+        and fig.direct_ok == fig.burst
+    )
     print()
     print(
         ("ok" if ok else "FAIL")

@@ -9,6 +9,9 @@ accounts, so bot authors are not ignored here; only the moderator's own
 messages are, which is also what keeps the acknowledgements from feeding back
 into this listener.
 
+With `SHARD` set, only channels of this shard's agents are answered (another
+shard's ledger may know the same channel after a reconfiguration).
+
 Messages of one channel are handled one at a time, in arrival order, so a quick
 PAUSE then RESUME cannot be applied the other way round.
 """
@@ -75,8 +78,11 @@ class RepliesCog(commands.Cog, name="Replies"):
 
     async def _handle(self, message: discord.Message) -> None:
         link = await self.bot.state.link_by_channel(message.channel.id)
-        if link is None:
-            return  # not a wake channel
+        waker = self.bot.channel_waker
+        if link is None and waker is not None:  # a running slot's channel made by another shard
+            link = await waker.adopt(message.channel, self.bot.moderator.slot_owner)
+        if link is None or not self.bot.handles_agent(link.agent_id):
+            return  # not a wake channel, or one of another shard's agents
         author = ReplyAuthor(discord_user_id=message.author.id)
         outcome: ReplyOutcome
         try:

@@ -1,11 +1,9 @@
-"""The Complete/Abort buttons on a wake message, put on and taken off as the core reports.
+"""The Complete/Abort buttons on a wake message: posted with it, taken off when the slot ends.
 
-The core publishes `AgentWoken` (with the wake's `channel_id` when it went to a
-Discord channel) and `SlotEnded`; the buttons follow those typed events, not
-the waker's name or a status word. Each change is an edit of the wake message
-(no new message in the agent's channel), made in the background and one at a
-time per slot, in event order: an agent that answers within milliseconds must
-not see the buttons come back after its slot ended.
+The channel waker posts them with the wake message (`controls`: no edit after
+it, so a wake is two Discord calls). The core publishes `SlotEnded`; taking
+them off is an edit of the wake message (no new message in the agent's
+channel), made in the background and one at a time per slot.
 """
 
 from __future__ import annotations
@@ -15,7 +13,7 @@ from collections.abc import Callable
 
 import discord
 
-from bot.core.events import AgentWoken, SlotEnded
+from bot.core.events import SlotEnded
 from bot.core.tasks import TaskGroup
 from bot.discord_io.client import ModeratorBot
 from bot.discord_io.errors import DISCORD_FAILURES, describe_failure
@@ -26,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 class SlotControls:
-    """Subscribed while started: buttons on at a Discord wake, off when the slot ends."""
+    """While started: buttons go out with each Discord wake and come off when the slot ends."""
 
     def __init__(self, bot: ModeratorBot) -> None:
         self._bot = bot
@@ -35,25 +33,22 @@ class SlotControls:
         self._unsubscribe: list[Callable[[], None]] = []
 
     def start(self) -> None:
-        self._bot.add_dynamic_items(SlotButton)
-        events = self._bot.moderator.events
-        self._unsubscribe = [
-            events.subscribe(AgentWoken, self._woken),
-            events.subscribe(SlotEnded, self._ended),
-        ]
+        if self._bot.answers_interactions:  # presses are shard 0's to answer
+            self._bot.add_dynamic_items(SlotButton)
+        if self._bot.channel_waker is not None:
+            self._bot.channel_waker.controls = controls_view
+        self._unsubscribe = [self._bot.moderator.events.subscribe(SlotEnded, self._ended)]
 
     async def stop(self) -> None:
         if self._unsubscribe:
             for unsubscribe in self._unsubscribe:
                 unsubscribe()
             self._unsubscribe = []
-            self._bot.remove_dynamic_items(SlotButton)
+            if self._bot.answers_interactions:
+                self._bot.remove_dynamic_items(SlotButton)
+            if self._bot.channel_waker is not None:
+                self._bot.channel_waker.controls = None
         await self._tasks.cancel_all()
-
-    def _woken(self, event: AgentWoken) -> None:
-        """A wake posted in a Discord channel gets its buttons."""
-        if event.channel_id is not None and self._unsubscribe:
-            self._tasks.spawn(self.set(event.slot_id, on=True), "slot-controls-on")
 
     def _ended(self, event: SlotEnded) -> None:
         """An ended slot's buttons come off."""

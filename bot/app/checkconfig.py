@@ -18,7 +18,9 @@ from datetime import UTC, datetime
 from bot.app.errors import ConfigError
 from bot.app.runner import startup_problem
 from bot.app.settings import Settings, load_config
+from bot.app.wiring import configured_shard
 from bot.core.agents import AgentConfig
+from bot.core.shards import ShardError, owned_agents
 
 #: Login and guild check together must finish within this many seconds.
 DISCORD_CHECK_TIMEOUT_S = 60.0
@@ -55,6 +57,15 @@ def check_config() -> int:
         if not ways:
             unwakeable.append(agent.id)
         print(f"  - {agent.id}: {', '.join(ways) if ways else 'NO WAY TO WAKE'}")
+    try:
+        shard = configured_shard(settings)
+    except ShardError as exc:
+        print(f"\nerror: {exc}", file=sys.stderr)
+        return 2
+    if shard is not None:
+        mine = ", ".join(a.id for a in owned_agents(shard, agents)) or "none of the agents"
+        extra = "; also slash commands, buttons and clean-up" if shard.primary else ""
+        print(f"Shard {shard}:      handles {mine}{extra}")
     problem = startup_problem(settings, agents)
     if problem is not None:
         print(f"\nerror: {problem}", file=sys.stderr)

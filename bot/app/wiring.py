@@ -23,6 +23,7 @@ from bot.core.agents import AgentConfig
 from bot.core.calendar import Calendar
 from bot.core.clock import Clock
 from bot.core.moderator import Moderator
+from bot.core.shards import Shard, is_primary, owned_agents, parse_shard
 from bot.core.state import StateStore
 from bot.core.waker import ChannelLedger, Waker
 from bot.discord_io.channel_waker import PrivateChannelWaker
@@ -72,6 +73,7 @@ def build_waker_chain(
                 admin_role_id=settings.admin_role_id,
                 retention_s=settings.channel_retention_s,
                 clock=clock,
+                primary=is_primary(configured_shard(settings)),
             )
         )
     environment = spawn_environment(settings, calendar_url)
@@ -94,6 +96,11 @@ def spawn_environment(settings: Settings, calendar_url: str | None) -> SpawnEnvi
     return SpawnEnvironment(
         calendar_url=calendar_url, secret=secret, extra_names=parse_spawn_env(settings.spawn_env)
     )
+
+
+def configured_shard(settings: Settings) -> Shard | None:
+    """`SHARD` as a `Shard` (None: not sharded); `ShardError` says what is wrong."""
+    return parse_shard(str(settings.shard)) if settings.shard else None
 
 
 def channel_waker(chain: WakerChain) -> PrivateChannelWaker | None:
@@ -141,9 +148,10 @@ def build_moderator(
     precise_timer: bool = True,
 ) -> Moderator:
     """The moderator the bot and the headless runner run: rules from the settings,
-    the chain as both the waker and the notifier (nudges go where the wake went)."""
+    the chain as both the waker and the notifier (nudges go where the wake went);
+    with `SHARD` set, only the agents of this shard are scheduled."""
     return Moderator(
-        agents,
+        owned_agents(configured_shard(settings), agents),
         calendar,
         state,
         chain,

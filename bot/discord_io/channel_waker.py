@@ -14,7 +14,11 @@ crashes and against Discord's limits:
   first, then a second category `<name>-2` is opened; a full guild (30013) and
   missing permissions (403) are clear wake errors, so the chain falls back.
 
-Rate limits are discord.py's job: it waits out a 429 and retries by itself.
+A steady-state wake is two REST calls: the channel made with its category,
+topic and overwrites in one, the wake message (with the buttons the cogs
+attach, `controls`) in the other; the guild, its channels and categories come
+from the gateway cache. Rate limits are discord.py's job: it waits out a 429
+and retries by itself.
 The rules (names, topics, limits) are in `channel_rules`, the placement in
 categories in `placement`, the guild lookups in `guild_access`, the message
 text in `bot.presenters.wake_message`; this module is the wake itself.
@@ -23,7 +27,7 @@ text in `bot.presenters.wake_message`; this module is the wake itself.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 
 import discord
@@ -42,6 +46,9 @@ from bot.net import TRANSIENT_NETWORK_ERRORS
 from bot.presenters.wake_message import message_parts, wake_marker, wake_messages
 
 log = logging.getLogger(__name__)
+
+#: The buttons for a slot's wake message (None: none for this slot id).
+Controls = Callable[[str], discord.ui.View | None]
 
 
 class PrivateChannelWaker:
@@ -66,6 +73,7 @@ class PrivateChannelWaker:
         retention_s: float = 86400.0,
         clock: Clock | None = None,
         guild_refresh_s: float = 300.0,
+        primary: bool = True,
     ) -> None:
         clock = clock or SystemClock()
         self._access = GuildAccess(client, guild_id, clock, refresh_s=guild_refresh_s)
@@ -78,7 +86,12 @@ class PrivateChannelWaker:
             admin_role_id=admin_role_id,
         )
         self._retention = timedelta(seconds=retention_s)
+        #: Shard 0 (or unsharded): it alone sweeps leftovers in the wake categories.
+        self._primary = primary
         self._slot_locks = KeyedLocks()
+        #: Set by the cogs that answer the buttons: they go out with the wake
+        #: message itself, not in an edit after it (one Discord call fewer).
+        self.controls: Controls | None = None
 
     # ---- Waker ----------------------------------------------------------
 
@@ -139,6 +152,31 @@ class PrivateChannelWaker:
             return False
         return True
 
+    async def adopt(
+        self, channel: object, owner: Callable[[str], str | None]
+    ) -> ChannelLink | None:
+        """Take over a wake channel the ledger does not know, by its topic (DESIGN §11).
+
+        After shards are reconfigured (or the state file was lost) a running
+        slot's channel was made by another moderator. A text channel in one of
+        our wake categories names its slot by the full id in its topic; `owner`
+        says which of this moderator's agents holds that slot (None: not ours,
+        left alone). The link is saved, so replies there are handled from now on.
+        """
+        if not isinstance(channel, discord.TextChannel):
+            return None
+        slot_id = topic_slot_id(channel.topic)
+        if slot_id is None or not self._placement.is_ours(channel.category):
+            return None
+        agent_id = owner(slot_id)
+        if agent_id is None:
+            return None
+        await self._ledger.save_channel(slot_id, agent_id, channel.id)
+        log.info(
+            "adopted channel %s of slot %s (agent %s) by its topic", channel.id, slot_id, agent_id
+        )
+        return ChannelLink(slot_id, agent_id, channel.id)
+
     # ---- the wake, step by step -----------------------------------------
 
     async def _wake(self, agent: AgentConfig, user_id: int, slot: Slot, prompt: str) -> int:
@@ -157,22 +195,21 @@ class PrivateChannelWaker:
         if link is not None:
             channel_id = await self._existing_channel(link)
         if channel_id is None:
-            # One find-or-create at a time: a placement decision must see the
-            # channels the previous one made (category counts, topics).
-            async with self._placement.lock:
-                listing = await self._access.listing(guild)
-                found = self._placement.find_by_topic(listing, slot.id)
-                if found is not None:
-                    log.info("found channel %s of slot %s again by its topic", found.id, slot.id)
-                    channel_id = found.id
-                else:
-                    channel_id = await self._placement.create_channel(
-                        guild, listing, agent, user_id, slot
-                    )
-                    fresh = True
-                # Saved before the message: an agent may answer within milliseconds.
-                await self._ledger.save_channel(slot.id, agent.id, channel_id)
-                crash_point("after_channel")
+            # Found by the full slot id in a topic, or made. Wakes of other slots
+            # place theirs side by side (`placement`); this slot's lock is held.
+            listing = await self._access.listing(guild)
+            found = self._placement.find_by_topic(listing, slot.id)
+            if found is not None:
+                log.info("found channel %s of slot %s again by its topic", found.id, slot.id)
+                channel_id = found.id
+            else:
+                channel_id = await self._placement.create_channel(
+                    guild, listing, agent, user_id, slot
+                )
+                fresh = True
+            # Saved before the message: an agent may answer within milliseconds.
+            await self._ledger.save_channel(slot.id, agent.id, channel_id)
+            crash_point("after_channel")
         if not fresh:
             posted = await self._our_wake_message(channel_id, slot.id)
             if posted is not None:
@@ -237,8 +274,16 @@ class PrivateChannelWaker:
             everyone=False, users=[discord.Object(id=user_id)], roles=False, replied_user=False
         )
         parts = wake_messages(user_id, slot, prompt)
+        view = self.controls(slot.id) if self.controls is not None else None
+        if view is not None:
+            # Presses are routed by custom_id on the shard that answers them; a
+            # finished view is sent but not kept in memory per message here.
+            view.stop()
         try:
-            first = await target.send(parts[0], allowed_mentions=only_agent)
+            if view is None:
+                first = await target.send(parts[0], allowed_mentions=only_agent)
+            else:
+                first = await target.send(parts[0], allowed_mentions=only_agent, view=view)
         except discord.Forbidden as exc:
             raise WakeError(
                 f"cannot post in channel {channel_id} of slot {slot.id}: "
@@ -275,13 +320,14 @@ class PrivateChannelWaker:
         `CHANNEL_RETENTION_S` before `now`, and (for start-up) channels in our
         wake categories that the ledger does not know and whose topic names a
         slot the caller reports as final in `final_slot_ids`. Nothing else is
-        touched, whatever its name.
+        touched, whatever its name. The leftovers are swept only by shard 0
+        (the others' ledgers know only their own channels).
         """
         deleted = 0
         for link in await self._ledger.ended_links(now - self._retention):
             if await self._placement.delete_channel(link, reason="slot ended, retention passed"):
                 deleted += 1
-        if final_slot_ids:
+        if final_slot_ids and self._primary:
             deleted += await self._delete_orphans(set(final_slot_ids))
         if deleted:
             log.info("cleanup deleted %d wake channel(s)", deleted)

@@ -41,12 +41,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import discord
+from discord import app_commands
 from discord.ext import commands
 
 from bot.core.agents import AgentConfig
 from bot.core.calendar import Calendar
 from bot.core.clock import Clock
 from bot.core.moderator import Moderator
+from bot.core.shards import Shard, is_primary
 from bot.core.tasks import IN_FLIGHT_GRACE_S
 from bot.core.waker import ChannelLedger
 from bot.discord_io.channel_waker import PrivateChannelWaker
@@ -92,6 +94,8 @@ class BotOptions:
     channel_retention_s: float
     sync_interval_s: float
     check_interval_s: float
+    #: `SHARD=i/n` (None: this moderator handles every agent and every interaction).
+    shard: Shard | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +116,18 @@ class Extensions:
 
     names: Sequence[str]
     essential: Collection[str]
+
+
+class ShardTree(app_commands.CommandTree):
+    """Every gateway session of one token receives every interaction: only shard 0 answers.
+
+    The check runs before a command or an autocomplete is looked up, so another
+    shard stays silent (no answer, no error) and shard 0's answer is the only one.
+    """
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        client = self.client
+        return not isinstance(client, ModeratorBot) or client.answers_interactions
 
 
 class ModeratorBot(commands.Bot):
@@ -138,9 +154,14 @@ class ModeratorBot(commands.Bot):
         discord.VoiceClient.warn_nacl = False
         discord.VoiceClient.warn_dave = False
         super().__init__(
-            command_prefix=commands.when_mentioned, intents=moderator_intents(), **client_options
+            command_prefix=commands.when_mentioned,
+            intents=moderator_intents(),
+            tree_cls=ShardTree,
+            **client_options,
         )
         self.options = options
+        #: Shard 0 (or unsharded): registers and answers slash commands and buttons.
+        self.answers_interactions = is_primary(options.shard)
         self.agents: list[AgentConfig] = list(agents)
         self.guild_id: int = options.guild_id
         self.calendar = calendar
@@ -175,6 +196,11 @@ class ModeratorBot(commands.Bot):
         perms = member.guild_permissions
         return perms.manage_guild or perms.administrator
 
+    def handles_agent(self, agent_id: str) -> bool:
+        """This moderator's shard handles the agent (its wakes and its replies)."""
+        shard = self.options.shard
+        return shard is None or shard.owns(agent_id)
+
     def channel_link_url(self, channel_id: int) -> str:
         """A link people can click to open a wake channel."""
         return f"{DISCORD_WEB}/channels/{self.guild_id}/{channel_id}"
@@ -187,7 +213,13 @@ class ModeratorBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         await self._load_extensions()
-        await self._sync_commands()
+        if self.answers_interactions:
+            await self._sync_commands()
+        else:
+            log.info(
+                "shard %s: slash commands and buttons are shard 0's; not registering them",
+                self.options.shard,
+            )
         self._start_task = asyncio.create_task(self._start_moderator(), name="moderator-start")
 
     async def _load_extensions(self) -> None:

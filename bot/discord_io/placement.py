@@ -5,8 +5,13 @@ first of our categories (`<name>`, then overflow `<name>-2`, `<name>-3`, …)
 with room; when all are full, the oldest *ended* wake channel makes room
 first (before its retention), and only then is the next overflow category
 opened. A full guild (30013) and missing permissions (403) become `WakeError`s
-that say what to do, so the chain falls back. Callers hold `lock` around a
-find-or-create, so each decision sees the channels the previous one made.
+that say what to do, so the chain falls back.
+
+Placements run side by side: the common case (a category has room) counts and
+reserves without awaiting anything (`occupancy`), then makes the channel in one
+call. Only making room (deleting an ended channel, opening a category) is one
+at a time under `lock`, and looks again once it holds it, so a category is
+opened once however many wakes find the others full at the same moment.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Collection, Sequence
+from datetime import datetime, timedelta
 
 import discord
 
@@ -33,6 +39,7 @@ from bot.discord_io.channel_rules import (
 )
 from bot.discord_io.errors import DISCORD_FAILURES, WakeError, describe_failure
 from bot.discord_io.guild_access import GuildAccess, Listing
+from bot.discord_io.occupancy import FORGET_AFTER_S, Occupancy
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +64,10 @@ class ChannelPlacement:
         self._category_name = category_name
         self._admin_role_id = admin_role_id
         self._warned_admin_role = False
-        #: One find-or-create at a time (see the module docstring).
+        self._occupancy = Occupancy(clock)
+        #: Categories we opened that the listing may not show yet (id -> category, when).
+        self._opened: dict[int, tuple[discord.CategoryChannel, datetime]] = {}
+        #: Making room is one at a time (see the module docstring).
         self.lock = asyncio.Lock()
 
     # ---- finding ----------------------------------------------------------------
@@ -65,12 +75,24 @@ class ChannelPlacement:
     def _index(self, name: str) -> int | None:
         return category_index(self._category_name, name)
 
+    def is_ours(self, category: discord.CategoryChannel | None) -> bool:
+        """`category` is one of our wake categories (by name: `<name>` or `<name>-k`)."""
+        return category is not None and self._index(category.name) is not None
+
     def our_categories(self, listing: Listing) -> list[discord.CategoryChannel]:
         ours = [
             ch
             for ch in listing.channels
             if isinstance(ch, discord.CategoryChannel) and self._index(ch.name)
         ]
+        shown = {c.id for c in ours}
+        too_old = self._clock.now() - timedelta(seconds=FORGET_AFTER_S)
+        self._opened = {
+            cid: (c, at)
+            for cid, (c, at) in self._opened.items()
+            if cid not in shown and at > too_old
+        }
+        ours.extend(c for c, _ in self._opened.values())
         return sorted(ours, key=lambda c: (self._index(c.name) or 0, c.id))
 
     def our_text_channels(self, listing: Listing) -> list[discord.TextChannel]:
@@ -137,11 +159,12 @@ class ChannelPlacement:
         user_id: int,
         slot: Slot,
     ) -> int:
-        """Make the slot's channel; the caller holds `lock`."""
+        """Make the slot's channel with its category, topic and overwrites in one call."""
         name = channel_name(agent.id, slot.id)
         full: set[int] = set()
         while True:
             category = await self._category_with_room(guild, listing, full)
+            made: int | None = None
             try:
                 channel = await guild.create_text_channel(
                     name,
@@ -150,6 +173,7 @@ class ChannelPlacement:
                     overwrites=self._overwrites(guild, agent_user_id=user_id),
                     reason=f"wake agent {agent.id} for slot {slot.id}",
                 )
+                made = channel.id
             except discord.HTTPException as exc:
                 refusal = await self._refusal(guild, f"create channel #{name}", exc, slot.id)
                 if refusal is not None:
@@ -160,6 +184,8 @@ class ChannelPlacement:
                     full.add(category.id)
                     continue
                 raise
+            finally:
+                self._occupancy.settle(category.id, made)
             break
         log.info(
             "made channel %s (#%s) in category %s for slot %s",
@@ -170,31 +196,48 @@ class ChannelPlacement:
         )
         return channel.id
 
+    def _reserve_room(
+        self, listing: Listing, full: Collection[int]
+    ) -> discord.CategoryChannel | None:
+        """The first of our categories with room, a place in it reserved; no await inside."""
+        categories = self.our_categories(listing)
+        counts = self._occupancy.counts(listing, [c.id for c in categories])
+        for category in categories:
+            if category.id not in full and counts[category.id] < CATEGORY_CHANNEL_LIMIT:
+                self._occupancy.reserve(category.id)
+                return category
+        return None
+
     async def _category_with_room(
         self, guild: discord.Guild, listing: Listing, full: Collection[int] = ()
     ) -> discord.CategoryChannel:
-        """A wake category with fewer than 50 channels, making room if needed.
+        """A wake category with fewer than 50 channels, a place in it reserved.
 
-        Order: the first of our categories with room; else delete the oldest
-        ENDED wake channel in one of them (early, before its retention); else
-        open the next overflow category.
+        Order: the first of our categories with room; else (one at a time) delete
+        the oldest ENDED wake channel in one of them, early, before its
+        retention; else open the next overflow category.
         """
-        categories = self.our_categories(listing)
-        counts = {c.id: 0 for c in categories}
-        for ch in listing.channels:
-            if ch.category_id in counts:
-                counts[ch.category_id] += 1
-        for category in categories:
-            if category.id not in full and counts[category.id] < CATEGORY_CHANNEL_LIMIT:
+        category = self._reserve_room(listing, full)
+        if category is not None:
+            return category
+        async with self.lock:
+            # Another wake may have made room while this one waited for the lock.
+            listing = await self._access.listing(guild)
+            category = self._reserve_room(listing, full)
+            if category is not None:
                 return category
-        if categories:
-            freed = await self._free_one(listing, set(counts))
-            if freed is not None:
-                return next(c for c in categories if c.id == freed)
-        return await self._create_category(guild, categories)
+            categories = self.our_categories(listing)
+            if categories and await self._free_one(listing, {c.id for c in categories}):
+                category = self._reserve_room(listing, full)
+                if category is not None:
+                    return category
+            category = await self._create_category(guild, categories)
+            self._opened[category.id] = (category, self._clock.now())
+            self._occupancy.reserve(category.id)
+            return category
 
-    async def _free_one(self, listing: Listing, category_ids: set[int]) -> int | None:
-        """Delete the oldest ended wake channel in our categories; its category's id."""
+    async def _free_one(self, listing: Listing, category_ids: set[int]) -> bool:
+        """Delete the oldest ended wake channel in our categories; False when none is."""
         channels = listing.by_id()
         for link in await self._ledger.ended_links(self._clock.now()):
             channel = channels.get(link.channel_id)
@@ -206,8 +249,8 @@ class ChannelPlacement:
                     link.channel_id,
                     link.slot_id,
                 )
-                return channel.category_id
-        return None
+                return True
+        return False
 
     async def _create_category(
         self, guild: discord.Guild, existing: Sequence[discord.CategoryChannel]
@@ -250,6 +293,7 @@ class ChannelPlacement:
             channel = await self._access.channel(link.channel_id)
             if isinstance(channel, discord.abc.GuildChannel):
                 await channel.delete(reason=f"{reason} (slot {link.slot_id})")
+                self._occupancy.deleted(channel.id)
         except discord.NotFound:
             pass  # already gone: forgetting it is all that is left
         except DISCORD_FAILURES as exc:

@@ -149,3 +149,10 @@ def text_channels(fake: FakeDiscord) -> list[dict[str, Any]]:
 
 def categories(fake: FakeDiscord) -> list[dict[str, Any]]:
     return [c for c in fake.channels.values() if c["type"] == 4]
+
+
+def fill_category(fake: FakeDiscord, category_id: int, upto: int) -> None:
+    """People's channels in the category until it holds `upto`."""
+    children = [c for c in fake.channels.values() if c.get("parent_id") == str(category_id)]
+    for i in range(upto - len(children)):
+        fake.add_channel(f"filler-{i}", parent_id=category_id, topic="made by a person")

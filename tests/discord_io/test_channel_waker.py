@@ -20,6 +20,7 @@ from tests.discord_io.conftest import (
     agent_of,
     categories,
     channel_waker,
+    fill_category,
     linked,
     make_slot,
     text_channels,
@@ -304,12 +305,6 @@ async def test_guild_channel_cap_is_a_clear_error(
     assert await state.channel_link("s-cap") is None
 
 
-async def _fill_category(fake: FakeDiscord, category_id: int, upto: int) -> None:
-    children = [c for c in fake.channels.values() if c.get("parent_id") == str(category_id)]
-    for i in range(upto - len(children)):
-        fake.add_channel(f"filler-{i}", parent_id=category_id, topic="made by a person")
-
-
 async def test_full_category_makes_room_by_deleting_the_oldest_ended_channel(
     fake: FakeDiscord, rest_client: RestClient, state: StateStore, clock: FakeClock
 ) -> None:
@@ -323,7 +318,7 @@ async def test_full_category_makes_room_by_deleting_the_oldest_ended_channel(
     await state.mark_ended("s-newer", clock.now())
     await clock.advance(60)
     category_id = int(_only(categories(fake))["id"])
-    await _fill_category(fake, category_id, 50)
+    fill_category(fake, category_id, 50)
 
     result = await waker.wake(alice, make_slot("s-new"), "p")
 
@@ -343,7 +338,7 @@ async def test_full_category_with_nothing_ended_opens_a_second_private_category(
     alice = agent_of(fake, "alice")
     live = await waker.wake(alice, make_slot("s-live"), "p")  # not ended: must stay
     category_id = int(_only(categories(fake))["id"])
-    await _fill_category(fake, category_id, 50)
+    fill_category(fake, category_id, 50)
 
     result = await waker.wake(alice, make_slot("s-overflow"), "p")
 
