@@ -42,6 +42,7 @@ from bot.calendar.store.schema import open_database
 from bot.calendar.store.transitions import TransitionCall, TransitionOutcome, apply_transition
 from bot.core.calendar import BadRequest, CalendarUnavailable, DayResult, SlotNotFound
 from bot.core.clock import Clock, SystemClock
+from bot.core.limits import ID_MAX
 from bot.core.models import (
     Action,
     AgentStatus,
@@ -51,7 +52,6 @@ from bot.core.models import (
     SlotCreate,
     SlotStatus,
 )
-from bot.core.limits import ID_MAX
 from bot.core.validation import (
     check_agent_id,
     check_day,
