@@ -53,7 +53,7 @@ class Caller:
         return self.role.value if self.agent_id is None else f"{self.role.value}:{self.agent_id}"
 
 
-CALLER_KEY = "calendar.caller"
+CALLER_KEY = web.RequestKey("calendar_caller", Caller)
 
 #: The actions an agent token may take on its own slots.
 AGENT_ACTIONS = frozenset({Action.COMPLETE, Action.ABORT, Action.PAUSE, Action.RESUME})

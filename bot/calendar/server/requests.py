@@ -24,7 +24,7 @@ M = TypeVar("M", bound=BaseModel)
 
 CALENDAR_KEY = web.AppKey("calendar", EmbeddedCalendar)
 #: Set by the access policy when a derived token names the agent the call acts for.
-ACTING_AGENT_KEY = "calendar.acting_agent"
+ACTING_AGENT_KEY = web.RequestKey("calendar_acting_agent", str)
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -56,7 +56,7 @@ def named_agent(request: web.Request) -> str | None:
 def agent_header(request: web.Request) -> str | None:
     """The agent the call acts for: `X-Agent-Id`, or the agent a derived token speaks for."""
     acting = request.get(ACTING_AGENT_KEY)
-    return acting if isinstance(acting, str) else named_agent(request)
+    return acting if acting is not None else named_agent(request)
 
 
 def required_agent(request: web.Request) -> str:
