@@ -29,7 +29,9 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 
 #: Bad requests that are about the request as a whole (400) rather than its body's content (422).
-PLAIN_BAD_REQUEST = frozenset({"invalid_agent_id", "missing_agent_id", "unknown_action"})
+PLAIN_BAD_REQUEST = frozenset(
+    {"invalid_agent_id", "missing_agent_id", "unknown_action", "bad_date"}
+)
 
 #: The refusals with a status of their own; every other 4xx is a `BadRequest`.
 _REFUSALS: tuple[tuple[int, type[CalendarError]], ...] = (

@@ -9,9 +9,31 @@ from __future__ import annotations
 import re
 from datetime import date
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+)
+
+from bot.core.limits import (
+    Duration,
+    EventData,
+    Flag,
+    Instant,
+    Note,
+    Priority,
+    Prompt,
+    SlotId,
+    SlotType,
+    Title,
+    Version,
+)
 
 AGENT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 _AGENT_ID_RE = re.compile(AGENT_ID_PATTERN)
@@ -20,6 +42,15 @@ _AGENT_ID_RE = re.compile(AGENT_ID_PATTERN)
 def is_valid_agent_id(value: str) -> bool:
     """Agent ids become channel names, so they are held to Discord's channel-name rules."""
     return bool(_AGENT_ID_RE.match(value))
+
+
+def _agent_id_shape(value: str) -> str:
+    if not is_valid_agent_id(value):
+        raise ValueError(f"agent id {value!r} must match {AGENT_ID_PATTERN}")
+    return value
+
+
+AgentId = Annotated[str, Strict(), AfterValidator(_agent_id_shape)]
 
 
 class SlotStatus(StrEnum):
@@ -112,25 +143,20 @@ class Slot(BaseModel):
 
 
 class SlotCreate(BaseModel):
-    """The body of `POST /calendar/slots`: a slot without its server-made fields."""
+    """The body of `POST /calendar/slots`: a slot without its server-made fields (DESIGN §3.2)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    agent_id: str | None = None
-    scheduled_at: AwareDatetime
-    estimated_duration_min: int = Field(default=30, ge=1)
-    priority: int = Field(default=50, ge=0, le=100)
-    slot_type: str = Field(default="work", min_length=1)
-    title: str = ""
-    prompt: str = ""
-    event_data: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("agent_id")
-    @classmethod
-    def _agent_id_shape(cls, value: str | None) -> str | None:
-        if value is not None and not is_valid_agent_id(value):
-            raise ValueError(f"agent id {value!r} must match {AGENT_ID_PATTERN}")
-        return value
+    agent_id: AgentId | None = None
+    scheduled_at: Instant
+    estimated_duration_min: Duration = 30
+    priority: Priority = 50
+    slot_type: SlotType = "work"
+    title: Title = ""
+    prompt: Prompt = ""
+    event_data: EventData = Field(default_factory=dict)
+    #: A create more than an hour in the past is refused unless this says so.
+    allow_past: Flag = False
 
 
 class TransitionRequest(BaseModel):
@@ -138,9 +164,9 @@ class TransitionRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    expected_version: int | None = None
-    note: str | None = None
-    until: AwareDatetime | None = None
+    expected_version: Version | None = None
+    note: Note | None = None
+    until: Instant | None = None
 
 
 class AgentState(StrEnum):
@@ -158,7 +184,7 @@ class HeartbeatRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: HeartbeatStatus
-    current_slot_id: str | None = None
+    current_slot_id: SlotId | None = None
 
 
 class AgentStatus(BaseModel):

@@ -94,20 +94,20 @@ async def test_add_then_list_shows_an_aligned_table(tmp_path: Path) -> None:
 
 async def test_a_naive_at_is_read_in_timezone(tmp_path: Path) -> None:
     added = await bot(
-        tmp_path, "add", "--agent", "alice", "--at", "2026-01-05T23:30", "--title", "Late",
+        tmp_path, "add", "--agent", "alice", "--at", "2099-01-05T23:30", "--title", "Late",
         "--prompt", "p",
     )  # fmt: skip
     assert added.code == 0, added.err
-    that_day = await bot(tmp_path, "list", "--date", "2026-01-05")
+    that_day = await bot(tmp_path, "list", "--date", "2099-01-05")
     assert "23:30" in that_day.out and added.out.strip() in that_day.out
-    next_day = await bot(tmp_path, "list", "--date", "2026-01-06")
+    next_day = await bot(tmp_path, "list", "--date", "2099-01-06")
     assert "no slots" in next_day.out
     cal = await EmbeddedCalendar.open(tmp_path / "calendar.db", timezone=TZ)
     try:
         [slot] = await cal.list_slots()
     finally:
         await cal.close()
-    assert slot.scheduled_at == datetime(2026, 1, 5, 23, 30, tzinfo=TZ)
+    assert slot.scheduled_at == datetime(2099, 1, 5, 23, 30, tzinfo=TZ)
 
 
 async def test_list_without_a_calendar_file_says_so(tmp_path: Path) -> None:
@@ -157,14 +157,14 @@ async def test_remote_calendar_add_and_list(
     served = await serve(token=TOKEN)
     remote = {"CALENDAR_URL": served.base_url, "CALENDAR_TOKEN": TOKEN}
     added = await bot(
-        tmp_path, "add", "--agent", "alice", "--at", "2026-01-05T09:00+08:00", "--title", "Remote",
+        tmp_path, "add", "--agent", "alice", "--at", "2099-01-05T09:00+08:00", "--title", "Remote",
         "--prompt", "p", **remote,
     )  # fmt: skip
     assert added.code == 0, added.err
     assert [s.id for s in await store.list_slots()] == [added.out.strip()]
-    needs_agent = await bot(tmp_path, "list", "--date", "2026-01-05", **remote)
+    needs_agent = await bot(tmp_path, "list", "--date", "2099-01-05", **remote)
     assert needs_agent.code == 2 and "--agent" in needs_agent.err
-    listed = await bot(tmp_path, "list", "--date", "2026-01-05", "--agent", "alice", **remote)
+    listed = await bot(tmp_path, "list", "--date", "2099-01-05", "--agent", "alice", **remote)
     assert listed.code == 0, listed.err
     assert "09:00" in listed.out and "Remote" in listed.out
     assert TOKEN not in listed.out + listed.err + added.out + added.err
@@ -213,7 +213,7 @@ async def test_serve_answers_real_requests_and_stops_cleanly(
                 try:
                     async with http.post(
                         f"{base}/calendar/slots",
-                        json={"scheduled_at": "2026-01-05T09:00:00+08:00", "title": "served"},
+                        json={"scheduled_at": "2099-01-05T09:00:00+08:00", "title": "served"},
                     ) as resp:
                         assert resp.status == 201
                         slot = await resp.json()
@@ -222,7 +222,7 @@ async def test_serve_answers_real_requests_and_stops_cleanly(
                     assert process.returncode is None, "serve exited early"
                     assert asyncio.get_running_loop().time() < deadline, "serve never answered"
                     await asyncio.sleep(0.1)
-            async with http.get(f"{base}/calendar/day?date=2026-01-05") as resp:
+            async with http.get(f"{base}/calendar/day?date=2099-01-05") as resp:
                 day = await resp.json()
             assert [s["id"] for s in day["slots"]] == [slot["id"]]
     finally:

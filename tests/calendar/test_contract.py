@@ -111,7 +111,7 @@ async def test_day_boundaries_follow_the_calendars_zone(backend: Backend) -> Non
     b = await backend.cal.create_slot(slot_body(after_midnight), agent_id="alice")
     # Given in UTC, the instant still lands on its local day.
     c = await backend.cal.create_slot(
-        slot_body(datetime(2026, 1, 4, 16, 0, tzinfo=UTC)), agent_id="alice"
+        slot_body(datetime(2026, 1, 4, 16, 0, tzinfo=UTC), allow_past=True), agent_id="alice"
     )  # 00:00 local on the 5th: the first instant of the day belongs to it
     day5 = (await backend.cal.get_day("alice", date(2026, 1, 5))).schedule
     day6 = (await backend.cal.get_day("alice", date(2026, 1, 6))).schedule

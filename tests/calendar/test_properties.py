@@ -20,7 +20,7 @@ STEPS = st.lists(st.tuples(st.sampled_from(list(Action)), VERSION_MODES), max_si
 
 
 async def _run(steps: list[tuple[Action, str]]) -> None:
-    clock = FakeClock()
+    clock = FakeClock(start=START)
     cal = await EmbeddedCalendar.open(":memory:", timezone=TZ, clock=clock)
     try:
         slot = await cal.create_slot(slot_body(), agent_id="alice")

@@ -34,7 +34,7 @@ async def _crowded_bot(make_moderator_bot: object, slots_per_agent: int) -> BotH
                     agent_id=agent,
                     scheduled_at=now + timedelta(minutes=30 + n + k),
                     title=TITLE,
-                    slot_type="t" * 200,
+                    slot_type="t" * 32,  # the longest DESIGN §3.2 allows
                     prompt="p",
                 )
             )

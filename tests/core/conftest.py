@@ -58,6 +58,8 @@ async def add_slot(
             title=title or f"{agent}@{at:%H:%M}/p{priority}",
             prompt="do the thing",
             estimated_duration_min=minutes,
+            # Scheduler tests seed overdue slots on purpose (DESIGN §3.2 refuses them otherwise).
+            allow_past=True,
         )
     )
 

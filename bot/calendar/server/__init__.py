@@ -27,20 +27,20 @@ not as a server error: nothing is wrong on this side (`errors`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from aiohttp import web
 
 from bot.calendar.server.errors import ApiError, error_response, json_errors
 from bot.calendar.server.handlers import ROUTES
 from bot.calendar.server.health import install_health, observe
-from bot.calendar.server.middleware import (
-    IDEMPOTENCY_KEY,
-    TOKEN_KEY,
-    ReplayCache,
-    bearer_auth,
-    idempotency,
-)
+from bot.calendar.server.middleware import IDEMPOTENCY_KEY, ReplayCache, idempotency
+from bot.calendar.server.policy import POLICY_KEY, AccessPolicy, access
+from bot.calendar.server.protocol import JsonErrorRunner
 from bot.calendar.server.requests import CALENDAR_KEY
 from bot.calendar.store import EmbeddedCalendar
+from bot.core.agents import AgentConfig
+from bot.core.limits import BODY_MAX_BYTES
 
 __all__ = [
     "CALENDAR_KEY",
@@ -53,13 +53,25 @@ __all__ = [
 ]
 
 
-def make_app(calendar: EmbeddedCalendar, *, token: str | None = None) -> web.Application:
-    """The API over `calendar`; auth is on when `token` is a non-empty string."""
+def make_app(
+    calendar: EmbeddedCalendar,
+    *,
+    token: str | None = None,
+    previous_token: str | None = None,
+    agents: Iterable[AgentConfig] | None = None,
+) -> web.Application:
+    """The API over `calendar`; auth is on when `token` is a non-empty string.
+
+    `previous_token` is accepted as well during a rotation; `agents` give each
+    agent's token generation (without them every agent is at generation 1).
+    """
     # `observe` first: it answers /healthz before the token is checked and counts refusals.
-    app = web.Application(middlewares=[observe, json_errors, bearer_auth, idempotency])
+    app = web.Application(
+        middlewares=[observe, json_errors, access, idempotency], client_max_size=BODY_MAX_BYTES
+    )
     install_health(app, calendar)
     app[CALENDAR_KEY] = calendar
-    app[TOKEN_KEY] = token.encode("utf-8") if token else b""
+    app[POLICY_KEY] = AccessPolicy.of(token, previous_token, agents)
     app[IDEMPOTENCY_KEY] = ReplayCache()
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
@@ -68,7 +80,7 @@ def make_app(calendar: EmbeddedCalendar, *, token: str | None = None) -> web.App
 
 async def serve_app(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
     """Start any app (e.g. one with extra middlewares) and answer the port it got."""
-    runner = web.AppRunner(app, handle_signals=False)
+    runner = JsonErrorRunner(app)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
@@ -82,7 +94,14 @@ async def serve_app(app: web.Application, host: str, port: int) -> tuple[web.App
 
 
 async def start_server(
-    calendar: EmbeddedCalendar, host: str, port: int, *, token: str | None = None
+    calendar: EmbeddedCalendar,
+    host: str,
+    port: int,
+    *,
+    token: str | None = None,
+    previous_token: str | None = None,
+    agents: Iterable[AgentConfig] | None = None,
 ) -> tuple[web.AppRunner, int]:
     """Serve `calendar` on host:port (0 picks a free port); stop with `runner.cleanup()`."""
-    return await serve_app(make_app(calendar, token=token), host, port)
+    app = make_app(calendar, token=token, previous_token=previous_token, agents=agents)
+    return await serve_app(app, host, port)

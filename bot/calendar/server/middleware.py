@@ -1,4 +1,4 @@
-"""The layers between `json_errors` and the handlers: the bearer token, then idempotent POSTs.
+"""Idempotent POSTs: the layer between the access policy and the handlers.
 
 For every POST but `start`, the first successful answer to an `Idempotency-Key`
 is replayed from memory (for a while) to a repeat. For `start` the key is the
@@ -10,45 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
 from aiohttp import web
 
-from bot.calendar.server.errors import ApiError, Handler, error_response
+from bot.calendar.server.errors import ApiError, Handler
+from bot.calendar.server.policy import CALLER_KEY, Caller, Role
+from bot.calendar.server.requests import agent_header, header_value
 from bot.calendar.store import MAX_CLAIM_KEY
-from bot.calendar.wire import AGENT_HEADER, IDEMPOTENCY_HEADER, JSON_TYPE, REPLAYED_HEADER
+from bot.calendar.wire import IDEMPOTENCY_HEADER, JSON_TYPE, REPLAYED_HEADER
 from bot.core.models import Action
 
 IDEMPOTENCY_TTL_S = 600.0
 IDEMPOTENCY_MAX = 4096
 #: Larger answers are not kept for replay (a repeat then runs again), to bound memory.
 IDEMPOTENCY_MAX_BODY = 256 * 1024
-
-TOKEN_KEY = web.AppKey("calendar_token", bytes)
-
-
-@web.middleware
-async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Checked before anything else is looked at; the token is compared in constant time."""
-    expected = request.app[TOKEN_KEY]
-    if expected:
-        given = request.headers.get("Authorization", "")
-        scheme, _, credentials = given.partition(" ")
-        ok = scheme.lower() == "bearer" and hmac.compare_digest(
-            credentials.strip().encode("utf-8"), expected
-        )
-        if not ok:
-            response = error_response(
-                401,
-                "unauthorized",
-                "missing or wrong bearer token (send Authorization: Bearer <CALENDAR_TOKEN>)",
-            )
-            response.headers["WWW-Authenticate"] = 'Bearer realm="calendar"'
-            return response
-    return await handler(request)
 
 
 @dataclass
@@ -59,10 +37,13 @@ class _Replay:
 
 
 class ReplayCache:
-    """Successful POST answers by Idempotency-Key, for a while; bounded in size."""
+    """Successful POST answers by (caller, Idempotency-Key), for a while; bounded in size.
+
+    Keyed by the caller too, so one agent's key can never replay (or block) another's.
+    """
 
     def __init__(self) -> None:
-        self.entries: OrderedDict[str, _Replay] = OrderedDict()
+        self.entries: OrderedDict[tuple[str, str], _Replay] = OrderedDict()
 
     def prune(self, now: float) -> None:
         while self.entries:
@@ -89,18 +70,21 @@ async def idempotency(request: web.Request, handler: Handler) -> web.StreamRespo
     Not for `start`: its key is the claim key, which the store keeps durably and
     answers with the slot as it is now.
     """
-    key = request.headers.get(IDEMPOTENCY_HEADER)
-    if request.method != "POST" or not key:
+    given = header_value(request, IDEMPOTENCY_HEADER)
+    if request.method != "POST" or given is None:
         return await handler(request)
-    if len(key) > MAX_CLAIM_KEY:
+    if len(given) > MAX_CLAIM_KEY:
         raise ApiError(
             400, "bad_idempotency_key", f"Idempotency-Key must be at most {MAX_CLAIM_KEY} chars"
         )
     if _is_start(request):
         return await handler(request)
+    caller: Caller = request.get(CALLER_KEY, Caller(Role.OPEN))
+    key = (caller.principal, given)
     body = await request.read()
+    acting = agent_header(request) or ""
     fingerprint = hashlib.sha256(
-        b"\0".join([request.path.encode(), request.headers.get(AGENT_HEADER, "").encode(), body])
+        b"\0".join([request.path.encode(), acting.encode(), body])
     ).hexdigest()
     cache = request.app[IDEMPOTENCY_KEY]
     now = time.monotonic()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import date
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -16,11 +16,15 @@ from pydantic import BaseModel, ValidationError
 from bot.calendar.server.errors import ApiError
 from bot.calendar.store import EmbeddedCalendar
 from bot.calendar.wire import AGENT_HEADER
+from bot.core.limits import BODY_MAX_DEPTH, json_depth
 from bot.core.models import describe_validation
+from bot.core.validation import check_agent_id, check_day
 
 M = TypeVar("M", bound=BaseModel)
 
 CALENDAR_KEY = web.AppKey("calendar", EmbeddedCalendar)
+#: Set by the access policy when a derived token names the agent the call acts for.
+ACTING_AGENT_KEY = web.RequestKey("calendar_acting_agent", str)
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -28,12 +32,31 @@ def calendar_of(request: web.Request) -> EmbeddedCalendar:
     return request.app[CALENDAR_KEY]
 
 
-def agent_header(request: web.Request) -> str | None:
-    """The caller's agent id from `X-Agent-Id`, or None when it sent none."""
-    agent_id = request.headers.get(AGENT_HEADER)
+def header_value(request: web.Request, name: str) -> str | None:
+    """A header's value, or None when it was not sent; sent empty is a 400, not "absent"."""
+    value = request.headers.get(name)
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        raise ApiError(
+            400, "bad_header", f"the {name} header is empty: send a value or leave it out"
+        )
+    return value
+
+
+def named_agent(request: web.Request) -> str | None:
+    """The agent `X-Agent-Id` names, well-formed, or None when the header is absent."""
+    agent_id = header_value(request, AGENT_HEADER)
     if agent_id is not None:
-        agent_id = agent_id.strip()
-    return agent_id or None
+        check_agent_id(agent_id)
+    return agent_id
+
+
+def agent_header(request: web.Request) -> str | None:
+    """The agent the call acts for: `X-Agent-Id`, or the agent a derived token speaks for."""
+    acting = request.get(ACTING_AGENT_KEY)
+    return acting if acting is not None else named_agent(request)
 
 
 def required_agent(request: web.Request) -> str:
@@ -46,17 +69,36 @@ def required_agent(request: web.Request) -> str:
     return agent_id
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json(raw: bytes) -> Any:
+    """The body as JSON, or a 400 saying why not: not JSON (NaN included), or nested deeper
+    than `BODY_MAX_DEPTH` (never a RecursionError)."""
+    try:
+        data = json.loads(raw, parse_constant=_no_constant)
+    except RecursionError:
+        data = None
+        too_deep = True
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "bad_json", f"the body is not valid JSON: {exc}") from None
+    else:
+        too_deep = json_depth(data) > BODY_MAX_DEPTH
+    if too_deep:
+        raise ApiError(400, "bad_json", f"the body nests deeper than {BODY_MAX_DEPTH} levels")
+    return data
+
+
 async def read_body(request: web.Request, model: type[M], *, optional: bool = False) -> M:
-    """The body as `model`; an empty body is the model's defaults when `optional`."""
+    """The body as `model`, strictly (DESIGN §3.2); an empty body is the model's defaults
+    when `optional`."""
     raw = await request.read()
     if not raw.strip():
         if optional:
             return model()
         raise ApiError(422, "validation_error", "this call needs a JSON object body")
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "bad_json", f"the body is not valid JSON: {exc}") from None
+    data = parse_json(raw)
     try:
         # JSON may escape a lone surrogate ("\udfff"): not text anyone can store (SQLite
         # raised on it, a 500 the client retried). Refuse it here as the bad input it is.
@@ -74,14 +116,14 @@ async def read_body(request: web.Request, model: type[M], *, optional: bool = Fa
 
 
 def query_date(request: web.Request) -> date:
-    """`?date=YYYY-MM-DD`, strictly in that form."""
+    """`?date=YYYY-MM-DD`, strictly in that form, in the years the calendar keeps."""
     raw = request.query.get("date", "")
     try:
         if not _DATE_RE.match(raw):
             raise ValueError
-        return date.fromisoformat(raw)
+        return check_day(date.fromisoformat(raw))
     except ValueError:
-        shown = f"{raw!r}" if raw else "nothing"
+        shown = f"{raw[:40]!r}" if raw else "nothing"
         raise ApiError(
             400, "bad_date", f"date must be YYYY-MM-DD (as ?date=2026-01-05), got {shown}"
         ) from None

@@ -39,6 +39,17 @@ async def record_heartbeat(
     return list(rows)
 
 
+def _beat_time(beat: sqlite3.Row | None, tz: ZoneInfo) -> datetime | None:
+    """When the beat was, or None when there is none or an older version stored a time this
+    one cannot represent (then the agent reads as offline until it beats again)."""
+    if beat is None:
+        return None
+    try:
+        return from_us(beat["at_us"], tz)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
 async def read_agent_status(
     db: aiosqlite.Connection, agent_id: str, *, now: datetime, tz: ZoneInfo
 ) -> AgentStatus:
@@ -54,7 +65,7 @@ async def read_agent_status(
         "SELECT status, current_slot_id, at_us FROM heartbeats WHERE agent_id = ?",
         (agent_id,),
     )
-    last_at = from_us(beat["at_us"], tz) if beat is not None else None
+    last_at = _beat_time(beat, tz)
     fresh = last_at is not None and now - last_at <= HEARTBEAT_FRESH
     if active is not None:
         state, current = AgentState.BUSY, str(active["id"])

@@ -29,18 +29,20 @@ from bot.calendar.store.days import day_bounds, day_etag, etag_matches
 from bot.calendar.store.rows import (
     SLOT_COLUMNS,
     SlotEvent,
-    event_from_row,
     fetch_one,
     fetch_slot,
     not_found,
+    readable_events,
+    readable_slot,
+    readable_slots,
     record_event,
-    slot_from_row,
     to_us,
 )
 from bot.calendar.store.schema import open_database
 from bot.calendar.store.transitions import TransitionCall, TransitionOutcome, apply_transition
 from bot.core.calendar import BadRequest, CalendarUnavailable, DayResult, SlotNotFound
 from bot.core.clock import Clock, SystemClock
+from bot.core.limits import ID_MAX
 from bot.core.models import (
     Action,
     AgentStatus,
@@ -50,7 +52,14 @@ from bot.core.models import (
     SlotCreate,
     SlotStatus,
 )
-from bot.core.validation import check_agent_id, parse_heartbeat_status
+from bot.core.validation import (
+    check_agent_id,
+    check_day,
+    check_known_agent,
+    check_local_years,
+    check_new_slot,
+    parse_heartbeat_status,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,21 +67,38 @@ log = logging.getLogger(__name__)
 class EmbeddedCalendar:
     """The `Calendar` protocol over SQLite, with one connection and one write lock."""
 
-    def __init__(self, db: aiosqlite.Connection, *, timezone: ZoneInfo, clock: Clock) -> None:
+    def __init__(
+        self,
+        db: aiosqlite.Connection,
+        *,
+        timezone: ZoneInfo,
+        clock: Clock,
+        agents: Iterable[str] | None = None,
+    ) -> None:
         """Use `EmbeddedCalendar.open`; this only wires an already prepared connection."""
         self._db = db
         self._tz = timezone
         self._clock = clock
+        #: The agents it was given (AGENTS_FILE where it runs); None takes any well-formed id.
+        self._agents = frozenset(agents) if agents is not None else None
         self._lock = asyncio.Lock()
         self._closed = False
 
     @classmethod
     async def open(
-        cls, path: str | Path, *, timezone: ZoneInfo, clock: Clock | None = None
+        cls,
+        path: str | Path,
+        *,
+        timezone: ZoneInfo,
+        clock: Clock | None = None,
+        agents: Iterable[str] | None = None,
     ) -> EmbeddedCalendar:
-        """Open (creating if needed) the calendar at `path`; `":memory:"` keeps it in memory."""
+        """Open (creating if needed) the calendar at `path`; `":memory:"` keeps it in memory.
+
+        Given `agents`, a write for any other agent is refused (`unknown_agent`).
+        """
         db = await open_database(str(path))
-        return cls(db, timezone=timezone, clock=clock or SystemClock())
+        return cls(db, timezone=timezone, clock=clock or SystemClock(), agents=agents)
 
     # ---- plumbing ------------------------------------------------------
 
@@ -123,12 +149,13 @@ class EmbeddedCalendar:
                 raise CalendarUnavailable(f"embedded calendar error: {exc}") from None
 
     def _slots(self, rows: Iterable[sqlite3.Row]) -> list[Slot]:
-        return [slot_from_row(row, self._tz) for row in rows]
+        return readable_slots(rows, self._tz)
 
     # ---- the Calendar protocol -------------------------------------------
 
     async def get_day(self, agent_id: str, day: date, etag: str | None = None) -> DayResult:
         check_agent_id(agent_id)
+        check_day(day)
         start, end = day_bounds(day, self._tz)
         async with self._read() as db:
             rows = await db.execute_fetchall(
@@ -147,8 +174,12 @@ class EmbeddedCalendar:
         self, agent_id: str, status: HeartbeatStatus, current_slot_id: str | None = None
     ) -> list[Slot]:
         """Record liveness; due slots come in selection order (priority, time, id)."""
-        check_agent_id(agent_id)
+        check_known_agent(agent_id, self._agents)
         status = parse_heartbeat_status(status)
+        if current_slot_id is not None and not 0 < len(current_slot_id) <= ID_MAX:
+            raise BadRequest(
+                f"current_slot_id must be 1 to {ID_MAX} characters", code="validation_error"
+            )
         now = to_us(self._clock.now())
         async with self._write() as db:
             rows = await record_heartbeat(db, agent_id, status, current_slot_id, now)
@@ -172,15 +203,12 @@ class EmbeddedCalendar:
                 "a slot needs an agent: give agent_id in the body or the X-Agent-Id header",
                 code="missing_agent_id",
             )
-        check_agent_id(owner)
-        try:
-            event_data = json.dumps(new.event_data, ensure_ascii=False, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise BadRequest(
-                f"event_data must be plain JSON: {exc}", code="validation_error"
-            ) from None
+        check_known_agent(owner, self._agents)
+        clock_now = self._clock.now()
+        new = check_new_slot(new, tz=self._tz, now=clock_now, known=self._agents)
+        event_data = json.dumps(new.event_data, ensure_ascii=False, allow_nan=False)
         scheduled = to_us(new.scheduled_at)
-        now = to_us(self._clock.now())
+        now = to_us(clock_now)
         async with self._write() as db:
             for _ in range(5):
                 slot_id = secrets.token_hex(8)
@@ -208,14 +236,14 @@ class EmbeddedCalendar:
             await record_event(db, slot_id, now, "create", None, SlotStatus.NOT_STARTED, None)
             row = await fetch_slot(db, slot_id)
         assert row is not None
-        return slot_from_row(row, self._tz)
+        return readable_slot(row, self._tz)
 
     async def get_slot(self, slot_id: str, agent_id: str | None = None) -> Slot:
         async with self._read() as db:
             row = await fetch_slot(db, slot_id)
         if row is None or (agent_id is not None and row["agent_id"] != agent_id):
             raise SlotNotFound(not_found(slot_id, agent_id))
-        return slot_from_row(row, self._tz)
+        return readable_slot(row, self._tz)
 
     async def transition(
         self,
@@ -247,6 +275,8 @@ class EmbeddedCalendar:
 
     async def apply(self, call: TransitionCall) -> TransitionOutcome:
         """`transition`, also telling a replayed claim from one applied now (the server says so)."""
+        if call.until is not None:
+            check_local_years(call.until, self._tz, "until")
         now = to_us(self._clock.now())
         async with self._write() as db:
             return await apply_transition(db, call, now_us=now, tz=self._tz)
@@ -265,6 +295,7 @@ class EmbeddedCalendar:
         clauses: list[str] = []
         params: list[Any] = []
         if day is not None:
+            check_day(day)
             start, end = day_bounds(day, self._tz)
             clauses.append("scheduled_at_us >= ? AND scheduled_at_us < ?")
             params += [start, end]
@@ -294,4 +325,4 @@ class EmbeddedCalendar:
                 "WHERE slot_id = ? ORDER BY seq",
                 (slot_id,),
             )
-        return [event_from_row(row, self._tz) for row in rows]
+        return readable_events(rows, self._tz)

@@ -7,8 +7,9 @@ correctly and lets a local day be looked up as an index range.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,8 +17,12 @@ from zoneinfo import ZoneInfo
 
 import aiosqlite
 
+from bot.core.calendar import SlotNotFound
+from bot.core.limits import BODY_MAX_DEPTH, ID_MAX, json_depth
 from bot.core.models import ACTIVE_STATUSES, PENDING_STATUSES, Slot, SlotStatus
 from bot.core.validation import require_offset
+
+log = logging.getLogger(__name__)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -50,8 +55,25 @@ def from_us(value: int, tz: ZoneInfo) -> datetime:
     return (_EPOCH + timedelta(microseconds=value)).astimezone(tz)
 
 
+def _event_data(row: sqlite3.Row) -> dict[str, Any]:
+    """The row's event_data, or `{}` (logged) when an older version stored what cannot be
+    served back: not JSON, not an object, or nested deeper than any body may be."""
+    try:
+        value = json.loads(row["event_data"])
+        if isinstance(value, dict) and json_depth(value) <= BODY_MAX_DEPTH:
+            return value
+        reason = f"not a JSON object nested at most {BODY_MAX_DEPTH} deep"
+    except (TypeError, ValueError, RecursionError) as exc:
+        reason = f"not JSON ({type(exc).__name__})"
+    _warn_once(row["id"], f"its event_data is {reason}; it is read as {{}}")
+    return {}
+
+
 def slot_from_row(row: sqlite3.Row, tz: ZoneInfo) -> Slot:
-    """A row selected with `SLOT_COLUMNS` as the wire model, its instants in `tz`."""
+    """A row selected with `SLOT_COLUMNS` as the wire model, its instants in `tz`.
+
+    Raises whatever the row's values make fail; `readable_slot(s)` are what readers use.
+    """
     return Slot(
         id=row["id"],
         agent_id=row["agent_id"],
@@ -62,10 +84,59 @@ def slot_from_row(row: sqlite3.Row, tz: ZoneInfo) -> Slot:
         slot_type=row["slot_type"],
         title=row["title"],
         prompt=row["prompt"],
-        event_data=json.loads(row["event_data"]),
+        event_data=_event_data(row),
         version=row["version"],
         updated_at=from_us(row["updated_at_us"], tz),
     )
+
+
+#: What a row an older version wrote may make fail when it is read.
+_UNREADABLE = (ValueError, TypeError, OverflowError, KeyError, IndexError)
+#: Slot ids already logged as unreadable: a poison row logs one WARNING, not one per read.
+_warned: set[str] = set()
+
+
+def _warn_once(slot_id: object, reason: str) -> None:
+    key = str(slot_id)[:ID_MAX]
+    if key not in _warned:
+        _warned.add(key)
+        log.warning("calendar slot %r as stored cannot be read back: %s", key, reason)
+
+
+def readable_slot(row: sqlite3.Row, tz: ZoneInfo) -> Slot:
+    """The row's slot; a row this version cannot represent is `SlotNotFound` (one WARNING),
+    so a poison row written by an older version never turns a call into a 500."""
+    try:
+        return slot_from_row(row, tz)
+    except _UNREADABLE as exc:
+        _warn_once(row["id"], f"{type(exc).__name__}: {str(exc)[:200]}")
+        raise SlotNotFound(
+            f"slot {str(row['id'])[:ID_MAX]!r} is stored in a form this version cannot read "
+            "(the calendar's log says why)",
+            code="unreadable_slot",
+        ) from None
+
+
+def readable_slots(rows: Iterable[sqlite3.Row], tz: ZoneInfo) -> list[Slot]:
+    """The rows' slots, leaving out (and logging once) each one that cannot be read back."""
+    slots = []
+    for row in rows:
+        try:
+            slots.append(readable_slot(row, tz))
+        except SlotNotFound:
+            continue
+    return slots
+
+
+def readable_events(rows: Iterable[sqlite3.Row], tz: ZoneInfo) -> list[SlotEvent]:
+    """The rows' history lines, leaving out (and logging once) each one that cannot be read."""
+    events = []
+    for row in rows:
+        try:
+            events.append(event_from_row(row, tz))
+        except _UNREADABLE as exc:
+            _warn_once(row["slot_id"], f"a history line: {type(exc).__name__}")
+    return events
 
 
 def event_from_row(row: sqlite3.Row, tz: ZoneInfo) -> SlotEvent:

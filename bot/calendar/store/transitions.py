@@ -17,6 +17,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import aiosqlite
+from pydantic import ValidationError
 
 from bot.calendar.store.rows import (
     ACTIVE_SQL,
@@ -24,12 +25,19 @@ from bot.calendar.store.rows import (
     fetch_one,
     fetch_slot,
     not_found,
+    readable_slot,
     record_event,
-    slot_from_row,
     to_us,
 )
 from bot.core.calendar import BadRequest, SlotNotFound, TransitionConflict
-from bot.core.models import TRANSITIONS, Action, Slot, next_status
+from bot.core.models import (
+    TRANSITIONS,
+    Action,
+    Slot,
+    TransitionRequest,
+    describe_validation,
+    next_status,
+)
 from bot.core.validation import parse_action
 
 #: The longest claim key the calendar keeps (the server refuses longer Idempotency-Keys).
@@ -57,6 +65,8 @@ class TransitionCall:
     new_time: int | None
     #: The claim key (start only).
     claim_key: str | None
+    #: `until` as given (defer only), for the checks that need the calendar's zone.
+    until: datetime | None = None
 
     @classmethod
     def checked(
@@ -72,6 +82,12 @@ class TransitionCall:
     ) -> TransitionCall:
         """The call, or the `BadRequest` that says which argument is wrong."""
         action = parse_action(action)
+        try:  # the body's rules (DESIGN §3.2), whoever calls: the wire, the CLI, Discord
+            TransitionRequest.model_validate(
+                {"expected_version": expected_version, "note": note, "until": until}
+            )
+        except ValidationError as exc:
+            raise BadRequest(describe_validation(exc), code="validation_error") from None
         if until is not None and action is not Action.DEFER:
             raise BadRequest(
                 f"`until` is only for defer, not {action.value}", code="until_only_for_defer"
@@ -89,7 +105,7 @@ class TransitionCall:
                 f"a claim key must be at most {MAX_CLAIM_KEY} characters",
                 code="bad_idempotency_key",
             )
-        return cls(slot_id, action, agent_id, expected_version, note, new_time, claim_key)
+        return cls(slot_id, action, agent_id, expected_version, note, new_time, claim_key, until)
 
 
 def _allowed_from(action: Action) -> str:
@@ -106,7 +122,7 @@ async def apply_transition(
     )
     if row is None or (call.agent_id is not None and row["agent_id"] != call.agent_id):
         raise SlotNotFound(not_found(slot_id, call.agent_id))
-    slot = slot_from_row(row, tz)
+    slot = readable_slot(row, tz)
     if call.claim_key is not None and slot.status.is_active and row["claim_key"] == call.claim_key:
         # The same claim again (its first answer was lost): it is the caller's.
         # Answered before the version check, since the claim itself moved the version.
@@ -161,4 +177,4 @@ async def apply_transition(
     await record_event(db, slot_id, now_us, action.value, slot.status, target, call.note)
     updated = await fetch_slot(db, slot_id)
     assert updated is not None
-    return TransitionOutcome(slot_from_row(updated, tz))
+    return TransitionOutcome(readable_slot(updated, tz))
