@@ -16,7 +16,8 @@ from collections.abc import Sequence
 
 import discord
 
-from bot.app.settings import Settings
+from bot.app.errors import ConfigError
+from bot.app.settings import Settings, unsupported_calendar
 from bot.calendar.client import HttpCalendar
 from bot.calendar.store import EmbeddedCalendar
 from bot.core.agents import AgentConfig
@@ -107,6 +108,9 @@ async def open_calendar(settings: Settings, clock: Clock | None = None) -> Calen
     `clock` drives the embedded store's notion of now; a remote calendar keeps its own.
     The caller owns the result and must `close()` it.
     """
+    unsupported = unsupported_calendar(settings)
+    if unsupported is not None:
+        raise ConfigError(unsupported)
     if settings.calendar_is_embedded:
         return await EmbeddedCalendar.open(
             settings.calendar_db_path, timezone=settings.tz, clock=clock

@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 
 from bot.core.clock import FakeClock
+from bot.core.sqlite_file import DatabaseFileRefused
 from bot.core.state import StateStore
 from bot.core.waker import ChannelLedger
+from tests.support.files import corrupt_page, snapshot
 
 
 async def test_channel_ledger_round_trip(tmp_path: Path, clock: FakeClock) -> None:
@@ -134,25 +136,30 @@ async def test_sync_failures_count_up_and_reset(tmp_path: Path, clock: FakeClock
         await state.close()
 
 
-@pytest.mark.parametrize(
-    "content",
-    [
-        b"this is not a database at all, just text" * 200,
-        b"SQLite format 3\x00" + b"\xff" * 4096,
-    ],
-    ids=["not-a-database", "malformed"],
-)
-async def test_corrupt_state_file_is_set_aside_and_rebuilt(
-    tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture, content: bytes
+async def _filled_state(path: Path, clock: FakeClock) -> None:
+    state = await StateStore.open(path, clock=clock)
+    try:
+        await state.save_channel("s1", "ada", 111)
+        await state.add_deferral("ada", "s2")
+    finally:
+        await state.close()
+
+
+async def test_a_corrupt_state_file_of_ours_is_set_aside_with_its_companions_and_rebuilt(
+    tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "state.db"
-    path.write_bytes(content)
+    await _filled_state(path, clock)
+    corrupt_page(path, "channel_links")
+    content = path.read_bytes()
+    (tmp_path / "state.db-shm").write_bytes(b"\0" * 32768)  # a companion left by a crash
     with caplog.at_level(logging.ERROR, logger="bot.core.state"):
         state = await StateStore.open(path, clock=clock)
     try:
         assert state.rebuilt_from is not None
         assert state.rebuilt_from.name.startswith("state.db.corrupt-")
         assert state.rebuilt_from.read_bytes() == content  # nothing lost: kept for a post-mortem
+        assert state.rebuilt_from.with_name(state.rebuilt_from.name + "-shm").exists()
         errors = [r for r in caplog.records if r.levelno == logging.ERROR]
         assert errors and str(path) in errors[0].getMessage()
         # the new file works
@@ -162,28 +169,82 @@ async def test_corrupt_state_file_is_set_aside_and_rebuilt(
         await state.close()
 
 
-async def test_unknown_schema_version_is_set_aside(tmp_path: Path, clock: FakeClock) -> None:
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"this is not a database at all, just text" * 200,
+        b"SQLite format 3\x00" + b"\xff" * 4096,
+    ],
+    ids=["not-a-database", "sqlite-header-of-another-program"],
+)
+async def test_a_file_that_is_not_ours_is_refused_and_left_alone(
+    tmp_path: Path, clock: FakeClock, content: bytes
+) -> None:
+    """DESIGN §4: only our own database is ever set aside; someone's file is not renamed."""
+    path = tmp_path / "state.db"
+    path.write_bytes(content)
+    before = snapshot(tmp_path)
+    with pytest.raises(DatabaseFileRefused) as err:
+        await StateStore.open(path, clock=clock)
+    assert str(err.value).startswith(f"STATE_PATH: {path} ")
+    assert err.value.exit_code == 2
+    assert snapshot(tmp_path) == before
+
+
+async def test_another_programs_sqlite_database_is_refused(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    path = tmp_path / "state.db"
+    with sqlite3.connect(path) as raw:
+        raw.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, amount REAL)")
+        raw.execute("INSERT INTO invoices (amount) VALUES (12.5)")
+    before = snapshot(tmp_path)
+    with pytest.raises(DatabaseFileRefused, match="invoices"):
+        await StateStore.open(path, clock=clock)
+    assert snapshot(tmp_path) == before
+
+
+async def test_a_newer_schema_version_is_refused_not_set_aside(
+    tmp_path: Path, clock: FakeClock
+) -> None:
     path = tmp_path / "state.db"
     with sqlite3.connect(path) as raw:
         raw.execute("PRAGMA user_version = 99")
-    state = await StateStore.open(path, clock=clock)
-    try:
-        assert state.rebuilt_from is not None
-        await state.record_sync("ada", ok=True)
-    finally:
-        await state.close()
+    before = snapshot(tmp_path)
+    with pytest.raises(DatabaseFileRefused, match="newer version"):
+        await StateStore.open(path, clock=clock)
+    assert snapshot(tmp_path) == before
 
 
-async def test_missing_state_file_and_directory_are_created(
+async def test_a_missing_state_file_is_created_but_never_its_directory(
     tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    path = tmp_path / "deep" / "dir" / "state.db"
-    with caplog.at_level(logging.WARNING, logger="bot.core.state"):
+    path = tmp_path / "state.db"
+    with caplog.at_level(logging.WARNING, logger="bot.core"):
         state = await StateStore.open(path, clock=clock)
     try:
         assert path.exists()
         assert state.rebuilt_from is None
         assert any(str(path) in r.getMessage() for r in caplog.records)
+    finally:
+        await state.close()
+    deep = tmp_path / "deep" / "dir" / "state.db"
+    with pytest.raises(DatabaseFileRefused, match="does not exist"):
+        await StateStore.open(deep, clock=clock)
+    assert not (tmp_path / "deep").exists()
+
+
+async def test_an_empty_state_file_is_started_afresh_and_said_so(
+    tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "state.db"
+    path.touch()
+    with caplog.at_level(logging.INFO, logger="bot.core"):
+        state = await StateStore.open(path, clock=clock)
+    try:
+        await state.add_deferral("ada", "s1")
+        assert await state.deferrals("ada") == {"s1"}
+        assert any("0 bytes" in r.getMessage() for r in caplog.records)
     finally:
         await state.close()
 
