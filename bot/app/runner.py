@@ -63,6 +63,12 @@ def run_bot() -> int:
     if problem is not None:
         print(f"error: {problem}", file=sys.stderr)
         return 2
+    # Both paths are checked before either file is opened: a run that cannot start
+    # creates nothing (DESIGN §4); the opener checks again, for what changed since.
+    for problem in file_problems(settings):
+        print(f"error: {problem}", file=sys.stderr)
+    if file_problems(settings):
+        return 2
     try:
         return asyncio.run(_run(settings, agents))
     except KeyboardInterrupt:  # a signal before the handlers were installed
@@ -156,12 +162,6 @@ async def _run(settings: Settings, agents: list[AgentConfig]) -> int:
     armer = asyncio.create_task(arm_watchdog(), name="shutdown-watchdog")
     try:
         async with contextlib.AsyncExitStack() as stack:
-            problem = file_problems(settings)
-            if problem:
-                # Both paths are checked before either file is opened: nothing is created
-                # for a run that cannot start.
-                print(f"error: {problem[0]}", file=sys.stderr)
-                return 2
             try:
                 calendar = await open_calendar(settings, clock=clock)
                 stack.push_async_callback(_step, "closing the calendar", calendar.close)

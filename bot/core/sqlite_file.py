@@ -63,9 +63,11 @@ class DatabaseFileRefused(DatabaseFileError):
 class DatabaseFileCorrupt(DatabaseFileRefused):
     """The file failed its integrity check; `ours` says whether it is certainly our own."""
 
-    def __init__(self, setting: str, path: str, problem: str, *, ours: bool) -> None:
+    def __init__(self, setting: str, path: str, problem: str, *, ours: bool, detail: str) -> None:
         super().__init__(setting, path, problem)
         self.ours = ours
+        #: What SQLite said (the first lines of `quick_check`, or its error).
+        self.detail = detail
 
 
 class DatabaseFileBusy(DatabaseFileError):
@@ -238,6 +240,7 @@ def _corrupt(kind: DatabaseKind, where: str, detail: str, *, ours: bool) -> Data
         where,
         f"failed its integrity check ({detail}); it was not changed. {kind.recovery}",
         ours=ours,
+        detail=detail,
     )
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from bot.core.clock import FakeClock
 from bot.core.sqlite_file import DatabaseFileRefused
+from bot.core.sqlite_path import set_aside
 from bot.core.state import StateStore
 from bot.core.waker import ChannelLedger
 from tests.support.files import corrupt_page, snapshot
@@ -145,21 +146,19 @@ async def _filled_state(path: Path, clock: FakeClock) -> None:
         await state.close()
 
 
-async def test_a_corrupt_state_file_of_ours_is_set_aside_with_its_companions_and_rebuilt(
+async def test_a_corrupt_state_file_of_ours_is_set_aside_and_rebuilt(
     tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "state.db"
     await _filled_state(path, clock)
     corrupt_page(path, "channel_links")
     content = path.read_bytes()
-    (tmp_path / "state.db-shm").write_bytes(b"\0" * 32768)  # a companion left by a crash
     with caplog.at_level(logging.ERROR, logger="bot.core.state"):
         state = await StateStore.open(path, clock=clock)
     try:
         assert state.rebuilt_from is not None
         assert state.rebuilt_from.name.startswith("state.db.corrupt-")
         assert state.rebuilt_from.read_bytes() == content  # nothing lost: kept for a post-mortem
-        assert state.rebuilt_from.with_name(state.rebuilt_from.name + "-shm").exists()
         errors = [r for r in caplog.records if r.levelno == logging.ERROR]
         assert errors and str(path) in errors[0].getMessage()
         # the new file works
@@ -332,3 +331,31 @@ async def test_a_version_1_state_file_is_upgraded_and_its_intents_get_claim_keys
         await state.close()
     with sqlite3.connect(path) as raw:
         assert raw.execute("PRAGMA user_version").fetchone()[0] == 2
+
+
+def test_setting_aside_moves_the_companions_and_never_a_link_or_a_directory(
+    tmp_path: Path,
+) -> None:
+    now = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    path = tmp_path / "state.db"
+    for name, content in (
+        ("state.db", b"main"),
+        ("state.db-wal", b"wal"),
+        ("state.db-shm", b"shm"),
+    ):
+        (tmp_path / name).write_bytes(content)
+    target = set_aside(path, now)
+    assert target.name == "state.db.corrupt-20260302T090000"
+    assert [target.with_name(target.name + s).read_bytes() for s in ("", "-wal", "-shm")] == [
+        b"main",
+        b"wal",
+        b"shm",
+    ]
+    assert not any((tmp_path / n).exists() for n in ("state.db", "state.db-wal", "state.db-shm"))
+    (tmp_path / "dir.db").mkdir()
+    (tmp_path / "link.db").symlink_to(target)
+    before = snapshot(tmp_path)
+    for refused in ("dir.db", "link.db"):
+        with pytest.raises(OSError):
+            set_aside(tmp_path / refused, now)
+    assert snapshot(tmp_path) == before

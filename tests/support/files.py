@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 
 def page_size(path: Path) -> int:
-    with sqlite3.connect(path) as raw:
+    with closing(sqlite3.connect(path)) as raw:
         return int(raw.execute("PRAGMA page_size").fetchone()[0])
 
 
 def root_page(path: Path, table: str) -> int:
     """The page number of `table`'s b-tree root: overwriting it breaks that table for good."""
-    with sqlite3.connect(path) as raw:
+    with closing(sqlite3.connect(path)) as raw:
         row = raw.execute(
             "SELECT rootpage FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
         ).fetchone()

@@ -229,7 +229,7 @@ def _set_aside(path: Path, clock: Clock, cause: DatabaseFileCorrupt) -> Path:
         "state file %s failed its integrity check (%s): moved it to %s and starting with "
         "empty state; slots are rebuilt from the calendar",
         path,
-        cause.problem,
+        cause.detail,
         target,
     )
     return target
