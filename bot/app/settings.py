@@ -309,7 +309,8 @@ def file_problems(settings: Settings) -> list[str]:
 
 def _describe(error: dict[str, Any], secrets: Sequence[str] = ()) -> str:
     loc = error.get("loc") or ()
-    message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    # A validator's own sentence may quote the value: a token pasted there is blanked too.
+    message = redact(str(error.get("msg", "invalid value")).removeprefix("Value error, "), secrets)
     if not loc:
         return message
     field = str(loc[0])
