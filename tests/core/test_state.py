@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -190,27 +191,26 @@ async def test_a_file_that_is_not_ours_is_refused_and_left_alone(
     assert snapshot(tmp_path) == before
 
 
-async def test_another_programs_sqlite_database_is_refused(
-    tmp_path: Path, clock: FakeClock
+@pytest.mark.parametrize(
+    ("script", "said"),
+    [
+        (
+            "CREATE TABLE invoices (id INTEGER PRIMARY KEY, amount REAL);"
+            "INSERT INTO invoices (amount) VALUES (12.5);",
+            "invoices",
+        ),
+        ("PRAGMA user_version = 99;", "newer version"),
+    ],
+    ids=["another-programs-tables", "newer-schema"],
+)
+async def test_an_sqlite_file_we_cannot_own_is_refused_not_set_aside(
+    tmp_path: Path, clock: FakeClock, script: str, said: str
 ) -> None:
     path = tmp_path / "state.db"
-    with sqlite3.connect(path) as raw:
-        raw.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, amount REAL)")
-        raw.execute("INSERT INTO invoices (amount) VALUES (12.5)")
+    with closing(sqlite3.connect(path)) as raw:
+        raw.executescript(script)
     before = snapshot(tmp_path)
-    with pytest.raises(DatabaseFileRefused, match="invoices"):
-        await StateStore.open(path, clock=clock)
-    assert snapshot(tmp_path) == before
-
-
-async def test_a_newer_schema_version_is_refused_not_set_aside(
-    tmp_path: Path, clock: FakeClock
-) -> None:
-    path = tmp_path / "state.db"
-    with sqlite3.connect(path) as raw:
-        raw.execute("PRAGMA user_version = 99")
-    before = snapshot(tmp_path)
-    with pytest.raises(DatabaseFileRefused, match="newer version"):
+    with pytest.raises(DatabaseFileRefused, match=said):
         await StateStore.open(path, clock=clock)
     assert snapshot(tmp_path) == before
 
