@@ -25,6 +25,8 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
     monkeypatch.chdir(tmp_path)
     (tmp_path / "agents.toml").write_text('[[agents]]\nid = "ada"\n')
     root = logging.getLogger()
+    # Only this test's handlers: one an earlier test left on a closed stream must not fire.
+    monkeypatch.setattr(root, "handlers", [])
     handlers, level = list(root.handlers), root.level
     yield
     for handler in [h for h in root.handlers if h not in handlers]:

@@ -45,6 +45,8 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("STATE_PATH", str(tmp_path / "state.db"))
     monkeypatch.chdir(tmp_path)
     root = logging.getLogger()
+    # Only this test's handlers: one an earlier test left on a closed stream must not fire.
+    monkeypatch.setattr(root, "handlers", [])
     handlers, level = list(root.handlers), root.level
     yield tmp_path
     for handler in [h for h in root.handlers if h not in handlers]:
