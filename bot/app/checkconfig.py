@@ -3,9 +3,11 @@
 With Discord configured it also logs in over REST only (no gateway: nothing
 is dispatched to the running bot's session, and no intents are needed) and
 runs the guild check: the moderator's guild permissions and whether every
-agent's account is a member. Exit status: 0 all well, 1 the configuration is
-valid but Discord is not set up right (the lines say what to fix), 2 the
-configuration itself is bad. The token is never printed.
+agent's account is a member. It also looks (without creating anything) at the
+paths of the state and calendar files. Exit status (DESIGN §9): 0 all well, 1 the
+configuration is valid but something is not set up right (an agent nothing can
+wake, Discord's permissions; the lines say what to fix), 2 the configuration
+itself is bad. The token is never printed.
 """
 
 from __future__ import annotations
@@ -17,23 +19,27 @@ from datetime import UTC, datetime
 
 from bot.app.errors import ConfigError
 from bot.app.runner import startup_problem
-from bot.app.settings import Settings, load_config
-from bot.app.wiring import configured_shard
+from bot.app.settings import Settings, file_problems, load_config
 from bot.core.agents import AgentConfig
-from bot.core.shards import ShardError, owned_agents
+from bot.core.shards import owned_agents
 
 #: Login and guild check together must finish within this many seconds.
 DISCORD_CHECK_TIMEOUT_S = 60.0
 
 
 def check_config() -> int:
-    """Print every setting (secrets masked) and what will run; see the module docstring."""
+    """Print every setting (secrets masked) and what will run; see the module docstring.
+
+    The verdict is the last line and only one: "OK" (exit 0) or "PROBLEMS FOUND"
+    (exit 1 for a Discord set-up to fix, 2 for a configuration to fix).
+    """
     try:
         settings, agents = load_config()
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        print("\nPROBLEMS FOUND (the configuration is not valid; see above)")
         return 2
-    print("Configuration is valid.\n")
+    print("Settings:\n")
     width = max(len(name) for name in settings.masked())
     for name, value in settings.masked().items():
         print(f"  {name:<{width}}  {value}")
@@ -57,32 +63,29 @@ def check_config() -> int:
         if not ways:
             unwakeable.append(agent.id)
         print(f"  - {agent.id}: {', '.join(ways) if ways else 'NO WAY TO WAKE'}")
-    try:
-        shard = configured_shard(settings)
-    except ShardError as exc:
-        print(f"\nerror: {exc}", file=sys.stderr)
-        return 2
+    shard = settings.shard_config
     if shard is not None:
         mine = ", ".join(a.id for a in owned_agents(shard, agents)) or "none of the agents"
         extra = "; also slash commands, buttons and clean-up" if shard.primary else ""
         print(f"Shard {shard}:      handles {mine}{extra}")
-    problem = startup_problem(settings, agents)
-    if problem is not None:
-        print(f"\nerror: {problem}", file=sys.stderr)
+    startup = startup_problem(settings, agents)
+    problems = [startup] if startup is not None else []
+    problems.extend(file_problems(settings))
+    if problems:
+        for problem in problems:
+            print(f"\nerror: {problem}", file=sys.stderr)
+        print("\nPROBLEMS FOUND (the configuration is not valid; see above)")
         return 2
     if unwakeable:
         print(
             f"\nNothing can wake {', '.join(unwakeable)}: give it a discord_user_id "
             "(with DISCORD_TOKEN set) or a spawn_url / spawn_command in AGENTS_FILE."
         )
-    if not settings.discord_enabled:
-        print("\nPROBLEMS FOUND (see above)" if unwakeable else "\nOK")
-        return 1 if unwakeable else 0
-    print()
-    code = asyncio.run(_discord_check(settings, agents))
-    if unwakeable:
-        code = code or 1
-    print("\nOK" if code == 0 else "\nPROBLEMS FOUND (see above)")
+    code = 1 if unwakeable else 0
+    if settings.discord_enabled:
+        print()
+        code = asyncio.run(_discord_check(settings, agents)) or code
+    print("\nThe configuration is valid.\nOK" if code == 0 else "\nPROBLEMS FOUND (see above)")
     return code
 
 

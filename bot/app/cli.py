@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from bot.app.errors import ConfigError
+from bot.core.sqlite_file import DatabaseFileError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,6 +50,9 @@ def run(argv: list[str]) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except DatabaseFileError as exc:  # a calendar command's file (DESIGN §4): never a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         return 130
     parser.print_help()

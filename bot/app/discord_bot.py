@@ -23,7 +23,6 @@ from bot.app.wiring import (
     build_waker_chain,
     channel_waker,
     close_waker_chain,
-    configured_shard,
     open_calendar,
     unwakeable_agents,
 )
@@ -52,7 +51,7 @@ def bot_options(settings: Settings) -> BotOptions:
         channel_retention_s=settings.channel_retention_s,
         sync_interval_s=settings.sync_interval_s,
         check_interval_s=settings.check_interval_s,
-        shard=configured_shard(settings),
+        shard=settings.shard_config,
     )
 
 

@@ -28,8 +28,9 @@ import discord
 
 from bot.app.errors import ConfigError
 from bot.app.logs import setup_logging
-from bot.app.settings import Settings, load_config, parse_host_port
+from bot.app.settings import Settings, file_problems, load_config, unsupported_calendar
 from bot.app.shutdown import StopSignal, Watchdog, bounded
+from bot.app.value_checks import parse_host_port
 from bot.app.wiring import (
     NoWakerConfigured,
     build_moderator,
@@ -43,7 +44,8 @@ from bot.calendar.store import EmbeddedCalendar
 from bot.core.agents import AgentConfig
 from bot.core.calendar import Calendar, CalendarError
 from bot.core.clock import Clock, SystemClock
-from bot.core.state import StateError, StateStore
+from bot.core.sqlite_file import DatabaseFileError
+from bot.core.state import StateStore
 from bot.core.tasks import CLOSE_BOT_S, CLOSE_STEP_S, HARD_LIMIT_S, IN_FLIGHT_GRACE_S
 from bot.metrics import ModeratorMetrics, attach_discord, serve_metrics
 from bot.net import TRANSIENT_NETWORK_ERRORS
@@ -62,6 +64,12 @@ def run_bot() -> int:
     problem = startup_problem(settings, agents)
     if problem is not None:
         print(f"error: {problem}", file=sys.stderr)
+        return 2
+    # Both paths are checked before either file is opened: a run that cannot start
+    # creates nothing (DESIGN §4); the opener checks again, for what changed since.
+    for problem in file_problems(settings):
+        print(f"error: {problem}", file=sys.stderr)
+    if file_problems(settings):
         return 2
     try:
         return asyncio.run(_run(settings, agents))
@@ -95,6 +103,9 @@ def startup_problem(settings: Settings, agents: Sequence[AgentConfig]) -> str | 
             "in private Discord channels, or SPAWN_URL / SPAWN_COMMAND (or spawn_url / "
             "spawn_command per agent in AGENTS_FILE) to run headless"
         )
+    unsupported = unsupported_calendar(settings)
+    if unsupported is not None:
+        return unsupported
     if settings.calendar_listen and not settings.calendar_is_embedded:
         host = urlparse(settings.calendar_url).netloc
         return (
@@ -177,17 +188,14 @@ async def _run(settings: Settings, agents: list[AgentConfig]) -> int:
             observer = metrics.calendar_request if metrics is not None else None
             try:
                 calendar = await open_calendar(settings, clock=clock, observer=observer)
+                stack.push_async_callback(_step, "closing the calendar", calendar.close)
+                state = await StateStore.open(settings.state_path, clock=clock)
             except CalendarError as exc:
                 print(f"error: CALENDAR_URL: {exc.detail}", file=sys.stderr)
                 return 2
-            stack.push_async_callback(_step, "closing the calendar", calendar.close)
-            try:
-                state = await StateStore.open(settings.state_path, clock=clock)
-            except (StateError, OSError) as exc:
-                print(
-                    f"error: STATE_PATH: cannot open {settings.state_path}: {exc}", file=sys.stderr
-                )
-                return 2
+            except DatabaseFileError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return exc.exit_code
             stack.push_async_callback(_step, "closing the state", state.close)
             calendar_url: str | None = None
             address = settings.listen_address

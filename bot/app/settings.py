@@ -12,7 +12,6 @@ import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
@@ -22,25 +21,39 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bot.app.agents_file import load_agents
 from bot.app.errors import ConfigError
 from bot.app.logs import redact
+from bot.app.value_checks import (
+    CALDAV,
+    HTTP,
+    MAX_VALUE_CHARS,
+    POSTGRES,
+    SHOWN_CHARS,
+    WEBSOCKET,
+    check_url,
+    has_blank,
+    parse_host_port,
+    shown,
+)
 from bot.core.agents import AgentConfig
 from bot.core.prompt import DEFAULT_WAKE_TEMPLATE, template_problems
+from bot.core.shards import Shard, ShardError, parse_shard
+from bot.core.sqlite_path import path_problem
 from bot.wakers.spawn_env import parse_spawn_env
 
 DEFAULT_DISCORD_API_BASE = "https://discord.com/api/v10"
 DEFAULT_DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
 SECRET_FIELDS = frozenset({"discord_token", "calendar_token", "calendar_token_previous"})
-#: Longest interval or grace accepted (10 years): `inf` or 1e300 would pass `gt=0`, then
-#: overflow every `timedelta` built from it and silently kill the timers that wake agents.
-MAX_DURATION_S = 10 * 365 * 86400.0
-
-
-_HTTP = ("http", "https")
-
-
-def _is_url(value: str, schemes: tuple[str, ...]) -> bool:
-    """Whether `value` is a URL with one of `schemes` and a host: what every URL setting needs."""
-    parsed = urlparse(value)
-    return parsed.scheme in schemes and bool(parsed.netloc)
+#: Discord ids are 64-bit snowflakes; a bigger number would overflow the state file's columns.
+MAX_SNOWFLAKE = 2**63 - 1
+#: DESIGN §8 bounds. A grace beyond a week or a retention beyond a year is a typo (seconds
+#: meant as minutes), and `inf`/1e300 would overflow every `timedelta` built from them.
+MAX_SYNC_INTERVAL_S = 86400.0
+MAX_CHECK_INTERVAL_S = 3600.0
+MAX_MISFIRE_GRACE_S = 7 * 86400.0
+MAX_CHANNEL_RETENTION_S = 365 * 86400.0
+#: A wake template longer than this could not be posted within Discord's limits anyway.
+MAX_TEMPLATE_CHARS = 6000
+#: Longest token accepted; Discord's are ~70 characters, ours are free-form but sane.
+MAX_TOKEN_CHARS = 1024
 
 
 class Settings(BaseSettings):
@@ -53,24 +66,26 @@ class Settings(BaseSettings):
     )
 
     discord_token: SecretStr | None = None
-    discord_guild_id: int | None = Field(default=None, gt=0)
+    discord_guild_id: int | None = Field(default=None, gt=0, le=MAX_SNOWFLAKE)
     discord_api_base: str = DEFAULT_DISCORD_API_BASE
     discord_gateway_url: str = DEFAULT_DISCORD_GATEWAY_URL
     wake_category: str = Field(default="agent-wakeups", min_length=1, max_length=100)
-    admin_role_id: int | None = Field(default=None, gt=0)
+    admin_role_id: int | None = Field(default=None, gt=0, le=MAX_SNOWFLAKE)
     calendar_url: str = "sqlite:///calendar.db"
     calendar_token: SecretStr | None = None
     agents_file: Path = Path("agents.toml")
     timezone: str = "UTC"
-    sync_interval_s: float = Field(default=300.0, gt=0, le=MAX_DURATION_S, allow_inf_nan=False)
-    check_interval_s: float = Field(default=30.0, gt=0, le=MAX_DURATION_S, allow_inf_nan=False)
+    sync_interval_s: float = Field(default=300.0, ge=1, le=MAX_SYNC_INTERVAL_S, allow_inf_nan=False)
+    check_interval_s: float = Field(
+        default=30.0, ge=1, le=MAX_CHECK_INTERVAL_S, allow_inf_nan=False
+    )
     misfire_grace_s: float | None = Field(
-        default=None, ge=0, le=MAX_DURATION_S, allow_inf_nan=False
+        default=None, ge=0, le=MAX_MISFIRE_GRACE_S, allow_inf_nan=False
     )
     channel_retention_s: float = Field(
-        default=86400.0, ge=0, le=MAX_DURATION_S, allow_inf_nan=False
+        default=86400.0, ge=0, le=MAX_CHANNEL_RETENTION_S, allow_inf_nan=False
     )
-    wake_template: str = DEFAULT_WAKE_TEMPLATE
+    wake_template: str = Field(default=DEFAULT_WAKE_TEMPLATE, max_length=MAX_TEMPLATE_CHARS)
     spawn_url: str | None = None
     spawn_command: str | None = None
     state_path: Path = Path("state.db")
@@ -83,7 +98,7 @@ class Settings(BaseSettings):
     spawn_env: str | None = None
     metrics_listen: str | None = None
     shard: str | None = None
-    alert_channel_id: int | None = Field(default=None, gt=0)
+    alert_channel_id: int | None = Field(default=None, gt=0, le=MAX_SNOWFLAKE)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -100,35 +115,94 @@ class Settings(BaseSettings):
     def _iana_zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
             raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Berlin)") from exc
+        return value
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_huge(cls, value: Any) -> Any:
+        """A value of megabytes is refused before any rule (or regex) runs over it."""
+        if isinstance(value, str) and len(value) > MAX_VALUE_CHARS:
+            raise ValueError(f"is {len(value)} characters long; at most {MAX_VALUE_CHARS}")
+        return value
+
+    @field_validator("discord_token", "calendar_token", "calendar_token_previous", mode="before")
+    @classmethod
+    def _token_shape(cls, value: Any) -> Any:
+        """A token with a space or a line break is a copy-paste accident; never echoed."""
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if isinstance(text, str):
+            if not text.strip():
+                raise ValueError("is blank; set the token or leave the variable out")
+            if has_blank(text):
+                raise ValueError("contains whitespace or control characters (a copy-paste slip?)")
+            if len(text) > MAX_TOKEN_CHARS:
+                raise ValueError(f"is longer than {MAX_TOKEN_CHARS} characters")
+        return value
+
+    @field_validator("wake_category")
+    @classmethod
+    def _category_name(cls, value: str) -> str:
+        if not value.strip() or any(ord(ch) < 32 for ch in value):
+            raise ValueError("must be a category name (1 to 100 characters, not blank)")
         return value
 
     @field_validator("calendar_url")
     @classmethod
-    def _calendar_scheme(cls, value: str) -> str:
-        if value.startswith("sqlite:///") and len(value) > len("sqlite:///"):
+    def _calendar_url(cls, value: str) -> str:
+        if value.startswith("sqlite:///"):
+            path = value.removeprefix("sqlite:///")
+            if not path.strip() or any(ord(ch) < 32 for ch in path):
+                raise ValueError("must be sqlite:///<path of the calendar file>")
             return value
-        if _is_url(value, _HTTP):
-            return value.rstrip("/")
-        raise ValueError(
-            "must be sqlite:///<path> (the embedded calendar) or http(s)://host[:port]"
-        )
+        scheme = value.partition("://")[0].lower()
+        if scheme in POSTGRES or scheme in CALDAV:
+            check_url(value, POSTGRES + CALDAV)
+            return value
+        try:
+            check_url(value, HTTP)
+        except ValueError as exc:
+            if scheme in HTTP:
+                raise
+            raise ValueError(
+                "must be sqlite:///<path> (the embedded calendar), http(s)://host[:port] "
+                "(a calendar server), postgresql://… or caldav+http(s)://…"
+            ) from exc
+        return value.rstrip("/")
 
     @field_validator("discord_api_base", "spawn_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        if not _is_url(value, _HTTP):
-            raise ValueError("must be an http(s):// URL")
+        check_url(value, HTTP)
         return value.rstrip("/")
 
     @field_validator("discord_gateway_url")
     @classmethod
     def _ws_url(cls, value: str) -> str:
-        if not _is_url(value, ("ws", "wss")):
-            raise ValueError("must be a ws:// or wss:// URL")
+        check_url(value, WEBSOCKET)
+        return value
+
+    @field_validator("calendar_listen", "metrics_listen")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parse_host_port(value)
+        return value
+
+    @field_validator("shard")
+    @classmethod
+    def _shard_shape(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            parse_shard(value)
+        except ShardError as exc:
+            # The variable is named by the error report already.
+            raise ValueError(str(exc).partition(": ")[2] or str(exc)) from None
         return value
 
     @field_validator("spawn_command")
@@ -142,14 +216,6 @@ class Settings(BaseSettings):
             raise ValueError(f"cannot be split into arguments ({exc})") from exc
         if not argv:
             raise ValueError("is empty")
-        return value
-
-    @field_validator("calendar_listen", "metrics_listen")
-    @classmethod
-    def _host_port(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parse_host_port(value)
         return value
 
     @field_validator("wake_template")
@@ -190,6 +256,16 @@ class Settings(BaseSettings):
         return tuple(shlex.split(self.spawn_command)) if self.spawn_command else None
 
     @property
+    def shard_config(self) -> Shard | None:
+        """`SHARD` as a `Shard`; None when this moderator handles every agent."""
+        return parse_shard(self.shard) if self.shard else None
+
+    @property
+    def calendar_scheme(self) -> str:
+        """Which kind of calendar `CALENDAR_URL` names: sqlite, http(s), postgresql, caldav+…"""
+        return self.calendar_url.partition("://")[0].lower()
+
+    @property
     def calendar_is_embedded(self) -> bool:
         return self.calendar_url.startswith("sqlite:///")
 
@@ -214,31 +290,54 @@ class Settings(BaseSettings):
         return shown
 
 
-def parse_host_port(value: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"{value!r} must be host:port, e.g. 127.0.0.1:8080")
-    return host.strip("[]"), int(port)
+def unsupported_calendar(settings: Settings) -> str | None:
+    """`CALENDAR_URL` names a backend DESIGN knows (§10, §11) but this version cannot run yet."""
+    scheme = settings.calendar_scheme
+    if scheme in POSTGRES or scheme in CALDAV:
+        return (
+            f"CALENDAR_URL: {scheme}:// calendars are not supported by this version yet; use "
+            "sqlite:///calendar.db (the embedded calendar) or http(s)://… (a calendar server)"
+        )
+    return None
+
+
+def file_problems(settings: Settings) -> list[str]:
+    """What is wrong with the paths of the files the bot would open, looking only (DESIGN §4).
+
+    Run before either file is opened, so a bad `STATE_PATH` does not leave a new
+    calendar file behind (and by `check-config`, which opens nothing).
+    """
+    paths: list[tuple[str, Path]] = [("STATE_PATH", settings.state_path)]
+    if settings.calendar_is_embedded:
+        paths.insert(0, ("CALENDAR_URL", settings.calendar_db_path))
+    problems = []
+    for variable, path in paths:
+        problem = path_problem(path)
+        if problem is not None:
+            problems.append(f"{variable}: {path} {problem}")
+    return problems
 
 
 def _describe(error: dict[str, Any], secrets: Sequence[str] = ()) -> str:
     loc = error.get("loc") or ()
-    message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    # A validator's own sentence may quote the value: a token pasted there is blanked too.
+    message = redact(str(error.get("msg", "invalid value")).removeprefix("Value error, "), secrets)
     if not loc:
         return message
     field = str(loc[0])
     if field in SECRET_FIELDS:
         return f"{field.upper()}: {message}"
     raw = error.get("input")
-    shown = ""
+    echo = ""
     if isinstance(raw, str | int | float):
         # A token pasted into the wrong variable must not be echoed back.
-        text = str(raw)
+        # Only the start is ever shown; any secret starting there is wholly inside this cut.
+        text = str(raw)[: SHOWN_CHARS + MAX_TOKEN_CHARS]
         if redact(text, secrets) != text:
-            shown = " (the value is not shown: it looks like a token)"
+            echo = " (the value is not shown: it looks like a token)"
         else:
-            shown = f" (got {raw!r})"
-    return f"{field.upper()}: {message}{shown}"
+            echo = f" (got {shown(raw)})"
+    return f"{field.upper()}: {message}{echo}"
 
 
 def _secret_values(overrides: Mapping[str, Any]) -> list[str]:

@@ -16,14 +16,15 @@ from collections.abc import Sequence
 
 import discord
 
-from bot.app.settings import Settings
+from bot.app.errors import ConfigError
+from bot.app.settings import Settings, unsupported_calendar
 from bot.calendar.client import HttpCalendar, RequestObserver
 from bot.calendar.store import EmbeddedCalendar
 from bot.core.agents import AgentConfig
 from bot.core.calendar import Calendar
 from bot.core.clock import Clock
 from bot.core.moderator import Moderator
-from bot.core.shards import Shard, is_primary, owned_agents, parse_shard
+from bot.core.shards import is_primary, owned_agents
 from bot.core.state import StateStore
 from bot.core.waker import ChannelLedger, Waker
 from bot.discord_io.channel_waker import PrivateChannelWaker
@@ -73,7 +74,7 @@ def build_waker_chain(
                 admin_role_id=settings.admin_role_id,
                 retention_s=settings.channel_retention_s,
                 clock=clock,
-                primary=is_primary(configured_shard(settings)),
+                primary=is_primary(settings.shard_config),
             )
         )
     environment = spawn_environment(settings, calendar_url)
@@ -96,11 +97,6 @@ def spawn_environment(settings: Settings, calendar_url: str | None) -> SpawnEnvi
     return SpawnEnvironment(
         calendar_url=calendar_url, secret=secret, extra_names=parse_spawn_env(settings.spawn_env)
     )
-
-
-def configured_shard(settings: Settings) -> Shard | None:
-    """`SHARD` as a `Shard` (None: not sharded); `ShardError` says what is wrong."""
-    return parse_shard(str(settings.shard)) if settings.shard else None
 
 
 def channel_waker(chain: WakerChain) -> PrivateChannelWaker | None:
@@ -129,6 +125,9 @@ async def open_calendar(
     `observer` is told of every HTTP attempt (the metrics). The caller owns the
     result and must `close()` it.
     """
+    unsupported = unsupported_calendar(settings)
+    if unsupported is not None:
+        raise ConfigError(unsupported)
     if settings.calendar_is_embedded:
         return await EmbeddedCalendar.open(
             settings.calendar_db_path, timezone=settings.tz, clock=clock
@@ -151,7 +150,7 @@ def build_moderator(
     the chain as both the waker and the notifier (nudges go where the wake went);
     with `SHARD` set, only the agents of this shard are scheduled."""
     return Moderator(
-        owned_agents(configured_shard(settings), agents),
+        owned_agents(settings.shard_config, agents),
         calendar,
         state,
         chain,

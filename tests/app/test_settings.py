@@ -70,8 +70,8 @@ def test_defaults_match_the_design() -> None:
     ("variable", "value", "hint"),
     [
         ("TIMEZONE", "Mars/Olympus", "IANA"),
-        ("SYNC_INTERVAL_S", "0", "greater than 0"),
-        ("CHECK_INTERVAL_S", "-3", "greater than 0"),
+        ("SYNC_INTERVAL_S", "0", "greater than or equal to 1"),
+        ("CHECK_INTERVAL_S", "-3", "greater than or equal to 1"),
         ("CHECK_INTERVAL_S", "soon", "number"),
         ("MISFIRE_GRACE_S", "-1", "greater than or equal to 0"),
         ("CHANNEL_RETENTION_S", "-5", "greater than or equal to 0"),

@@ -20,6 +20,7 @@ from bot.calendar.store import (
 from bot.core.calendar import CalendarUnavailable, TransitionConflict
 from bot.core.clock import FakeClock
 from bot.core.models import Action, HeartbeatStatus, SlotStatus
+from bot.core.sqlite_file import DatabaseFileRefused
 from tests.calendar.conftest import START, TZ, minutes, slot_body
 from tests.support.sqlite_files import user_version, write_file
 
@@ -113,10 +114,10 @@ async def test_many_concurrent_writers_never_lose_a_change(store: EmbeddedCalend
 
 
 async def test_open_in_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(CalendarUnavailable) as err:
+    with pytest.raises(DatabaseFileRefused) as err:
         await EmbeddedCalendar.open(tmp_path / "nope" / "calendar.db", timezone=TZ)
-    assert "nope" in str(err.value) and "folder" in str(err.value)
-    with pytest.raises(CalendarUnavailable) as not_a_file:
+    assert "nope" in str(err.value) and "directory" in str(err.value)
+    with pytest.raises(DatabaseFileRefused) as not_a_file:
         await EmbeddedCalendar.open(tmp_path, timezone=TZ)  # a directory, not a file
     assert str(tmp_path) in str(not_a_file.value)
 
@@ -125,7 +126,7 @@ async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "future.db"
     with sqlite3.connect(path) as raw:
         raw.execute("PRAGMA user_version = 99")
-    with pytest.raises(CalendarUnavailable) as err:
+    with pytest.raises(DatabaseFileRefused) as err:
         await EmbeddedCalendar.open(path, timezone=TZ)
     assert "newer version" in str(err.value)
 

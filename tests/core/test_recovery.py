@@ -18,6 +18,7 @@ from bot.core.waker import WakeResult
 from tests.core.conftest import START, Harness, actions_of, add_slot, minutes
 from tests.support.calendars import CallFault, FaultyCalendar
 from tests.support.clock import SettlingClock
+from tests.support.files import corrupt_page
 from tests.support.wakers import RecordingWaker, World
 
 
@@ -194,7 +195,10 @@ async def test_corrupt_state_file_is_rebuilt_from_the_calendar(
     held = await add_slot(calendar, "ada", START - minutes(5))
     await calendar.transition(held.id, Action.START, expected_version=1)  # woken before the crash
     waiting = await add_slot(calendar, "ada", START)
-    harness.state_path.write_bytes(b"\x00garbage, not sqlite\x00" * 500)
+    stale = await StateStore.open(harness.state_path, clock=clock)
+    await stale.save_channel("gone", "ada", 1)
+    await stale.close()
+    corrupt_page(harness.state_path, "wakes")  # a damaged page of our own file
     waker = RecordingWaker(clock)
     with caplog.at_level(logging.ERROR, logger="bot.core.state"):
         moderator = await harness.moderator(waker)

@@ -5,14 +5,18 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import AsyncIterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from bot.core.clock import FakeClock
+from bot.core.sqlite_file import DatabaseFileRefused
+from bot.core.sqlite_path import set_aside
 from bot.core.state import StateStore
 from bot.core.waker import ChannelLedger
+from tests.support.files import corrupt_page, snapshot
 from tests.support.sqlite_files import user_version, write_file
 
 
@@ -133,19 +137,22 @@ async def test_sync_failures_count_up_and_reset(state: StateStore, clock: FakeCl
     assert set((await state.all_syncs()).keys()) == {"ada"}
 
 
-@pytest.mark.parametrize(
-    "content",
-    [
-        b"this is not a database at all, just text" * 200,
-        b"SQLite format 3\x00" + b"\xff" * 4096,
-    ],
-    ids=["not-a-database", "malformed"],
-)
-async def test_corrupt_state_file_is_set_aside_and_rebuilt(
-    tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture, content: bytes
+async def _filled_state(path: Path, clock: FakeClock) -> None:
+    state = await StateStore.open(path, clock=clock)
+    try:
+        await state.save_channel("s1", "ada", 111)
+        await state.add_deferral("ada", "s2")
+    finally:
+        await state.close()
+
+
+async def test_a_corrupt_state_file_of_ours_is_set_aside_and_rebuilt(
+    tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "state.db"
-    path.write_bytes(content)
+    await _filled_state(path, clock)
+    corrupt_page(path, "channel_links")
+    content = path.read_bytes()
     with caplog.at_level(logging.ERROR, logger="bot.core.state"):
         state = await StateStore.open(path, clock=clock)
     try:
@@ -161,28 +168,81 @@ async def test_corrupt_state_file_is_set_aside_and_rebuilt(
         await state.close()
 
 
-async def test_unknown_schema_version_is_set_aside(tmp_path: Path, clock: FakeClock) -> None:
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"this is not a database at all, just text" * 200,
+        b"SQLite format 3\x00" + b"\xff" * 4096,
+    ],
+    ids=["not-a-database", "sqlite-header-of-another-program"],
+)
+async def test_a_file_that_is_not_ours_is_refused_and_left_alone(
+    tmp_path: Path, clock: FakeClock, content: bytes
+) -> None:
+    """DESIGN §4: only our own database is ever set aside; someone's file is not renamed."""
     path = tmp_path / "state.db"
-    with sqlite3.connect(path) as raw:
-        raw.execute("PRAGMA user_version = 99")
-    state = await StateStore.open(path, clock=clock)
-    try:
-        assert state.rebuilt_from is not None
-        await state.record_sync("ada", ok=True)
-    finally:
-        await state.close()
+    path.write_bytes(content)
+    before = snapshot(tmp_path)
+    with pytest.raises(DatabaseFileRefused) as err:
+        await StateStore.open(path, clock=clock)
+    assert str(err.value).startswith(f"STATE_PATH: {path} ")
+    assert err.value.exit_code == 2
+    assert snapshot(tmp_path) == before
 
 
-async def test_missing_state_file_and_directory_are_created(
+@pytest.mark.parametrize(
+    ("script", "said"),
+    [
+        (
+            "CREATE TABLE invoices (id INTEGER PRIMARY KEY, amount REAL);"
+            "INSERT INTO invoices (amount) VALUES (12.5);",
+            "invoices",
+        ),
+        ("PRAGMA user_version = 99;", "newer version"),
+    ],
+    ids=["another-programs-tables", "newer-schema"],
+)
+async def test_an_sqlite_file_we_cannot_own_is_refused_not_set_aside(
+    tmp_path: Path, clock: FakeClock, script: str, said: str
+) -> None:
+    path = tmp_path / "state.db"
+    with closing(sqlite3.connect(path)) as raw:
+        raw.executescript(script)
+    before = snapshot(tmp_path)
+    with pytest.raises(DatabaseFileRefused, match=said):
+        await StateStore.open(path, clock=clock)
+    assert snapshot(tmp_path) == before
+
+
+async def test_a_missing_state_file_is_created_but_never_its_directory(
     tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    path = tmp_path / "deep" / "dir" / "state.db"
-    with caplog.at_level(logging.WARNING, logger="bot.core.state"):
+    path = tmp_path / "state.db"
+    with caplog.at_level(logging.WARNING, logger="bot.core"):
         state = await StateStore.open(path, clock=clock)
     try:
         assert path.exists()
         assert state.rebuilt_from is None
         assert any(str(path) in r.getMessage() for r in caplog.records)
+    finally:
+        await state.close()
+    deep = tmp_path / "deep" / "dir" / "state.db"
+    with pytest.raises(DatabaseFileRefused, match="does not exist"):
+        await StateStore.open(deep, clock=clock)
+    assert not (tmp_path / "deep").exists()
+
+
+async def test_an_empty_state_file_is_started_afresh_and_said_so(
+    tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "state.db"
+    path.touch()
+    with caplog.at_level(logging.INFO, logger="bot.core"):
+        state = await StateStore.open(path, clock=clock)
+    try:
+        await state.add_deferral("ada", "s1")
+        assert await state.deferrals("ada") == {"s1"}
+        assert any("0 bytes" in r.getMessage() for r in caplog.records)
     finally:
         await state.close()
 
@@ -254,3 +314,31 @@ async def test_a_version_1_state_file_is_upgraded_and_its_intents_get_claim_keys
     finally:
         await state.close()
     assert user_version(path) == 2
+
+
+def test_setting_aside_moves_the_companions_and_never_a_link_or_a_directory(
+    tmp_path: Path,
+) -> None:
+    now = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    path = tmp_path / "state.db"
+    for name, content in (
+        ("state.db", b"main"),
+        ("state.db-wal", b"wal"),
+        ("state.db-shm", b"shm"),
+    ):
+        (tmp_path / name).write_bytes(content)
+    target = set_aside(path, now)
+    assert target.name == "state.db.corrupt-20260302T090000"
+    assert [target.with_name(target.name + s).read_bytes() for s in ("", "-wal", "-shm")] == [
+        b"main",
+        b"wal",
+        b"shm",
+    ]
+    assert not any((tmp_path / n).exists() for n in ("state.db", "state.db-wal", "state.db-shm"))
+    (tmp_path / "dir.db").mkdir()
+    (tmp_path / "link.db").symlink_to(target)
+    before = snapshot(tmp_path)
+    for refused in ("dir.db", "link.db"):
+        with pytest.raises(OSError):
+            set_aside(tmp_path / refused, now)
+    assert snapshot(tmp_path) == before

@@ -55,7 +55,7 @@ async def test_a_loop_that_stops_is_restarted_by_the_supervisor(
 async def test_the_sync_loop_finds_slots_added_behind_the_bots_back(
     make_moderator_bot: MakeBot,
 ) -> None:
-    h = await make_moderator_bot(sync_interval_s=0.5)
+    h = await make_moderator_bot(sync_interval_s=1.0)  # DESIGN §8: at least 1 s
     slot = await h.calendar.create_slot(
         SlotCreate(
             agent_id="alice",

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
+import logging
 import sqlite3
-import threading
-from pathlib import Path
 
 import aiosqlite
 
-from bot.core.calendar import CalendarUnavailable
+from bot.core.sqlite_file import DatabaseKind, open_database_file
+from bot.core.sqlite_path import MEMORY as MEMORY
 
 #: 2 added `slots.claim_key`; a version-1 file is upgraded in place when opened.
 SCHEMA_VERSION = 2
-MEMORY = ":memory:"
+#: How long opening waits for another process' lock before saying so (seconds).
+BUSY_TIMEOUT_S = 10.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS slots (
@@ -53,61 +53,40 @@ CREATE TABLE IF NOT EXISTS heartbeats (
 """
 
 
-async def open_database(where: str) -> aiosqlite.Connection:
+async def _upgrade(db: aiosqlite.Connection, found: int) -> None:
+    columns = {row[1] for row in await db.execute_fetchall("PRAGMA table_info(slots)")}
+    if "claim_key" not in columns:  # a version-1 file: no slot holds a claim key yet
+        await db.execute("ALTER TABLE slots ADD COLUMN claim_key TEXT")
+
+
+CALENDAR_FILE = DatabaseKind(
+    what="calendar file",
+    setting="CALENDAR_URL",
+    application_id=0x434D434C,  # "CMCL"
+    tables=frozenset({"slots", "slot_events", "heartbeats"}),
+    version=SCHEMA_VERSION,
+    schema=_SCHEMA,
+    upgrade=_upgrade,
+    empty_is_new=False,
+    recovery=(
+        "The calendar is never moved or rebuilt: stop everything using it, save what SQLite "
+        "can read with `sqlite3 FILE .recover | sqlite3 FILE.recovered` (or restore a backup), "
+        "then point CALENDAR_URL at the recovered file."
+    ),
+    new_file_level=logging.INFO,
+)
+
+
+async def open_database(
+    where: str, *, busy_timeout_s: float = BUSY_TIMEOUT_S
+) -> aiosqlite.Connection:
     """A connection to the calendar file at `where`, its schema current; never half open.
 
-    Every way the file can be unusable (missing folder, not SQLite, from a newer
-    version) is one `CalendarUnavailable` naming the file.
+    A path or file that is not ours raises `DatabaseFileRefused` (exit 2, nothing
+    changed); a corrupt calendar is refused the same way and never moved (DESIGN §4).
     """
-    if where != MEMORY and not Path(where).parent.is_dir():
-        raise CalendarUnavailable(
-            f"cannot open the embedded calendar database {where!r}: "
-            f"its folder {str(Path(where).parent)!r} does not exist"
-        )
-    connection = aiosqlite.connect(where, isolation_level=None, timeout=10.0)
-    try:
-        db = await connection
-    except sqlite3.Error as exc:
-        await _wait_for_worker(connection)
-        raise CalendarUnavailable(
-            f"cannot open the embedded calendar database {where!r}: {exc} "
-            "(is its folder writable, and is it an SQLite file?)"
-        ) from None
-    try:
-        db.row_factory = sqlite3.Row
-        await db.execute("PRAGMA busy_timeout = 10000")
-        if where != MEMORY:
-            await db.execute("PRAGMA journal_mode = WAL")
-            await db.execute("PRAGMA synchronous = NORMAL")
-        rows = await db.execute_fetchall("PRAGMA user_version")
-        found = int(next(iter(rows))[0])
-        if found > SCHEMA_VERSION:
-            raise CalendarUnavailable(
-                f"the calendar database {where!r} was made by a newer version "
-                f"(schema {found}, this one knows {SCHEMA_VERSION})"
-            )
-        await db.executescript(_SCHEMA)
-        columns = {row[1] for row in await db.execute_fetchall("PRAGMA table_info(slots)")}
-        if "claim_key" not in columns:  # a version-1 file: no slot holds a claim key yet
-            await db.execute("ALTER TABLE slots ADD COLUMN claim_key TEXT")
-        await db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-    except sqlite3.Error as exc:
-        await db.close()
-        raise CalendarUnavailable(
-            f"cannot prepare the embedded calendar database {where!r}: {exc}"
-        ) from None
-    except BaseException:
-        await db.close()
-        raise
+    db = await open_database_file(
+        where, CALENDAR_FILE, busy_timeout_s=busy_timeout_s, isolation_level=None
+    )
+    db.row_factory = sqlite3.Row
     return db
-
-
-async def _wait_for_worker(connection: aiosqlite.Connection) -> None:
-    """Let a failed connection's worker thread finish while our loop still runs.
-
-    aiosqlite stops that thread without awaiting it; if the loop closes first,
-    the thread dies on "Event loop is closed" and the failure is reported twice.
-    """
-    thread = getattr(connection, "_thread", None)
-    if isinstance(thread, threading.Thread) and thread.is_alive():
-        await asyncio.to_thread(thread.join, 5.0)

@@ -1,9 +1,12 @@
 """The state file itself: its tables and version, opening it, and setting a bad one aside.
 
-A state file that is not a database, is malformed or has an unknown schema is
-logged at ERROR with its path, moved aside as `<name>.corrupt-<timestamp>` and
-replaced by an empty one: the calendar still has every slot, so the moderator
-rebuilds from it instead of refusing to start.
+The file is opened through `bot.core.sqlite_file` (DESIGN §4): only a regular
+file that is our own SQLite database is ever opened. One of ours that fails its
+integrity check is logged at ERROR with its path, moved aside (with its
+`-wal`/`-shm`) as `<name>.corrupt-<timestamp>` and replaced by an empty one:
+the calendar still has every slot, so the moderator rebuilds from it instead of
+refusing to start. Anything else (a directory, a device, another program's
+file, a newer schema) is refused and left as it was.
 
 Every public write of the store is one transaction, serialised by an asyncio
 lock so that concurrent agents sharing the one connection never interleave
@@ -23,12 +26,21 @@ from typing import Any, Self
 import aiosqlite
 
 from bot.core.clock import Clock, SystemClock
+from bot.core.sqlite_file import (
+    DatabaseFileCorrupt,
+    DatabaseFileError,
+    DatabaseKind,
+    open_database_file,
+)
+from bot.core.sqlite_path import MEMORY as MEMORY
+from bot.core.sqlite_path import set_aside
 
 log = logging.getLogger(__name__)
 
 #: 2 added `wakes.claim_key`; a version-1 file is upgraded in place when opened.
 SCHEMA_VERSION = 2
-MEMORY = ":memory:"
+#: How long opening waits for another process' lock before saying so (seconds).
+BUSY_TIMEOUT_S = 5.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS wakes (
@@ -73,6 +85,32 @@ CREATE TABLE IF NOT EXISTS syncs (
 """
 
 
+async def _upgrade(db: aiosqlite.Connection, found: int) -> None:
+    async with db.execute("PRAGMA table_info(wakes)") as cur:
+        columns = {r[1] for r in await cur.fetchall()}
+    if "claim_key" not in columns:
+        # Version 1: its intents were claimed without a key. A fresh key the
+        # calendar never saw makes recovery ask "is it mine?" and hear no (409),
+        # so such a slot is never woken twice (at worst the stuck rule ends it).
+        await db.execute("ALTER TABLE wakes ADD COLUMN claim_key TEXT")
+        await db.execute(
+            "UPDATE wakes SET claim_key = lower(hex(randomblob(16))) WHERE claim_key IS NULL"
+        )
+
+
+STATE_FILE = DatabaseKind(
+    what="state file",
+    setting="STATE_PATH",
+    application_id=0x434D5354,  # "CMST"
+    tables=frozenset({"wakes", "channel_links", "deferrals", "syncs"}),
+    version=SCHEMA_VERSION,
+    schema=_SCHEMA,
+    upgrade=_upgrade,
+    empty_is_new=True,
+    recovery="The state is rebuilt from the calendar: move the file away and start again.",
+)
+
+
 class StateError(Exception):
     """The state file could not be written or read while running (disk full, I/O error)."""
 
@@ -106,61 +144,26 @@ class StateDatabase:
         self.rebuilt_from: Path | None = None
 
     @classmethod
-    async def open(cls, path: str | Path, *, clock: Clock | None = None) -> Self:
-        """Open (or create) the state file; a corrupt one is set aside, never fatal."""
+    async def open(
+        cls, path: str | Path, *, clock: Clock | None = None, busy_timeout_s: float = BUSY_TIMEOUT_S
+    ) -> Self:
+        """Open (or create) the state file; one of ours that is corrupt is set aside and rebuilt.
+
+        Anything that is not ours to open is `DatabaseFileRefused` (nothing changed).
+        """
         clock = clock or SystemClock()
         where = str(path)
         moved: Path | None = None
-        if where != MEMORY:
-            _prepare_location(Path(where))
         try:
-            db = await cls._connect(where)
-        except sqlite3.DatabaseError as exc:
-            if where == MEMORY:
+            db = await open_database_file(where, STATE_FILE, busy_timeout_s=busy_timeout_s)
+        except DatabaseFileCorrupt as exc:
+            if not exc.ours:
                 raise
             moved = _set_aside(Path(where), clock, exc)
-            db = await cls._connect(where)
+            db = await open_database_file(where, STATE_FILE, busy_timeout_s=busy_timeout_s)
         store = cls(db, where, clock)
         store.rebuilt_from = moved
         return store
-
-    @staticmethod
-    async def _connect(where: str) -> aiosqlite.Connection:
-        db = await aiosqlite.connect(where)
-        try:
-            await db.execute("PRAGMA busy_timeout = 5000")
-            if where != MEMORY:
-                await db.execute("PRAGMA journal_mode = WAL")
-                await db.execute("PRAGMA synchronous = NORMAL")
-            async with db.execute("PRAGMA quick_check") as cur:
-                rows = [tuple(r) for r in await cur.fetchall()]
-            if rows != [("ok",)]:
-                raise sqlite3.DatabaseError(f"integrity check failed: {rows[:3]}")
-            async with db.execute("PRAGMA user_version") as cur:
-                row = await cur.fetchone()
-            version = int(row[0]) if row else 0
-            if version not in (0, 1, SCHEMA_VERSION):
-                raise sqlite3.DatabaseError(
-                    f"schema version {version} is not the {SCHEMA_VERSION} this moderator knows"
-                )
-            await db.executescript(_SCHEMA)
-            async with db.execute("PRAGMA table_info(wakes)") as cur:
-                columns = {r[1] for r in await cur.fetchall()}
-            if "claim_key" not in columns:
-                # Version 1: its intents were claimed without a key. A fresh key the
-                # calendar never saw makes recovery ask "is it mine?" and hear no (409),
-                # so such a slot is never woken twice (at worst the stuck rule ends it).
-                await db.execute("ALTER TABLE wakes ADD COLUMN claim_key TEXT")
-                await db.execute(
-                    "UPDATE wakes SET claim_key = lower(hex(randomblob(16))) "
-                    "WHERE claim_key IS NULL"
-                )
-            await db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            await db.commit()
-        except BaseException:
-            await db.close()
-            raise
-        return db
 
     async def close(self) -> None:
         if self._closed:
@@ -214,35 +217,19 @@ class StateDatabase:
         return stamp
 
 
-def _prepare_location(file: Path) -> None:
-    file.parent.mkdir(parents=True, exist_ok=True)
-    if not file.exists():
-        log.warning("state file %s does not exist: starting with empty state", file)
-
-
-def _set_aside(path: Path, clock: Clock, cause: BaseException) -> Path:
-    """Move an unusable state file (and its WAL companions) out of the way."""
-    stamp = clock.now().astimezone(UTC).strftime("%Y%m%dT%H%M%S")
-    target = path.with_name(f"{path.name}.corrupt-{stamp}")
-    n = 1
-    while target.exists():
-        target = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
-        n += 1
+def _set_aside(path: Path, clock: Clock, cause: DatabaseFileCorrupt) -> Path:
+    """Move a corrupt state file of ours (and its WAL companions) out of the way."""
+    try:
+        target = set_aside(path, clock.now())
+    except OSError as exc:
+        raise DatabaseFileError(
+            STATE_FILE.setting, str(path), f"is corrupt and could not be set aside: {exc}"
+        ) from exc
     log.error(
-        "state file %s is unusable (%s): moved it to %s and starting with empty state; "
-        "slots are rebuilt from the calendar",
+        "state file %s failed its integrity check (%s): moved it to %s and starting with "
+        "empty state; slots are rebuilt from the calendar",
         path,
-        cause,
+        cause.detail,
         target,
     )
-    try:
-        path.rename(target)
-    except OSError as exc:
-        raise StateError(
-            f"state file {path} is unusable ({cause}) and could not be moved aside: {exc}"
-        ) from exc
-    for suffix in ("-wal", "-shm", "-journal"):
-        companion = path.with_name(path.name + suffix)
-        if companion.exists():
-            companion.rename(target.with_name(target.name + suffix))
     return target

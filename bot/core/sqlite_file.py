@@ -1,0 +1,275 @@
+"""The one way our SQLite files are opened: the state store and the embedded calendar.
+
+DESIGN §4: the moderator creates, opens or sets aside only regular files that
+are its own SQLite databases. In order, before anything is written:
+
+1. the path is examined (`bot.core.sqlite_path.path_problem`): a directory, a
+   device, a missing directory or an unwritable place is refused;
+2. the header says whether an existing file can be ours: not SQLite, another
+   program's `application_id`, or (for the calendar) zero bytes is refused;
+3. SQLite opens it without creating (`mode=rw`; `rwc` only for a new file),
+   with a bounded wait for another process' lock;
+4. its tables must be ours only and its schema version not newer than ours;
+5. `PRAGMA quick_check` must pass; a file that fails it is `DatabaseFileCorrupt`
+   (the state store may set aside a file of its own, the calendar never);
+6. only then WAL mode, the schema, the upgrade and the `application_id` stamp.
+
+Every refusal names the setting (`STATE_PATH`, `CALENDAR_URL`) and leaves the
+file system exactly as it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import aiosqlite
+
+from bot.core.sqlite_path import MEMORY, FileHeader, path_problem, read_header
+
+log = logging.getLogger(__name__)
+
+#: Brings a file of an older `found` version up to date (after the schema script ran).
+Upgrade = Callable[[aiosqlite.Connection, int], Awaitable[None]]
+_BUSY = frozenset({"SQLITE_BUSY", "SQLITE_LOCKED"})
+_CORRUPT = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})
+
+
+class DatabaseFileError(Exception):
+    """One of our database files cannot be used; the message names the setting to look at."""
+
+    #: The process exit status this deserves (DESIGN §9): 1 a failure, 2 a configuration to fix.
+    exit_code = 1
+
+    def __init__(self, setting: str, path: str, problem: str) -> None:
+        super().__init__(f"{setting}: {path} {problem}")
+        self.setting = setting
+        self.path = path
+        self.problem = problem
+
+
+class DatabaseFileRefused(DatabaseFileError):
+    """The path or the file is not one of ours to open (nothing was changed): exit 2."""
+
+    exit_code = 2
+
+
+class DatabaseFileCorrupt(DatabaseFileRefused):
+    """The file failed its integrity check; `ours` says whether it is certainly our own."""
+
+    def __init__(self, setting: str, path: str, problem: str, *, ours: bool, detail: str) -> None:
+        super().__init__(setting, path, problem)
+        self.ours = ours
+        #: What SQLite said (the first lines of `quick_check`, or its error).
+        self.detail = detail
+
+
+class DatabaseFileBusy(DatabaseFileError):
+    """Another process held the file locked for longer than the bounded wait: exit 1."""
+
+
+@dataclass(frozen=True)
+class DatabaseKind:
+    """What makes a file one of ours, and how to bring it to the current schema."""
+
+    #: For messages: "state file", "calendar file".
+    what: str
+    #: The setting that names the file, at the start of every message.
+    setting: str
+    #: Stamped into new and upgraded files, so a damaged one is still recognised as ours.
+    application_id: int
+    tables: frozenset[str]
+    version: int
+    schema: str
+    upgrade: Upgrade
+    #: A zero-byte file is taken as a new database (state: rebuildable) or refused (calendar).
+    empty_is_new: bool
+    #: Said after a corrupt file's refusal: how to get the data back.
+    recovery: str
+    #: How loudly a missing file (created now) is reported: a state file that vanished is
+    #: worth a warning, a first calendar is what every new installation starts with.
+    new_file_level: int = logging.WARNING
+
+
+async def open_database_file(
+    path: str | Path,
+    kind: DatabaseKind,
+    *,
+    busy_timeout_s: float,
+    isolation_level: str | None = "",
+) -> aiosqlite.Connection:
+    """A connection to our database at `path`, its schema current; see the module docstring.
+
+    Raises `DatabaseFileRefused` (nothing changed), `DatabaseFileCorrupt`,
+    `DatabaseFileBusy`, or `DatabaseFileError` (the disk failed while preparing it).
+    """
+    where = str(path)
+    header: FileHeader | None = None
+    if where != MEMORY:
+        header = _check_before_open(Path(where), kind)
+    uri = where if where == MEMORY else _uri(where, create=header is None)
+    db = await _connect(uri, kind, where, isolation_level)
+    try:
+        await db.execute(f"PRAGMA busy_timeout = {max(0, int(busy_timeout_s * 1000))}")
+        found = await _examine(db, kind, where, header)
+        if where != MEMORY:
+            await db.execute("PRAGMA journal_mode = WAL")
+            await db.execute("PRAGMA synchronous = NORMAL")
+        await db.executescript(kind.schema)
+        await kind.upgrade(db, found)
+        await db.execute(f"PRAGMA application_id = {kind.application_id}")
+        await db.execute(f"PRAGMA user_version = {kind.version}")
+        await db.commit()
+    except sqlite3.Error as exc:
+        await db.close()
+        raise _failure(kind, where, "cannot be prepared", exc) from None
+    except BaseException:
+        await db.close()
+        raise
+    return db
+
+
+def _check_before_open(path: Path, kind: DatabaseKind) -> FileHeader | None:
+    problem = path_problem(path)
+    if problem is not None:
+        raise DatabaseFileRefused(kind.setting, str(path), f"{problem} (nothing was changed)")
+    header = read_header(path)
+    if header is None:
+        log.log(
+            kind.new_file_level, "%s %s does not exist: creating a new, empty one", kind.what, path
+        )
+    elif header.size == 0:
+        if not kind.empty_is_new:
+            raise DatabaseFileRefused(
+                kind.setting,
+                str(path),
+                f"is an empty file (0 bytes), not a {kind.what}: if a new one is what you "
+                "expect, delete the empty file and it is created; otherwise restore the file "
+                "from a backup",
+            )
+        log.info("%s %s is empty (0 bytes): starting it afresh", kind.what, path)
+    elif not header.is_sqlite:
+        raise DatabaseFileRefused(
+            kind.setting,
+            str(path),
+            f"is not an SQLite database, so not a {kind.what} of this moderator; "
+            "point the setting at another path (the file was left untouched)",
+        )
+    elif header.application_id not in (0, kind.application_id):
+        raise DatabaseFileRefused(
+            kind.setting,
+            str(path),
+            f"is another program's SQLite database (application id {header.application_id:#x}),"
+            f" not a {kind.what}; the file was left untouched",
+        )
+    return header
+
+
+def _uri(where: str, *, create: bool) -> str:
+    """A URI that lets SQLite create the file only when we decided to (no races into `rwc`)."""
+    return f"file:{quote(str(Path(where).absolute()))}?mode={'rwc' if create else 'rw'}"
+
+
+async def _connect(
+    uri: str, kind: DatabaseKind, where: str, isolation_level: str | None
+) -> aiosqlite.Connection:
+    connection = aiosqlite.connect(
+        uri, uri=where != MEMORY, isolation_level=isolation_level, timeout=0.0
+    )
+    try:
+        return await connection
+    except sqlite3.Error as exc:
+        await _wait_for_worker(connection)
+        raise _failure(kind, where, "cannot be opened", exc) from None
+
+
+async def _examine(
+    db: aiosqlite.Connection, kind: DatabaseKind, where: str, header: FileHeader | None
+) -> int:
+    """The file's schema version, once it is known to be ours, not newer, and intact."""
+    recognised = header is not None and header.application_id == kind.application_id
+    try:
+        async with db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        ) as cur:
+            tables = {str(row[0]) for row in await cur.fetchall()}
+        async with db.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        found = int(row[0]) if row else 0
+    except sqlite3.Error as exc:
+        if _name(exc) in _CORRUPT:
+            raise _corrupt(kind, where, str(exc), ours=recognised) from None
+        raise _failure(kind, where, "cannot be read", exc) from None
+    foreign = tables - kind.tables
+    if foreign:
+        raise DatabaseFileRefused(
+            kind.setting,
+            where,
+            f"holds tables that are not a {kind.what}'s ({', '.join(sorted(foreign)[:5])}): "
+            "it is another program's database; the file was left untouched",
+        )
+    if found > kind.version:
+        raise DatabaseFileRefused(
+            kind.setting,
+            where,
+            f"was made by a newer version (schema {found}, this one knows {kind.version}); "
+            "run the newer version, or point the setting at another file",
+        )
+    ours = recognised or bool(tables)
+    try:
+        async with db.execute("PRAGMA quick_check") as cur:
+            rows = [str(r[0]) for r in await cur.fetchall()]
+    except sqlite3.Error as exc:
+        if _name(exc) in _BUSY:
+            raise _failure(kind, where, "cannot be read", exc) from None
+        raise _corrupt(kind, where, str(exc), ours=ours) from None
+    if rows != ["ok"]:
+        raise _corrupt(kind, where, "; ".join(rows[:3]), ours=ours)
+    return found
+
+
+def _corrupt(kind: DatabaseKind, where: str, detail: str, *, ours: bool) -> DatabaseFileCorrupt:
+    return DatabaseFileCorrupt(
+        kind.setting,
+        where,
+        f"failed its integrity check ({detail}); it was not changed. {kind.recovery}",
+        ours=ours,
+        detail=detail,
+    )
+
+
+def _failure(kind: DatabaseKind, where: str, doing: str, exc: sqlite3.Error) -> DatabaseFileError:
+    name = _name(exc)
+    if name in _BUSY:
+        return DatabaseFileBusy(
+            kind.setting,
+            where,
+            f"{doing}: another process keeps it locked ({exc}); is another moderator or "
+            "calendar command using it?",
+        )
+    if name in _CORRUPT:
+        return _corrupt(kind, where, str(exc), ours=False)
+    if name == "SQLITE_FULL":
+        return DatabaseFileError(kind.setting, where, f"{doing}: the disk is full ({exc})")
+    return DatabaseFileError(kind.setting, where, f"{doing}: {exc}")
+
+
+def _name(exc: sqlite3.Error) -> str:
+    return str(getattr(exc, "sqlite_errorname", ""))
+
+
+async def _wait_for_worker(connection: aiosqlite.Connection) -> None:
+    """Let a failed connection's worker thread finish while our loop still runs.
+
+    aiosqlite stops that thread without awaiting it; if the loop closes first,
+    the thread dies on "Event loop is closed" and the failure is reported twice.
+    """
+    thread = getattr(connection, "_thread", None)
+    if isinstance(thread, threading.Thread) and thread.is_alive():
+        await asyncio.to_thread(thread.join, 5.0)
