@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypedDict, Unpack, runtime_checkable
 from zoneinfo import ZoneInfo
 
 from bot.core.models import Action, AgentStatus, DaySchedule, HeartbeatStatus, Slot, SlotCreate
@@ -75,6 +75,21 @@ class DayResult:
         return self.schedule is None
 
 
+class TransitionOptions(TypedDict, total=False):
+    """The optional arguments of `Calendar.transition`, written once for every calendar.
+
+    `agent_id` scopes the call to that agent's slot; `expected_version` is the
+    compare-and-set guard; `note` is kept with the change; `until` reschedules
+    (defer only); `idempotency_key` names the call so a repeat is recognised.
+    """
+
+    agent_id: str | None
+    expected_version: int | None
+    note: str | None
+    until: datetime | None
+    idempotency_key: str | None
+
+
 @runtime_checkable
 class Calendar(Protocol):
     """DESIGN §3 as Python calls. Every method may raise a `CalendarError`."""
@@ -106,12 +121,7 @@ class Calendar(Protocol):
         self,
         slot_id: str,
         action: Action,
-        *,
-        agent_id: str | None = None,
-        expected_version: int | None = None,
-        note: str | None = None,
-        until: datetime | None = None,
-        idempotency_key: str | None = None,
+        **options: Unpack[TransitionOptions],
     ) -> Slot:
         """Compare-and-set one transition.
 

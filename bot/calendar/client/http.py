@@ -19,8 +19,8 @@ slot once the calendar fixes it, instead of being told 304.
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime
-from typing import Any
+from datetime import date
+from typing import Any, Unpack
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -29,7 +29,7 @@ import aiohttp
 from bot.calendar.client.answers import DayEnvelope, SlotList, expect, model_of, slots_of
 from bot.calendar.client.transport import RequestObserver, Transport
 from bot.calendar.wire import AGENT_STATUS_PATH, DAY_PATH, HEARTBEAT_PATH, SLOTS_PATH
-from bot.core.calendar import DayResult
+from bot.core.calendar import DayResult, TransitionOptions
 from bot.core.models import Action, AgentStatus, DaySchedule, HeartbeatStatus, Slot, SlotCreate
 from bot.core.validation import parse_heartbeat_status, require_offset
 
@@ -147,30 +147,25 @@ class HttpCalendar:
         self,
         slot_id: str,
         action: Action,
-        *,
-        agent_id: str | None = None,
-        expected_version: int | None = None,
-        note: str | None = None,
-        until: datetime | None = None,
-        idempotency_key: str | None = None,
+        **options: Unpack[TransitionOptions],
     ) -> Slot:
         """See `Calendar.transition`; `idempotency_key` is sent as the Idempotency-Key header."""
         name = action.value if isinstance(action, Action) else str(action)
         path = f"{_slot_path(slot_id)}/{quote(name, safe='')}"
         what = f"POST {path}"
         body: dict[str, Any] = {}
-        if expected_version is not None:
-            body["expected_version"] = expected_version
-        if note is not None:
-            body["note"] = note
+        for field in ("expected_version", "note"):
+            if options.get(field) is not None:
+                body[field] = options.get(field)
+        until = options.get("until")
         if until is not None:
             body["until"] = require_offset(until).isoformat()
         answer = await self._transport.request(
             "POST",
             path,
-            agent_id=agent_id,
+            agent_id=options.get("agent_id"),
             body=body,
-            idempotency_key=idempotency_key,
+            idempotency_key=options.get("idempotency_key"),
             route=TRANSITION_ROUTE,
         )
         return model_of(Slot, expect(answer, what, 200), what)

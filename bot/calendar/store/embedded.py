@@ -17,9 +17,9 @@ import secrets
 import sqlite3
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 from zoneinfo import ZoneInfo
 
 import aiosqlite
@@ -40,7 +40,13 @@ from bot.calendar.store.rows import (
 )
 from bot.calendar.store.schema import open_database
 from bot.calendar.store.transitions import TransitionCall, TransitionOutcome, apply_transition
-from bot.core.calendar import BadRequest, CalendarUnavailable, DayResult, SlotNotFound
+from bot.core.calendar import (
+    BadRequest,
+    CalendarUnavailable,
+    DayResult,
+    SlotNotFound,
+    TransitionOptions,
+)
 from bot.core.clock import Clock, SystemClock
 from bot.core.limits import ID_MAX
 from bot.core.models import (
@@ -249,12 +255,7 @@ class EmbeddedCalendar:
         self,
         slot_id: str,
         action: Action,
-        *,
-        agent_id: str | None = None,
-        expected_version: int | None = None,
-        note: str | None = None,
-        until: datetime | None = None,
-        idempotency_key: str | None = None,
+        **options: Unpack[TransitionOptions],
     ) -> Slot:
         """Compare-and-set one transition; refusals are `TransitionConflict` carrying the slot.
 
@@ -262,16 +263,7 @@ class EmbeddedCalendar:
         `bot.calendar.store.transitions`); other actions ignore it here, as
         nothing of theirs needs a durable replay.
         """
-        call = TransitionCall.checked(
-            slot_id,
-            action,
-            agent_id=agent_id,
-            expected_version=expected_version,
-            note=note,
-            until=until,
-            idempotency_key=idempotency_key,
-        )
-        return (await self.apply(call)).slot
+        return (await self.apply(TransitionCall.checked(slot_id, action, **options))).slot
 
     async def apply(self, call: TransitionCall) -> TransitionOutcome:
         """`transition`, also telling a replayed claim from one applied now (the server says so)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Unpack
 from zoneinfo import ZoneInfo
 
 import aiosqlite
@@ -29,7 +30,7 @@ from bot.calendar.store.rows import (
     record_event,
     to_us,
 )
-from bot.core.calendar import BadRequest, SlotNotFound, TransitionConflict
+from bot.core.calendar import BadRequest, SlotNotFound, TransitionConflict, TransitionOptions
 from bot.core.models import (
     TRANSITIONS,
     Action,
@@ -73,15 +74,13 @@ class TransitionCall:
         cls,
         slot_id: str,
         action: Action | str,
-        *,
-        agent_id: str | None = None,
-        expected_version: int | None = None,
-        note: str | None = None,
-        until: datetime | None = None,
-        idempotency_key: str | None = None,
+        **options: Unpack[TransitionOptions],
     ) -> TransitionCall:
         """The call, or the `BadRequest` that says which argument is wrong."""
         action = parse_action(action)
+        agent_id, expected_version = options.get("agent_id"), options.get("expected_version")
+        note, until = options.get("note"), options.get("until")
+        idempotency_key = options.get("idempotency_key")
         try:  # the body's rules (DESIGN §3.2), whoever calls: the wire, the CLI, Discord
             TransitionRequest.model_validate(
                 {"expected_version": expected_version, "note": note, "until": until}
