@@ -12,7 +12,7 @@ import logging
 from bot.app.settings import Settings
 from bot.core.alerts import AlertDesk
 from bot.core.clock import Clock
-from bot.core.events import Event
+from bot.core.events import Event, EventBus
 from bot.core.moderator import Moderator
 from bot.discord_io.alert_poster import AlertPoster, attach_alert_poster
 from bot.discord_io.client import ModeratorBot
@@ -36,7 +36,7 @@ def post_alerts(bot: ModeratorBot, channel_id: int, desk: AlertDesk) -> AlertPos
     return poster
 
 
-def log_alerts(moderator: Moderator, desk: AlertDesk) -> None:
+def log_alerts(events: EventBus, desk: AlertDesk) -> None:
     """Headless: say once that alerts need Discord, then write each alert to the log."""
     log.warning("%s", headless_note())
 
@@ -45,4 +45,4 @@ def log_alerts(moderator: Moderator, desk: AlertDesk) -> None:
         if alert is not None:
             log.warning("alert: %s", alert_text(alert))
 
-    moderator.events.subscribe(Event, to_log)
+    events.subscribe(Event, to_log)

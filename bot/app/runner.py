@@ -255,7 +255,7 @@ async def _run_headless(
     if metrics is not None:
         metrics.watch(moderator)
     if settings.alert_channel_id is not None:
-        log_alerts(moderator, alert_desk(settings, moderator, clock))
+        log_alerts(moderator.events, alert_desk(settings, moderator, clock))
     deadline: float | None = None
     try:
         start = asyncio.create_task(moderator.start(), name="moderator-start")
