@@ -39,32 +39,31 @@ async def test_an_unknown_alert_channel_is_named_and_exits_1(
     assert "ALERT_CHANNEL_ID=123456789012345678: no such channel" in out
 
 
-@pytest.mark.parametrize("value", ["#alerts", "0", "-5", "1e3", "9" * 30])
-def test_a_malformed_alert_channel_id_is_a_configuration_error(
-    value: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+@pytest.fixture
+def headless(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A valid headless configuration (spawn waking) in `tmp_path`, nothing from the parent."""
     for name in ALL_VARS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "agents.toml").write_text('[[agents]]\nid = "alice"\n')
     monkeypatch.setenv("SPAWN_COMMAND", "wake-agent {agent_id} {slot_id}")
+
+
+@pytest.mark.usefixtures("headless")
+@pytest.mark.parametrize("value", ["#alerts", "0", "-5", "1e3", "9" * 30])
+def test_a_malformed_alert_channel_id_is_a_configuration_error(
+    value: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("ALERT_CHANNEL_ID", value)
     assert check_config_here() == 2
     _, err = capsys.readouterr()
     assert "ALERT_CHANNEL_ID" in err and "Traceback" not in err
 
 
+@pytest.mark.usefixtures("headless")
 def test_headless_check_config_says_alerts_need_discord(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for name in ALL_VARS:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "agents.toml").write_text('[[agents]]\nid = "alice"\n')
-    monkeypatch.setenv("SPAWN_COMMAND", "wake-agent {agent_id} {slot_id}")
     monkeypatch.setenv("ALERT_CHANNEL_ID", "123456789012345678")
     assert check_config_here() == 0
     out, _ = capsys.readouterr()
