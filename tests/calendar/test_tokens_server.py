@@ -188,6 +188,11 @@ async def test_a_token_query_value_never_reaches_the_log(
     with caplog.at_level(logging.DEBUG):
         async with http.get(f"{server.base}/calendar/day?date={DAY}&token={secret}") as resp:
             assert resp.status == 401
+        # aiohttp writes its access-log line after the answer is sent: wait for it to land.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while "REDACTED" not in caplog.text and loop.time() < deadline:
+            await asyncio.sleep(0.01)
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "/calendar/day" in logged and "REDACTED" in logged
     assert secret not in logged and TOKEN not in logged
