@@ -11,6 +11,20 @@ file, a newer schema) is refused and left as it was.
 Every public write of the store is atomic and answers once it is committed;
 writes of concurrent agents share commits (`group_commit`), so a burst of wakes
 does not queue them one transaction after the other.
+
+Durability: the opener puts the file in WAL mode with `synchronous=NORMAL`. A
+commit is then in the WAL file (the OS has it) when the caller is answered,
+but not fsynced: it survives the crash of the process, which is the failure
+the ledger's order (intent before the claim, channel link before the wake
+message, DESIGN §5) is there for. A power cut or kernel crash may lose the
+last commits, never the file's consistency, and what is lost then costs at
+most a missed wake, never a second one: a lost intent whose claim landed
+leaves a held slot nobody wakes (the stuck-slot rule ends it); a lost channel
+link or result is found again by the channel's topic and our wake message in
+its history. `FULL` (one fsync per commit, now per group) doubles the
+ledger's share of a burst's wake (`bench/state_burst.py`: 7.5 -> 14.5 ms p99
+per wake's five writes, quiet disk) for protection the exactly-once rule does
+not need, and makes the file's latency the disk's.
 """
 
 from __future__ import annotations
