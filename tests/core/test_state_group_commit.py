@@ -66,7 +66,9 @@ BAD_CHANNEL_IDS: list[Any] = [
 ]
 
 
-@pytest.mark.parametrize("bad", BAD_CHANNEL_IDS, ids=repr)
+@pytest.mark.parametrize(
+    "bad", BAD_CHANNEL_IDS, ids=["huge", "huge-negative", "dict", "nested", "object"]
+)
 async def test_a_refused_write_in_a_round_stores_nothing_and_spoils_no_other(
     state: StateStore, bad: Any
 ) -> None:
