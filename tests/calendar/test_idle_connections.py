@@ -13,7 +13,6 @@ from aiohttp import web
 from bot.calendar.server import make_app
 from bot.calendar.server.protocol import IDLE_TIMEOUT_S, JsonErrorRunner
 from bot.calendar.store import EmbeddedCalendar
-from bot.core.clock import FakeClock
 
 REQUEST = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n"
 
