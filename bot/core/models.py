@@ -140,6 +140,16 @@ class Slot(BaseModel):
     event_data: dict[str, Any] = Field(default_factory=dict)
     version: int = Field(default=1, ge=0)
     updated_at: AwareDatetime
+    # Read-only, and new in API 2: a v1 server leaves them out, so each has a default.
+    #: Set on an occurrence of a series (DESIGN §3.1), None on a single slot.
+    series_id: str | None = None
+    created_at: AwareDatetime | None = None
+    #: When the slot first became ONGOING.
+    started_at: AwareDatetime | None = None
+    #: When the slot became FINISHED, ABORTED or CANCELLED.
+    ended_at: AwareDatetime | None = None
+    #: The note of the last transition that had one.
+    note: str | None = None
 
 
 class SlotCreate(BaseModel):

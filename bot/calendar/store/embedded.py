@@ -11,7 +11,6 @@ two racing `start`s see each other's result, never the same old row.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import secrets
 import sqlite3
@@ -31,6 +30,7 @@ from bot.calendar.store.rows import (
     SlotEvent,
     fetch_one,
     fetch_slot,
+    insert_slot,
     not_found,
     readable_events,
     readable_slot,
@@ -212,9 +212,6 @@ class EmbeddedCalendar:
         check_known_agent(owner, self._agents)
         clock_now = self._clock.now()
         new = check_new_slot(new, tz=self._tz, now=clock_now, known=self._agents)
-        event_data = json.dumps(new.event_data, ensure_ascii=False, allow_nan=False)
-        scheduled = to_us(new.scheduled_at)
-        now = to_us(clock_now)
         async with self._write() as db:
             for _ in range(5):
                 slot_id = secrets.token_hex(8)
@@ -222,23 +219,18 @@ class EmbeddedCalendar:
                     break
             else:  # pragma: no cover - 64 random bits colliding five times
                 raise CalendarUnavailable("could not pick a fresh slot id")
-            await db.execute(
-                f"INSERT INTO slots ({SLOT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    slot_id,
-                    owner,
-                    scheduled,
-                    new.estimated_duration_min,
-                    new.priority,
-                    SlotStatus.NOT_STARTED.value,
-                    new.slot_type,
-                    new.title,
-                    new.prompt,
-                    event_data,
-                    1,
-                    now,
-                ),
+            fields = new.model_dump(exclude={"agent_id", "allow_past"})
+            slot = Slot(
+                id=slot_id,
+                agent_id=owner,
+                status=SlotStatus.NOT_STARTED,
+                version=1,
+                updated_at=clock_now,
+                created_at=clock_now,
+                **fields,
             )
+            await insert_slot(db, slot)
+            now = to_us(clock_now)
             await record_event(db, slot_id, now, "create", None, SlotStatus.NOT_STARTED, None)
             row = await fetch_slot(db, slot_id)
         assert row is not None

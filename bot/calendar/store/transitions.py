@@ -12,6 +12,7 @@ lock and `BEGIN IMMEDIATE`), which is what makes the read-check-write atomic.
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Unpack
@@ -35,6 +36,7 @@ from bot.core.models import (
     TRANSITIONS,
     Action,
     Slot,
+    SlotStatus,
     TransitionRequest,
     describe_validation,
     next_status,
@@ -161,12 +163,32 @@ async def apply_transition(
         kept_key = call.claim_key
     else:
         kept_key = row["claim_key"] if target.is_active else None
-    cursor = await db.execute(
-        "UPDATE slots SET status = ?, version = version + 1, updated_at_us = ?, "
-        "scheduled_at_us = COALESCE(?, scheduled_at_us), claim_key = ? "
-        "WHERE id = ? AND version = ?",
-        (target.value, now_us, call.new_time, kept_key, slot_id, slot.version),
-    )
+    started = now_us if target is SlotStatus.ONGOING else None
+    ended = now_us if target.is_final else None
+    try:
+        cursor = await db.execute(
+            "UPDATE slots SET status = ?, version = version + 1, updated_at_us = ?, "
+            "scheduled_at_us = COALESCE(?, scheduled_at_us), claim_key = ?, "
+            "started_at_us = COALESCE(started_at_us, ?), ended_at_us = ?, "
+            "note = COALESCE(?, note) WHERE id = ? AND version = ?",
+            (
+                target.value,
+                now_us,
+                call.new_time,
+                kept_key,
+                started,
+                ended,
+                call.note,
+                slot_id,
+                slot.version,
+            ),
+        )
+    except sqlite3.IntegrityError:  # the one-held-slot index: another process won the race
+        raise TransitionConflict(
+            f"agent {slot.agent_id} already holds another slot; one slot at a time",
+            code="agent_busy",
+            slot=slot,
+        ) from None
     changed = cursor.rowcount
     await cursor.close()
     if changed != 1:  # pragma: no cover - only another process without our lock
