@@ -16,7 +16,7 @@ import secrets
 import sqlite3
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Unpack
 from zoneinfo import ZoneInfo
@@ -25,6 +25,7 @@ import aiosqlite
 
 from bot.calendar.store.agents import read_agent_status, record_heartbeat
 from bot.calendar.store.days import day_bounds, day_etag, etag_matches
+from bot.calendar.store.edits import apply_edit, checked_edit
 from bot.calendar.store.rows import (
     SLOT_COLUMNS,
     SlotEvent,
@@ -56,6 +57,7 @@ from bot.core.models import (
     HeartbeatStatus,
     Slot,
     SlotCreate,
+    SlotEdit,
     SlotStatus,
 )
 from bot.core.validation import (
@@ -64,10 +66,14 @@ from bot.core.validation import (
     check_known_agent,
     check_local_years,
     check_new_slot,
+    check_range,
     parse_heartbeat_status,
 )
 
 log = logging.getLogger(__name__)
+
+#: What `GET /calendar` lists beyond API 2's own calls (DESIGN §3).
+FEATURES: frozenset[str] = frozenset()
 
 
 class EmbeddedCalendar:
@@ -271,6 +277,29 @@ class EmbeddedCalendar:
         self._closed = True
         async with self._lock:
             await self._db.close()
+
+    async def edit_slot(self, slot_id: str, edit: SlotEdit, agent_id: str | None = None) -> Slot:
+        edit = checked_edit(edit, self._tz)
+        now = to_us(self._clock.now())
+        async with self._write() as db:
+            return await apply_edit(db, slot_id, edit, agent_id=agent_id, now_us=now, tz=self._tz)
+
+    async def list_range(
+        self, agent_id: str, start: datetime, end: datetime, status: SlotStatus | None = None
+    ) -> list[Slot]:
+        check_agent_id(agent_id)
+        check_range(start, end)
+        extra, params = ("", ()) if status is None else (" AND status = ?", (status.value,))
+        async with self._read() as db:
+            rows = await db.execute_fetchall(
+                f"SELECT {SLOT_COLUMNS} FROM slots WHERE agent_id = ? AND scheduled_at_us >= ? "
+                f"AND scheduled_at_us < ?{extra} ORDER BY scheduled_at_us, id",
+                (agent_id, to_us(start), to_us(end), *params),
+            )
+        return self._slots(rows)
+
+    async def features(self) -> frozenset[str]:
+        return FEATURES
 
     # ---- beyond the protocol (CLI, server, tests) --------------------------
 
