@@ -6,6 +6,7 @@ NOT_STARTED; only waiting slots can be edited.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -184,3 +185,16 @@ async def test_bad_patch_bodies_are_422_and_store_nothing(
         assert resp.status == 422
         assert (await resp.json())["error"] == "validation_error"
     assert await store.get_slot(slot.id) == slot
+
+
+async def test_an_edit_racing_a_claim_is_one_or_the_other(backend: Backend) -> None:
+    """Both read version 1: exactly one wins, and the loser is refused with nothing stored."""
+    slot = await backend.cal.create_slot(slot_body(), agent_id="ada")
+    claim = backend.cal.transition(slot.id, Action.START, expected_version=1)
+    edit = backend.cal.edit_slot(slot.id, SlotEdit(title="moved on", expected_version=1))
+    results = await asyncio.gather(claim, edit, return_exceptions=True)
+    refused = [r for r in results if isinstance(r, TransitionConflict)]
+    assert len(refused) == 1 and refused[0].code in {"version_mismatch", "not_editable"}
+    final = await backend.cal.get_slot(slot.id)
+    assert final.version == 2
+    assert (final.status is SlotStatus.ONGOING) == (final.title == slot.title)

@@ -16,7 +16,14 @@ from zoneinfo import ZoneInfo
 import aiosqlite
 from pydantic import ValidationError
 
-from bot.calendar.store.rows import fetch_slot, not_found, readable_slot, record_event, to_us
+from bot.calendar.store.rows import (
+    check_version,
+    fetch_slot,
+    not_found,
+    readable_slot,
+    record_event,
+    to_us,
+)
 from bot.core.calendar import BadRequest, SlotNotFound, TransitionConflict
 from bot.core.models import PENDING_STATUSES, Slot, SlotEdit, SlotStatus, describe_validation
 from bot.core.validation import check_local_years
@@ -49,13 +56,7 @@ async def apply_edit(
     if row is None or (agent_id is not None and row["agent_id"] != agent_id):
         raise SlotNotFound(not_found(slot_id, agent_id))
     slot = readable_slot(row, tz)
-    if edit.expected_version is not None and edit.expected_version != slot.version:
-        raise TransitionConflict(
-            f"slot {slot_id} is at version {slot.version}, not {edit.expected_version} "
-            f"(it changed since it was read; it is {slot.status.value} now)",
-            code="version_mismatch",
-            slot=slot,
-        )
+    check_version(slot, edit.expected_version)
     if slot.status not in PENDING_STATUSES:
         raise TransitionConflict(
             f"slot {slot_id} is {slot.status.value}: only a NOT_STARTED or DEFERRED slot "

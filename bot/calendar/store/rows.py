@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import aiosqlite
 
-from bot.core.calendar import SlotNotFound
+from bot.core.calendar import SlotNotFound, TransitionConflict
 from bot.core.limits import BODY_MAX_DEPTH, ID_MAX, json_depth
 from bot.core.models import ACTIVE_STATUSES, PENDING_STATUSES, Slot, SlotStatus
 from bot.core.validation import require_offset
@@ -226,6 +226,18 @@ async def insert_slot(db: aiosqlite.Connection, slot: Slot) -> None:
             slot.note,
         ),
     )
+
+
+def check_version(slot: Slot, expected: int | None) -> None:
+    """The compare-and-set guard of a transition or an edit: 409 `version_mismatch`, carrying
+    the slot as it is, when `expected` is given and the slot has moved on."""
+    if expected is not None and expected != slot.version:
+        raise TransitionConflict(
+            f"slot {slot.id} is at version {slot.version}, not {expected} "
+            f"(it changed since it was read; it is {slot.status.value} now)",
+            code="version_mismatch",
+            slot=slot,
+        )
 
 
 def not_found(slot_id: str, agent_id: str | None) -> str:

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from bot.calendar.store.rows import (
     ACTIVE_SQL,
     SLOT_COLUMNS,
+    check_version,
     fetch_one,
     fetch_slot,
     not_found,
@@ -128,13 +129,7 @@ async def apply_transition(
         # The same claim again (its first answer was lost): it is the caller's.
         # Answered before the version check, since the claim itself moved the version.
         return TransitionOutcome(slot, replayed=True)
-    if call.expected_version is not None and call.expected_version != slot.version:
-        raise TransitionConflict(
-            f"slot {slot_id} is at version {slot.version}, not {call.expected_version} "
-            f"(it changed since it was read; it is {slot.status.value} now)",
-            code="version_mismatch",
-            slot=slot,
-        )
+    check_version(slot, call.expected_version)
     target = next_status(action, slot.status)
     if target is None:
         raise TransitionConflict(
