@@ -11,7 +11,16 @@ from datetime import date, datetime
 from typing import Protocol, TypedDict, Unpack, runtime_checkable
 from zoneinfo import ZoneInfo
 
-from bot.core.models import Action, AgentStatus, DaySchedule, HeartbeatStatus, Slot, SlotCreate
+from bot.core.models import (
+    Action,
+    AgentStatus,
+    DaySchedule,
+    HeartbeatStatus,
+    Slot,
+    SlotCreate,
+    SlotEdit,
+    SlotStatus,
+)
 
 
 class CalendarError(Exception):
@@ -133,6 +142,22 @@ class Calendar(Protocol):
         out, by asking again, whether the slot is its own, durably and without
         guessing from versions.
         """
+        ...
+
+    async def edit_slot(self, slot_id: str, edit: SlotEdit, agent_id: str | None = None) -> Slot:
+        """Change a NOT_STARTED/DEFERRED slot (409 `not_editable` otherwise); a move makes a
+        DEFERRED slot NOT_STARTED. `edit.expected_version` is the compare-and-set guard."""
+        ...
+
+    async def list_range(
+        self, agent_id: str, start: datetime, end: datetime, status: SlotStatus | None = None
+    ) -> list[Slot]:
+        """The agent's slots and occurrences with `start <= scheduled_at < end` (at most
+        92 days apart), by time then id; only those with `status` when given."""
+        ...
+
+    async def features(self) -> frozenset[str]:
+        """What the calendar offers beyond API 1 (`series`, `changes`, ...); empty for v1."""
         ...
 
     async def close(self) -> None: ...

@@ -53,8 +53,20 @@ ENDPOINTS: list[tuple[str, str, str, Any]] = [
     ("create", "POST", "/calendar/slots", {"scheduled_at": START.isoformat(), "title": "t"}),
     ("get", "GET", "/calendar/slots/{slot}", None),
     *[(a.value, "POST", f"/calendar/slots/{{slot}}/{a.value}", None) for a in Action],
+    ("edit", "PATCH", "/calendar/slots/{slot}", {"title": "t2"}),
+    ("info", "GET", "/calendar", None),
+    (
+        "range",
+        "GET",
+        "/calendar/slots?from=2026-01-05T00:00:00Z&to=2026-01-06T00:00:00Z",
+        None,
+    ),
 ]
-ALLOWED_TO_AN_AGENT = {"day", "status", "create", "get", "complete", "abort", "pause", "resume"}
+#: DESIGN §3.3: an agent token may also edit and cancel its own slots (API 2).
+ALLOWED_TO_AN_AGENT = {
+    *("day", "status", "create", "get", "complete", "abort", "pause", "resume"),
+    *("cancel", "edit", "info", "range"),
+}
 
 
 def expected(credential: str, endpoint: str) -> int:

@@ -158,7 +158,7 @@ class Transport:
             sent["Authorization"] = f"Bearer {self.token}"
         if agent_id is not None:
             sent[AGENT_HEADER] = agent_id
-        if method == "POST":
+        if method in ("POST", "PATCH", "DELETE"):
             sent[IDEMPOTENCY_HEADER] = idempotency_key or uuid.uuid4().hex
         if has_body:
             sent["Content-Type"] = JSON_TYPE

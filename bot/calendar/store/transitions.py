@@ -12,6 +12,7 @@ lock and `BEGIN IMMEDIATE`), which is what makes the read-check-write atomic.
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Unpack
@@ -23,6 +24,7 @@ from pydantic import ValidationError
 from bot.calendar.store.rows import (
     ACTIVE_SQL,
     SLOT_COLUMNS,
+    check_version,
     fetch_one,
     fetch_slot,
     not_found,
@@ -35,6 +37,7 @@ from bot.core.models import (
     TRANSITIONS,
     Action,
     Slot,
+    SlotStatus,
     TransitionRequest,
     describe_validation,
     next_status,
@@ -126,13 +129,7 @@ async def apply_transition(
         # The same claim again (its first answer was lost): it is the caller's.
         # Answered before the version check, since the claim itself moved the version.
         return TransitionOutcome(slot, replayed=True)
-    if call.expected_version is not None and call.expected_version != slot.version:
-        raise TransitionConflict(
-            f"slot {slot_id} is at version {slot.version}, not {call.expected_version} "
-            f"(it changed since it was read; it is {slot.status.value} now)",
-            code="version_mismatch",
-            slot=slot,
-        )
+    check_version(slot, call.expected_version)
     target = next_status(action, slot.status)
     if target is None:
         raise TransitionConflict(
@@ -161,12 +158,32 @@ async def apply_transition(
         kept_key = call.claim_key
     else:
         kept_key = row["claim_key"] if target.is_active else None
-    cursor = await db.execute(
-        "UPDATE slots SET status = ?, version = version + 1, updated_at_us = ?, "
-        "scheduled_at_us = COALESCE(?, scheduled_at_us), claim_key = ? "
-        "WHERE id = ? AND version = ?",
-        (target.value, now_us, call.new_time, kept_key, slot_id, slot.version),
-    )
+    started = now_us if target is SlotStatus.ONGOING else None
+    ended = now_us if target.is_final else None
+    try:
+        cursor = await db.execute(
+            "UPDATE slots SET status = ?, version = version + 1, updated_at_us = ?, "
+            "scheduled_at_us = COALESCE(?, scheduled_at_us), claim_key = ?, "
+            "started_at_us = COALESCE(started_at_us, ?), ended_at_us = ?, "
+            "note = COALESCE(?, note) WHERE id = ? AND version = ?",
+            (
+                target.value,
+                now_us,
+                call.new_time,
+                kept_key,
+                started,
+                ended,
+                call.note,
+                slot_id,
+                slot.version,
+            ),
+        )
+    except sqlite3.IntegrityError:  # the one-held-slot index: another process won the race
+        raise TransitionConflict(
+            f"agent {slot.agent_id} already holds another slot; one slot at a time",
+            code="agent_busy",
+            slot=slot,
+        ) from None
     changed = cursor.rowcount
     await cursor.close()
     if changed != 1:  # pragma: no cover - only another process without our lock
