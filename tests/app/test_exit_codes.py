@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +12,7 @@ import pytest
 
 from bot.__main__ import main
 from tests.app.test_settings import ALL_VARS
-from tests.support.processes import REPO_ROOT
+from tests.support.processes import REPO_ROOT, run_bot
 
 
 @pytest.fixture(autouse=True)
@@ -93,14 +91,6 @@ def test_an_unknown_command_is_usage_exit_2() -> None:
 def test_a_real_process_with_a_bad_setting_exits_2_naming_it(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k.upper() not in ALL_VARS}
     env.update(PYTHONPATH=str(REPO_ROOT), SPAWN_COMMAND="true", CALENDAR_URL="http://cal:99999")
-    done = subprocess.run(
-        [sys.executable, "-m", "bot"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_bot(tmp_path, env)
     assert done.returncode == 2
     assert "CALENDAR_URL:" in done.stderr and "Traceback" not in done.stderr

@@ -28,7 +28,7 @@ from bot.core.calendar import CalendarUnavailable
 from bot.core.sqlite_file import DatabaseFileBusy, DatabaseFileCorrupt, DatabaseFileRefused
 from bot.core.state import StateError, StateStore
 from tests.support.files import corrupt_page, snapshot
-from tests.support.processes import REPO_ROOT
+from tests.support.processes import REPO_ROOT, run_bot
 
 UTC = ZoneInfo("UTC")
 
@@ -220,15 +220,7 @@ def test_a_corrupt_calendar_served_is_exit_2_in_a_real_process(tmp_path: Path) -
     corrupt_page(path, "slots")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CALENDAR_", "DISCORD_"))}
     env.update(PYTHONPATH=str(REPO_ROOT), CALENDAR_URL=f"sqlite:///{path}")
-    done = subprocess.run(
-        [sys.executable, "-m", "bot", "calendar", "serve", "--port", "0"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_bot(tmp_path, env, "calendar", "serve", "--port", "0")
     assert done.returncode == 2, done.stderr
     assert "integrity check" in done.stderr and "Traceback" not in done.stderr
 
