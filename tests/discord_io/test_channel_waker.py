@@ -242,7 +242,7 @@ async def test_missing_manage_channels_is_named(
 async def test_guild_channel_cap_is_a_clear_error(
     fake: FakeDiscord, waker: PrivateChannelWaker, agent: AgentConfig, state: StateStore
 ) -> None:
-    fake.guild_channel_limit = len(fake.channels) + 1  # room for the category only
+    fake.rules.guild_channel_limit = len(fake.channels) + 1  # room for the category only
     result = await waker.wake(agent, make_slot("s-cap"), "p")
     assert not result.ok
     assert result.error is not None

@@ -347,7 +347,7 @@ async def test_members_roles_and_member_list_intent(make_fake_discord: MakeFake)
         with pytest.raises(discord.Forbidden) as listing:
             await bot.http.get_members(fake.guild_id, 1000, None)
         assert listing.value.code == 50001
-    fake.privileged_intents |= GUILD_MEMBERS
+    fake.rules.privileged_intents |= GUILD_MEMBERS
     async with rest_client(fake) as bot:
         first = await bot.http.get_members(fake.guild_id, 2, None)
         rest = await bot.http.get_members(fake.guild_id, 1000, int(first[-1]["user"]["id"]))
