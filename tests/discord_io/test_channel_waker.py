@@ -225,7 +225,12 @@ async def test_429_with_via_on_channel_creation_gives_one_channel(
 
 @pytest.mark.parametrize(
     "fake",
-    [{"bot_permissions": P.VIEW_CHANNEL | P.SEND_MESSAGES | P.READ_MESSAGE_HISTORY}],
+    [
+        pytest.param(
+            {"bot_permissions": P.VIEW_CHANNEL | P.SEND_MESSAGES | P.READ_MESSAGE_HISTORY},
+            id="no-manage-channels",
+        )
+    ],
     indirect=True,
 )
 async def test_missing_manage_channels_is_named(
@@ -303,7 +308,9 @@ async def test_full_category_with_nothing_ended_opens_a_second_private_category(
     assert len(categories(fake)) == 2
 
 
-@pytest.mark.parametrize("fake", [{"category_channel_limit": 1}], indirect=True)
+@pytest.mark.parametrize(
+    "fake", [pytest.param({"category_channel_limit": 1}, id="one-per-category")], indirect=True
+)
 async def test_discord_saying_full_before_our_count_does_moves_on(
     fake: FakeDiscord, waker: PrivateChannelWaker, agent: AgentConfig
 ) -> None:
