@@ -3,7 +3,6 @@ configuration or usage."""
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 from bot.__main__ import main
 from tests.app.test_settings import ALL_VARS
 from tests.support.processes import REPO_ROOT, run_bot
+from tests.support.root_logging import own_root_logging
 
 
 @pytest.fixture(autouse=True)
@@ -22,14 +22,8 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "agents.toml").write_text('[[agents]]\nid = "ada"\n')
-    root = logging.getLogger()
-    # Only this test's handlers: one an earlier test left on a closed stream must not fire.
-    monkeypatch.setattr(root, "handlers", [])
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in [h for h in root.handlers if h not in handlers]:
-        root.removeHandler(handler)
-    root.setLevel(level)
+    with own_root_logging(monkeypatch):
+        yield
 
 
 @pytest.mark.parametrize(

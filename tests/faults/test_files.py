@@ -31,6 +31,7 @@ from bot.core.sqlite_file import DatabaseFileBusy, DatabaseFileCorrupt, Database
 from bot.core.state import StateError, StateStore
 from tests.support.files import corrupt_page, snapshot, untouched
 from tests.support.processes import REPO_ROOT, run_bot
+from tests.support.root_logging import own_root_logging
 
 UTC = ZoneInfo("UTC")
 
@@ -46,14 +47,8 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("CALENDAR_URL", f"sqlite:///{tmp_path / 'calendar.db'}")
     monkeypatch.setenv("STATE_PATH", str(tmp_path / "state.db"))
     monkeypatch.chdir(tmp_path)
-    root = logging.getLogger()
-    # Only this test's handlers: one an earlier test left on a closed stream must not fire.
-    monkeypatch.setattr(root, "handlers", [])
-    handlers, level = list(root.handlers), root.level
-    yield tmp_path
-    for handler in [h for h in root.handlers if h not in handlers]:
-        root.removeHandler(handler)
-    root.setLevel(level)
+    with own_root_logging(monkeypatch):
+        yield tmp_path
 
 
 def _directory(tmp: Path) -> Path:
