@@ -3,10 +3,7 @@ configuration or usage."""
 
 from __future__ import annotations
 
-import logging
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +11,8 @@ import pytest
 
 from bot.__main__ import main
 from tests.app.test_settings import ALL_VARS
-from tests.support.processes import REPO_ROOT
+from tests.support.processes import REPO_ROOT, run_bot
+from tests.support.root_logging import own_root_logging
 
 
 @pytest.fixture(autouse=True)
@@ -24,14 +22,8 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "agents.toml").write_text('[[agents]]\nid = "ada"\n')
-    root = logging.getLogger()
-    # Only this test's handlers: one an earlier test left on a closed stream must not fire.
-    monkeypatch.setattr(root, "handlers", [])
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in [h for h in root.handlers if h not in handlers]:
-        root.removeHandler(handler)
-    root.setLevel(level)
+    with own_root_logging(monkeypatch):
+        yield
 
 
 @pytest.mark.parametrize(
@@ -93,14 +85,6 @@ def test_an_unknown_command_is_usage_exit_2() -> None:
 def test_a_real_process_with_a_bad_setting_exits_2_naming_it(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k.upper() not in ALL_VARS}
     env.update(PYTHONPATH=str(REPO_ROOT), SPAWN_COMMAND="true", CALENDAR_URL="http://cal:99999")
-    done = subprocess.run(
-        [sys.executable, "-m", "bot"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_bot(tmp_path, env)
     assert done.returncode == 2
     assert "CALENDAR_URL:" in done.stderr and "Traceback" not in done.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import aiohttp
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.calendar.server import start_server
@@ -26,10 +27,15 @@ def samples(text: str, name: str) -> dict[tuple[str, str], float]:
     return found
 
 
+@pytest.fixture
+async def base(serve: Serve) -> str:
+    """The URL of a server that wants TOKEN on its API (its /healthz never does)."""
+    return (await serve(token=TOKEN)).base_url
+
+
 async def test_healthz_needs_no_token_and_says_only_ok(
-    serve: Serve, http: aiohttp.ClientSession
+    base: str, http: aiohttp.ClientSession
 ) -> None:
-    base = (await serve(token=TOKEN)).base_url
     async with http.get(f"{base}/healthz") as resp:
         assert resp.status == 200
         assert await resp.json() == {"status": "ok"}
@@ -56,9 +62,8 @@ async def test_healthz_is_503_with_the_reason_when_the_storage_is_gone(
 
 
 async def test_metrics_need_the_token_and_count_by_route_template(
-    serve: Serve, http: aiohttp.ClientSession
+    base: str, http: aiohttp.ClientSession
 ) -> None:
-    base = (await serve(token=TOKEN)).base_url
     async with http.get(f"{base}/metrics") as resp:
         assert resp.status == 401
     for slot_id in ("s-1", "s-2", "s-3"):

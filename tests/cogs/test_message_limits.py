@@ -17,6 +17,9 @@ from bot.core.models import SlotCreate
 from bot.presenters.discord_embed import EMBED_TOTAL_LIMIT, MESSAGE_LIMIT
 from tests.cogs.support import ask, general
 from tests.e2e.harness import BotHarness
+from tests.fakediscord.interactions import InteractionHandle
+
+Options = dict[str, str]
 
 #: 60 agents with the longest ids there are (32 characters), alice among them.
 AGENTS = ("alice", *(f"agent-{i:02d}-" + "x" * 23 for i in range(59)))
@@ -40,6 +43,17 @@ async def _crowded_bot(make_moderator_bot: object, slots_per_agent: int) -> BotH
             )
     await h.bot.moderator.sync_all()
     return h
+
+
+async def _ask_crowded(
+    make_moderator_bot: object, slots_per_agent: int, asker: str, command: str, options: Options
+) -> InteractionHandle:
+    """`command` asked by the fake's `asker` ("member", "admin") of a crowded bot; every
+    message of the answer fits Discord's limits."""
+    h = await _crowded_bot(make_moderator_bot, slots_per_agent)
+    handle = await ask(h.fake, getattr(h.fake, asker), general(h.fake), command, options)
+    _assert_fits(*handle.messages())
+    return handle
 
 
 def _assert_fits(*messages: dict[str, Any]) -> None:
@@ -71,9 +85,7 @@ def _sizes(message: dict[str, object]) -> tuple[int, int]:
 async def test_schedule_with_60_agents_and_long_titles_is_answered(
     make_moderator_bot: object, options: dict[str, str]
 ) -> None:
-    h = await _crowded_bot(make_moderator_bot, 3)
-    handle = await ask(h.fake, h.fake.member, general(h.fake), "schedule", options)
-    _assert_fits(*handle.messages())
+    handle = await _ask_crowded(make_moderator_bot, 3, "member", "schedule", options)
     text = handle.text()
     if options.get("agent") == "nobody":
         assert "nobody" in text
@@ -88,9 +100,7 @@ async def test_schedule_with_60_agents_and_long_titles_is_answered(
 async def test_status_with_60_agents_and_long_titles_is_answered(
     make_moderator_bot: object, options: dict[str, str]
 ) -> None:
-    h = await _crowded_bot(make_moderator_bot, 1)
-    handle = await ask(h.fake, h.fake.admin, general(h.fake), "status", options)
-    _assert_fits(*handle.messages())
+    handle = await _ask_crowded(make_moderator_bot, 1, "admin", "status", options)
     assert ("60 agents" if not options else "Status of alice") in handle.text()
 
 

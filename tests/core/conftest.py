@@ -21,6 +21,7 @@ from bot.core.models import Slot, SlotCreate
 from bot.core.moderator import Moderator
 from bot.core.state import StateStore
 from tests.support.clock import SettlingClock
+from tests.support.wakers import RecordingWaker
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -138,6 +139,12 @@ async def harness(
     h = Harness(clock, calendar, tmp_path)
     yield h
     await h.close()
+
+
+@pytest.fixture
+def waker(clock: SettlingClock) -> RecordingWaker:
+    """The waker most moderators here wake through: records every call, never fails."""
+    return RecordingWaker(clock)
 
 
 def minutes(n: float) -> timedelta:

@@ -304,19 +304,22 @@ async def another_moderator_claims(
     )
 
 
+#: Our release lands, another moderator claims the slot at once, and this process dies
+#: before it writes the release's result.
+RELEASE_LANDS_THEN_DIED = CallFault(
+    "transition",
+    Action.RELEASE,
+    after=True,
+    error=ProcessDied,
+    meanwhile=another_moderator_claims,
+)
+
+
 async def test_crash_after_giving_back_a_failed_wake_never_wakes_the_next_claimers_slot(
     harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
 ) -> None:
     slot = await add_slot(calendar, "ada", START + minutes(1))
-    # ... and this process dies before it writes the release's result
-    release_lands_then_died = CallFault(
-        "transition",
-        Action.RELEASE,
-        after=True,
-        error=ProcessDied,
-        meanwhile=another_moderator_claims,
-    )
-    released_then_taken_then_died = FaultyCalendar(calendar, clock, release_lands_then_died)
+    released_then_taken_then_died = FaultyCalendar(calendar, clock, RELEASE_LANDS_THEN_DIED)
     first = await harness.moderator(
         RecordingWaker(clock, name="failing", failures=None),
         calendar=released_then_taken_then_died,

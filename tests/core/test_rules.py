@@ -20,6 +20,7 @@ from bot.core.rules import (
     undeferred,
     wake_retry_delay,
 )
+from tests.support.slots import slot_at
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -30,19 +31,9 @@ def slot(
     priority: int = 0,
     at: datetime = T0,
     status: SlotStatus = SlotStatus.NOT_STARTED,
-    minutes: int = 30,
 ) -> Slot:
-    return Slot(
-        id=slot_id,
-        agent_id="ada",
-        title=slot_id,
-        scheduled_at=at,
-        estimated_duration_min=minutes,
-        priority=priority,
-        status=status,
-        version=1,
-        updated_at=T0,
-    )
+    """Titled with its id, priority 0 unless given, last updated at T0 wherever it is."""
+    return slot_at(at, slot_id, title=slot_id, priority=priority, status=status, updated_at=T0)
 
 
 def test_pick_prefers_priority_then_time_then_id() -> None:

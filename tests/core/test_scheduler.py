@@ -31,7 +31,7 @@ async def complete(moderator: Any, clock: SettlingClock, slot_id: str) -> None:
 
 
 async def test_due_slots_are_woken_by_priority_then_time_then_id(
-    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar, waker: RecordingWaker
 ) -> None:
     low = await add_slot(calendar, "ada", START - minutes(10), priority=10)
     late_high = await add_slot(calendar, "ada", START - minutes(5), priority=90)
@@ -39,7 +39,6 @@ async def test_due_slots_are_woken_by_priority_then_time_then_id(
     tie_a = await add_slot(calendar, "ada", START - minutes(30), priority=50)
     tie_b = await add_slot(calendar, "ada", START - minutes(30), priority=50)
     ties = sorted([tie_a.id, tie_b.id])
-    waker = RecordingWaker(clock)
     moderator = await harness.moderator(waker)  # no MISFIRE_GRACE_S: lateness is no limit
     for _ in range(4):
         current = waker.world.delivered()[-1]
@@ -49,10 +48,9 @@ async def test_due_slots_are_woken_by_priority_then_time_then_id(
 
 
 async def test_busy_agent_gets_each_due_slot_deferred_once_then_by_priority_when_idle(
-    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar, waker: RecordingWaker
 ) -> None:
     current = await add_slot(calendar, "ada", START, minutes=600)
-    waker = RecordingWaker(clock)
     moderator = await harness.moderator(waker)
     assert waker.world.delivered() == [current.id]
     s_low = await add_slot(calendar, "ada", START + minutes(10), priority=20)
@@ -113,11 +111,10 @@ async def test_heartbeat_follows_every_busy_idle_change(
 
 
 async def test_paused_counts_as_busy(
-    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar, waker: RecordingWaker
 ) -> None:
     held = await add_slot(calendar, "ada", START, minutes=600)
     waiting = await add_slot(calendar, "ada", START + minutes(5))
-    waker = RecordingWaker(clock)
     moderator = await harness.moderator(waker)
     await moderator.apply_action(held.id, Action.PAUSE, note="lunch", source="reply")
     await clock.advance(10 * 60)
@@ -132,9 +129,8 @@ async def test_paused_counts_as_busy(
 
 
 async def test_slot_created_between_syncs_is_found_and_woken_on_time(
-    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar, waker: RecordingWaker
 ) -> None:
-    waker = RecordingWaker(clock)
     # the safety-net loop is an hour away: only the precise timer can be on time
     moderator = await harness.moderator(waker, check_interval_s=3600)
     await clock.advance(60)
@@ -150,10 +146,9 @@ async def test_slot_created_between_syncs_is_found_and_woken_on_time(
 
 
 async def test_claim_conflict_means_resync_and_no_wake(
-    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar, waker: RecordingWaker
 ) -> None:
     slot = await add_slot(calendar, "ada", START + minutes(10))
-    waker = RecordingWaker(clock)
     await harness.moderator(waker)
     await clock.advance(5 * 60)
     # a person moves the slot to 11:00 behind the moderator's back (version 1 -> 2)
@@ -222,12 +217,12 @@ async def test_misfire_aborts_late_not_started_slots_with_a_note(
     clock: SettlingClock,
     calendar: EmbeddedCalendar,
     caplog: pytest.LogCaptureFixture,
+    waker: RecordingWaker,
 ) -> None:
     too_late = await add_slot(calendar, "ada", START - minutes(61))
     within = await add_slot(calendar, "ada", START - timedelta(seconds=30), priority=10)
     old_deferred = await add_slot(calendar, "ada", START - minutes(180), priority=90)
     await calendar.transition(old_deferred.id, Action.DEFER)
-    waker = RecordingWaker(clock)
     with caplog.at_level(logging.WARNING, logger="bot.core.agent"):
         moderator = await harness.moderator(waker, misfire_grace_s=60)
     aborted = await calendar.get_slot(too_late.id)
@@ -252,11 +247,10 @@ async def test_misfire_aborts_late_not_started_slots_with_a_note(
 
 
 async def test_a_deferred_slot_is_never_misfired_however_late(
-    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar, waker: RecordingWaker
 ) -> None:
     held = await add_slot(calendar, "ada", START, minutes=24 * 60)
     waiting = await add_slot(calendar, "ada", START + minutes(1))
-    waker = RecordingWaker(clock)
     moderator = await harness.moderator(waker, misfire_grace_s=60)
     for _ in range(6):
         await clock.advance(30 * 60)
@@ -267,11 +261,10 @@ async def test_a_deferred_slot_is_never_misfired_however_late(
 
 
 async def test_stuck_slot_is_nudged_at_twice_and_aborted_at_four_times_its_estimate(
-    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar, waker: RecordingWaker
 ) -> None:
     stuck = await add_slot(calendar, "ada", START, minutes=10)
     after = await add_slot(calendar, "ada", START + minutes(1))
-    waker = RecordingWaker(clock)
     moderator = await harness.moderator(waker, notifier=waker, check_interval_s=3600)
     await clock.advance(20 * 60 - 1)
     assert waker.world.notices == []
@@ -295,10 +288,9 @@ async def test_stuck_slot_is_nudged_at_twice_and_aborted_at_four_times_its_estim
 
 
 async def test_progress_restarts_the_silence(
-    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar, waker: RecordingWaker
 ) -> None:
     slot = await add_slot(calendar, "ada", START, minutes=10)
-    waker = RecordingWaker(clock)
     moderator = await harness.moderator(waker, notifier=waker)
     await clock.advance(15 * 60)
     await moderator.record_progress(slot.id, "half way")
@@ -312,11 +304,10 @@ async def test_progress_restarts_the_silence(
 
 
 async def test_failed_sync_keeps_the_stale_cache_and_shows_in_status(
-    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar, waker: RecordingWaker
 ) -> None:
     slot = await add_slot(calendar, "ada", START + minutes(30))
     flaky = FaultyCalendar(calendar, clock)
-    waker = RecordingWaker(clock)
     moderator = await harness.moderator(waker, calendar=flaky)
     await moderator.sync_all()
     assert flaky.unchanged_days == 1  # ETag matched: a 304, nothing merged
@@ -341,13 +332,12 @@ async def test_failed_sync_keeps_the_stale_cache_and_shows_in_status(
 
 
 async def test_one_agents_calendar_trouble_does_not_stop_the_others(
-    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar, waker: RecordingWaker
 ) -> None:
     for agent in ("ada", "bob"):
         await add_slot(calendar, agent, START + minutes(5))
     flaky = FaultyCalendar(calendar, clock)
     flaky.fail(CallFault(agents={"bob"}))
-    waker = RecordingWaker(clock)
     moderator = await harness.moderator(
         waker, agents=(ADA, BOB), calendar=flaky, precise_timer=False
     )
@@ -366,10 +356,9 @@ async def test_one_agents_calendar_trouble_does_not_stop_the_others(
 
 
 async def test_loop_only_mode_wakes_at_the_tick(
-    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar, waker: RecordingWaker
 ) -> None:
     slot = await add_slot(calendar, "ada", START + minutes(10))
-    waker = RecordingWaker(clock)
     moderator = await harness.moderator(waker, precise_timer=False)
     await clock.advance(10 * 60)
     assert waker.world.delivered() == []  # no timer: the loop is the only driver
@@ -417,10 +406,9 @@ async def test_schedule_reads_cache_for_today_and_calendar_for_other_days(
 
 
 async def test_a_person_deferring_until_later_moves_the_wake(
-    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar, waker: RecordingWaker
 ) -> None:
     slot = await add_slot(calendar, "ada", START + minutes(10))
-    waker = RecordingWaker(clock)
     moderator = await harness.moderator(waker)
     moved = await moderator.apply_action(
         slot.id, Action.DEFER, source="/slot", until=START + minutes(45)
@@ -443,13 +431,12 @@ async def test_progress_counts_only_for_a_held_slot(
 
 
 async def test_a_failing_claim_shows_in_status_though_syncs_work_and_clears_once_through(
-    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar, waker: RecordingWaker
 ) -> None:
     slot = await add_slot(calendar, "ada", START + minutes(1))
     flaky = FaultyCalendar(
         calendar, clock, CallFault("transition", Action.START, detail="claims time out (test)")
     )
-    waker = RecordingWaker(clock)
     moderator = await harness.moderator(waker, calendar=flaky)
     assert moderator.status("ada").last_calendar_error is None
     await clock.advance(60)
@@ -516,7 +503,7 @@ def seconds_since_start(times: list[datetime]) -> list[float]:
 
 
 async def test_repeated_claim_failures_back_off_further_each_time(
-    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar, waker: RecordingWaker
 ) -> None:
     """Agent status answers every time; only the claims fail, one after the other."""
     slot = await add_slot(calendar, "ada", START + minutes(1))
@@ -529,7 +516,6 @@ async def test_repeated_claim_failures_back_off_further_each_time(
         meanwhile=owner_defers,
     )
     flaky = FaultyCalendar(calendar, clock, claims_fail)
-    waker = RecordingWaker(clock)
     moderator = await harness.moderator(waker, calendar=flaky)
     for _ in range(20):
         await clock.advance(30)
@@ -548,7 +534,7 @@ async def test_repeated_claim_failures_back_off_further_each_time(
 
 
 async def test_repeated_defer_failures_back_off_though_agent_status_answers(
-    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar, waker: RecordingWaker
 ) -> None:
     """Busy by its own heartbeat (no slot held): each check's agent status answers, then
     its defer fails; the retries still space out instead of coming every 5 s."""
@@ -556,7 +542,6 @@ async def test_repeated_defer_failures_back_off_though_agent_status_answers(
     flaky = FaultyCalendar(
         calendar, clock, CallFault("transition", Action.DEFER, detail="defers are failing (test)")
     )
-    waker = RecordingWaker(clock)
     moderator = await harness.moderator(waker, calendar=flaky)
     await calendar.heartbeat("ada", HeartbeatStatus.BUSY)  # the agent says busy, holds nothing
     for _ in range(10):  # 5 min, within the heartbeat's 10 min freshness

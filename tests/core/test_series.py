@@ -139,31 +139,31 @@ def test_occurrence_ids_round_trip() -> None:
     assert split_occurrence_id("a_b") is None
 
 
+#: A rule refused on its own, over a start and zone that are fine: (RRULE, what the error says).
+BAD_RULES = [
+    ("FREQ=MINUTELY", "HOURLY or coarser"),
+    ("FREQ=SECONDLY", "HOURLY or coarser"),
+    ("FREQ=DAILY;BYSECOND=5", "BYSECOND"),
+    ("FREQ=HOURLY;BYMINUTE=0,30", "at most 24"),
+    ("FREQ=DAILY;COUNT=2;UNTIL=20270101", "COUNT and UNTIL"),
+    ("FREQ=DAILY;UNTIL=20250101", "no instance"),
+    ("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30", "no instance"),
+    ("BYDAY=MO", "needs FREQ"),
+    ("FREQ=DAILY;FREQ=WEEKLY", "twice"),
+    ("FREQ=DAILY;COUNT=0", "COUNT"),
+    ("FREQ=DAILY;COUNT=99999999999", "COUNT"),
+    ("FREQ=DAILY;INTERVAL=-1", "INTERVAL"),
+    ("FREQ=DAILY;BYDAY=XX", "not a valid RRULE"),
+    ("FREQ=DAILY;UNTIL=tomorrow", "UNTIL"),
+    ("FREQ=DAILY;" + "BYHOUR=1;" * 200, "longer"),
+    ("", "RRULE value"),
+]
+
+
 @pytest.mark.parametrize(
     ("rule", "start", "zone", "field", "says"),
-    [
-        ("FREQ=MINUTELY", "2026-01-01T09:00", "UTC", "rrule", "HOURLY or coarser"),
-        ("FREQ=SECONDLY", "2026-01-01T09:00", "UTC", "rrule", "HOURLY or coarser"),
-        ("FREQ=DAILY;BYSECOND=5", "2026-01-01T09:00", "UTC", "rrule", "BYSECOND"),
-        ("FREQ=HOURLY;BYMINUTE=0,30", "2026-01-01T09:00", "UTC", "rrule", "at most 24"),
-        (
-            "FREQ=DAILY;COUNT=2;UNTIL=20270101",
-            "2026-01-01T09:00",
-            "UTC",
-            "rrule",
-            "COUNT and UNTIL",
-        ),
-        ("FREQ=DAILY;UNTIL=20250101", "2026-01-01T09:00", "UTC", "rrule", "no instance"),
-        ("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30", "2026-01-01T09:00", "UTC", "rrule", "no instance"),
-        ("BYDAY=MO", "2026-01-01T09:00", "UTC", "rrule", "needs FREQ"),
-        ("FREQ=DAILY;FREQ=WEEKLY", "2026-01-01T09:00", "UTC", "rrule", "twice"),
-        ("FREQ=DAILY;COUNT=0", "2026-01-01T09:00", "UTC", "rrule", "COUNT"),
-        ("FREQ=DAILY;COUNT=99999999999", "2026-01-01T09:00", "UTC", "rrule", "COUNT"),
-        ("FREQ=DAILY;INTERVAL=-1", "2026-01-01T09:00", "UTC", "rrule", "INTERVAL"),
-        ("FREQ=DAILY;BYDAY=XX", "2026-01-01T09:00", "UTC", "rrule", "not a valid RRULE"),
-        ("FREQ=DAILY;UNTIL=tomorrow", "2026-01-01T09:00", "UTC", "rrule", "UNTIL"),
-        ("FREQ=DAILY;" + "BYHOUR=1;" * 200, "2026-01-01T09:00", "UTC", "rrule", "longer"),
-        ("", "2026-01-01T09:00", "UTC", "rrule", "RRULE value"),
+    [(rule, "2026-01-01T09:00", "UTC", "rrule", says) for rule, says in BAD_RULES]
+    + [
         ("FREQ=DAILY", "2026-01-01T09:00+01:00", "UTC", "start", "local time"),
         ("FREQ=DAILY", "2026-02-30T09:00", "UTC", "start", "not a real date"),
         ("FREQ=DAILY", "0001-01-01T09:00", "UTC", "start", "between 1970 and 9998"),

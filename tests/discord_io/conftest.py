@@ -4,7 +4,9 @@ the fake Discord with discord.py's real REST client logged in to it, a real stat
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,13 +18,15 @@ from bot.core.agents import AgentConfig
 from bot.core.clock import FakeClock
 from bot.core.models import Slot
 from bot.core.state import StateStore
-from bot.core.waker import ChannelLedger
+from bot.core.waker import ChannelLedger, WakeResult
 from bot.discord_io.channel_waker import PrivateChannelWaker
 from bot.discord_io.endpoints import point_discord_at, restore_discord_defaults
 from tests.fakediscord import FakeDiscord
 from tests.support.spawn import SpawnReceiver, serving_spawn_receiver
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+MESSAGES = "/channels/{channel_id}/messages"
+GUILD_CHANNELS = "/guilds/{guild_id}/channels"
 
 
 def make_slot(slot_id: str = "slot-0001", agent_id: str = "alice", **fields: Any) -> Slot:
@@ -84,12 +88,20 @@ async def make_fake() -> AsyncIterator[Callable[..., Awaitable[FakeDiscord]]]:
 
 
 @pytest.fixture
-async def fake(make_fake: Callable[..., Awaitable[FakeDiscord]]) -> FakeDiscord:
-    return await make_fake()
+async def fake(
+    request: pytest.FixtureRequest, make_fake: Callable[..., Awaitable[FakeDiscord]]
+) -> FakeDiscord:
+    """The default fake; `@pytest.mark.parametrize("fake", [{...}], indirect=True)` gives
+    one with other FakeDiscord settings while the fixtures built on it stay usable."""
+    settings: dict[str, Any] = getattr(request, "param", {})
+    return await make_fake(**settings)
+
+
+RestLogin = Callable[[FakeDiscord], Awaitable[discord.Client]]
 
 
 @pytest.fixture
-async def rest_client() -> AsyncIterator[Callable[[FakeDiscord], Awaitable[discord.Client]]]:
+async def rest_client() -> AsyncIterator[RestLogin]:
     """discord.Clients logged in over REST only (no gateway): `await rest_client(fake)`."""
     clients: list[discord.Client] = []
 
@@ -136,6 +148,28 @@ def channel_waker(
     return PrivateChannelWaker(client, fake.guild_id, ledger, **options)
 
 
+@pytest.fixture
+async def client(
+    fake: FakeDiscord, rest_client: Callable[[FakeDiscord], Awaitable[discord.Client]]
+) -> discord.Client:
+    """Logged in over REST only; a module that wants the gateway overrides this fixture."""
+    return await rest_client(fake)
+
+
+@pytest.fixture
+def waker(
+    client: discord.Client, fake: FakeDiscord, state: StateStore, clock: FakeClock
+) -> PrivateChannelWaker:
+    """The waker over the test's state file, as most tests here want it."""
+    return channel_waker(client, fake, state, clock)
+
+
+@pytest.fixture
+def agent(fake: FakeDiscord) -> AgentConfig:
+    """alice, with her Discord account in the fake: the agent every wake here is for."""
+    return agent_of(fake, "alice")
+
+
 async def linked(ledger: ChannelLedger, slot_id: str) -> tuple[int, int | None]:
     """The slot's (channel id, message id) in the ledger; fails when it has no link."""
     link = await ledger.channel_link(slot_id)
@@ -156,3 +190,50 @@ def fill_category(fake: FakeDiscord, category_id: int, upto: int) -> None:
     children = [c for c in fake.channels.values() if c.get("parent_id") == str(category_id)]
     for i in range(upto - len(children)):
         fake.add_channel(f"filler-{i}", parent_id=category_id, topic="made by a person")
+
+
+Process = Callable[..., AbstractAsyncContextManager[tuple[StateStore, PrivateChannelWaker]]]
+
+
+@pytest.fixture
+def process(tmp_path: Path, fake: FakeDiscord, clock: FakeClock) -> Process:
+    """One process's life for the restart and lost-ledger tests:
+    `async with process(client, "a.db") as (state, waker)` opens the state file of that
+    name, gives a fresh waker over it, and closes the file after. `store=` swaps the
+    state class (to crash it on a chosen write)."""
+
+    @contextlib.asynccontextmanager
+    async def run(
+        client: discord.Client, name: str, store: type[StateStore] = StateStore
+    ) -> AsyncIterator[tuple[StateStore, PrivateChannelWaker]]:
+        opened = await store.open(tmp_path / name, clock=clock)
+        try:
+            yield opened, channel_waker(client, fake, opened, clock)
+        finally:
+            await opened.close()
+
+    return run
+
+
+AfterALostLedger = Callable[
+    [Slot], AbstractAsyncContextManager[tuple[WakeResult, StateStore, PrivateChannelWaker]]
+]
+
+
+@pytest.fixture
+def after_a_lost_ledger(
+    process: Process, client: discord.Client, agent: AgentConfig
+) -> AfterALostLedger:
+    """`async with after_a_lost_ledger(slot) as (first, empty, waker)`: the slot woken
+    (successfully) for `agent` once over one state file, then a fresh `waker` over a new,
+    `empty` one, as after the state file was lost; what it does next is the test's."""
+
+    @contextlib.asynccontextmanager
+    async def run(slot: Slot) -> AsyncIterator[tuple[WakeResult, StateStore, PrivateChannelWaker]]:
+        async with process(client, "a.db") as (_, waker):
+            first = await waker.wake(agent, slot, "p")
+        assert first.ok, first.error
+        async with process(client, "b.db") as (empty, fresh):
+            yield first, empty, fresh
+
+    return run

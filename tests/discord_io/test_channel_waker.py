@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import discord
+import pytest
 
+from bot.core.agents import AgentConfig
 from bot.core.clock import FakeClock
 from bot.core.reply_words import REPLY_HELP
 from bot.core.state import StateStore
@@ -17,7 +16,11 @@ from bot.discord_io.channel_rules import topic_slot_id
 from bot.discord_io.channel_waker import PrivateChannelWaker
 from bot.presenters.wake_message import wake_marker
 from tests.discord_io.conftest import (
-    agent_of,
+    GUILD_CHANNELS,
+    MESSAGES,
+    AfterALostLedger,
+    Process,
+    RestLogin,
     categories,
     channel_waker,
     fill_category,
@@ -25,11 +28,7 @@ from tests.discord_io.conftest import (
     make_slot,
     text_channels,
 )
-from tests.fakediscord import FakeDiscord
-
-RestClient = Callable[[FakeDiscord], Awaitable[discord.Client]]
-MESSAGES = "/channels/{channel_id}/messages"
-GUILD_CHANNELS = "/guilds/{guild_id}/channels"
+from tests.fakediscord import FakeDiscord, P
 
 
 def _only(items: list[Any]) -> Any:
@@ -37,33 +36,13 @@ def _only(items: list[Any]) -> Any:
     return items[0]
 
 
-@contextlib.asynccontextmanager
-async def _process(
-    path: Path,
-    client: discord.Client,
-    fake: FakeDiscord,
-    clock: FakeClock,
-    store: type[StateStore] = StateStore,
-) -> AsyncIterator[tuple[StateStore, PrivateChannelWaker]]:
-    """One process's life for the restart and lost-ledger tests: the state file at `path`
-    opened, a fresh waker over it, the file closed after."""
-    state = await store.open(path, clock=clock)
-    try:
-        yield state, channel_waker(client, fake, state, clock)
-    finally:
-        await state.close()
-
-
 async def test_wake_makes_a_private_channel_and_mentions_only_the_agent(
-    fake: FakeDiscord, rest_client: RestClient, state: StateStore, clock: FakeClock
+    fake: FakeDiscord, waker: PrivateChannelWaker, agent: AgentConfig, state: StateStore
 ) -> None:
-    client = await rest_client(fake)
-    waker = channel_waker(client, fake, state, clock)
-    alice = agent_of(fake, "alice")
     slot = make_slot("01HZX3K9Q7ABCDEFGHJK", title="Morning review")
     prompt = "**Morning review**\nReview the open pull requests, @everyone."
 
-    result = await waker.wake(alice, slot, prompt)
+    result = await waker.wake(agent, slot, prompt)
 
     assert result.ok, result.error
     assert result.via == "discord"
@@ -110,10 +89,8 @@ async def test_wake_makes_a_private_channel_and_mentions_only_the_agent(
 
 
 async def test_the_link_is_saved_before_the_message_is_posted(
-    fake: FakeDiscord, rest_client: RestClient, state: StateStore, clock: FakeClock
+    fake: FakeDiscord, waker: PrivateChannelWaker, agent: AgentConfig, state: StateStore
 ) -> None:
-    client = await rest_client(fake)
-    waker = channel_waker(client, fake, state, clock)
     slot = make_slot("s-link-first")
     seen_at_post: list[object] = []
 
@@ -124,7 +101,7 @@ async def test_the_link_is_saved_before_the_message_is_posted(
         return await original(ctx)
 
     fake.rest.create_message = spy  # type: ignore[method-assign]
-    result = await waker.wake(agent_of(fake, "alice"), slot, "p")
+    result = await waker.wake(agent, slot, "p")
     assert result.ok, result.error
     link = _only(seen_at_post)
     assert link is not None and link.channel_id == int(result.reference or 0)
@@ -132,14 +109,11 @@ async def test_the_link_is_saved_before_the_message_is_posted(
 
 
 async def test_waking_twice_gives_one_channel_and_one_message(
-    fake: FakeDiscord, rest_client: RestClient, state: StateStore, clock: FakeClock
+    fake: FakeDiscord, waker: PrivateChannelWaker, agent: AgentConfig
 ) -> None:
-    client = await rest_client(fake)
-    waker = channel_waker(client, fake, state, clock)
-    alice = agent_of(fake, "alice")
     slot = make_slot("s-twice")
-    first = await waker.wake(alice, slot, "p")
-    second = await waker.wake(alice, slot, "p")
+    first = await waker.wake(agent, slot, "p")
+    second = await waker.wake(agent, slot, "p")
     assert first.ok and second.ok
     assert first.reference == second.reference
     channel = _only(text_channels(fake))
@@ -149,16 +123,16 @@ async def test_waking_twice_gives_one_channel_and_one_message(
 
 
 async def test_fresh_waker_after_a_crash_before_the_message_posts_exactly_once(
-    fake: FakeDiscord, rest_client: RestClient, tmp_path: Path, clock: FakeClock
+    fake: FakeDiscord,
+    rest_client: RestLogin,
+    client: discord.Client,
+    process: Process,
+    agent: AgentConfig,
 ) -> None:
-    path = tmp_path / "crash.db"
-    alice = agent_of(fake, "alice")
     slot = make_slot("s-crash-before-message")
-
-    client = await rest_client(fake)
     fake.fail_next("POST", MESSAGES, 403)
-    async with _process(path, client, fake, clock) as (_, waker):
-        failed = await waker.wake(alice, slot, "p")
+    async with process(client, "crash.db") as (_, waker):
+        failed = await waker.wake(agent, slot, "p")
     assert not failed.ok
     assert failed.error is not None and "cannot post" in failed.error
     channel_id = int(_only(text_channels(fake))["id"])
@@ -166,9 +140,9 @@ async def test_fresh_waker_after_a_crash_before_the_message_posts_exactly_once(
 
     # "Restart": state re-read from disk, a new client, a new waker.
     client2 = await rest_client(fake)
-    async with _process(path, client2, fake, clock) as (state, waker):
+    async with process(client2, "crash.db") as (state, waker):
         assert await linked(state, slot.id) == (channel_id, None)
-        again = await waker.wake(alice, slot, "p")
+        again = await waker.wake(agent, slot, "p")
         assert again.ok, again.error
         assert again.reference == str(channel_id)
         assert len(text_channels(fake)) == 1
@@ -184,38 +158,28 @@ class _CrashOnSaveMessage(StateStore):
 
 
 async def test_fresh_waker_after_a_crash_after_the_message_does_not_repost(
-    fake: FakeDiscord, rest_client: RestClient, tmp_path: Path, clock: FakeClock
+    fake: FakeDiscord, client: discord.Client, process: Process, agent: AgentConfig
 ) -> None:
-    path = tmp_path / "crash.db"
-    alice = agent_of(fake, "alice")
     slot = make_slot("s-crash-after-message")
-    client = await rest_client(fake)
-    async with _process(path, client, fake, clock, _CrashOnSaveMessage) as (_, waker):
-        result = await waker.wake(alice, slot, "p")
+    async with process(client, "crash.db", _CrashOnSaveMessage) as (_, waker):
+        result = await waker.wake(agent, slot, "p")
     assert not result.ok  # the waker never raises, even when its ledger does
     channel_id = int(_only(text_channels(fake))["id"])
     assert len(fake.messages_in(channel_id)) == 1
 
-    async with _process(path, client, fake, clock) as (state, waker):
-        again = await waker.wake(alice, slot, "p")
+    async with process(client, "crash.db") as (state, waker):
+        again = await waker.wake(agent, slot, "p")
         assert again.ok, again.error
         message = _only(fake.messages_in(channel_id))
         assert (await linked(state, slot.id))[1] == int(message["id"])
 
 
 async def test_a_lost_ledger_finds_the_channel_again_by_its_topic(
-    fake: FakeDiscord, rest_client: RestClient, tmp_path: Path, clock: FakeClock
+    fake: FakeDiscord, after_a_lost_ledger: AfterALostLedger, agent: AgentConfig
 ) -> None:
-    alice = agent_of(fake, "alice")
     slot = make_slot("s-lost-ledger")
-    client = await rest_client(fake)
-    async with _process(tmp_path / "a.db", client, fake, clock) as (_, waker):
-        first = await waker.wake(alice, slot, "p")
-    assert first.ok
-
-    # The state file was lost: a new, empty one.
-    async with _process(tmp_path / "b.db", client, fake, clock) as (empty, waker):
-        again = await waker.wake(alice, slot, "p")
+    async with after_a_lost_ledger(slot) as (first, empty, waker):
+        again = await waker.wake(agent, slot, "p")
         assert again.ok, again.error
         assert again.reference == first.reference
         assert len(text_channels(fake)) == 1
@@ -225,17 +189,15 @@ async def test_a_lost_ledger_finds_the_channel_again_by_its_topic(
 
 
 async def test_slots_sharing_a_long_prefix_never_share_a_channel(
-    fake: FakeDiscord, rest_client: RestClient, tmp_path: Path, clock: FakeClock
+    fake: FakeDiscord, client: discord.Client, process: Process, agent: AgentConfig
 ) -> None:
-    alice = agent_of(fake, "alice")
     one = make_slot("01HZX3K9Q7ABCDEFGHJK-0001")
     two = make_slot("01HZX3K9Q7ABCDEFGHJK-0002")
-    client = await rest_client(fake)
-    async with _process(tmp_path / "a.db", client, fake, clock) as (_, waker):
-        r1 = await waker.wake(alice, one, "first")
+    async with process(client, "a.db") as (_, waker):
+        r1 = await waker.wake(agent, one, "first")
     # Even with no ledger at all, the look-alike channel is not taken for slot two.
-    async with _process(tmp_path / "b.db", client, fake, clock) as (_, waker):
-        r2 = await waker.wake(alice, two, "second")
+    async with process(client, "b.db") as (_, waker):
+        r2 = await waker.wake(agent, two, "second")
     assert r1.ok and r2.ok
     assert r1.reference != r2.reference
     chans = text_channels(fake)
@@ -248,14 +210,11 @@ async def test_slots_sharing_a_long_prefix_never_share_a_channel(
 
 
 async def test_429_with_via_on_channel_creation_gives_one_channel(
-    fake: FakeDiscord, rest_client: RestClient, state: StateStore, clock: FakeClock
+    fake: FakeDiscord, waker: PrivateChannelWaker, agent: AgentConfig
 ) -> None:
-    client = await rest_client(fake)
-    waker = channel_waker(client, fake, state, clock)
-    alice = agent_of(fake, "alice")
-    assert (await waker.wake(alice, make_slot("s-before"), "p")).ok
+    assert (await waker.wake(agent, make_slot("s-before"), "p")).ok
     fake.fail_next("POST", GUILD_CHANNELS, 429, retry_after=0.2)
-    result = await waker.wake(alice, make_slot("s-rate-limited"), "p")
+    result = await waker.wake(agent, make_slot("s-rate-limited"), "p")
     assert result.ok, result.error
     assert len(text_channels(fake)) == 2
     assert len(categories(fake)) == 1
@@ -264,21 +223,20 @@ async def test_429_with_via_on_channel_creation_gives_one_channel(
     assert len(fake.messages_in(int(result.reference or 0))) == 1
 
 
+@pytest.mark.parametrize(
+    "fake",
+    [
+        pytest.param(
+            {"bot_permissions": P.VIEW_CHANNEL | P.SEND_MESSAGES | P.READ_MESSAGE_HISTORY},
+            id="no-manage-channels",
+        )
+    ],
+    indirect=True,
+)
 async def test_missing_manage_channels_is_named(
-    make_fake: Callable[..., Awaitable[FakeDiscord]],
-    rest_client: RestClient,
-    state: StateStore,
-    clock: FakeClock,
+    fake: FakeDiscord, waker: PrivateChannelWaker, agent: AgentConfig
 ) -> None:
-    from tests.fakediscord import P
-
-    fake = await make_fake(
-        bot_permissions=P.VIEW_CHANNEL | P.SEND_MESSAGES | P.READ_MESSAGE_HISTORY
-    )
-    client = await rest_client(fake)
-    result = await channel_waker(client, fake, state, clock).wake(
-        agent_of(fake, "alice"), make_slot(), "p"
-    )
+    result = await waker.wake(agent, make_slot(), "p")
     assert not result.ok
     assert result.error is not None
     assert "missing Manage Channels" in result.error
@@ -287,17 +245,10 @@ async def test_missing_manage_channels_is_named(
 
 
 async def test_guild_channel_cap_is_a_clear_error(
-    make_fake: Callable[..., Awaitable[FakeDiscord]],
-    rest_client: RestClient,
-    state: StateStore,
-    clock: FakeClock,
+    fake: FakeDiscord, waker: PrivateChannelWaker, agent: AgentConfig, state: StateStore
 ) -> None:
-    fake = await make_fake()
-    fake.guild_channel_limit = len(fake.channels) + 1  # room for the category only
-    client = await rest_client(fake)
-    result = await channel_waker(client, fake, state, clock).wake(
-        agent_of(fake, "alice"), make_slot("s-cap"), "p"
-    )
+    fake.rules.guild_channel_limit = len(fake.channels) + 1  # room for the category only
+    result = await waker.wake(agent, make_slot("s-cap"), "p")
     assert not result.ok
     assert result.error is not None
     assert "500 channels" in result.error and "30013" in result.error
@@ -306,13 +257,14 @@ async def test_guild_channel_cap_is_a_clear_error(
 
 
 async def test_full_category_makes_room_by_deleting_the_oldest_ended_channel(
-    fake: FakeDiscord, rest_client: RestClient, state: StateStore, clock: FakeClock
+    fake: FakeDiscord,
+    waker: PrivateChannelWaker,
+    agent: AgentConfig,
+    state: StateStore,
+    clock: FakeClock,
 ) -> None:
-    client = await rest_client(fake)
-    waker = channel_waker(client, fake, state, clock)
-    alice = agent_of(fake, "alice")
-    old = await waker.wake(alice, make_slot("s-old"), "p")
-    newer = await waker.wake(alice, make_slot("s-newer"), "p")
+    old = await waker.wake(agent, make_slot("s-old"), "p")
+    newer = await waker.wake(agent, make_slot("s-newer"), "p")
     await state.mark_ended("s-old", clock.now())
     await clock.advance(60)
     await state.mark_ended("s-newer", clock.now())
@@ -320,7 +272,7 @@ async def test_full_category_makes_room_by_deleting_the_oldest_ended_channel(
     category_id = int(_only(categories(fake))["id"])
     fill_category(fake, category_id, 50)
 
-    result = await waker.wake(alice, make_slot("s-new"), "p")
+    result = await waker.wake(agent, make_slot("s-new"), "p")
 
     assert result.ok, result.error
     assert int(old.reference or 0) not in fake.channels
@@ -331,16 +283,13 @@ async def test_full_category_makes_room_by_deleting_the_oldest_ended_channel(
 
 
 async def test_full_category_with_nothing_ended_opens_a_second_private_category(
-    fake: FakeDiscord, rest_client: RestClient, state: StateStore, clock: FakeClock
+    fake: FakeDiscord, waker: PrivateChannelWaker, agent: AgentConfig
 ) -> None:
-    client = await rest_client(fake)
-    waker = channel_waker(client, fake, state, clock)
-    alice = agent_of(fake, "alice")
-    live = await waker.wake(alice, make_slot("s-live"), "p")  # not ended: must stay
+    live = await waker.wake(agent, make_slot("s-live"), "p")  # not ended: must stay
     category_id = int(_only(categories(fake))["id"])
     fill_category(fake, category_id, 50)
 
-    result = await waker.wake(alice, make_slot("s-overflow"), "p")
+    result = await waker.wake(agent, make_slot("s-overflow"), "p")
 
     assert result.ok, result.error
     assert int(live.reference or 0) in fake.channels
@@ -354,23 +303,19 @@ async def test_full_category_with_nothing_ended_opens_a_second_private_category(
         fake.admin.id,
     }
     # The next wake goes to the second category too, without another new one.
-    third = await waker.wake(alice, make_slot("s-overflow-2"), "p")
+    third = await waker.wake(agent, make_slot("s-overflow-2"), "p")
     assert fake.channel(int(third.reference or 0))["parent_id"] == second["id"]
     assert len(categories(fake)) == 2
 
 
+@pytest.mark.parametrize(
+    "fake", [pytest.param({"category_channel_limit": 1}, id="one-per-category")], indirect=True
+)
 async def test_discord_saying_full_before_our_count_does_moves_on(
-    make_fake: Callable[..., Awaitable[FakeDiscord]],
-    rest_client: RestClient,
-    state: StateStore,
-    clock: FakeClock,
+    fake: FakeDiscord, waker: PrivateChannelWaker, agent: AgentConfig
 ) -> None:
-    fake = await make_fake(category_channel_limit=1)
-    client = await rest_client(fake)
-    waker = channel_waker(client, fake, state, clock)
-    alice = agent_of(fake, "alice")
-    first = await waker.wake(alice, make_slot("s-1"), "p")
-    second = await waker.wake(alice, make_slot("s-2"), "p")
+    first = await waker.wake(agent, make_slot("s-1"), "p")
+    second = await waker.wake(agent, make_slot("s-2"), "p")
     assert first.ok and second.ok, (first.error, second.error)
     parents = {fake.channel(int(r.reference or 0))["parent_id"] for r in (first, second)}
     assert len(parents) == 2
@@ -378,13 +323,15 @@ async def test_discord_saying_full_before_our_count_does_moves_on(
 
 
 async def test_cleanup_deletes_ended_channels_after_the_retention_only(
-    fake: FakeDiscord, rest_client: RestClient, state: StateStore, clock: FakeClock
+    fake: FakeDiscord,
+    client: discord.Client,
+    agent: AgentConfig,
+    state: StateStore,
+    clock: FakeClock,
 ) -> None:
-    client = await rest_client(fake)
     waker = channel_waker(client, fake, state, clock, retention_s=3600)
-    alice = agent_of(fake, "alice")
-    ended = await waker.wake(alice, make_slot("s-ended"), "p")
-    running = await waker.wake(alice, make_slot("s-running"), "p")
+    ended = await waker.wake(agent, make_slot("s-ended"), "p")
+    running = await waker.wake(agent, make_slot("s-running"), "p")
     ended_at = clock.now()
     await state.mark_ended("s-ended", ended_at)
 
@@ -407,11 +354,9 @@ async def test_cleanup_deletes_ended_channels_after_the_retention_only(
 
 
 async def test_startup_cleanup_removes_only_leftovers_of_final_slots_in_our_categories(
-    fake: FakeDiscord, rest_client: RestClient, state: StateStore, clock: FakeClock
+    fake: FakeDiscord, waker: PrivateChannelWaker, agent: AgentConfig, clock: FakeClock
 ) -> None:
-    client = await rest_client(fake)
-    waker = channel_waker(client, fake, state, clock)
-    known = await waker.wake(agent_of(fake, "alice"), make_slot("s-known"), "p")
+    known = await waker.wake(agent, make_slot("s-known"), "p")
     category_id = int(_only(categories(fake))["id"])
     leftover = fake.add_channel("alice-gone", parent_id=category_id, topic="x · slot-id: s-gone")
     alive = fake.add_channel("alice-alive", parent_id=category_id, topic="x · slot-id: s-alive")
@@ -429,15 +374,12 @@ async def test_startup_cleanup_removes_only_leftovers_of_final_slots_in_our_cate
 
 
 async def test_notify_posts_in_the_slot_channel_without_mentions(
-    fake: FakeDiscord, rest_client: RestClient, state: StateStore, clock: FakeClock
+    fake: FakeDiscord, waker: PrivateChannelWaker, agent: AgentConfig
 ) -> None:
-    client = await rest_client(fake)
-    waker = channel_waker(client, fake, state, clock)
-    alice = agent_of(fake, "alice")
     slot = make_slot("s-notify")
-    assert not await waker.notify(alice, slot, "nobody home")  # no channel yet
-    woken = await waker.wake(alice, slot, "p")
-    assert await waker.notify(alice, slot, f"Still there, {fake.agents['alice'].mention}?")
+    assert not await waker.notify(agent, slot, "nobody home")  # no channel yet
+    woken = await waker.wake(agent, slot, "p")
+    assert await waker.notify(agent, slot, f"Still there, {fake.agents['alice'].mention}?")
     messages = fake.messages_in(int(woken.reference or 0))
     assert len(messages) == 2
     assert messages[1]["mentions"] == []
@@ -447,14 +389,12 @@ async def test_notify_posts_in_the_slot_channel_without_mentions(
 
 
 async def test_a_prompt_longer_than_one_message_is_posted_in_parts(
-    fake: FakeDiscord, rest_client: RestClient, state: StateStore, clock: FakeClock
+    fake: FakeDiscord, waker: PrivateChannelWaker, agent: AgentConfig, state: StateStore
 ) -> None:
-    client = await rest_client(fake)
-    waker = channel_waker(client, fake, state, clock)
     prompt = "\n".join(f"Step {i}: do the next small thing carefully." for i in range(120))
     assert len(prompt) > 4000
     slot = make_slot("s-long")
-    result = await waker.wake(agent_of(fake, "alice"), slot, prompt)
+    result = await waker.wake(agent, slot, prompt)
     assert result.ok, result.error
     messages = fake.messages_in(int(result.reference or 0))
     assert len(messages) >= 3
@@ -465,5 +405,5 @@ async def test_a_prompt_longer_than_one_message_is_posted_in_parts(
     assert REPLY_HELP in messages[-1]["content"]
     assert (await linked(state, slot.id))[1] == int(messages[0]["id"])
     # Waking again does not repeat any part.
-    assert (await waker.wake(agent_of(fake, "alice"), slot, prompt)).ok
+    assert (await waker.wake(agent, slot, prompt)).ok
     assert len(fake.messages_in(int(result.reference or 0))) == len(messages)

@@ -10,23 +10,26 @@ into a category nor open a category twice.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import discord
 import pytest
 
+from bot.core.agents import AgentConfig
 from bot.core.clock import FakeClock
 from bot.core.state import StateStore
+from bot.discord_io.channel_waker import PrivateChannelWaker
 from bot.discord_io.client import moderator_intents
 from bot.discord_io.guild_access import Listing
 from bot.discord_io.occupancy import Occupancy
 from cogs.views import controls_view
 from tests.discord_io.conftest import (
+    GUILD_CHANNELS,
+    MESSAGES,
+    AfterALostLedger,
     agent_of,
     categories,
-    channel_waker,
     fill_category,
     linked,
     make_slot,
@@ -35,24 +38,14 @@ from tests.discord_io.conftest import (
 from tests.fakediscord import FakeDiscord
 from tests.fakediscord.fixtures import connected_client
 
-MakeFake = Callable[..., Awaitable[FakeDiscord]]
-MESSAGES = "/channels/{channel_id}/messages"
-GUILD_CHANNELS = "/guilds/{guild_id}/channels"
-
-
-Connect = Callable[[FakeDiscord], Awaitable[discord.Client]]
-
 
 @pytest.fixture
-async def live() -> AsyncIterator[Connect]:
-    """discord.Clients connected to a fake's gateway (READY, the guild cached)."""
-    async with contextlib.AsyncExitStack() as stack:
-
-        async def connect(fake: FakeDiscord) -> discord.Client:
-            client = discord.Client(intents=moderator_intents(), guild_ready_timeout=0.2)
-            return await stack.enter_async_context(connected_client(fake, client))
-
-        yield connect
+async def client(fake: FakeDiscord) -> AsyncIterator[discord.Client]:
+    """Connected to the fake's gateway (READY, the guild cached), as in the running bot;
+    the `waker` fixture is built over this one here."""
+    quick = discord.Client(intents=moderator_intents(), guild_ready_timeout=0.2)
+    async with connected_client(fake, quick) as connected:
+        yield connected
 
 
 async def _cached(fake: FakeDiscord, client: discord.Client, channel_id: int) -> None:
@@ -66,18 +59,24 @@ def _custom_ids(message: dict[str, object]) -> list[str]:
     return [c["custom_id"] for row in rows for c in row.get("components") or []]
 
 
-async def test_a_steady_state_wake_is_exactly_two_rest_calls(
-    fake: FakeDiscord, live: Connect, state: StateStore, clock: FakeClock
-) -> None:
-    client = await live(fake)
-    waker = channel_waker(client, fake, state, clock)
-    waker.controls = controls_view
-    alice, bob = agent_of(fake, "alice"), agent_of(fake, "bob")
-
-    first = await waker.wake(alice, make_slot("s-first"), "p")
+@pytest.fixture
+async def category_id(
+    fake: FakeDiscord, client: discord.Client, waker: PrivateChannelWaker, agent: AgentConfig
+) -> int:
+    """The wake category, opened by a first wake for `agent` whose channel the client
+    has since seen on the gateway: what follows is the steady state."""
+    first = await waker.wake(agent, make_slot("s-first"), "p")
     assert first.ok, first.error
     await _cached(fake, client, int(first.reference or 0))
-    category = categories(fake)[0]
+    (category,) = categories(fake)
+    return int(category["id"])
+
+
+async def test_a_steady_state_wake_is_exactly_two_rest_calls(
+    fake: FakeDiscord, waker: PrivateChannelWaker, category_id: int, state: StateStore
+) -> None:
+    waker.controls = controls_view
+    bob = agent_of(fake, "bob")
     before = len(fake.requests)
 
     slot = make_slot("s-steady", agent_id="bob")
@@ -87,7 +86,7 @@ async def test_a_steady_state_wake_is_exactly_two_rest_calls(
     calls = [(r.method, r.route) for r in fake.requests[before:]]
     assert calls == [("POST", GUILD_CHANNELS), ("POST", MESSAGES)]
     made = fake.requests[before]
-    assert str(made.json["parent_id"]) == category["id"]  # the category came in the same call
+    assert str(made.json["parent_id"]) == str(category_id)  # came in the same call
     assert "s-steady" in made.json["topic"]
     kinds = {(int(o["id"]), o["type"]) for o in made.json["permission_overwrites"]}
     assert (fake.everyone_role.id, 0) in kinds  # @everyone as a role, not a member
@@ -103,14 +102,13 @@ async def test_a_steady_state_wake_is_exactly_two_rest_calls(
 
 
 async def test_concurrent_wakes_fill_categories_to_the_cap_and_open_each_once(
-    fake: FakeDiscord, live: Connect, state: StateStore, clock: FakeClock
+    fake: FakeDiscord,
+    client: discord.Client,
+    waker: PrivateChannelWaker,
+    agent: AgentConfig,
+    category_id: int,
+    state: StateStore,
 ) -> None:
-    client = await live(fake)
-    waker = channel_waker(client, fake, state, clock)
-    alice = agent_of(fake, "alice")
-    first = await waker.wake(alice, make_slot("s-first"), "p")
-    assert first.ok, first.error
-    category_id = int(categories(fake)[0]["id"])
     fill_category(fake, category_id, 46)  # 4 places left
     category = client.get_channel(category_id)
     assert isinstance(category, discord.CategoryChannel)
@@ -118,7 +116,7 @@ async def test_concurrent_wakes_fill_categories_to_the_cap_and_open_each_once(
     slots = [make_slot(f"s-burst-{i:02d}") for i in range(13)]
     _hold_channel_creations(fake, until=len(slots))
 
-    results = await asyncio.gather(*(waker.wake(alice, slot, "p") for slot in slots))
+    results = await asyncio.gather(*(waker.wake(agent, slot, "p") for slot in slots))
 
     assert all(r.ok for r in results), [r.error for r in results if not r.ok]
     assert len({r.reference for r in results}) == 13
@@ -154,34 +152,20 @@ def _hold_channel_creations(fake: FakeDiscord, *, until: int) -> None:
 
 
 async def test_a_wake_after_a_lost_ledger_finds_its_channel_in_the_cache(
-    fake: FakeDiscord, live: Connect, tmp_path: object, clock: FakeClock
+    fake: FakeDiscord,
+    client: discord.Client,
+    after_a_lost_ledger: AfterALostLedger,
+    agent: AgentConfig,
 ) -> None:
-    client = await live(fake)
-    alice = agent_of(fake, "alice")
     slot = make_slot("s-cache-topic")
-    async with _store(tmp_path, "a.db", clock) as first_state:
-        first = await channel_waker(client, fake, first_state, clock).wake(alice, slot, "p")
-    assert first.ok, first.error
-    await _cached(fake, client, int(first.reference or 0))
-    before = len(fake.requests)
-    async with _store(tmp_path, "b.db", clock) as empty:
-        again = await channel_waker(client, fake, empty, clock).wake(alice, slot, "p")
+    async with after_a_lost_ledger(slot) as (first, _, waker):
+        await _cached(fake, client, int(first.reference or 0))
+        before = len(fake.requests)
+        again = await waker.wake(agent, slot, "p")
     assert again.ok and again.reference == first.reference
     # Found by the topic in the cache; only the history was read to see the message.
     assert [(r.method, r.route) for r in fake.requests[before:]] == [("GET", MESSAGES)]
     assert len(text_channels(fake)) == 1
-
-
-@contextlib.asynccontextmanager
-async def _store(folder: object, name: str, clock: FakeClock) -> AsyncIterator[StateStore]:
-    from pathlib import Path
-
-    assert isinstance(folder, Path)
-    store = await StateStore.open(folder / name, clock=clock)
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 class _Channel:

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from tests.fakediscord import schemacheck
 from tests.fakediscord.context import RecordedRequest
+from tests.fakediscord.guild_rules import GuildRules
 from tests.fakediscord.inject import Injection
 from tests.fakediscord.interactions import (
     InteractionHandle,
@@ -48,13 +49,16 @@ from tests.fakediscord.wire.http import API_PREFIX, Fault, RestFront
 from tests.fakediscord.wire.intents import (
     GUILD_MEMBERS,
     GUILDS,
-    MESSAGE_CONTENT,
 )
 from tests.fakediscord.wire.rest import RestHandlers
 from tests.fakediscord.wire.routes import ROUTES
 from tests.fakediscord.world import Denial, OverwriteNote, Violation
 
 log = logging.getLogger(__name__)
+
+#: Where the gateway listens: the URL a client starts with, and READY's resume URL.
+GATEWAY_PATH = "/gateway"
+RESUME_GATEWAY_PATH = "/resume-gateway"
 
 
 class FakeDiscord(Injection):
@@ -71,22 +75,15 @@ class FakeDiscord(Injection):
         everyone_permissions: int = DEFAULT_EVERYONE_PERMISSIONS,
         admin_role_permissions: int = 0,
         agents: tuple[str, ...] = ("alice", "bob", "carol"),
-        privileged_intents: int = MESSAGE_CONTENT,
-        interaction_deadline: float = 3.0,
-        heartbeat_interval_ms: int = 41250,
-        category_channel_limit: int = 50,
-        guild_channel_limit: int = 500,
         spec_path: str | Path | bool | None = True,
+        **rules: Any,
     ) -> None:
+        """`rules`: any field of `GuildRules` (intents, deadlines, caps)."""
         self.ids = Snowflakes()
         gid = guild_id if guild_id is not None else self.ids.next()
         self.model = GuildModel(guild_id=gid, name=guild_name, snowflakes=self.ids)
         self.token = token
-        self.privileged_intents = privileged_intents
-        self.interaction_deadline = interaction_deadline
-        self.heartbeat_interval_ms = heartbeat_interval_ms
-        self.category_channel_limit = category_channel_limit
-        self.guild_channel_limit = guild_channel_limit
+        self.rules = GuildRules(**rules)
 
         model = self.model
         self.everyone_role = model.add_role("@everyone", everyone_permissions, role_id=gid)
@@ -131,8 +128,8 @@ class FakeDiscord(Injection):
     # -- lifecycle ---------------------------------------------------------------
     async def start(self) -> FakeDiscord:
         app = web.Application()
-        app.router.add_get("/gateway", self.gateway.handle)
-        app.router.add_get("/resume-gateway", self.gateway.handle)
+        for path in (GATEWAY_PATH, RESUME_GATEWAY_PATH):
+            app.router.add_get(path, self.gateway.handle)
         app.router.add_route("*", API_PREFIX + "/{tail:.*}", self.front.handle)
         self._runner = web.AppRunner(
             app, handle_signals=False, access_log=None, shutdown_timeout=1.0
@@ -170,24 +167,27 @@ class FakeDiscord(Injection):
             raise RuntimeError("FakeDiscord is not started (await fake.start())")
         return self._port
 
+    def _url(self, scheme: str, path: str = "") -> str:
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
+
     @property
     def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self._url("http")
 
     @property
     def api_base(self) -> str:
         """What `discord.http.Route.BASE` (DISCORD_API_BASE) must be set to."""
-        return f"{self.http_url}{API_PREFIX}"
+        return self._url("http", API_PREFIX)
 
     @property
     def ws_url(self) -> str:
         """What `DiscordWebSocket.DEFAULT_GATEWAY` (DISCORD_GATEWAY_URL) must be set to."""
-        return f"ws://127.0.0.1:{self.port}/gateway"
+        return self._url("ws", GATEWAY_PATH)
 
     @property
     def resume_ws_url(self) -> str:
         """READY's `resume_gateway_url` (a different path, so tests can see it used)."""
-        return f"ws://127.0.0.1:{self.port}/resume-gateway"
+        return self._url("ws", RESUME_GATEWAY_PATH)
 
     def env(self) -> dict[str, str]:
         """Environment for running the bot as a subprocess against this fake."""

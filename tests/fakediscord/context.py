@@ -11,21 +11,31 @@ from tests.fakediscord.errors import form_error
 
 
 @dataclass(frozen=True)
+class BodyCheck:
+    """What an endpoint with a body accepts, and checks it against.
+
+    `schema` names the hand-written schema in schemas/, `spec_path` the path of the
+    same operation in Discord's OpenAPI description; JSON always, multipart/form-data
+    (files) too where `multipart`.
+    """
+
+    schema: str
+    spec_path: str
+    multipart: bool = False
+
+
+@dataclass(frozen=True)
 class RouteSpec:
     """One modelled endpoint.
 
-    `template` is Discord's path (the key tests use with `requests_for`),
-    `body` says what the endpoint accepts ("json", "json+multipart" or None for
-    none), `schema` names the hand-written schema in schemas/, `spec_path` the
-    path of the same operation in Discord's OpenAPI description.
+    `template` is Discord's path (the key tests use with `requests_for`); `body` is
+    None for an endpoint that takes no body.
     """
 
     method: str
     template: str
     handler: str
-    body: str | None = None
-    schema: str | None = None
-    spec_path: str | None = None
+    body: BodyCheck | None = None
     auth: bool = True
 
 

@@ -12,6 +12,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+from tests.fakediscord.guild_rules import GuildRules
 from tests.fakediscord.interactions import (
     APPLICATION_COMMAND,
     AUTOCOMPLETE,
@@ -34,7 +35,7 @@ class Injection(GuildWorld):
     """Mixed into `FakeDiscord` (its state is set up by `FakeDiscord.__init__`)."""
 
     interaction_service: InteractionService
-    interaction_deadline: float
+    rules: GuildRules
 
     # -- injection -------------------------------------------------------------------
     async def inject_message(
@@ -103,7 +104,7 @@ class Injection(GuildWorld):
         Options are given by name and checked against the registered command
         (unknown names, missing required options and values outside `choices`
         raise: Discord's client would not send them).
-        `deadline` overrides the fake's `interaction_deadline` for this one.
+        `deadline` overrides the fake's `rules.interaction_deadline` for this one.
         """
         handle = self.interaction_service.inject(
             user=user,
@@ -117,7 +118,7 @@ class Injection(GuildWorld):
             values=values,
             message_id=message_id,
             check_permissions=check_permissions,
-            deadline=self.interaction_deadline if deadline is None else deadline,
+            deadline=self.rules.interaction_deadline if deadline is None else deadline,
         )
         await asyncio.sleep(0)
         return handle

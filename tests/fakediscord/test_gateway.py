@@ -116,21 +116,29 @@ async def test_injected_message_reaches_on_message(fake_discord: FakeDiscord) ->
             await fake.inject_message(channel.id, fake.agents["bob"], "DONE")
 
 
+async def _seen_from_alice(
+    fake: FakeDiscord, client: discord.Client, posts: list[tuple[int, str]], arrive: int
+) -> list[str]:
+    """alice posts each (channel id, text) in turn; the contents of her messages that
+    reached the client's on_message, once `arrive` of them did."""
+    alice = fake.agents["alice"]
+    inbox = Inbox(client)
+    async with connected_client(fake, client):
+        for channel_id, text in posts:
+            await fake.inject_message(channel_id, alice, text)
+        await fake.wait_for(lambda: len(inbox.by(alice.id)) >= arrive, what="alice's messages")
+    return [m.content for m in inbox.by(alice.id)]
+
+
 async def test_content_is_hidden_without_the_message_content_intent(
     fake_discord: FakeDiscord,
 ) -> None:
     fake = fake_discord
-    alice = fake.agents["alice"]
     general = fake.add_channel("general")
-    inbox = Inbox(quick_client(message_content=False))
-    async with connected_client(fake, inbox.client):
-        await fake.inject_message(general, alice, "DONE: hidden from you")
-        await fake.inject_message(general, alice, f"{fake.bot_user.mention} DONE: you are named")
-        await fake.wait_for(lambda: len(inbox.by(alice.id)) == 2, what="both messages")
-    assert [m.content for m in inbox.by(alice.id)] == [
-        "",
-        f"{fake.bot_user.mention} DONE: you are named",
-    ]
+    named = f"{fake.bot_user.mention} DONE: you are named"
+    posts = [(general, "DONE: hidden from you"), (general, named)]
+    client = quick_client(message_content=False)
+    assert await _seen_from_alice(fake, client, posts, arrive=2) == ["", named]
 
 
 async def test_a_privileged_intent_not_enabled_in_the_portal_closes_with_4014(
@@ -149,17 +157,12 @@ async def test_no_message_create_from_channels_the_bot_cannot_see(
     from tests.fakediscord import Overwrite
 
     fake = fake_discord
-    alice = fake.agents["alice"]
     hidden = fake.add_channel(
         "hidden", overwrites=[Overwrite(fake.bot_user.id, 1, 0, int(P.VIEW_CHANNEL))]
     )
     general = fake.add_channel("general")
-    async with connected_client(fake) as client:
-        inbox = Inbox(client)
-        await fake.inject_message(hidden, alice, "secret")
-        await fake.inject_message(general, alice, "public")
-        await fake.wait_for(lambda: inbox.by(alice.id), what="the public message")
-    assert [m.content for m in inbox.by(alice.id)] == ["public"]
+    posts = [(hidden, "secret"), (general, "public")]
+    assert await _seen_from_alice(fake, quick_client(), posts, arrive=1) == ["public"]
 
 
 async def test_drop_and_resume_keeps_a_message_sent_during_the_outage(

@@ -33,10 +33,19 @@ async def client(fake_discord: FakeDiscord) -> AsyncIterator[discord.Client]:
         yield bot
 
 
-async def _guild(client: discord.Client, fake: FakeDiscord) -> tuple[discord.Guild, discord.Member]:
+GuildMe = tuple[discord.Guild, discord.Member]
+
+
+async def _guild(client: discord.Client, fake: FakeDiscord) -> GuildMe:
     guild = await client.fetch_guild(fake.guild_id)
     me = await guild.fetch_member(fake.bot_user.id)
     return guild, me
+
+
+@pytest.fixture
+async def guild_me(client: discord.Client, fake_discord: FakeDiscord) -> GuildMe:
+    """The fake's guild and the bot's member in it, fetched over REST by `client`."""
+    return await _guild(client, fake_discord)
 
 
 def _private_overwrites(
@@ -89,11 +98,11 @@ async def test_answers_are_exactly_application_json_and_need_a_bot_token(
 
 
 async def test_private_channel_is_seen_by_agent_moderator_and_admin_role_only(
-    fake_discord: FakeDiscord, client: discord.Client
+    fake_discord: FakeDiscord, guild_me: GuildMe
 ) -> None:
     fake = fake_discord
     alice = fake.agents["alice"]
-    guild, me = await _guild(client, fake)
+    guild, me = guild_me
     channel = await guild.create_text_channel(
         "Alice 0123abcd",
         topic="slot 0123abcd-full-id",
@@ -112,12 +121,11 @@ async def test_private_channel_is_seen_by_agent_moderator_and_admin_role_only(
 
 
 async def test_discord_object_for_everyone_leaves_the_channel_public(
-    fake_discord: FakeDiscord, client: discord.Client
+    fake_discord: FakeDiscord, guild_me: GuildMe
 ) -> None:
     fake = fake_discord
-    alice = fake.agents["alice"]
-    guild, me = await _guild(client, fake)
-    overwrites = _private_overwrites(guild, me, alice.id)
+    guild, me = guild_me
+    overwrites = _private_overwrites(guild, me, fake.agents["alice"].id)
     del overwrites[guild.default_role]
     overwrites[discord.Object(guild.id)] = discord.PermissionOverwrite(view_channel=False)
     channel = await guild.create_text_channel("alice-oops", overwrites=overwrites)
@@ -137,13 +145,13 @@ async def test_discord_object_for_everyone_leaves_the_channel_public(
 )
 async def test_an_overwrite_granting_beyond_the_bots_rights_is_refused(
     fake_discord: FakeDiscord,
-    client: discord.Client,
+    guild_me: GuildMe,
     grantee: str,
     grant: dict[str, bool],
     missing: str,
 ) -> None:
     fake = fake_discord
-    guild, me = await _guild(client, fake)
+    guild, me = guild_me
     alice_id = fake.agents["alice"].id
     overwrites = _private_overwrites(guild, me, alice_id)
     target = me if grantee == "bot" else discord.Object(alice_id)
@@ -177,10 +185,10 @@ async def test_creating_a_channel_needs_manage_channels(make_fake_discord: MakeF
 
 
 async def test_429_with_via_is_retried_by_discord_py_and_makes_one_channel(
-    fake_discord: FakeDiscord, client: discord.Client
+    fake_discord: FakeDiscord, guild_me: GuildMe
 ) -> None:
     fake = fake_discord
-    guild, me = await _guild(client, fake)
+    guild, me = guild_me
     fake.fail_next("POST", CHANNELS, 429, retry_after=0.05)
     channel = await guild.create_text_channel(
         "alice-1", overwrites=_private_overwrites(guild, me, fake.agents["alice"].id)
@@ -305,9 +313,9 @@ async def test_unknown_channel_and_message(
     assert message.value.code == 10008
 
 
-async def test_channel_edit_and_delete(fake_discord: FakeDiscord, client: discord.Client) -> None:
+async def test_channel_edit_and_delete(fake_discord: FakeDiscord, guild_me: GuildMe) -> None:
     fake = fake_discord
-    guild, me = await _guild(client, fake)
+    guild, me = guild_me
     channel = await guild.create_text_channel(
         "alice-1", overwrites=_private_overwrites(guild, me, fake.agents["alice"].id)
     )
@@ -339,7 +347,7 @@ async def test_members_roles_and_member_list_intent(make_fake_discord: MakeFake)
         with pytest.raises(discord.Forbidden) as listing:
             await bot.http.get_members(fake.guild_id, 1000, None)
         assert listing.value.code == 50001
-    fake.privileged_intents |= GUILD_MEMBERS
+    fake.rules.privileged_intents |= GUILD_MEMBERS
     async with rest_client(fake) as bot:
         first = await bot.http.get_members(fake.guild_id, 2, None)
         rest = await bot.http.get_members(fake.guild_id, 1000, int(first[-1]["user"]["id"]))

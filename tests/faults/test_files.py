@@ -16,6 +16,7 @@ import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from contextlib import closing
+from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -25,10 +26,12 @@ from bot.__main__ import main
 from bot.calendar.store import EmbeddedCalendar
 from bot.calendar.store.schema import open_database
 from bot.core.calendar import CalendarUnavailable
+from bot.core.models import SlotCreate
 from bot.core.sqlite_file import DatabaseFileBusy, DatabaseFileCorrupt, DatabaseFileRefused
 from bot.core.state import StateError, StateStore
-from tests.support.files import corrupt_page, snapshot
-from tests.support.processes import REPO_ROOT
+from tests.support.files import corrupt_page, snapshot, untouched
+from tests.support.processes import REPO_ROOT, run_bot
+from tests.support.root_logging import own_root_logging
 
 UTC = ZoneInfo("UTC")
 
@@ -44,14 +47,8 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("CALENDAR_URL", f"sqlite:///{tmp_path / 'calendar.db'}")
     monkeypatch.setenv("STATE_PATH", str(tmp_path / "state.db"))
     monkeypatch.chdir(tmp_path)
-    root = logging.getLogger()
-    # Only this test's handlers: one an earlier test left on a closed stream must not fire.
-    monkeypatch.setattr(root, "handlers", [])
-    handlers, level = list(root.handlers), root.level
-    yield tmp_path
-    for handler in [h for h in root.handlers if h not in handlers]:
-        root.removeHandler(handler)
-    root.setLevel(level)
+    with own_root_logging(monkeypatch):
+        yield tmp_path
 
 
 def _directory(tmp: Path) -> Path:
@@ -161,23 +158,21 @@ def test_check_config_never_says_valid_beside_problems_found(
     assert not (workdir / "state.db").exists()  # check-config opens nothing
 
 
+def _ada_at(hour: int, title: str, prompt: str) -> SlotCreate:
+    """ada's slot at `hour` on 2 March 2026: in the past, allowed so (DESIGN §3.2)."""
+    return SlotCreate(
+        agent_id="ada",
+        scheduled_at=datetime(2026, 3, 2, hour, tzinfo=UTC),
+        title=title,
+        prompt=prompt,
+        allow_past=True,
+    )
+
+
 async def _calendar_with_a_slot(path: Path) -> str:
-    from datetime import UTC as utc
-    from datetime import datetime
-
-    from bot.core.models import SlotCreate
-
     calendar = await EmbeddedCalendar.open(path, timezone=UTC)
     try:
-        slot = await calendar.create_slot(
-            SlotCreate(
-                agent_id="ada",
-                scheduled_at=datetime(2026, 3, 2, 9, tzinfo=utc),
-                title="keep me",
-                prompt="p" * 3000,
-                allow_past=True,
-            )
-        )
+        slot = await calendar.create_slot(_ada_at(9, "keep me", "p" * 3000))
     finally:
         await calendar.close()
     return slot.id
@@ -189,13 +184,11 @@ async def test_a_corrupt_calendar_is_refused_never_moved_and_says_how_to_recover
     path = tmp_path / "calendar.db"
     await _calendar_with_a_slot(path)
     corrupt_page(path, "slots")
-    before = snapshot(tmp_path)
-    with pytest.raises(DatabaseFileCorrupt) as err:
+    with untouched(tmp_path), pytest.raises(DatabaseFileCorrupt) as err:  # never moved
         await EmbeddedCalendar.open(path, timezone=UTC)
     message = str(err.value)
     assert message.startswith(f"CALENDAR_URL: {path} failed its integrity check")
     assert ".recover" in message and err.value.exit_code == 2
-    assert snapshot(tmp_path) == before  # never moved, never rewritten
 
 
 def test_a_corrupt_calendar_stops_every_command_once_with_exit_2(
@@ -220,46 +213,36 @@ def test_a_corrupt_calendar_served_is_exit_2_in_a_real_process(tmp_path: Path) -
     corrupt_page(path, "slots")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CALENDAR_", "DISCORD_"))}
     env.update(PYTHONPATH=str(REPO_ROOT), CALENDAR_URL=f"sqlite:///{path}")
-    done = subprocess.run(
-        [sys.executable, "-m", "bot", "calendar", "serve", "--port", "0"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_bot(tmp_path, env, "calendar", "serve", "--port", "0")
     assert done.returncode == 2, done.stderr
     assert "integrity check" in done.stderr and "Traceback" not in done.stderr
 
 
-@pytest.mark.parametrize(
-    ("content", "said"),
-    [
-        (b"", r"empty file \(0 bytes\)"),
-        (b"plain text, somebody's notes\n" * 100, "not an SQLite database"),
-    ],
-    ids=["zero-bytes", "not-sqlite"],
-)
-async def test_a_calendar_file_that_is_not_a_calendar_is_refused_untouched(
-    tmp_path: Path, content: bytes, said: str
-) -> None:
-    path = tmp_path / "calendar.db"
-    path.write_bytes(content)
-    before = snapshot(tmp_path)
-    with pytest.raises(DatabaseFileRefused, match=said):
-        await EmbeddedCalendar.open(path, timezone=UTC)
-    assert snapshot(tmp_path) == before
-
-
-async def test_another_programs_database_is_refused_as_a_calendar(tmp_path: Path) -> None:
-    path = tmp_path / "calendar.db"
+def _contacts_database(path: Path) -> None:
     with closing(sqlite3.connect(path)) as raw:
         raw.execute("CREATE TABLE contacts (name TEXT)")
-    before = snapshot(tmp_path)
-    with pytest.raises(DatabaseFileRefused, match="contacts"):
+
+
+#: Files at CALENDAR_URL that are not a calendar: (how to write one, what the refusal says).
+NOT_A_CALENDAR: dict[str, tuple[Callable[[Path], object], str]] = {
+    "zero-bytes": (lambda path: path.write_bytes(b""), r"empty file \(0 bytes\)"),
+    "not-sqlite": (
+        lambda path: path.write_bytes(b"plain text, somebody's notes\n" * 100),
+        "not an SQLite database",
+    ),
+    "another-programs-database": (_contacts_database, "contacts"),
+}
+
+
+@pytest.mark.parametrize("kind", NOT_A_CALENDAR)
+async def test_a_calendar_file_that_is_not_a_calendar_is_refused_untouched(
+    tmp_path: Path, kind: str
+) -> None:
+    write, said = NOT_A_CALENDAR[kind]
+    path = tmp_path / "calendar.db"
+    write(path)
+    with untouched(tmp_path), pytest.raises(DatabaseFileRefused, match=said):
         await EmbeddedCalendar.open(path, timezone=UTC)
-    assert snapshot(tmp_path) == before
 
 
 async def test_the_state_file_of_the_calendar_is_not_ours_either(tmp_path: Path) -> None:
@@ -323,10 +306,8 @@ async def test_a_locked_state_file_is_a_clear_error_not_set_aside(
     path = tmp_path / "state.db"
     await (await StateStore.open(path)).close()
     locked(path)
-    before = snapshot(tmp_path)
-    with pytest.raises(DatabaseFileBusy, match="STATE_PATH"):
+    with untouched(tmp_path), pytest.raises(DatabaseFileBusy, match="STATE_PATH"):
         await StateStore.open(path, busy_timeout_s=0.2)
-    assert snapshot(tmp_path) == before
 
 
 async def test_a_full_state_file_keeps_every_committed_write_and_says_so(tmp_path: Path) -> None:
@@ -353,11 +334,6 @@ async def test_a_full_state_file_keeps_every_committed_write_and_says_so(tmp_pat
 
 
 async def test_a_full_calendar_keeps_every_committed_slot_and_says_so(tmp_path: Path) -> None:
-    from datetime import UTC as utc
-    from datetime import datetime
-
-    from bot.core.models import SlotCreate
-
     path = tmp_path / "calendar.db"
     kept = await _calendar_with_a_slot(path)
     calendar = await EmbeddedCalendar.open(path, timezone=UTC)
@@ -365,15 +341,7 @@ async def test_a_full_calendar_keeps_every_committed_slot_and_says_so(tmp_path: 
         rows = await calendar._db.execute_fetchall("PRAGMA page_count")
         await calendar._db.execute(f"PRAGMA max_page_count = {next(iter(rows))[0]}")
         with pytest.raises(CalendarUnavailable, match="full"):
-            await calendar.create_slot(
-                SlotCreate(
-                    agent_id="ada",
-                    scheduled_at=datetime(2026, 3, 2, 10, tzinfo=utc),
-                    title="too much",
-                    prompt="q" * 16_000,
-                    allow_past=True,
-                )
-            )
+            await calendar.create_slot(_ada_at(10, "too much", "q" * 16_000))
         assert [s.id for s in await calendar.list_slots()] == [kept]
     finally:
         await calendar.close()

@@ -20,6 +20,7 @@ from bot.presenters.timeline import (
     _Scale,
     render_timeline,
 )
+from tests.support.slots import slot_at
 
 DAY = datetime(2026, 12, 7, tzinfo=UTC)
 ZONE = ZoneInfo("UTC")
@@ -27,14 +28,7 @@ ZONE = ZoneInfo("UTC")
 
 def slot(slot_id: str, hour: float, status: SlotStatus, minutes: int = 60) -> Slot:
     at = DAY + timedelta(hours=hour)
-    return Slot(
-        id=slot_id,
-        agent_id="ada",
-        scheduled_at=at,
-        estimated_duration_min=minutes,
-        status=status,
-        updated_at=at,
-    )
+    return slot_at(at, slot_id, estimated_duration_min=minutes, status=status)
 
 
 def picture(rows: list[TimelineRow], now: datetime) -> Image.Image:

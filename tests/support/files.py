@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 
@@ -51,3 +52,12 @@ def snapshot(directory: Path) -> dict[str, tuple[int, int, bytes | None]]:
             entry.read_bytes() if small else None,
         )
     return found
+
+
+@contextmanager
+def untouched(directory: Path) -> Iterator[None]:
+    """Fails unless every entry under `directory` is, after the block, as it was before:
+    a refusal that stores, renames or deletes nothing."""
+    before = snapshot(directory)
+    yield
+    assert snapshot(directory) == before

@@ -12,6 +12,7 @@ import contextlib
 import os
 import signal
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -69,6 +70,20 @@ def bot_env(
     )
     env.update(settings)
     return env
+
+
+def run_bot(cwd: Path, env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m bot *args` in `cwd`, run to its end: the exit code and the text a user's
+    shell would show. For short-lived runs (a refusal, an exit code), not for a serving bot."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=cwd,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def free_port() -> int:

@@ -9,6 +9,8 @@ from dataclasses import replace
 import pytest
 
 from bot.core.agents import AgentConfig
+from bot.core.models import Slot
+from bot.core.waker import WakeResult
 from bot.wakers.spawn import wake_id_for
 from bot.wakers.spawn_env import SpawnEnvironment
 from bot.wakers.spawn_url import SpawnUrlWaker
@@ -19,17 +21,33 @@ def _waker(url: str | None, **kwargs: object) -> SpawnUrlWaker:
     return SpawnUrlWaker(url, backoff_s=0.01, backoff_max_s=0.05, **kwargs)  # type: ignore[arg-type]
 
 
+async def _wake_once(
+    url: str | None,
+    agent: AgentConfig,
+    slot: Slot | None = None,
+    *,
+    prompt: str = "p",
+    **options: object,
+) -> WakeResult:
+    """One wake through a fresh waker with `options`, closed after (its session with it)."""
+    waker = _waker(url, **options)
+    try:
+        return await waker.wake(agent, slot or make_slot(), prompt)
+    finally:
+        await waker.close()
+
+
 async def test_posts_the_documented_payload(
     spawn_receiver: SpawnReceiver, alice: AgentConfig
 ) -> None:
-    waker = _waker(
-        spawn_receiver.url, environment=SpawnEnvironment(calendar_url="http://127.0.0.1:8099")
-    )
     slot = make_slot(prompt='Say "hi"; then $(rm -rf /)\nline two')
-    try:
-        result = await waker.wake(alice, slot, "rendered prompt")
-    finally:
-        await waker.close()
+    result = await _wake_once(
+        spawn_receiver.url,
+        alice,
+        slot,
+        prompt="rendered prompt",
+        environment=SpawnEnvironment(calendar_url="http://127.0.0.1:8099"),
+    )
     assert result.ok and result.via == "spawn_url"
     assert len(spawn_receiver.bodies) == 1
     body = spawn_receiver.bodies[0]
@@ -59,11 +77,7 @@ async def test_wake_id_is_stable_per_slot_and_differs_between_slots(
 
 async def test_retries_5xx_then_succeeds(spawn_receiver: SpawnReceiver, alice: AgentConfig) -> None:
     spawn_receiver.statuses = [500, 503]
-    waker = _waker(spawn_receiver.url, attempts=4)
-    try:
-        result = await waker.wake(alice, make_slot(), "p")
-    finally:
-        await waker.close()
+    result = await _wake_once(spawn_receiver.url, alice, attempts=4)
     assert result.ok, result.error
     assert len(spawn_receiver.bodies) == 3
     assert len({b["wake_id"] for b in spawn_receiver.bodies}) == 1
@@ -71,11 +85,7 @@ async def test_retries_5xx_then_succeeds(spawn_receiver: SpawnReceiver, alice: A
 
 async def test_a_timeout_is_retried(spawn_receiver: SpawnReceiver, alice: AgentConfig) -> None:
     spawn_receiver.delays = [10.0]
-    waker = _waker(spawn_receiver.url, attempts=4, timeout_s=1.0)
-    try:
-        result = await waker.wake(alice, make_slot(), "p")
-    finally:
-        await waker.close()
+    result = await _wake_once(spawn_receiver.url, alice, attempts=4, timeout_s=1.0)
     assert result.ok, result.error
     assert len(spawn_receiver.bodies) >= 2  # the hung first answer was given up on
 
@@ -84,11 +94,7 @@ async def test_gives_up_after_bounded_attempts(
     spawn_receiver: SpawnReceiver, alice: AgentConfig
 ) -> None:
     spawn_receiver.default_status = 502
-    waker = _waker(spawn_receiver.url, attempts=3)
-    try:
-        result = await waker.wake(alice, make_slot(), "p")
-    finally:
-        await waker.close()
+    result = await _wake_once(spawn_receiver.url, alice, attempts=3)
     assert not result.ok
     assert len(spawn_receiver.bodies) == 3
     assert result.error is not None and "3 time(s)" in result.error and "HTTP 502" in result.error
@@ -98,12 +104,8 @@ async def test_4xx_fails_without_retry_and_hides_the_token(
     spawn_receiver: SpawnReceiver, alice: AgentConfig, caplog: pytest.LogCaptureFixture
 ) -> None:
     spawn_receiver.statuses = [400]
-    waker = _waker(spawn_receiver.url, attempts=4)
     caplog.set_level(logging.DEBUG)
-    try:
-        result = await waker.wake(alice, make_slot(), "p")
-    finally:
-        await waker.close()
+    result = await _wake_once(spawn_receiver.url, alice, attempts=4)
     assert not result.ok
     assert len(spawn_receiver.bodies) == 1
     assert result.error is not None and "HTTP 400" in result.error
@@ -117,23 +119,15 @@ async def test_connection_refused_is_retried_then_a_clear_failure(alice: AgentCo
     with socket.socket() as sock:  # a port that was free a moment ago: nobody listens
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    waker = _waker(f"http://127.0.0.1:{port}/hook", attempts=2)
-    try:
-        result = await waker.wake(alice, make_slot(), "p")
-    finally:
-        await waker.close()
+    result = await _wake_once(f"http://127.0.0.1:{port}/hook", alice, attempts=2)
     assert not result.ok
     assert result.error is not None
     assert "2 time(s)" in result.error and "cannot connect" in result.error
 
 
 async def test_per_agent_url_overrides_the_global_one(spawn_receiver: SpawnReceiver) -> None:
-    waker = _waker("http://127.0.0.1:9/never-used")
     agent = AgentConfig(id="bob", spawn_url=spawn_receiver.url)
-    try:
-        result = await waker.wake(agent, make_slot(agent_id="bob"), "p")
-    finally:
-        await waker.close()
+    result = await _wake_once("http://127.0.0.1:9/never-used", agent, make_slot(agent_id="bob"))
     assert result.ok
     assert spawn_receiver.bodies[0]["agent_id"] == "bob"
 

@@ -222,7 +222,7 @@ class Gateway:
         conn.send(
             {
                 "op": OP_HELLO,
-                "d": {"heartbeat_interval": self.fake.heartbeat_interval_ms},
+                "d": {"heartbeat_interval": self.fake.rules.heartbeat_interval_ms},
                 "s": None,
                 "t": None,
             }
@@ -287,7 +287,7 @@ class Gateway:
             if not isinstance(intents, int) or intents < 0:
                 await self._close(conn, 4013, "Invalid intent(s)")
                 return False
-            if intents & PRIVILEGED_INTENTS & ~fake.privileged_intents:
+            if intents & PRIVILEGED_INTENTS & ~fake.rules.privileged_intents:
                 await self._close(conn, 4014, "Disallowed intent(s)")
                 return False
             session = Session(id=secrets.token_hex(16), intents=intents)

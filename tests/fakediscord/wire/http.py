@@ -181,10 +181,10 @@ class RestFront:
         body, files = await self._read_body(request, route, record)
         record.json = body
         record.files = files
-        if route.schema is not None:
-            problems = schemacheck.check_local(route.schema, body)
-            if self.fake.spec is not None and route.spec_path is not None:
-                problems += self.fake.spec.check(route.method, route.spec_path, body)
+        if route.body is not None:
+            problems = schemacheck.check_local(route.body.schema, body)
+            if self.fake.spec is not None:
+                problems += self.fake.spec.check(route.method, route.body.spec_path, body)
             if problems:
                 raise ApiError(
                     400,
@@ -222,7 +222,7 @@ class RestFront:
                     "The request body contains invalid JSON.",
                     violation=[f"invalid JSON: {exc}"],
                 ) from exc
-        if ctype == "multipart/form-data" and "multipart" in route.body:
+        if ctype == "multipart/form-data" and route.body.multipart:
             payload: Any = None
             files: list[dict[str, Any]] = []
             reader = await request.multipart()
@@ -264,7 +264,7 @@ class RestFront:
 
 
 def _accepted(route: RouteSpec) -> str:
-    if route.body and "multipart" in route.body:
+    if route.body is not None and route.body.multipart:
         return "application/json or multipart/form-data"
     return "application/json"
 

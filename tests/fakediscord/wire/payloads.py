@@ -12,11 +12,11 @@ if TYPE_CHECKING:
 
 def app_flags(fake: FakeDiscord) -> int:
     flags = 1 << 23  # APPLICATION_COMMAND_BADGE
-    if fake.privileged_intents & GUILD_PRESENCES:
+    if fake.rules.privileged_intents & GUILD_PRESENCES:
         flags |= 1 << 13
-    if fake.privileged_intents & GUILD_MEMBERS:
+    if fake.rules.privileged_intents & GUILD_MEMBERS:
         flags |= 1 << 15
-    if fake.privileged_intents & MESSAGE_CONTENT:
+    if fake.rules.privileged_intents & MESSAGE_CONTENT:
         flags |= 1 << 19
     return flags
 

@@ -119,7 +119,7 @@ class RestBase:
                 "Categories cannot be nested",
                 violation=False,
             )
-        limit = self.fake.category_channel_limit
+        limit = self.fake.rules.category_channel_limit
         if len(self.model.children_of(parent.id)) >= limit:
             raise form_error(
                 "parent_id",
@@ -149,7 +149,7 @@ class RestBase:
         return for_app(
             msg,
             app_user_id=self.bot_id,
-            has_intent=bool(self.fake.privileged_intents & MESSAGE_CONTENT),
+            has_intent=bool(self.fake.rules.privileged_intents & MESSAGE_CONTENT),
         )
 
     # -- users, application, gateway -----------------------------------------------

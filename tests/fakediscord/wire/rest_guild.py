@@ -96,7 +96,7 @@ class GuildRoutes(RestBase):
 
     async def list_members(self, ctx: Ctx) -> web.Response:
         self._guild(ctx)
-        if not self.fake.privileged_intents & GUILD_MEMBERS:
+        if not self.fake.rules.privileged_intents & GUILD_MEMBERS:
             self.fake._deny(ctx, ["GUILD_MEMBERS intent (developer portal)"], "list members")
             raise missing_access()
         try:
@@ -140,11 +140,11 @@ class GuildRoutes(RestBase):
                 holdable=self.model.base_permissions(self.bot_id),
                 may_manage_roles=False,
             )
-        if len(self.model.channels) >= self.fake.guild_channel_limit:
+        if len(self.model.channels) >= self.fake.rules.guild_channel_limit:
             raise ApiError(
                 400,
                 30013,
-                f"Maximum number of guild channels reached ({self.fake.guild_channel_limit})",
+                f"Maximum number of guild channels reached ({self.fake.rules.guild_channel_limit})",
             )
         name = body["name"]
         if ch_type in GUILD_TEXT_LIKE:

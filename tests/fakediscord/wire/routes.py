@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import unquote
 
-from tests.fakediscord.context import RouteSpec
+from tests.fakediscord.context import BodyCheck, RouteSpec
 
 _CH = "/channels/{channel_id}"
 _MSG = _CH + "/messages/{message_id}"
@@ -29,15 +29,8 @@ def _checked(
     The OpenAPI path is the template unless the description names a parameter
     differently, so most rows need not spell it twice.
     """
-    return RouteSpec(
-        method,
-        template,
-        handler,
-        body="json+multipart" if multipart else "json",
-        schema=schema,
-        spec_path=spec_path or template,
-        auth=auth,
-    )
+    check = BodyCheck(schema, spec_path or template, multipart)
+    return RouteSpec(method, template, handler, body=check, auth=auth)
 
 
 # Literal routes (@me, @original) come before the variable ones they overlap.
