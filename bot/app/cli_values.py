@@ -124,7 +124,7 @@ def read_prompt_file(name: str) -> str:
             with Path(name).open("rb") as file:
                 raw = file.read(_PROMPT_FILE_BYTES)
     except OSError as exc:
-        raise UsageError(f"--prompt-file: cannot read {name}: {exc.strerror or exc}") from None
+        raise UsageError(f"--prompt-file: {name} cannot be read ({exc.strerror or exc})") from None
     too_long = UsageError(f"--prompt-file: {name} is longer than {PROMPT_MAX} characters")
     if len(raw) >= _PROMPT_FILE_BYTES:
         raise too_long
