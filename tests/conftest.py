@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 # Capped so the whole suite stays well under 5 minutes on a loaded 2-core machine.
@@ -18,3 +21,26 @@ settings.register_profile(
     "dev", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+@pytest.fixture(autouse=True)
+def _restored_logging() -> Iterator[None]:
+    """`python -m bot` and `calendar serve` configure logging for the process they think they
+    own (root handlers, quieter library loggers); run in-process by a test, the next test in
+    that worker must not inherit it (its caplog would miss records)."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    levels = {
+        name: logger.level
+        for name, logger in root.manager.loggerDict.items()
+        if isinstance(logger, logging.Logger)
+    }
+    yield
+    # pytest adds and removes its own capture handlers around each phase: leave those alone.
+    for handler in [h for h in root.handlers if h not in handlers]:
+        if not type(handler).__module__.startswith("_pytest"):
+            root.removeHandler(handler)
+    root.setLevel(level)
+    for name, logger in list(root.manager.loggerDict.items()):
+        if isinstance(logger, logging.Logger) and logger.level != levels.get(name, logging.NOTSET):
+            logger.setLevel(levels.get(name, logging.NOTSET))

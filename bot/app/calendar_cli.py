@@ -144,10 +144,10 @@ def format_table(slots: Sequence[Slot], day: date, tz: ZoneInfo) -> str:
     rows = []
     for slot in slots:
         local = slot.scheduled_at.astimezone(tz)
-        shown = f"{local:%H:%M}" if local.date() == day else f"{local:%Y-%m-%d %H:%M}"
+        at = f"{local:%H:%M}" if local.date() == day else f"{local:%Y-%m-%d %H:%M}"
         rows.append(
             (
-                shown,
+                at,
                 slot.agent_id,
                 str(slot.priority),
                 slot.status.value,

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import logging
 import sqlite3
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,22 +57,3 @@ def stored_titles(db: Path) -> list[str]:
         return []
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as connection:
         return [row[0] for row in connection.execute("SELECT title FROM slots")]
-
-
-@pytest.fixture
-def restored_logging() -> Iterator[None]:
-    """`python -m bot` and `calendar serve` set up logging for their process (root handlers,
-    quieter library loggers); run in-process, later tests must not inherit that."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    levels = {
-        name: logger.level
-        for name, logger in root.manager.loggerDict.items()
-        if isinstance(logger, logging.Logger)
-    }
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    for name, logger in list(root.manager.loggerDict.items()):
-        if isinstance(logger, logging.Logger):
-            logger.setLevel(levels.get(name, logging.NOTSET))

@@ -10,15 +10,11 @@ import pytest
 
 from bot.__main__ import main
 from bot.core.tokens import TokenKind, derive_token
-from tests.app.cli_shell import AGENTS, clean_shell, restored_logging
+from tests.app.cli_shell import AGENTS, clean_shell
 from tests.support.processes import BotProcess, bot_env, free_port
 
 NEW = "n" * 40
 OLD = "o" * 40
-
-# `calendar serve` and `python -m bot` configure logging for the process they think they own.
-pytestmark = pytest.mark.usefixtures("restored_logging")
-__all__ = ["restored_logging"]
 
 
 @pytest.mark.parametrize(

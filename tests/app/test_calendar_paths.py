@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.app.cli_shell import GOOD_ADD, calendar, clean_shell, restored_logging
+from tests.app.cli_shell import GOOD_ADD, calendar, clean_shell
 
 #: Each makes a bad calendar path inside the test's directory; and what the error says.
 BAD_PATHS: dict[str, tuple[Callable[[Path], Path], str]] = {
@@ -22,10 +22,6 @@ BAD_PATHS: dict[str, tuple[Callable[[Path], Path], str]] = {
     "a-device": (lambda d: Path("/dev/null"), "device or special file"),
     "not-sqlite": (lambda d: _file(d / "notes.txt", b"dear diary"), "not an SQLite database"),
 }
-
-# `calendar serve` and `python -m bot` configure logging for the process they think they own.
-pytestmark = pytest.mark.usefixtures("restored_logging")
-__all__ = ["restored_logging"]
 
 
 def _link(link: Path, target: Path) -> Path:
