@@ -16,12 +16,18 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from bot.app.errors import ConfigError
 from bot.app.runner import startup_problem
 from bot.app.settings import Settings, file_problems, load_config
 from bot.core.agents import AgentConfig
+from bot.core.guild_report import GuildReport
 from bot.core.shards import owned_agents
+from bot.presenters.alerts import headless_note
+
+if TYPE_CHECKING:
+    import discord
 
 #: Login and guild check together must finish within this many seconds.
 DISCORD_CHECK_TIMEOUT_S = 60.0
@@ -82,6 +88,8 @@ def check_config() -> int:
             "(with DISCORD_TOKEN set) or a spawn_url / spawn_command in AGENTS_FILE."
         )
     code = 1 if unwakeable else 0
+    if settings.alert_channel_id is not None and not settings.discord_enabled:
+        print(f"\nAlert channel:  {headless_note()}")
     if settings.discord_enabled:
         print()
         code = asyncio.run(_discord_check(settings, agents)) or code
@@ -133,11 +141,35 @@ async def _login_and_check(settings: Settings, agents: Sequence[AgentConfig]) ->
         me = client.user
         print(f"Discord: logged in as {me} ({getattr(me, 'id', '?')})")
         report = await check_guild(client, settings.discord_guild_id, agents, now=datetime.now(UTC))
+        alert_channel = await _alert_channel(client, settings)
     finally:
         await client.close()
     if report.error is not None:
         print(f"Guild {report.guild_id}: {report.error}")
         return 1
+    code = _guild_verdict(report, agents)
+    if isinstance(alert_channel, str):
+        print(f"Alert channel:  PROBLEM: {alert_channel}")
+        return 1
+    if alert_channel is not None:
+        print(f"Alert channel:  #{alert_channel.name} ({alert_channel.id}): can post there")
+    return code
+
+
+async def _alert_channel(
+    client: discord.Client, settings: Settings
+) -> discord.TextChannel | str | None:
+    """The alert channel, or what is wrong with it; None when `ALERT_CHANNEL_ID` is unset."""
+    from bot.discord_io.alert_channel import resolve_alert_channel
+
+    channel_id, guild_id = settings.alert_channel_id, settings.discord_guild_id
+    if channel_id is None or guild_id is None:
+        return None
+    return await resolve_alert_channel(client, guild_id, channel_id)
+
+
+def _guild_verdict(report: GuildReport, agents: Sequence[AgentConfig]) -> int:
+    """Print the guild report's permissions and memberships; 1 when something is missing."""
     print(f"Guild:          {report.guild_name} ({report.guild_id})")
     if report.missing_permissions:
         print(

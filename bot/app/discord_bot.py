@@ -17,6 +17,7 @@ from typing import Any
 import discord
 
 import cogs
+from bot.app.alerting import alert_desk, post_alerts
 from bot.app.settings import Settings
 from bot.app.wiring import (
     build_moderator,
@@ -65,11 +66,13 @@ def build_bot(
     calendar_url: str | None = None,
     precise_timer: bool = True,
     closers: Sequence[Closer] = (),
+    alert_clock: Clock | None = None,
     **client_options: Any,
 ) -> ModeratorBot:
     """The bot over an opened calendar and state (closed by the caller unless in `closers`).
 
     `precise_timer=False` only for bench/wake_latency.py: the seed's check loop alone.
+    `alert_clock` paces the alert channel's rate limit (tests; default: `clock`).
     """
     options = bot_options(settings)
     clock = clock or SystemClock()
@@ -97,7 +100,7 @@ def build_bot(
             release=lambda: close_waker_chain(chain),
         )
 
-    return ModeratorBot(
+    bot = ModeratorBot(
         options,
         agents,
         calendar=calendar,
@@ -108,6 +111,10 @@ def build_bot(
         closers=closers,
         **client_options,
     )
+    if settings.alert_channel_id is not None:
+        desk = alert_desk(settings, bot.moderator, alert_clock or clock)
+        post_alerts(bot, settings.alert_channel_id, desk)
+    return bot
 
 
 async def open_bot(

@@ -26,6 +26,7 @@ from urllib.parse import urlparse
 
 import discord
 
+from bot.app.alerting import alert_desk, log_alerts
 from bot.app.calendar_access import calendar_secrets, serve_refusal
 from bot.app.errors import ConfigError
 from bot.app.logs import setup_logging
@@ -261,6 +262,8 @@ async def _run_headless(
     moderator = build_moderator(settings, agents, calendar, state, chain, clock)
     if metrics is not None:
         metrics.watch(moderator)
+    if settings.alert_channel_id is not None:
+        log_alerts(moderator.events, alert_desk(settings, moderator, clock))
     deadline: float | None = None
     try:
         start = asyncio.create_task(moderator.start(), name="moderator-start")

@@ -22,6 +22,12 @@ DAY_PATH = f"{API_PREFIX}/day"
 HEARTBEAT_PATH = f"{API_PREFIX}/agent/heartbeat"
 AGENT_STATUS_PATH = f"{API_PREFIX}/agent/status"
 SLOTS_PATH = f"{API_PREFIX}/slots"
+SERIES_PATH = f"{API_PREFIX}/series"
+#: `GET /calendar`: the API level and features (a 404 there means a v1 server).
+INFO_PATH = API_PREFIX
+#: The API level this side speaks, and what `GET /calendar` says a v1 server is.
+API_LEVEL = 2
+V1_LEVEL = 1
 
 JSON_TYPE = "application/json"
 AGENT_HEADER = "X-Agent-Id"
@@ -30,7 +36,7 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 
 #: Bad requests that are about the request as a whole (400) rather than its body's content (422).
 PLAIN_BAD_REQUEST = frozenset(
-    {"invalid_agent_id", "missing_agent_id", "unknown_action", "bad_date"}
+    {"invalid_agent_id", "missing_agent_id", "unknown_action", "bad_date", "bad_range", "bad_time"}
 )
 
 #: The refusals with a status of their own; every other 4xx is a `BadRequest`.

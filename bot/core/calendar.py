@@ -8,10 +8,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypedDict, Unpack, runtime_checkable
 from zoneinfo import ZoneInfo
 
-from bot.core.models import Action, AgentStatus, DaySchedule, HeartbeatStatus, Slot, SlotCreate
+from bot.core.models import (
+    Action,
+    AgentStatus,
+    DaySchedule,
+    HeartbeatStatus,
+    Slot,
+    SlotCreate,
+    SlotEdit,
+    SlotStatus,
+)
 
 
 class CalendarError(Exception):
@@ -75,6 +84,21 @@ class DayResult:
         return self.schedule is None
 
 
+class TransitionOptions(TypedDict, total=False):
+    """The optional arguments of `Calendar.transition`, written once for every calendar.
+
+    `agent_id` scopes the call to that agent's slot; `expected_version` is the
+    compare-and-set guard; `note` is kept with the change; `until` reschedules
+    (defer only); `idempotency_key` names the call so a repeat is recognised.
+    """
+
+    agent_id: str | None
+    expected_version: int | None
+    note: str | None
+    until: datetime | None
+    idempotency_key: str | None
+
+
 @runtime_checkable
 class Calendar(Protocol):
     """DESIGN §3 as Python calls. Every method may raise a `CalendarError`."""
@@ -106,12 +130,7 @@ class Calendar(Protocol):
         self,
         slot_id: str,
         action: Action,
-        *,
-        agent_id: str | None = None,
-        expected_version: int | None = None,
-        note: str | None = None,
-        until: datetime | None = None,
-        idempotency_key: str | None = None,
+        **options: Unpack[TransitionOptions],
     ) -> Slot:
         """Compare-and-set one transition.
 
@@ -123,6 +142,22 @@ class Calendar(Protocol):
         out, by asking again, whether the slot is its own, durably and without
         guessing from versions.
         """
+        ...
+
+    async def edit_slot(self, slot_id: str, edit: SlotEdit, agent_id: str | None = None) -> Slot:
+        """Change a NOT_STARTED/DEFERRED slot (409 `not_editable` otherwise); a move makes a
+        DEFERRED slot NOT_STARTED. `edit.expected_version` is the compare-and-set guard."""
+        ...
+
+    async def list_range(
+        self, agent_id: str, start: datetime, end: datetime, status: SlotStatus | None = None
+    ) -> list[Slot]:
+        """The agent's slots and occurrences with `start <= scheduled_at < end` (at most
+        92 days apart), by time then id; only those with `status` when given."""
+        ...
+
+    async def features(self) -> frozenset[str]:
+        """What the calendar offers beyond API 1 (`series`, `changes`, ...); empty for v1."""
         ...
 
     async def close(self) -> None: ...

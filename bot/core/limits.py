@@ -35,6 +35,8 @@ BODY_MAX_BYTES = 1024 * 1024
 ID_MAX = 200
 #: Every instant the calendar keeps lies in these years, in UTC and in the calendar's zone.
 YEAR_MIN, YEAR_MAX = 1970, 9998
+#: The longest range `GET /calendar/slots?from=&to=` answers (a quarter, DESIGN §3).
+RANGE_MAX_DAYS = 92
 #: A create this far in the past is refused unless it says `allow_past`.
 PAST_GRACE_S = 3600
 

@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     Strict,
     ValidationError,
+    model_validator,
 )
 
 from bot.core.limits import (
@@ -140,6 +141,16 @@ class Slot(BaseModel):
     event_data: dict[str, Any] = Field(default_factory=dict)
     version: int = Field(default=1, ge=0)
     updated_at: AwareDatetime
+    # Read-only, and new in API 2: a v1 server leaves them out, so each has a default.
+    #: Set on an occurrence of a series (DESIGN §3.1), None on a single slot.
+    series_id: str | None = None
+    created_at: AwareDatetime | None = None
+    #: When the slot first became ONGOING.
+    started_at: AwareDatetime | None = None
+    #: When the slot became FINISHED, ABORTED or CANCELLED.
+    ended_at: AwareDatetime | None = None
+    #: The note of the last transition that had one.
+    note: str | None = None
 
 
 class SlotCreate(BaseModel):
@@ -157,6 +168,42 @@ class SlotCreate(BaseModel):
     event_data: EventData = Field(default_factory=dict)
     #: A create more than an hour in the past is refused unless this says so.
     allow_past: Flag = False
+
+
+class SlotEdit(BaseModel):
+    """The body of `PATCH /calendar/slots/{id}`: the fields to change, and the version read.
+
+    A field left out is kept; a field sent as null is refused (nothing here can be unset),
+    and so is an edit that changes nothing.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    scheduled_at: Instant | None = None
+    estimated_duration_min: Duration | None = None
+    priority: Priority | None = None
+    slot_type: SlotType | None = None
+    title: Title | None = None
+    prompt: Prompt | None = None
+    event_data: EventData | None = None
+    expected_version: Version | None = None
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> SlotEdit:
+        nulls = sorted(n for n in self.model_fields_set if getattr(self, n) is None)
+        if nulls and nulls != ["expected_version"]:
+            raise ValueError(f"{', '.join(nulls)} cannot be null: leave a field out to keep it")
+        if not self.changes():
+            raise ValueError("an edit needs at least one field to change")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        """The fields this edit sets, by name."""
+        return {
+            name: getattr(self, name)
+            for name in sorted(self.model_fields_set - {"expected_version"})
+            if getattr(self, name) is not None
+        }
 
 
 class TransitionRequest(BaseModel):

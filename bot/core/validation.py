@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 
 from bot.core.calendar import BadRequest, SlotNotFound
-from bot.core.limits import PAST_GRACE_S, YEAR_MAX, YEAR_MIN
+from bot.core.limits import PAST_GRACE_S, RANGE_MAX_DAYS, YEAR_MAX, YEAR_MIN
 from bot.core.models import (
     AGENT_ID_PATTERN,
     Action,
@@ -128,3 +128,20 @@ def check_new_slot(
             code="in_the_past",
         )
     return new
+
+
+def check_range(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """`(start, end)` of a range list, if `start <= end` and they are at most
+    `RANGE_MAX_DAYS` apart (a bounded answer; history is read a quarter at a time)."""
+    require_offset(start)
+    require_offset(end)
+    if start > end:
+        raise BadRequest(
+            f"from {start.isoformat()} is after to {end.isoformat()}", code="bad_range"
+        )
+    if end - start > timedelta(days=RANGE_MAX_DAYS):
+        raise BadRequest(
+            f"from and to are {(end - start).days} days apart; at most {RANGE_MAX_DAYS}",
+            code="bad_range",
+        )
+    return start, end

@@ -52,6 +52,31 @@ def _http_text(exc: discord.HTTPException) -> str:
     return f"{exc.status} {text}".strip()
 
 
+async def guild_and_me(
+    client: discord.Client, guild_id: int
+) -> tuple[discord.Guild, discord.Member] | str:
+    """The guild and the moderator's member in it, from the gateway cache or over REST;
+    a string says why not (for a report: never raises for Discord trouble)."""
+    me_user = client.user
+    if me_user is None:
+        return "the Discord client is not logged in"
+    try:
+        guild = client.get_guild(guild_id)
+        if guild is None or guild.unavailable:
+            guild = await client.fetch_guild(guild_id, with_counts=False)
+        me = guild.me if guild.me is not None else await guild.fetch_member(me_user.id)
+    except (discord.NotFound, discord.Forbidden):
+        return (
+            f"the moderator is not a member of guild {guild_id} "
+            "(check DISCORD_GUILD_ID, and invite the bot with the OAuth2 URL)"
+        )
+    except discord.HTTPException as exc:
+        return f"Discord refused the guild look-up: {_http_text(exc)}"
+    except TRANSIENT_NETWORK_ERRORS as exc:
+        return f"cannot reach Discord: {type(exc).__name__}"
+    return guild, me
+
+
 async def check_guild(
     client: discord.Client,
     guild_id: int,
@@ -66,26 +91,10 @@ async def check_guild(
     """
     without = tuple(a.id for a in agents if a.discord_user_id is None)
     base = GuildReport(guild_id=guild_id, checked_at=now, without_discord=without)
-    me_user = client.user
-    if me_user is None:
-        return replace(base, error="the Discord client is not logged in")
-    try:
-        guild = client.get_guild(guild_id)
-        if guild is None or guild.unavailable:
-            guild = await client.fetch_guild(guild_id, with_counts=False)
-        me = guild.me if guild.me is not None else await guild.fetch_member(me_user.id)
-    except (discord.NotFound, discord.Forbidden):
-        return replace(
-            base,
-            error=(
-                f"the moderator is not a member of guild {guild_id} "
-                "(check DISCORD_GUILD_ID, and invite the bot with the OAuth2 URL)"
-            ),
-        )
-    except discord.HTTPException as exc:
-        return replace(base, error=f"Discord refused the guild look-up: {_http_text(exc)}")
-    except TRANSIENT_NETWORK_ERRORS as exc:
-        return replace(base, error=f"cannot reach Discord: {type(exc).__name__}")
+    found = await guild_and_me(client, guild_id)
+    if isinstance(found, str):
+        return replace(base, error=found)
+    guild, me = found
     missing = tuple(missing_permissions(me.guild_permissions))
     gate = asyncio.Semaphore(MEMBER_LOOKUPS)
 

@@ -23,7 +23,7 @@ from tenacity import (
 from bot.core.agents import AgentConfig
 from bot.core.models import Slot
 from bot.core.waker import WakeResult
-from bot.net import TRANSIENT_NETWORK_ERRORS
+from bot.net import TRANSIENT_NETWORK_ERRORS, OwnedSession
 from bot.wakers.spawn import wake_id_for
 from bot.wakers.spawn_env import SpawnEnvironment
 
@@ -73,8 +73,9 @@ class SpawnUrlWaker:
         self._attempts = attempts
         self._backoff_s = backoff_s
         self._backoff_max_s = backoff_max_s
-        self._session = session
-        self._owns_session = session is None
+        self._http = OwnedSession(
+            session, timeout=self._timeout, headers={"User-Agent": "calendar-moderator"}
+        )
 
     def url_for(self, agent: AgentConfig) -> str | None:
         return agent.spawn_url or self._url
@@ -97,17 +98,8 @@ class SpawnUrlWaker:
             body["calendar_token"] = token
         return body
 
-    async def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                timeout=self._timeout, headers={"User-Agent": "calendar-moderator"}
-            )
-            self._owns_session = True
-        return self._session
-
     async def close(self) -> None:
-        if self._owns_session and self._session is not None and not self._session.closed:
-            await self._session.close()
+        await self._http.close()
 
     async def wake(self, agent: AgentConfig, slot: Slot, prompt: str) -> WakeResult:
         url = self.url_for(agent)
@@ -147,7 +139,7 @@ class SpawnUrlWaker:
         slot: Slot,
         attempt: int,
     ) -> WakeResult:
-        session = await self._get_session()
+        session = self._http.get()
         try:
             async with session.post(
                 url,

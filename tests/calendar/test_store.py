@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.calendar.store import (
+    SCHEMA_VERSION,
     EmbeddedCalendar,
     TransitionCall,
     day_bounds,
@@ -224,4 +225,4 @@ async def test_a_version_1_calendar_file_is_upgraded_in_place(
         assert (await cal.transition(slot.id, Action.START, idempotency_key="k")).version == 2
     finally:
         await cal.close()
-    assert user_version(path) == 2
+    assert user_version(path) == SCHEMA_VERSION

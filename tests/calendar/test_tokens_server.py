@@ -53,8 +53,20 @@ ENDPOINTS: list[tuple[str, str, str, Any]] = [
     ("create", "POST", "/calendar/slots", {"scheduled_at": START.isoformat(), "title": "t"}),
     ("get", "GET", "/calendar/slots/{slot}", None),
     *[(a.value, "POST", f"/calendar/slots/{{slot}}/{a.value}", None) for a in Action],
+    ("edit", "PATCH", "/calendar/slots/{slot}", {"title": "t2"}),
+    ("info", "GET", "/calendar", None),
+    (
+        "range",
+        "GET",
+        "/calendar/slots?from=2026-01-05T00:00:00Z&to=2026-01-06T00:00:00Z",
+        None,
+    ),
 ]
-ALLOWED_TO_AN_AGENT = {"day", "status", "create", "get", "complete", "abort", "pause", "resume"}
+#: DESIGN §3.3: an agent token may also edit and cancel its own slots (API 2).
+ALLOWED_TO_AN_AGENT = {
+    *("day", "status", "create", "get", "complete", "abort", "pause", "resume"),
+    *("cancel", "edit", "info", "range"),
+}
 
 
 def expected(credential: str, endpoint: str) -> int:
@@ -185,9 +197,20 @@ async def test_a_token_query_value_never_reaches_the_log(
     server: Server, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
 ) -> None:
     secret = derive_token(TOKEN, TokenKind.FEED, "alice")
+    access_logged = asyncio.Event()
+
+    class Seen(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            access_logged.set()
+
+    seen = Seen()
+    logging.getLogger("aiohttp.access").addHandler(seen)
     with caplog.at_level(logging.DEBUG):
         async with http.get(f"{server.base}/calendar/day?date={DAY}&token={secret}") as resp:
             assert resp.status == 401
+        # aiohttp writes its access-log line after the answer is sent: wait for it to land.
+        await asyncio.wait_for(access_logged.wait(), 30)
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "/calendar/day" in logged and "REDACTED" in logged
     assert secret not in logged and TOKEN not in logged
+    logging.getLogger("aiohttp.access").removeHandler(seen)

@@ -32,6 +32,13 @@ class DayEnvelope(BaseModel):
     slots: list[Any]
 
 
+class CalendarInfo(BaseModel):
+    """`GET /calendar`: the API level and the features beyond it."""
+
+    api: int
+    features: list[str] = []
+
+
 class SlotList(BaseModel):
     slots: list[Any]
 

@@ -20,18 +20,34 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Unpack
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import aiohttp
 
-from bot.calendar.client.answers import DayEnvelope, SlotList, expect, model_of, slots_of
+from bot.calendar.client.answers import (
+    CalendarInfo,
+    DayEnvelope,
+    SlotList,
+    expect,
+    model_of,
+    slots_of,
+)
 from bot.calendar.client.transport import RequestObserver, Transport
-from bot.calendar.wire import AGENT_STATUS_PATH, DAY_PATH, HEARTBEAT_PATH, SLOTS_PATH
-from bot.core.calendar import DayResult
-from bot.core.models import Action, AgentStatus, DaySchedule, HeartbeatStatus, Slot, SlotCreate
-from bot.core.validation import parse_heartbeat_status, require_offset
+from bot.calendar.wire import AGENT_STATUS_PATH, DAY_PATH, HEARTBEAT_PATH, INFO_PATH, SLOTS_PATH
+from bot.core.calendar import DayResult, TransitionOptions
+from bot.core.models import (
+    Action,
+    AgentStatus,
+    DaySchedule,
+    HeartbeatStatus,
+    Slot,
+    SlotCreate,
+    SlotEdit,
+    SlotStatus,
+)
+from bot.core.validation import check_range, parse_heartbeat_status, require_offset
 
 log = logging.getLogger(__name__)
 
@@ -147,33 +163,58 @@ class HttpCalendar:
         self,
         slot_id: str,
         action: Action,
-        *,
-        agent_id: str | None = None,
-        expected_version: int | None = None,
-        note: str | None = None,
-        until: datetime | None = None,
-        idempotency_key: str | None = None,
+        **options: Unpack[TransitionOptions],
     ) -> Slot:
         """See `Calendar.transition`; `idempotency_key` is sent as the Idempotency-Key header."""
         name = action.value if isinstance(action, Action) else str(action)
         path = f"{_slot_path(slot_id)}/{quote(name, safe='')}"
         what = f"POST {path}"
         body: dict[str, Any] = {}
-        if expected_version is not None:
-            body["expected_version"] = expected_version
-        if note is not None:
-            body["note"] = note
+        for field in ("expected_version", "note"):
+            if options.get(field) is not None:
+                body[field] = options.get(field)
+        until = options.get("until")
         if until is not None:
             body["until"] = require_offset(until).isoformat()
         answer = await self._transport.request(
             "POST",
             path,
-            agent_id=agent_id,
+            agent_id=options.get("agent_id"),
             body=body,
-            idempotency_key=idempotency_key,
+            idempotency_key=options.get("idempotency_key"),
             route=TRANSITION_ROUTE,
         )
         return model_of(Slot, expect(answer, what, 200), what)
+
+    async def edit_slot(self, slot_id: str, edit: SlotEdit, agent_id: str | None = None) -> Slot:
+        path = _slot_path(slot_id)
+        what = f"PATCH {path}"
+        body = edit.model_dump(mode="json", include=edit.model_fields_set, exclude_none=True)
+        answer = await self._transport.request(
+            "PATCH", path, agent_id=agent_id, body=body, route=SLOT_ROUTE
+        )
+        return model_of(Slot, expect(answer, what, 200), what)
+
+    async def list_range(
+        self, agent_id: str, start: datetime, end: datetime, status: SlotStatus | None = None
+    ) -> list[Slot]:
+        check_range(start, end)
+        what = f"GET {SLOTS_PATH} for {agent_id}"
+        params = {"agent_id": agent_id, "from": start.isoformat(), "to": end.isoformat()}
+        if status is not None:
+            params["status"] = status.value
+        answer = await self._transport.request("GET", SLOTS_PATH, agent_id=agent_id, params=params)
+        envelope = model_of(SlotList, expect(answer, what, 200), what)
+        slots, _ = slots_of(envelope.slots, what)
+        return slots
+
+    async def features(self) -> frozenset[str]:
+        """`GET /calendar`'s features; a 404 there is a v1 server, which has none."""
+        what = f"GET {INFO_PATH}"
+        answer = await self._transport.request("GET", INFO_PATH)
+        if answer.status == 404:
+            return frozenset()
+        return frozenset(model_of(CalendarInfo, expect(answer, what, 200), what).features)
 
     async def close(self) -> None:
         """Close the session if this client made it; a given session is the giver's."""

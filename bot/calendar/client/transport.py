@@ -34,7 +34,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 
 from bot.calendar.wire import AGENT_HEADER, IDEMPOTENCY_HEADER, JSON_TYPE
 from bot.core.calendar import CalendarUnavailable
-from bot.net import TRANSIENT_NETWORK_ERRORS
+from bot.net import TRANSIENT_NETWORK_ERRORS, OwnedSession
 
 log = logging.getLogger(__name__)
 
@@ -106,20 +106,12 @@ class Transport:
         self._max_attempts = max_attempts
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
-        self._session = session
-        self._owns_session = session is None
+        self._http = OwnedSession(session)
         self._observer = observer
-
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None or (self._owns_session and self._session.closed):
-            self._session = aiohttp.ClientSession()
-            self._owns_session = True
-        return self._session
 
     async def close(self) -> None:
         """Close the session if this transport made it; a given session is the giver's."""
-        if self._owns_session and self._session is not None and not self._session.closed:
-            await self._session.close()
+        await self._http.close()
 
     def _wait(self, state: RetryCallState) -> float:
         """Retry-After when the server gave one, else jittered exponential; both capped."""
@@ -166,7 +158,7 @@ class Transport:
             sent["Authorization"] = f"Bearer {self.token}"
         if agent_id is not None:
             sent[AGENT_HEADER] = agent_id
-        if method == "POST":
+        if method in ("POST", "PATCH", "DELETE"):
             sent[IDEMPOTENCY_HEADER] = idempotency_key or uuid.uuid4().hex
         if has_body:
             sent["Content-Type"] = JSON_TYPE
@@ -195,7 +187,7 @@ class Transport:
         data = json.dumps(body).encode("utf-8") if body is not None else None
         sent = self._headers(method, agent_id, headers, idempotency_key, data is not None)
         url = self.base_url + path
-        session = self._get_session()
+        session = self._http.get()
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._max_attempts),
             wait=self._wait,

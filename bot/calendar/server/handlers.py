@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.calendar.server.errors import Handler, slot_json
+from bot.calendar.server.range_handlers import calendar_info, edit_slot, list_range
 from bot.calendar.server.requests import (
     agent_header,
     calendar_of,
@@ -18,6 +19,7 @@ from bot.calendar.wire import (
     DAY_PATH,
     HEARTBEAT_PATH,
     IDEMPOTENCY_HEADER,
+    INFO_PATH,
     JSON_TYPE,
     REPLAYED_HEADER,
     SLOTS_PATH,
@@ -94,5 +96,8 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", AGENT_STATUS_PATH, agent_status),
     ("POST", SLOTS_PATH, create_slot),
     ("GET", f"{SLOTS_PATH}/{{slot_id}}", get_slot),
+    ("GET", INFO_PATH, calendar_info),
+    ("GET", SLOTS_PATH, list_range),
+    ("PATCH", f"{SLOTS_PATH}/{{slot_id}}", edit_slot),
     ("POST", f"{SLOTS_PATH}/{{slot_id}}/{{action}}", transition),
 )

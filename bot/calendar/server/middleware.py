@@ -59,6 +59,10 @@ class ReplayCache:
 IDEMPOTENCY_KEY = web.AppKey("idempotency", ReplayCache)
 
 
+#: The methods that write, and so may carry an Idempotency-Key (DESIGN §3).
+WRITE_METHODS = frozenset({"POST", "PATCH", "DELETE"})
+
+
 def _is_start(request: web.Request) -> bool:
     return request.method == "POST" and request.match_info.get("action") == Action.START.value
 
@@ -71,7 +75,8 @@ async def idempotency(request: web.Request, handler: Handler) -> web.StreamRespo
     answers with the slot as it is now.
     """
     given = header_value(request, IDEMPOTENCY_HEADER)
-    if request.method != "POST" or given is None:
+    unrouted = request.match_info.http_exception is not None  # 404/405: nothing to replay
+    if request.method not in WRITE_METHODS or given is None or unrouted:
         return await handler(request)
     if len(given) > MAX_CLAIM_KEY:
         raise ApiError(
@@ -84,7 +89,7 @@ async def idempotency(request: web.Request, handler: Handler) -> web.StreamRespo
     body = await request.read()
     acting = agent_header(request) or ""
     fingerprint = hashlib.sha256(
-        b"\0".join([request.path.encode(), acting.encode(), body])
+        b"\0".join([request.method.encode(), request.path.encode(), acting.encode(), body])
     ).hexdigest()
     cache = request.app[IDEMPOTENCY_KEY]
     now = time.monotonic()

@@ -3,8 +3,8 @@
 The full token (`CALENDAR_TOKEN`, or `CALENDAR_TOKEN_PREVIOUS` during a
 rotation) acts for any agent. An agent token (`agt.<id>.<gen>.<sig>`, see
 `bot.core.tokens`) acts only as its agent: without `X-Agent-Id` the call is
-that agent's; it may read its own slots and status, create its own slots and
-complete, abort, pause or resume them; `start`, `defer`, `release`,
+that agent's; it may read its own slots and status, create and edit its own
+slots and complete, abort, pause, resume or cancel them; `start`, `defer`, `release`,
 heartbeats and anything naming another agent are 403 `forbidden`, decided
 before the handler runs, so a refused call changes nothing. A feed token
 reads only its agent's ICS feed, which this server does not serve yet: it is
@@ -26,7 +26,7 @@ from aiohttp import web
 
 from bot.calendar.server.errors import ApiError, Handler, error_response
 from bot.calendar.server.requests import ACTING_AGENT_KEY, named_agent, parse_json
-from bot.calendar.wire import AGENT_STATUS_PATH, DAY_PATH, SLOTS_PATH
+from bot.calendar.wire import AGENT_STATUS_PATH, DAY_PATH, INFO_PATH, SLOTS_PATH
 from bot.core.agents import AgentConfig
 from bot.core.models import Action
 from bot.core.tokens import TokenKind, parse_token, verify_token
@@ -56,13 +56,18 @@ class Caller:
 CALLER_KEY = web.RequestKey("calendar_caller", Caller)
 
 #: The actions an agent token may take on its own slots.
-AGENT_ACTIONS = frozenset({Action.COMPLETE, Action.ABORT, Action.PAUSE, Action.RESUME})
+AGENT_ACTIONS = frozenset(
+    {Action.COMPLETE, Action.ABORT, Action.PAUSE, Action.RESUME, Action.CANCEL}
+)
 #: (method, route) an agent token may call; transitions are checked by action as well.
 _AGENT_ROUTES = frozenset(
     {
         ("GET", DAY_PATH),
         ("GET", AGENT_STATUS_PATH),
         ("POST", SLOTS_PATH),
+        ("GET", SLOTS_PATH),
+        ("GET", INFO_PATH),
+        ("PATCH", f"{SLOTS_PATH}/{{slot_id}}"),
         ("GET", f"{SLOTS_PATH}/{{slot_id}}"),
         ("POST", f"{SLOTS_PATH}/{{slot_id}}/{{action}}"),
     }
@@ -133,6 +138,8 @@ async def _check_agent_call(request: web.Request, own: str) -> None:
     if action is not None and action not in {a.value for a in AGENT_ACTIONS}:
         raise _forbidden(f"an agent token may not {action} a slot (the moderator does that)")
     named = named_agent(request)
+    if named is None and request.method == "GET":
+        named = request.query.get("agent_id")
     if named is not None and named != own:
         raise _forbidden(f"this token acts for agent {own!r} only, not {named!r}")
     if request.method == "POST" and canonical == SLOTS_PATH:

@@ -11,7 +11,6 @@ two racing `start`s see each other's result, never the same old row.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import secrets
 import sqlite3
@@ -19,18 +18,20 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 from zoneinfo import ZoneInfo
 
 import aiosqlite
 
 from bot.calendar.store.agents import read_agent_status, record_heartbeat
 from bot.calendar.store.days import day_bounds, day_etag, etag_matches
+from bot.calendar.store.edits import apply_edit, checked_edit
 from bot.calendar.store.rows import (
     SLOT_COLUMNS,
     SlotEvent,
     fetch_one,
     fetch_slot,
+    insert_slot,
     not_found,
     readable_events,
     readable_slot,
@@ -40,7 +41,13 @@ from bot.calendar.store.rows import (
 )
 from bot.calendar.store.schema import open_database
 from bot.calendar.store.transitions import TransitionCall, TransitionOutcome, apply_transition
-from bot.core.calendar import BadRequest, CalendarUnavailable, DayResult, SlotNotFound
+from bot.core.calendar import (
+    BadRequest,
+    CalendarUnavailable,
+    DayResult,
+    SlotNotFound,
+    TransitionOptions,
+)
 from bot.core.clock import Clock, SystemClock
 from bot.core.limits import ID_MAX
 from bot.core.models import (
@@ -50,6 +57,7 @@ from bot.core.models import (
     HeartbeatStatus,
     Slot,
     SlotCreate,
+    SlotEdit,
     SlotStatus,
 )
 from bot.core.validation import (
@@ -58,10 +66,14 @@ from bot.core.validation import (
     check_known_agent,
     check_local_years,
     check_new_slot,
+    check_range,
     parse_heartbeat_status,
 )
 
 log = logging.getLogger(__name__)
+
+#: What `GET /calendar` lists beyond API 2's own calls (DESIGN §3).
+FEATURES: frozenset[str] = frozenset()
 
 
 class EmbeddedCalendar:
@@ -206,9 +218,6 @@ class EmbeddedCalendar:
         check_known_agent(owner, self._agents)
         clock_now = self._clock.now()
         new = check_new_slot(new, tz=self._tz, now=clock_now, known=self._agents)
-        event_data = json.dumps(new.event_data, ensure_ascii=False, allow_nan=False)
-        scheduled = to_us(new.scheduled_at)
-        now = to_us(clock_now)
         async with self._write() as db:
             for _ in range(5):
                 slot_id = secrets.token_hex(8)
@@ -216,23 +225,18 @@ class EmbeddedCalendar:
                     break
             else:  # pragma: no cover - 64 random bits colliding five times
                 raise CalendarUnavailable("could not pick a fresh slot id")
-            await db.execute(
-                f"INSERT INTO slots ({SLOT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    slot_id,
-                    owner,
-                    scheduled,
-                    new.estimated_duration_min,
-                    new.priority,
-                    SlotStatus.NOT_STARTED.value,
-                    new.slot_type,
-                    new.title,
-                    new.prompt,
-                    event_data,
-                    1,
-                    now,
-                ),
+            fields = new.model_dump(exclude={"agent_id", "allow_past"})
+            slot = Slot(
+                id=slot_id,
+                agent_id=owner,
+                status=SlotStatus.NOT_STARTED,
+                version=1,
+                updated_at=clock_now,
+                created_at=clock_now,
+                **fields,
             )
+            await insert_slot(db, slot)
+            now = to_us(clock_now)
             await record_event(db, slot_id, now, "create", None, SlotStatus.NOT_STARTED, None)
             row = await fetch_slot(db, slot_id)
         assert row is not None
@@ -249,12 +253,7 @@ class EmbeddedCalendar:
         self,
         slot_id: str,
         action: Action,
-        *,
-        agent_id: str | None = None,
-        expected_version: int | None = None,
-        note: str | None = None,
-        until: datetime | None = None,
-        idempotency_key: str | None = None,
+        **options: Unpack[TransitionOptions],
     ) -> Slot:
         """Compare-and-set one transition; refusals are `TransitionConflict` carrying the slot.
 
@@ -262,16 +261,7 @@ class EmbeddedCalendar:
         `bot.calendar.store.transitions`); other actions ignore it here, as
         nothing of theirs needs a durable replay.
         """
-        call = TransitionCall.checked(
-            slot_id,
-            action,
-            agent_id=agent_id,
-            expected_version=expected_version,
-            note=note,
-            until=until,
-            idempotency_key=idempotency_key,
-        )
-        return (await self.apply(call)).slot
+        return (await self.apply(TransitionCall.checked(slot_id, action, **options))).slot
 
     async def apply(self, call: TransitionCall) -> TransitionOutcome:
         """`transition`, also telling a replayed claim from one applied now (the server says so)."""
@@ -287,6 +277,29 @@ class EmbeddedCalendar:
         self._closed = True
         async with self._lock:
             await self._db.close()
+
+    async def edit_slot(self, slot_id: str, edit: SlotEdit, agent_id: str | None = None) -> Slot:
+        edit = checked_edit(edit, self._tz)
+        now = to_us(self._clock.now())
+        async with self._write() as db:
+            return await apply_edit(db, slot_id, edit, agent_id=agent_id, now_us=now, tz=self._tz)
+
+    async def list_range(
+        self, agent_id: str, start: datetime, end: datetime, status: SlotStatus | None = None
+    ) -> list[Slot]:
+        check_agent_id(agent_id)
+        check_range(start, end)
+        extra, params = ("", ()) if status is None else (" AND status = ?", (status.value,))
+        async with self._read() as db:
+            rows = await db.execute_fetchall(
+                f"SELECT {SLOT_COLUMNS} FROM slots WHERE agent_id = ? AND scheduled_at_us >= ? "
+                f"AND scheduled_at_us < ?{extra} ORDER BY scheduled_at_us, id",
+                (agent_id, to_us(start), to_us(end), *params),
+            )
+        return self._slots(rows)
+
+    async def features(self) -> frozenset[str]:
+        return FEATURES
 
     # ---- beyond the protocol (CLI, server, tests) --------------------------
 

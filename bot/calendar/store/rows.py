@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import aiosqlite
 
-from bot.core.calendar import SlotNotFound
+from bot.core.calendar import SlotNotFound, TransitionConflict
 from bot.core.limits import BODY_MAX_DEPTH, ID_MAX, json_depth
 from bot.core.models import ACTIVE_STATUSES, PENDING_STATUSES, Slot, SlotStatus
 from bot.core.validation import require_offset
@@ -28,8 +28,11 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 SLOT_COLUMNS = (
     "id, agent_id, scheduled_at_us, estimated_duration_min, priority, status, slot_type, "
-    "title, prompt, event_data, version, updated_at_us"
+    "title, prompt, event_data, version, updated_at_us, series_id, created_at_us, "
+    "started_at_us, ended_at_us, note"
 )
+#: How many columns `SLOT_COLUMNS` names (an INSERT's placeholders).
+SLOT_COLUMN_COUNT = SLOT_COLUMNS.count(",") + 1
 ACTIVE_SQL = ", ".join(f"'{s.value}'" for s in sorted(ACTIVE_STATUSES))
 PENDING_SQL = ", ".join(f"'{s.value}'" for s in sorted(PENDING_STATUSES))
 
@@ -53,6 +56,10 @@ def to_us(value: datetime) -> int:
 
 def from_us(value: int, tz: ZoneInfo) -> datetime:
     return (_EPOCH + timedelta(microseconds=value)).astimezone(tz)
+
+
+def _maybe_us(value: int | None, tz: ZoneInfo) -> datetime | None:
+    return None if value is None else from_us(value, tz)
 
 
 def _event_data(row: sqlite3.Row) -> dict[str, Any]:
@@ -87,6 +94,11 @@ def slot_from_row(row: sqlite3.Row, tz: ZoneInfo) -> Slot:
         event_data=_event_data(row),
         version=row["version"],
         updated_at=from_us(row["updated_at_us"], tz),
+        series_id=row["series_id"],
+        created_at=_maybe_us(row["created_at_us"], tz),
+        started_at=_maybe_us(row["started_at_us"], tz),
+        ended_at=_maybe_us(row["ended_at_us"], tz),
+        note=row["note"],
     )
 
 
@@ -183,6 +195,49 @@ async def record_event(
             note,
         ),
     )
+
+
+async def insert_slot(db: aiosqlite.Connection, slot: Slot) -> None:
+    """Write `slot` as a new row, inside the caller's transaction (a create, or an
+    occurrence made a slot of its own by its first change)."""
+
+    def us(value: datetime | None) -> int | None:
+        return None if value is None else to_us(value)
+
+    await db.execute(
+        f"INSERT INTO slots ({SLOT_COLUMNS}) VALUES ({', '.join('?' * SLOT_COLUMN_COUNT)})",
+        (
+            slot.id,
+            slot.agent_id,
+            to_us(slot.scheduled_at),
+            slot.estimated_duration_min,
+            slot.priority,
+            slot.status.value,
+            slot.slot_type,
+            slot.title,
+            slot.prompt,
+            json.dumps(slot.event_data, ensure_ascii=False, allow_nan=False),
+            slot.version,
+            to_us(slot.updated_at),
+            slot.series_id,
+            us(slot.created_at),
+            us(slot.started_at),
+            us(slot.ended_at),
+            slot.note,
+        ),
+    )
+
+
+def check_version(slot: Slot, expected: int | None) -> None:
+    """The compare-and-set guard of a transition or an edit: 409 `version_mismatch`, carrying
+    the slot as it is, when `expected` is given and the slot has moved on."""
+    if expected is not None and expected != slot.version:
+        raise TransitionConflict(
+            f"slot {slot.id} is at version {slot.version}, not {expected} "
+            f"(it changed since it was read; it is {slot.status.value} now)",
+            code="version_mismatch",
+            slot=slot,
+        )
 
 
 def not_found(slot_id: str, agent_id: str | None) -> str:

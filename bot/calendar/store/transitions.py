@@ -12,8 +12,10 @@ lock and `BEGIN IMMEDIATE`), which is what makes the read-check-write atomic.
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Unpack
 from zoneinfo import ZoneInfo
 
 import aiosqlite
@@ -22,6 +24,7 @@ from pydantic import ValidationError
 from bot.calendar.store.rows import (
     ACTIVE_SQL,
     SLOT_COLUMNS,
+    check_version,
     fetch_one,
     fetch_slot,
     not_found,
@@ -29,11 +32,12 @@ from bot.calendar.store.rows import (
     record_event,
     to_us,
 )
-from bot.core.calendar import BadRequest, SlotNotFound, TransitionConflict
+from bot.core.calendar import BadRequest, SlotNotFound, TransitionConflict, TransitionOptions
 from bot.core.models import (
     TRANSITIONS,
     Action,
     Slot,
+    SlotStatus,
     TransitionRequest,
     describe_validation,
     next_status,
@@ -73,15 +77,13 @@ class TransitionCall:
         cls,
         slot_id: str,
         action: Action | str,
-        *,
-        agent_id: str | None = None,
-        expected_version: int | None = None,
-        note: str | None = None,
-        until: datetime | None = None,
-        idempotency_key: str | None = None,
+        **options: Unpack[TransitionOptions],
     ) -> TransitionCall:
         """The call, or the `BadRequest` that says which argument is wrong."""
         action = parse_action(action)
+        agent_id, expected_version = options.get("agent_id"), options.get("expected_version")
+        note, until = options.get("note"), options.get("until")
+        idempotency_key = options.get("idempotency_key")
         try:  # the body's rules (DESIGN §3.2), whoever calls: the wire, the CLI, Discord
             TransitionRequest.model_validate(
                 {"expected_version": expected_version, "note": note, "until": until}
@@ -127,13 +129,7 @@ async def apply_transition(
         # The same claim again (its first answer was lost): it is the caller's.
         # Answered before the version check, since the claim itself moved the version.
         return TransitionOutcome(slot, replayed=True)
-    if call.expected_version is not None and call.expected_version != slot.version:
-        raise TransitionConflict(
-            f"slot {slot_id} is at version {slot.version}, not {call.expected_version} "
-            f"(it changed since it was read; it is {slot.status.value} now)",
-            code="version_mismatch",
-            slot=slot,
-        )
+    check_version(slot, call.expected_version)
     target = next_status(action, slot.status)
     if target is None:
         raise TransitionConflict(
@@ -162,12 +158,32 @@ async def apply_transition(
         kept_key = call.claim_key
     else:
         kept_key = row["claim_key"] if target.is_active else None
-    cursor = await db.execute(
-        "UPDATE slots SET status = ?, version = version + 1, updated_at_us = ?, "
-        "scheduled_at_us = COALESCE(?, scheduled_at_us), claim_key = ? "
-        "WHERE id = ? AND version = ?",
-        (target.value, now_us, call.new_time, kept_key, slot_id, slot.version),
-    )
+    started = now_us if target is SlotStatus.ONGOING else None
+    ended = now_us if target.is_final else None
+    try:
+        cursor = await db.execute(
+            "UPDATE slots SET status = ?, version = version + 1, updated_at_us = ?, "
+            "scheduled_at_us = COALESCE(?, scheduled_at_us), claim_key = ?, "
+            "started_at_us = COALESCE(started_at_us, ?), ended_at_us = ?, "
+            "note = COALESCE(?, note) WHERE id = ? AND version = ?",
+            (
+                target.value,
+                now_us,
+                call.new_time,
+                kept_key,
+                started,
+                ended,
+                call.note,
+                slot_id,
+                slot.version,
+            ),
+        )
+    except sqlite3.IntegrityError:  # the one-held-slot index: another process won the race
+        raise TransitionConflict(
+            f"agent {slot.agent_id} already holds another slot; one slot at a time",
+            code="agent_busy",
+            slot=slot,
+        ) from None
     changed = cursor.rowcount
     await cursor.close()
     if changed != 1:  # pragma: no cover - only another process without our lock

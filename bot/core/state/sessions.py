@@ -102,10 +102,13 @@ class AgentSessions(StateDatabase):
                 "error = excluded.error, consecutive_failures = syncs.consecutive_failures + 1"
             )
             params = (agent_id, stamp, error)
-        await self._write_one(sql, params)
-        record = await self.last_sync(agent_id)
-        assert record is not None
-        return record
+        rows = await self._write_then_read(
+            [
+                (sql, params),
+                (f"SELECT {self._SYNC_COLS} FROM syncs WHERE agent_id = ?", (agent_id,)),
+            ]
+        )
+        return self._sync(rows[0])
 
     async def last_sync(self, agent_id: str) -> SyncRecord | None:
         rows = await self._rows(

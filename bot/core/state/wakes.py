@@ -96,20 +96,25 @@ class WakeLedger(StateDatabase):
         """
         now = self._now()
         fresh = claim_key or uuid.uuid4().hex
-        await self._write_one(
-            "INSERT INTO wakes (slot_id, agent_id, expected_version, intent_at, claim_key) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(slot_id) DO UPDATE SET "
-            "claim_key = CASE WHEN wakes.result_at IS NULL "
-            "AND wakes.expected_version = excluded.expected_version "
-            "AND wakes.claim_key IS NOT NULL THEN wakes.claim_key "
-            "ELSE excluded.claim_key END, "
-            "agent_id = excluded.agent_id, expected_version = excluded.expected_version, "
-            "intent_at = excluded.intent_at, claimed_version = NULL, claimed_at = NULL, "
-            "result_at = NULL, ok = NULL, via = NULL, reference = NULL, error = NULL, "
-            "attempts = wakes.attempts + 1, activity_at = NULL, nudged_at = NULL",
-            (slot_id, agent_id, expected_version, now, fresh),
+        # The key read back in the same round: one commit and one trip per intent.
+        rows = await self._write_then_read(
+            [
+                (
+                    "INSERT INTO wakes (slot_id, agent_id, expected_version, intent_at, claim_key) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT(slot_id) DO UPDATE SET "
+                    "claim_key = CASE WHEN wakes.result_at IS NULL "
+                    "AND wakes.expected_version = excluded.expected_version "
+                    "AND wakes.claim_key IS NOT NULL THEN wakes.claim_key "
+                    "ELSE excluded.claim_key END, "
+                    "agent_id = excluded.agent_id, expected_version = excluded.expected_version, "
+                    "intent_at = excluded.intent_at, claimed_version = NULL, claimed_at = NULL, "
+                    "result_at = NULL, ok = NULL, via = NULL, reference = NULL, error = NULL, "
+                    "attempts = wakes.attempts + 1, activity_at = NULL, nudged_at = NULL",
+                    (slot_id, agent_id, expected_version, now, fresh),
+                ),
+                ("SELECT claim_key FROM wakes WHERE slot_id = ?", (slot_id,)),
+            ]
         )
-        rows = await self._rows("SELECT claim_key FROM wakes WHERE slot_id = ?", (slot_id,))
         return str(rows[0][0]) if rows else fresh
 
     async def record_claim(self, slot_id: str, claimed_version: int) -> None:

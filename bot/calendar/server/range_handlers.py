@@ -1,0 +1,73 @@
+"""API 2's reading and editing calls (DESIGN §3): `GET /calendar`, the range list, PATCH."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aiohttp import web
+from pydantic import TypeAdapter, ValidationError
+
+from bot.calendar.server.errors import ApiError, slot_json
+from bot.calendar.server.requests import agent_header, calendar_of, read_body
+from bot.calendar.wire import API_LEVEL
+from bot.core.limits import Instant
+from bot.core.models import SlotEdit, SlotStatus, is_valid_agent_id
+from bot.core.validation import check_agent_id
+
+_INSTANT: TypeAdapter[datetime] = TypeAdapter(Instant)
+
+
+async def calendar_info(request: web.Request) -> web.StreamResponse:
+    features = sorted(await calendar_of(request).features())
+    return web.json_response({"api": API_LEVEL, "features": features})
+
+
+def query_instant(request: web.Request, name: str) -> datetime:
+    """`?<name>=` as an RFC 3339 time with an offset (a `+` sent unescaped reads as a space)."""
+    raw = request.query.get(name, "")
+    fixed = raw[:19] + raw[19:].replace(" ", "+")
+    try:
+        return _INSTANT.validate_python(fixed)
+    except ValidationError:
+        shown = f"{raw[:60]!r}" if raw else "nothing"
+        raise ApiError(
+            400,
+            "bad_time",
+            f"{name} must be an RFC 3339 time with an offset (2026-01-05T09:00:00+01:00), "
+            f"got {shown}",
+        ) from None
+
+
+def query_agent(request: web.Request) -> str:
+    """`?agent_id=`, or the agent the header or token names; both given must agree."""
+    given = request.query.get("agent_id")
+    acting = agent_header(request)
+    if given is not None:
+        check_agent_id(given)
+        if acting is not None and acting != given:
+            raise ApiError(403, "forbidden", f"this call acts for {acting!r}, not {given!r}")
+        return given
+    if acting is None or not is_valid_agent_id(acting):
+        raise ApiError(400, "missing_agent_id", "name the agent: ?agent_id= or X-Agent-Id")
+    return acting
+
+
+async def list_range(request: web.Request) -> web.StreamResponse:
+    agent_id = query_agent(request)
+    start, end = query_instant(request, "from"), query_instant(request, "to")
+    raw_status = request.query.get("status")
+    try:
+        status = SlotStatus(raw_status) if raw_status is not None else None
+    except ValueError:
+        raise ApiError(
+            400, "bad_status", f"status must be one of {', '.join(s.value for s in SlotStatus)}"
+        ) from None
+    slots = await calendar_of(request).list_range(agent_id, start, end, status)
+    return web.json_response({"slots": [slot_json(s) for s in slots]})
+
+
+async def edit_slot(request: web.Request) -> web.StreamResponse:
+    agent_id = agent_header(request)
+    edit = await read_body(request, SlotEdit)
+    slot = await calendar_of(request).edit_slot(request.match_info["slot_id"], edit, agent_id)
+    return web.json_response(slot_json(slot))
