@@ -9,8 +9,6 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
-from bot.app.logs import NOISY_LOGGERS
-
 # Capped so the whole suite stays well under 5 minutes on a loaded 2-core machine.
 settings.register_profile(
     "ci",
@@ -26,11 +24,23 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 
 
 @pytest.fixture(autouse=True)
-def _logging_levels_put_back() -> Iterator[None]:
-    """Tests that run `main()` or a CLI in-process set the process's logging up (the root
-    level, `aiohttp.access` at WARNING); put back after each test, so that a later test in
-    the same worker still sees the records it asks caplog for."""
-    levels = {name: logging.getLogger(name).level for name in ("", *NOISY_LOGGERS)}
+def _restored_logging() -> Iterator[None]:
+    """`python -m bot` and `calendar serve` configure logging for the process they think they
+    own (root handlers, quieter library loggers); run in-process by a test, the next test in
+    that worker must not inherit it (its caplog would miss records)."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    levels = {
+        name: logger.level
+        for name, logger in root.manager.loggerDict.items()
+        if isinstance(logger, logging.Logger)
+    }
     yield
-    for name, level in levels.items():
-        logging.getLogger(name).setLevel(level)
+    # pytest adds and removes its own capture handlers around each phase: leave those alone.
+    for handler in [h for h in root.handlers if h not in handlers]:
+        if not type(handler).__module__.startswith("_pytest"):
+            root.removeHandler(handler)
+    root.setLevel(level)
+    for name, logger in list(root.manager.loggerDict.items()):
+        if isinstance(logger, logging.Logger) and logger.level != levels.get(name, logging.NOTSET):
+            logger.setLevel(levels.get(name, logging.NOTSET))

@@ -1,8 +1,11 @@
 """Who may reach the calendar, from a shell (DESIGN §3.3, §9).
 
 `python -m bot calendar token AGENT [--feed]` prints an agent's derived token,
-so an operator can hand an agent its own token instead of the full one; and
-`calendar serve` refuses to listen beyond loopback unless a real token guards it.
+so an operator can hand an agent its own token instead of the full one;
+`calendar serve` and the bot's `CALENDAR_LISTEN` refuse to listen beyond
+loopback unless real tokens guard it; and whatever serves or opens the
+calendar where `AGENTS_FILE` exists hands it the agents, so their token
+generations count and a slot for anyone else is `unknown_agent`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 
 from bot.app.agents_file import load_agents
 from bot.app.settings import Settings
+from bot.core.agents import AgentConfig
 from bot.core.models import AGENT_ID_PATTERN, is_valid_agent_id
 from bot.core.tokens import TokenKind, derive_token
 
@@ -42,8 +46,9 @@ def print_token(args: argparse.Namespace, settings: Settings) -> int:
         shown = agent_id if len(agent_id) <= 40 else agent_id[:40] + "…"
         return _refuse(f"{shown!r} is not an agent id ({AGENT_ID_PATTERN})")
     generation = 1
-    if settings.agents_file.exists():
-        agents = {agent.id: agent for agent in load_agents(settings.agents_file)}
+    listed = file_agents(settings)
+    if listed is not None:
+        agents = {agent.id: agent for agent in listed}
         if agent_id not in agents:
             return _refuse(
                 f"unknown agent {agent_id!r}: AGENTS_FILE ({settings.agents_file}) "
@@ -54,6 +59,23 @@ def print_token(args: argparse.Namespace, settings: Settings) -> int:
     secret = settings.calendar_token.get_secret_value()
     print(derive_token(secret, kind, agent_id, generation))
     return 0
+
+
+def file_agents(settings: Settings) -> list[AgentConfig] | None:
+    """The agents of `AGENTS_FILE` when that file exists (a broken one is a `ConfigError`);
+    None when it does not: then the calendar takes any agent, every token at generation 1."""
+    if not settings.agents_file.exists() and not settings.agents_file.is_symlink():
+        return None
+    return load_agents(settings.agents_file)
+
+
+def calendar_secrets(settings: Settings) -> tuple[str | None, str | None]:
+    """`CALENDAR_TOKEN` and `CALENDAR_TOKEN_PREVIOUS` as plain text (None when unset)."""
+    token, previous = settings.calendar_token, settings.calendar_token_previous
+    return (
+        token.get_secret_value() if token is not None else None,
+        previous.get_secret_value() if previous is not None else None,
+    )
 
 
 def _listed(ids: list[str]) -> str:
@@ -84,14 +106,17 @@ def is_loopback(host: str) -> bool:
     return address.is_loopback
 
 
-def serve_refusal(host: str, token: str | None) -> str | None:
-    """Why serving on `host` with `token` is refused, or None when it is allowed."""
+def serve_refusal(host: str, token: str | None, previous: str | None = None) -> str | None:
+    """Why serving on `host` with `token` (and `previous`, accepted during a rotation)
+    is refused, or None when it is allowed: every secret the server accepts must be long."""
     if is_loopback(host):
         return None
     if token is None:
         why = "CALENDAR_TOKEN is not set"
     elif len(token) < MIN_PUBLIC_TOKEN_CHARS:
         why = f"CALENDAR_TOKEN is shorter than {MIN_PUBLIC_TOKEN_CHARS} characters"
+    elif previous is not None and len(previous) < MIN_PUBLIC_TOKEN_CHARS:
+        why = f"CALENDAR_TOKEN_PREVIOUS is shorter than {MIN_PUBLIC_TOKEN_CHARS} characters"
     else:
         return None
     return (

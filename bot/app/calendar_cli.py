@@ -1,47 +1,30 @@
 """`python -m bot calendar serve|add|list|token`: run and fill the calendar from a shell.
 
 Bad input ends in one line on stderr and exit status 2 (never a traceback);
-a calendar that fails at run time ends in one line and status 1.
+a calendar that fails or refuses at run time ends in one line and status 1.
+Each command's options and work live in the module named for it
+(`calendar_serve`, `calendar_add`, `calendar_access`); `list` is here.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
-import re
-import signal
 import sys
 from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta
-from pathlib import Path
+from datetime import date, datetime
 from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
-from pydantic import ValidationError
-
-from bot.app.calendar_access import add_token_parser, print_token, serve_refusal
+from bot.app.calendar_access import add_token_parser, print_token
+from bot.app.calendar_add import TITLE_SHOWN, add, add_add_parser
+from bot.app.calendar_serve import add_serve_parser, serve
+from bot.app.cli_values import UsageError, agent_option, check_calendar_path
 from bot.app.settings import Settings, load_settings
+from bot.app.value_checks import shown
 from bot.core.calendar import CalendarError
-from bot.core.models import (
-    AGENT_ID_PATTERN,
-    Slot,
-    SlotCreate,
-    describe_validation,
-    is_valid_agent_id,
-)
+from bot.core.models import Slot
 from bot.presenters.formatting import one_line
-
-log = logging.getLogger("bot.calendar")
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-#: Longest title shown in `add`'s confirmation and in `list`'s table.
-TITLE_SHOWN = 60
-
-
-class UsageError(Exception):
-    """A bad argument; the message is the whole one-line explanation."""
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -70,34 +53,8 @@ def add_calendar_parser(sub: Any) -> None:
     actions = calendar.add_subparsers(
         dest="calendar_command", metavar="ACTION", parser_class=_OneLineParser
     )
-
-    serve = actions.add_parser(
-        "serve",
-        help="serve the embedded calendar over the REST API",
-        description="Serve the embedded calendar (CALENDAR_URL=sqlite:///… or --db) over "
-        "HTTP. Requests need 'Authorization: Bearer <CALENDAR_TOKEN>' when that is set; "
-        "beyond loopback (127.0.0.0/8, ::1, localhost) a CALENDAR_TOKEN of at least 32 "
-        "characters is required.",
-    )
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    serve.add_argument("--port", default="8080", help="port to listen on (0 picks a free one)")
-    serve.add_argument("--db", help="SQLite file to serve (default: from CALENDAR_URL)")
-
-    add = actions.add_parser(
-        "add",
-        help="add a slot",
-        description="Add a slot for an agent; prints the new slot's id.",
-    )
-    add.add_argument("--agent", required=True, help="agent id")
-    when = add.add_mutually_exclusive_group(required=True)
-    when.add_argument("--at", help="when: ISO date-time (no offset = in TIMEZONE) or HH:MM today")
-    when.add_argument("--in", dest="in_", metavar="DELAY", help="when: from now, e.g. 90s, 10m, 2h")
-    add.add_argument("--title", required=True)
-    add.add_argument("--prompt", required=True, help="what the agent is asked to do")
-    add.add_argument("--priority", default="50", help="0..100, higher first (default 50)")
-    add.add_argument("--duration", default="30", help="estimated minutes (default 30)")
-    add.add_argument("--type", dest="slot_type", default="work", help='slot type (default "work")')
-
+    add_serve_parser(actions)
+    add_add_parser(actions)
     show = actions.add_parser(
         "list",
         help="list a day's slots",
@@ -105,7 +62,6 @@ def add_calendar_parser(sub: Any) -> None:
     )
     show.add_argument("--agent", help="only this agent (required for a remote calendar)")
     show.add_argument("--date", help="YYYY-MM-DD (default: today in TIMEZONE)")
-
     add_token_parser(actions)
     calendar.set_defaults(calendar_parser=calendar)
 
@@ -119,9 +75,9 @@ def run_calendar_command(args: argparse.Namespace) -> int:
     settings = load_settings()
     try:
         if command == "serve":
-            return _serve(args, settings)
+            return serve(args, settings)
         if command == "add":
-            return asyncio.run(_add(args, settings))
+            return asyncio.run(add(args, settings))
         if command == "list":
             return asyncio.run(_list(args, settings))
         if command == "token":
@@ -130,170 +86,10 @@ def run_calendar_command(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except CalendarError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(str(exc), 500)}", file=sys.stderr)
         return 1
     print(f"error: unknown calendar action {command!r}", file=sys.stderr)
     return 2
-
-
-# ---- argument parsing ------------------------------------------------------
-
-
-def parse_delay(text: str) -> timedelta:
-    """'90s', '10m', '2h', '1h30m', '1.5d' as a duration."""
-    compact = text.strip().lower().replace(" ", "")
-    parts = _DURATION_PART.findall(compact)
-    if not compact or "".join(number + unit for number, unit in parts) != compact:
-        raise UsageError(f"--in: {text!r} is not a delay like 90s, 10m, 2h or 1h30m")
-    return timedelta(seconds=sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts))
-
-
-def parse_when(text: str, tz: ZoneInfo, now: datetime) -> datetime:
-    """An ISO date-time (naive = in `tz`), or HH:MM meaning today in `tz`."""
-    value = text.strip()
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        try:
-            clock_time = time.fromisoformat(value)
-        except ValueError:
-            raise UsageError(
-                f"--at: {text!r} is not a date-time like 2026-01-05T09:30, "
-                "2026-01-05T09:30+02:00 or 09:30"
-            ) from None
-        moment = datetime.combine(now.astimezone(tz).date(), clock_time)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=tz)
-    return moment
-
-
-def _int_in(text: str, name: str, low: int, high: int | None = None) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = low - 1
-    if value < low or (high is not None and value > high):
-        bounds = f"{low}..{high}" if high is not None else f"at least {low}"
-        raise UsageError(f"{name}: {text!r} must be a whole number, {bounds}")
-    return value
-
-
-def _agent(text: str) -> str:
-    if not is_valid_agent_id(text):
-        raise UsageError(f"--agent: {text!r} is not an agent id ({AGENT_ID_PATTERN})")
-    return text
-
-
-# ---- serve -------------------------------------------------------------------
-
-
-def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    port = _int_in(args.port, "--port", 0, 65535)
-    if args.db:
-        db_path = Path(args.db)
-    elif settings.calendar_is_embedded:
-        db_path = settings.calendar_db_path
-    else:
-        raise UsageError(
-            "serve needs the embedded calendar: CALENDAR_URL is remote "
-            f"({settings.calendar_url}); set CALENDAR_URL=sqlite:///calendar.db or pass --db PATH"
-        )
-    token = settings.calendar_token.get_secret_value() if settings.calendar_token else None
-    refusal = serve_refusal(args.host, token)
-    if refusal is not None:
-        raise UsageError(f"calendar serve: {refusal}")
-    from bot.app.logs import setup_logging
-
-    setup_logging(settings.log_level, settings.log_format, [token] if token else [])
-    return asyncio.run(_serve_until_stopped(db_path, args.host, port, token, settings.tz))
-
-
-async def _serve_until_stopped(
-    db_path: Path, host: str, port: int, token: str | None, tz: ZoneInfo
-) -> int:
-    from bot.calendar.server import start_server
-    from bot.calendar.store import EmbeddedCalendar
-
-    calendar = await EmbeddedCalendar.open(db_path, timezone=tz)
-    try:
-        try:
-            runner, actual = await start_server(calendar, host, port, token=token)
-        except OSError as exc:
-            print(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
-            return 1
-        shown_host = f"[{host}]" if ":" in host else host
-        base = f"http://{shown_host}:{actual}"
-        log.info(
-            "calendar API listening on %s (database %s, time zone %s, auth %s); stop with Ctrl-C",
-            base,
-            db_path,
-            tz.key,
-            "on: requests need CALENDAR_TOKEN as their bearer token" if token else "off",
-        )
-        if not token:
-            log.info("try: curl -H 'X-Agent-Id: alice' '%s/calendar/agent/status'", base)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        handled: list[signal.Signals] = []
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, stop.set)
-                handled.append(sig)
-            except (NotImplementedError, RuntimeError):  # pragma: no cover - not on Windows
-                pass
-        try:
-            await stop.wait()
-        finally:
-            for sig in handled:
-                loop.remove_signal_handler(sig)
-            await runner.cleanup()
-        log.info("calendar server stopped")
-        return 0
-    finally:
-        await calendar.close()
-
-
-# ---- add -----------------------------------------------------------------------
-
-
-async def _add(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.app.wiring import open_calendar
-    from bot.core.clock import SystemClock
-
-    tz = settings.tz
-    agent_id = _agent(args.agent)
-    now = SystemClock().now()
-    when = now + parse_delay(args.in_) if args.in_ is not None else parse_when(args.at, tz, now)
-    priority = _int_in(args.priority, "--priority", 0, 100)
-    duration = _int_in(args.duration, "--duration", 1)
-    if not args.slot_type.strip():
-        raise UsageError("--type must not be empty")
-    try:
-        new = SlotCreate(
-            agent_id=agent_id,
-            scheduled_at=when,
-            estimated_duration_min=duration,
-            priority=priority,
-            slot_type=args.slot_type,
-            title=args.title,
-            prompt=args.prompt,
-        )
-    except ValidationError as exc:
-        raise UsageError(f"the slot is not valid: {describe_validation(exc)}") from None
-    calendar = await open_calendar(settings)
-    try:
-        slot = await calendar.create_slot(new)
-    finally:
-        await calendar.close()
-    local = slot.scheduled_at.astimezone(tz)
-    print(
-        f"added slot for {slot.agent_id} at {local:%Y-%m-%d %H:%M} {tz.key}, "
-        f"priority {slot.priority}, {slot.estimated_duration_min} min: "
-        f"{one_line(slot.title, TITLE_SHOWN)}",
-        file=sys.stderr,
-    )
-    print(slot.id)
-    return 0
 
 
 # ---- list ----------------------------------------------------------------------
@@ -304,16 +100,17 @@ async def _list(args: argparse.Namespace, settings: Settings) -> int:
     from bot.calendar.store import EmbeddedCalendar
 
     tz = settings.tz
-    agent_id = _agent(args.agent) if args.agent is not None else None
+    agent_id = agent_option(args.agent) if args.agent is not None else None
     if args.date is not None:
         try:
             day = date.fromisoformat(args.date)
         except ValueError:
-            raise UsageError(f"--date: {args.date!r} is not a date like 2026-01-05") from None
+            raise UsageError(f"--date: {shown(args.date)} is not a date like 2026-01-05") from None
     else:
         day = datetime.now(tz).date()
     if settings.calendar_is_embedded:
         path = settings.calendar_db_path
+        check_calendar_path(path, "CALENDAR_URL")
         if str(path) != ":memory:" and not path.exists():
             print(f"no slots: there is no calendar at {path} yet (add one with `calendar add`)")
             return 0
@@ -347,10 +144,10 @@ def format_table(slots: Sequence[Slot], day: date, tz: ZoneInfo) -> str:
     rows = []
     for slot in slots:
         local = slot.scheduled_at.astimezone(tz)
-        shown = f"{local:%H:%M}" if local.date() == day else f"{local:%Y-%m-%d %H:%M}"
+        at = f"{local:%H:%M}" if local.date() == day else f"{local:%Y-%m-%d %H:%M}"
         rows.append(
             (
-                shown,
+                at,
                 slot.agent_id,
                 str(slot.priority),
                 slot.status.value,

@@ -128,7 +128,7 @@ async def open_bot(
 ) -> ModeratorBot:
     """Open the calendar and state from the settings too; the bot closes them in `close()`."""
     clock = clock or SystemClock()
-    calendar = await open_calendar(settings, clock=clock)
+    calendar = await open_calendar(settings, clock=clock, agents=agents)
     try:
         state = await StateStore.open(settings.state_path, clock=clock)
     except BaseException:

@@ -27,6 +27,7 @@ from urllib.parse import urlparse
 import discord
 
 from bot.app.alerting import alert_desk, log_alerts
+from bot.app.calendar_access import calendar_secrets, serve_refusal
 from bot.app.errors import ConfigError
 from bot.app.logs import setup_logging
 from bot.app.settings import Settings, file_problems, load_config, unsupported_calendar
@@ -80,7 +81,8 @@ def run_bot() -> int:
 
 def secrets_of(settings: Settings, agents: Sequence[AgentConfig]) -> list[str]:
     """What the log must never show: tokens, and spawn URLs (they may carry a token)."""
-    found = [s.get_secret_value() for s in (settings.discord_token, settings.calendar_token) if s]
+    found = [settings.discord_token.get_secret_value()] if settings.discord_token else []
+    found.extend(secret for secret in calendar_secrets(settings) if secret)
     urls = [settings.spawn_url, *(a.spawn_url for a in agents)]
     found.extend(url for url in urls if url)
     return found
@@ -114,6 +116,10 @@ def startup_problem(settings: Settings, agents: Sequence[AgentConfig]) -> str | 
             f"a remote calendar ({host}); unset CALENDAR_LISTEN (spawned agents can report to "
             "that calendar directly) or use CALENDAR_URL=sqlite:///calendar.db"
         )
+    if settings.listen_address is not None:
+        refusal = serve_refusal(settings.listen_address[0], *calendar_secrets(settings))
+        if refusal is not None:
+            return f"CALENDAR_LISTEN: {refusal}"
     return None
 
 
@@ -188,7 +194,9 @@ async def _run(settings: Settings, agents: list[AgentConfig]) -> int:
                 log.info("serving /healthz and /metrics on %s:%d", host, actual)
             observer = metrics.calendar_request if metrics is not None else None
             try:
-                calendar = await open_calendar(settings, clock=clock, observer=observer)
+                calendar = await open_calendar(
+                    settings, clock=clock, observer=observer, agents=agents
+                )
                 stack.push_async_callback(_step, "closing the calendar", calendar.close)
                 state = await StateStore.open(settings.state_path, clock=clock)
             except CalendarError as exc:
@@ -202,11 +210,11 @@ async def _run(settings: Settings, agents: list[AgentConfig]) -> int:
             address = settings.listen_address
             if address is not None and isinstance(calendar, EmbeddedCalendar):
                 host, port = address
-                token = (
-                    settings.calendar_token.get_secret_value() if settings.calendar_token else None
-                )
+                token, previous = calendar_secrets(settings)
                 try:
-                    server, actual = await start_server(calendar, host, port, token=token)
+                    server, actual = await start_server(
+                        calendar, host, port, token=token, previous_token=previous, agents=agents
+                    )
                 except OSError as exc:
                     return _cannot_listen("CALENDAR_LISTEN", host, port, exc)
                 stack.push_async_callback(_step, "stopping the calendar API", server.cleanup)

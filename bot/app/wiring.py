@@ -117,20 +117,29 @@ async def close_waker_chain(chain: WakerChain) -> None:
 
 
 async def open_calendar(
-    settings: Settings, clock: Clock | None = None, *, observer: RequestObserver | None = None
+    settings: Settings,
+    clock: Clock | None = None,
+    *,
+    observer: RequestObserver | None = None,
+    agents: Sequence[AgentConfig] | None = None,
 ) -> Calendar:
     """The embedded store for `sqlite:///…`, the HTTP client for `http(s)://…`.
 
     `clock` drives the embedded store's notion of now; a remote calendar keeps its own.
-    `observer` is told of every HTTP attempt (the metrics). The caller owns the
-    result and must `close()` it.
+    `observer` is told of every HTTP attempt (the metrics). `agents` (all of
+    `AGENTS_FILE`, not one shard's) are the only ones the embedded store takes
+    writes for (DESIGN §3.2 `unknown_agent`); a remote calendar knows its own.
+    The caller owns the result and must `close()` it.
     """
     unsupported = unsupported_calendar(settings)
     if unsupported is not None:
         raise ConfigError(unsupported)
     if settings.calendar_is_embedded:
         return await EmbeddedCalendar.open(
-            settings.calendar_db_path, timezone=settings.tz, clock=clock
+            settings.calendar_db_path,
+            timezone=settings.tz,
+            clock=clock,
+            agents=None if agents is None else [agent.id for agent in agents],
         )
     token = settings.calendar_token.get_secret_value() if settings.calendar_token else None
     return HttpCalendar(settings.calendar_url, timezone=settings.tz, token=token, observer=observer)

@@ -132,13 +132,10 @@ def test_a_bad_path_is_exit_2_naming_the_variable_and_changes_nothing(
     assert not any(j.exists() for j in journals)
     code = main(argv)
     out, err = capsys.readouterr()
-    if argv[:2] == ["calendar", "list"] and not path.exists():
-        # `list` of a calendar that does not exist says so and opens nothing (exit 0).
-        assert code == 0 and "no slots" in out
-    else:
-        assert code == 2, (out, err)
-        assert f"{variable}: " in err
-        assert "Traceback" not in out + err
+    # `list` too: a path that cannot hold a calendar is not "no slots yet" (DESIGN §4).
+    assert code == 2, (out, err)
+    assert f"{variable}: " in err
+    assert "Traceback" not in out + err
     assert snapshot(workdir) == before
     assert not any(j.exists() for j in journals)
 
