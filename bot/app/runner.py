@@ -24,33 +24,25 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from urllib.parse import urlparse
 
-import discord
-
-from bot.app.alerting import alert_desk, log_alerts
 from bot.app.calendar_access import calendar_secrets, serve_refusal
 from bot.app.errors import ConfigError
 from bot.app.logs import setup_logging
+from bot.app.modes import Opened, run_discord, run_headless
 from bot.app.settings import Settings, file_problems, load_config, unsupported_calendar
 from bot.app.shutdown import StopSignal, Watchdog, bounded
 from bot.app.value_checks import parse_host_port
 from bot.app.wiring import (
-    NoWakerConfigured,
-    build_moderator,
-    build_waker_chain,
-    close_waker_chain,
     open_calendar,
-    unwakeable_agents,
 )
 from bot.calendar.server import start_server
 from bot.calendar.store import EmbeddedCalendar
 from bot.core.agents import AgentConfig
-from bot.core.calendar import Calendar, CalendarError
-from bot.core.clock import Clock, SystemClock
+from bot.core.calendar import CalendarError
+from bot.core.clock import SystemClock
 from bot.core.sqlite_file import DatabaseFileError
 from bot.core.state import StateStore
-from bot.core.tasks import CLOSE_BOT_S, CLOSE_STEP_S, HARD_LIMIT_S, IN_FLIGHT_GRACE_S
-from bot.metrics import ModeratorMetrics, attach_discord, serve_metrics
-from bot.net import TRANSIENT_NETWORK_ERRORS
+from bot.core.tasks import CLOSE_STEP_S, HARD_LIMIT_S
+from bot.metrics import ModeratorMetrics, serve_metrics
 
 log = logging.getLogger(__name__)
 
@@ -145,28 +137,6 @@ async def _step(what: str, closer: Callable[[], Awaitable[object]]) -> None:
     await bounded(closer(), CLOSE_STEP_S, what)
 
 
-def _grace_deadline() -> float:
-    """When the in-flight grace of a stop that starts now runs out (loop time)."""
-    return asyncio.get_running_loop().time() + IN_FLIGHT_GRACE_S
-
-
-def _left(deadline: float | None) -> float:
-    """What is left of the in-flight grace (all of it when the stop came another way)."""
-    if deadline is None:
-        return IN_FLIGHT_GRACE_S
-    return max(0.0, deadline - asyncio.get_running_loop().time())
-
-
-async def _first_or_stop(task: asyncio.Task[None], stop: StopSignal) -> bool:
-    """Wait until `task` ends or a stop signal comes; True when the task ended."""
-    stopping = asyncio.create_task(stop.wait(), name="stop-signal")
-    try:
-        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopping.cancel()
-    return task.done()
-
-
 async def _run(settings: Settings, agents: list[AgentConfig]) -> int:
     stop = StopSignal.install()
     clock = SystemClock()
@@ -220,131 +190,13 @@ async def _run(settings: Settings, agents: list[AgentConfig]) -> int:
                 stack.push_async_callback(_step, "stopping the calendar API", server.cleanup)
                 calendar_url = f"http://{_connect_host(host)}:{actual}"
                 log.info("serving the embedded calendar's API at %s", calendar_url)
+            opened = Opened(settings, agents, calendar, state, clock, calendar_url, stop, metrics)
             if settings.discord_enabled:
-                return await _run_discord(
-                    settings, agents, calendar, state, clock, calendar_url, stop, metrics
-                )
-            return await _run_headless(
-                settings, agents, calendar, state, clock, calendar_url, stop, metrics
-            )
+                return await run_discord(opened)
+            return await run_headless(opened)
     finally:
         armer.cancel()
         stop.uninstall()
         if watchdog is not None:
             watchdog.cancel()
         log.info("stopped")
-
-
-async def _run_headless(
-    settings: Settings,
-    agents: list[AgentConfig],
-    calendar: Calendar,
-    state: StateStore,
-    clock: Clock,
-    calendar_url: str | None,
-    stop: StopSignal,
-    metrics: ModeratorMetrics | None = None,
-) -> int:
-    try:
-        chain = build_waker_chain(settings, agents, calendar_url=calendar_url, clock=clock)
-    except NoWakerConfigured as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    log.info(
-        "running headless: DISCORD_TOKEN is not set, so agents are woken through %s only "
-        "(no Discord channels, no replies there, no slash commands)",
-        " and ".join(w.name for w in chain.wakers),
-    )
-    for name in unwakeable_agents(chain, agents):
-        log.warning(
-            "agent %s has no spawn_url/spawn_command and no global one: it is never woken", name
-        )
-    moderator = build_moderator(settings, agents, calendar, state, chain, clock)
-    if metrics is not None:
-        metrics.watch(moderator)
-    if settings.alert_channel_id is not None:
-        log_alerts(moderator.events, alert_desk(settings, moderator, clock))
-    deadline: float | None = None
-    try:
-        start = asyncio.create_task(moderator.start(), name="moderator-start")
-        if await _first_or_stop(start, stop):
-            if start.exception() is not None:
-                log.error("the moderator's start-up failed", exc_info=start.exception())
-                log.info("the sync and check loops still run and retry")
-            moderator.start_loops(settings.sync_interval_s)
-            await stop.wait()
-            deadline = _grace_deadline()
-        else:
-            deadline = _grace_deadline()
-            # Stopped during start-up: a wake in flight may finish, like at any other time.
-            await bounded(asyncio.shield(start), _left(deadline), "the start-up")
-            start.cancel()
-            await asyncio.gather(start, return_exceptions=True)
-    finally:
-        # The start-up and the moderator's in-flight wake share one grace window.
-        grace = _left(deadline)
-        await bounded(moderator.stop(grace_s=grace), grace + CLOSE_STEP_S, "stopping")
-        await bounded(close_waker_chain(chain), CLOSE_STEP_S, "closing the wakers")
-    return 0
-
-
-async def _run_discord(
-    settings: Settings,
-    agents: list[AgentConfig],
-    calendar: Calendar,
-    state: StateStore,
-    clock: Clock,
-    calendar_url: str | None,
-    stop: StopSignal,
-    metrics: ModeratorMetrics | None = None,
-) -> int:
-    from bot.app.discord_bot import build_bot
-
-    assert settings.discord_token is not None
-    bot = build_bot(
-        settings, agents, calendar=calendar, state=state, clock=clock, calendar_url=calendar_url
-    )
-    if metrics is not None:
-        metrics.watch(bot.moderator)
-        attach_discord(bot, metrics)
-    log.info(
-        "starting with Discord: guild %s, %d agent(s), wake category %r",
-        settings.discord_guild_id,
-        len(agents),
-        settings.wake_category,
-    )
-    running = asyncio.create_task(bot.start(settings.discord_token.get_secret_value()), name="bot")
-    try:
-        await _first_or_stop(running, stop)
-    finally:
-        await bounded(bot.close(), CLOSE_BOT_S, "closing the bot")
-        if not running.done():
-            running.cancel()
-        await asyncio.gather(running, return_exceptions=True)
-    if stop.event.is_set():
-        return 0
-    return _explain_end(running, settings)
-
-
-def _explain_end(running: asyncio.Task[None], settings: Settings) -> int:
-    """The bot stopped without a signal: say why (never with the token), status 1."""
-    exc = running.exception() if not running.cancelled() else None
-    if exc is None:
-        log.error("the Discord client stopped unexpectedly")
-    elif isinstance(exc, discord.LoginFailure):
-        log.error("Discord refused DISCORD_TOKEN (%s); check the bot token", exc)
-    elif isinstance(exc, discord.PrivilegedIntentsRequired):
-        log.error(
-            "Discord refused the Message Content intent: enable it for the bot under "
-            "Bot -> Privileged Gateway Intents in the developer portal"
-        )
-    elif isinstance(exc, TRANSIENT_NETWORK_ERRORS):
-        log.error(
-            "cannot reach Discord at %s (%s: %s)",
-            settings.discord_api_base,
-            type(exc).__name__,
-            exc,
-        )
-    else:
-        log.error("the bot stopped on an error", exc_info=exc)
-    return 1
