@@ -16,6 +16,9 @@ from bot.core.models import (
     AgentStatus,
     DaySchedule,
     HeartbeatStatus,
+    Series,
+    SeriesCreate,
+    SeriesEdit,
     Slot,
     SlotCreate,
     SlotEdit,
@@ -158,6 +161,27 @@ class Calendar(Protocol):
 
     async def features(self) -> frozenset[str]:
         """What the calendar offers beyond API 1 (`series`, `changes`, ...); empty for v1."""
+        ...
+
+    async def create_series(self, new: SeriesCreate, agent_id: str | None = None) -> Series:
+        """A recurring slot (DESIGN §3.1); `agent_id` stands in for `new.agent_id` when unset."""
+        ...
+
+    async def get_series(self, series_id: str, agent_id: str | None = None) -> Series: ...
+
+    async def list_series(self, agent_id: str | None = None) -> list[Series]:
+        """The series of one agent (or of all), oldest first, ended ones included."""
+        ...
+
+    async def edit_series(
+        self, series_id: str, edit: SeriesEdit, agent_id: str | None = None
+    ) -> Series:
+        """Change exdates and slot fields for the instances after now that were not changed on
+        their own; `edit.expected_version` is the compare-and-set guard."""
+        ...
+
+    async def end_series(self, series_id: str, agent_id: str | None = None) -> Series:
+        """End the series: no instance after now; what has not started is CANCELLED."""
         ...
 
     async def close(self) -> None: ...

@@ -37,6 +37,12 @@ ID_MAX = 200
 YEAR_MIN, YEAR_MAX = 1970, 9998
 #: The longest range `GET /calendar/slots?from=&to=` answers (a quarter, DESIGN §3).
 RANGE_MAX_DAYS = 92
+#: The most wall times a series may leave out (`exdates`, DESIGN §3.1).
+EXDATES_MAX = 1000
+#: The longest RRULE value a series may carry.
+RRULE_MAX = 500
+#: A series' local wall time as given ("YYYY-MM-DDTHH:MM[:SS]"); its form is checked with the rule.
+WALL_TIME_MAX = 19
 #: A create this far in the past is refused unless it says `allow_past`.
 PAST_GRACE_S = 3600
 
@@ -105,3 +111,8 @@ SlotType = Annotated[str, Strict(), Field(pattern=SLOT_TYPE_PATTERN)]
 SlotId = Annotated[str, Strict(), Field(min_length=1, max_length=ID_MAX)]
 EventData = Annotated[dict[str, Any], Strict(), AfterValidator(_plain_event_data)]
 Flag = Annotated[bool, Strict()]
+#: Series fields (DESIGN §3.1): the rule's and the wall times' own checks are in `bot.core.series`.
+RuleText = Annotated[str, Strict(), Field(min_length=1, max_length=RRULE_MAX)]
+WallTime = Annotated[str, Strict(), Field(min_length=1, max_length=WALL_TIME_MAX)]
+ZoneName = Annotated[str, Strict(), Field(min_length=1, max_length=64)]
+Exdates = Annotated[list[WallTime], Strict(), Field(max_length=EXDATES_MAX)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from pydantic import (
     AfterValidator,
@@ -25,15 +25,19 @@ from pydantic import (
 from bot.core.limits import (
     Duration,
     EventData,
+    Exdates,
     Flag,
     Instant,
     Note,
     Priority,
     Prompt,
+    RuleText,
     SlotId,
     SlotType,
     Title,
     Version,
+    WallTime,
+    ZoneName,
 )
 
 AGENT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
@@ -170,8 +174,8 @@ class SlotCreate(BaseModel):
     allow_past: Flag = False
 
 
-class SlotEdit(BaseModel):
-    """The body of `PATCH /calendar/slots/{id}`: the fields to change, and the version read.
+class PartialEdit(BaseModel):
+    """A PATCH body: the fields to change and, optionally, the version read.
 
     A field left out is kept; a field sent as null is refused (nothing here can be unset),
     and so is an edit that changes nothing.
@@ -179,17 +183,10 @@ class SlotEdit(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    scheduled_at: Instant | None = None
-    estimated_duration_min: Duration | None = None
-    priority: Priority | None = None
-    slot_type: SlotType | None = None
-    title: Title | None = None
-    prompt: Prompt | None = None
-    event_data: EventData | None = None
     expected_version: Version | None = None
 
     @model_validator(mode="after")
-    def _something_to_change(self) -> SlotEdit:
+    def _something_to_change(self) -> Self:
         nulls = sorted(n for n in self.model_fields_set if getattr(self, n) is None)
         if nulls and nulls != ["expected_version"]:
             raise ValueError(f"{', '.join(nulls)} cannot be null: leave a field out to keep it")
@@ -206,6 +203,24 @@ class SlotEdit(BaseModel):
         }
 
 
+class SlotEdit(PartialEdit):
+    """The body of `PATCH /calendar/slots/{id}`: the fields to change, and the version read.
+
+    A field left out is kept; a field sent as null is refused (nothing here can be unset),
+    and so is an edit that changes nothing.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    scheduled_at: Instant | None = None
+    estimated_duration_min: Duration | None = None
+    priority: Priority | None = None
+    slot_type: SlotType | None = None
+    title: Title | None = None
+    prompt: Prompt | None = None
+    event_data: EventData | None = None
+
+
 class TransitionRequest(BaseModel):
     """The optional body of `POST /calendar/slots/{id}/{action}`."""
 
@@ -214,6 +229,82 @@ class TransitionRequest(BaseModel):
     expected_version: Version | None = None
     note: Note | None = None
     until: Instant | None = None
+
+
+class Series(BaseModel):
+    """A recurring slot exactly as DESIGN §3.1 puts it on the wire."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = Field(min_length=1)
+    agent_id: str = Field(min_length=1)
+    rrule: str
+    start: str
+    timezone: str
+    exdates: list[str] = Field(default_factory=list)
+    estimated_duration_min: int = Field(default=30, ge=1)
+    priority: int = Field(default=50, ge=0, le=100)
+    slot_type: str = "work"
+    title: str = ""
+    prompt: str = ""
+    event_data: dict[str, Any] = Field(default_factory=dict)
+    version: int = Field(default=1, ge=0)
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+    #: When the series was ended (DELETE); None while it runs.
+    ended_at: AwareDatetime | None = None
+
+
+class SeriesCreate(BaseModel):
+    """The body of `POST /calendar/series` (DESIGN §3.1, held to §3.2 like a slot's).
+
+    `rrule`, `start` and `exdates` are checked against the recurrence rules by
+    `bot.core.series.Recurrence.checked`, which needs the zone.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent_id: AgentId | None = None
+    rrule: RuleText
+    start: WallTime
+    #: The IANA zone of `start`; None is the calendar's own.
+    timezone: ZoneName | None = None
+    exdates: Exdates = Field(default_factory=list)
+    estimated_duration_min: Duration = 30
+    priority: Priority = 50
+    slot_type: SlotType = "work"
+    title: Title = ""
+    prompt: Prompt = ""
+    event_data: EventData = Field(default_factory=dict)
+
+
+#: What a series keeps for good: change one of them by ending the series and making another.
+SERIES_IMMUTABLE = ("agent_id", "rrule", "start", "timezone")
+
+
+class SeriesEdit(PartialEdit):
+    """The body of `PATCH /calendar/series/{id}`: exdates and the slot fields, never the rule."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    exdates: Exdates | None = None
+    estimated_duration_min: Duration | None = None
+    priority: Priority | None = None
+    slot_type: SlotType | None = None
+    title: Title | None = None
+    prompt: Prompt | None = None
+    event_data: EventData | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _immutable(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            named = [name for name in SERIES_IMMUTABLE if name in data]
+            if named:
+                raise ValueError(
+                    f"{', '.join(named)} cannot change: end the series and make another"
+                )
+        return data
 
 
 class AgentState(StrEnum):

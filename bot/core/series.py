@@ -145,6 +145,30 @@ class Recurrence:
             found.append(instance)
         return found
 
+    def latest(self, until: datetime) -> Instance | None:
+        """The last instance with `at <= until` (aware), or None.
+
+        dateutil has no backward iterator, so `rrule.before` names a candidate wall
+        time and `between` around it decides (exdates and dropped duplicates included).
+        """
+        rule = self._rrule()
+        wall: datetime | None = until.astimezone(self.zone).replace(tzinfo=None) + timedelta(days=1)
+        end = until + timedelta(microseconds=1)
+        while wall is not None:
+            wall = rule.before(wall)
+            if wall is None:
+                return None
+            window = self.between(place(wall, self.zone) - timedelta(days=1), end)
+            if window:
+                return window[-1]
+        return None
+
+    def holds(self, nominal: datetime) -> Instance | None:
+        """The instance whose nominal wall time is `nominal`, or None when the rule has none."""
+        at = place(nominal, self.zone)
+        found = next(self.instances(after=at), None)
+        return found if found is not None and found.nominal == nominal else None
+
 
 def place(wall: datetime, zone: ZoneInfo) -> datetime:
     """The UTC instant of a naive wall time in `zone`: gap forward, fold first (PEP 495 fold=0)."""

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 from bot.calendar.client.transport import Answer
 from bot.calendar.wire import refusal_for
 from bot.core.calendar import CalendarError, CalendarUnavailable
-from bot.core.models import ErrorBody, Slot, describe_validation
+from bot.core.models import ErrorBody, Series, Slot, describe_validation
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -37,6 +37,10 @@ class CalendarInfo(BaseModel):
 
     api: int
     features: list[str] = []
+
+
+class SeriesList(BaseModel):
+    series: list[Series]
 
 
 class SlotList(BaseModel):

@@ -29,19 +29,30 @@ import aiohttp
 from bot.calendar.client.answers import (
     CalendarInfo,
     DayEnvelope,
+    SeriesList,
     SlotList,
     expect,
     model_of,
     slots_of,
 )
 from bot.calendar.client.transport import RequestObserver, Transport
-from bot.calendar.wire import AGENT_STATUS_PATH, DAY_PATH, HEARTBEAT_PATH, INFO_PATH, SLOTS_PATH
+from bot.calendar.wire import (
+    AGENT_STATUS_PATH,
+    DAY_PATH,
+    HEARTBEAT_PATH,
+    INFO_PATH,
+    SERIES_PATH,
+    SLOTS_PATH,
+)
 from bot.core.calendar import DayResult, TransitionOptions
 from bot.core.models import (
     Action,
     AgentStatus,
     DaySchedule,
     HeartbeatStatus,
+    Series,
+    SeriesCreate,
+    SeriesEdit,
     Slot,
     SlotCreate,
     SlotEdit,
@@ -55,6 +66,7 @@ log = logging.getLogger(__name__)
 #: Route templates for the request counts: never a slot id in a metric label.
 SLOT_ROUTE = f"{SLOTS_PATH}/{{slot_id}}"
 TRANSITION_ROUTE = f"{SLOT_ROUTE}/{{action}}"
+SERIES_ROUTE = f"{SERIES_PATH}/{{series_id}}"
 
 
 def _slot_path(slot_id: str) -> str:
@@ -215,6 +227,44 @@ class HttpCalendar:
         if answer.status == 404:
             return frozenset()
         return frozenset(model_of(CalendarInfo, expect(answer, what, 200), what).features)
+
+    async def create_series(self, new: SeriesCreate, agent_id: str | None = None) -> Series:
+        what = f"POST {SERIES_PATH}"
+        body = new.model_dump(mode="json", exclude_none=True)
+        answer = await self._transport.request("POST", SERIES_PATH, agent_id=agent_id, body=body)
+        return model_of(Series, expect(answer, what, 201, 200), what)
+
+    async def get_series(self, series_id: str, agent_id: str | None = None) -> Series:
+        return await self._one_series("GET", series_id, agent_id)
+
+    async def list_series(self, agent_id: str | None = None) -> list[Series]:
+        what = f"GET {SERIES_PATH}"
+        params = {"agent_id": agent_id} if agent_id is not None else None
+        answer = await self._transport.request("GET", SERIES_PATH, agent_id=agent_id, params=params)
+        return model_of(SeriesList, expect(answer, what, 200), what).series
+
+    async def edit_series(
+        self, series_id: str, edit: SeriesEdit, agent_id: str | None = None
+    ) -> Series:
+        body = edit.model_dump(mode="json", include=edit.model_fields_set, exclude_none=True)
+        return await self._one_series("PATCH", series_id, agent_id, body)
+
+    async def end_series(self, series_id: str, agent_id: str | None = None) -> Series:
+        return await self._one_series("DELETE", series_id, agent_id)
+
+    async def _one_series(
+        self,
+        method: str,
+        series_id: str,
+        agent_id: str | None,
+        body: dict[str, Any] | None = None,
+    ) -> Series:
+        path = f"{SERIES_PATH}/{quote(series_id, safe='')}"
+        what = f"{method} {path}"
+        answer = await self._transport.request(
+            method, path, agent_id=agent_id, body=body, route=SERIES_ROUTE
+        )
+        return model_of(Series, expect(answer, what, 200), what)
 
     async def close(self) -> None:
         """Close the session if this client made it; a given session is the giver's."""

@@ -13,6 +13,7 @@ from bot.calendar.server.requests import (
     read_body,
     required_agent,
 )
+from bot.calendar.server.series_handlers import SERIES_ROUTES
 from bot.calendar.store import TransitionCall
 from bot.calendar.wire import (
     AGENT_STATUS_PATH,
@@ -100,4 +101,5 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", SLOTS_PATH, list_range),
     ("PATCH", f"{SLOTS_PATH}/{{slot_id}}", edit_slot),
     ("POST", f"{SLOTS_PATH}/{{slot_id}}/{{action}}", transition),
+    *SERIES_ROUTES,
 )

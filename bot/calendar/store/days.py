@@ -22,9 +22,13 @@ def day_bounds(day: date, tz: ZoneInfo) -> tuple[int, int]:
 
 
 def day_etag(day: date, slots: Iterable[Slot]) -> str:
-    """The day's ETag: a hash over the date and the sorted (id, version) pairs, quoted per HTTP."""
-    pairs = sorted((slot.id, slot.version) for slot in slots)
-    text = day.isoformat() + "|" + ";".join(f"{sid}:{version}" for sid, version in pairs)
+    """The day's ETag: a hash over the date and each slot's (id, version, status), quoted per HTTP.
+
+    The status is in it because an untouched occurrence of a series keeps the series'
+    version when it comes to read as superseded (`bot.calendar.store.occurrences`).
+    """
+    keys = sorted((slot.id, slot.version, slot.status.value) for slot in slots)
+    text = day.isoformat() + "|" + ";".join(f"{sid}:{ver}:{status}" for sid, ver, status in keys)
     return '"' + hashlib.sha256(text.encode("utf-8")).hexdigest()[:32] + '"'
 
 

@@ -26,11 +26,18 @@ import aiosqlite
 from bot.calendar.store.agents import read_agent_status, record_heartbeat
 from bot.calendar.store.days import day_bounds, day_etag, etag_matches
 from bot.calendar.store.edits import apply_edit, checked_edit
+from bot.calendar.store.occurrences import (
+    due_slots,
+    materialise,
+    occurrences_between,
+    virtual_occurrence,
+)
 from bot.calendar.store.rows import (
     SLOT_COLUMNS,
     SlotEvent,
     fetch_one,
     fetch_slot,
+    from_us,
     insert_slot,
     not_found,
     readable_events,
@@ -40,6 +47,7 @@ from bot.calendar.store.rows import (
     to_us,
 )
 from bot.calendar.store.schema import open_database
+from bot.calendar.store.series_calls import SeriesCalls
 from bot.calendar.store.transitions import TransitionCall, TransitionOutcome, apply_transition
 from bot.core.calendar import (
     BadRequest,
@@ -73,10 +81,10 @@ from bot.core.validation import (
 log = logging.getLogger(__name__)
 
 #: What `GET /calendar` lists beyond API 2's own calls (DESIGN §3).
-FEATURES: frozenset[str] = frozenset()
+FEATURES: frozenset[str] = frozenset({"series"})
 
 
-class EmbeddedCalendar:
+class EmbeddedCalendar(SeriesCalls):
     """The `Calendar` protocol over SQLite, with one connection and one write lock."""
 
     def __init__(
@@ -163,6 +171,17 @@ class EmbeddedCalendar:
     def _slots(self, rows: Iterable[sqlite3.Row]) -> list[Slot]:
         return readable_slots(rows, self._tz)
 
+    async def _with_occurrences(
+        self, db: aiosqlite.Connection, rows: Iterable[sqlite3.Row], agent_id: str, *span: int
+    ) -> list[Slot]:
+        """The rows' slots and the agent's untouched occurrences in [start, end) µs, by time."""
+        start, end = (from_us(us, self._tz) for us in span)
+        now = self._clock.now()
+        virtual = await occurrences_between(db, agent_id, start, end, now=now, tz=self._tz)
+        slots = self._slots(rows) + virtual
+        slots.sort(key=lambda slot: (to_us(slot.scheduled_at), slot.id))
+        return slots
+
     # ---- the Calendar protocol -------------------------------------------
 
     async def get_day(self, agent_id: str, day: date, etag: str | None = None) -> DayResult:
@@ -175,7 +194,7 @@ class EmbeddedCalendar:
                 "AND scheduled_at_us >= ? AND scheduled_at_us < ? ORDER BY scheduled_at_us, id",
                 (agent_id, start, end),
             )
-        slots = self._slots(rows)
+            slots = await self._with_occurrences(db, rows, agent_id, start, end)
         current = day_etag(day, slots)
         if etag is not None and etag_matches(etag, current):
             return DayResult(schedule=None, etag=current)
@@ -195,7 +214,7 @@ class EmbeddedCalendar:
         now = to_us(self._clock.now())
         async with self._write() as db:
             rows = await record_heartbeat(db, agent_id, status, current_slot_id, now)
-        return self._slots(rows)
+            return await due_slots(db, self._slots(rows), agent_id, now_us=now, tz=self._tz)
 
     async def agent_status(self, agent_id: str) -> AgentStatus:
         check_agent_id(agent_id)
@@ -203,19 +222,24 @@ class EmbeddedCalendar:
         async with self._read() as db:
             return await read_agent_status(db, agent_id, now=now, tz=self._tz)
 
-    async def create_slot(self, new: SlotCreate, agent_id: str | None = None) -> Slot:
-        if new.agent_id and agent_id and new.agent_id != agent_id:
+    def _owner(self, named: str | None, acting: str | None) -> str:
+        """The agent a new slot or series is for: the body's, or the caller's."""
+        if named and acting and named != acting:
             raise BadRequest(
-                f"the body names agent {new.agent_id!r} but the caller is {agent_id!r}",
+                f"the body names agent {named!r} but the caller is {acting!r}",
                 code="agent_mismatch",
             )
-        owner = new.agent_id or agent_id
+        owner = named or acting
         if not owner:
             raise BadRequest(
-                "a slot needs an agent: give agent_id in the body or the X-Agent-Id header",
+                "name the agent: give agent_id in the body or the X-Agent-Id header",
                 code="missing_agent_id",
             )
         check_known_agent(owner, self._agents)
+        return owner
+
+    async def create_slot(self, new: SlotCreate, agent_id: str | None = None) -> Slot:
+        owner = self._owner(new.agent_id, agent_id)
         clock_now = self._clock.now()
         new = check_new_slot(new, tz=self._tz, now=clock_now, known=self._agents)
         async with self._write() as db:
@@ -243,8 +267,13 @@ class EmbeddedCalendar:
         return readable_slot(row, self._tz)
 
     async def get_slot(self, slot_id: str, agent_id: str | None = None) -> Slot:
+        now = self._clock.now()
         async with self._read() as db:
             row = await fetch_slot(db, slot_id)
+            if row is None:
+                virtual = await virtual_occurrence(db, slot_id, agent_id, now=now, tz=self._tz)
+                if virtual is not None:
+                    return virtual
         if row is None or (agent_id is not None and row["agent_id"] != agent_id):
             raise SlotNotFound(not_found(slot_id, agent_id))
         return readable_slot(row, self._tz)
@@ -269,6 +298,7 @@ class EmbeddedCalendar:
             check_local_years(call.until, self._tz, "until")
         now = to_us(self._clock.now())
         async with self._write() as db:
+            await materialise(db, call.slot_id, call.agent_id, now_us=now, tz=self._tz)
             return await apply_transition(db, call, now_us=now, tz=self._tz)
 
     async def close(self) -> None:
@@ -282,6 +312,7 @@ class EmbeddedCalendar:
         edit = checked_edit(edit, self._tz)
         now = to_us(self._clock.now())
         async with self._write() as db:
+            await materialise(db, slot_id, agent_id, now_us=now, tz=self._tz)
             return await apply_edit(db, slot_id, edit, agent_id=agent_id, now_us=now, tz=self._tz)
 
     async def list_range(
@@ -289,14 +320,15 @@ class EmbeddedCalendar:
     ) -> list[Slot]:
         check_agent_id(agent_id)
         check_range(start, end)
-        extra, params = ("", ()) if status is None else (" AND status = ?", (status.value,))
+        span = (to_us(start), to_us(end))
         async with self._read() as db:
             rows = await db.execute_fetchall(
                 f"SELECT {SLOT_COLUMNS} FROM slots WHERE agent_id = ? AND scheduled_at_us >= ? "
-                f"AND scheduled_at_us < ?{extra} ORDER BY scheduled_at_us, id",
-                (agent_id, to_us(start), to_us(end), *params),
+                "AND scheduled_at_us < ? ORDER BY scheduled_at_us, id",
+                (agent_id, *span),
             )
-        return self._slots(rows)
+            slots = await self._with_occurrences(db, rows, agent_id, *span)
+        return [slot for slot in slots if status is None or slot.status is status]
 
     async def features(self) -> frozenset[str]:
         return FEATURES

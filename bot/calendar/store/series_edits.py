@@ -1,0 +1,122 @@
+"""Editing and ending a series (`PATCH` / `DELETE /calendar/series/{id}`, DESIGN §3.1).
+
+Both run inside the caller's write transaction, so a claim of one of the
+series' occurrences (which takes the same lock) happens wholly before or
+wholly after them: the claimed occurrence is a row and keeps its state, or
+the claim finds the instance gone or cancelled. Never an orphan.
+
+An edit applies to the instances after now: the latest due instance, if it
+is still untouched, is first written as a row with the fields it had, so it
+is not changed under an agent about to be woken for it. Ending writes that
+instance too and cancels every stored occurrence still waiting.
+"""
+
+from __future__ import annotations
+
+import json
+from zoneinfo import ZoneInfo
+
+import aiosqlite
+
+from bot.calendar.store.occurrences import SeriesView, materialise
+from bot.calendar.store.rows import PENDING_SQL, from_us, record_event
+from bot.calendar.store.series import (
+    checked_recurrence,
+    fetch_series,
+    wall_texts,
+)
+from bot.core.calendar import TransitionConflict
+from bot.core.models import Action, Series, SeriesEdit, SlotStatus
+from bot.core.series import occurrence_id
+
+SERIES_ENDED_NOTE = "series ended"
+
+
+async def _keep_due_instance(
+    db: aiosqlite.Connection, series: Series, *, now_us: int, tz: ZoneInfo
+) -> None:
+    """Write the series' latest due instance as a row if it is untouched, as it reads now."""
+    latest = SeriesView.of(series).latest_due(from_us(now_us, tz))
+    if latest is not None:
+        await materialise(db, occurrence_id(series.id, latest), None, now_us=now_us, tz=tz)
+
+
+def _refuse_ended(series: Series) -> None:
+    if series.ended_at is not None:
+        raise TransitionConflict(
+            f"series {series.id} ended at {series.ended_at.isoformat()}; it cannot change",
+            code="series_ended",
+        )
+
+
+async def apply_series_edit(
+    db: aiosqlite.Connection,
+    series_id: str,
+    edit: SeriesEdit,
+    *,
+    agent_id: str | None,
+    now_us: int,
+    tz: ZoneInfo,
+) -> Series:
+    series = await fetch_series(db, series_id, agent_id, tz)
+    _refuse_ended(series)
+    if edit.expected_version is not None and edit.expected_version != series.version:
+        raise TransitionConflict(
+            f"series {series_id} is at version {series.version}, not {edit.expected_version} "
+            "(it changed since it was read)",
+            code="version_mismatch",
+        )
+    changes = edit.changes()
+    if "exdates" in changes:
+        recurrence = checked_recurrence(
+            series.rrule, series.start, series.timezone, changes["exdates"]
+        )
+        changes["exdates"] = json.dumps(wall_texts(recurrence.exdates))
+    if "event_data" in changes:
+        changes["event_data"] = json.dumps(changes["event_data"], ensure_ascii=False)
+    await _keep_due_instance(db, series, now_us=now_us, tz=tz)
+    assignments = ", ".join(f"{name} = ?" for name in changes)
+    await db.execute(
+        f"UPDATE series SET {assignments}, version = version + 1, updated_at_us = ? WHERE id = ?",
+        (*changes.values(), now_us, series_id),
+    )
+    return await fetch_series(db, series_id, None, tz)
+
+
+async def end_series_now(
+    db: aiosqlite.Connection,
+    series_id: str,
+    *,
+    agent_id: str | None,
+    now_us: int,
+    tz: ZoneInfo,
+) -> Series:
+    """End the series; ending an ended series answers it as it is."""
+    series = await fetch_series(db, series_id, agent_id, tz)
+    if series.ended_at is not None:
+        return series
+    await _keep_due_instance(db, series, now_us=now_us, tz=tz)
+    waiting = await db.execute_fetchall(
+        f"SELECT id, status FROM slots WHERE series_id = ? AND status IN ({PENDING_SQL})",
+        (series_id,),
+    )
+    await db.execute(
+        "UPDATE slots SET status = ?, version = version + 1, updated_at_us = ?, "
+        f"ended_at_us = ?, note = ? WHERE series_id = ? AND status IN ({PENDING_SQL})",
+        (SlotStatus.CANCELLED.value, now_us, now_us, SERIES_ENDED_NOTE, series_id),
+    )
+    for row in waiting:
+        await record_event(
+            db,
+            str(row["id"]),
+            now_us,
+            Action.CANCEL.value,
+            SlotStatus(row["status"]),
+            SlotStatus.CANCELLED,
+            SERIES_ENDED_NOTE,
+        )
+    await db.execute(
+        "UPDATE series SET ended_at_us = ?, version = version + 1, updated_at_us = ? WHERE id = ?",
+        (now_us, now_us, series_id),
+    )
+    return await fetch_series(db, series_id, None, tz)
