@@ -157,7 +157,9 @@ def build_moderator(
 ) -> Moderator:
     """The moderator the bot and the headless runner run: rules from the settings,
     the chain as both the waker and the notifier (nudges go where the wake went);
-    with `SHARD` set, only the agents of this shard are scheduled."""
+    with `SHARD` set, only the agents of this shard are scheduled. An embedded
+    calendar (`sqlite:///`) tells it of every change at once (DESIGN §4.1)."""
+    changes = calendar.changes if isinstance(calendar, EmbeddedCalendar) else None
     return Moderator(
         owned_agents(settings.shard_config, agents),
         calendar,
@@ -170,4 +172,5 @@ def build_moderator(
         wake_template=settings.wake_template,
         notifier=chain,
         precise_timer=precise_timer,
+        changes=changes,
     )

@@ -33,6 +33,7 @@ import logging
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -50,6 +51,7 @@ from bot.core.events import (
     HeartbeatSent,
     SlotTransitioned,
 )
+from bot.core.follow import ChangeFollower
 from bot.core.models import HeartbeatStatus, Slot
 from bot.core.moves import Applied, Missing, Move, Outcome, Refused, Trouble
 from bot.core.reactions import Reactions
@@ -133,6 +135,8 @@ class AgentScheduler:
             next_wakeup=self.next_wakeup,
             fire=self.run_check,
         )
+        #: Syncs at once when the calendar says this agent's slots changed (DESIGN §4.1).
+        self.follower = ChangeFollower(agent.id, partial(self.run_sync, heartbeat=False))
         #: Events of the operation in progress, delivered by `_after` outside the lock.
         self._outbox: list[Event] = []
 
@@ -158,19 +162,23 @@ class AgentScheduler:
 
     async def stop(self, grace_s: float = 10.0) -> None:
         """Stop the timer; an in-flight check (a wake) may finish within `grace_s` real seconds."""
-        await self.timer.stop(grace_s)
+        await asyncio.gather(self.timer.stop(grace_s), self.follower.stop(grace_s))
 
     @property
     def quiet(self) -> bool:
-        """No background work in flight: the timer (if any) is parked on the clock."""
-        return self.timer.quiet
+        """No background work in flight: the timer (if any) is parked, no news being synced."""
+        return self.timer.quiet and self.follower.quiet
 
     # ==== the public operations =============================================
 
-    async def run_sync(self) -> bool:
-        """Pull today's day (ETag; 304 = nothing to merge) and heartbeat; False on failure."""
+    async def run_sync(self, *, heartbeat: bool = True) -> bool:
+        """Pull today's day (ETag; 304 = nothing to merge) and heartbeat; False on failure.
+
+        A sync for news of a change skips the heartbeat: nothing about the agent
+        changed, and the periodic sync keeps its liveness fresh.
+        """
         async with self._lock:
-            ok = await self.syncer.sync(self.clock.now())
+            ok = await self.syncer.sync(self.clock.now(), heartbeat=heartbeat)
         await self._after()
         return ok
 

@@ -6,6 +6,7 @@ Both the embedded SQLite store (in-process) and the HTTP client implement
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol, TypedDict, Unpack, runtime_checkable
@@ -85,6 +86,28 @@ class DayResult:
     @property
     def unchanged(self) -> bool:
         return self.schedule is None
+
+
+@dataclass(frozen=True, slots=True)
+class SlotChanged:
+    """A committed write touched `slot_id` of `agent_id` (DESIGN §4.1: changes travel at once,
+    the periodic sync is only the safety net)."""
+
+    agent_id: str
+    slot_id: str
+
+
+#: Told of a batch of changes; called in the event loop, it may only schedule work.
+ChangeListener = Callable[[Sequence[SlotChanged]], None]
+
+
+@runtime_checkable
+class ChangeSource(Protocol):
+    """A calendar that can say, right after a write commits, which agents' slots changed."""
+
+    async def follow(self, listener: ChangeListener) -> Callable[[], None]:
+        """Tell `listener` of every change committed from now on; answers the unfollow."""
+        ...
 
 
 class TransitionOptions(TypedDict, total=False):

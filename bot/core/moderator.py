@@ -42,13 +42,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from bot.core.agent import AgentScheduler, SchedulerConfig
 from bot.core.agents import AgentConfig
-from bot.core.calendar import Calendar
+from bot.core.calendar import Calendar, CalendarError, ChangeSource, SlotChanged
 from bot.core.clock import Clock
 from bot.core.events import EventBus
 from bot.core.models import Action, Slot
@@ -95,6 +95,7 @@ class Moderator:
         precise_timer: bool = True,
         wake_retry_base_s: float = 15.0,
         wake_retry_max_s: float = 900.0,
+        changes: ChangeSource | None = None,
     ) -> None:
         if not agents:
             raise ValueError("the moderator needs at least one agent")
@@ -132,6 +133,9 @@ class Moderator:
             )
         self._loops = TaskGroup()
         self._started = False
+        #: Where news of calendar changes comes from (the embedded calendar), if anywhere.
+        self._changes = changes
+        self._unfollow: Callable[[], None] | None = None
 
     # ---- lifecycle ------------------------------------------------------
 
@@ -154,6 +158,7 @@ class Moderator:
                 continue
             owner.adopt_unfinished([entry])
             to_recover.add(entry.agent_id)
+        await self._follow_changes()  # before the first sync, so no change falls between
         for agent_id in sorted(to_recover):
             try:
                 await self._schedulers[agent_id].recover()
@@ -169,6 +174,9 @@ class Moderator:
 
     async def stop(self, grace_s: float = 10.0) -> None:
         """Stop loops and timers; an in-flight wake may finish within `grace_s` real seconds."""
+        if self._unfollow is not None:
+            self._unfollow()
+            self._unfollow = None
         await self._loops.cancel_all()
         await asyncio.gather(
             *(s.stop(grace_s) for s in self._schedulers.values()), return_exceptions=True
@@ -216,6 +224,31 @@ class Moderator:
     async def sync(self, agent_id: str) -> bool:
         """Sync one agent now (`/sync agent`); False when the calendar failed (see status)."""
         return await self._scheduler(agent_id).run_sync()
+
+    def calendar_changed(self, agent_ids: Iterable[str]) -> None:
+        """The calendar says these agents' slots changed: sync each at once (no I/O here).
+
+        A burst for one agent costs one sync; agents not configured here (another
+        shard's) are ignored.
+        """
+        for agent_id in set(agent_ids):
+            scheduler = self._schedulers.get(agent_id)
+            if scheduler is not None:
+                scheduler.follower.poke()
+
+    def _on_changes(self, changes: Sequence[SlotChanged]) -> None:
+        self.calendar_changed(change.agent_id for change in changes)
+
+    async def _follow_changes(self) -> None:
+        if self._changes is None or self._unfollow is not None:
+            return
+        try:
+            self._unfollow = await self._changes.follow(self._on_changes)
+        except CalendarError as exc:
+            log.warning(
+                "cannot follow the calendar's changes (%s); they arrive with the periodic sync",
+                exc.detail,
+            )
 
     async def check_all(self, now: datetime | None = None) -> None:
         """The safety-net tick: checks only the agents that need it. Never raises."""

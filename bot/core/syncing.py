@@ -41,8 +41,9 @@ class Syncer:
                 self.last_error = last_sync.error
                 self.last_error_at = last_sync.attempt_at
 
-    async def sync(self, now: datetime, *, full: bool = False) -> bool:
-        """Pull today's day (the ETag unless `full`) and heartbeat; False on failure."""
+    async def sync(self, now: datetime, *, full: bool = False, heartbeat: bool = True) -> bool:
+        """Pull today's day (the ETag unless `full`) and heartbeat (when `heartbeat`);
+        False on failure."""
         host = self._host
         cache = host.cache
         today = local_day(now, host.tz)
@@ -74,7 +75,7 @@ class Syncer:
             error = f"{type(exc).__name__}: {exc}"
         await host.reactions.react(changes, was_active, now)
         # The heartbeat goes out in the same cycle, even when the day call failed.
-        due = await host.heartbeat(force=True)
+        due = await host.heartbeat(force=True) if heartbeat else []
         if due:
             await host.fold(due, cache.active_slot(), now)
         if error is None:

@@ -26,6 +26,7 @@ import aiosqlite
 from bot.calendar.store.agents import read_agent_status, record_heartbeat
 from bot.calendar.store.days import day_bounds, day_etag, etag_matches
 from bot.calendar.store.edits import apply_edit, checked_edit
+from bot.calendar.store.notify import ChangeWatch
 from bot.calendar.store.occurrences import (
     due_slots,
     materialise,
@@ -103,6 +104,8 @@ class EmbeddedCalendar(SeriesCalls):
         self._agents = frozenset(agents) if agents is not None else None
         self._lock = asyncio.Lock()
         self._closed = False
+        #: `ChangeSource`: `await calendar.changes.follow(listener)` hears of every commit.
+        self.changes = ChangeWatch(clock, self._read)
 
     @classmethod
     async def open(
@@ -167,6 +170,7 @@ class EmbeddedCalendar(SeriesCalls):
             except sqlite3.Error as exc:
                 log.error("embedded calendar commit failed: %s", exc)
                 raise CalendarUnavailable(f"embedded calendar error: {exc}") from None
+            await self.changes.committed(self._db)
 
     def _slots(self, rows: Iterable[sqlite3.Row]) -> list[Slot]:
         return readable_slots(rows, self._tz)
@@ -305,6 +309,7 @@ class EmbeddedCalendar(SeriesCalls):
         if self._closed:
             return
         self._closed = True
+        await self.changes.stop()
         async with self._lock:
             await self._db.close()
 

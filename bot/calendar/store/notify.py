@@ -1,0 +1,139 @@
+"""Telling listeners, right after a write commits, which agents' slots changed (DESIGN §4.1).
+
+The store's history is the change log: every slot write adds a `slot_events`
+line in its own transaction, and writers to one file are serialised (`BEGIN
+IMMEDIATE`), so `seq` grows in commit order whichever process wrote. A scan of
+the lines after the last `seq` seen therefore never skips a change and needs no
+table of its own.
+
+Two things trigger a scan: our own commit (the store calls `committed` under
+its write lock), and another connection's commit, which SQLite reports by a new
+`PRAGMA data_version` on ours; that is polled every `POLL_INTERVAL_S` with one
+tiny query (a `calendar add` from another process while the bot runs). Listeners
+are synchronous and may only schedule work, so a slow listener never holds the
+store's lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+
+import aiosqlite
+
+from bot.core.calendar import CalendarError, ChangeListener, SlotChanged
+from bot.core.clock import Clock
+from bot.core.tasks import log_task_end
+
+log = logging.getLogger(__name__)
+
+#: How often another process' commits are looked for (real seconds through the clock).
+POLL_INTERVAL_S = 0.5
+#: History lines read per query; a bigger backlog is read in several bounded steps.
+SCAN_BATCH = 1000
+
+_SCAN = (
+    "SELECT e.seq, s.agent_id, e.slot_id FROM slot_events e JOIN slots s ON s.id = e.slot_id "
+    "WHERE e.seq > ? ORDER BY e.seq LIMIT ?"
+)
+
+#: How the watch gets the store's connection: under the store's lock, as its reads do.
+Reader = Callable[[], AbstractAsyncContextManager[aiosqlite.Connection]]
+
+
+class ChangeWatch:
+    """The listeners of one store, the last history line they were told of, and the poller."""
+
+    def __init__(self, clock: Clock, read: Reader, *, poll_interval_s: float = POLL_INTERVAL_S):
+        self._clock = clock
+        self._read = read
+        self._poll_interval_s = poll_interval_s
+        self._listeners: list[ChangeListener] = []
+        self._last_seq = 0
+        self._data_version: int | None = None
+        self._poller: asyncio.Task[None] | None = None
+
+    async def follow(self, listener: ChangeListener) -> Callable[[], None]:
+        """`ChangeSource.follow`: changes committed after this returns reach `listener`."""
+        async with self._read() as db:
+            if not self._listeners:
+                self._last_seq = await _max_seq(db)
+                self._data_version = await _data_version(db)
+            self._listeners.append(listener)
+        if self._poller is None or self._poller.done():
+            self._poller = asyncio.create_task(self._poll_loop(), name="calendar-change-poll")
+            self._poller.add_done_callback(log_task_end)
+
+        def unfollow() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+            if not self._listeners and self._poller is not None:
+                self._poller.cancel()
+
+        return unfollow
+
+    async def committed(self, db: aiosqlite.Connection) -> None:
+        """Our own write just committed (the caller holds the store's lock)."""
+        if not self._listeners:
+            return
+        try:
+            self._deliver(await self._scan(db))
+        except sqlite3.Error as exc:  # the write stands; the next scan catches up
+            log.warning("calendar change scan after a commit failed: %s", exc)
+
+    async def poll(self) -> None:
+        """Look once for another connection's commits; the poller calls this."""
+        async with self._read() as db:
+            version = await _data_version(db)
+            if version == self._data_version:
+                return
+            self._data_version = version
+            changes = await self._scan(db)
+        self._deliver(changes)
+
+    async def stop(self) -> None:
+        self._listeners.clear()
+        poller, self._poller = self._poller, None
+        if poller is not None:
+            poller.cancel()
+            await asyncio.gather(poller, return_exceptions=True)
+
+    async def _poll_loop(self) -> None:
+        while self._listeners:
+            await self._clock.sleep(self._poll_interval_s)
+            try:
+                await self.poll()
+            except CalendarError as exc:  # a closed or failing store: the sync still runs
+                log.warning("calendar change poll failed: %s", exc.detail)
+
+    async def _scan(self, db: aiosqlite.Connection) -> list[SlotChanged]:
+        seen: dict[SlotChanged, None] = {}
+        while True:
+            rows = list(await db.execute_fetchall(_SCAN, (self._last_seq, SCAN_BATCH)))
+            for seq, agent_id, slot_id in rows:
+                self._last_seq = max(self._last_seq, int(seq))
+                seen[SlotChanged(str(agent_id), str(slot_id))] = None
+            if len(rows) < SCAN_BATCH:
+                return list(seen)
+
+    def _deliver(self, changes: list[SlotChanged]) -> None:
+        if not changes:
+            return
+        for listener in list(self._listeners):
+            try:
+                listener(changes)
+            except Exception:  # a listener boundary: one failing listener stops no other
+                log.exception("calendar change listener %r failed", listener)
+
+
+async def _max_seq(db: aiosqlite.Connection) -> int:
+    rows = list(await db.execute_fetchall("SELECT COALESCE(MAX(seq), 0) FROM slot_events"))
+    return int(rows[0][0])
+
+
+async def _data_version(db: aiosqlite.Connection) -> int:
+    rows = list(await db.execute_fetchall("PRAGMA data_version"))
+    return int(rows[0][0])

@@ -1,0 +1,117 @@
+"""DESIGN §4.1 at the store: after each committed write, listeners hear which slots changed.
+
+The news comes from the store's own history, so a write by another connection
+on the same file is heard too (through `PRAGMA data_version`), and a refused
+write, which stores nothing, tells nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from bot.calendar.store import EmbeddedCalendar, notify
+from bot.core.calendar import BadRequest, CalendarUnavailable, SlotChanged, TransitionConflict
+from bot.core.clock import FakeClock
+from bot.core.models import Action, HeartbeatStatus, SlotEdit
+from tests.calendar.conftest import START, TZ, minutes, slot_body
+
+
+class Heard:
+    """A listener that keeps every batch it was told."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[SlotChanged]] = []
+
+    def __call__(self, changes: Sequence[SlotChanged]) -> None:
+        self.batches.append(list(changes))
+
+    @property
+    def changes(self) -> list[SlotChanged]:
+        return [change for batch in self.batches for change in batch]
+
+
+async def test_every_kind_of_slot_write_is_told_once_after_its_commit(
+    store: EmbeddedCalendar,
+) -> None:
+    heard = Heard()
+    await store.changes.follow(heard)
+    slot = await store.create_slot(slot_body(START + minutes(30), agent_id="ada"))
+    moved = await store.edit_slot(slot.id, SlotEdit(scheduled_at=START + minutes(60)))
+    await store.transition(slot.id, Action.CANCEL, agent_id="ada")
+    other = await store.create_slot(slot_body(START + minutes(30), agent_id="bob"))
+    assert moved.version == 2
+    expected = [SlotChanged("ada", slot.id)] * 3 + [SlotChanged("bob", other.id)]
+    assert heard.batches == [[change] for change in expected]
+
+
+async def test_heartbeats_and_refused_writes_tell_nothing(store: EmbeddedCalendar) -> None:
+    slot = await store.create_slot(slot_body(START + minutes(30), agent_id="ada"))
+    heard = Heard()
+    await store.changes.follow(heard)
+    await store.heartbeat("ada", HeartbeatStatus.IDLE)
+    with pytest.raises(TransitionConflict):
+        await store.edit_slot(slot.id, SlotEdit(prompt="stale", expected_version=7))
+    with pytest.raises(BadRequest):
+        await store.create_slot(slot_body(START + minutes(30)))  # no agent named
+    with pytest.raises(TransitionConflict):
+        await store.transition(slot.id, Action.COMPLETE, agent_id="ada")
+    assert heard.batches == []
+
+
+async def test_a_failing_listener_neither_undoes_the_write_nor_silences_the_others(
+    store: EmbeddedCalendar,
+) -> None:
+    def broken(changes: Sequence[SlotChanged]) -> None:
+        raise RuntimeError("listener bug")
+
+    heard = Heard()
+    await store.changes.follow(broken)
+    await store.changes.follow(heard)
+    slot = await store.create_slot(slot_body(START + minutes(30), agent_id="ada"))
+    assert (await store.get_slot(slot.id)).title == "write the report"
+    assert heard.changes == [SlotChanged("ada", slot.id)]
+
+
+async def test_an_unfollowed_listener_hears_nothing_more(store: EmbeddedCalendar) -> None:
+    heard = Heard()
+    unfollow = await store.changes.follow(heard)
+    await store.create_slot(slot_body(START + minutes(30), agent_id="ada"))
+    unfollow()
+    unfollow()  # twice is harmless
+    await store.create_slot(slot_body(START + minutes(40), agent_id="ada"))
+    assert len(heard.changes) == 1
+
+
+async def test_a_closed_calendar_cannot_be_followed(store: EmbeddedCalendar) -> None:
+    await store.close()
+    with pytest.raises(CalendarUnavailable):
+        await store.changes.follow(Heard())
+
+
+async def test_another_connections_backlog_is_read_in_bounded_steps_and_told_once(
+    clock: FakeClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(notify, "SCAN_BATCH", 3)
+    path = tmp_path / "calendar.db"
+    ours = await EmbeddedCalendar.open(path, timezone=TZ, clock=clock)
+    theirs = await EmbeddedCalendar.open(path, timezone=TZ, clock=clock)
+    try:
+        heard = Heard()
+        await ours.changes.follow(heard)
+        await ours.changes.poll()
+        assert heard.batches == []  # nothing committed elsewhere yet
+        made = [
+            await theirs.create_slot(slot_body(START + minutes(n), agent_id=f"agent-{n % 3}"))
+            for n in range(10)
+        ]
+        await theirs.edit_slot(made[0].id, SlotEdit(prompt="again"))
+        await ours.changes.poll()
+        assert heard.batches == [[SlotChanged(s.agent_id, s.id) for s in made]]
+        await ours.changes.poll()  # no new commit elsewhere: one cheap query, nothing told
+        assert len(heard.batches) == 1
+    finally:
+        await theirs.close()
+        await ours.close()
