@@ -128,7 +128,32 @@ def next_status(action: Action, current: SlotStatus) -> SlotStatus | None:
     return rule.to if current in rule.allowed_from else None
 
 
-class Slot(BaseModel):
+class SlotContent(BaseModel):
+    """What a slot asks of its agent, as read back: shared by a slot and a series (§3.1 copies
+    these to every occurrence), so the two can never drift apart."""
+
+    estimated_duration_min: int = Field(default=30, ge=1)
+    priority: int = Field(default=50, ge=0, le=100)
+    slot_type: str = "work"
+    title: str = ""
+    prompt: str = ""
+    event_data: dict[str, Any] = Field(default_factory=dict)
+
+
+class NewSlotContent(BaseModel):
+    """The same fields as written by a caller: held to DESIGN §3.2, unknown fields refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    estimated_duration_min: Duration = 30
+    priority: Priority = 50
+    slot_type: SlotType = "work"
+    title: Title = ""
+    prompt: Prompt = ""
+    event_data: EventData = Field(default_factory=dict)
+
+
+class Slot(SlotContent):
     """A slot exactly as DESIGN §3 puts it on the wire."""
 
     model_config = ConfigDict(extra="ignore")
@@ -136,13 +161,7 @@ class Slot(BaseModel):
     id: str = Field(min_length=1)
     agent_id: str = Field(min_length=1)
     scheduled_at: AwareDatetime
-    estimated_duration_min: int = Field(default=30, ge=1)
-    priority: int = Field(default=50, ge=0, le=100)
     status: SlotStatus = SlotStatus.NOT_STARTED
-    slot_type: str = "work"
-    title: str = ""
-    prompt: str = ""
-    event_data: dict[str, Any] = Field(default_factory=dict)
     version: int = Field(default=1, ge=0)
     updated_at: AwareDatetime
     # Read-only, and new in API 2: a v1 server leaves them out, so each has a default.
@@ -157,19 +176,11 @@ class Slot(BaseModel):
     note: str | None = None
 
 
-class SlotCreate(BaseModel):
+class SlotCreate(NewSlotContent):
     """The body of `POST /calendar/slots`: a slot without its server-made fields (DESIGN §3.2)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     agent_id: AgentId | None = None
     scheduled_at: Instant
-    estimated_duration_min: Duration = 30
-    priority: Priority = 50
-    slot_type: SlotType = "work"
-    title: Title = ""
-    prompt: Prompt = ""
-    event_data: EventData = Field(default_factory=dict)
     #: A create more than an hour in the past is refused unless this says so.
     allow_past: Flag = False
 
@@ -203,22 +214,21 @@ class PartialEdit(BaseModel):
         }
 
 
-class SlotEdit(PartialEdit):
-    """The body of `PATCH /calendar/slots/{id}`: the fields to change, and the version read.
+class ContentEdit(PartialEdit):
+    """The slot content a PATCH may change, for a slot and for a series alike."""
 
-    A field left out is kept; a field sent as null is refused (nothing here can be unset),
-    and so is an edit that changes nothing.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    scheduled_at: Instant | None = None
     estimated_duration_min: Duration | None = None
     priority: Priority | None = None
     slot_type: SlotType | None = None
     title: Title | None = None
     prompt: Prompt | None = None
     event_data: EventData | None = None
+
+
+class SlotEdit(ContentEdit):
+    """The body of `PATCH /calendar/slots/{id}`: the content, or the time (a move)."""
+
+    scheduled_at: Instant | None = None
 
 
 class TransitionRequest(BaseModel):
@@ -231,7 +241,7 @@ class TransitionRequest(BaseModel):
     until: Instant | None = None
 
 
-class Series(BaseModel):
+class Series(SlotContent):
     """A recurring slot exactly as DESIGN §3.1 puts it on the wire."""
 
     model_config = ConfigDict(extra="ignore")
@@ -242,12 +252,6 @@ class Series(BaseModel):
     start: str
     timezone: str
     exdates: list[str] = Field(default_factory=list)
-    estimated_duration_min: int = Field(default=30, ge=1)
-    priority: int = Field(default=50, ge=0, le=100)
-    slot_type: str = "work"
-    title: str = ""
-    prompt: str = ""
-    event_data: dict[str, Any] = Field(default_factory=dict)
     version: int = Field(default=1, ge=0)
     created_at: AwareDatetime
     updated_at: AwareDatetime
@@ -255,14 +259,12 @@ class Series(BaseModel):
     ended_at: AwareDatetime | None = None
 
 
-class SeriesCreate(BaseModel):
+class SeriesCreate(NewSlotContent):
     """The body of `POST /calendar/series` (DESIGN §3.1, held to §3.2 like a slot's).
 
     `rrule`, `start` and `exdates` are checked against the recurrence rules by
     `bot.core.series.Recurrence.checked`, which needs the zone.
     """
-
-    model_config = ConfigDict(extra="forbid")
 
     agent_id: AgentId | None = None
     rrule: RuleText
@@ -270,30 +272,16 @@ class SeriesCreate(BaseModel):
     #: The IANA zone of `start`; None is the calendar's own.
     timezone: ZoneName | None = None
     exdates: Exdates = Field(default_factory=list)
-    estimated_duration_min: Duration = 30
-    priority: Priority = 50
-    slot_type: SlotType = "work"
-    title: Title = ""
-    prompt: Prompt = ""
-    event_data: EventData = Field(default_factory=dict)
 
 
 #: What a series keeps for good: change one of them by ending the series and making another.
 SERIES_IMMUTABLE = ("agent_id", "rrule", "start", "timezone")
 
 
-class SeriesEdit(PartialEdit):
-    """The body of `PATCH /calendar/series/{id}`: exdates and the slot fields, never the rule."""
-
-    model_config = ConfigDict(extra="forbid")
+class SeriesEdit(ContentEdit):
+    """The body of `PATCH /calendar/series/{id}`: exdates and the slot content, never the rule."""
 
     exdates: Exdates | None = None
-    estimated_duration_min: Duration | None = None
-    priority: Priority | None = None
-    slot_type: SlotType | None = None
-    title: Title | None = None
-    prompt: Prompt | None = None
-    event_data: EventData | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -8,11 +8,10 @@ from aiohttp import web
 from pydantic import TypeAdapter, ValidationError
 
 from bot.calendar.server.errors import ApiError, slot_json
-from bot.calendar.server.requests import agent_header, calendar_of, read_body
+from bot.calendar.server.requests import agent_header, calendar_of, query_agent, read_body
 from bot.calendar.wire import API_LEVEL
 from bot.core.limits import Instant
-from bot.core.models import SlotEdit, SlotStatus, is_valid_agent_id
-from bot.core.validation import check_agent_id
+from bot.core.models import SlotEdit, SlotStatus
 
 _INSTANT: TypeAdapter[datetime] = TypeAdapter(Instant)
 
@@ -36,20 +35,6 @@ def query_instant(request: web.Request, name: str) -> datetime:
             f"{name} must be an RFC 3339 time with an offset (2026-01-05T09:00:00+01:00), "
             f"got {shown}",
         ) from None
-
-
-def query_agent(request: web.Request) -> str:
-    """`?agent_id=`, or the agent the header or token names; both given must agree."""
-    given = request.query.get("agent_id")
-    acting = agent_header(request)
-    if given is not None:
-        check_agent_id(given)
-        if acting is not None and acting != given:
-            raise ApiError(403, "forbidden", f"this call acts for {acting!r}, not {given!r}")
-        return given
-    if acting is None or not is_valid_agent_id(acting):
-        raise ApiError(400, "missing_agent_id", "name the agent: ?agent_id= or X-Agent-Id")
-    return acting
 
 
 async def list_range(request: web.Request) -> web.StreamResponse:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import date
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -17,7 +17,7 @@ from bot.calendar.server.errors import ApiError
 from bot.calendar.store import EmbeddedCalendar
 from bot.calendar.wire import AGENT_HEADER
 from bot.core.limits import BODY_MAX_DEPTH, json_depth
-from bot.core.models import describe_validation
+from bot.core.models import describe_validation, is_valid_agent_id
 from bot.core.validation import check_agent_id, check_day
 
 M = TypeVar("M", bound=BaseModel)
@@ -127,3 +127,26 @@ def query_date(request: web.Request) -> date:
         raise ApiError(
             400, "bad_date", f"date must be YYYY-MM-DD (as ?date=2026-01-05), got {shown}"
         ) from None
+
+
+@overload
+def query_agent(request: web.Request, *, required: Literal[True] = ...) -> str: ...
+@overload
+def query_agent(request: web.Request, *, required: Literal[False]) -> str | None: ...
+def query_agent(request: web.Request, *, required: bool = True) -> str | None:
+    """`?agent_id=`, or the agent the header or token names; both given must agree.
+
+    Not `required`: neither given means every agent (a listing for the full token).
+    """
+    given = request.query.get("agent_id")
+    acting = agent_header(request)
+    if given is not None:
+        check_agent_id(given)
+        if acting is not None and acting != given:
+            raise ApiError(403, "forbidden", f"this call acts for {acting!r}, not {given!r}")
+        return given
+    if acting is None and not required:
+        return None
+    if acting is None or not is_valid_agent_id(acting):
+        raise ApiError(400, "missing_agent_id", "name the agent: ?agent_id= or X-Agent-Id")
+    return acting

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.calendar.server.errors import ApiError, Handler
-from bot.calendar.server.requests import agent_header, calendar_of, read_body
+from bot.calendar.server.errors import Handler
+from bot.calendar.server.requests import agent_header, calendar_of, query_agent, read_body
 from bot.calendar.wire import SERIES_PATH
 from bot.core.models import Series, SeriesCreate, SeriesEdit
-from bot.core.validation import check_agent_id
 
 SERIES_ITEM = f"{SERIES_PATH}/{{series_id}}"
 
@@ -29,13 +28,7 @@ async def create_series(request: web.Request) -> web.StreamResponse:
 
 async def list_series(request: web.Request) -> web.StreamResponse:
     """`?agent_id=` or the acting agent; neither lists every agent's series."""
-    given = request.query.get("agent_id")
-    acting = agent_header(request)
-    if given is not None:
-        check_agent_id(given)
-        if acting is not None and acting != given:
-            raise ApiError(403, "forbidden", f"this call acts for {acting!r}, not {given!r}")
-    found = await calendar_of(request).list_series(given or acting)
+    found = await calendar_of(request).list_series(query_agent(request, required=False))
     return web.json_response({"series": [series.model_dump(mode="json") for series in found]})
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import sqlite3
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -36,8 +35,8 @@ from bot.calendar.store.occurrences import (
 from bot.calendar.store.rows import (
     SLOT_COLUMNS,
     SlotEvent,
-    fetch_one,
     fetch_slot,
+    fresh_id,
     from_us,
     insert_slot,
     not_found,
@@ -247,12 +246,7 @@ class EmbeddedCalendar(SeriesCalls):
         clock_now = self._clock.now()
         new = check_new_slot(new, tz=self._tz, now=clock_now, known=self._agents)
         async with self._write() as db:
-            for _ in range(5):
-                slot_id = secrets.token_hex(8)
-                if await fetch_one(db, "SELECT 1 FROM slots WHERE id = ?", (slot_id,)) is None:
-                    break
-            else:  # pragma: no cover - 64 random bits colliding five times
-                raise CalendarUnavailable("could not pick a fresh slot id")
+            slot_id = await fresh_id(db, "slots", "slot")
             fields = new.model_dump(exclude={"agent_id", "allow_past"})
             slot = Slot(
                 id=slot_id,

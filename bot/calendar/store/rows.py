@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import aiosqlite
 
-from bot.core.calendar import SlotNotFound, TransitionConflict
+from bot.core.calendar import CalendarUnavailable, SlotNotFound, TransitionConflict
 from bot.core.limits import BODY_MAX_DEPTH, ID_MAX, json_depth
 from bot.core.models import ACTIVE_STATUSES, PENDING_STATUSES, Slot, SlotStatus
 from bot.core.validation import require_offset
@@ -243,3 +244,12 @@ def check_version(slot: Slot, expected: int | None) -> None:
 def not_found(slot_id: str, agent_id: str | None) -> str:
     suffix = f" for agent {agent_id}" if agent_id is not None else ""
     return f"no slot {slot_id!r}{suffix}"
+
+
+async def fresh_id(db: aiosqlite.Connection, table: str, what: str) -> str:
+    """A random id not yet in `table` (64 bits: a collision is a curiosity, five a fault)."""
+    for _ in range(5):
+        candidate = secrets.token_hex(8)
+        if await fetch_one(db, f"SELECT 1 FROM {table} WHERE id = ?", (candidate,)) is None:
+            return candidate
+    raise CalendarUnavailable(f"could not pick a fresh {what} id")  # pragma: no cover

@@ -9,7 +9,6 @@ and live in `bot.calendar.store.series_edits`.
 from __future__ import annotations
 
 import json
-import secrets
 import sqlite3
 from collections.abc import Iterable
 from datetime import datetime
@@ -17,8 +16,8 @@ from zoneinfo import ZoneInfo
 
 import aiosqlite
 
-from bot.calendar.store.rows import fetch_one, from_us, to_us
-from bot.core.calendar import BadRequest, CalendarUnavailable, SlotNotFound
+from bot.calendar.store.rows import fetch_one, fresh_id, from_us, to_us
+from bot.core.calendar import BadRequest, SlotNotFound
 from bot.core.models import Series, SeriesCreate
 from bot.core.series import Recurrence, SeriesRuleError, parse_wall_time
 
@@ -108,12 +107,7 @@ async def insert_series(
     tz: ZoneInfo,
 ) -> Series:
     """Store a new series (its rule already checked), inside the caller's transaction."""
-    for _ in range(5):
-        series_id = secrets.token_hex(8)
-        if await fetch_one(db, "SELECT 1 FROM series WHERE id = ?", (series_id,)) is None:
-            break
-    else:  # pragma: no cover - 64 random bits colliding five times
-        raise CalendarUnavailable("could not pick a fresh series id")
+    series_id = await fresh_id(db, "series", "series")
     now_us = to_us(now)
     await db.execute(
         f"INSERT INTO series ({SERIES_COLUMNS}) VALUES ({', '.join('?' * 16)})",
