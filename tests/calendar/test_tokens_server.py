@@ -18,7 +18,7 @@ from bot.calendar.server import start_server
 from bot.calendar.store import EmbeddedCalendar
 from bot.core.agents import AgentConfig
 from bot.core.clock import FakeClock
-from bot.core.models import Action, SlotCreate
+from bot.core.models import Action, SeriesCreate, SlotCreate
 from bot.core.tokens import TokenKind, derive_token
 from tests.calendar.conftest import START, TOKEN, TZ
 
@@ -61,11 +61,19 @@ ENDPOINTS: list[tuple[str, str, str, Any]] = [
         "/calendar/slots?from=2026-01-05T00:00:00Z&to=2026-01-06T00:00:00Z",
         None,
     ),
+    ("series-list", "GET", "/calendar/series", None),
+    (
+        "series-create",
+        "POST",
+        "/calendar/series",
+        {"rrule": "FREQ=DAILY", "start": "2026-01-06T09:00", "title": "stand-up"},
+    ),
 ]
 #: DESIGN §3.3: an agent token may also edit and cancel its own slots (API 2).
 ALLOWED_TO_AN_AGENT = {
     *("day", "status", "create", "get", "complete", "abort", "pause", "resume"),
     *("cancel", "edit", "info", "range"),
+    "series-list",  # reading its own series; making one is for people
 }
 
 
@@ -214,3 +222,24 @@ async def test_a_token_query_value_never_reaches_the_log(
     assert "/calendar/day" in logged and "REDACTED" in logged
     assert secret not in logged and TOKEN not in logged
     logging.getLogger("aiohttp.access").removeHandler(seen)
+
+
+async def test_an_agent_token_reads_only_its_own_series(
+    server: Server, http: aiohttp.ClientSession
+) -> None:
+    rule = {"rrule": "FREQ=DAILY", "start": "2026-01-06T09:00", "title": "stand-up"}
+    alices = await server.store.create_series(SeriesCreate(**rule), agent_id="alice")
+    bobs = await server.store.create_series(SeriesCreate(**rule), agent_id="bob")
+    auth = {"Authorization": CREDENTIALS["agent"] or ""}
+    async with http.get(f"{server.base}/calendar/series", headers=auth) as resp:
+        assert resp.status == 200
+        assert [s["id"] for s in (await resp.json())["series"]] == [alices.id]
+    async with http.get(f"{server.base}/calendar/series/{alices.id}", headers=auth) as resp:
+        assert resp.status == 200
+    async with http.get(f"{server.base}/calendar/series/{bobs.id}", headers=auth) as resp:
+        assert resp.status == 404  # another agent's series is not revealed
+    async with http.get(f"{server.base}/calendar/series?agent_id=bob", headers=auth) as resp:
+        assert resp.status == 403
+    async with http.delete(f"{server.base}/calendar/series/{alices.id}", headers=auth) as resp:
+        assert resp.status == 403
+    assert (await server.store.get_series(alices.id)).ended_at is None

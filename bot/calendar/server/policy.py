@@ -26,7 +26,7 @@ from aiohttp import web
 
 from bot.calendar.server.errors import ApiError, Handler, error_response
 from bot.calendar.server.requests import ACTING_AGENT_KEY, named_agent, parse_json
-from bot.calendar.wire import AGENT_STATUS_PATH, DAY_PATH, INFO_PATH, SLOTS_PATH
+from bot.calendar.wire import AGENT_STATUS_PATH, DAY_PATH, INFO_PATH, SERIES_PATH, SLOTS_PATH
 from bot.core.agents import AgentConfig
 from bot.core.models import Action
 from bot.core.tokens import TokenKind, parse_token, verify_token
@@ -70,6 +70,9 @@ _AGENT_ROUTES = frozenset(
         ("PATCH", f"{SLOTS_PATH}/{{slot_id}}"),
         ("GET", f"{SLOTS_PATH}/{{slot_id}}"),
         ("POST", f"{SLOTS_PATH}/{{slot_id}}/{{action}}"),
+        # Its own series, read only (DESIGN §3.3): making or ending one is for people.
+        ("GET", SERIES_PATH),
+        ("GET", f"{SERIES_PATH}/{{series_id}}"),
     }
 )
 
