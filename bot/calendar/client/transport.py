@@ -21,7 +21,6 @@ import contextlib
 import email.utils
 import json
 import logging
-import random
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -30,7 +29,13 @@ from typing import Any
 
 import aiohttp
 from multidict import CIMultiDictProxy
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
 
 from bot.calendar.wire import AGENT_HEADER, IDEMPOTENCY_HEADER, JSON_TYPE
 from bot.core.calendar import CalendarUnavailable
@@ -107,6 +112,8 @@ class Transport:
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
         self._http = OwnedSession(session)
+        # Full jitter ("exponential backoff and jitter"): retries of many moderators spread out.
+        self._jitter = wait_random_exponential(multiplier=backoff_base, max=backoff_max)
         self._observer = observer
 
     async def close(self) -> None:
@@ -119,9 +126,7 @@ class Transport:
         exc = outcome.exception() if outcome is not None else None
         if isinstance(exc, _Transient) and exc.retry_after is not None:
             return min(exc.retry_after, self._backoff_max)
-        growth: float = 2.0 ** (state.attempt_number - 1)
-        ceiling = min(self._backoff_max, self._backoff_base * growth)
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
+        return self._jitter(state)
 
     def _log_retry(self, what: str) -> Callable[[RetryCallState], None]:
         def before_sleep(state: RetryCallState) -> None:
