@@ -66,17 +66,24 @@ def add_add_parser(actions: Any) -> None:
         "--type", dest="slot_type", default="work", help='[a-z0-9_-]{1,32} (default "work")'
     )
     add.add_argument(
+        "--repeat",
+        metavar="WORD|RRULE",
+        help="make a series from the first time on: daily, weekdays, weekly, monthly or an "
+        "RRULE such as FREQ=WEEKLY;BYDAY=MO,WE (hourly or coarser)",
+    )
+    add.add_argument(
         "--allow-past",
         action="store_true",
         help="record a slot more than an hour in the past (it is due at once)",
     )
 
 
-async def add(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.app.wiring import open_calendar
+def slot_fields(
+    args: argparse.Namespace, settings: Settings
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The slot fields `add`'s options name, each read strictly, and the option of each field."""
     from bot.core.clock import SystemClock
 
-    tz = settings.tz
     options = {
         "agent_id": "--agent",
         "scheduled_at": "--in" if args.in_ is not None else "--at",
@@ -91,23 +98,32 @@ async def add(args: argparse.Namespace, settings: Settings) -> int:
     if args.in_ is not None:
         when = moment_after(now, parse_delay(args.in_))
     else:
-        when = parse_when(args.at, tz, now)
-    priority = whole_number(args.priority, "--priority", PRIORITY_MIN, PRIORITY_MAX)
-    duration = whole_number(args.duration, "--duration", DURATION_MIN, DURATION_MAX)
-    prompt = read_prompt_file(args.prompt_file) if args.prompt_file is not None else args.prompt
+        when = parse_when(args.at, settings.tz, now)
+    fields = {
+        "agent_id": agent_id,
+        "scheduled_at": when,
+        "priority": whole_number(args.priority, "--priority", PRIORITY_MIN, PRIORITY_MAX),
+        "estimated_duration_min": whole_number(
+            args.duration, "--duration", DURATION_MIN, DURATION_MAX
+        ),
+        "slot_type": args.slot_type,
+        "title": args.title,
+        "prompt": read_prompt_file(args.prompt_file)
+        if args.prompt_file is not None
+        else args.prompt,
+    }
+    return fields, options
+
+
+async def add(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app.wiring import open_calendar
+
+    tz = settings.tz
+    fields, options = slot_fields(args, settings)
     try:
-        new = SlotCreate(
-            agent_id=agent_id,
-            scheduled_at=when,
-            estimated_duration_min=duration,
-            priority=priority,
-            slot_type=args.slot_type,
-            title=args.title,
-            prompt=prompt,
-            allow_past=args.allow_past,
-        )
+        new = SlotCreate(**fields, allow_past=args.allow_past)
     except ValidationError as exc:
-        raise UsageError(_options_said(exc, options)) from None
+        raise UsageError(options_said(exc, options)) from None
     agents = file_agents(settings) if settings.calendar_is_embedded else None
     calendar = await open_calendar(settings, agents=agents)
     try:
@@ -128,7 +144,7 @@ async def add(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _options_said(exc: ValidationError, options: Mapping[str, str]) -> str:
+def options_said(exc: ValidationError, options: Mapping[str, str]) -> str:
     """Each problem under the option that carried the value, without echoing the value."""
     parts = []
     for error in exc.errors():

@@ -1,9 +1,10 @@
-"""`python -m bot calendar serve|add|list|token`: run and fill the calendar from a shell.
+"""`python -m bot calendar serve|add|list|edit|cancel|series|token`: the calendar from a shell.
 
 Bad input ends in one line on stderr and exit status 2 (never a traceback);
 a calendar that fails or refuses at run time ends in one line and status 1.
 Each command's options and work live in the module named for it
-(`calendar_serve`, `calendar_add`, `calendar_access`); `list` is here.
+(`calendar_serve`, `calendar_add`, `calendar_edit`, `calendar_series`,
+`calendar_access`); `list` is here.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
 from bot.app.calendar_access import add_token_parser, print_token
-from bot.app.calendar_add import TITLE_SHOWN, add, add_add_parser
+from bot.app.calendar_add import TITLE_SHOWN, add, add_add_parser, slot_fields
+from bot.app.calendar_edit import add_edit_parsers, cancel, edit
+from bot.app.calendar_series import add_series, add_series_parser, series_command
 from bot.app.calendar_serve import add_serve_parser, serve
 from bot.app.cli_values import UsageError, agent_option, check_calendar_path
 from bot.app.settings import Settings, load_settings
 from bot.app.value_checks import shown
-from bot.core.calendar import CalendarError
+from bot.core.calendar import Calendar, CalendarError
 from bot.core.models import Slot
 from bot.presenters.formatting import one_line
 
@@ -48,7 +51,8 @@ def add_calendar_parser(sub: Any) -> None:
     calendar = sub.add_parser(
         "calendar",
         help="serve, fill or list the calendar",
-        description="Serve the embedded calendar over its REST API, add slots, list a day.",
+        description="Serve the embedded calendar over its REST API; add, list, edit and cancel "
+        "slots; list and end series.",
     )
     actions = calendar.add_subparsers(
         dest="calendar_command", metavar="ACTION", parser_class=_OneLineParser
@@ -58,10 +62,13 @@ def add_calendar_parser(sub: Any) -> None:
     show = actions.add_parser(
         "list",
         help="list a day's slots",
-        description="List one day's slots as a table (times in TIMEZONE).",
+        description="List one day's slots, series occurrences included, as a table "
+        "(times in TIMEZONE).",
     )
     show.add_argument("--agent", help="only this agent (required for a remote calendar)")
     show.add_argument("--date", help="YYYY-MM-DD (default: today in TIMEZONE)")
+    add_edit_parsers(actions)
+    add_series_parser(actions)
     add_token_parser(actions)
     calendar.set_defaults(calendar_parser=calendar)
 
@@ -76,8 +83,16 @@ def run_calendar_command(args: argparse.Namespace) -> int:
     try:
         if command == "serve":
             return serve(args, settings)
+        if command == "add" and args.repeat is not None:
+            return asyncio.run(add_series(args, settings, *slot_fields(args, settings)))
         if command == "add":
             return asyncio.run(add(args, settings))
+        if command == "edit":
+            return asyncio.run(edit(args, settings))
+        if command == "cancel":
+            return asyncio.run(cancel(args, settings))
+        if command == "series":
+            return asyncio.run(series_command(args, settings))
         if command == "list":
             return asyncio.run(_list(args, settings))
         if command == "token":
@@ -119,19 +134,27 @@ async def _list(args: argparse.Namespace, settings: Settings) -> int:
 
     calendar = await open_calendar(settings)
     try:
-        if isinstance(calendar, EmbeddedCalendar):
-            slots = await calendar.list_slots(day, agent_id=agent_id)
-        else:
-            assert agent_id is not None
-            result = await calendar.get_day(agent_id, day)
-            slots = result.schedule.slots if result.schedule is not None else []
+        if agent_id is not None:
+            agents = [agent_id]
+        else:  # embedded (a remote calendar was refused above): every agent it knows
+            assert isinstance(calendar, EmbeddedCalendar)
+            series = await calendar.list_series()
+            agents = sorted({*await calendar.agent_ids(), *(s.agent_id for s in series)})
+        slots = [slot for agent in agents for slot in await _day(calendar, agent, day)]
     finally:
         await calendar.close()
+    slots.sort(key=lambda slot: (slot.scheduled_at, slot.id))
     who = f"agent {agent_id}" if agent_id else "all agents"
     print(f"{day.isoformat()} ({tz.key}), {who}: {_count(len(slots))}")
     if slots:
         print(format_table(slots, day, tz))
     return 0
+
+
+async def _day(calendar: Calendar, agent_id: str, day: date) -> list[Slot]:
+    """The agent's day as the moderator reads it: single slots and series occurrences."""
+    result = await calendar.get_day(agent_id, day)
+    return result.schedule.slots if result.schedule is not None else []
 
 
 def _count(n: int) -> str:

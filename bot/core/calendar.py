@@ -91,10 +91,12 @@ class DayResult:
 @dataclass(frozen=True, slots=True)
 class SlotChanged:
     """A committed write touched `slot_id` of `agent_id` (DESIGN §4.1: changes travel at once,
-    the periodic sync is only the safety net)."""
+    the periodic sync is only the safety net); a write to a series itself has `slot_id` None
+    and names the series in `series_id`, as a change-feed entry does."""
 
     agent_id: str
-    slot_id: str
+    slot_id: str | None
+    series_id: str | None = None
 
 
 #: Told of a batch of changes; called in the event loop, it may only schedule work.

@@ -15,7 +15,7 @@ import pytest
 from bot.calendar.store import EmbeddedCalendar, notify
 from bot.core.calendar import BadRequest, CalendarUnavailable, SlotChanged, TransitionConflict
 from bot.core.clock import FakeClock
-from bot.core.models import Action, HeartbeatStatus, SlotEdit
+from bot.core.models import Action, HeartbeatStatus, SeriesCreate, SeriesEdit, SlotEdit
 from tests.calendar.conftest import START, TZ, minutes, slot_body
 
 
@@ -112,6 +112,74 @@ async def test_another_connections_backlog_is_read_in_bounded_steps_and_told_onc
         assert heard.batches == [[SlotChanged(s.agent_id, s.id) for s in made]]
         await ours.changes.poll()  # no new commit elsewhere: one cheap query, nothing told
         assert len(heard.batches) == 1
+    finally:
+        await theirs.close()
+        await ours.close()
+
+
+def daily(agent_id: str = "ada", start: str = "2026-01-05T09:30") -> SeriesCreate:
+    return SeriesCreate(
+        agent_id=agent_id, rrule="FREQ=DAILY", start=start, title="stand-up", prompt="go"
+    )
+
+
+async def test_creating_editing_and_ending_a_series_tell_its_agent(
+    store: EmbeddedCalendar,
+) -> None:
+    heard = Heard()
+    await store.changes.follow(heard)
+    series = await store.create_series(daily())
+    await store.edit_series(series.id, SeriesEdit(title="sync-up"))
+    await store.end_series(series.id)
+    await store.end_series(series.id)  # already ended: nothing written, nothing told
+    told = SlotChanged("ada", None, series_id=series.id)
+    assert heard.batches == [[told], [told], [told]]
+
+
+async def test_ending_a_series_also_tells_of_each_waiting_occurrence_it_cancels(
+    store: EmbeddedCalendar, clock: FakeClock
+) -> None:
+    series = await store.create_series(daily(start="2026-01-05T09:00"))
+    heard = Heard()
+    await store.changes.follow(heard)
+    await store.end_series(series.id)  # the instance due at 09:00 now is kept, then cancelled
+    occurrence = f"{series.id}_20260105T090000"
+    assert (await store.get_slot(occurrence)).status.value == "CANCELLED"
+    assert heard.changes == [
+        SlotChanged("ada", occurrence),
+        SlotChanged("ada", None, series_id=series.id),
+    ]
+
+
+async def test_refused_series_writes_tell_nothing(store: EmbeddedCalendar) -> None:
+    series = await store.create_series(daily())
+    heard = Heard()
+    await store.changes.follow(heard)
+    with pytest.raises(BadRequest):
+        await store.create_series(
+            SeriesCreate(agent_id="ada", rrule="FREQ=MINUTELY", start="2026-01-05T09:30")
+        )
+    with pytest.raises(TransitionConflict):
+        await store.edit_series(series.id, SeriesEdit(title="late", expected_version=9))
+    await store.end_series(series.id)
+    heard.batches.clear()
+    with pytest.raises(TransitionConflict):
+        await store.edit_series(series.id, SeriesEdit(title="after the end"))
+    assert heard.batches == []
+
+
+async def test_another_connections_series_is_heard_by_the_poll(
+    clock: FakeClock, tmp_path: Path
+) -> None:
+    path = tmp_path / "calendar.db"
+    ours = await EmbeddedCalendar.open(path, timezone=TZ, clock=clock)
+    theirs = await EmbeddedCalendar.open(path, timezone=TZ, clock=clock)
+    try:
+        heard = Heard()
+        await ours.changes.follow(heard)
+        series = await theirs.create_series(daily(agent_id="bob"))
+        await ours.changes.poll()
+        assert heard.batches == [[SlotChanged("bob", None, series_id=series.id)]]
     finally:
         await theirs.close()
         await ours.close()

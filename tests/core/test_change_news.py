@@ -19,7 +19,7 @@ from bot.calendar.client import HttpCalendar
 from bot.calendar.server import start_server
 from bot.calendar.store import EmbeddedCalendar
 from bot.core.calendar import SlotChanged
-from bot.core.models import SlotCreate, SlotEdit
+from bot.core.models import SeriesCreate, SlotCreate, SlotEdit
 from bot.core.moderator import Moderator
 from tests.core.conftest import ADA, BOB, START, Harness, add_slot, minutes
 from tests.support.clock import SettlingClock
@@ -167,3 +167,44 @@ async def test_a_write_by_another_connection_on_the_same_file_is_noticed(
         await harness.close()
         await theirs.close()
         await ours.close()
+
+
+def stand_up(start: str) -> SeriesCreate:
+    return SeriesCreate(
+        agent_id="ada", rrule="FREQ=DAILY", start=start, title="stand-up", prompt="report"
+    )
+
+
+async def test_a_series_created_while_running_has_its_first_occurrence_woken_on_time(
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+) -> None:
+    waker = RecordingWaker(clock)
+    moderator = await following(harness, waker)
+    await clock.advance(120)
+    series = await calendar.create_series(stand_up("2026-03-02T09:03"))
+    await clock.advance(60)
+    assert waker.world.times() == {f"{series.id}_20260302T090300": START + minutes(3)}
+    assert syncs_for_news(moderator) >= 1
+
+
+async def test_a_series_created_over_rest_has_its_first_occurrence_woken_on_time(
+    harness: Harness, clock: SettlingClock, served: HttpCalendar
+) -> None:
+    waker = RecordingWaker(clock)
+    await following(harness, waker)
+    await clock.advance(120)
+    series = await served.create_series(stand_up("2026-03-02T09:03"))
+    await clock.advance(60)
+    assert waker.world.times() == {f"{series.id}_20260302T090300": START + minutes(3)}
+
+
+async def test_an_ended_series_is_never_woken_at_its_next_time(
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+) -> None:
+    series = await calendar.create_series(stand_up("2026-03-02T09:05"))
+    waker = RecordingWaker(clock)
+    await following(harness, waker)
+    await clock.settle()
+    await calendar.end_series(series.id)
+    await clock.advance(minutes(10).total_seconds())
+    assert waker.world.times() == {}

@@ -6,6 +6,13 @@ IMMEDIATE`), so `seq` grows in commit order whichever process wrote. A scan of
 the lines after the last `seq` seen therefore never skips a change and needs no
 table of its own.
 
+A write to a series itself (create, edit, end) touches no slot row for the
+occurrences nobody changed on their own, so it adds one line of its own
+(`record_series_change`: the series' id where a slot's would be, an action in
+`SERIES_ACTIONS`): one line per series write, read by the same scan, so a
+series made while the bot runs reaches its agent's moderator at once, from
+this process or another.
+
 Two things trigger a scan: our own commit (the store calls `committed` under
 its write lock), and another connection's commit, which SQLite reports by a new
 `PRAGMA data_version` on ours; that is polled every `POLL_INTERVAL_S` with one
@@ -21,11 +28,13 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from typing import Literal
 
 import aiosqlite
 
 from bot.core.calendar import CalendarError, ChangeListener, SlotChanged
 from bot.core.clock import Clock
+from bot.core.models import SlotStatus
 from bot.core.tasks import log_task_end
 
 log = logging.getLogger(__name__)
@@ -35,8 +44,19 @@ POLL_INTERVAL_S = 0.5
 #: History lines read per query; a bigger backlog is read in several bounded steps.
 SCAN_BATCH = 1000
 
+SeriesAction = Literal["series_create", "series_edit", "series_end"]
+#: The actions of a series' own lines; each stands for what its untouched occurrences become.
+SERIES_ACTIONS: dict[SeriesAction, SlotStatus] = {
+    "series_create": SlotStatus.NOT_STARTED,
+    "series_edit": SlotStatus.NOT_STARTED,
+    "series_end": SlotStatus.CANCELLED,
+}
+_SERIES_IN = ", ".join(f"'{action}'" for action in SERIES_ACTIONS)
 _SCAN = (
-    "SELECT e.seq, s.agent_id, e.slot_id FROM slot_events e JOIN slots s ON s.id = e.slot_id "
+    f"SELECT e.seq, e.slot_id, e.action IN ({_SERIES_IN}) AS of_series, "
+    "COALESCE(s.agent_id, r.agent_id) AS agent_id FROM slot_events e "
+    f"LEFT JOIN slots s ON e.action NOT IN ({_SERIES_IN}) AND s.id = e.slot_id "
+    f"LEFT JOIN series r ON e.action IN ({_SERIES_IN}) AND r.id = e.slot_id "
     "WHERE e.seq > ? ORDER BY e.seq LIMIT ?"
 )
 
@@ -113,9 +133,16 @@ class ChangeWatch:
         seen: dict[SlotChanged, None] = {}
         while True:
             rows = list(await db.execute_fetchall(_SCAN, (self._last_seq, SCAN_BATCH)))
-            for seq, agent_id, slot_id in rows:
+            for seq, written_id, of_series, agent_id in rows:
                 self._last_seq = max(self._last_seq, int(seq))
-                seen[SlotChanged(str(agent_id), str(slot_id))] = None
+                if agent_id is None:  # pragma: no cover - slots and series are never deleted
+                    continue
+                change = (
+                    SlotChanged(str(agent_id), None, series_id=str(written_id))
+                    if of_series
+                    else SlotChanged(str(agent_id), str(written_id))
+                )
+                seen[change] = None
             if len(rows) < SCAN_BATCH:
                 return list(seen)
 
@@ -137,3 +164,14 @@ async def _max_seq(db: aiosqlite.Connection) -> int:
 async def _data_version(db: aiosqlite.Connection) -> int:
     rows = list(await db.execute_fetchall("PRAGMA data_version"))
     return int(rows[0][0])
+
+
+async def record_series_change(
+    db: aiosqlite.Connection, series_id: str, action: SeriesAction, at_us: int
+) -> None:
+    """The line that tells the watch a series changed, inside the caller's write transaction."""
+    await db.execute(
+        "INSERT INTO slot_events (slot_id, at_us, action, from_status, to_status, note) "
+        "VALUES (?, ?, ?, NULL, ?, NULL)",
+        (series_id, at_us, action, SERIES_ACTIONS[action].value),
+    )

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import aiosqlite
 from pydantic import BaseModel, ValidationError
 
+from bot.calendar.store.notify import record_series_change
 from bot.calendar.store.rows import to_us
 from bot.calendar.store.series import (
     checked_recurrence,
@@ -57,10 +58,11 @@ class SeriesCalls:
         new = _held_to_rules(SeriesCreate, new.model_dump())  # §3.2 again, whoever built it
         zone = new.timezone or self._tz.key
         recurrence = checked_recurrence(new.rrule, new.start, zone, new.exdates)
+        now = self._clock.now()
         async with self._write() as db:
-            return await insert_series(
-                db, new, recurrence, owner=owner, now=self._clock.now(), tz=self._tz
-            )
+            series = await insert_series(db, new, recurrence, owner=owner, now=now, tz=self._tz)
+            await record_series_change(db, series.id, "series_create", to_us(now))
+            return series
 
     async def get_series(self, series_id: str, agent_id: str | None = None) -> Series:
         async with self._read() as db:

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import aiosqlite
 
+from bot.calendar.store.notify import record_series_change
 from bot.calendar.store.occurrences import SeriesView, materialise
 from bot.calendar.store.rows import PENDING_SQL, from_us, record_event
 from bot.calendar.store.series import (
@@ -80,6 +81,7 @@ async def apply_series_edit(
         f"UPDATE series SET {assignments}, version = version + 1, updated_at_us = ? WHERE id = ?",
         (*changes.values(), now_us, series_id),
     )
+    await record_series_change(db, series_id, "series_edit", now_us)
     return await fetch_series(db, series_id, None, tz)
 
 
@@ -119,4 +121,5 @@ async def end_series_now(
         "UPDATE series SET ended_at_us = ?, version = version + 1, updated_at_us = ? WHERE id = ?",
         (now_us, now_us, series_id),
     )
+    await record_series_change(db, series_id, "series_end", now_us)
     return await fetch_series(db, series_id, None, tz)
