@@ -61,11 +61,12 @@ ENDPOINTS: list[tuple[str, str, str, Any]] = [
         "/calendar/slots?from=2026-01-05T00:00:00Z&to=2026-01-06T00:00:00Z",
         None,
     ),
+    ("changes", "GET", "/calendar/changes?since=0", None),
 ]
 #: DESIGN §3.3: an agent token may also edit and cancel its own slots (API 2).
 ALLOWED_TO_AN_AGENT = {
     *("day", "status", "create", "get", "complete", "abort", "pause", "resume"),
-    *("cancel", "edit", "info", "range"),
+    *("cancel", "edit", "info", "range", "changes"),
 }
 
 
