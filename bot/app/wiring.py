@@ -21,7 +21,7 @@ from bot.app.settings import Settings, unsupported_calendar
 from bot.calendar.client import HttpCalendar, RequestObserver
 from bot.calendar.store import EmbeddedCalendar
 from bot.core.agents import AgentConfig
-from bot.core.calendar import Calendar
+from bot.core.calendar import Calendar, ChangeSource
 from bot.core.clock import Clock
 from bot.core.moderator import Moderator
 from bot.core.shards import is_primary, owned_agents
@@ -142,7 +142,13 @@ async def open_calendar(
             agents=None if agents is None else [agent.id for agent in agents],
         )
     token = settings.calendar_token.get_secret_value() if settings.calendar_token else None
-    return HttpCalendar(settings.calendar_url, timezone=settings.tz, token=token, observer=observer)
+    return HttpCalendar(
+        settings.calendar_url,
+        timezone=settings.tz,
+        token=token,
+        observer=observer,
+        agents=() if agents is None else [agent.id for agent in agents],
+    )
 
 
 def build_moderator(
@@ -158,8 +164,13 @@ def build_moderator(
     """The moderator the bot and the headless runner run: rules from the settings,
     the chain as both the waker and the notifier (nudges go where the wake went);
     with `SHARD` set, only the agents of this shard are scheduled. An embedded
-    calendar (`sqlite:///`) tells it of every change at once (DESIGN §4.1)."""
-    changes = calendar.changes if isinstance(calendar, EmbeddedCalendar) else None
+    calendar (`sqlite:///`) tells it of every change at once, a remote one through its
+    change feed (DESIGN §4.1)."""
+    changes: ChangeSource | None = None
+    if isinstance(calendar, EmbeddedCalendar):
+        changes = calendar.changes
+    elif isinstance(calendar, HttpCalendar):
+        changes = calendar
     return Moderator(
         owned_agents(settings.shard_config, agents),
         calendar,

@@ -23,6 +23,8 @@ HEARTBEAT_PATH = f"{API_PREFIX}/agent/heartbeat"
 AGENT_STATUS_PATH = f"{API_PREFIX}/agent/status"
 SLOTS_PATH = f"{API_PREFIX}/slots"
 SERIES_PATH = f"{API_PREFIX}/series"
+#: The change feed (DESIGN §4.1).
+CHANGES_PATH = f"{API_PREFIX}/changes"
 #: `GET /calendar`: the API level and features (a 404 there means a v1 server).
 INFO_PATH = API_PREFIX
 #: The API level this side speaks, and what `GET /calendar` says a v1 server is.

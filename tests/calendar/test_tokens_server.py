@@ -68,11 +68,12 @@ ENDPOINTS: list[tuple[str, str, str, Any]] = [
         "/calendar/series",
         {"rrule": "FREQ=DAILY", "start": "2026-01-06T09:00", "title": "stand-up"},
     ),
+    ("changes", "GET", "/calendar/changes?since=0", None),
 ]
 #: DESIGN §3.3: an agent token may also edit and cancel its own slots (API 2).
 ALLOWED_TO_AN_AGENT = {
     *("day", "status", "create", "get", "complete", "abort", "pause", "resume"),
-    *("cancel", "edit", "info", "range"),
+    *("cancel", "edit", "info", "range", "changes"),
     "series-list",  # reading its own series; making one is for people
 }
 

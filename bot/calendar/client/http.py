@@ -19,6 +19,7 @@ slot once the calendar fixes it, instead of being told 304.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from typing import Any, Unpack
 from urllib.parse import quote
@@ -35,6 +36,7 @@ from bot.calendar.client.answers import (
     model_of,
     slots_of,
 )
+from bot.calendar.client.feed import ChangeFeed
 from bot.calendar.client.transport import RequestObserver, Transport
 from bot.calendar.wire import (
     AGENT_STATUS_PATH,
@@ -44,7 +46,7 @@ from bot.calendar.wire import (
     SERIES_PATH,
     SLOTS_PATH,
 )
-from bot.core.calendar import DayResult, TransitionOptions
+from bot.core.calendar import ChangeListener, DayResult, TransitionOptions
 from bot.core.models import (
     Action,
     AgentStatus,
@@ -88,7 +90,9 @@ class HttpCalendar:
         backoff_max: float = 5.0,
         session: aiohttp.ClientSession | None = None,
         observer: RequestObserver | None = None,
+        agents: Iterable[str] = (),
     ) -> None:
+        """`agents` are re-read when the change feed cannot say what changed (a reset)."""
         self._transport = Transport(
             base_url,
             token=token,
@@ -101,6 +105,7 @@ class HttpCalendar:
         )
         self._tz = timezone
         self._zone_warned = False
+        self._feed = ChangeFeed(self._transport, agents=agents)
 
     def __repr__(self) -> str:
         auth = "token set" if self._transport.token else "no token"
@@ -109,6 +114,15 @@ class HttpCalendar:
     @property
     def timezone(self) -> ZoneInfo:
         return self._tz
+
+    async def follow(self, listener: ChangeListener) -> Callable[[], None]:
+        """`ChangeSource`: the server's change feed (DESIGN §4.1); on a v1 server, nothing."""
+        return await self._feed.follow(listener)
+
+    @property
+    def change_feed_up(self) -> bool:
+        """Whether the change feed answers now (False on a v1 server or while it fails)."""
+        return self._feed.up
 
     def _check_zone(self, zone: str) -> None:
         """Warn once when the calendar's days end at another midnight than TIMEZONE's."""
@@ -267,5 +281,7 @@ class HttpCalendar:
         return model_of(Series, expect(answer, what, 200), what)
 
     async def close(self) -> None:
-        """Close the session if this client made it; a given session is the giver's."""
+        """Stop following the feed; close the session if this client made it (a given
+        session is the giver's)."""
+        await self._feed.close()
         await self._transport.close()

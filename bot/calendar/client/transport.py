@@ -180,12 +180,14 @@ class Transport:
         params: dict[str, str] | None = None,
         idempotency_key: str | None = None,
         route: str | None = None,
+        timeout_s: float | None = None,
     ) -> Answer:
         """One call with bounded retries; answers any non-transient status for the caller.
 
         A POST's `Idempotency-Key` is `idempotency_key`, or a fresh one; either
         way the same on every retry of this call. `route` is the path's template
-        for the observer (the path itself when it has no variable part).
+        for the observer (the path itself when it has no variable part). `timeout_s`
+        replaces the transport's for this call (a long poll waits longer on purpose).
         """
         what = f"{method} {path}"
         endpoint = f"{method} {route or path}"
@@ -209,7 +211,11 @@ class Transport:
                         headers=sent,
                         data=data,
                         params=params,
-                        timeout=self._timeout,
+                        timeout=(
+                            self._timeout
+                            if timeout_s is None
+                            else aiohttp.ClientTimeout(total=timeout_s)
+                        ),
                         allow_redirects=False,
                     ) as response:
                         payload = await response.read()

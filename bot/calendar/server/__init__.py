@@ -31,6 +31,7 @@ from collections.abc import Iterable
 
 from aiohttp import web
 
+from bot.calendar.server.changes import install_changes
 from bot.calendar.server.errors import ApiError, error_response, json_errors
 from bot.calendar.server.handlers import ROUTES
 from bot.calendar.server.health import install_health, observe
@@ -70,6 +71,7 @@ def make_app(
         middlewares=[observe, json_errors, access, idempotency], client_max_size=BODY_MAX_BYTES
     )
     install_health(app, calendar)
+    install_changes(app)
     app[CALENDAR_KEY] = calendar
     app[POLICY_KEY] = AccessPolicy.of(token, previous_token, agents)
     app[IDEMPOTENCY_KEY] = ReplayCache()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from bot.calendar.server.changes import get_changes
 from bot.calendar.server.errors import Handler, slot_json
 from bot.calendar.server.range_handlers import calendar_info, edit_slot, list_range
 from bot.calendar.server.requests import (
@@ -17,6 +18,7 @@ from bot.calendar.server.series_handlers import SERIES_ROUTES
 from bot.calendar.store import TransitionCall
 from bot.calendar.wire import (
     AGENT_STATUS_PATH,
+    CHANGES_PATH,
     DAY_PATH,
     HEARTBEAT_PATH,
     IDEMPOTENCY_HEADER,
@@ -101,5 +103,6 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", SLOTS_PATH, list_range),
     ("PATCH", f"{SLOTS_PATH}/{{slot_id}}", edit_slot),
     ("POST", f"{SLOTS_PATH}/{{slot_id}}/{{action}}", transition),
+    ("GET", CHANGES_PATH, get_changes),
     *SERIES_ROUTES,
 )

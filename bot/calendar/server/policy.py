@@ -4,7 +4,8 @@ The full token (`CALENDAR_TOKEN`, or `CALENDAR_TOKEN_PREVIOUS` during a
 rotation) acts for any agent. An agent token (`agt.<id>.<gen>.<sig>`, see
 `bot.core.tokens`) acts only as its agent: without `X-Agent-Id` the call is
 that agent's; it may read its own slots and status, create and edit its own
-slots and complete, abort, pause, resume or cancel them; `start`, `defer`, `release`,
+slots and complete, abort, pause, resume or cancel them, and follow the change
+feed, which then shows its own changes only; `start`, `defer`, `release`,
 heartbeats and anything naming another agent are 403 `forbidden`, decided
 before the handler runs, so a refused call changes nothing. A feed token
 reads only its agent's ICS feed, which this server does not serve yet: it is
@@ -26,7 +27,14 @@ from aiohttp import web
 
 from bot.calendar.server.errors import ApiError, Handler, error_response
 from bot.calendar.server.requests import ACTING_AGENT_KEY, named_agent, parse_json
-from bot.calendar.wire import AGENT_STATUS_PATH, DAY_PATH, INFO_PATH, SERIES_PATH, SLOTS_PATH
+from bot.calendar.wire import (
+    AGENT_STATUS_PATH,
+    CHANGES_PATH,
+    DAY_PATH,
+    INFO_PATH,
+    SERIES_PATH,
+    SLOTS_PATH,
+)
 from bot.core.agents import AgentConfig
 from bot.core.models import Action
 from bot.core.tokens import TokenKind, parse_token, verify_token
@@ -67,6 +75,7 @@ _AGENT_ROUTES = frozenset(
         ("POST", SLOTS_PATH),
         ("GET", SLOTS_PATH),
         ("GET", INFO_PATH),
+        ("GET", CHANGES_PATH),
         ("PATCH", f"{SLOTS_PATH}/{{slot_id}}"),
         ("GET", f"{SLOTS_PATH}/{{slot_id}}"),
         ("POST", f"{SLOTS_PATH}/{{slot_id}}/{{action}}"),

@@ -17,7 +17,8 @@ _INSTANT: TypeAdapter[datetime] = TypeAdapter(Instant)
 
 
 async def calendar_info(request: web.Request) -> web.StreamResponse:
-    features = sorted(await calendar_of(request).features())
+    # The store's own features, and the change feed this server serves over it (DESIGN §4.1).
+    features = sorted(await calendar_of(request).features() | {"changes"})
     return web.json_response({"api": API_LEVEL, "features": features})
 
 

@@ -25,6 +25,7 @@ import aiosqlite
 from bot.calendar.store.agents import read_agent_status, record_heartbeat
 from bot.calendar.store.days import day_bounds, day_etag, etag_matches
 from bot.calendar.store.edits import apply_edit, checked_edit
+from bot.calendar.store.feed import FeedPage, read_page
 from bot.calendar.store.notify import ChangeWatch
 from bot.calendar.store.occurrences import (
     due_slots,
@@ -333,6 +334,11 @@ class EmbeddedCalendar(SeriesCalls):
         return FEATURES
 
     # ---- beyond the protocol (CLI, server, tests) --------------------------
+
+    async def feed_page(self, since: int | None, agent_id: str | None = None) -> FeedPage:
+        """The change feed's page after cursor `since` (`feed`, DESIGN §4.1)."""
+        async with self._read() as db:
+            return await read_page(db, since, agent_id, self._tz)
 
     async def list_slots(self, day: date | None = None, agent_id: str | None = None) -> list[Slot]:
         """Slots of every agent (or one), on one local day or all of them, by time then id."""

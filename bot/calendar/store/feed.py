@@ -1,0 +1,79 @@
+"""The store's history read as the change feed's pages (`GET /calendar/changes`, DESIGN §4.1).
+
+Every slot write adds a `slot_events` line in its own transaction and writers
+to one file are serialised, so `seq` grows in commit order whichever process
+(or server) wrote: `seq` itself is the feed's cursor, valid across restarts and
+on every server of one file, and "the lines after it" never skip a change. The
+history is never pruned, so the only cursor this store does not know is one
+beyond its newest line (another store's, or a file put back from a copy):
+that page says `reset`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from zoneinfo import ZoneInfo
+
+import aiosqlite
+
+from bot.calendar.store.rows import from_us
+
+#: History lines read for one page; a longer backlog is read in several pages.
+PAGE_LINES = 500
+
+_NEWEST = "SELECT COALESCE(MAX(seq), 0) FROM slot_events"
+_PAGE = (
+    "SELECT e.seq, s.agent_id, s.id, s.series_id, s.scheduled_at_us, s.version "
+    "FROM slot_events e JOIN slots s ON s.id = e.slot_id "
+    "WHERE e.seq > ? AND e.seq <= ? AND (? IS NULL OR s.agent_id = ?) ORDER BY e.seq LIMIT ?"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedChange:
+    """One slot that changed after the cursor, as it is now."""
+
+    agent_id: str
+    slot_id: str
+    series_id: str | None
+    day: date
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPage:
+    """What changed after a cursor, and the cursor to ask from next."""
+
+    cursor: int
+    reset: bool
+    changes: tuple[FeedChange, ...]
+
+
+async def read_page(
+    db: aiosqlite.Connection, since: int | None, agent_id: str | None, tz: ZoneInfo
+) -> FeedPage:
+    """The changes after `since` (of `agent_id` only, when given), at most `PAGE_LINES` lines.
+
+    `since` None is "where are we now": the newest cursor, no changes. The newest
+    line is read first and bounds the scan, so a commit landing between the two
+    reads is left for the next page rather than half seen.
+    """
+    newest = int(next(iter(await db.execute_fetchall(_NEWEST)))[0])
+    if since is None:
+        return FeedPage(newest, False, ())
+    if since > newest:
+        return FeedPage(newest, True, ())
+    rows = list(await db.execute_fetchall(_PAGE, (since, newest, agent_id, agent_id, PAGE_LINES)))
+    cursor = int(rows[-1][0]) if len(rows) == PAGE_LINES else newest
+    latest: dict[str, FeedChange] = {}
+    for _, owner, slot_id, series_id, at_us, version in rows:
+        latest.pop(str(slot_id), None)  # keep the order of each slot's last change
+        latest[str(slot_id)] = FeedChange(
+            agent_id=str(owner),
+            slot_id=str(slot_id),
+            series_id=None if series_id is None else str(series_id),
+            day=from_us(int(at_us), tz).date(),
+            version=int(version),
+        )
+    return FeedPage(cursor, False, tuple(latest.values()))
