@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import discord
@@ -21,6 +22,7 @@ from bot.app.wiring import (
     close_waker_chain,
     unwakeable_agents,
 )
+from bot.calendar.client import HttpCalendar
 from bot.core.agents import AgentConfig
 from bot.core.calendar import Calendar
 from bot.core.clock import Clock
@@ -30,6 +32,14 @@ from bot.metrics import ModeratorMetrics, attach_discord
 from bot.net import TRANSIENT_NETWORK_ERRORS
 
 log = logging.getLogger(__name__)
+
+
+def feed_state(calendar: Calendar) -> Callable[[], bool]:
+    """Whether changes reach the moderator at once: the HTTP client's feed answering, or
+    the embedded calendar, which tells it in-process after every commit (DESIGN §4.1)."""
+    if isinstance(calendar, HttpCalendar):
+        return lambda: calendar.change_feed_up
+    return lambda: True
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +104,7 @@ async def run_headless(opened: Opened) -> int:
         )
     moderator = build_moderator(settings, agents, opened.calendar, opened.state, chain, clock)
     if metrics is not None:
-        metrics.watch(moderator)
+        metrics.watch(moderator, feed_state(opened.calendar))
     if settings.alert_channel_id is not None:
         log_alerts(moderator.events, alert_desk(settings, moderator, clock))
     deadline: float | None = None
@@ -136,7 +146,7 @@ async def run_discord(opened: Opened) -> int:
         calendar_url=opened.calendar_url,
     )
     if metrics is not None:
-        metrics.watch(bot.moderator)
+        metrics.watch(bot.moderator, feed_state(opened.calendar))
         attach_discord(bot, metrics)
     log.info(
         "starting with Discord: guild %s, %d agent(s), wake category %r",

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -149,8 +149,14 @@ class ModeratorMetrics:
         """The calendar client's observer (`bot.calendar.client.RequestObserver`)."""
         self.calendar_requests.labels(endpoint=endpoint, status=status).inc()
 
-    def watch(self, moderator: Moderator) -> None:
-        """Follow `moderator`'s events and read its agents at scrape time."""
+    def watch(self, moderator: Moderator, feed_up: Callable[[], bool] | None = None) -> None:
+        """Follow `moderator`'s events and read its agents at scrape time.
+
+        `feed_up` tells, at scrape time, whether changes reach the moderator at once
+        (the calendar's change feed); without it the gauge stays 0.
+        """
+        if feed_up is not None:
+            self.change_feed_up.set_function(lambda: 1.0 if feed_up() else 0.0)
         self._agents.moderator = moderator
         bus = moderator.events
         bus.subscribe(Synced, lambda _: self.syncs.labels(outcome="ok").inc())

@@ -114,3 +114,14 @@ async def test_two_instruments_in_one_process_do_not_collide() -> None:
         )
         == 0
     )
+
+
+async def test_the_change_feed_gauge_follows_the_feed_at_scrape_time(harness: Harness) -> None:
+    metrics = ModeratorMetrics(sync_interval_s=INTERVAL_S, discord=False)
+    moderator = await harness.moderator(RecordingWaker(harness.clock), (ADA, BOB), start=False)
+    assert value(metrics, "moderator_change_feed_up") == 0  # nothing says changes arrive
+    feed = {"up": True}
+    metrics.watch(moderator, lambda: feed["up"])
+    assert value(metrics, "moderator_change_feed_up") == 1
+    feed["up"] = False
+    assert value(metrics, "moderator_change_feed_up") == 0
