@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from bot.core.models import Series, Slot
 from bot.core.series import Recurrence, SeriesRuleError
 from bot.presenters.discord_embed import MESSAGE_LIMIT
-from bot.presenters.formatting import cut, escape, fit_lines
+from bot.presenters.formatting import cut, escape, fit_lines, status_label
 
 #: How many coming times `/plan` and `/series list` show (DESIGN §7: "the next three").
 NEXT_TIMES = 3
@@ -130,3 +130,18 @@ def moved_notice(slot: Slot, person: str, tz: ZoneInfo, note: str | None) -> str
     if note:
         text += f"\nNote: {' '.join(note.split())}"
     return cut(text, MESSAGE_LIMIT)
+
+
+def move_refusal(slot_id: str, *, code: str, detail: str, slot: Slot | None) -> str:
+    """Why the calendar refused `/slot move`: only a slot still waiting can move."""
+    if code == "version_mismatch":
+        return (
+            f"Slot `{slot_id}` changed while it was being moved; nothing was changed. "
+            "Look at `/schedule` and try again."
+        )
+    if slot is not None:
+        return (
+            f"Cannot move slot `{slot_id}`: it is {status_label(slot.status)}, and only a "
+            "not started or deferred slot can be moved. Nothing was changed."
+        )
+    return f"Cannot move slot `{slot_id}`: {cut(detail, 300)}. Nothing was changed."

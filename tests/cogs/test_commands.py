@@ -69,12 +69,14 @@ async def test_slot_is_one_command_with_action_slot_id_and_note_as_synced(
         "pause",
         "resume",
         "defer",
+        "cancel",
+        "move",
     ]
     assert not action.get("autocomplete")
     assert slot_id["type"] == 3 and slot_id["required"] is True and slot_id["autocomplete"]
     assert note["type"] == 3 and not note.get("required")
     # The extras come after and are optional: Discord's three-option form still works.
-    assert {o["name"] for o in options[3:]} == {"minutes", "agent"}
+    assert {o["name"] for o in options[3:]} == {"minutes", "agent", "when"}
     assert not any(o.get("required") for o in options[3:])
     assert all(o["type"] not in (1, 2) for o in options)  # no sub-commands left
 
