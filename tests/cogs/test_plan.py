@@ -186,3 +186,28 @@ async def test_ending_an_unknown_or_another_agents_series_is_explained(
             "nothing", "Nothing"
         )
     assert (await h.calendar.get_series(series.id)).ended_at is None
+
+
+async def test_schedule_marks_occurrences_over_days_and_draws_a_timeline(
+    moderator_bot: BotHarness,
+) -> None:
+    h = moderator_bot
+    await plan(h, agent="alice", when="tomorrow 09:00", title="Stand-up", repeat="daily")
+    await h.add_slot("alice", in_s=3 * 3600, title="One-off")
+    where = general(h.fake)
+    options = {"agent": "alice", "date": "tomorrow", "days": 3}
+    text = (await ask(h.fake, h.fake.admin, where, "schedule", options)).text()
+    assert text.count("🔁 **Stand-up**") == 3 and "One-off" not in text, text
+    assert "schedule for" in text and " – " in text  # the span of days in the title
+
+    handle = await ask(h.fake, h.fake.member, where, "schedule", {"days": 2, "view": "timeline"})
+    assert handle.ephemeral
+    (message,) = handle.messages()
+    (picture,) = message["attachments"]
+    assert picture["filename"] == "timeline.png" and picture["size"] > 1000
+    assert message["embeds"][0]["image"]["url"] == "attachment://timeline.png"
+    assert "One-off" in handle.text() and "Stand-up" in handle.text()
+
+    for days in (0, 8, 2**40):
+        handle = await ask(h.fake, h.fake.member, where, "schedule", {"days": days})
+        assert handle.ephemeral and "`days` must be between 1 and 7" in handle.text()
