@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from bot.core.models import Series, Slot
 from bot.core.series import Recurrence, SeriesRuleError
 from bot.presenters.discord_embed import MESSAGE_LIMIT
+from bot.presenters.discord_slot import where_announced
 from bot.presenters.formatting import cut, escape, fit_lines, status_label
 
 #: How many coming times `/plan` and `/series list` show (DESIGN §7: "the next three").
@@ -113,11 +114,7 @@ def moved_reply(slot: Slot, tz: ZoneInfo, *, announced_in: str | None) -> str:
         f"Slot `{slot.id}` ({title}) of {slot.agent_id} moved: it is now woken at "
         f"{when_text(slot.scheduled_at, tz)} ({tz.key})."
     )
-    if announced_in:
-        text += f"\nAnnounced in {announced_in}."
-    else:
-        text += "\nNot announced: the slot has no wake channel (it was not woken on Discord)."
-    return cut(text, MESSAGE_LIMIT)
+    return cut(text + where_announced(announced_in), MESSAGE_LIMIT)
 
 
 def moved_notice(slot: Slot, person: str, tz: ZoneInfo, note: str | None) -> str:
