@@ -3,6 +3,7 @@ or `end` one, for admins (DESIGN §7)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import discord
@@ -10,13 +11,16 @@ from discord import app_commands
 
 from bot.core.calendar import SlotNotFound
 from bot.discord_io.client import ModeratorBot
-from bot.presenters.discord_plan import series_ended_reply, series_list_text
+from bot.presenters.discord_embed import CHOICE_COUNT_LIMIT
+from bot.presenters.discord_plan import series_choice, series_ended_reply, series_list_text
 from bot.presenters.formatting import cut
 from cogs.interactions import CommandCog, defer, tell
 
 log = logging.getLogger(__name__)
 
 SERIES_ACTIONS = ("list", "end")
+#: Autocomplete has Discord's 3 s in total; the calendar gets this much of it.
+AUTOCOMPLETE_BUDGET_S = 1.5
 SERIES_ID_LIMIT = 100
 NEEDS_SERIES_ID = "`/series end` needs the `series_id` (see `/series list`); nothing was changed."
 NO_SUCH_SERIES = "There is no series `{id}`{owner}: see `/series list`. Nothing was changed."
@@ -65,6 +69,37 @@ class SeriesCog(CommandCog, name="Series"):
             return
         log.info("/series end %s of %s by %s", ended.id, ended.agent_id, interaction.user.id)
         await tell(interaction, series_ended_reply(ended, self.moderator.timezone))
+
+    @series.autocomplete("series_id")
+    async def _series_ids(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        """Running series (of the chosen agent, if one is), matching the typed id or title."""
+        chosen = getattr(interaction.namespace, "agent", None)
+        agent_id = chosen.strip().lower() if isinstance(chosen, str) else ""
+        try:
+            found = await asyncio.wait_for(
+                self.moderator.series_of(
+                    agent_id if agent_id in self.moderator.agent_ids else None
+                ),
+                AUTOCOMPLETE_BUDGET_S,
+            )
+        except TimeoutError:
+            log.warning("series autocomplete ran out of time")
+            return []
+        except Exception:  # an autocomplete that raises leaves Discord spinning
+            log.exception("series autocomplete failed")
+            return []
+        typed = current.strip().lower()
+        running = [
+            s
+            for s in found
+            if s.ended_at is None and (s.id.lower().startswith(typed) or typed in s.title.lower())
+        ]
+        return [
+            app_commands.Choice(name=name, value=value)
+            for name, value in (series_choice(s) for s in running[:CHOICE_COUNT_LIMIT])
+        ]
 
     @series.autocomplete("agent")
     async def _series_agent(

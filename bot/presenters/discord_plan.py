@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from bot.core.models import Series, Slot
 from bot.core.series import Recurrence, SeriesRuleError
-from bot.presenters.discord_embed import MESSAGE_LIMIT
+from bot.presenters.discord_embed import CHOICE_NAME_LIMIT, MESSAGE_LIMIT
 from bot.presenters.discord_slot import where_announced
 from bot.presenters.formatting import cut, escape, fit_lines, status_label
 
@@ -96,6 +96,13 @@ def series_list_text(series: Sequence[Series], tz: ZoneInfo, now: datetime, who:
     lines = [series_line(s, tz, now) for s in (*running, *ended)]
     body, _ = fit_lines(lines, MESSAGE_LIMIT - len(head) - 2)
     return f"{head}\n{body}"
+
+
+def series_choice(series: Series) -> tuple[str, str]:
+    """An autocomplete choice for a series id: (label for people, the id)."""
+    title = " ".join((series.title or series.slot_type).split())
+    label = f"[{series.id[:8]}] {series.agent_id} · {title} · {series.rrule}"
+    return cut(label, CHOICE_NAME_LIMIT), series.id
 
 
 def series_ended_reply(series: Series, tz: ZoneInfo) -> str:

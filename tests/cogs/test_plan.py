@@ -15,7 +15,7 @@ import pytest
 
 from bot.core.models import SlotStatus
 from cogs.interactions import SOMETHING_WENT_WRONG
-from tests.cogs.support import ask, general
+from tests.cogs.support import ask, complete, general
 from tests.e2e.harness import BotHarness
 
 IMMEDIATE_RESPONSE = 4
@@ -211,3 +211,27 @@ async def test_schedule_marks_occurrences_over_days_and_draws_a_timeline(
     for days in (0, 8, 2**40):
         handle = await ask(h.fake, h.fake.member, where, "schedule", {"days": days})
         assert handle.ephemeral and "`days` must be between 1 and 7" in handle.text()
+
+
+async def test_series_ids_and_agents_autocomplete_for_the_new_commands(
+    moderator_bot: BotHarness,
+) -> None:
+    h = moderator_bot
+    where = general(h.fake)
+    await plan(h, agent="alice", when="2030-01-01 09:00", title="Stand-up", repeat="daily")
+    await plan(h, agent="bob", when="2030-01-01 10:00", title="Review", repeat="weekly")
+    (alices,) = await h.calendar.list_series("alice")
+    choices = await complete(
+        h.fake, h.fake.admin, where, "series", {"action": "end", "series_id": ""}, "series_id"
+    )
+    assert len(choices) == 2 and all(len(c["name"]) <= 100 for c in choices)
+    options = {"action": "end", "agent": "alice", "series_id": ""}
+    choices = await complete(h.fake, h.fake.admin, where, "series", options, "series_id")
+    assert [c["value"] for c in choices] == [alices.id] and "Stand-up" in choices[0]["name"]
+    options = {"action": "end", "series_id": "stand"}
+    choices = await complete(h.fake, h.fake.admin, where, "series", options, "series_id")
+    assert [c["value"] for c in choices] == [alices.id]
+    choices = await complete(h.fake, h.fake.admin, where, "plan", {"agent": "al"}, "agent")
+    assert [c["value"] for c in choices] == ["alice"]
+    choices = await complete(h.fake, h.fake.admin, where, "plan", {"repeat": "we"}, "repeat")
+    assert [c["value"] for c in choices] == ["weekdays", "weekly"]
