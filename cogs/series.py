@@ -3,7 +3,6 @@ or `end` one, for admins (DESIGN §7)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import discord
@@ -14,13 +13,11 @@ from bot.discord_io.client import ModeratorBot
 from bot.presenters.discord_embed import CHOICE_COUNT_LIMIT
 from bot.presenters.discord_plan import series_choice, series_ended_reply, series_list_text
 from bot.presenters.formatting import cut
-from cogs.interactions import CommandCog, defer, tell
+from cogs.interactions import CommandCog, bounded_choices, defer, tell
 
 log = logging.getLogger(__name__)
 
 SERIES_ACTIONS = ("list", "end")
-#: Autocomplete has Discord's 3 s in total; the calendar gets this much of it.
-AUTOCOMPLETE_BUDGET_S = 1.5
 SERIES_ID_LIMIT = 100
 NEEDS_SERIES_ID = "`/series end` needs the `series_id` (see `/series list`); nothing was changed."
 NO_SUCH_SERIES = "There is no series `{id}`{owner}: see `/series list`. Nothing was changed."
@@ -77,19 +74,13 @@ class SeriesCog(CommandCog, name="Series"):
         """Running series (of the chosen agent, if one is), matching the typed id or title."""
         chosen = getattr(interaction.namespace, "agent", None)
         agent_id = chosen.strip().lower() if isinstance(chosen, str) else ""
-        try:
-            found = await asyncio.wait_for(
-                self.moderator.series_of(
-                    agent_id if agent_id in self.moderator.agent_ids else None
-                ),
-                AUTOCOMPLETE_BUDGET_S,
-            )
-        except TimeoutError:
-            log.warning("series autocomplete ran out of time")
-            return []
-        except Exception:  # an autocomplete that raises leaves Discord spinning
-            log.exception("series autocomplete failed")
-            return []
+        named = agent_id if agent_id in self.moderator.agent_ids else None
+        return await bounded_choices(self._series_choices(named, current), "series")
+
+    async def _series_choices(
+        self, agent_id: str | None, current: str
+    ) -> list[app_commands.Choice[str]]:
+        found = await self.moderator.series_of(agent_id)
         typed = current.strip().lower()
         running = [
             s

@@ -10,7 +10,6 @@ events (`cogs.slot_controls`); a press arrives here (`on_slot_button`).
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 from typing import Final
@@ -36,6 +35,7 @@ from cogs.interactions import (
     NO_MENTIONS,
     SOMETHING_WENT_WRONG,
     CommandCog,
+    bounded_choices,
     defer,
     explain,
     person,
@@ -46,8 +46,6 @@ from cogs.views import SLOT_COG
 
 log = logging.getLogger(__name__)
 
-#: Autocomplete has Discord's 3 s in total; the calendar gets this much of it.
-AUTOCOMPLETE_BUDGET_S = 1.5
 NOTE_LIMIT = 500
 DEFER_MINUTES_MAX = 1440
 SLOT_ID_LIMIT = 100
@@ -299,16 +297,7 @@ class SlotCog(CommandCog, name=SLOT_COG):
         """Slots for `/slot <action>`: today's of the chosen agent, else every agent's
         pending and active ones, matching the typed text; those the chosen action can
         move come first (the ones still open, while no action is chosen yet)."""
-        try:
-            return await asyncio.wait_for(
-                self._slot_choices(interaction, current, action), AUTOCOMPLETE_BUDGET_S
-            )
-        except TimeoutError:
-            log.warning("slot autocomplete ran out of time")
-            return []
-        except Exception:  # an autocomplete that raises leaves Discord spinning
-            log.exception("slot autocomplete failed")
-            return []
+        return await bounded_choices(self._slot_choices(interaction, current, action), "slot")
 
     async def _slot_choices(
         self, interaction: discord.Interaction, current: str, action: Action | None
