@@ -13,5 +13,12 @@ from __future__ import annotations
 from typing import Final
 
 ESSENTIAL_EXTENSIONS: Final = ("cogs.scheduler", "cogs.replies")
-COMMAND_EXTENSIONS: Final = ("cogs.schedule", "cogs.status", "cogs.sync", "cogs.slot")
+COMMAND_EXTENSIONS: Final = (
+    "cogs.schedule",
+    "cogs.status",
+    "cogs.sync",
+    "cogs.slot",
+    "cogs.plan",
+    "cogs.series",
+)
 EXTENSIONS: Final = (*ESSENTIAL_EXTENSIONS, *COMMAND_EXTENSIONS)

@@ -15,8 +15,10 @@ Discord's contract for interactions (DESIGN §7), kept in one place:
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 import discord
@@ -123,6 +125,25 @@ async def show(interaction: discord.Interaction, spec: EmbedSpec) -> None:
 async def defer(interaction: discord.Interaction) -> None:
     if not interaction.response.is_done():
         await interaction.response.defer(ephemeral=True, thinking=True)
+
+
+#: Autocomplete has Discord's 3 s in total; the calendar gets this much of it.
+AUTOCOMPLETE_BUDGET_S = 1.5
+
+
+async def bounded_choices(
+    work: Awaitable[list[app_commands.Choice[str]]], what: str
+) -> list[app_commands.Choice[str]]:
+    """Autocomplete choices that may read the calendar: none rather than late or a raise,
+    since either leaves Discord spinning."""
+    try:
+        return await asyncio.wait_for(work, AUTOCOMPLETE_BUDGET_S)
+    except TimeoutError:
+        log.warning("%s autocomplete ran out of time", what)
+        return []
+    except Exception:  # the autocomplete's boundary
+        log.exception("%s autocomplete failed", what)
+        return []
 
 
 def person(user: discord.abc.User) -> str:

@@ -1,4 +1,5 @@
-"""`/slot <action> <slot_id> [note] [minutes] [agent]` and the Complete/Abort buttons, for admins.
+"""`/slot <action> <slot_id> [note] [minutes] [agent] [when]` and the Complete/Abort buttons,
+for admins. `move` is not a transition but an edit of the slot's time (`when`).
 
 Both steer a slot through the moderator with the same rules (admins only, the
 calendar's transition rules, the refusal explained) and the same announcement:
@@ -9,18 +10,20 @@ events (`cogs.slot_controls`); a press arrives here (`on_slot_button`).
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
+from typing import Final
 
 import discord
 from discord import app_commands
 
 from bot.core.calendar import CalendarError, TransitionConflict
 from bot.core.models import TRANSITIONS, Action, Slot, SlotStatus
+from bot.core.when import WhenError, parse_when
 from bot.discord_io.client import ModeratorBot
 from bot.discord_io.errors import DISCORD_FAILURES, describe_failure
 from bot.presenters.discord_embed import CHOICE_COUNT_LIMIT
+from bot.presenters.discord_plan import move_refusal, moved_notice, moved_reply
 from bot.presenters.discord_slot import (
     refusal_text,
     slot_change_notice,
@@ -32,6 +35,7 @@ from cogs.interactions import (
     NO_MENTIONS,
     SOMETHING_WENT_WRONG,
     CommandCog,
+    bounded_choices,
     defer,
     explain,
     person,
@@ -42,8 +46,6 @@ from cogs.views import SLOT_COG
 
 log = logging.getLogger(__name__)
 
-#: Autocomplete has Discord's 3 s in total; the calendar gets this much of it.
-AUTOCOMPLETE_BUDGET_S = 1.5
 NOTE_LIMIT = 500
 DEFER_MINUTES_MAX = 1440
 SLOT_ID_LIMIT = 100
@@ -54,9 +56,18 @@ SLOT_ACTIONS: tuple[Action, ...] = (
     Action.PAUSE,
     Action.RESUME,
     Action.DEFER,
+    Action.CANCEL,
 )
+#: The `/slot` choice that moves a slot to another time (an edit, not a transition).
+MOVE: Final = "move"
 NOT_AN_ACTION = (
-    "`{value}` is not something `/slot` does: pick complete, abort, pause, resume or defer."
+    "`{value}` is not something `/slot` does: pick complete, abort, pause, resume, defer, "
+    "cancel or move."
+)
+WHEN_ONLY_FOR_MOVE = "`when` goes only with `move`, not with `{action}`; nothing was changed."
+MOVE_NEEDS_WHEN = (
+    "`/slot move` needs `when` (e.g. 2026-12-24 09:00, 14:30, tomorrow 09:00, in 2h); "
+    "nothing was changed."
 )
 MINUTES_ONLY_FOR_DEFER = (
     "`minutes` goes only with `defer` (it reschedules the slot), not with `{action}`; "
@@ -74,9 +85,9 @@ def slot_action(value: str) -> Action | None:
 
 
 def refuse_slot_input(
-    value: str, slot_id: str, note: str | None, minutes: int | None
-) -> Action | str:
-    """The action `/slot` was asked for, or the sentence refusing the input as it came."""
+    value: str, slot_id: str, note: str | None, minutes: int | None, when: str | None = None
+) -> str | None:
+    """The sentence refusing `/slot`'s input as it came, or None when it may go ahead."""
     if minutes is not None and not 1 <= minutes <= DEFER_MINUTES_MAX:
         limits = f"between 1 and {DEFER_MINUTES_MAX}"
         return OUT_OF_RANGE.format(option="minutes", limits=limits, got=minutes)
@@ -85,15 +96,19 @@ def refuse_slot_input(
         limits = f"at most {NOTE_LIMIT} characters"
         return OUT_OF_RANGE.format(option="note", limits=limits, got=got)
     chosen = slot_action(value)
-    if chosen is None:  # Discord offers only the choices; a stale client might not
+    if chosen is None and value != MOVE:  # Discord offers only the choices; a stale client
         return NOT_AN_ACTION.format(value=cut(str(value), 30))
     if minutes is not None and chosen is not Action.DEFER:
         # Refused, not ignored: a person asking for a 30-minute pause must not
         # get an open-ended one without noticing.
-        return MINUTES_ONLY_FOR_DEFER.format(action=chosen.value)
+        return MINUTES_ONLY_FOR_DEFER.format(action=value)
+    if when is not None and chosen is not None:
+        return WHEN_ONLY_FOR_MOVE.format(action=value)
+    if chosen is None and not (when or "").strip():
+        return MOVE_NEEDS_WHEN
     if not slot_id or len(slot_id) > SLOT_ID_LIMIT or any(c.isspace() for c in slot_id):
         return NOT_A_SLOT_ID
-    return chosen
+    return None
 
 
 class SlotCog(CommandCog, name=SLOT_COG):
@@ -110,7 +125,7 @@ class SlotCog(CommandCog, name=SLOT_COG):
 
     @app_commands.command(
         name="slot",
-        description="Steer a slot: complete, abort, pause, resume or defer (admins only)",
+        description="Steer a slot: complete, abort, pause, resume, defer, cancel or move (admins)",
     )
     @app_commands.describe(
         action="What to do with the slot",
@@ -118,9 +133,12 @@ class SlotCog(CommandCog, name=SLOT_COG):
         note="Why, for the calendar and the agent",
         minutes="defer only: reschedule it this many minutes from now (1-1440)",
         agent="Narrows the slot suggestions to one agent",
+        when="move only: the new time (YYYY-MM-DD HH:MM, HH:MM, tomorrow HH:MM, in 2h)",
     )
     @app_commands.choices(
-        action=[app_commands.Choice(name=a.value, value=a.value) for a in SLOT_ACTIONS]
+        action=[
+            app_commands.Choice(name=v, value=v) for v in (*(a.value for a in SLOT_ACTIONS), MOVE)
+        ]
     )
     @app_commands.guild_only()
     async def slot(
@@ -131,15 +149,26 @@ class SlotCog(CommandCog, name=SLOT_COG):
         note: app_commands.Range[str, 1, NOTE_LIMIT] | None = None,
         minutes: app_commands.Range[int, 1, DEFER_MINUTES_MAX] | None = None,
         agent: str | None = None,
+        when: str | None = None,
     ) -> None:
         if await self.refuse_non_admin(interaction, "slot"):
             return
         slot_id = slot_id.strip()
-        chosen = refuse_slot_input(action.value, slot_id, note, minutes)
-        if not isinstance(chosen, Action):
-            await tell(interaction, chosen)
+        refused = refuse_slot_input(action.value, slot_id, note, minutes, when)
+        if refused is not None:
+            await tell(interaction, refused)
             return
+        chosen = slot_action(action.value)
         agent_id = self.agent_id(agent)
+        at = None
+        if chosen is None:  # move: the time is read before anything is asked of the calendar
+            try:
+                at = parse_when(when or "", self.bot.clock.now(), self.moderator.timezone)
+            except WhenError as exc:
+                await tell(
+                    interaction, f"Cannot move slot `{slot_id}`: {exc}. Nothing was changed."
+                )
+                return
         await defer(interaction)
         if agent_id is not None:
             owner = self.moderator.slot_owner(slot_id)
@@ -151,6 +180,10 @@ class SlotCog(CommandCog, name=SLOT_COG):
                     f"Slot `{slot_id}` belongs to {owner}, not {agent_id}; nothing was changed.",
                 )
                 return
+        if chosen is None:
+            assert at is not None
+            await tell(interaction, await self._move(interaction.user, slot_id, at, note))
+            return
         until = self.bot.clock.now() + dt.timedelta(minutes=minutes) if minutes else None
         _, text = await self._steer(
             interaction.user, chosen, slot_id, note=note, until=until, via=f"/slot {chosen.value}"
@@ -201,19 +234,33 @@ class SlotCog(CommandCog, name=SLOT_COG):
                 action, slot_id, code=exc.code, detail=exc.detail, slot=exc.slot
             )
         log.info("%s on %s by %s (%s): now %s", via, slot_id, who, user.id, slot.status)
-        announced = await self._announce(slot, action, who, note, via)
-        reply = slot_change_reply(slot, action, self.moderator.timezone, announced_in=announced)
+        tz = self.moderator.timezone
+        notice = slot_change_notice(slot, action, who, note=note, tz=tz, via=via)
+        announced = await self._announce(slot, notice, via)
+        reply = slot_change_reply(slot, action, tz, announced_in=announced)
         return slot, reply
 
-    async def _announce(
-        self, slot: Slot, action: Action, who: str, note: str | None, via: str
-    ) -> str | None:
-        """Post the change in the slot's wake channel; where (for the person), or None."""
+    async def _move(
+        self, user: discord.abc.User, slot_id: str, at: dt.datetime, note: str | None
+    ) -> str:
+        """Move a pending slot to `at` and announce it; the text for the person."""
+        tz = self.moderator.timezone
+        try:
+            slot = await self.moderator.move_slot(slot_id, at)
+        except TransitionConflict as exc:
+            log.info("/slot move on %s by %s refused: %s", slot_id, user.id, exc)
+            return move_refusal(slot_id, code=exc.code, detail=exc.detail, slot=exc.slot)
+        who = person(user)
+        log.info("/slot move on %s by %s (%s): now at %s", slot_id, who, user.id, at)
+        notice = moved_notice(slot, who, tz, note)
+        return moved_reply(slot, tz, announced_in=await self._announce(slot, notice, "/slot move"))
+
+    async def _announce(self, slot: Slot, text: str, via: str) -> str | None:
+        """Post `text` in the slot's wake channel; where (for the person), or None."""
         ref = await self.channel_ref(slot.id)
         if ref is None:
             return None
         channel_id, shown = ref
-        text = slot_change_notice(slot, action, who, note=note, tz=self.moderator.timezone, via=via)
         target = self.bot.get_partial_messageable(channel_id, guild_id=self.bot.guild_id)
         try:
             await target.send(text, allowed_mentions=NO_MENTIONS)
@@ -250,16 +297,7 @@ class SlotCog(CommandCog, name=SLOT_COG):
         """Slots for `/slot <action>`: today's of the chosen agent, else every agent's
         pending and active ones, matching the typed text; those the chosen action can
         move come first (the ones still open, while no action is chosen yet)."""
-        try:
-            return await asyncio.wait_for(
-                self._slot_choices(interaction, current, action), AUTOCOMPLETE_BUDGET_S
-            )
-        except TimeoutError:
-            log.warning("slot autocomplete ran out of time")
-            return []
-        except Exception:  # an autocomplete that raises leaves Discord spinning
-            log.exception("slot autocomplete failed")
-            return []
+        return await bounded_choices(self._slot_choices(interaction, current, action), "slot")
 
     async def _slot_choices(
         self, interaction: discord.Interaction, current: str, action: Action | None

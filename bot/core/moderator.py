@@ -51,7 +51,7 @@ from bot.core.agents import AgentConfig
 from bot.core.calendar import Calendar, CalendarError, ChangeSource, SlotChanged
 from bot.core.clock import Clock
 from bot.core.events import EventBus
-from bot.core.models import Action, Slot
+from bot.core.models import Action, Series, SeriesCreate, Slot, SlotCreate, SlotEdit
 from bot.core.moves import Move
 from bot.core.notes import action_note
 from bot.core.state import StateStore
@@ -300,6 +300,33 @@ class Moderator:
                 slot_id, action, agent_id=owner, note=move.note, until=until
             )
         return await scheduler.apply_action(move, source)
+
+    # ---- planning (/plan, /series, /slot move): the calendar's own rules, §3.2 ----
+
+    async def plan_slot(self, new: SlotCreate) -> Slot:
+        """Create a slot for a configured agent (`UnknownAgent` otherwise); the calendar's
+        change notice brings it into the agent's cache, so it is woken on time."""
+        self.agent(new.agent_id or "")
+        return await self.calendar.create_slot(new)
+
+    async def plan_series(self, new: SeriesCreate) -> Series:
+        """Create a series for a configured agent; refused rules raise `BadRequest`."""
+        self.agent(new.agent_id or "")
+        return await self.calendar.create_series(new)
+
+    async def move_slot(self, slot_id: str, at: datetime) -> Slot:
+        """Reschedule a pending slot (a DEFERRED one becomes NOT_STARTED)."""
+        return await self.calendar.edit_slot(slot_id, SlotEdit(scheduled_at=at))
+
+    async def series_of(self, agent_id: str | None) -> list[Series]:
+        """The series of one configured agent, or of all, ended ones included."""
+        if agent_id is not None:
+            self.agent(agent_id)
+        return await self.calendar.list_series(agent_id)
+
+    async def end_series(self, series_id: str, agent_id: str | None = None) -> Series:
+        """End a series (of `agent_id` only, when given): what has not started is cancelled."""
+        return await self.calendar.end_series(series_id, agent_id)
 
     async def record_progress(self, slot_id: str, note: str | None = None) -> bool:
         """The agent posted progress: its slot is alive (resets the stuck-slot silence).

@@ -69,11 +69,17 @@ def sort_slots(slots: Iterable[Slot]) -> list[Slot]:
     return sorted(slots, key=lambda s: (s.scheduled_at, -s.priority, s.id))
 
 
+#: Marks an occurrence of a series (DESIGN §7), so a person knows `/series` governs it.
+SERIES_MARK = "🔁"
+
+
 def slot_line(slot: Slot, tz: ZoneInfo, day: date | None = None) -> str:
-    """One schedule line: time, status, title, priority, duration, id."""
+    """One schedule line: time, status, series mark, title, priority, duration, id."""
     title = escape(slot.title or slot.slot_type, 60) or "(untitled)"
+    mark = f"{SERIES_MARK} " if slot.series_id else ""
+    when = clock_time(slot.scheduled_at, tz, day)
     return (
-        f"`{clock_time(slot.scheduled_at, tz, day)}` {status_label(slot.status)} — **{title}**"
+        f"`{when}` {status_label(slot.status)} — {mark}**{title}**"
         f" · prio {slot.priority} · {slot.estimated_duration_min} min · `{slot.id}`"
     )
 
@@ -96,11 +102,22 @@ def _status_counts(slots: Iterable[Slot]) -> str:
     )
 
 
-def schedule_embed(days: Sequence[AgentDay], day: date, tz: ZoneInfo) -> EmbedSpec:
-    """`/schedule`: one agent's day as lines, or every agent's as one field each."""
+def span_title(day: date, count: int) -> str:
+    """The day, or the first and last of `count` days from it."""
+    if count <= 1:
+        return day_title(day)
+    return f"{day_title(day)} – {day_title(day + timedelta(days=count - 1))}"
+
+
+def schedule_embed(days: Sequence[AgentDay], day: date, tz: ZoneInfo, count: int = 1) -> EmbedSpec:
+    """`/schedule`: one agent's day(s) as lines, or every agent's as one field each.
+
+    `days` hold each agent's slots over `count` days from `day`; a time on another day
+    than `day` is shown with its date.
+    """
     if len(days) == 1:
-        return _one_schedule(days[0], day, tz)
-    title = f"Schedule for {day_title(day)}"
+        return _one_schedule(days[0], day, tz, count)
+    title = f"Schedule for {span_title(day, count)}"
     all_slots = [s for d in days for s in d.slots]
     summary = f"{len(days)} agents · {len(all_slots)} slot(s)"
     if all_slots:
@@ -143,16 +160,17 @@ def schedule_embed(days: Sequence[AgentDay], day: date, tz: ZoneInfo) -> EmbedSp
     return finish_embed(EmbedSpec(title, summary, tuple(fields), footer, color))
 
 
-def _one_schedule(entry: AgentDay, day: date, tz: ZoneInfo) -> EmbedSpec:
-    title = f"{entry.agent_id} — schedule for {day_title(day)}"
+def _one_schedule(entry: AgentDay, day: date, tz: ZoneInfo, count: int) -> EmbedSpec:
+    title = f"{entry.agent_id} — schedule for {span_title(day, count)}"
     if entry.error is not None:
         return finish_embed(
             EmbedSpec(title, f"⚠️ could not read the calendar: {entry.error}", color=COLOR_WARN)
         )
     if not entry.slots:
-        return finish_embed(EmbedSpec(title, f"No slots on {day.isoformat()}.", color=COLOR_INFO))
+        when = day.isoformat() if count <= 1 else span_title(day, count)
+        return finish_embed(EmbedSpec(title, f"No slots on {when}.", color=COLOR_INFO))
     lines = [slot_line(s, tz, day) for s in sort_slots(entry.slots)]
     head = f"{len(entry.slots)} slot(s): {_status_counts(entry.slots)}\n\n"
     text, _ = fit_lines(lines, DESCRIPTION_LIMIT - len(head))
-    footer = f"Times in {tz.key} · use the id with /slot"
+    footer = f"Times in {tz.key} · {SERIES_MARK} = a series' occurrence · use the id with /slot"
     return finish_embed(EmbedSpec(title, head + text, (), footer, COLOR_INFO))

@@ -99,11 +99,14 @@ def slot_change_reply(slot: Slot, action: Action, tz: ZoneInfo, *, announced_in:
     )
     if action is Action.DEFER:
         text += f" Scheduled at {clock_time(slot.scheduled_at, tz)} ({tz.key})."
+    return cut(text + where_announced(announced_in), MESSAGE_LIMIT)
+
+
+def where_announced(announced_in: str | None) -> str:
+    """The line telling the person whether (and where) the agent was told of a change."""
     if announced_in:
-        text += f"\nAnnounced in {announced_in}."
-    else:
-        text += "\nNot announced: the slot has no wake channel (it was not woken on Discord)."
-    return cut(text, MESSAGE_LIMIT)
+        return f"\nAnnounced in {announced_in}."
+    return "\nNot announced: the slot has no wake channel (it was not woken on Discord)."
 
 
 def slot_choice(slot: Slot, tz: ZoneInfo, today: date | None = None) -> tuple[str, str]:

@@ -39,12 +39,14 @@ async def test_the_commands_are_registered_in_the_guild(moderator_bot: BotHarnes
     # No default_member_permissions: Discord would hide them from the admin role.
     assert by_name["slot"].get("default_member_permissions") is None
     assert by_name["sync"].get("default_member_permissions") is None
+    schedule_options = [o["name"] for o in by_name["schedule"]["options"]]
+    assert schedule_options == ["agent", "date", "days", "view"]
     for name, options in (
         ("schedule", ["agent", "date"]),
         ("status", ["agent"]),
         ("sync", ["agent"]),
     ):
-        opts = by_name[name]["options"]
+        opts = [o for o in by_name[name]["options"] if o["name"] in options]
         assert [o["name"] for o in opts] == options, name
         assert all(o["type"] == 3 and o["autocomplete"] and not o.get("required") for o in opts)
 
@@ -69,12 +71,14 @@ async def test_slot_is_one_command_with_action_slot_id_and_note_as_synced(
         "pause",
         "resume",
         "defer",
+        "cancel",
+        "move",
     ]
     assert not action.get("autocomplete")
     assert slot_id["type"] == 3 and slot_id["required"] is True and slot_id["autocomplete"]
     assert note["type"] == 3 and not note.get("required")
     # The extras come after and are optional: Discord's three-option form still works.
-    assert {o["name"] for o in options[3:]} == {"minutes", "agent"}
+    assert {o["name"] for o in options[3:]} == {"minutes", "agent", "when"}
     assert not any(o.get("required") for o in options[3:])
     assert all(o["type"] not in (1, 2) for o in options)  # no sub-commands left
 

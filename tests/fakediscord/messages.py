@@ -176,8 +176,14 @@ def build_message(
     return msg
 
 
-def apply_edit(msg: dict[str, Any], model: GuildModel, body: dict[str, Any]) -> None:
-    """Update a stored message in place from an edit body (absent keys stay)."""
+def apply_edit(
+    msg: dict[str, Any],
+    model: GuildModel,
+    body: dict[str, Any],
+    files: list[dict[str, Any]] | None = None,
+) -> None:
+    """Update a stored message in place from an edit body (absent keys stay); uploaded
+    `files` become its attachments."""
     author = model.users[int(msg["author"]["id"])]
     merged = {
         "content": body.get("content", msg.get("content")),
@@ -193,9 +199,12 @@ def apply_edit(msg: dict[str, Any], model: GuildModel, body: dict[str, Any]) -> 
         body=merged,
         msg_type=msg["type"],
         message_id=int(msg["id"]),
+        files=files,
     )
     for key in ("content", "embeds", "components", "mentions", "mention_roles", "mention_everyone"):
         msg[key] = rebuilt[key]
+    if files:
+        msg["attachments"] = rebuilt["attachments"]
     if body.get("flags") is not None:
         msg["flags"] = (int(msg.get("flags") or 0) & EPHEMERAL) | int(body["flags"])
     msg["flags"] = int(msg.get("flags") or 0) & ~LOADING

@@ -199,7 +199,8 @@ class InteractionRoutes:
         original = handle.original
         if original is not None and int(original.get("flags") or 0) & LOADING:
             # The first follow-up after a defer replaces the "thinking" placeholder.
-            apply_edit(original, fake.model, {k: v for k, v in body.items() if k != "flags"})
+            edit = {k: v for k, v in body.items() if k != "flags"}
+            apply_edit(original, fake.model, edit, files=ctx.files)
             handle.edits.append(copy.deepcopy(body))
             if not int(original.get("flags") or 0) & EPHEMERAL:
                 fake._dispatch_message("MESSAGE_UPDATE", original)
