@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -27,7 +27,13 @@ from bot.app.cli_values import (
     whole_number,
 )
 from bot.app.settings import Settings
-from bot.core.calendar import BadRequest, CalendarError, SlotNotFound, TransitionConflict
+from bot.core.calendar import (
+    BadRequest,
+    Calendar,
+    CalendarError,
+    SlotNotFound,
+    TransitionConflict,
+)
 from bot.core.limits import DURATION_MAX, DURATION_MIN, PRIORITY_MAX, PRIORITY_MIN
 from bot.core.models import Action, Slot, SlotEdit, TransitionRequest
 from bot.presenters.formatting import one_line
@@ -74,7 +80,6 @@ def _slot_id(text: str) -> str:
 
 
 async def edit(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.app.wiring import open_calendar
     from bot.core.clock import SystemClock
 
     slot_id = _slot_id(args.slot_id)
@@ -115,36 +120,45 @@ async def edit(args: argparse.Namespace, settings: Settings) -> int:
         change = SlotEdit(**fields)
     except ValidationError as exc:
         raise UsageError(options_said(exc, options)) from None
-    calendar = await open_calendar(settings)
-    try:
-        slot = await calendar.edit_slot(slot_id, change)
-    except (BadRequest, SlotNotFound, TransitionConflict) as exc:
-        print(f"error: {refused(exc, 'edit', options)}", file=sys.stderr)
-        return 1
-    finally:
-        await calendar.close()
-    print(f"edited {_said(slot, settings)}", file=sys.stderr)
-    print(slot.id)
-    return 0
+    return await _change(
+        settings, "edit", options, lambda calendar: calendar.edit_slot(slot_id, change)
+    )
 
 
 async def cancel(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.app.wiring import open_calendar
 
     slot_id = _slot_id(args.slot_id)
     try:
         request = TransitionRequest(note=args.note)
     except ValidationError as exc:
         raise UsageError(options_said(exc, {"note": "--note"})) from None
+    return await _change(
+        settings,
+        "cancel",
+        {"note": "--note"},
+        lambda calendar: calendar.transition(slot_id, Action.CANCEL, note=request.note),
+    )
+
+
+async def _change(
+    settings: Settings,
+    what: str,
+    options: Mapping[str, str],
+    call: Callable[[Calendar], Awaitable[Slot]],
+) -> int:
+    """Open the calendar, make one change, say what it did (exit 0) or why not (exit 1)."""
+    from bot.app.wiring import open_calendar
+
     calendar = await open_calendar(settings)
     try:
-        slot = await calendar.transition(slot_id, Action.CANCEL, note=request.note)
+        slot = await call(calendar)
     except (BadRequest, SlotNotFound, TransitionConflict) as exc:
-        print(f"error: {refused(exc, 'cancel', {'note': '--note'})}", file=sys.stderr)
+        print(f"error: {refused(exc, what, options)}", file=sys.stderr)
         return 1
     finally:
         await calendar.close()
-    print(f"cancelled {_said(slot, settings)}", file=sys.stderr)
+    done = {"edit": "edited", "cancel": "cancelled"}[what]
+    print(f"{done} {_said(slot, settings)}", file=sys.stderr)
     print(slot.id)
     return 0
 

@@ -6,7 +6,8 @@ Both the embedded SQLite store (in-process) and the HTTP client implement
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol, TypedDict, Unpack, runtime_checkable
@@ -25,6 +26,8 @@ from bot.core.models import (
     SlotEdit,
     SlotStatus,
 )
+
+log = logging.getLogger(__name__)
 
 
 class CalendarError(Exception):
@@ -101,6 +104,21 @@ class SlotChanged:
 
 #: Told of a batch of changes; called in the event loop, it may only schedule work.
 ChangeListener = Callable[[Sequence[SlotChanged]], None]
+
+
+def tell_listeners(listeners: Iterable[ChangeListener], changes: Sequence[SlotChanged]) -> None:
+    """Every listener hears the batch; one that raises is logged and stops no other.
+
+    Shared by every change source (the embedded store's watch, the HTTP feed), so a
+    listener's failure is handled the same whichever calendar is behind it.
+    """
+    if not changes:
+        return
+    for listener in list(listeners):
+        try:
+            listener(changes)
+        except Exception:  # a listener boundary: one failing listener stops no other
+            log.exception("calendar change listener %r failed", listener)
 
 
 @runtime_checkable

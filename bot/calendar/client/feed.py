@@ -25,7 +25,7 @@ from pydantic import BaseModel
 from bot.calendar.client.answers import expect, model_of
 from bot.calendar.client.transport import Transport
 from bot.calendar.wire import CHANGES_PATH, INFO_PATH
-from bot.core.calendar import CalendarError, ChangeListener, SlotChanged
+from bot.core.calendar import CalendarError, ChangeListener, SlotChanged, tell_listeners
 from bot.core.tasks import log_task_end
 
 log = logging.getLogger(__name__)
@@ -173,11 +173,4 @@ class ChangeFeed:
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
     def _tell(self, changes: Iterable[SlotChanged]) -> None:
-        batch = list(changes)
-        if not batch:
-            return
-        for listener in list(self._listeners):
-            try:
-                listener(batch)
-            except Exception:  # a listener boundary: one failing listener stops no other
-                log.exception("calendar change listener %r failed", listener)
+        tell_listeners(self._listeners, list(changes))

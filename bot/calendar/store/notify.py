@@ -32,7 +32,7 @@ from typing import Literal
 
 import aiosqlite
 
-from bot.core.calendar import CalendarError, ChangeListener, SlotChanged
+from bot.core.calendar import CalendarError, ChangeListener, SlotChanged, tell_listeners
 from bot.core.clock import Clock
 from bot.core.models import SlotStatus
 from bot.core.tasks import log_task_end
@@ -147,13 +147,7 @@ class ChangeWatch:
                 return list(seen)
 
     def _deliver(self, changes: list[SlotChanged]) -> None:
-        if not changes:
-            return
-        for listener in list(self._listeners):
-            try:
-                listener(changes)
-            except Exception:  # a listener boundary: one failing listener stops no other
-                log.exception("calendar change listener %r failed", listener)
+        tell_listeners(self._listeners, changes)
 
 
 async def _max_seq(db: aiosqlite.Connection) -> int:
