@@ -116,6 +116,10 @@ class AgentScheduler:
         self._hb_sent: HeartbeatStatus | None = None
         #: Set when a change calls for a check at once (the agent went idle).
         self.check_soon = False
+        #: While a claimed slot is being woken, a busy heartbeat waits until after the wake
+        #: (see `Claims`): the agent is told first, the calendar's liveness view a moment later.
+        self.heartbeat_held = False
+        self.heartbeat_owed = False
         self.backoff = Backoff(
             agent.id,
             check_interval_s=config.check_interval_s,

@@ -114,8 +114,17 @@ class Claims:
         log.info("agent %s: claimed slot %s (%s)", host.agent_id, slot.id, slot.title)
         host.publish(SlotClaimed, slot_id=slot.id, slot=claimed)
         host.stuck.restart(slot.id, now)
-        await host.fold([claimed], outcome.was_active, now)
-        await self._wake(claimed)
+        # The busy heartbeat would put a calendar write between the claim and the wake;
+        # it goes right after the wake instead, so a burst of wakes is not queued behind it.
+        host.heartbeat_held = True
+        try:
+            await host.fold([claimed], outcome.was_active, now)
+            await self._wake(claimed)
+        finally:
+            host.heartbeat_held = False
+            if host.heartbeat_owed:
+                host.heartbeat_owed = False
+                await host.heartbeat(force=True)
 
     async def _wake(self, slot: Slot) -> None:
         """Wake through the waker; a failure gives the slot back and arms the retry."""

@@ -64,7 +64,10 @@ class Reactions:
         if (was_active is None) != (now_active is None) or (
             was_active is not None and now_active is not None and was_active.id != now_active.id
         ):
-            await host.heartbeat(force=True)
+            if host.heartbeat_held:
+                host.heartbeat_owed = True
+            else:
+                await host.heartbeat(force=True)
             if now_active is None:
                 if host.deferred:
                     await host.clear_deferrals()
