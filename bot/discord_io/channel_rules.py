@@ -13,6 +13,7 @@ from collections.abc import Iterable
 import discord
 
 from bot.core.models import Slot
+from bot.core.series import split_occurrence_id
 from bot.presenters.wake_message import TOPIC_MARK
 
 CATEGORY_CHANNEL_LIMIT = 50
@@ -24,13 +25,22 @@ MAX_GUILD_CHANNELS = 30013
 
 
 def channel_name(agent_id: str, slot_id: str) -> str:
-    """`<agent>-<slot id prefix>`, lowercase and valid as a Discord channel name.
+    """`<agent>-<slot id prefix>`, lowercase and valid as a Discord channel name; for an
+    occurrence of a series `<agent>-<series id prefix>-<MMDD>-<HHMM>` of its nominal local
+    start (DESIGN §5), so the days of one series are told apart at a glance.
 
     Only a label for people: two slots may get the same name, the topic decides.
     """
-    cleaned = re.sub(r"[^a-z0-9_-]+", "-", slot_id.lower()).strip("-_")
-    prefix = cleaned[:SLOT_PREFIX_LEN].strip("-_") or "slot"
-    return f"{agent_id}-{prefix}"[:100]
+    occurrence = split_occurrence_id(slot_id)
+    if occurrence is not None:
+        series_id, nominal = occurrence
+        return f"{agent_id}-{_prefix(series_id)}-{nominal:%m%d}-{nominal:%H%M}"[:100]
+    return f"{agent_id}-{_prefix(slot_id)}"[:100]
+
+
+def _prefix(identifier: str) -> str:
+    cleaned = re.sub(r"[^a-z0-9_-]+", "-", identifier.lower()).strip("-_")
+    return cleaned[:SLOT_PREFIX_LEN].strip("-_") or "slot"
 
 
 def channel_topic(slot: Slot) -> str:

@@ -20,6 +20,11 @@ def test_channel_name_is_agent_and_id_prefix() -> None:
     assert channel_name("alice", "01HZX3K9Q7ABCDEFGHJK") == "alice-01hzx3k9q7ab"
     assert channel_name("bob", "Slot 42 / Übung") == "bob-slot-42-bung"
     assert channel_name("bob", "///") == "bob-slot"
+    # An occurrence of a series: the series' prefix and the nominal local start (DESIGN §5).
+    assert (
+        channel_name("alice", "9f2c4e1ab3d5e7f0_20260329T023000") == "alice-9f2c4e1ab3d5-0329-0230"
+    )
+    assert channel_name("alice", "x_20261301T000000") == "alice-x_20261301t0"  # no 13th month
 
 
 @given(st.from_regex(r"[a-z0-9][a-z0-9_-]{0,31}", fullmatch=True), st.text(min_size=1))
