@@ -20,5 +20,6 @@ COMMAND_EXTENSIONS: Final = (
     "cogs.slot",
     "cogs.plan",
     "cogs.series",
+    "cogs.history",
 )
 EXTENSIONS: Final = (*ESSENTIAL_EXTENSIONS, *COMMAND_EXTENSIONS)

@@ -51,6 +51,7 @@ from bot.core.agents import AgentConfig
 from bot.core.calendar import Calendar, CalendarError, ChangeSource, SlotChanged
 from bot.core.clock import Clock
 from bot.core.events import EventBus
+from bot.core.history import ended_slots
 from bot.core.models import Action, Series, SeriesCreate, Slot, SlotCreate, SlotEdit
 from bot.core.moves import Move
 from bot.core.notes import action_note
@@ -366,6 +367,11 @@ class Moderator:
             return scheduler.today_slots()
         result = await self.calendar.get_day(agent_id, day)
         return list(result.schedule.slots) if result.schedule is not None else []
+
+    async def history(self, agent_id: str | None, days: int) -> list[Slot]:
+        """Slots of one configured agent (or of all) that ended in the last `days` days."""
+        agents = [self.agent(agent_id).id] if agent_id is not None else self.agent_ids
+        return await ended_slots(self.calendar, agents, self.clock.now(), days)
 
     def slot_owner(self, slot_id: str) -> str | None:
         """Which configured agent's cache holds `slot_id` (no I/O), or None."""
