@@ -101,6 +101,18 @@ async def test_an_unknown_agent_refuses_the_batch(clock: Any) -> None:
         await store.close()
 
 
+async def post_batch(
+    http: aiohttp.ClientSession, served: Served, body: Any, token: str = TOKEN
+) -> tuple[int, Any]:
+    """POST `body` (JSON) to the batched heartbeat with `token`; answers status and JSON."""
+    async with http.post(
+        f"{served.base_url}/calendar/agents/heartbeat",
+        json=body,
+        headers={"Authorization": f"Bearer {token}"},
+    ) as resp:
+        return resp.status, await resp.json()
+
+
 def _many(n: int) -> list[dict[str, Any]]:
     return [{"agent_id": f"a{i}", "status": "idle"} for i in range(n)]
 
@@ -141,13 +153,8 @@ async def test_bad_bodies_are_422_naming_the_entry_and_keep_nothing(
     served: Served = await serve(token=TOKEN)
     await store.heartbeat("a0", IDLE)
     before = await statuses(store, ("a0", "bob"))
-    async with http.post(
-        f"{served.base_url}/calendar/agents/heartbeat",
-        json=body,
-        headers={"Authorization": f"Bearer {TOKEN}"},
-    ) as resp:
-        answer = await resp.json()
-        assert resp.status == 422, answer
+    status, answer = await post_batch(http, served, body)
+    assert status == 422, answer
     assert answer["error"] == "validation_error"
     assert where in answer["detail"]
     assert len(answer["detail"]) < 2000  # a huge body is not echoed back
@@ -176,11 +183,6 @@ async def test_an_agent_token_is_refused_and_nothing_kept(
     before = await statuses(store)
     token = derive_token(TOKEN, TokenKind.AGENT, "alice")
     body = {"agents": [{"agent_id": "alice", "status": "busy", "current_slot_id": "s"}]}
-    async with http.post(
-        f"{served.base_url}/calendar/agents/heartbeat",
-        json=body,
-        headers={"Authorization": f"Bearer {token}"},
-    ) as resp:
-        answer = await resp.json()
-        assert resp.status == 403 and answer["error"] == "forbidden"
+    status, answer = await post_batch(http, served, body, token)
+    assert status == 403 and answer["error"] == "forbidden"
     assert await statuses(store) == before
