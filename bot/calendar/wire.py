@@ -20,6 +20,8 @@ from bot.core.models import Slot
 API_PREFIX = "/calendar"
 DAY_PATH = f"{API_PREFIX}/day"
 HEARTBEAT_PATH = f"{API_PREFIX}/agent/heartbeat"
+#: The batched heartbeat of many agents (full token only).
+BATCH_HEARTBEAT_PATH = f"{API_PREFIX}/agents/heartbeat"
 AGENT_STATUS_PATH = f"{API_PREFIX}/agent/status"
 SLOTS_PATH = f"{API_PREFIX}/slots"
 SERIES_PATH = f"{API_PREFIX}/series"

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from bot.core.models import (
     Action,
+    AgentHeartbeat,
     AgentStatus,
     DaySchedule,
     HeartbeatStatus,
@@ -162,6 +163,13 @@ class Calendar(Protocol):
         self, agent_id: str, status: HeartbeatStatus, current_slot_id: str | None = None
     ) -> list[Slot]:
         """Record liveness; answers the agent's NOT_STARTED/DEFERRED slots due now."""
+        ...
+
+    async def heartbeat_many(self, beats: Sequence[AgentHeartbeat]) -> dict[str, list[Slot]]:
+        """`heartbeat` for many agents in one call and one transaction (full token only):
+        each agent id to its due slots, exactly as its own heartbeat would answer. At most
+        `HEARTBEAT_BATCH_MAX` entries, one per agent; a bad entry refuses the whole batch
+        (`BadRequest` naming it) and nothing is kept."""
         ...
 
     async def agent_status(self, agent_id: str) -> AgentStatus: ...

@@ -46,7 +46,8 @@ _AGENT_ID_RE = re.compile(AGENT_ID_PATTERN)
 
 def is_valid_agent_id(value: str) -> bool:
     """Agent ids become channel names, so they are held to Discord's channel-name rules."""
-    return bool(_AGENT_ID_RE.match(value))
+    # fullmatch: `$` alone would also take "a\n", a trailing newline no channel name has.
+    return bool(_AGENT_ID_RE.fullmatch(value))
 
 
 def _agent_id_shape(value: str) -> str:
@@ -311,6 +312,42 @@ class HeartbeatRequest(BaseModel):
 
     status: HeartbeatStatus
     current_slot_id: SlotId | None = None
+
+
+#: The most agents one batched heartbeat may carry (DESIGN §3.2: every list is bounded).
+HEARTBEAT_BATCH_MAX = 1000
+
+
+class AgentHeartbeat(BaseModel):
+    """One agent's entry in a batched heartbeat: the single heartbeat's body plus whose it is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent_id: AgentId
+    status: HeartbeatStatus
+    current_slot_id: SlotId | None = None
+
+
+class HeartbeatBatch(BaseModel):
+    """`POST /calendar/agents/heartbeat`'s body: many heartbeats kept in one transaction, so a
+    moderator of many agents beats once per tick instead of once per agent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agents: Annotated[list[AgentHeartbeat], Strict(), Field(max_length=HEARTBEAT_BATCH_MAX)]
+
+    @model_validator(mode="after")
+    def _one_entry_per_agent(self) -> Self:
+        # Two entries for one agent would leave which status it has to their order: refused.
+        first: dict[str, int] = {}
+        for index, beat in enumerate(self.agents):
+            if beat.agent_id in first:
+                raise ValueError(
+                    f"agents.{index}: agent {beat.agent_id!r} already has entry "
+                    f"{first[beat.agent_id]} (one entry per agent)"
+                )
+            first[beat.agent_id] = index
+        return self
 
 
 class AgentStatus(BaseModel):

@@ -50,6 +50,12 @@ ENDPOINTS: list[tuple[str, str, str, Any]] = [
     ("day", "GET", f"/calendar/day?date={DAY}", None),
     ("status", "GET", "/calendar/agent/status", None),
     ("heartbeat", "POST", "/calendar/agent/heartbeat", {"status": "idle"}),
+    (  # full token only: never in ALLOWED_TO_AN_AGENT
+        "heartbeat-many",
+        "POST",
+        "/calendar/agents/heartbeat",
+        {"agents": [{"agent_id": "alice", "status": "busy"}]},
+    ),
     ("create", "POST", "/calendar/slots", {"scheduled_at": START.isoformat(), "title": "t"}),
     ("get", "GET", "/calendar/slots/{slot}", None),
     *[(a.value, "POST", f"/calendar/slots/{{slot}}/{a.value}", None) for a in Action],

@@ -47,6 +47,12 @@ class SlotList(BaseModel):
     slots: list[Any]
 
 
+class HeartbeatBatchAnswer(BaseModel):
+    """`POST /calendar/agents/heartbeat`: each agent's due slots, not yet validated."""
+
+    agents: dict[str, SlotList]
+
+
 def json_of(answer: Answer, what: str) -> Any:
     try:
         return json.loads(answer.body)

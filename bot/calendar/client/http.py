@@ -19,7 +19,7 @@ slot once the calendar fixes it, instead of being told 304.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from typing import Any, Unpack
 from urllib.parse import quote
@@ -30,6 +30,7 @@ import aiohttp
 from bot.calendar.client.answers import (
     CalendarInfo,
     DayEnvelope,
+    HeartbeatBatchAnswer,
     SeriesList,
     SlotList,
     expect,
@@ -40,6 +41,7 @@ from bot.calendar.client.feed import ChangeFeed
 from bot.calendar.client.transport import RequestObserver, Transport
 from bot.calendar.wire import (
     AGENT_STATUS_PATH,
+    BATCH_HEARTBEAT_PATH,
     DAY_PATH,
     HEARTBEAT_PATH,
     INFO_PATH,
@@ -49,6 +51,7 @@ from bot.calendar.wire import (
 from bot.core.calendar import ChangeListener, DayResult, TransitionOptions
 from bot.core.models import (
     Action,
+    AgentHeartbeat,
     AgentStatus,
     DaySchedule,
     HeartbeatStatus,
@@ -163,6 +166,17 @@ class HttpCalendar:
         envelope = model_of(SlotList, expect(answer, what, 200), what)
         slots, _ = slots_of(envelope.slots, what)
         return slots
+
+    async def heartbeat_many(self, beats: Sequence[AgentHeartbeat]) -> dict[str, list[Slot]]:
+        """Sent as given: the server holds the batch to its rules, so a refusal is its own."""
+        what = f"POST {BATCH_HEARTBEAT_PATH} for {len(beats)} agents"
+        body = {"agents": [entry.model_dump(mode="json") for entry in beats]}
+        answer = await self._transport.request("POST", BATCH_HEARTBEAT_PATH, body=body)
+        envelope = model_of(HeartbeatBatchAnswer, expect(answer, what, 200), what)
+        return {
+            agent: slots_of(listed.slots, f"{what} ({agent})")[0]
+            for agent, listed in envelope.agents.items()
+        }
 
     async def agent_status(self, agent_id: str) -> AgentStatus:
         what = f"GET {AGENT_STATUS_PATH} for {agent_id}"

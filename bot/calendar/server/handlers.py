@@ -18,6 +18,7 @@ from bot.calendar.server.series_handlers import SERIES_ROUTES
 from bot.calendar.store import TransitionCall
 from bot.calendar.wire import (
     AGENT_STATUS_PATH,
+    BATCH_HEARTBEAT_PATH,
     CHANGES_PATH,
     DAY_PATH,
     HEARTBEAT_PATH,
@@ -27,7 +28,7 @@ from bot.calendar.wire import (
     REPLAYED_HEADER,
     SLOTS_PATH,
 )
-from bot.core.models import HeartbeatRequest, SlotCreate, TransitionRequest
+from bot.core.models import HeartbeatBatch, HeartbeatRequest, SlotCreate, TransitionRequest
 from bot.core.validation import parse_action
 
 
@@ -49,6 +50,13 @@ async def heartbeat(request: web.Request) -> web.StreamResponse:
     beat = await read_body(request, HeartbeatRequest)
     due = await calendar_of(request).heartbeat(agent_id, beat.status, beat.current_slot_id)
     return web.json_response({"slots": [slot_json(s) for s in due]})
+
+
+async def heartbeat_many(request: web.Request) -> web.StreamResponse:
+    batch = await read_body(request, HeartbeatBatch)
+    due = await calendar_of(request).heartbeat_many(batch.agents)
+    answer = {agent: {"slots": [slot_json(s) for s in slots]} for agent, slots in due.items()}
+    return web.json_response({"agents": answer})
 
 
 async def agent_status(request: web.Request) -> web.StreamResponse:
@@ -96,6 +104,7 @@ async def transition(request: web.Request) -> web.StreamResponse:
 ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", DAY_PATH, get_day),
     ("POST", HEARTBEAT_PATH, heartbeat),
+    ("POST", BATCH_HEARTBEAT_PATH, heartbeat_many),
     ("GET", AGENT_STATUS_PATH, agent_status),
     ("POST", SLOTS_PATH, create_slot),
     ("GET", f"{SLOTS_PATH}/{{slot_id}}", get_slot),

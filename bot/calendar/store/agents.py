@@ -3,13 +3,33 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import aiosqlite
+from pydantic import ValidationError
 
-from bot.calendar.store.rows import ACTIVE_SQL, PENDING_SQL, SLOT_COLUMNS, fetch_one, from_us
-from bot.core.models import AgentState, AgentStatus, HeartbeatStatus
+from bot.calendar.store.occurrences import due_slots
+from bot.calendar.store.rows import (
+    ACTIVE_SQL,
+    PENDING_SQL,
+    SLOT_COLUMNS,
+    fetch_one,
+    from_us,
+    readable_slots,
+)
+from bot.core.calendar import BadRequest
+from bot.core.models import (
+    AgentHeartbeat,
+    AgentState,
+    AgentStatus,
+    HeartbeatBatch,
+    HeartbeatStatus,
+    Slot,
+    describe_validation,
+)
+from bot.core.validation import check_known_agent
 
 #: A heartbeat older than this no longer says anything about the agent (DESIGN §3).
 HEARTBEAT_FRESH = timedelta(minutes=10)
@@ -37,6 +57,37 @@ async def record_heartbeat(
         (agent_id, now_us),
     )
     return list(rows)
+
+
+async def beat(
+    db: aiosqlite.Connection,
+    agent_id: str,
+    status: HeartbeatStatus,
+    current_slot_id: str | None,
+    *,
+    now_us: int,
+    tz: ZoneInfo,
+) -> list[Slot]:
+    """One heartbeat inside the caller's transaction: the single and the batched call share it,
+    so an agent in a batch gets exactly the slots its own heartbeat would."""
+    rows = await record_heartbeat(db, agent_id, status, current_slot_id, now_us)
+    return await due_slots(db, readable_slots(rows, tz), agent_id, now_us=now_us, tz=tz)
+
+
+def checked_batch(
+    beats: Sequence[AgentHeartbeat], known: Collection[str] | None
+) -> list[AgentHeartbeat]:
+    """The entries of a batched heartbeat held to `HeartbeatBatch` again (a caller may have
+    built them unchecked), every agent known: refused as a whole before anything is kept."""
+    try:
+        batch = HeartbeatBatch.model_validate(
+            {"agents": [entry.model_dump(mode="json") for entry in beats]}
+        )
+    except ValidationError as exc:
+        raise BadRequest(describe_validation(exc, limit=5), code="validation_error") from None
+    for entry in batch.agents:
+        check_known_agent(entry.agent_id, known)
+    return batch.agents
 
 
 def _beat_time(beat: sqlite3.Row | None, tz: ZoneInfo) -> datetime | None:

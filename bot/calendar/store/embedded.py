@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import date, datetime
 from pathlib import Path
@@ -22,13 +22,12 @@ from zoneinfo import ZoneInfo
 
 import aiosqlite
 
-from bot.calendar.store.agents import read_agent_status, record_heartbeat
+from bot.calendar.store.agents import beat, checked_batch, read_agent_status
 from bot.calendar.store.days import day_bounds, day_etag, etag_matches
 from bot.calendar.store.edits import apply_edit, checked_edit
 from bot.calendar.store.feed import FeedPage, read_page
 from bot.calendar.store.notify import ChangeWatch
 from bot.calendar.store.occurrences import (
-    due_slots,
     materialise,
     occurrences_between,
     virtual_occurrence,
@@ -61,6 +60,7 @@ from bot.core.clock import Clock, SystemClock
 from bot.core.limits import ID_MAX
 from bot.core.models import (
     Action,
+    AgentHeartbeat,
     AgentStatus,
     DaySchedule,
     HeartbeatStatus,
@@ -217,8 +217,19 @@ class EmbeddedCalendar(SeriesCalls):
             )
         now = to_us(self._clock.now())
         async with self._write() as db:
-            rows = await record_heartbeat(db, agent_id, status, current_slot_id, now)
-            return await due_slots(db, self._slots(rows), agent_id, now_us=now, tz=self._tz)
+            return await beat(db, agent_id, status, current_slot_id, now_us=now, tz=self._tz)
+
+    async def heartbeat_many(self, beats: Sequence[AgentHeartbeat]) -> dict[str, list[Slot]]:
+        """Every entry's heartbeat in one transaction: all are kept, or (refused) none."""
+        entries = checked_batch(beats, self._agents)
+        now = to_us(self._clock.now())
+        due: dict[str, list[Slot]] = {}
+        async with self._write() as db:
+            for entry in entries:
+                due[entry.agent_id] = await beat(
+                    db, entry.agent_id, entry.status, entry.current_slot_id, now_us=now, tz=self._tz
+                )
+        return due
 
     async def agent_status(self, agent_id: str) -> AgentStatus:
         check_agent_id(agent_id)
