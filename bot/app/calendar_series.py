@@ -14,8 +14,8 @@ import argparse
 import sys
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from itertools import islice
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
@@ -26,7 +26,7 @@ from bot.app.cli_values import UsageError, agent_option
 from bot.app.settings import Settings
 from bot.core.calendar import BadRequest, SlotNotFound, TransitionConflict
 from bot.core.models import Series, SeriesCreate
-from bot.core.series import Recurrence, SeriesRuleError
+from bot.core.series import Recurrence, SeriesRuleError, next_instants
 from bot.core.when import WhenError, repeat_rule
 from bot.presenters.formatting import one_line
 
@@ -54,15 +54,8 @@ def add_series_parser(actions: Any) -> None:
 
 def next_times(series: Series, now: datetime, count: int = NEXT_SHOWN) -> list[datetime]:
     """The series' next `count` instants after `now` (none once it ended), in its own zone."""
-    if series.ended_at is not None:
-        return []
-    recurrence = Recurrence.checked(
-        series.rrule, series.start, series.timezone, tuple(series.exdates)
-    )
-    return [
-        instance.at.astimezone(recurrence.zone)
-        for instance in islice(recurrence.instances(after=now), count)
-    ]
+    zone = ZoneInfo(series.timezone)
+    return [moment.astimezone(zone) for moment in next_instants(series, now, count)]
 
 
 def _times(moments: list[datetime]) -> str:

@@ -28,6 +28,8 @@ from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrule, rrulestr
 
+from bot.core.models import Series
+
 #: Parts of an RRULE value we accept; BYSECOND is refused (nothing finer than a minute).
 _ALLOWED_PARTS = frozenset(
     {
@@ -288,3 +290,20 @@ def split_occurrence_id(slot_id: str) -> tuple[str, datetime] | None:
         return series_id, datetime.strptime(stamp, OCCURRENCE_STAMP)
     except ValueError:
         return None
+
+
+def next_instants(series: Series, after: datetime, count: int) -> list[datetime]:
+    """The series' next `count` instants (UTC) from `after`, for the answers that show them.
+
+    None once the series has ended, nor when its rule does not parse here (a stored series
+    is valid, but a newer calendar's may use what this version does not know).
+    """
+    if series.ended_at is not None:
+        return []
+    try:
+        rule = Recurrence.checked(
+            series.rrule, series.start, series.timezone, tuple(series.exdates)
+        )
+    except SeriesRuleError:
+        return []
+    return [instance.at for instance in islice(rule.instances(after=after), count)]

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from itertools import islice
 from zoneinfo import ZoneInfo
 
 from bot.core.models import Series, Slot
-from bot.core.series import Recurrence, SeriesRuleError
+from bot.core.series import next_instants
 from bot.presenters.discord_embed import CHOICE_NAME_LIMIT, MESSAGE_LIMIT
 from bot.presenters.discord_slot import where_announced
 from bot.presenters.formatting import cut, escape, fit_lines, status_label
@@ -31,15 +30,7 @@ def when_text(at: datetime, tz: ZoneInfo) -> str:
 
 def next_times(series: Series, after: datetime) -> list[datetime]:
     """The series' next `NEXT_TIMES` instants from `after`; none once it has ended."""
-    if series.ended_at is not None:
-        return []
-    try:
-        rule = Recurrence.checked(
-            series.rrule, series.start, series.timezone, tuple(series.exdates)
-        )
-    except SeriesRuleError:  # a stored series is valid; a newer calendar's may not parse here
-        return []
-    return [i.at for i in islice(rule.instances(after=after), NEXT_TIMES)]
+    return next_instants(series, after, NEXT_TIMES)
 
 
 def plan_refusal(reason: str) -> str:
