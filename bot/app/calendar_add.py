@@ -23,8 +23,8 @@ from bot.app.cli_values import (
     UsageError,
     agent_option,
     moment_after,
+    parse_at,
     parse_delay,
-    parse_when,
     read_prompt_file,
     whole_number,
 )
@@ -98,7 +98,7 @@ def slot_fields(
     if args.in_ is not None:
         when = moment_after(now, parse_delay(args.in_))
     else:
-        when = parse_when(args.at, settings.tz, now)
+        when = parse_at(args.at, settings.tz, now)
     fields = {
         "agent_id": agent_id,
         "scheduled_at": when,

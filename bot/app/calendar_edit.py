@@ -21,8 +21,8 @@ from bot.app.calendar_add import DETAIL_SHOWN, TITLE_SHOWN, options_said
 from bot.app.cli_values import (
     UsageError,
     moment_after,
+    parse_at,
     parse_delay,
-    parse_when,
     read_prompt_file,
     whole_number,
 )
@@ -88,7 +88,7 @@ async def edit(args: argparse.Namespace, settings: Settings) -> int:
     if args.in_ is not None:
         fields["scheduled_at"] = moment_after(SystemClock().now(), parse_delay(args.in_))
     elif args.at is not None:
-        fields["scheduled_at"] = parse_when(args.at, settings.tz, SystemClock().now())
+        fields["scheduled_at"] = parse_at(args.at, settings.tz, SystemClock().now())
     if args.title is not None:
         fields["title"] = args.title
     if args.prompt_file is not None:

@@ -56,7 +56,7 @@ def moment_after(now: datetime, delay: timedelta) -> datetime:
         raise UsageError(f"--in: must stay within the years {YEAR_MIN}..{YEAR_MAX}") from None
 
 
-def parse_when(text: str, tz: ZoneInfo, now: datetime) -> datetime:
+def parse_at(text: str, tz: ZoneInfo, now: datetime) -> datetime:
     """A date-time `YYYY-MM-DD HH:MM[:SS]` (no offset = in `tz`), or HH:MM[:SS] today in `tz`.
 
     An epoch number, a date alone or any other ISO form Python would also accept is
