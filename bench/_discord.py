@@ -50,8 +50,8 @@ from bot.core.models import SlotStatus
 from bot.discord_io.channel_rules import topic_slot_id
 from bot.discord_io.client import ModeratorBot
 from bot.presenters.wake_message import TOPIC_MARK
-from tests.fakediscord import FakeDiscord, RecordedRequest
-from tests.support.bots import harness_settings, started
+from testkit.bots import harness_settings, started
+from testkit.fakediscord import FakeDiscord, RecordedRequest
 
 log = logging.getLogger("bench")
 

@@ -55,7 +55,7 @@ from bot.core.clock import SystemClock
 from bot.core.models import Action, HeartbeatStatus, Slot, SlotCreate
 from bot.core.moderator import Moderator
 from bot.core.state import StateStore
-from tests.support.wakers import RecordingWaker
+from testkit.wakers import RecordingWaker
 
 DEFAULT_SYNC_S = 300.0
 DEFAULT_CHECK_S = 30.0

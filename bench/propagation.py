@@ -51,7 +51,7 @@ from bot.core.clock import SystemClock
 from bot.core.models import Slot, SlotCreate, SlotEdit
 from bot.core.moderator import Moderator
 from bot.core.state import StateStore
-from tests.support.wakers import RecordingWaker
+from testkit.wakers import RecordingWaker
 
 TARGET_P99_S = 1.0
 SYNC_INTERVAL_S = 300.0

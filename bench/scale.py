@@ -86,7 +86,7 @@ from bench._discord import (
 from bot.calendar.store import EmbeddedCalendar
 from bot.core.models import Slot, SlotCreate
 from bot.discord_io.client import ModeratorBot
-from tests.fakediscord import FakeDiscord
+from testkit.fakediscord import FakeDiscord
 
 #: Discord's documented global rate limit for a bot (requests per second).
 DISCORD_GLOBAL_RPS = 50
@@ -295,7 +295,7 @@ def _spread_row(label: str, values: list[float]) -> str:
 AREAS = (
     ("loop waiting in epoll (idle)", ("'poll' of 'select.epoll'",)),
     ("bot/ cogs/ (the moderator)", ("/bot/", "/cogs/")),
-    ("tests/fakediscord (the fake)", ("/tests/fakediscord/",)),
+    ("tests/fakediscord (the fake)", ("/testkit/fakediscord/",)),
     ("discord.py", ("/discord/",)),
     ("aiohttp / yarl / multidict", ("/aiohttp/", "/yarl/", "/multidict/")),
     ("aiosqlite / sqlite3", ("/aiosqlite/", "sqlite3")),
@@ -317,9 +317,9 @@ def _area(filename: str, func: str) -> str:
 
 #: Entry points whose cumulative time (their callees included, overlapping) tells who works.
 INSIDE = (
-    ("the fake: REST handlers", "tests/fakediscord/server.py", "_api"),
-    ("the fake: gateway dispatch", "tests/fakediscord/gateway.py", "dispatch"),
-    ("the fake: gateway writer", "tests/fakediscord/gateway.py", "write_loop"),
+    ("the fake: REST handlers", "testkit/fakediscord/server.py", "_api"),
+    ("the fake: gateway dispatch", "testkit/fakediscord/gateway.py", "dispatch"),
+    ("the fake: gateway writer", "testkit/fakediscord/gateway.py", "write_loop"),
     ("discord.py: REST client", "discord/http.py", "request"),
     ("discord.py: gateway events in", "discord/gateway.py", "received_message"),
     ("bot: the checks (claim + wake)", "bot/core/", "run_check"),

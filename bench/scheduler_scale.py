@@ -41,7 +41,7 @@ from bot.core.clock import FakeClock
 from bot.core.models import DaySchedule, SlotCreate
 from bot.core.moderator import Moderator
 from bot.core.state import StateStore
-from tests.support.wakers import RecordingWaker
+from testkit.wakers import RecordingWaker
 
 DAY_START = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)
 UTC_ZONE = ZoneInfo("UTC")

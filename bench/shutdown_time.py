@@ -29,9 +29,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.fakediscord import FakeDiscord
-from tests.support.processes import BotProcess, bot_env, due_slot, free_port
-from tests.support.spawn import serving_spawn_receiver
+from testkit.fakediscord import FakeDiscord
+from testkit.processes import BotProcess, bot_env, due_slot, free_port
+from testkit.spawn import serving_spawn_receiver
 
 TARGET_S = 5.0
 

@@ -59,7 +59,7 @@ from bench._discord import (
     wait_finished,
 )
 from bot.core.models import SlotCreate
-from tests.fakediscord import FakeDiscord
+from testkit.fakediscord import FakeDiscord
 
 TARGET_P99_S = 1.0
 #: The first slot falls due this long after the slots are made (creation + one sync).

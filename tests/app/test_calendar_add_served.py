@@ -24,10 +24,10 @@ from typing import Any
 import pytest
 
 from bot.core.tokens import TokenKind, derive_token
+from testkit.processes import REPO_ROOT
 from tests.app.cli_shell import AGENTS, calendar, clean_shell, stored_titles
 from tests.app.test_calendar_add import HOSTILE, add_args
 from tests.app.test_settings import ALL_VARS
-from tests.support.processes import REPO_ROOT
 
 NEW = "n" * 40
 OLD = "o" * 40

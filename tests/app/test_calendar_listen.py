@@ -10,8 +10,8 @@ import pytest
 
 from bot.__main__ import main
 from bot.core.tokens import TokenKind, derive_token
+from testkit.processes import BotProcess, bot_env, free_port
 from tests.app.cli_shell import AGENTS, clean_shell
-from tests.support.processes import BotProcess, bot_env, free_port
 
 NEW = "n" * 40
 OLD = "o" * 40

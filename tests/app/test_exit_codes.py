@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from bot.__main__ import main
+from testkit.processes import REPO_ROOT, run_bot
+from testkit.root_logging import own_root_logging
 from tests.app.test_settings import ALL_VARS
-from tests.support.processes import REPO_ROOT, run_bot
-from tests.support.root_logging import own_root_logging
 
 
 @pytest.fixture(autouse=True)

@@ -15,8 +15,8 @@ import pytest
 from bot.calendar.store import SCHEMA_VERSION, EmbeddedCalendar
 from bot.core.clock import FakeClock
 from bot.core.models import Action, Slot, SlotStatus
+from testkit.sqlite_files import user_version, write_file
 from tests.calendar.conftest import START, TZ, Backend, minutes, slot_body
-from tests.support.sqlite_files import user_version, write_file
 
 
 async def test_times_and_note_follow_the_slot(backend: Backend) -> None:

@@ -22,8 +22,8 @@ from bot.core.calendar import CalendarUnavailable, TransitionConflict
 from bot.core.clock import FakeClock
 from bot.core.models import Action, HeartbeatStatus, SlotStatus
 from bot.core.sqlite_file import DatabaseFileRefused
+from testkit.sqlite_files import user_version, write_file
 from tests.calendar.conftest import START, TZ, minutes, slot_body
-from tests.support.sqlite_files import user_version, write_file
 
 DAY = START.date()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tests.fakediscord import FakeDiscord, FakeUser, InteractionHandle
+from testkit.fakediscord import FakeDiscord, FakeUser, InteractionHandle
 
 
 async def ask(

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from bot.core.models import SlotStatus
+from testkit.fakediscord import FakeDiscord
 from tests.e2e.harness import BotHarness
-from tests.fakediscord import FakeDiscord
 
 EPHEMERAL = 1 << 6
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from testkit.bots import DEFAULT_AGENTS
+from testkit.fakediscord import DEFAULT_BOT_PERMISSIONS, FakeDiscord, P
+from testkit.fakediscord.fixtures import MakeFake
 from tests.e2e.harness import BotProcess, bot_env
-from tests.fakediscord import DEFAULT_BOT_PERMISSIONS, FakeDiscord, P
-from tests.fakediscord.fixtures import MakeFake
-from tests.support.bots import DEFAULT_AGENTS
 
 SECRET_PART = "Gx1a2b"  # a piece of the fake's token that must never be printed
 

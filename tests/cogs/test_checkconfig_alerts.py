@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from bot.app.checkconfig import check_config as check_config_here
+from testkit.fakediscord import FakeDiscord
 from tests.app.test_settings import ALL_VARS
 from tests.cogs.test_checkconfig import assert_no_token, check_config
-from tests.fakediscord import FakeDiscord
 
 
 async def test_a_usable_alert_channel_is_confirmed(

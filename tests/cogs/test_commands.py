@@ -17,10 +17,10 @@ import pytest
 from bot.core.models import SlotCreate, SlotStatus
 from cogs.interactions import SOMETHING_WENT_WRONG
 from cogs.status import StatusCog
+from testkit.fakediscord import DEFAULT_BOT_PERMISSIONS, P
+from testkit.fakediscord.fixtures import MakeFake
 from tests.cogs.support import ask, complete, general, slot_command
 from tests.e2e.harness import BotHarness, running_bot
-from tests.fakediscord import DEFAULT_BOT_PERMISSIONS, P
-from tests.fakediscord.fixtures import MakeFake
 
 DEFERRED_RESPONSE = 5
 IMMEDIATE_RESPONSE = 4

@@ -9,9 +9,9 @@ import pytest
 
 from bot.core.models import Action, SlotStatus
 from cogs.interactions import SOMETHING_WENT_WRONG
+from testkit.fakediscord.interactions import _walk_components
 from tests.cogs.support import ask, general, slot_command
 from tests.e2e.harness import BotHarness
-from tests.fakediscord.interactions import _walk_components
 
 IMMEDIATE_RESPONSE = 4
 UPDATE_MESSAGE = 7

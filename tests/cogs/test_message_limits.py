@@ -15,9 +15,9 @@ import pytest
 
 from bot.core.models import SlotCreate
 from bot.presenters.discord_embed import EMBED_TOTAL_LIMIT, MESSAGE_LIMIT
+from testkit.fakediscord.interactions import InteractionHandle
 from tests.cogs.support import ask, general
 from tests.e2e.harness import BotHarness
-from tests.fakediscord.interactions import InteractionHandle
 
 Options = dict[str, str]
 

@@ -1,7 +1,7 @@
 """Fixtures for the scheduling core: a fake clock, the real embedded calendar, a real state file.
 
 The doubles (the settling fake clock, the recording waker, the faulty calendar)
-are the shared ones in tests/support.
+are the shared ones in testkit.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from bot.core.events import Event, SlotEnded
 from bot.core.models import Slot, SlotCreate
 from bot.core.moderator import Moderator
 from bot.core.state import StateStore
-from tests.support.clock import SettlingClock
-from tests.support.wakers import RecordingWaker
+from testkit.clock import SettlingClock
+from testkit.wakers import RecordingWaker
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

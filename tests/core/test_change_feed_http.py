@@ -13,9 +13,9 @@ from bot.calendar.server import start_server
 from bot.calendar.store import EmbeddedCalendar
 from bot.core.models import SlotCreate
 from bot.core.moderator import Moderator
+from testkit.clock import SettlingClock
+from testkit.wakers import RecordingWaker
 from tests.core.conftest import ADA, BOB, Harness, minutes
-from tests.support.clock import SettlingClock
-from tests.support.wakers import RecordingWaker
 
 SYNC_INTERVAL_S = 300.0
 SAFETY_NET_S = 3600.0

@@ -21,9 +21,9 @@ from bot.calendar.store import EmbeddedCalendar
 from bot.core.calendar import SlotChanged
 from bot.core.models import SeriesCreate, SlotCreate, SlotEdit
 from bot.core.moderator import Moderator
+from testkit.clock import SettlingClock
+from testkit.wakers import RecordingWaker
 from tests.core.conftest import ADA, BOB, START, Harness, add_slot, minutes
-from tests.support.clock import SettlingClock
-from tests.support.wakers import RecordingWaker
 
 SYNC_INTERVAL_S = 300.0
 SAFETY_NET_S = 3600.0

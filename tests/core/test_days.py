@@ -11,9 +11,9 @@ from bot.calendar.store import EmbeddedCalendar
 from bot.core.events import DayRolledOver
 from bot.core.models import Action, SlotStatus
 from bot.core.rules import next_midnight
+from testkit.clock import SettlingClock
+from testkit.wakers import RecordingWaker
 from tests.core.conftest import Harness, add_slot, minutes
-from tests.support.clock import SettlingClock
-from tests.support.wakers import RecordingWaker
 
 
 async def test_rollover_at_midnight_carries_current_and_unfinished_slots(

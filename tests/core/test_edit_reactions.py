@@ -11,9 +11,9 @@ from __future__ import annotations
 from bot.calendar.store import EmbeddedCalendar
 from bot.core.models import Action, Slot, SlotEdit, SlotStatus
 from bot.core.moderator import Moderator
+from testkit.clock import SettlingClock
+from testkit.wakers import RecordingWaker
 from tests.core.conftest import START, Harness, add_slot, minutes
-from tests.support.clock import SettlingClock
-from tests.support.wakers import RecordingWaker
 
 
 def cached(moderator: Moderator, slot_id: str) -> Slot:

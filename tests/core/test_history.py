@@ -10,8 +10,8 @@ import pytest
 from bot.calendar.store import EmbeddedCalendar
 from bot.core.history import ended_slots
 from bot.core.models import Action, Slot
+from testkit.clock import SettlingClock
 from tests.core.conftest import add_slot
-from tests.support.clock import SettlingClock
 
 
 async def run(

@@ -31,9 +31,9 @@ from bot.core.calendar import TransitionConflict
 from bot.core.models import Action, Slot, SlotStatus
 from bot.core.moderator import Moderator
 from bot.core.state import StateStore
+from testkit.clock import SettlingClock
+from testkit.wakers import RecordingWaker
 from tests.core.conftest import ADA, BOB, START, add_slot
-from tests.support.clock import SettlingClock
-from tests.support.wakers import RecordingWaker
 
 AGENTS = ("ada", "bob")
 agent_ids = st.sampled_from(AGENTS)

@@ -15,11 +15,11 @@ from bot.core.events import ClaimConflict, WakeRecovered
 from bot.core.models import Action, Slot, SlotStatus
 from bot.core.state import StateStore, WakeEntry
 from bot.core.waker import WakeResult
+from testkit.calendars import CallFault, FaultyCalendar
+from testkit.clock import SettlingClock
+from testkit.files import corrupt_page
+from testkit.wakers import RecordingWaker, World
 from tests.core.conftest import START, Harness, actions_of, add_slot, minutes
-from tests.support.calendars import CallFault, FaultyCalendar
-from tests.support.clock import SettlingClock
-from tests.support.files import corrupt_page
-from tests.support.wakers import RecordingWaker, World
 
 
 class ProcessDied(BaseException):

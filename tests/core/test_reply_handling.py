@@ -22,10 +22,10 @@ from bot.core.reply_handling import (
 )
 from bot.core.reply_words import parse_reply
 from bot.presenters.reply_answers import acknowledgement, answer_text, reply_word
+from testkit.calendars import CallFault, FaultyCalendar
+from testkit.clock import SettlingClock
+from testkit.wakers import RecordingWaker
 from tests.core.conftest import ADA, START, Harness, add_slot
-from tests.support.calendars import CallFault, FaultyCalendar
-from tests.support.clock import SettlingClock
-from tests.support.wakers import RecordingWaker
 
 ADA_ON_DISCORD = ReplyAuthor(discord_user_id=ADA.discord_user_id)
 ADA_IN_DEMO = ReplyAuthor(agent_id=ADA.id)

@@ -20,7 +20,7 @@ from bot.core.rules import (
     undeferred,
     wake_retry_delay,
 )
-from tests.support.slots import slot_at
+from testkit.slots import slot_at
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

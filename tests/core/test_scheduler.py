@@ -19,10 +19,10 @@ from bot.core.moderator import UnknownAgent
 from bot.core.status import AgentActivity
 from bot.core.waker import WakeResult
 from bot.wakers.chain import WakerChain
+from testkit.calendars import CallFault, FaultyCalendar
+from testkit.clock import SettlingClock
+from testkit.wakers import RecordingWaker, World
 from tests.core.conftest import ADA, BOB, START, Harness, actions_of, add_slot, minutes
-from tests.support.calendars import CallFault, FaultyCalendar
-from tests.support.clock import SettlingClock
-from tests.support.wakers import RecordingWaker, World
 
 
 async def complete(moderator: Any, clock: SettlingClock, slot_id: str) -> None:

@@ -16,8 +16,8 @@ from bot.core.sqlite_file import DatabaseFileRefused
 from bot.core.sqlite_path import set_aside
 from bot.core.state import StateStore
 from bot.core.waker import ChannelLedger
-from tests.support.files import corrupt_page, snapshot
-from tests.support.sqlite_files import user_version, write_file
+from testkit.files import corrupt_page, snapshot
+from testkit.sqlite_files import user_version, write_file
 
 
 @pytest.fixture

@@ -21,8 +21,8 @@ from bot.core.state import StateStore
 from bot.core.waker import ChannelLedger, WakeResult
 from bot.discord_io.channel_waker import PrivateChannelWaker
 from bot.discord_io.endpoints import point_discord_at, restore_discord_defaults
-from tests.fakediscord import FakeDiscord
-from tests.support.spawn import SpawnReceiver, serving_spawn_receiver
+from testkit.fakediscord import FakeDiscord
+from testkit.spawn import SpawnReceiver, serving_spawn_receiver
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 MESSAGES = "/channels/{channel_id}/messages"

@@ -10,8 +10,8 @@ import pytest
 from aiohttp import web
 
 from bot.discord_io.alert_channel import resolve_alert_channel
-from tests.fakediscord import ROLE_OVERWRITE, FakeDiscord, Overwrite, P
-from tests.fakediscord.errors import json_response
+from testkit.fakediscord import ROLE_OVERWRITE, FakeDiscord, Overwrite, P
+from testkit.fakediscord.errors import json_response
 
 Login = Callable[[FakeDiscord], Awaitable[discord.Client]]
 

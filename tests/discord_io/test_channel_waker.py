@@ -15,6 +15,7 @@ from bot.core.state import StateStore
 from bot.discord_io.channel_rules import topic_slot_id
 from bot.discord_io.channel_waker import PrivateChannelWaker
 from bot.presenters.wake_message import wake_marker
+from testkit.fakediscord import FakeDiscord, P
 from tests.discord_io.conftest import (
     GUILD_CHANNELS,
     MESSAGES,
@@ -28,7 +29,6 @@ from tests.discord_io.conftest import (
     make_slot,
     text_channels,
 )
-from tests.fakediscord import FakeDiscord, P
 
 
 def _only(items: list[Any]) -> Any:

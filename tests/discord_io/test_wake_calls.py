@@ -24,6 +24,8 @@ from bot.discord_io.client import moderator_intents
 from bot.discord_io.guild_access import Listing
 from bot.discord_io.occupancy import Occupancy
 from cogs.views import controls_view
+from testkit.fakediscord import FakeDiscord
+from testkit.fakediscord.fixtures import connected_client
 from tests.discord_io.conftest import (
     GUILD_CHANNELS,
     MESSAGES,
@@ -35,8 +37,6 @@ from tests.discord_io.conftest import (
     make_slot,
     text_channels,
 )
-from tests.fakediscord import FakeDiscord
-from tests.fakediscord.fixtures import connected_client
 
 
 @pytest.fixture

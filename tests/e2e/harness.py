@@ -4,7 +4,7 @@ In-process (most tests)::
 
     # tests/<area>/conftest.py
     from tests.e2e.harness import make_moderator_bot, moderator_bot  # noqa: F401
-    from tests.fakediscord.fixtures import fake_discord, make_fake_discord  # noqa: F401
+    from testkit.fakediscord.fixtures import fake_discord, make_fake_discord  # noqa: F401
 
     async def test_something(moderator_bot: BotHarness) -> None:
         h = moderator_bot                          # started, READY, moderator started
@@ -65,25 +65,25 @@ from bot.core.clock import SystemClock
 from bot.core.models import Slot, SlotCreate, SlotStatus
 from bot.discord_io.channel_rules import topic_slot_id
 from bot.discord_io.client import ModeratorBot
-from tests.fakediscord import FakeDiscord
-from tests.support.bots import DEFAULT_AGENTS as DEFAULT_AGENTS
-from tests.support.bots import WAIT_S as WAIT_S
-from tests.support.bots import agents_toml as agents_toml
-from tests.support.bots import harness_settings as harness_settings
-from tests.support.bots import started as started
-from tests.support.http_faults import FaultSwitch, refusing_actions
-from tests.support.processes import REPO_ROOT as REPO_ROOT
-from tests.support.processes import UTC_ZONE as UTC_ZONE
-from tests.support.processes import BotProcess as BotProcess
-from tests.support.processes import bot_env as bot_env
-from tests.support.processes import due_slot as due_slot
-from tests.support.processes import free_port as free_port
-from tests.support.processes import open_calendar_file as open_calendar_file
-from tests.support.processes import slot_in_file as slot_in_file
-from tests.support.processes import status_in_file as status_in_file
-from tests.support.spawn import SPAWN_SECRET as SPAWN_SECRET
-from tests.support.spawn import SpawnReceiver as SpawnReceiver
-from tests.support.spawn import serving_spawn_receiver as serving_spawn_receiver
+from testkit.bots import DEFAULT_AGENTS as DEFAULT_AGENTS
+from testkit.bots import WAIT_S as WAIT_S
+from testkit.bots import agents_toml as agents_toml
+from testkit.bots import harness_settings as harness_settings
+from testkit.bots import started as started
+from testkit.fakediscord import FakeDiscord
+from testkit.http_faults import FaultSwitch, refusing_actions
+from testkit.processes import REPO_ROOT as REPO_ROOT
+from testkit.processes import UTC_ZONE as UTC_ZONE
+from testkit.processes import BotProcess as BotProcess
+from testkit.processes import bot_env as bot_env
+from testkit.processes import due_slot as due_slot
+from testkit.processes import free_port as free_port
+from testkit.processes import open_calendar_file as open_calendar_file
+from testkit.processes import slot_in_file as slot_in_file
+from testkit.processes import status_in_file as status_in_file
+from testkit.spawn import SPAWN_SECRET as SPAWN_SECRET
+from testkit.spawn import SpawnReceiver as SpawnReceiver
+from testkit.spawn import serving_spawn_receiver as serving_spawn_receiver
 
 T = TypeVar("T")
 

@@ -18,9 +18,9 @@ from bot.core.clock import FakeClock, SystemClock
 from bot.core.events import WakeFailed
 from bot.core.models import SlotCreate
 from bot.discord_io.client import ModeratorBot
+from testkit.bots import WAIT_S, harness_settings, started
+from testkit.fakediscord import ROLE_OVERWRITE, FakeDiscord, Overwrite, P
 from tests.e2e.harness import BotHarness
-from tests.fakediscord import ROLE_OVERWRITE, FakeDiscord, Overwrite, P
-from tests.support.bots import WAIT_S, harness_settings, started
 
 MakeBot = Callable[..., Awaitable[BotHarness]]
 MESSAGES = "/channels/{channel_id}/messages"

@@ -6,8 +6,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from bot.core.models import SlotStatus
+from testkit.fakediscord import FakeDiscord
 from tests.e2e.harness import BotHarness, BotProcess, bot_env, wait_until
-from tests.fakediscord import FakeDiscord
 
 MakeBot = Callable[..., Awaitable[BotHarness]]
 

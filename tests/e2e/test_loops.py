@@ -11,8 +11,8 @@ import pytest
 
 from bot.core.models import SlotCreate, SlotStatus
 from cogs.scheduler import SchedulerCog
+from testkit.fakediscord import FakeDiscord
 from tests.e2e.harness import BotHarness
-from tests.fakediscord import FakeDiscord
 
 MakeBot = Callable[..., Awaitable[BotHarness]]
 

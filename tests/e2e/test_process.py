@@ -11,6 +11,7 @@ import pytest
 
 from bot.core.models import SlotStatus
 from bot.wakers.spawn import wake_id_for
+from testkit.fakediscord import FakeDiscord
 from tests.e2e.harness import (
     SPAWN_SECRET,
     BotProcess,
@@ -22,7 +23,6 @@ from tests.e2e.harness import (
     status_in_file,
     wait_until,
 )
-from tests.fakediscord import FakeDiscord
 
 StartBot = Callable[..., Awaitable[BotProcess]]
 

@@ -22,10 +22,10 @@ from bot.core.agents import AgentConfig
 from bot.core.clock import SystemClock
 from bot.core.models import SlotCreate, SlotStatus
 from bot.core.shards import shard_index
+from testkit.bots import harness_settings, started
+from testkit.fakediscord import FakeDiscord
+from testkit.processes import UTC_ZONE
 from tests.e2e.harness import BotHarness, slot_channels
-from tests.fakediscord import FakeDiscord
-from tests.support.bots import harness_settings, started
-from tests.support.processes import UTC_ZONE
 
 AGENTS = ("alice", "bob", "carol")
 COMMANDS = "/applications/{application_id}/guilds/{guild_id}/commands"

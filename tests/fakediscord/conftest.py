@@ -1,5 +1,5 @@
 """Fixtures for the fake Discord's own tests (other areas import them the same way)."""
 
-from tests.fakediscord.fixtures import fake_discord, make_fake_discord
+from testkit.fakediscord.fixtures import fake_discord, make_fake_discord
 
 __all__ = ["fake_discord", "make_fake_discord"]

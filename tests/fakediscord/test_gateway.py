@@ -9,9 +9,9 @@ from contextlib import asynccontextmanager
 import discord
 import pytest
 
-from tests.fakediscord import GUILD_MEMBERS, MESSAGE_CONTENT, P
-from tests.fakediscord.api import FakeDiscord
-from tests.fakediscord.fixtures import MakeFake, Overwrites, connected_client, quick_client
+from testkit.fakediscord import GUILD_MEMBERS, MESSAGE_CONTENT, P
+from testkit.fakediscord.api import FakeDiscord
+from testkit.fakediscord.fixtures import MakeFake, Overwrites, connected_client, quick_client
 
 
 def _private(guild: discord.Guild, agent_id: int) -> Overwrites:
@@ -154,7 +154,7 @@ async def test_a_privileged_intent_not_enabled_in_the_portal_closes_with_4014(
 async def test_no_message_create_from_channels_the_bot_cannot_see(
     fake_discord: FakeDiscord,
 ) -> None:
-    from tests.fakediscord import Overwrite
+    from testkit.fakediscord import Overwrite
 
     fake = fake_discord
     hidden = fake.add_channel(

@@ -10,9 +10,9 @@ import discord
 import pytest
 from discord import app_commands
 
-from tests.fakediscord import InteractionHandle
-from tests.fakediscord.api import FakeDiscord
-from tests.fakediscord.fixtures import MakeFake, connected_client, quick_client
+from testkit.fakediscord import InteractionHandle
+from testkit.fakediscord.api import FakeDiscord
+from testkit.fakediscord.fixtures import MakeFake, connected_client, quick_client
 
 
 @dataclass

@@ -12,9 +12,9 @@ import discord
 import pytest
 from discord.http import MultipartParameters, Route, handle_message_parameters
 
-from tests.fakediscord import DEFAULT_BOT_PERMISSIONS, GUILD_MEMBERS, Overwrite, P
-from tests.fakediscord.api import FakeDiscord
-from tests.fakediscord.fixtures import (
+from testkit.fakediscord import DEFAULT_BOT_PERMISSIONS, GUILD_MEMBERS, Overwrite, P
+from testkit.fakediscord.api import FakeDiscord
+from testkit.fakediscord.fixtures import (
     MakeFake,
     Overwrites,
     moderator_intents,
@@ -413,7 +413,7 @@ async def test_unmodelled_routes_are_violations(fake_discord: FakeDiscord) -> No
 
 async def test_the_spec_is_a_second_check(tmp_path: Path, fake_discord: FakeDiscord) -> None:
     # With ../shared present the real spec is loaded; a clone without it skips only that layer.
-    from tests.fakediscord.schemacheck import default_spec_path
+    from testkit.fakediscord.schemacheck import default_spec_path
 
     assert (fake_discord.spec is not None) == (default_spec_path() is not None)
     spec = {

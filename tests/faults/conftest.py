@@ -6,7 +6,7 @@ with a status, answer garbage, answer late, drop fields from slots, or not be
 listening at all (the server stopped, later started again on the same port).
 
 Time for the moderators and for the store behind the server is one
-`SettlingClock` (tests/support); HTTP, retries and client timeouts take real time.
+`SettlingClock` (testkit); HTTP, retries and client timeouts take real time.
 `Rig.run` plays the glue: it advances the fake clock in steps, calls
 `sync_all` / `check_all` at their intervals like the bot's loops do, lets the
 agents finish what they were woken for (straight in the store, as an agent
@@ -37,9 +37,9 @@ from bot.core.models import Action, Slot, SlotCreate, SlotStatus
 from bot.core.moderator import Moderator
 from bot.core.state import StateStore
 from bot.core.status import AgentSnapshot
-from tests.support.clock import SettlingClock
-from tests.support.http_faults import FaultSwitch, HttpFault
-from tests.support.wakers import RecordingWaker
+from testkit.clock import SettlingClock
+from testkit.http_faults import FaultSwitch, HttpFault
+from testkit.wakers import RecordingWaker
 
 #: Not UTC, so a day computed in the wrong zone would show (09:00 UTC is 10:00 here).
 TZ = ZoneInfo("Europe/Berlin")

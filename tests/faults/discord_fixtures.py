@@ -16,7 +16,7 @@ from typing import Any
 from bot.core.state import StateStore, WakeEntry
 from bot.core.waker import ChannelLink
 from bot.presenters.wake_message import wake_marker
-from tests.fakediscord import FakeDiscord
+from testkit.fakediscord import FakeDiscord
 
 GUILD_CHANNELS = "/guilds/{guild_id}/channels"
 CHANNEL_MESSAGES = "/channels/{channel_id}/messages"

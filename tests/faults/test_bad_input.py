@@ -33,6 +33,8 @@ from bot.calendar.server import make_app, serve_app
 from bot.calendar.store import EmbeddedCalendar
 from bot.core.models import Action, SlotCreate, SlotStatus
 from bot.core.reply_words import parse_reply
+from testkit.fakediscord import FakeDiscord, InteractionHandle
+from testkit.fakediscord.fixtures import fake_discord, make_fake_discord
 from tests.e2e.harness import (
     REPO_ROOT,
     UTC_ZONE,
@@ -41,8 +43,6 @@ from tests.e2e.harness import (
     make_moderator_bot,
     moderator_bot,
 )
-from tests.fakediscord import FakeDiscord, InteractionHandle
-from tests.fakediscord.fixtures import fake_discord, make_fake_discord
 from tests.faults.discord_fixtures import CHANNEL_MESSAGES, bot_texts
 
 # Fixtures this module uses (no conftest of ours in tests/faults/).

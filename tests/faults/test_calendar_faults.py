@@ -16,8 +16,8 @@ from datetime import datetime
 import pytest
 
 from bot.core.models import SlotStatus
+from testkit.http_faults import HttpFault, any_call, is_claim
 from tests.faults.conftest import ADA, BOB, SYNC_INTERVAL_S, Rig, failing, healthy
-from tests.support.http_faults import HttpFault, any_call, is_claim
 
 
 def shows_the_fault(

@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable
 import pytest
 from aiohttp import web
 
+from testkit.http_faults import HttpFault, is_claim
 from tests.faults.conftest import ADA, CalendarServer, Rig
-from tests.support.http_faults import HttpFault, is_claim
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -25,6 +25,8 @@ import pytest
 from bot.core.crashpoints import CRASH_POINTS, ENV_VAR
 from bot.core.models import Action, SlotStatus
 from bot.wakers.spawn import wake_id_for
+from testkit.fakediscord import FakeDiscord
+from testkit.fakediscord.fixtures import fake_discord
 from tests.e2e.harness import (
     REPO_ROOT,
     SPAWN_SECRET,
@@ -39,8 +41,6 @@ from tests.e2e.harness import (
     status_in_file,
     wait_until,
 )
-from tests.fakediscord import FakeDiscord
-from tests.fakediscord.fixtures import fake_discord
 from tests.faults.discord_fixtures import (
     bot_texts,
     ledger_of,

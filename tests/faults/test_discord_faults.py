@@ -21,6 +21,8 @@ import pytest
 
 from bot.core.models import Slot, SlotStatus
 from bot.wakers.spawn import wake_id_for
+from testkit.fakediscord import DEFAULT_BOT_PERMISSIONS, FakeDiscord, P
+from testkit.fakediscord.fixtures import fake_discord, make_fake_discord
 from tests.e2e.harness import (
     BotHarness,
     SpawnReceiver,
@@ -30,8 +32,6 @@ from tests.e2e.harness import (
     slot_channels,
     spawn_receiver,
 )
-from tests.fakediscord import DEFAULT_BOT_PERMISSIONS, FakeDiscord, P
-from tests.fakediscord.fixtures import fake_discord, make_fake_discord
 from tests.faults.discord_fixtures import (
     CHANNEL_MESSAGES,
     GUILD_CHANNELS,

@@ -29,9 +29,9 @@ from bot.core.calendar import CalendarUnavailable
 from bot.core.models import SlotCreate
 from bot.core.sqlite_file import DatabaseFileBusy, DatabaseFileCorrupt, DatabaseFileRefused
 from bot.core.state import StateError, StateStore
-from tests.support.files import corrupt_page, snapshot, untouched
-from tests.support.processes import REPO_ROOT, run_bot
-from tests.support.root_logging import own_root_logging
+from testkit.files import corrupt_page, snapshot, untouched
+from testkit.processes import REPO_ROOT, run_bot
+from testkit.root_logging import own_root_logging
 
 UTC = ZoneInfo("UTC")
 

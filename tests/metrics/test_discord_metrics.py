@@ -9,9 +9,9 @@ from bot.calendar.store import EmbeddedCalendar
 from bot.core.agents import AgentConfig
 from bot.core.clock import SystemClock
 from bot.metrics import ModeratorMetrics, attach_discord, health_report
+from testkit.bots import harness_settings, started
+from testkit.fakediscord import FakeDiscord
 from tests.e2e.harness import BotHarness
-from tests.fakediscord import FakeDiscord
-from tests.support.bots import harness_settings, started
 
 
 async def test_discord_calls_are_counted_by_route_template(

@@ -10,8 +10,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.core.moderator import Moderator
 from bot.metrics import ModeratorMetrics, health_report, serve_metrics
+from testkit.wakers import RecordingWaker
 from tests.core.conftest import ADA, BOB, START, Harness, add_slot
-from tests.support.wakers import RecordingWaker
 
 INTERVAL_S = 300.0
 

@@ -20,7 +20,7 @@ from bot.presenters.timeline import (
     _Scale,
     render_timeline,
 )
-from tests.support.slots import slot_at
+from testkit.slots import slot_at
 
 DAY = datetime(2026, 12, 7, tzinfo=UTC)
 ZONE = ZoneInfo("UTC")

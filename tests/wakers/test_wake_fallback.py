@@ -12,9 +12,9 @@ from bot.app.wiring import build_waker_chain, close_waker_chain
 from bot.core.clock import FakeClock
 from bot.core.state import StateStore
 from bot.wakers.spawn import wake_id_for
+from testkit.fakediscord import FakeDiscord
+from testkit.fakediscord.fixtures import connected_client
 from tests.discord_io.conftest import SpawnReceiver, agent_of, make_slot, text_channels
-from tests.fakediscord import FakeDiscord
-from tests.fakediscord.fixtures import connected_client
 
 RestClient = Callable[[FakeDiscord], Awaitable[discord.Client]]
 GUILD_CHANNELS = "/guilds/{guild_id}/channels"

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from tests.fakediscord.context import Ctx
-from tests.fakediscord.errors import (
+from testkit.fakediscord.context import Ctx
+from testkit.fakediscord.errors import (
     ApiError,
     form_error,
     json_response,
@@ -15,21 +15,21 @@ from tests.fakediscord.errors import (
     missing_permissions,
     unknown,
 )
-from tests.fakediscord.model import (
+from testkit.fakediscord.model import (
     CATEGORY,
     GUILD_TEXT_LIKE,
     TEXT,
     FakeChannel,
     normalize_text_channel_name,
 )
-from tests.fakediscord.perms import MEMBER_OVERWRITE, Overwrite, P
-from tests.fakediscord.wire.intents import GUILD_MEMBERS
+from testkit.fakediscord.perms import MEMBER_OVERWRITE, Overwrite, P
+from testkit.fakediscord.wire.intents import GUILD_MEMBERS
 
 if TYPE_CHECKING:
     pass
 
-from tests.fakediscord.wire.payloads import application_payload
-from tests.fakediscord.wire.rest_base import RestBase
+from testkit.fakediscord.wire.payloads import application_payload
+from testkit.fakediscord.wire.rest_base import RestBase
 
 
 class GuildRoutes(RestBase):

@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from tests.fakediscord import schemacheck
-from tests.fakediscord.context import Ctx, RecordedRequest, RouteSpec
-from tests.fakediscord.errors import ApiError, json_response
-from tests.fakediscord.wire.rest import RestHandlers
-from tests.fakediscord.wire.routes import match_route
+from testkit.fakediscord import schemacheck
+from testkit.fakediscord.context import Ctx, RecordedRequest, RouteSpec
+from testkit.fakediscord.errors import ApiError, json_response
+from testkit.fakediscord.wire.rest import RestHandlers
+from testkit.fakediscord.wire.routes import match_route
 
 if TYPE_CHECKING:
-    from tests.fakediscord.api import FakeDiscord
+    from testkit.fakediscord.api import FakeDiscord
 
 log = logging.getLogger(__name__)
 

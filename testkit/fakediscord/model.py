@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.fakediscord.perms import (
+from testkit.fakediscord.perms import (
     MEMBER_OVERWRITE,
     ROLE_OVERWRITE,
     Overwrite,

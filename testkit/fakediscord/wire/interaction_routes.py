@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from tests.fakediscord.context import Ctx
-from tests.fakediscord.errors import ApiError, form_error, json_response, unknown
-from tests.fakediscord.interactions import (
+from testkit.fakediscord.context import Ctx
+from testkit.fakediscord.errors import ApiError, form_error, json_response, unknown
+from testkit.fakediscord.interactions import (
     ALLOWED_CALLBACKS,
     APPLICATION_COMMAND,
     MESSAGE_COMPONENT,
@@ -24,7 +24,7 @@ from tests.fakediscord.interactions import (
     InteractionService,
     Refusal,
 )
-from tests.fakediscord.messages import (
+from testkit.fakediscord.messages import (
     EPHEMERAL,
     INTERACTION_FLAGS,
     LOADING,

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tests.fakediscord.wire.interaction_routes import InteractionRoutes
-from tests.fakediscord.wire.rest_guild import GuildRoutes
-from tests.fakediscord.wire.rest_messages import MessageRoutes
+from testkit.fakediscord.wire.interaction_routes import InteractionRoutes
+from testkit.fakediscord.wire.rest_guild import GuildRoutes
+from testkit.fakediscord.wire.rest_messages import MessageRoutes
 
 if TYPE_CHECKING:
-    from tests.fakediscord.api import FakeDiscord
+    from testkit.fakediscord.api import FakeDiscord
 
 
 class RestHandlers(GuildRoutes, MessageRoutes):

@@ -17,14 +17,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tests.fakediscord.messages import (
+from testkit.fakediscord.messages import (
     EPHEMERAL,
 )
-from tests.fakediscord.model import FakeUser
-from tests.fakediscord.perms import ALL_PERMISSIONS, P
+from testkit.fakediscord.model import FakeUser
+from testkit.fakediscord.perms import ALL_PERMISSIONS, P
 
 if TYPE_CHECKING:
-    from tests.fakediscord.api import FakeDiscord
+    from testkit.fakediscord.api import FakeDiscord
 
 APPLICATION_COMMAND = 2
 MESSAGE_COMPONENT = 3

@@ -12,23 +12,23 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from tests.fakediscord.guild_rules import GuildRules
-from tests.fakediscord.interactions import (
+from testkit.fakediscord.guild_rules import GuildRules
+from testkit.fakediscord.interactions import (
     APPLICATION_COMMAND,
     AUTOCOMPLETE,
     MESSAGE_COMPONENT,
     InteractionHandle,
     InteractionService,
 )
-from tests.fakediscord.messages import build_message
-from tests.fakediscord.model import (
+from testkit.fakediscord.messages import build_message
+from testkit.fakediscord.model import (
     GUILD_TEXT_LIKE,
     FakeUser,
 )
-from tests.fakediscord.perms import (
+from testkit.fakediscord.perms import (
     P,
 )
-from tests.fakediscord.world import GuildWorld
+from testkit.fakediscord.world import GuildWorld
 
 
 class Injection(GuildWorld):

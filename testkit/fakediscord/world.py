@@ -17,18 +17,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from tests.fakediscord.context import Ctx, RecordedRequest
-from tests.fakediscord.messages import for_app, gateway_form
-from tests.fakediscord.model import (
+from testkit.fakediscord.context import Ctx, RecordedRequest
+from testkit.fakediscord.messages import for_app, gateway_form
+from testkit.fakediscord.model import (
     FakeChannel,
     FakeUser,
     GuildModel,
 )
-from tests.fakediscord.perms import (
+from testkit.fakediscord.perms import (
     P,
 )
-from tests.fakediscord.wire.gateway import Gateway
-from tests.fakediscord.wire.intents import (
+from testkit.fakediscord.wire.gateway import Gateway
+from testkit.fakediscord.wire.intents import (
     GUILD_MESSAGE_REACTIONS,
     GUILD_MESSAGES,
     GUILDS,

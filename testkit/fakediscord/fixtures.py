@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import discord
 import pytest
 
-from tests.fakediscord.api import FakeDiscord
+from testkit.fakediscord.api import FakeDiscord
 
 
 @contextlib.asynccontextmanager

@@ -10,15 +10,15 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from tests.fakediscord.errors import ApiError, form_error
-from tests.fakediscord.model import (
+from testkit.fakediscord.errors import ApiError, form_error
+from testkit.fakediscord.model import (
     FakeUser,
     GuildModel,
     mentioned_role_ids,
     mentioned_user_ids,
     now_iso,
 )
-from tests.fakediscord.perms import P
+from testkit.fakediscord.perms import P
 
 EPHEMERAL = 1 << 6
 LOADING = 1 << 7

@@ -14,8 +14,8 @@ from typing import Any
 
 from bot.app.settings import Settings, load_settings
 from bot.discord_io.client import ModeratorBot
-from tests.fakediscord import FakeDiscord
-from tests.fakediscord.fixtures import running_client
+from testkit.fakediscord import FakeDiscord
+from testkit.fakediscord.fixtures import running_client
 
 DEFAULT_AGENTS: tuple[str, ...] = ("alice", "bob")
 #: Generous ceilings: these must pass on a loaded 2-core machine.

@@ -1,7 +1,7 @@
 """One of each test double, shared by the test suite and the benchmarks.
 
-bench/ may import this package and the fake Discord (`tests.fakediscord`), and
-nothing else under tests/: what a benchmark needs from the test harness lives here.
+It lives outside tests/ so that bench/ never imports the test suite: what a benchmark
+needs from the harness (the fake Discord, `testkit.fakediscord`, among it) lives here.
 
     clock.SettlingClock        the core's FakeClock, plus "wait until the moderators are quiet"
     wakers.RecordingWaker      a Waker that records (and can fail N times or always)

@@ -19,15 +19,15 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakediscord import schemacheck
-from tests.fakediscord.context import RecordedRequest
-from tests.fakediscord.guild_rules import GuildRules
-from tests.fakediscord.inject import Injection
-from tests.fakediscord.interactions import (
+from testkit.fakediscord import schemacheck
+from testkit.fakediscord.context import RecordedRequest
+from testkit.fakediscord.guild_rules import GuildRules
+from testkit.fakediscord.inject import Injection
+from testkit.fakediscord.interactions import (
     InteractionHandle,
     InteractionService,
 )
-from tests.fakediscord.model import (
+from testkit.fakediscord.model import (
     CATEGORY,
     GUILD_TEXT_LIKE,
     TEXT,
@@ -38,21 +38,21 @@ from tests.fakediscord.model import (
     Snowflakes,
     normalize_text_channel_name,
 )
-from tests.fakediscord.perms import (
+from testkit.fakediscord.perms import (
     DEFAULT_BOT_PERMISSIONS,
     DEFAULT_EVERYONE_PERMISSIONS,
     Overwrite,
     P,
 )
-from tests.fakediscord.wire.gateway import DispatchRecord, Gateway, GatewayConnectionRecord
-from tests.fakediscord.wire.http import API_PREFIX, Fault, RestFront
-from tests.fakediscord.wire.intents import (
+from testkit.fakediscord.wire.gateway import DispatchRecord, Gateway, GatewayConnectionRecord
+from testkit.fakediscord.wire.http import API_PREFIX, Fault, RestFront
+from testkit.fakediscord.wire.intents import (
     GUILD_MEMBERS,
     GUILDS,
 )
-from tests.fakediscord.wire.rest import RestHandlers
-from tests.fakediscord.wire.routes import ROUTES
-from tests.fakediscord.world import Denial, OverwriteNote, Violation
+from testkit.fakediscord.wire.rest import RestHandlers
+from testkit.fakediscord.wire.routes import ROUTES
+from testkit.fakediscord.world import Denial, OverwriteNote, Violation
 
 log = logging.getLogger(__name__)
 

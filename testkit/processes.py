@@ -24,10 +24,10 @@ from zoneinfo import ZoneInfo
 
 from bot.calendar.store import EmbeddedCalendar
 from bot.core.models import Slot, SlotCreate, SlotStatus
-from tests.fakediscord import FakeDiscord
-from tests.support.bots import DEFAULT_AGENTS, WAIT_S, agents_toml
+from testkit.bots import DEFAULT_AGENTS, WAIT_S, agents_toml
+from testkit.fakediscord import FakeDiscord
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 UTC_ZONE = ZoneInfo("UTC")
 
 

@@ -7,30 +7,30 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from tests.fakediscord.context import Ctx
-from tests.fakediscord.errors import (
+from testkit.fakediscord.context import Ctx
+from testkit.fakediscord.errors import (
     ApiError,
     form_error,
     json_response,
     missing_access,
 )
-from tests.fakediscord.messages import (
+from testkit.fakediscord.messages import (
     CREATE_FLAGS,
     apply_edit,
     build_message,
     check_message_body,
 )
-from tests.fakediscord.model import (
+from testkit.fakediscord.model import (
     GUILD_TEXT_LIKE,
 )
-from tests.fakediscord.perms import P
+from testkit.fakediscord.perms import P
 
 if TYPE_CHECKING:
-    from tests.fakediscord.wire.interaction_routes import InteractionRoutes
+    from testkit.fakediscord.wire.interaction_routes import InteractionRoutes
 
     pass
 
-from tests.fakediscord.wire.rest_base import RestBase
+from testkit.fakediscord.wire.rest_base import RestBase
 
 
 class MessageRoutes(RestBase):

@@ -4,25 +4,25 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tests.fakediscord.context import Ctx
-from tests.fakediscord.errors import (
+from testkit.fakediscord.context import Ctx
+from testkit.fakediscord.errors import (
     form_error,
     missing_access,
     missing_permissions,
     unknown,
 )
-from tests.fakediscord.messages import (
+from testkit.fakediscord.messages import (
     for_app,
 )
-from tests.fakediscord.model import (
+from testkit.fakediscord.model import (
     CATEGORY,
     FakeChannel,
 )
-from tests.fakediscord.perms import Overwrite, P, names
-from tests.fakediscord.wire.intents import MESSAGE_CONTENT
+from testkit.fakediscord.perms import Overwrite, P, names
+from testkit.fakediscord.wire.intents import MESSAGE_CONTENT
 
 if TYPE_CHECKING:
-    from tests.fakediscord.api import FakeDiscord
+    from testkit.fakediscord.api import FakeDiscord
 
 
 class RestBase:

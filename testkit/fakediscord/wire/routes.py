@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import unquote
 
-from tests.fakediscord.context import BodyCheck, RouteSpec
+from testkit.fakediscord.context import BodyCheck, RouteSpec
 
 _CH = "/channels/{channel_id}"
 _MSG = _CH + "/messages/{message_id}"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tests.fakediscord.wire.intents import GUILD_MEMBERS, GUILD_PRESENCES, MESSAGE_CONTENT
+from testkit.fakediscord.wire.intents import GUILD_MEMBERS, GUILD_PRESENCES, MESSAGE_CONTENT
 
 if TYPE_CHECKING:
-    from tests.fakediscord.api import FakeDiscord
+    from testkit.fakediscord.api import FakeDiscord
 
 
 def app_flags(fake: FakeDiscord) -> int:

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakediscord.errors import form_error
+from testkit.fakediscord.errors import form_error
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tests.fakediscord.wire.intents import MESSAGE_CONTENT
+from testkit.fakediscord.wire.intents import MESSAGE_CONTENT
 
 
 @dataclass

@@ -22,14 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
-from tests.fakediscord.wire.intents import (
+from testkit.fakediscord.wire.intents import (
     GUILD_MEMBERS,
     PRIVILEGED_INTENTS,
 )
-from tests.fakediscord.wire.payloads import guild_create_payload, ready_payload
+from testkit.fakediscord.wire.payloads import guild_create_payload, ready_payload
 
 if TYPE_CHECKING:
-    from tests.fakediscord.api import FakeDiscord
+    from testkit.fakediscord.api import FakeDiscord
 
 log = logging.getLogger(__name__)
 
