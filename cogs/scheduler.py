@@ -1,6 +1,6 @@
 """The scheduler cog: the sync and check loops, the channel janitor, and their supervisor.
 
-The core does the work (`Moderator.sync_all` / `check_all`, its precise timers);
+The core does the work (`Moderator.sync_tick` / `check_all`, its precise timers);
 this cog only keeps the safety-net loops alive, because `tasks.loop` dies for
 good on any exception but network errors (DESIGN, "Discord facts that bite"):
 
@@ -142,7 +142,7 @@ class SchedulerCog(commands.Cog, name="Scheduler"):
         self._in_body[name] = True
         try:
             if name == "sync":
-                failed = await self.bot.moderator.sync_all()
+                failed = await self.bot.moderator.sync_tick()
                 if failed:
                     log.warning("sync: %d agent(s) could not be synced (see /status)", failed)
             else:

@@ -19,6 +19,7 @@ Examples::
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
@@ -54,6 +55,8 @@ class CallFault:
         if self.action is not None and (len(args) < 2 or args[1] is not self.action):
             return False
         if self.agents is not None:
+            if method == "heartbeat_many":  # a batch is hit when any of its agents is
+                return any(beat.agent_id in self.agents for beat in args[0])
             agent = kwargs.get("agent_id") or (args[0] if args else None)
             return agent in self.agents
         return True
@@ -70,6 +73,8 @@ class FaultyCalendar:
         self.hits: list[tuple[CallFault, datetime]] = []
         #: answers to `get_day` that said "unchanged" (the ETag matched)
         self.unchanged_days = 0
+        #: every call made through this calendar, by method name (faulty ones included)
+        self.calls: Counter[str] = Counter()
         self._keys: set[str | None] = set()
 
     def fail(self, *faults: CallFault) -> None:
@@ -87,6 +92,7 @@ class FaultyCalendar:
             return attr
 
         async def call(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] += 1
             fault = self._fault_for(name, args, kwargs)
             if fault is None:
                 result = await attr(*args, **kwargs)

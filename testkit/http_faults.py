@@ -105,12 +105,16 @@ def _without_fields(response: web.StreamResponse, fault: HttpFault) -> web.Strea
     if not isinstance(raw, bytes):
         return response
     data = json.loads(raw)
-    if not isinstance(data, dict) or not isinstance(data.get("slots"), list):
+    if not isinstance(data, dict):
         return response
-    for item in data["slots"]:
-        if isinstance(item, dict) and item.get("id") in fault.drop:
-            for name in fault.drop[item["id"]]:
-                item.pop(name, None)
+    lists = [data.get("slots")]
+    if isinstance(data.get("agents"), dict):  # the batched heartbeat: a list per agent
+        lists += [one.get("slots") for one in data["agents"].values() if isinstance(one, dict)]
+    for items in lists:
+        for item in items if isinstance(items, list) else ():
+            if isinstance(item, dict) and item.get("id") in fault.drop:
+                for name in fault.drop[item["id"]]:
+                    item.pop(name, None)
     kept = {k: v for k, v in response.headers.items() if k.lower() in {"etag", "cache-control"}}
     return web.json_response(data, status=200, headers=kept)
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -52,7 +52,7 @@ from bot.core.events import (
     SlotTransitioned,
 )
 from bot.core.follow import ChangeFollower
-from bot.core.models import HeartbeatStatus, Slot
+from bot.core.models import AgentHeartbeat, HeartbeatStatus, Slot
 from bot.core.moves import Applied, Missing, Move, Outcome, Refused, Trouble
 from bot.core.reactions import Reactions
 from bot.core.state import StateError, StateStore, SyncRecord, WakeEntry
@@ -303,23 +303,53 @@ class AgentScheduler:
         self.deferred.clear()
         await self.persist(self.state.clear_deferrals(self.agent_id))
 
+    def heartbeat_entry(self) -> AgentHeartbeat:
+        """What the calendar should be told of this agent now: idle, or busy with its slot."""
+        active = self.cache.active_slot()
+        return AgentHeartbeat(
+            agent_id=self.agent_id,
+            status=HeartbeatStatus.BUSY if active is not None else HeartbeatStatus.IDLE,
+            current_slot_id=active.id if active is not None else None,
+        )
+
     async def heartbeat(self, *, force: bool) -> list[Slot]:
         """Tell the calendar idle/busy; answers the due slots it returned (empty on failure)."""
-        active = self.cache.active_slot()
-        status = HeartbeatStatus.BUSY if active is not None else HeartbeatStatus.IDLE
-        if not force and status is self._hb_sent:
+        entry = self.heartbeat_entry()
+        if not force and entry.status is self._hb_sent:
             return []
         try:
-            due = await self.calendar.heartbeat(
-                self.agent_id, status, active.id if active is not None else None
-            )
+            due = await self.calendar.heartbeat(self.agent_id, entry.status, entry.current_slot_id)
         except CalendarError as exc:
-            self._hb_sent = None
-            log.warning("agent %s: heartbeat %s failed: %s", self.agent_id, status, exc.detail)
+            self.heartbeat_lost(exc)
             return []
-        self._hb_sent = status
-        self.publish(HeartbeatSent, status=status, slot_id=active.id if active else None)
+        self._heartbeat_told(entry)
         return due
+
+    def heartbeat_lost(self, exc: CalendarError) -> None:
+        """A heartbeat (its own or the batch's) failed: the next check sends idle again."""
+        self._hb_sent = None
+        log.warning("agent %s: heartbeat failed: %s", self.agent_id, exc.detail)
+
+    async def run_heartbeat(
+        self, sent: AgentHeartbeat | None = None, due: Sequence[Slot] = ()
+    ) -> None:
+        """A heartbeat outside a sync: on its own, or (`sent`, `due`) this agent's part of the
+        batch that told the calendar of every agent at once. The agent may have gone busy or
+        idle while the batch flew (it holds no agent's lock), so an entry that no longer
+        holds is sent again on its own and the calendar ends up right."""
+        async with self._lock:
+            answered = list(due)
+            if sent is not None and self.heartbeat_entry() == sent:
+                self._heartbeat_told(sent)
+            else:
+                answered += await self.heartbeat(force=True)
+            if answered:
+                await self.fold(answered, self.cache.active_slot(), self.clock.now())
+        await self._after()
+
+    def _heartbeat_told(self, entry: AgentHeartbeat) -> None:
+        self._hb_sent = entry.status
+        self.publish(HeartbeatSent, status=entry.status, slot_id=entry.current_slot_id)
 
     # ==== after each operation ===============================================
 

@@ -31,6 +31,11 @@ from bot.core.models import (
 log = logging.getLogger(__name__)
 
 
+#: The feature (`GET /calendar`, `Calendar.features`) of a calendar that takes every agent's
+#: heartbeat in one call (`heartbeat_many`); without it the moderator beats per agent.
+BATCH_HEARTBEAT_FEATURE = "agents_heartbeat"
+
+
 class CalendarError(Exception):
     """Base of every calendar failure; `code` is the wire error code where there is one."""
 
@@ -128,6 +133,12 @@ class ChangeSource(Protocol):
 
     async def follow(self, listener: ChangeListener) -> Callable[[], None]:
         """Tell `listener` of every change committed from now on; answers the unfollow."""
+        ...
+
+    @property
+    def change_feed_up(self) -> bool:
+        """Whether changes reach followers now; while they do, the periodic sync may be rare
+        (DESIGN §4.1: it is the safety net), and the moment they stop it is full again."""
         ...
 
 

@@ -12,7 +12,7 @@ calendar client, one state store, one waker and one clock. Typical life::
                           notifier=waker_chain)
     moderator.events.subscribe(SlotEnded, cog.mark_channel_ended)   # any listeners
     await moderator.start()      # recover half-done wakes, first sync, arm timers
-    ...                          # loops: sync_all() every SYNC_INTERVAL_S,
+    ...                          # loops: sync_tick() every SYNC_INTERVAL_S,
     ...                          #        check_all() every CHECK_INTERVAL_S
     ...                          # (headless: moderator.start_loops(SYNC_INTERVAL_S))
     await moderator.stop()
@@ -55,15 +55,13 @@ from bot.core.history import ended_slots
 from bot.core.models import Action, Series, SeriesCreate, Slot, SlotCreate, SlotEdit
 from bot.core.moves import Move
 from bot.core.notes import action_note
+from bot.core.periodic import PeriodicSync
 from bot.core.state import StateStore
 from bot.core.status import AgentSnapshot
 from bot.core.tasks import TaskGroup
 from bot.core.waker import SlotNotifier, Waker
 
 log = logging.getLogger(__name__)
-
-#: At most this many agents talk to the calendar at once during `sync_all` / `start`.
-SYNC_CONCURRENCY = 16
 
 
 class UnknownAgent(LookupError):
@@ -137,6 +135,9 @@ class Moderator:
         #: Where news of calendar changes comes from (the embedded calendar), if anywhere.
         self._changes = changes
         self._unfollow: Callable[[], None] | None = None
+        self._periodic = PeriodicSync(
+            list(self._schedulers.values()), calendar, clock, news_flowing=lambda: self.news_flowing
+        )
 
     # ---- lifecycle ------------------------------------------------------
 
@@ -189,7 +190,7 @@ class Moderator:
 
         The bot's cogs use `tasks.loop` instead and call `sync_all` / `check_all`.
         """
-        self._loops.spawn(self._loop(sync_interval_s, self.sync_all), name="sync-loop")
+        self._loops.spawn(self._loop(sync_interval_s, self.sync_tick), name="sync-loop")
         self._loops.spawn(self._loop(self.check_interval_s, self.check_all), name="check-loop")
 
     async def _loop(self, every_s: float, body: Callable[[], Awaitable[object]]) -> None:
@@ -208,19 +209,24 @@ class Moderator:
     # ---- loops ------------------------------------------------------------
 
     async def sync_all(self) -> int:
-        """Sync every agent; answers how many failed. Never raises."""
-        gate = asyncio.Semaphore(SYNC_CONCURRENCY)
+        """Sync every agent's day and heartbeat (one batched call where the calendar offers
+        it); answers how many failed. Never raises."""
+        return await self._periodic.sync_all()
 
-        async def one(scheduler: AgentScheduler) -> bool:
-            async with gate:
-                try:
-                    return await scheduler.run_sync()
-                except Exception:
-                    log.exception("agent %s: sync crashed", scheduler.agent_id)
-                    return False
+    async def sync_tick(self) -> int:
+        """The sync loop's turn: `sync_all` while the calendar's changes do not reach us; while
+        they do, one batched heartbeat and only the few days due a safety re-read
+        (`bot.core.periodic`). Answers how many failed. Never raises."""
+        return await self._periodic.tick()
 
-        results = await asyncio.gather(*(one(s) for s in self._schedulers.values()))
-        return sum(1 for ok in results if not ok)
+    @property
+    def news_flowing(self) -> bool:
+        """Whether the calendar's changes reach this moderator at once (DESIGN §4.1)."""
+        return (
+            self._unfollow is not None
+            and self._changes is not None
+            and (self._changes.change_feed_up)
+        )
 
     async def sync(self, agent_id: str) -> bool:
         """Sync one agent now (`/sync agent`); False when the calendar failed (see status)."""

@@ -50,6 +50,7 @@ from bot.calendar.store.schema import open_database
 from bot.calendar.store.series_calls import SeriesCalls
 from bot.calendar.store.transitions import TransitionCall, TransitionOutcome, apply_transition
 from bot.core.calendar import (
+    BATCH_HEARTBEAT_FEATURE,
     BadRequest,
     CalendarUnavailable,
     DayResult,
@@ -82,7 +83,7 @@ from bot.core.validation import (
 log = logging.getLogger(__name__)
 
 #: What `GET /calendar` lists beyond API 2's own calls (DESIGN §3).
-FEATURES: frozenset[str] = frozenset({"series"})
+FEATURES: frozenset[str] = frozenset({"series", BATCH_HEARTBEAT_FEATURE})
 
 
 class EmbeddedCalendar(SeriesCalls):

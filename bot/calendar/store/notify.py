@@ -95,6 +95,12 @@ class ChangeWatch:
 
         return unfollow
 
+    @property
+    def change_feed_up(self) -> bool:
+        """`ChangeSource.change_feed_up`: our commits are told at once; another process'
+        are seen while the poller runs."""
+        return bool(self._listeners) and self._poller is not None and not self._poller.done()
+
     async def committed(self, db: aiosqlite.Connection) -> None:
         """Our own write just committed (the caller holds the store's lock)."""
         if not self._listeners:
