@@ -25,6 +25,15 @@ Three designs run one after the other against a fresh server each:
 
 Targets (this moderator): <= 24 requests/agent-hour; >= 90 % of day syncs
 answered 304. Exit status 1 when a target is missed.
+
+Then, with the change feed healthy (DESIGN §4.1), `--feed-agents` (1,000)
+idle agents of one moderator that follows the server's change feed: the sync
+loop is then one batched heartbeat for all agents plus a rare safety re-read
+of each day, and the feed one long poll for all agents (its `wait` compressed
+like the intervals). Targets: <= 1 request/agent-hour; a change made by REST
+afterwards is in the moderator's cache within 1 s (p99); no agent's heartbeat
+is ever older than the calendar's 10 minutes (so none is shown offline).
+`--feed-only` runs only this part.
 """
 
 from __future__ import annotations
@@ -37,7 +46,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -48,12 +57,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import TrafficMeter, midday_zone
 from bot.calendar.client import HttpCalendar
+from bot.calendar.client.feed import POLL_WAIT_S
 from bot.calendar.server import make_app, serve_app
 from bot.calendar.store import EmbeddedCalendar
+from bot.calendar.store.agents import HEARTBEAT_FRESH
 from bot.core.agents import AgentConfig
 from bot.core.clock import SystemClock
-from bot.core.models import Action, HeartbeatStatus, Slot, SlotCreate
+from bot.core.models import Action, HeartbeatStatus, Slot, SlotCreate, SlotEdit, SlotStatus
 from bot.core.moderator import Moderator
+from bot.core.periodic import SAFETY_RESYNC_S
 from bot.core.state import StateStore
 from testkit.wakers import RecordingWaker
 
@@ -124,6 +136,7 @@ async def populate(cal: EmbeddedCalendar, agents: list[str], slots: int, tz: Zon
                     title=f"{agent} task {k}",
                     prompt="Review the open pull requests and summarise what needs a decision.",
                     estimated_duration_min=30,
+                    allow_past=past,  # this morning's, finished: history
                 )
             )
             if past:
@@ -140,14 +153,19 @@ class Backend:
     clock: SystemClock
     client: HttpCalendar
     meter: TrafficMeter
+    store: EmbeddedCalendar
 
 
 @contextlib.asynccontextmanager
 async def served_backend(
-    agents: list[str], slots: int, *extra: Callable[..., Awaitable[web.StreamResponse]]
+    agents: list[str],
+    slots: int,
+    *extra: Callable[..., Awaitable[web.StreamResponse]],
+    feed_wait_s: float | None = None,
 ) -> AsyncIterator[Backend]:
     """A fresh calendar holding every agent's day (`populate`) behind the real server, with
-    `extra` middlewares inside the meter; all closed on exit."""
+    `extra` middlewares inside the meter; all closed on exit. The client follows the
+    change feed with polls of `feed_wait_s` when given."""
     tz = midday_zone(datetime.now(UTC))
     clock = SystemClock()
     with tempfile.TemporaryDirectory() as folder:
@@ -159,9 +177,10 @@ async def served_backend(
         meter = TrafficMeter()
         meter.install(app)  # outermost: counts what the client sent and got
         runner, port = await serve_app(app, "127.0.0.1", 0)
-        client = HttpCalendar(f"http://127.0.0.1:{port}", timezone=tz, timeout=5.0)
+        feed = {} if feed_wait_s is None else {"agents": agents, "feed_wait_s": feed_wait_s}
+        client = HttpCalendar(f"http://127.0.0.1:{port}", timezone=tz, timeout=5.0, **feed)
         try:
-            yield Backend(Path(folder), tz, clock, client, meter)
+            yield Backend(Path(folder), tz, clock, client, meter, cal)
         finally:
             await client.close()
             await runner.cleanup()
@@ -242,11 +261,169 @@ async def run_original(agents: list[str], slots: int, scale: float, hours: float
     )
 
 
+@dataclass
+class FeedOutcome(Outcome):
+    """The run with the change feed healthy: also how fast changes showed, how stale the
+    calendar's view of the agents' liveness got (in default-interval seconds)."""
+
+    visible_ms: list[float] = field(default_factory=list)
+    oldest_heartbeat_s: float = 0.0
+    offline_seen: int = 0
+
+
+async def heartbeat_ages(store: EmbeddedCalendar, agents: list[str], every_s: float) -> list[float]:
+    """Sample, until cancelled, each agent's heartbeat age as the calendar sees it (real s)."""
+    ages: list[float] = []
+    try:
+        while True:
+            await asyncio.sleep(every_s)
+            now = datetime.now(UTC)
+            for agent in agents:
+                status = await store.agent_status(agent)
+                if status.status == "offline" or status.last_heartbeat_at is None:
+                    ages.append(float("inf"))
+                else:
+                    ages.append((now - status.last_heartbeat_at).total_seconds())
+    except asyncio.CancelledError:
+        return ages
+
+
+async def change_visibility(
+    backend: Backend, moderator: Moderator, agents: list[str], count: int
+) -> list[float]:
+    """Edit a pending slot of `count` agents by REST, one after the other; for each, the
+    milliseconds until the moderator's cache holds the new version (5 s at most)."""
+    picked = agents[:: max(1, len(agents) // count)][:count]
+    shown: list[float] = []
+    for n, agent in enumerate(picked):
+        cache = moderator.scheduler(agent).cache
+        pending = [s for s in cache.get_all() if s.status is SlotStatus.NOT_STARTED]
+        began = time.perf_counter()
+        edited = await backend.client.edit_slot(pending[0].id, SlotEdit(title=f"edited {n}"))
+        while time.perf_counter() - began < 5.0:
+            held = cache.get(edited.id)
+            if held is not None and held.version >= edited.version:
+                shown.append((time.perf_counter() - began) * 1000)
+                break
+            await asyncio.sleep(0.001)
+        else:
+            shown.append(float("inf"))
+        await asyncio.sleep(0.05)
+    return shown
+
+
+async def run_with_feed(
+    agents: list[str], slots: int, scale: float, hours: float, changes: int
+) -> FeedOutcome:
+    """This moderator following the server's change feed, everything compressed by `scale`
+    but the check interval (idle checks ask the calendar nothing; 1,000 agents' timers at
+    0.3 s would only burn the CPU the server needs)."""
+    async with served_backend(agents, slots, feed_wait_s=POLL_WAIT_S / scale) as backend:
+        state = await StateStore.open(backend.folder / "state.db", clock=backend.clock)
+        waker = RecordingWaker(backend.clock, name="counting")
+        moderator = Moderator(
+            [AgentConfig(id=a) for a in agents],
+            backend.client,
+            state,
+            waker,
+            backend.clock,
+            timezone=backend.tz,
+            check_interval_s=DEFAULT_CHECK_S,
+            changes=backend.client,
+            safety_resync_s=SAFETY_RESYNC_S / scale,
+        )
+        meter = backend.meter
+        try:
+            await moderator.start()
+            startup = TrafficMeter()
+            startup.counts = dict(meter.counts)
+            moderator.start_loops(sync_interval_s=DEFAULT_SYNC_S / scale)
+            sampler = asyncio.create_task(heartbeat_ages(backend.store, agents, 60.0 / scale))
+            elapsed = await measured_window(meter, DEFAULT_SYNC_S / scale / 2, hours * 3600 / scale)
+            sampler.cancel()
+            ages = await sampler
+            idle = TrafficMeter()
+            idle.counts = {key: replace(row) for key, row in meter.counts.items()}
+            feed_up = moderator.news_flowing
+            visible = await change_visibility(backend, moderator, agents, changes)
+        finally:
+            await moderator.stop()
+            await state.close()
+    if not feed_up:
+        print("WARNING: the change feed was not up at the end of the window")
+    return FeedOutcome(
+        f"this moderator, change feed healthy ({len(agents)} agents)",
+        len(agents),
+        elapsed * scale / 3600,
+        idle,
+        startup=startup,
+        wakes=len(waker.calls),
+        visible_ms=visible,
+        oldest_heartbeat_s=max(ages, default=0.0) * scale,
+        offline_seen=sum(1 for age in ages if age == float("inf")),
+    )
+
+
+def per_route(o: Outcome) -> None:
+    print(f"\nper route, {o.design} (per agent-hour; {o.hours:.2f} h x {o.agents} agents)")
+    for (route, status), row in sorted(o.meter.counts.items()):
+        sent_in = kib(o.per_agent_hour(row.bytes_in))
+        sent_out = kib(o.per_agent_hour(row.bytes_out))
+        print(
+            f"  {route:<40} {status:>3} {o.per_agent_hour(row.requests):>7.3f} req "
+            f"{sent_in:>10} in {sent_out:>10} out"
+        )
+    if o.startup is not None:
+        s = o.startup
+        print(
+            f"  start-up, once per agent: {s.requests() / o.agents:.2f} requests, "
+            f"{kib((s.bytes_in() + s.bytes_out()) / o.agents)} "
+            f"(day answered 200: {s.requests(DAY_ROUTE, 200)})"
+        )
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
+
+
+def report_feed(o: FeedOutcome, args: argparse.Namespace) -> list[tuple[str, bool, str]]:
+    print(
+        f"\nwith the change feed healthy: {o.agents} idle agents, SYNC_INTERVAL_S=300 "
+        f"(time x{args.scale:g}: sync {DEFAULT_SYNC_S / args.scale:g} s, feed wait "
+        f"{POLL_WAIT_S / args.scale:g} s, safety re-read every "
+        f"{SAFETY_RESYNC_S / args.scale:g} s real)"
+    )
+    print(f"  {o.requests:.3f} requests/agent-hour, {kib(o.bytes)}/agent-hour")
+    per_route(o)
+    shown = o.visible_ms
+    p50, p99 = percentile(shown, 0.5), percentile(shown, 0.99)
+    print(
+        f"\n  {len(shown)} REST edits -> in the moderator's cache: p50 {p50:.1f} ms, "
+        f"p99 {p99:.1f} ms, max {max(shown, default=float('nan')):.1f} ms"
+    )
+    print(
+        f"  oldest heartbeat the calendar held during the window: {o.oldest_heartbeat_s:.0f} s "
+        f"at default intervals (offline after {HEARTBEAT_FRESH.total_seconds():.0f} s); "
+        f"offline seen {o.offline_seen} time(s)"
+    )
+    return [
+        ("feed: requests/agent-hour <= 1", o.requests <= 1.0, f"{o.requests:.3f}"),
+        ("feed: change in the cache within 1 s (p99)", p99 <= 1000.0, f"{p99:.1f} ms"),
+        (
+            "feed: no agent shown offline",
+            o.offline_seen == 0 and o.oldest_heartbeat_s < HEARTBEAT_FRESH.total_seconds(),
+            f"oldest {o.oldest_heartbeat_s:.0f} s",
+        ),
+        ("feed: no agent woken (nothing was due)", o.wakes == 0, "ok"),
+    ]
+
+
 def kib(value: float) -> str:
     return f"{value / 1024:.1f} KiB"
 
 
-def report(outcomes: list[Outcome], args: argparse.Namespace) -> int:
+def report(outcomes: list[Outcome], args: argparse.Namespace) -> list[tuple[str, bool, str]]:
     print(
         f"\nbackend load: {args.agents} idle agents, {args.slots} slots/day each, unchanged; "
         f"time x{args.scale:g} (sync {DEFAULT_SYNC_S / args.scale:g} s, "
@@ -260,23 +437,7 @@ def report(outcomes: list[Outcome], args: argparse.Namespace) -> int:
         syncs = f"{o.per_agent_hour(o.day_syncs):.1f}" if o.day_syncs else "-"
         print(f"{o.design:<48} {o.requests:>11.1f} {kib(o.bytes):>14} {syncs:>9} {share:>6}")
     ours = outcomes[-1]
-    print(
-        f"\nper route, this moderator (per agent-hour; {ours.hours:.2f} h x {ours.agents} agents)"
-    )
-    for (route, status), row in sorted(ours.meter.counts.items()):
-        sent_in = kib(ours.per_agent_hour(row.bytes_in))
-        sent_out = kib(ours.per_agent_hour(row.bytes_out))
-        print(
-            f"  {route:<40} {status:>3} {ours.per_agent_hour(row.requests):>6.1f} req "
-            f"{sent_in:>10} in {sent_out:>10} out"
-        )
-    if ours.startup is not None:
-        s = ours.startup
-        print(
-            f"  start-up, once per agent: {s.requests() / ours.agents:.1f} requests, "
-            f"{kib((s.bytes_in() + s.bytes_out()) / ours.agents)} "
-            f"(day answered 200: {s.requests(DAY_ROUTE, 200)})"
-        )
+    per_route(ours)
     original = outcomes[0]
     print(
         f"\nvs the original heartbeat design: {ours.requests / original.requests:.0%} of its "
@@ -294,13 +455,23 @@ def report(outcomes: list[Outcome], args: argparse.Namespace) -> int:
         ),
         ("no agent woken (nothing was due)", all(o.wakes == 0 for o in outcomes), "ok"),
     ]
+    return checks
+
+
+def verdict(checks: list[tuple[str, bool, str]]) -> int:
     print()
     for name, ok, value in checks:
         print(f"{'PASS' if ok else 'FAIL'}  {name}  ({value})")
     return 0 if all(ok for _, ok, _ in checks) else 1
 
 
-async def main_async(args: argparse.Namespace) -> list[Outcome]:
+async def main_async(args: argparse.Namespace) -> tuple[list[Outcome], FeedOutcome | None]:
+    feed: FeedOutcome | None = None
+    if args.feed_agents:
+        fleet = [f"agent{n:04d}" for n in range(args.feed_agents)]
+        feed = await run_with_feed(fleet, 2, args.scale, args.hours, args.changes)
+    if args.feed_only:
+        return [], feed
     agents = [f"agent{n:02d}" for n in range(args.agents)]
     outcomes = [await run_original(agents, args.slots, args.scale, args.hours)]
     if not args.skip_plain:
@@ -324,7 +495,7 @@ async def main_async(args: argparse.Namespace) -> list[Outcome]:
             etags=True,
         )
     )
-    return outcomes
+    return outcomes, feed
 
 
 def main() -> int:
@@ -338,14 +509,25 @@ def main() -> int:
     parser.add_argument(
         "--skip-plain", action="store_true", help="skip the no-ETag run (saves one run's time)"
     )
+    parser.add_argument(
+        "--feed-agents", type=int, default=1000, help="agents of the change-feed run (0: skip it)"
+    )
+    parser.add_argument("--changes", type=int, default=50, help="REST edits timed in that run")
+    parser.add_argument("--feed-only", action="store_true", help="only the change-feed run")
     args = parser.parse_args()
     if args.agents < 1 or args.scale <= 0 or args.hours <= 0 or args.slots < 2:
         parser.error("--agents >= 1, --slots >= 2, --scale > 0 and --hours > 0")
+    if args.feed_agents < 0 or args.changes < 1 or (args.feed_only and not args.feed_agents):
+        parser.error("--feed-agents >= 0 (> 0 with --feed-only) and --changes >= 1")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("bot.core.state").setLevel(
         logging.ERROR
     )  # "starting with empty state" is expected
-    return report(asyncio.run(main_async(args)), args)
+    outcomes, feed = asyncio.run(main_async(args))
+    checks = report(outcomes, args) if outcomes else []
+    if feed is not None:
+        checks += report_feed(feed, args)
+    return verdict(checks)
 
 
 if __name__ == "__main__":

@@ -4,12 +4,8 @@
 calendar client, one state store, one waker and one clock. Typical life::
 
     state = await StateStore.open(settings.state_path, clock=clock)
-    moderator = Moderator(agents, calendar, state, waker, clock,
-                          timezone=settings.tz,
-                          check_interval_s=settings.check_interval_s,
-                          misfire_grace_s=settings.misfire_grace_s,
-                          wake_template=settings.wake_template,
-                          notifier=waker_chain)
+    moderator = Moderator(agents, calendar, state, waker, clock, timezone=settings.tz,
+                          check_interval_s=settings.check_interval_s, notifier=waker_chain)
     moderator.events.subscribe(SlotEnded, cog.mark_channel_ended)   # any listeners
     await moderator.start()      # recover half-done wakes, first sync, arm timers
     ...                          # loops: sync_tick() every SYNC_INTERVAL_S,
@@ -55,7 +51,7 @@ from bot.core.history import ended_slots
 from bot.core.models import Action, Series, SeriesCreate, Slot, SlotCreate, SlotEdit
 from bot.core.moves import Move
 from bot.core.notes import action_note
-from bot.core.periodic import PeriodicSync
+from bot.core.periodic import SAFETY_RESYNC_S, PeriodicSync
 from bot.core.state import StateStore
 from bot.core.status import AgentSnapshot
 from bot.core.tasks import TaskGroup
@@ -95,6 +91,7 @@ class Moderator:
         wake_retry_base_s: float = 15.0,
         wake_retry_max_s: float = 900.0,
         changes: ChangeSource | None = None,
+        safety_resync_s: float = SAFETY_RESYNC_S,
     ) -> None:
         if not agents:
             raise ValueError("the moderator needs at least one agent")
@@ -136,7 +133,11 @@ class Moderator:
         self._changes = changes
         self._unfollow: Callable[[], None] | None = None
         self._periodic = PeriodicSync(
-            list(self._schedulers.values()), calendar, clock, news_flowing=lambda: self.news_flowing
+            list(self._schedulers.values()),
+            calendar,
+            clock,
+            news_flowing=lambda: self.news_flowing,
+            safety_resync_s=safety_resync_s,
         )
 
     # ---- lifecycle ------------------------------------------------------
@@ -222,11 +223,8 @@ class Moderator:
     @property
     def news_flowing(self) -> bool:
         """Whether the calendar's changes reach this moderator at once (DESIGN §4.1)."""
-        return (
-            self._unfollow is not None
-            and self._changes is not None
-            and (self._changes.change_feed_up)
-        )
+        source = self._changes
+        return self._unfollow is not None and source is not None and source.change_feed_up
 
     async def sync(self, agent_id: str) -> bool:
         """Sync one agent now (`/sync agent`); False when the calendar failed (see status)."""

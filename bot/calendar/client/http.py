@@ -37,7 +37,7 @@ from bot.calendar.client.answers import (
     model_of,
     slots_of,
 )
-from bot.calendar.client.feed import ChangeFeed
+from bot.calendar.client.feed import POLL_WAIT_S, ChangeFeed
 from bot.calendar.client.transport import RequestObserver, Transport
 from bot.calendar.wire import (
     AGENT_STATUS_PATH,
@@ -94,8 +94,10 @@ class HttpCalendar:
         session: aiohttp.ClientSession | None = None,
         observer: RequestObserver | None = None,
         agents: Iterable[str] = (),
+        feed_wait_s: float = POLL_WAIT_S,
     ) -> None:
-        """`agents` are re-read when the change feed cannot say what changed (a reset)."""
+        """`agents` are re-read when the change feed cannot say what changed (a reset);
+        `feed_wait_s` is how long the server holds each poll of it."""
         self._transport = Transport(
             base_url,
             token=token,
@@ -108,7 +110,7 @@ class HttpCalendar:
         )
         self._tz = timezone
         self._zone_warned = False
-        self._feed = ChangeFeed(self._transport, agents=agents)
+        self._feed = ChangeFeed(self._transport, agents=agents, wait_s=feed_wait_s)
 
     def __repr__(self) -> str:
         auth = "token set" if self._transport.token else "no token"
