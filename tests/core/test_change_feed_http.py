@@ -62,3 +62,33 @@ async def test_a_slot_created_through_the_server_five_seconds_before_its_time_is
     assert waker.world.times() == {slot.id: due}
     assert moderator.scheduler("ada").follower.syncs >= 1
     assert ours.change_feed_up
+
+
+async def test_over_http_a_tick_is_one_batched_heartbeat_while_the_feed_answers(
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+) -> None:
+    runner, port = await start_server(calendar, "127.0.0.1", 0)
+    calls: list[str] = []
+    ours = HttpCalendar(
+        f"http://127.0.0.1:{port}",
+        timezone=calendar.timezone,
+        agents=["ada", "bob"],
+        observer=lambda endpoint, _status: calls.append(endpoint),
+    )
+    try:
+        moderator = await harness.moderator(
+            RecordingWaker(clock), (ADA, BOB), calendar=ours, changes=ours
+        )
+        async with asyncio.timeout(30):
+            while not moderator.news_flowing:  # noqa: ASYNC110 - the feed's first poll
+                await asyncio.sleep(0.01)
+        calls.clear()
+        await clock.advance(SYNC_INTERVAL_S)
+        assert await moderator.sync_tick() == 0
+        beats = [c for c in calls if "heartbeat" in c]
+        assert beats == ["POST /calendar/agents/heartbeat"], calls
+        assert sum("/calendar/day" in c for c in calls) <= 1
+        assert (await calendar.agent_status("bob")).last_heartbeat_at == clock.now()
+    finally:
+        await ours.close()
+        await runner.cleanup()
