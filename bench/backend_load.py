@@ -445,7 +445,7 @@ def report(outcomes: list[Outcome], args: argparse.Namespace) -> list[tuple[str,
     )
     if len(outcomes) > 2:
         plain = outcomes[1]
-        print(f"vs the seed plan without ETags: {ours.bytes / plain.bytes:.0%} of its bytes")
+        print(f"vs itself without ETags: {ours.bytes / plain.bytes:.0%} of its bytes")
     checks = [
         ("requests/agent-hour <= 24", ours.requests <= 24.0, f"{ours.requests:.1f}"),
         (
@@ -477,7 +477,7 @@ async def main_async(args: argparse.Namespace) -> tuple[list[Outcome], FeedOutco
     if not args.skip_plain:
         outcomes.append(
             await run_moderator(
-                "seed plan: sync 5 min + check 30 s, no ETag",
+                "this moderator without ETags",
                 agents,
                 args.slots,
                 args.scale,
