@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import islice
@@ -55,6 +55,12 @@ MAX_COUNT = 100_000
 MAX_INTERVAL = 1_000
 #: How many instances are looked at to judge a rule (24 a day at most over ~3 months).
 _PROBE_INSTANCES = 2_200
+#: The frequencies whose period has one length in wall-clock time (`Recurrence._rrule_near`).
+_FIXED_PERIODS = {
+    "HOURLY": timedelta(hours=1),
+    "DAILY": timedelta(days=1),
+    "WEEKLY": timedelta(weeks=1),
+}
 _WALL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$")
 _UNTIL_UTC = re.compile(r"^(\d{8}T\d{6})Z$")
 OCCURRENCE_STAMP = "%Y%m%dT%H%M%S"
@@ -105,6 +111,25 @@ class Recurrence:
         assert isinstance(parsed, rrule)
         return parsed
 
+    def _rrule_near(self, wall: datetime) -> rrule:
+        """The rule started whole periods later, near `wall`: the same wall times from there
+        on, without iterating from a start years back (an hourly series read for today).
+
+        Only where the period has a fixed length (hourly, daily, weekly) and no COUNT
+        (which counts from the first instance); one period is kept as margin.
+        """
+        parts = dict(part.partition("=")[::2] for part in self.rule.split(";"))
+        unit = _FIXED_PERIODS.get(parts.get("FREQ", ""))
+        if unit is None or "COUNT" in parts:
+            return self._rrule()
+        period = unit * int(parts.get("INTERVAL", "1"))
+        skipped = (wall - self.start) // period - 1
+        if skipped < 1:
+            return self._rrule()
+        moved = rrulestr(self.rule, dtstart=self.start + skipped * period)
+        assert isinstance(moved, rrule)
+        return moved
+
     def _judge(self) -> None:
         probe = list(islice(self.instances(), _PROBE_INSTANCES))
         if not probe:
@@ -124,9 +149,11 @@ class Recurrence:
         Exdates are left out and an instance on the instant of the one before it
         is dropped (the spring gap moves 02:30 onto 03:30; the rule may name both).
         """
-        rule = self._rrule()
         start_wall = None if after is None else _wall_before(after, self.zone)
-        wall_times = rule if start_wall is None else rule.xafter(start_wall, inc=True)
+        if start_wall is None:
+            wall_times: Iterable[datetime] = self._rrule()
+        else:
+            wall_times = self._rrule_near(start_wall).xafter(start_wall, inc=True)
         last: datetime | None = None
         for nominal in wall_times:
             if nominal in self.exdates:
@@ -153,11 +180,11 @@ class Recurrence:
         dateutil has no backward iterator, so `rrule.before` names a candidate wall
         time and `between` around it decides (exdates and dropped duplicates included).
         """
-        rule = self._rrule()
         wall: datetime | None = until.astimezone(self.zone).replace(tzinfo=None) + timedelta(days=1)
         end = until + timedelta(microseconds=1)
         while wall is not None:
-            wall = rule.before(wall)
+            # From near `wall` first (the same answer when it has one), else from the start.
+            wall = self._rrule_near(wall).before(wall) or self._rrule().before(wall)
             if wall is None:
                 return None
             window = self.between(place(wall, self.zone) - timedelta(days=1), end)
