@@ -43,7 +43,13 @@ from bot.discord_io.guild_access import GuildAccess
 from bot.discord_io.keyed_lock import KeyedLocks
 from bot.discord_io.placement import ChannelPlacement
 from bot.net import TRANSIENT_NETWORK_ERRORS
-from bot.presenters.wake_message import message_parts, wake_marker, wake_messages
+from bot.presenters.wake_message import (
+    claim_marker,
+    message_parts,
+    wake_marker,
+    wake_messages,
+    woken_again,
+)
 
 log = logging.getLogger(__name__)
 
@@ -182,13 +188,20 @@ class PrivateChannelWaker:
     async def _wake(self, agent: AgentConfig, user_id: int, slot: Slot, prompt: str) -> int:
         link = await self._ledger.channel_link(slot.id)
         if link is not None and link.message_id is not None:
-            log.info(
-                "slot %s already woken in channel %s (message %s); not posting again",
-                slot.id,
-                link.channel_id,
-                link.message_id,
-            )
-            return link.channel_id
+            if await self._existing_channel(link) is None:
+                link = None  # deleted meanwhile: made again below
+            elif await self._our_wake_message(link.channel_id, claim_marker(slot)) is not None:
+                log.info(
+                    "slot %s already woken in channel %s (message %s); not posting again",
+                    slot.id,
+                    link.channel_id,
+                    link.message_id,
+                )
+                return link.channel_id
+            else:  # a later claim (released, maybe edited): the prompt as it is now
+                await self._post_wake(link.channel_id, user_id, slot, woken_again(prompt))
+                log.info("woke agent %s again for slot %s in its channel", agent.id, slot.id)
+                return link.channel_id
         guild = await self._access.guild()
         fresh = False
         channel_id: int | None = None
@@ -211,7 +224,7 @@ class PrivateChannelWaker:
             await self._ledger.save_channel(slot.id, agent.id, channel_id)
             crash_point("after_channel")
         if not fresh:
-            posted = await self._our_wake_message(channel_id, slot.id)
+            posted = await self._our_wake_message(channel_id, wake_marker(slot.id))
             if posted is not None:
                 log.info(
                     "wake message of slot %s already in channel %s; not posting again",
@@ -249,10 +262,9 @@ class PrivateChannelWaker:
             ) from None
         return channel.id
 
-    async def _our_wake_message(self, channel_id: int, slot_id: str) -> int | None:
-        """Our wake message for this slot in the channel, if a crashed run posted it."""
+    async def _our_wake_message(self, channel_id: int, marker: str) -> int | None:
+        """Our wake message carrying `marker` in the channel, if a crashed run posted it."""
         me = self._access.me_id()
-        marker = wake_marker(slot_id)
         target = self._access.messageable(channel_id)
         try:
             async for message in target.history(limit=50, oldest_first=True):

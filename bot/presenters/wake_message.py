@@ -23,6 +23,18 @@ def wake_marker(slot_id: str) -> str:
     return f"-# {TOPIC_MARK}{slot_id}"
 
 
+def claim_marker(slot: Slot) -> str:
+    """The wake marker with the version the slot was woken at: a wake repeated for the same
+    claim (after a crash) finds it, a later claim of the slot (released, edited) does not."""
+    return f"{wake_marker(slot.id)} · v{slot.version}"
+
+
+def woken_again(prompt: str) -> str:
+    """The prompt posted in a channel that already holds an older wake of the slot (DESIGN §4:
+    a released slot's channel gets the update before it is woken again)."""
+    return f"*Woken again for this slot; its prompt as it is now:*\n{prompt}"
+
+
 def wake_messages(user_id: int, slot: Slot, prompt: str) -> list[str]:
     """The wake message, split only when the prompt does not fit one Discord message.
 
@@ -30,7 +42,7 @@ def wake_messages(user_id: int, slot: Slot, prompt: str) -> list[str]:
     the slot marker (so a restart can find it). The reply help closes the last.
     """
     mention = f"<@{user_id}>"
-    marker = wake_marker(slot.id)
+    marker = claim_marker(slot)
     single = f"{mention}\n{prompt}\n\n{REPLY_HELP}\n{marker}"
     if len(single) <= MESSAGE_LIMIT:
         return [single]

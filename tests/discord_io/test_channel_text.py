@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from bot.core.reply_words import REPLY_HELP
 from bot.discord_io.channel_rules import TOPIC_LIMIT, channel_name, channel_topic, topic_slot_id
 from bot.presenters.discord_embed import MESSAGE_LIMIT
-from bot.presenters.wake_message import wake_marker, wake_messages
+from bot.presenters.wake_message import claim_marker, wake_marker, wake_messages
 from tests.discord_io.conftest import make_slot
 
 VALID_NAME = re.compile(r"^[a-z0-9_-]{1,100}$")
@@ -77,5 +77,5 @@ def test_long_prompt_is_split_without_losing_text(size: int, sep: str) -> None:
     # Cuts fall on whitespace, so only whitespace may differ.
     squeezed = "".join("".join(parts).split())
     assert "".join(prompt.split()) in squeezed.replace("*(continuedbelow)*", "").replace(
-        "".join(wake_marker("slot-long").split()), ""
+        "".join(claim_marker(slot).split()), ""
     )
