@@ -49,6 +49,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -187,6 +188,34 @@ async def served_backend(
             await cal.close()
 
 
+@contextlib.asynccontextmanager
+async def running_moderator(
+    backend: Backend, agents: list[str], scale: float, **options: Any
+) -> AsyncIterator[tuple[Moderator, RecordingWaker, TrafficMeter]]:
+    """The production moderator of `agents` on `backend`, started (its start-up's traffic
+    counted apart) with its loops at the compressed sync interval; stopped on exit."""
+    state = await StateStore.open(backend.folder / "state.db", clock=backend.clock)
+    waker = RecordingWaker(backend.clock, name="counting")  # idle agents: any wake is a fault
+    moderator = Moderator(
+        [AgentConfig(id=a) for a in agents],
+        backend.client,
+        state,
+        waker,
+        backend.clock,
+        timezone=backend.tz,
+        **options,
+    )
+    try:
+        await moderator.start()
+        startup = TrafficMeter()
+        startup.counts = dict(backend.meter.counts)
+        moderator.start_loops(sync_interval_s=DEFAULT_SYNC_S / scale)
+        yield moderator, waker, startup
+    finally:
+        await moderator.stop()
+        await state.close()
+
+
 async def measured_window(meter: TrafficMeter, settle_s: float, window_s: float) -> float:
     """Count only a window that opens `settle_s` in (half a loop period, so no cycle sits
     on its edge) and lasts `window_s`; the real seconds it lasted."""
@@ -200,28 +229,17 @@ async def measured_window(meter: TrafficMeter, settle_s: float, window_s: float)
 async def run_moderator(
     design: str, agents: list[str], slots: int, scale: float, hours: float, *, etags: bool
 ) -> Outcome:
-    async with served_backend(agents, slots, *(() if etags else (ignore_etags,))) as backend:
-        state = await StateStore.open(backend.folder / "state.db", clock=backend.clock)
-        waker = RecordingWaker(backend.clock, name="counting")  # idle agents: any wake is a fault
-        moderator = Moderator(
-            [AgentConfig(id=a) for a in agents],
-            backend.client,
-            state,
+    extra = () if etags else (ignore_etags,)
+    async with (
+        served_backend(agents, slots, *extra) as backend,
+        running_moderator(backend, agents, scale, check_interval_s=DEFAULT_CHECK_S / scale) as (
+            _,
             waker,
-            backend.clock,
-            timezone=backend.tz,
-            check_interval_s=DEFAULT_CHECK_S / scale,
-        )
+            startup,
+        ),
+    ):
         meter = backend.meter
-        try:
-            await moderator.start()
-            startup = TrafficMeter()
-            startup.counts = dict(meter.counts)
-            moderator.start_loops(sync_interval_s=DEFAULT_SYNC_S / scale)
-            elapsed = await measured_window(meter, DEFAULT_SYNC_S / scale / 2, hours * 3600 / scale)
-        finally:
-            await moderator.stop()
-            await state.close()
+        elapsed = await measured_window(meter, DEFAULT_SYNC_S / scale / 2, hours * 3600 / scale)
     return Outcome(
         design,
         len(agents),
@@ -319,25 +337,15 @@ async def run_with_feed(
     but the check interval (idle checks ask the calendar nothing; 1,000 agents' timers at
     0.3 s would only burn the CPU the server needs)."""
     async with served_backend(agents, slots, feed_wait_s=POLL_WAIT_S / scale) as backend:
-        state = await StateStore.open(backend.folder / "state.db", clock=backend.clock)
-        waker = RecordingWaker(backend.clock, name="counting")
-        moderator = Moderator(
-            [AgentConfig(id=a) for a in agents],
-            backend.client,
-            state,
-            waker,
-            backend.clock,
-            timezone=backend.tz,
+        meter = backend.meter
+        async with running_moderator(
+            backend,
+            agents,
+            scale,
             check_interval_s=DEFAULT_CHECK_S,
             changes=backend.client,
             safety_resync_s=SAFETY_RESYNC_S / scale,
-        )
-        meter = backend.meter
-        try:
-            await moderator.start()
-            startup = TrafficMeter()
-            startup.counts = dict(meter.counts)
-            moderator.start_loops(sync_interval_s=DEFAULT_SYNC_S / scale)
+        ) as (moderator, waker, startup):
             sampler = asyncio.create_task(heartbeat_ages(backend.store, agents, 60.0 / scale))
             elapsed = await measured_window(meter, DEFAULT_SYNC_S / scale / 2, hours * 3600 / scale)
             sampler.cancel()
@@ -346,9 +354,6 @@ async def run_with_feed(
             idle.counts = {key: replace(row) for key, row in meter.counts.items()}
             feed_up = moderator.news_flowing
             visible = await change_visibility(backend, moderator, agents, changes)
-        finally:
-            await moderator.stop()
-            await state.close()
     if not feed_up:
         print("WARNING: the change feed was not up at the end of the window")
     return FeedOutcome(

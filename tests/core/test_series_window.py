@@ -33,6 +33,25 @@ ZONES = ["Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "UTC"]
 FIRST = datetime(2025, 1, 1)
 
 
+#: A random series: its rule, its zone, and its start in minutes after `FIRST`.
+SERIES = {
+    "rule": st.sampled_from(RULES),
+    "zone": st.sampled_from(ZONES),
+    "start_minutes": st.integers(0, 366 * 24 * 60),
+}
+
+
+def made(rule: str, zone: str, start_minutes: int, exdate_days: list[int]) -> Recurrence | None:
+    """The series starting `start_minutes` after `FIRST`; None for a rule this start cannot
+    keep (e.g. no instance): then there is nothing to compare."""
+    first = FIRST + timedelta(minutes=start_minutes)
+    exdates = tuple((first + timedelta(days=d)).strftime("%Y-%m-%dT%H:%M:%S") for d in exdate_days)
+    try:
+        return Recurrence.checked(rule, first.strftime("%Y-%m-%dT%H:%M"), zone, exdates)
+    except SeriesRuleError:
+        return None
+
+
 def plain(recurrence: Recurrence, start: datetime, end: datetime) -> list[Instance]:
     """The reference: every instance from the series' first, filtered to the window."""
     found: list[Instance] = []
@@ -44,11 +63,9 @@ def plain(recurrence: Recurrence, start: datetime, end: datetime) -> list[Instan
     return found
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(
-    rule=st.sampled_from(RULES),
-    zone=st.sampled_from(ZONES),
-    start_minutes=st.integers(0, 366 * 24 * 60),
+    **SERIES,
     window_start_hours=st.integers(-48, 3 * 366 * 24),
     window_hours=st.integers(1, 24 * 9),
     exdate_days=st.lists(st.integers(0, 800), max_size=4),
@@ -61,12 +78,9 @@ def test_a_window_gives_the_plain_expansions_instances(
     window_hours: int,
     exdate_days: list[int],
 ) -> None:
-    first = FIRST + timedelta(minutes=start_minutes)
-    exdates = tuple((first + timedelta(days=d)).strftime("%Y-%m-%dT%H:%M:%S") for d in exdate_days)
-    try:
-        recurrence = Recurrence.checked(rule, first.strftime("%Y-%m-%dT%H:%M"), zone, exdates)
-    except SeriesRuleError:
-        return  # a rule this start cannot keep (e.g. no instance): nothing to compare
+    recurrence = made(rule, zone, start_minutes, exdate_days)
+    if recurrence is None:
+        return
     lo = datetime(2025, 1, 1, tzinfo=UTC) + timedelta(hours=window_start_hours)
     hi = lo + timedelta(hours=window_hours)
     assert recurrence.between(lo, hi) == plain(recurrence, lo, hi)
@@ -82,20 +96,16 @@ def test_a_window_of_a_years_long_hourly_series_is_read_near_the_window() -> Non
     assert len(window) == 48
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(
-    rule=st.sampled_from(RULES),
-    zone=st.sampled_from(ZONES),
-    start_minutes=st.integers(0, 366 * 24 * 60),
+    **SERIES,
     until_hours=st.integers(-48, 3 * 366 * 24),
 )
 def test_the_latest_instance_is_the_plain_expansions_latest(
     rule: str, zone: str, start_minutes: int, until_hours: int
 ) -> None:
-    first = FIRST + timedelta(minutes=start_minutes)
-    try:
-        recurrence = Recurrence.checked(rule, first.strftime("%Y-%m-%dT%H:%M"), zone)
-    except SeriesRuleError:
+    recurrence = made(rule, zone, start_minutes, [])
+    if recurrence is None:
         return
     until = datetime(2025, 1, 1, tzinfo=UTC) + timedelta(hours=until_hours, minutes=17)
     before = plain(recurrence, datetime(1970, 1, 1, tzinfo=UTC), until + timedelta(microseconds=1))
