@@ -27,11 +27,26 @@ class Heard:
         self.changes.extend(batch)
         self._news.set()
 
+    @classmethod
+    async def following(cls, client: HttpCalendar) -> Heard:
+        heard = cls()
+        await client.follow(heard)
+        return heard
+
     async def until(self, wanted: Callable[[list[SlotChanged]], bool]) -> None:
         async with asyncio.timeout(30):
             while not wanted(self.changes):
                 self._news.clear()
                 await self._news.wait()
+
+
+async def assert_a_store_write_is_heard(
+    store: EmbeddedCalendar, client: HttpCalendar, heard: Heard, agent_id: str
+) -> None:
+    """A slot made through the store reaches `heard`, and the client says its feed is up."""
+    slot = await store.create_slot(slot_body(), agent_id=agent_id)
+    await heard.until(lambda seen: SlotChanged(agent_id, slot.id) in seen)
+    assert client.change_feed_up
 
 
 @pytest.fixture
@@ -57,11 +72,8 @@ async def test_a_change_made_through_the_store_reaches_a_follower(
     client_for: Callable[..., Awaitable[HttpCalendar]], store: EmbeddedCalendar
 ) -> None:
     client = await client_for()
-    heard = Heard()
-    await client.follow(heard)
-    slot = await store.create_slot(slot_body(), agent_id="alice")
-    await heard.until(lambda seen: SlotChanged("alice", slot.id) in seen)
-    assert client.change_feed_up
+    heard = await Heard.following(client)
+    await assert_a_store_write_is_heard(store, client, heard, "alice")
 
 
 async def test_a_change_made_through_another_client_reaches_a_follower(
@@ -78,8 +90,7 @@ async def test_the_cursor_is_taken_before_follow_returns_so_nothing_made_after_i
     client_for: Callable[..., Awaitable[HttpCalendar]], store: EmbeddedCalendar
 ) -> None:
     client = await client_for()
-    heard = Heard()
-    await client.follow(heard)
+    heard = await Heard.following(client)
     # Made right after follow returned, before any poll could have started ("the first sync").
     first = await store.create_slot(slot_body(), agent_id="alice")
     second = await store.create_slot(slot_body(), agent_id="carol")
@@ -121,17 +132,14 @@ async def test_a_failing_feed_is_down_then_recovers_and_delivers(
         return await handler(request)
 
     client = await client_for(outage)
-    heard = Heard()
-    await client.follow(heard)
+    heard = await Heard.following(client)
     failing["on"] = True
     await store.create_slot(slot_body(), agent_id="alice")  # ends the poll in flight
     async with asyncio.timeout(30):
         while client.change_feed_up:  # noqa: ASYNC110 - the client's state, no event to wait on
             await asyncio.sleep(0.01)
     failing["on"] = False
-    slot = await store.create_slot(slot_body(), agent_id="bob")
-    await heard.until(lambda seen: SlotChanged("bob", slot.id) in seen)
-    assert client.change_feed_up
+    await assert_a_store_write_is_heard(store, client, heard, "bob")
 
 
 async def test_a_reset_re_reads_every_known_agent(
@@ -143,6 +151,5 @@ async def test_a_reset_re_reads_every_known_agent(
         return await handler(request)
 
     client = await client_for(forgetful, agents=["alice", "bob"])
-    heard = Heard()
-    await client.follow(heard)
+    heard = await Heard.following(client)
     await heard.until(lambda seen: {"alice", "bob"} <= {c.agent_id for c in seen})
