@@ -29,7 +29,7 @@ from discord.ext import commands, tasks
 
 from bot.core.cache import local_day
 from bot.core.events import SlotEnded
-from bot.core.tasks import IN_FLIGHT_GRACE_S, TaskGroup, log_task_end
+from bot.core.tasks import IN_FLIGHT_GRACE_S, TaskGroup, cancel_and_wait, log_task_end
 from bot.discord_io.client import ModeratorBot
 from bot.discord_io.janitor import ChannelJanitor, default_interval_s
 
@@ -91,10 +91,7 @@ class SchedulerCog(commands.Cog, name="Scheduler"):
         self._stopping = True
         self._unsubscribe()
         supervisor, self._supervisor = self._supervisor, None
-        if supervisor is not None:
-            supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await supervisor
+        await cancel_and_wait(supervisor)
         busy: list[asyncio.Task[None]] = []
         for name in ("sync", "check"):
             loop = self._loop(name)

@@ -27,7 +27,7 @@ from bot.core.agents import AgentConfig
 from bot.core.calendar import Calendar
 from bot.core.clock import Clock
 from bot.core.state import StateStore
-from bot.core.tasks import CLOSE_BOT_S, CLOSE_STEP_S, IN_FLIGHT_GRACE_S
+from bot.core.tasks import CLOSE_BOT_S, CLOSE_STEP_S, IN_FLIGHT_GRACE_S, cancel_and_wait
 from bot.metrics import ModeratorMetrics, attach_discord
 from bot.net import TRANSIENT_NETWORK_ERRORS
 
@@ -121,8 +121,7 @@ async def run_headless(opened: Opened) -> int:
             deadline = _grace_deadline()
             # Stopped during start-up: a wake in flight may finish, like at any other time.
             await bounded(asyncio.shield(start), _left(deadline), "the start-up")
-            start.cancel()
-            await asyncio.gather(start, return_exceptions=True)
+            await cancel_and_wait(start)
     finally:
         # The start-up and the moderator's in-flight wake share one grace window.
         grace = _left(deadline)
@@ -159,9 +158,7 @@ async def run_discord(opened: Opened) -> int:
         await _first_or_stop(running, stop)
     finally:
         await bounded(bot.close(), CLOSE_BOT_S, "closing the bot")
-        if not running.done():
-            running.cancel()
-        await asyncio.gather(running, return_exceptions=True)
+        await cancel_and_wait(running)
     if stop.event.is_set():
         return 0
     return _explain_end(running, settings)
