@@ -56,6 +56,8 @@ import cProfile
 import math
 import os
 import pstats
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -161,7 +163,7 @@ async def run(args: argparse.Namespace) -> Figures:
                 print(f"  {args.burst} wakes through the channel waker alone ...")
                 await waker_burst(fig, fake, bot, names[: args.burst])
                 print(f"  burst of {args.burst} wakes ...")
-                await burst(fig, fake, bot, calendar, names[: args.burst], args.profile)
+                await burst(fig, fake, bot, calendar, names[: args.burst], args.profile, args.spy)
                 fig.categories = wake_categories(fake, settings.wake_category)
         finally:
             await fake.stop()
@@ -193,6 +195,7 @@ async def burst(
     calendar: EmbeddedCalendar,
     agents: list[str],
     profile: bool,
+    spy_out: str | None = None,
 ) -> None:
     fig.burst = len(agents)
     clock = WallClock()
@@ -216,6 +219,7 @@ async def burst(
         left = (at - datetime.now(UTC)).total_seconds()
         if left < 0.5:
             print(f"warning: the burst slots were synced only {left:.2f} s before they were due")
+        spy = _start_spy(spy_out) if spy_out else None
         await asyncio.sleep(max(0.0, left - 0.3))
         profiler = cProfile.Profile() if profile else None
         lag = LoopLag().start()
@@ -225,6 +229,9 @@ async def burst(
         await watcher.wait_for(ids, timeout=BURST_TIMEOUT_S)
         if profiler is not None:
             profiler.disable()
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            await asyncio.to_thread(spy.wait)
         t_woken = time.monotonic()
         fig.burst_wall = t_woken - t0
         fig.burst_cpu = cpu_s() - cpu0
@@ -249,6 +256,13 @@ async def burst(
         fig.channel_rate = (len(channel_ts) - 1) / (max(channel_ts) - min(channel_ts))
     fig.wake_routes = route_counts(fake.requests, t0 - 1.0, t_woken)
     fig.end_routes = route_counts(fake.requests, t_woken + 1e-9, t_end)
+
+
+def _start_spy(out: str) -> subprocess.Popen[bytes]:
+    """py-spy on this process for the burst's window: the thread holding the GIL, sampled."""
+    command = ["py-spy", "record", "--pid", str(os.getpid()), "--rate", "1000", "--gil"]
+    command += ["--threads", "--format", "raw", "--output", out]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 async def waker_burst(fig: Figures, fake: FakeDiscord, bot: ModeratorBot, names: list[str]) -> None:
@@ -478,6 +492,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--profile-out", metavar="FILE", help="with --profile: save the burst's pstats here"
+    )
+    parser.add_argument(
+        "--spy", metavar="FILE", help="sample the burst with py-spy (on PATH) into FILE (raw)"
     )
     add_fake_options(parser)
     args = parser.parse_args(argv)
