@@ -53,6 +53,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import math
 import os
 import pstats
@@ -123,11 +124,13 @@ class Figures:
     wake_routes: dict[str, int] = field(default_factory=dict)
     direct: list[float] = field(default_factory=list)
     direct_ok: int = 0
+    direct_cpu: float = 0.0
     direct_routes: dict[str, int] = field(default_factory=dict)
     end_routes: dict[str, int] = field(default_factory=dict)
     burst_wall: float = 0.0
     burst_cpu: float = 0.0
     burst_lag: list[float] = field(default_factory=list)
+    burst_gc: list[float] = field(default_factory=list)
     peak_rss: float = 0.0
     profile: pstats.Stats | None = None
     idle_profile: pstats.Stats | None = None
@@ -223,6 +226,7 @@ async def burst(
         await asyncio.sleep(max(0.0, left - 0.3))
         profiler = cProfile.Profile() if profile else None
         lag = LoopLag().start()
+        gc_pauses = GcPauses().start()
         t0, cpu0 = time.monotonic(), cpu_s()
         if profiler is not None:
             profiler.enable()
@@ -236,6 +240,7 @@ async def burst(
         fig.burst_wall = t_woken - t0
         fig.burst_cpu = cpu_s() - cpu0
         fig.burst_lag = await lag.stop()
+        fig.burst_gc = gc_pauses.stop()
         # Now the agents are done: each answers DONE in its channel, all at once.
         for wake in list(watcher.wakes.values()):
             await fake.inject_message(wake.channel_id, fake.agents[wake.agent], "DONE")
@@ -265,6 +270,28 @@ def _start_spy(out: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+class GcPauses:
+    """How long the garbage collector held the process, pass by pass (its own callbacks)."""
+
+    def __init__(self) -> None:
+        self.pauses: list[float] = []
+        self._began = 0.0
+
+    def _seen(self, phase: str, _info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+        else:
+            self.pauses.append(time.perf_counter() - self._began)
+
+    def start(self) -> GcPauses:
+        gc.callbacks.append(self._seen)
+        return self
+
+    def stop(self) -> list[float]:
+        gc.callbacks.remove(self._seen)
+        return self.pauses
+
+
 async def waker_burst(fig: Figures, fake: FakeDiscord, bot: ModeratorBot, names: list[str]) -> None:
     """Wakes handed to the channel waker all at once: its own latency and calls per wake."""
     waker = bot.channel_waker
@@ -289,8 +316,9 @@ async def waker_burst(fig: Figures, fake: FakeDiscord, bot: ModeratorBot, names:
         fig.direct.append(time.monotonic() - began)
         return result.ok
 
-    t0 = time.monotonic()
+    t0, cpu0 = time.monotonic(), cpu_s()
     oks = await asyncio.gather(*(one(slot) for slot in slots))
+    fig.direct_cpu = cpu_s() - cpu0
     fig.direct_ok = sum(oks)
     fig.direct_routes = route_counts(fake.requests, t0, time.monotonic())
 
@@ -413,6 +441,11 @@ def report(fig: Figures, args: argparse.Namespace) -> bool:
         "included); "
         f"event-loop lag p99 / max {_lag(fig.burst_lag)}"
     )
+    gc_total, gc_max = sum(fig.burst_gc), max(fig.burst_gc, default=0.0)
+    print(
+        f"  garbage collection while waking: {len(fig.burst_gc)} passes, "
+        f"{gc_total * 1000:.0f} ms in all, the longest {gc_max * 1000:.1f} ms"
+    )
     print(f"  channels created at {fig.channel_rate:.0f}/s (placed side by side)")
     cats = ", ".join(f"{name}: {count}" for name, count in sorted(fig.categories.items()))
     print(f"  wake categories used: {len(fig.categories)} ({cats}); caps 50/category, 500/guild")
@@ -434,7 +467,8 @@ def report(fig: Figures, args: argparse.Namespace) -> bool:
     print(_spread_row("wake (call -> channel + message)", fig.direct))
     print(
         f"  Discord REST calls: {direct_calls} "
-        f"({direct_calls / max(fig.direct_ok, 1):.2f} per wake)"
+        f"({direct_calls / max(fig.direct_ok, 1):.2f} per wake); CPU {fig.direct_cpu:.2f} s "
+        f"({1000 * fig.direct_cpu / max(fig.direct_ok, 1):.1f} ms per wake, the fake's included)"
     )
     for route, count in fig.direct_routes.items():
         print(f"    {count:5d}  {route}")

@@ -50,10 +50,10 @@ log = logging.getLogger(__name__)
 
 #: Channel creations in flight at once. They share one Discord rate-limit bucket
 #: (POST /guilds/{id}/channels, 50 requests), and discord.py sleeps out the whole
-#: bucket's reset (a second) once the requests in flight use up its tokens: a
-#: burst of 100 wakes let through at once stalled every one of them for 1 s. Fewer
-#: in flight also finish sooner each (12 was best of 8-24 in bench/scale.py).
-CREATING_AT_ONCE = 12
+#: bucket's reset (a second) once the requests in flight use up its tokens (from
+#: about 25 in flight): a burst of 100 wakes let through at once stalled every one
+#: of them for 1 s. 8 to 24 measured alike in bench/scale.py.
+CREATING_AT_ONCE = 16
 
 #: The buttons for a slot's wake message (None: none for this slot id).
 Controls = Callable[[str], discord.ui.View | None]
