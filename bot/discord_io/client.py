@@ -54,7 +54,7 @@ from bot.core.waker import ChannelLedger
 from bot.discord_io.channel_waker import PrivateChannelWaker
 from bot.discord_io.endpoints import point_discord_at
 from bot.discord_io.errors import DISCORD_FAILURES, http_detail
-from bot.discord_io.wake_pauses import settle_start_up_heap
+from bot.discord_io.wake_pauses import release_start_up_heap, settle_start_up_heap
 from bot.wakers.chain import WakerChain
 
 log = logging.getLogger(__name__)
@@ -295,6 +295,7 @@ class ModeratorBot(commands.Bot):
             self._shut_down = True
             await self._shutdown_core()
         await super().close()
+        release_start_up_heap()
         for name, closer in self._closers:
             try:
                 await closer()

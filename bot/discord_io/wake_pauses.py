@@ -10,6 +10,8 @@ then waited for it. Moving what start-up built into the permanent generation
 
 What is frozen is never collected as a cycle; `gc.collect()` first frees the
 start-up garbage, and what dies later by its reference count is freed as usual.
+A closed bot gives its heap back to the collector (`release_start_up_heap`):
+a process that goes on after it (the tests, the demo) must not keep its cycles.
 """
 
 from __future__ import annotations
@@ -27,3 +29,8 @@ def settle_start_up_heap() -> int:
     frozen = gc.get_freeze_count()
     log.info("start-up heap settled: %d objects left out of later collections", frozen)
     return frozen
+
+
+def release_start_up_heap() -> None:
+    """Let the collector see the frozen objects again (the bot closed)."""
+    gc.unfreeze()
