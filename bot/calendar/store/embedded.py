@@ -30,7 +30,7 @@ from bot.calendar.store.agents import beat, checked_batch, read_agent_status
 from bot.calendar.store.days import day_bounds, day_etag, etag_matches
 from bot.calendar.store.edits import apply_edit, checked_edit
 from bot.calendar.store.group_commit import GroupCommit, unavailable
-from bot.calendar.store.in_thread import Step, run_in_thread, run_now
+from bot.calendar.store.in_thread import Step, run_now
 from bot.calendar.store.listings import ListingCalls
 from bot.calendar.store.notify import ChangeWatch
 from bot.calendar.store.occurrences import (
@@ -61,6 +61,7 @@ from bot.core.calendar import (
     TransitionOptions,
 )
 from bot.core.clock import Clock, SystemClock
+from bot.core.commit_rounds import in_thread
 from bot.core.limits import ID_MAX
 from bot.core.models import (
     Action,
@@ -189,7 +190,7 @@ class EmbeddedCalendar(SeriesCalls, ListingCalls):
         self._ensure_open()
         async with self._lock:
             try:
-                return await run_in_thread(self._db, run_now, step)
+                return await in_thread(self._db, run_now, step)
             except sqlite3.Error as exc:
                 raise unavailable("read", exc) from None
 

@@ -37,19 +37,13 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from bot.calendar.store.in_thread import Step, run_in_thread, run_now
+from bot.calendar.store.in_thread import Step, run_now
 from bot.core.calendar import CalendarUnavailable
-from bot.core.tasks import TaskGroup
+from bot.core.commit_rounds import CommitRounds, Queued, in_thread
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-@dataclass(slots=True)
-class _Queued:
-    step: Step[Any]
-    answer: asyncio.Future[Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,45 +73,28 @@ class GroupCommit:
         self._lock = lock
         #: Told after every round that committed (the change feed's scan).
         self._committed = committed
-        self._queue: list[_Queued] = []
-        self._flusher: asyncio.Task[None] | None = None
-        self._tasks = TaskGroup()
+        self._rounds = CommitRounds[Step[Any]]("calendar group commit", self._round)
         #: Rounds committed and writes in them, for the benchmark and the tests.
         self.rounds = 0
         self.writes = 0
 
     async def write(self, step: Step[T]) -> T:
         """Run `step` as one atomic unit; answers once it is committed (or refused)."""
-        answer: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Queued(step, answer))
-        if self._flusher is None:
-            self._flusher = self._tasks.spawn(self._flush(), name="calendar group commit")
-        return await answer
+        done: T = await self._rounds.queue(step)
+        return done
 
     async def drain(self) -> None:
         """Wait until every queued write was committed or refused."""
-        while self._flusher is not None:
-            await asyncio.wait({self._flusher})
+        await self._rounds.drain()
 
-    async def _flush(self) -> None:
-        try:
-            while self._queue:
-                taken, self._queue = self._queue, []
-                live = [q for q in taken if not q.answer.done()]  # a cancelled caller: dropped
-                if live:
-                    await self._round(live)
-        finally:
-            self._flusher = None
-
-    async def _round(self, live: list[_Queued]) -> None:
+    async def _round(self, live: list[Queued[Step[Any]]]) -> None:
         async with self._lock:
             try:
-                outcomes = await run_in_thread(self._db, _commit_round, [q.step for q in live])
+                outcomes = await in_thread(self._db, _commit_round, [q.unit for q in live])
             except BaseException as exc:
                 # The connection's thread is gone or we were cancelled: nobody of this
                 # round, nor anyone queued behind it, may believe they are durable.
-                stranded, self._queue = live + self._queue, []
-                for q in stranded:
+                for q in live + self._rounds.strand():
                     if not q.answer.done():
                         q.answer.set_exception(unavailable("write", exc))
                 raise

@@ -6,10 +6,11 @@ to the connection's thread and back: a claim was about ten of them, each a
 queue hand-off, a thread wake-up and a loop wake-up. In a burst of wakes the
 loop is the bottleneck, so those trips were most of a claim's cost.
 
-`run_in_thread` runs such a step on the connection's thread against
-`Direct`, which answers the same calls at once from the plain `sqlite3`
-connection: the step's coroutine never suspends, so it is driven to its end
-with one `send`. The steps stay one piece of code for both ways of running.
+`run_now` runs such a step on the connection's thread (sent there in one
+trip by `bot.core.commit_rounds.in_thread`) against `Direct`, which answers
+the same calls at once from the plain `sqlite3` connection: the step's
+coroutine never suspends, so it is driven to its end with one `send`. The
+steps stay one piece of code for both ways of running.
 """
 
 from __future__ import annotations
@@ -75,10 +76,3 @@ def run_now(conn: sqlite3.Connection, step: Step[T]) -> T:
         return cast(T, done.value)
     coroutine.close()
     raise RuntimeError("a calendar step awaited something other than its connection")
-
-
-async def run_in_thread(db: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> T:
-    """`fn(connection, *args)` on `db`'s own thread: one trip, however much it does."""
-    # aiosqlite has no public call for this; `_execute` is what its own methods use.
-    run = cast(Callable[..., Awaitable[T]], db._execute)
-    return await run(fn, db._conn, *args)
