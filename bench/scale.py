@@ -1,6 +1,7 @@
 """Scale of the running bot: 1,000 agents on one process, idle and in a burst of 100 wakes.
 
-Run: `python bench/scale.py [--agents 1000] [--idle-s 60] [--burst 100] [--profile]`
+Run: `python bench/scale.py [--agents 1000] [--idle-s 60] [--burst 100] [--profile
+[--profile-out FILE]] [--spy FILE]`
 
 The real `ModeratorBot` (discord.py's REST and gateway code, cogs, waker chain)
 with the embedded calendar (`CALENDAR_URL=sqlite:///…`) and production settings
@@ -36,16 +37,20 @@ The fake applies no rate limits (every answer says 49 of 50 remain), so the
 burst's latency is the bot's own; the script prints what Discord's documented
 global limit (50 requests/s per bot) would add to the measured number of calls.
 
-Measured (`--idle-s 5`, 2 CPUs shared with other test runs, load 5-6; best p99
-of 3 runs), after the state file's group commit (`bot.core.state.group_commit`):
-burst wake latency p50 685 ms, p99 1.10 s (before: p50 683 ms, p99 0.86 s,
-runs spread 0.86-1.25 s before and 1.10-1.95 s after: within the load's noise);
-2.02 Discord REST calls per wake; the channel waker alone p99 0.42 s. The state
-writes inside the burst (p99) fell from 0.35-1.3 s each to 8-16 ms; what is
-left is the calendar: the claim's `start` and the heartbeat that follows it
-(fold -> reactions -> `heartbeat(force=True)`, before the wake) queue behind
-one another in the embedded calendar's write path (one lock, several thread
-trips per transaction), 0.5-0.9 s p50 each. The DESIGN target is not met.
+Measured (`--idle-s 2`, 2 CPUs shared with other test runs; main before this
+change and after it run alternately, load 1.0-1.3): burst wake latency p50
+260-277 ms -> 126-133 ms, p99 557-585 ms -> 219-230 ms; CPU while waking (all
+threads, the fake's included) 6.1-6.4 -> 2.3-2.4 ms per wake; 2.02 Discord REST
+calls per wake both. Under load 2.5-3.6 the p99 after ranged 0.28-0.58 s (the
+process gets a share of a core; the CPU per wake is the steadier figure). What
+did it: the calendar's writes go through a group commit, each transaction one
+trip to its connection's thread (`bot.calendar.store.group_commit`,
+`in_thread`); the fake checks good bodies with jsonschema-rs (its Python walk
+was ~2 ms a body); at most 16 channel creations in flight (beyond ~25 discord.py
+sleeps out the bucket's 1 s reset: every wake stalled 1 s); the start-up heap
+is frozen (`bot.discord_io.wake_pauses`: full GC passes held the loop 60-130 ms,
+now the longest is ~4 ms, printed as "garbage collection while waking").
+`--spy FILE` samples the burst with py-spy (the GIL holder) for a closer look.
 """
 
 from __future__ import annotations
