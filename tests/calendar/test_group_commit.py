@@ -177,3 +177,24 @@ async def test_an_unreadable_file_is_unavailable_not_a_traceback(
     assert "heartbeats" in str(raised.value.detail)
     with pytest.raises(CalendarUnavailable):
         await store.heartbeat("agent0", "idle")
+
+
+async def test_a_step_runs_alike_through_aiosqlite_and_in_one_trip(
+    scratch: tuple[aiosqlite.Connection, GroupCommit],
+) -> None:
+    db, commits = scratch
+
+    async def step(conn: aiosqlite.Connection) -> tuple[int | None, int, list[int]]:
+        await conn.executemany("INSERT INTO t (v) VALUES (?)", [(1,), (2,)])
+        cursor = await conn.execute("INSERT INTO t (v) VALUES (3)")
+        last = cursor.lastrowid
+        await cursor.close()
+        async with conn.execute("SELECT v FROM t ORDER BY v") as rows:
+            first = await rows.fetchone()
+            rest = await rows.fetchall()
+        assert first is not None
+        return last, int(first[0]), [int(row[0]) for row in rest]
+
+    in_one_trip = await commits.write(step)
+    await db.execute("DELETE FROM t")
+    assert in_one_trip == await step(db) == (3, 1, [2, 3])

@@ -16,7 +16,7 @@ steps stay one piece of code for both ways of running.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable
 from typing import Any, TypeVar, cast
 
 import aiosqlite
@@ -27,7 +27,7 @@ Step = Callable[[aiosqlite.Connection], Awaitable[T]]
 
 
 class _Cursor:
-    """What the steps use of an aiosqlite cursor."""
+    """What the steps may use of an aiosqlite cursor, answered at once."""
 
     def __init__(self, cursor: sqlite3.Cursor) -> None:
         self._cursor = cursor
@@ -36,12 +36,43 @@ class _Cursor:
     def rowcount(self) -> int:
         return self._cursor.rowcount
 
+    @property
+    def lastrowid(self) -> int | None:
+        return self._cursor.lastrowid
+
+    async def fetchone(self) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self._cursor.fetchone()
+        return row
+
     async def fetchall(self) -> Iterable[sqlite3.Row]:
         rows: list[sqlite3.Row] = self._cursor.fetchall()
         return rows
 
     async def close(self) -> None:
         self._cursor.close()
+
+    async def __aenter__(self) -> _Cursor:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._cursor.close()
+
+
+class _Executed:
+    """`execute`'s answer: awaited, or used as `async with`, as aiosqlite's is."""
+
+    def __init__(self, cursor: _Cursor) -> None:
+        self._cursor = cursor
+
+    def __await__(self) -> Generator[Any, None, _Cursor]:
+        return self._cursor
+        yield  # a generator that never suspends
+
+    async def __aenter__(self) -> _Cursor:
+        return self._cursor
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._cursor.close()
 
 
 class Direct:
@@ -50,8 +81,11 @@ class Direct:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
-    async def execute(self, sql: str, parameters: Iterable[Any] = ()) -> _Cursor:
-        return _Cursor(self._conn.execute(sql, tuple(parameters)))
+    def execute(self, sql: str, parameters: Iterable[Any] = ()) -> _Executed:
+        return _Executed(_Cursor(self._conn.execute(sql, tuple(parameters))))
+
+    async def executemany(self, sql: str, parameters: Iterable[Iterable[Any]]) -> _Cursor:
+        return _Cursor(self._conn.executemany(sql, (tuple(p) for p in parameters)))
 
     async def execute_fetchall(self, sql: str, parameters: Iterable[Any] = ()) -> list[sqlite3.Row]:
         cursor = self._conn.execute(sql, tuple(parameters))
