@@ -12,6 +12,14 @@ reserves without awaiting anything (`occupancy`), then makes the channel in one
 call. Only making room (deleting an ended channel, opening a category) is one
 at a time under `lock`, and looks again once it holds it, so a category is
 opened once however many wakes find the others full at the same moment.
+
+With shards (DESIGN §11) shard 0 alone opens categories and makes room (it
+owns the clean-up): another shard only places its channels in the categories
+it sees with room, and when none has any its wake fails with a `WakeError`
+that says it waits for shard 0. The chain then tries the next waker, and
+without one the slot stays pending and is retried with the wake backoff. So
+that this is rare, sharded shard 0 keeps `ROOM_AHEAD` free places in its
+categories ahead of need (`keep_room_ahead`, run when a channel appears).
 """
 
 from __future__ import annotations
@@ -43,6 +51,11 @@ from bot.discord_io.occupancy import FORGET_AFTER_S, Occupancy
 
 log = logging.getLogger(__name__)
 
+#: Sharded shard 0 opens the next category when fewer free places than this are left.
+ROOM_AHEAD = 10
+#: What another shard's wake says when no category has room (the log and the wake error).
+WAITING_FOR_SHARD_0 = "waiting for shard 0 to open a wake category"
+
 Overwrites = dict[discord.Role | discord.Member | discord.Object, discord.PermissionOverwrite]
 
 
@@ -57,6 +70,8 @@ class ChannelPlacement:
         *,
         category_name: str,
         admin_role_id: int | None,
+        primary: bool = True,
+        room_ahead: bool = False,
     ) -> None:
         self._access = access
         self._ledger = ledger
@@ -64,6 +79,10 @@ class ChannelPlacement:
         self._category_name = category_name
         self._admin_role_id = admin_role_id
         self._warned_admin_role = False
+        #: Shard 0 (or unsharded): opens categories and deletes ended channels to make room.
+        self._primary = primary
+        #: Sharded shard 0: keeps free places ahead of need for the other shards.
+        self.keeps_room_ahead = primary and room_ahead
         self._occupancy = Occupancy(clock)
         #: Categories we opened that the listing may not show yet (id -> category, when).
         self._opened: dict[int, tuple[discord.CategoryChannel, datetime]] = {}
@@ -226,6 +245,16 @@ class ChannelPlacement:
             category = self._reserve_room(listing, full)
             if category is not None:
                 return category
+            if not self._primary:
+                log.warning(
+                    "no wake category has room (%d of ours, full or none): %s",
+                    len(self.our_categories(listing)),
+                    WAITING_FOR_SHARD_0,
+                )
+                raise WakeError(
+                    f"every wake category is full or none exists yet: {WAITING_FOR_SHARD_0} "
+                    "(only shard 0 opens categories and deletes ended channels)"
+                )
             categories = self.our_categories(listing)
             if categories and await self._free_one(listing, {c.id for c in categories}):
                 category = self._reserve_room(listing, full)
@@ -234,6 +263,42 @@ class ChannelPlacement:
             category = await self._create_category(guild, categories)
             self._opened[category.id] = (category, self._clock.now())
             self._occupancy.reserve(category.id)
+            return category
+
+    async def keep_room_ahead(self) -> discord.CategoryChannel | None:
+        """Sharded shard 0: open the next category before the others' wakes find none.
+
+        Run when a channel appears in the guild (any shard's wake) and at start.
+        Answers the category opened, if one was; a refusal is logged, not raised
+        (the next channel tries again, and wakes on shard 0 still make room).
+        """
+        if not self.keeps_room_ahead or self.lock.locked():
+            return None  # a placement making room now looks again once it holds the lock
+        async with self.lock:
+            try:
+                guild = await self._access.guild()
+                listing = await self._access.listing(guild)
+                categories = self.our_categories(listing)
+                counts = self._occupancy.counts(listing, [c.id for c in categories])
+                free = sum(max(0, CATEGORY_CHANNEL_LIMIT - counts[c.id]) for c in categories)
+                if free >= ROOM_AHEAD:
+                    return None
+                log.info(
+                    "%d free place(s) left in %d wake categor(ies): opening the next one ahead "
+                    "of need",
+                    free,
+                    len(categories),
+                )
+                category = await self._create_category(guild, categories)
+            except WakeError as exc:
+                log.warning("could not open a wake category ahead of need: %s", exc)
+                return None
+            except DISCORD_FAILURES as exc:
+                log.warning(
+                    "could not open a wake category ahead of need: %s", describe_failure(exc)
+                )
+                return None
+            self._opened[category.id] = (category, self._clock.now())
             return category
 
     async def _free_one(self, listing: Listing, category_ids: set[int]) -> bool:
