@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from typing import TYPE_CHECKING
 
 import discord
@@ -197,10 +197,12 @@ class CommandCog(commands.Cog):
         self.moderator.agent(name)  # raises UnknownAgent listing the configured ones
         return name
 
-    def agent_choices(self, current: str) -> list[app_commands.Choice[str]]:
-        """Configured agents matching what was typed: prefix matches first."""
+    def agent_choices(
+        self, current: str, among: Iterable[str] | None = None
+    ) -> list[app_commands.Choice[str]]:
+        """Configured agents (this shard's, or `among`) matching what was typed: prefix first."""
         typed = current.strip().lower()
-        names = sorted(self.moderator.agent_ids)
+        names = sorted(self.moderator.agent_ids if among is None else among)
         first = [n for n in names if n.startswith(typed)]
         then = [n for n in names if typed in n and not n.startswith(typed)]
         return [app_commands.Choice(name=n, value=n) for n in (first + then)[:CHOICE_COUNT_LIMIT]]

@@ -1,4 +1,5 @@
-"""Shard 0 alone owns the wake categories and the channel clean-up (DESIGN §11).
+"""What shard 0 does for every shard (DESIGN §11): the wake categories, the channel
+clean-up, and `/status` of every agent.
 
 Two real `ModeratorBot`s (SHARD=0/2 and SHARD=1/2), each with its own gateway
 session and state file, on one fake Discord and one served calendar. Shard 1
@@ -6,6 +7,7 @@ never opens a category: with none to place its channel in, its wake fails with
 a reason naming the wait, the slot stays pending, and the retry succeeds once
 shard 0 has opened one (which it does at start, ahead of need). An ended
 channel of shard 1's agent is deleted by shard 0; shard 1 only forgets it.
+`/status` on shard 0 shows shard 1's agents from the calendar, marked by shard.
 """
 
 from __future__ import annotations
@@ -127,3 +129,45 @@ async def test_shard_1_waits_for_shard_0s_category_and_shard_0_cleans_up(
         assert await janitor_of(zero).run_once() == 1
         assert channel_id not in fake.channels
         assert alice_channel in fake.channels  # still running
+
+
+async def test_status_on_shard_0_shows_every_agent_marked_by_shard(
+    fake_discord: FakeDiscord, tmp_path: Path
+) -> None:
+    fake = fake_discord
+    async with contextlib.AsyncExitStack() as stack:
+        calendar, url = await stack.enter_async_context(served_calendar(tmp_path))
+        zero = await stack.enter_async_context(shard_bot(fake, tmp_path, calendar, url, 0))
+        one = await stack.enter_async_context(shard_bot(fake, tmp_path, calendar, url, 1))
+        now = SystemClock().now()
+        bob = await calendar.create_slot(
+            SlotCreate(agent_id="bob", scheduled_at=now - timedelta(seconds=1), title="Triage")
+        )
+        later = await calendar.create_slot(
+            SlotCreate(agent_id="bob", scheduled_at=now + timedelta(hours=1), title="Plan")
+        )
+        await one.bot.moderator.sync_all()
+        await one.bot.moderator.check_all()
+        await one.wait_status(bob.id, SlotStatus.ONGOING)
+        channel_id = fake.add_channel("general")
+
+        handle = await fake.inject_command(fake.admin, channel_id, "status", {})
+        text = await handle.wait_text()
+        assert "3 agents" not in text and "2 agents: 1 busy, 1 idle" in text
+        assert "alice" in text and "bob (shard 1/2)" in text
+        assert f"**Triage** (`{bob.id}`)" in text and f"`{later.id}`" in text
+        assert "Calendar changes: live" in text
+
+        one_agent = await fake.inject_command(fake.admin, channel_id, "status", {"agent": "bob"})
+        alone = await one_agent.wait_text()
+        assert "Status of bob (shard 1/2)" in alone and "busy" in alone
+        assert zero.bot.answers_interactions and not one.bot.answers_interactions
+
+        for bad in ("nobody", "**x**" * 1000, "bob\nalice", " "):
+            answer = await fake.inject_command(fake.admin, channel_id, "status", {"agent": bad})
+            said = await answer.wait_text()
+            assert not answer.refused
+            if bad.strip():
+                assert "unknown agent" in said and "alice, bob" in said and len(said) < 2100
+            else:
+                assert "2 agents" in said  # blank is "all"
