@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
@@ -27,6 +26,7 @@ from bot.calendar.client.answers import expect, model_of
 from bot.calendar.client.transport import Transport
 from bot.calendar.wire import CHANGES_PATH, INFO_PATH
 from bot.core.calendar import CalendarError, ChangeListener, SlotChanged, tell_listeners
+from bot.core.delays import Jitter, retry_delay
 from bot.core.shard_status import FeedHealth
 from bot.core.tasks import log_task_end
 
@@ -181,8 +181,9 @@ class ChangeFeed:
                 self._tell(SlotChanged(c.agent_id, c.slot_id) for c in page.changes)
 
     def _delay(self, failures: int) -> float:
-        ceiling = min(self._backoff_max, self._backoff_base * 2.0 ** (failures - 1))
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
+        return retry_delay(
+            failures, base_s=self._backoff_base, max_s=self._backoff_max, jitter=Jitter.EQUAL
+        )
 
     def _tell(self, changes: Iterable[SlotChanged]) -> None:
         tell_listeners(self._listeners, list(changes))
