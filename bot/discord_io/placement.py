@@ -53,6 +53,9 @@ log = logging.getLogger(__name__)
 
 #: Sharded shard 0 opens the next category when fewer free places than this are left.
 ROOM_AHEAD = 10
+#: After a refused category ahead (a full guild, missing permissions), wait this long before
+#: trying again: every channel made would otherwise ask (and log) once more.
+AHEAD_RETRY_S = 60.0
 #: What another shard's wake says when no category has room (the log and the wake error).
 WAITING_FOR_SHARD_0 = "waiting for shard 0 to open a wake category"
 
@@ -83,6 +86,7 @@ class ChannelPlacement:
         self._primary = primary
         #: Sharded shard 0: keeps free places ahead of need for the other shards.
         self.keeps_room_ahead = primary and room_ahead
+        self._ahead_refused_at: datetime | None = None
         self._occupancy = Occupancy(clock)
         #: Categories we opened that the listing may not show yet (id -> category, when).
         self._opened: dict[int, tuple[discord.CategoryChannel, datetime]] = {}
@@ -274,6 +278,9 @@ class ChannelPlacement:
         """
         if not self.keeps_room_ahead or self.lock.locked():
             return None  # a placement making room now looks again once it holds the lock
+        refused = self._ahead_refused_at
+        if refused is not None and self._clock.now() - refused < timedelta(seconds=AHEAD_RETRY_S):
+            return None
         async with self.lock:
             try:
                 guild = await self._access.guild()
@@ -291,13 +298,16 @@ class ChannelPlacement:
                 )
                 category = await self._create_category(guild, categories)
             except WakeError as exc:
+                self._ahead_refused_at = self._clock.now()
                 log.warning("could not open a wake category ahead of need: %s", exc)
                 return None
             except DISCORD_FAILURES as exc:
+                self._ahead_refused_at = self._clock.now()
                 log.warning(
                     "could not open a wake category ahead of need: %s", describe_failure(exc)
                 )
                 return None
+            self._ahead_refused_at = None
             self._opened[category.id] = (category, self._clock.now())
             return category
 

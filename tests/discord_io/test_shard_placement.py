@@ -15,8 +15,8 @@ import pytest
 from bot.core.agents import AgentConfig
 from bot.core.clock import FakeClock
 from bot.core.state import StateStore
-from bot.discord_io.placement import ROOM_AHEAD, WAITING_FOR_SHARD_0
-from testkit.fakediscord import FakeDiscord
+from bot.discord_io.placement import AHEAD_RETRY_S, ROOM_AHEAD, WAITING_FOR_SHARD_0
+from testkit.fakediscord import DEFAULT_BOT_PERMISSIONS, FakeDiscord
 from tests.discord_io.conftest import (
     GUILD_CHANNELS,
     categories,
@@ -136,5 +136,10 @@ async def test_a_refused_category_ahead_is_logged_not_raised(
     waker = channel_waker(client, fake, state, clock, room_ahead=True)
     with caplog.at_level(logging.WARNING, "bot.discord_io.placement"):
         assert await waker.placement.keep_room_ahead() is None
-    assert any("ahead of need" in r.getMessage() for r in caplog.records)
-    assert categories(fake) == []
+        assert await waker.placement.keep_room_ahead() is None  # not asked again at once
+    assert len([r for r in caplog.records if "ahead of need" in r.getMessage()]) == 1
+    assert categories(fake) == [] and _category_posts(fake) == 1
+    fake.set_bot_permissions(DEFAULT_BOT_PERMISSIONS)
+    await clock.advance(AHEAD_RETRY_S)
+    opened = await waker.placement.keep_room_ahead()
+    assert opened is not None and [c["id"] for c in categories(fake)] == [str(opened.id)]
