@@ -48,6 +48,7 @@ from bot.discord_io.channel_rules import (
 from bot.discord_io.errors import DISCORD_FAILURES, WakeError, describe_failure
 from bot.discord_io.guild_access import GuildAccess, Listing
 from bot.discord_io.occupancy import FORGET_AFTER_S, Occupancy
+from bot.discord_io.overwrites import WakeOverwrites
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +59,6 @@ ROOM_AHEAD = 10
 AHEAD_RETRY_S = 60.0
 #: What another shard's wake says when no category has room (the log and the wake error).
 WAITING_FOR_SHARD_0 = "waiting for shard 0 to open a wake category"
-
-Overwrites = dict[discord.Role | discord.Member | discord.Object, discord.PermissionOverwrite]
 
 
 class ChannelPlacement:
@@ -80,8 +79,7 @@ class ChannelPlacement:
         self._ledger = ledger
         self._clock = clock
         self._category_name = category_name
-        self._admin_role_id = admin_role_id
-        self._warned_admin_role = False
+        self._overwrites = WakeOverwrites(access, admin_role_id)
         #: Shard 0 (or unsharded): opens categories and deletes ended channels to make room.
         self._primary = primary
         #: Sharded shard 0: keeps free places ahead of need for the other shards.
@@ -143,37 +141,6 @@ class ChannelPlacement:
 
     # ---- making -----------------------------------------------------------------
 
-    def _overwrites(self, guild: discord.Guild, *, agent_user_id: int | None) -> Overwrites:
-        everyone = guild.default_role
-        if everyone is None:  # a guild object without its roles: never expected
-            raise WakeError(f"guild {guild.id} came without its @everyone role")
-        # @everyone must be the Role itself: a discord.Object would be sent as a
-        # *member* overwrite and the channel would not be private.
-        overwrites: Overwrites = {
-            everyone: discord.PermissionOverwrite(view_channel=False),
-            discord.Object(id=self._access.me_id()): discord.PermissionOverwrite(
-                view_channel=True, send_messages=True, manage_channels=True
-            ),
-        }
-        if agent_user_id is not None:
-            overwrites[discord.Object(id=agent_user_id)] = discord.PermissionOverwrite(
-                view_channel=True, send_messages=True, read_message_history=True
-            )
-        if self._admin_role_id is not None:
-            role = guild.get_role(self._admin_role_id)
-            if role is not None:
-                overwrites[role] = discord.PermissionOverwrite(
-                    view_channel=True, send_messages=True
-                )
-            elif not self._warned_admin_role:
-                self._warned_admin_role = True
-                log.warning(
-                    "ADMIN_ROLE_ID %s is not a role of guild %s; wake channels are made without it",
-                    self._admin_role_id,
-                    guild.id,
-                )
-        return overwrites
-
     async def create_channel(
         self,
         guild: discord.Guild,
@@ -193,7 +160,7 @@ class ChannelPlacement:
                     name,
                     category=category,
                     topic=channel_topic(slot),
-                    overwrites=self._overwrites(guild, agent_user_id=user_id),
+                    overwrites=self._overwrites.for_channel(guild, agent_user_id=user_id),
                     reason=f"wake agent {agent.id} for slot {slot.id}",
                 )
                 made = channel.id
@@ -338,7 +305,7 @@ class ChannelPlacement:
         try:
             category = await guild.create_category(
                 name,
-                overwrites=self._overwrites(guild, agent_user_id=None),
+                overwrites=self._overwrites.for_channel(guild, agent_user_id=None),
                 reason="wake channels for agents"
                 + ("" if index == 1 else f" (the first {index - 1} categories are full)"),
             )
