@@ -23,7 +23,7 @@ from bot.presenters.discord_embed import (
     finish_embed,
 )
 from bot.presenters.formatting import clock_time, cut, escape, fit_lines, relative, status_label
-from bot.presenters.status_elsewhere import elsewhere_lines, feed_line, shard_name
+from bot.presenters.status_elsewhere import elsewhere_lines, feed_line, next_line, shard_name
 
 
 def status_lines(
@@ -58,14 +58,7 @@ def status_lines(
     if nxt is None:
         lines.append("Next: nothing pending")
     else:
-        when = clock_time(nxt.at, tz, today)
-        timing = (
-            f"due since {when} ({relative(nxt.at, now)})"
-            if nxt.at <= now
-            else f"at {when} ({relative(nxt.at, now)})"
-        )
-        title = escape(nxt.title) or "(untitled)"
-        lines.append(f"Next: **{title}** (`{nxt.id}`) {timing} · prio {nxt.priority}")
+        lines.append(next_line(nxt.title, nxt.id, nxt.at, nxt.priority, now, tz))
     if snap.pending_count:
         extra = []
         if snap.deferred_count:

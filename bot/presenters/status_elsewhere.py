@@ -39,13 +39,7 @@ def elsewhere_lines(status: CalendarAgentStatus, tz: ZoneInfo) -> list[str]:
     if nxt is None:
         lines.append("Next: nothing pending today")
     else:
-        when = clock_time(nxt.scheduled_at, tz, today)
-        timing = (
-            f"due since {when} ({relative(nxt.scheduled_at, now)})"
-            if nxt.scheduled_at <= now
-            else f"at {when} ({relative(nxt.scheduled_at, now)})"
-        )
-        lines.append(f"Next: {_slot(nxt)} {timing} · prio {nxt.priority}")
+        lines.append(next_line(nxt.title, nxt.id, nxt.scheduled_at, nxt.priority, now, tz))
     if status.pending_count:
         lines.append(f"Pending today: {status.pending_count}")
     beat = status.last_heartbeat_at
@@ -59,7 +53,20 @@ def elsewhere_lines(status: CalendarAgentStatus, tz: ZoneInfo) -> list[str]:
 
 
 def _slot(slot: Slot) -> str:
-    return f"**{escape(slot.title) or '(untitled)'}** (`{slot.id}`)"
+    return _named(slot.title, slot.id)
+
+
+def _named(title: str, slot_id: str) -> str:
+    return f"**{escape(title) or '(untitled)'}** (`{slot_id}`)"
+
+
+def next_line(
+    title: str, slot_id: str, at: datetime, priority: int, now: datetime, tz: ZoneInfo
+) -> str:
+    """The slot an agent is woken for next: due since when, or at what time (any shard's)."""
+    when = clock_time(at, tz, local_day(now, tz))
+    timing = f"due since {when}" if at <= now else f"at {when}"
+    return f"Next: {_named(title, slot_id)} {timing} ({relative(at, now)}) · prio {priority}"
 
 
 def feed_line(feed: FeedHealth, now: datetime, tz: ZoneInfo, sync_interval_s: float) -> str:
