@@ -215,9 +215,11 @@ class CommandCog(commands.Cog):
         self.moderator.agent(name)  # raises UnknownAgent listing the configured ones
         return name
 
-    def agent_choices(self, current: str) -> list[app_commands.Choice[str]]:
-        """Configured agents matching what was typed: prefix matches first."""
-        return matching_agents(self.moderator.agent_ids, current)
+    def agent_choices(
+        self, current: str, among: Iterable[str] | None = None
+    ) -> list[app_commands.Choice[str]]:
+        """Configured agents (this shard's, or `among`) matching what was typed: prefix first."""
+        return matching_agents(self.moderator.agent_ids if among is None else among, current)
 
     async def channel_ref(self, slot_id: str) -> tuple[int, str] | None:
         """The slot's wake channel (id, clickable text), if it has a live one."""

@@ -22,10 +22,10 @@ from bot.app.wiring import (
     close_waker_chain,
     unwakeable_agents,
 )
-from bot.calendar.client import HttpCalendar
 from bot.core.agents import AgentConfig
 from bot.core.calendar import Calendar
 from bot.core.clock import Clock
+from bot.core.shard_status import feed_health
 from bot.core.state import StateStore
 from bot.core.tasks import CLOSE_BOT_S, CLOSE_STEP_S, IN_FLIGHT_GRACE_S, cancel_and_wait
 from bot.metrics import ModeratorMetrics, attach_discord
@@ -37,9 +37,7 @@ log = logging.getLogger(__name__)
 def feed_state(calendar: Calendar) -> Callable[[], bool]:
     """Whether changes reach the moderator at once: the HTTP client's feed answering, or
     the embedded calendar, which tells it in-process after every commit (DESIGN §4.1)."""
-    if isinstance(calendar, HttpCalendar):
-        return lambda: calendar.change_feed_up
-    return lambda: True
+    return lambda: feed_health(calendar).live
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,6 +82,7 @@ class PrivateChannelWaker:
         clock: Clock | None = None,
         guild_refresh_s: float = 300.0,
         primary: bool = True,
+        room_ahead: bool = False,
     ) -> None:
         clock = clock or SystemClock()
         self._access = GuildAccess(client, guild_id, clock, refresh_s=guild_refresh_s)
@@ -92,6 +93,8 @@ class PrivateChannelWaker:
             clock,
             category_name=category_name,
             admin_role_id=admin_role_id,
+            primary=primary,
+            room_ahead=room_ahead,
         )
         self._retention = timedelta(seconds=retention_s)
         #: Shard 0 (or unsharded): it alone sweeps leftovers in the wake categories.
@@ -101,6 +104,11 @@ class PrivateChannelWaker:
         #: Set by the cogs that answer the buttons: they go out with the wake
         #: message itself, not in an edit after it (one Discord call fewer).
         self.controls: Controls | None = None
+
+    @property
+    def placement(self) -> ChannelPlacement:
+        """Where channels go; shard 0's cogs keep its categories' room ahead of need."""
+        return self._placement
 
     # ---- Waker ----------------------------------------------------------
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiohttp import web
@@ -13,6 +14,7 @@ from aiohttp import web
 from bot.calendar.client import HttpCalendar
 from bot.calendar.store import EmbeddedCalendar
 from bot.core.calendar import SlotChanged
+from bot.core.shard_status import FeedHealth
 from tests.calendar.conftest import TOKEN, TZ, Handler, Served, slot_body
 
 
@@ -114,6 +116,7 @@ async def test_a_v1_server_makes_the_client_fall_back_without_errors(
         await client.follow(heard)  # said once, tried once
     unfollow()
     assert not client.change_feed_up
+    assert client.change_feed_health == FeedHealth(live=False, missing=True)  # for /status
     notices = [r for r in caplog.records if "no change feed" in r.getMessage()]
     assert len(notices) == 1 and notices[0].levelno == logging.WARNING
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
@@ -138,8 +141,12 @@ async def test_a_failing_feed_is_down_then_recovers_and_delivers(
     async with asyncio.timeout(30):
         while client.change_feed_up:  # noqa: ASYNC110 - the client's state, no event to wait on
             await asyncio.sleep(0.01)
+    down = client.change_feed_health
+    assert not down.live and not down.missing and down.down_since is not None
+    assert abs(datetime.now(UTC) - down.down_since) < timedelta(minutes=5)
     failing["on"] = False
     await assert_a_store_write_is_heard(store, client, heard, "bob")
+    assert client.change_feed_health == FeedHealth(live=True)
 
 
 async def test_a_reset_re_reads_every_known_agent(
