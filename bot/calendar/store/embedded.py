@@ -129,6 +129,10 @@ class EmbeddedCalendar(SeriesCalls):
     def timezone(self) -> ZoneInfo:
         return self._tz
 
+    def now(self) -> datetime:
+        """The calendar's clock, for what is windowed around now (the ICS feed)."""
+        return self._clock.now()
+
     def _ensure_open(self) -> None:
         if self._closed:
             raise CalendarUnavailable("the embedded calendar is closed")
