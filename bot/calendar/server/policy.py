@@ -87,6 +87,7 @@ _AGENT_ROUTES = frozenset(
         ("GET", SERIES_PATH),
         ("GET", f"{SERIES_PATH}/{{series_id}}"),
         ("GET", FEED_ROUTE),
+        ("POST", FEED_ROUTE),  # importing into its own calendar
     }
 )
 
@@ -175,7 +176,7 @@ async def _check_agent_call(request: web.Request, own: str) -> None:
 async def access(request: web.Request, handler: Handler) -> web.StreamResponse:
     """The one gate: 401 without valid credentials, 403 for what the caller may not do."""
     authorization = request.headers.get("Authorization")
-    feed = _canonical(request) == FEED_ROUTE
+    feed = request.method == "GET" and _canonical(request) == FEED_ROUTE
     if feed and authorization is None and "token" in request.query:
         authorization = f"Bearer {request.query['token']}"
     caller = request.app[POLICY_KEY].identify(authorization)

@@ -26,6 +26,7 @@ from bot.calendar.store.agents import beat, checked_batch, read_agent_status
 from bot.calendar.store.days import day_bounds, day_etag, etag_matches
 from bot.calendar.store.edits import apply_edit, checked_edit
 from bot.calendar.store.feed import FeedPage, read_page
+from bot.calendar.store.import_calls import ImportCalls
 from bot.calendar.store.notify import ChangeWatch
 from bot.calendar.store.occurrences import (
     materialise,
@@ -85,7 +86,7 @@ log = logging.getLogger(__name__)
 FEATURES: frozenset[str] = frozenset({"series"})
 
 
-class EmbeddedCalendar(SeriesCalls):
+class EmbeddedCalendar(SeriesCalls, ImportCalls):
     """The `Calendar` protocol over SQLite, with one connection and one write lock."""
 
     def __init__(
