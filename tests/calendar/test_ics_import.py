@@ -19,7 +19,7 @@ from bot.calendar.ics.plan import plan_import
 from bot.calendar.server import start_server
 from bot.calendar.store import EmbeddedCalendar
 from bot.calendar.store.imports import HISTORY_NOTE, ImportOutcome
-from bot.core.models import Action, SlotStatus
+from bot.core.models import SlotStatus
 from tests.calendar.conftest import START, TOKEN, TZ
 from tests.calendar.ics_files import vevent, write
 
