@@ -130,3 +130,8 @@ async def test_the_feed_token_never_reaches_the_log(
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert FEED in logged and "REDACTED" in logged
     assert secret not in logged and TOKEN not in logged
+
+
+async def test_the_calendar_says_it_serves_ics(base: str, http: aiohttp.ClientSession) -> None:
+    async with http.get(f"{base}/calendar", headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+        assert "ics" in (await resp.json())["features"]
