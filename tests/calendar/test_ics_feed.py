@@ -165,3 +165,19 @@ async def test_series_until_is_written_in_utc(calendars: list[EmbeddedCalendar])
     )
     ics = await agent_feed(calendar, AGENT, Window.around(moment), timezone=BERLIN, stamp=moment)
     assert b"UNTIL=20260610T070000Z" in ics
+
+
+async def test_an_ended_series_ends_at_its_last_instance(
+    calendars: list[EmbeddedCalendar],
+) -> None:
+    moment = datetime(2026, 6, 1, 12, tzinfo=BERLIN)
+    calendar, clock = await open_at(moment)
+    calendars.append(calendar)
+    series = await calendar.create_series(
+        SeriesCreate(agent_id=AGENT, rrule="FREQ=DAILY;COUNT=50", start="2026-06-01T13:00")
+    )
+    await clock.advance(3 * 86400)
+    await calendar.end_series(series.id)
+    now = clock.now()
+    ics = await agent_feed(calendar, AGENT, Window.around(now), timezone=BERLIN, stamp=now)
+    assert b"RRULE:FREQ=DAILY;UNTIL=20260603T110000Z" in ics

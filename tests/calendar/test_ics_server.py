@@ -135,3 +135,46 @@ async def test_the_feed_token_never_reaches_the_log(
 async def test_the_calendar_says_it_serves_ics(base: str, http: aiohttp.ClientSession) -> None:
     async with http.get(f"{base}/calendar", headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
         assert "ics" in (await resp.json())["features"]
+
+
+ONE_EVENT = (
+    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:u1\r\n"
+    "DTSTART:20260110T090000Z\r\nSUMMARY:posted\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("credential", "status"),
+    [
+        (TOKEN, 200),
+        (token(TokenKind.AGENT, "alice"), 200),
+        (token(TokenKind.FEED, "alice"), 403),
+        (token(TokenKind.AGENT, "bob"), 403),
+        ("wrong", 401),
+    ],
+)
+async def test_who_may_import(
+    base: str, http: aiohttp.ClientSession, credential: str, status: int
+) -> None:
+    headers = {"Authorization": f"Bearer {credential}", "Content-Type": "text/calendar"}
+    async with http.post(base + FEED, data=ONE_EVENT, headers=headers) as resp:
+        assert resp.status == status
+        answer = await resp.json()
+    async with http.get(f"{base}{FEED}?token={TOKEN}") as resp:
+        stored = "posted" in await resp.text()
+    assert stored == (status == 200)
+    if status == 200:
+        assert answer == {"created": 1, "updated": 0, "unchanged": 0, "skipped": []}
+
+
+async def test_a_refused_upload_stores_nothing(base: str, http: aiohttp.ClientSession) -> None:
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    cut_off = ONE_EVENT.replace("END:VCALENDAR\r\n", "").replace("END:VEVENT\r\n", "")
+    for body, said in (("not a calendar", "not an iCalendar file"), (cut_off, "cut off")):
+        async with http.post(base + FEED, data=body, headers=headers) as resp:
+            assert resp.status == 422
+            answer = await resp.json()
+        assert answer["error"] == "bad_ics" and said in answer["detail"]
+        assert "/tmp" not in answer["detail"]
+    async with http.get(f"{base}{FEED}?token={TOKEN}") as resp:
+        assert "posted" not in await resp.text()

@@ -162,7 +162,7 @@ def _series_events(
     master.add("uid", series.id)
     master.add("dtstart", _wall(recurrence.start, zone))
     _with_fields(master, series, stamp)
-    master.add("rrule", vRecur.from_ical(_utc_until(series.rrule, zone)))
+    master.add("rrule", vRecur.from_ical(_feed_rule(series, recurrence, zone)))
     master.add("status", "CONFIRMED")
     master.add("x-moderator-status", SlotStatus.NOT_STARTED.value)
     listed_ids = {slot.id for slot in listed}
@@ -198,6 +198,15 @@ def _as_series_makes_it(slot: Slot, series: Series, nominal_at: datetime) -> boo
 def _wall(nominal: datetime, zone: ZoneInfo) -> datetime:
     """A wall time written with its zone's TZID: fold 0, as the calendar places it (§3.1)."""
     return nominal.replace(tzinfo=zone, fold=0)
+
+
+def _feed_rule(series: Series, recurrence: Recurrence, zone: ZoneInfo) -> str:
+    """The rule as RFC 5545 writes it; an ended series ends at its last instance (UNTIL)."""
+    last = None if series.ended_at is None else recurrence.latest(series.ended_at)
+    if last is None:
+        return _utc_until(series.rrule, zone)
+    kept = [p for p in series.rrule.split(";") if p.partition("=")[0] not in ("COUNT", "UNTIL")]
+    return ";".join([*kept, f"UNTIL={last.at.astimezone(UTC).strftime(OCCURRENCE_STAMP)}Z"])
 
 
 def _utc_until(rule: str, zone: ZoneInfo) -> str:
