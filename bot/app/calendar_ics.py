@@ -25,7 +25,6 @@ from bot.app.cli_values import UsageError, agent_option, parse_at
 from bot.app.settings import Settings
 from bot.calendar.ics.export import FEED_AHEAD, FEED_BACK, Window, agent_feed
 from bot.calendar.ics.read import IcsFileError
-from bot.calendar.store.imports import ImportOutcome
 from bot.presenters.formatting import one_line
 
 
@@ -72,25 +71,23 @@ async def import_command(args: argparse.Namespace, settings: Settings) -> int:
                 outcome = await calendar.import_batch(agent_id, plan.series, plan.slots)
             finally:
                 await calendar.close()
-            skipped = [(r.name, r.reason) for r in plan.refused] + outcome.kept
+            outcome.skipped[:0] = [(r.name, r.reason) for r in plan.refused]
         else:
             token = settings.calendar_token
-            answer = await upload_ics(
+            outcome = await upload_ics(
                 settings.calendar_url,
                 token.get_secret_value() if token is not None else None,
                 agent_id,
                 path,
             )
-            outcome = ImportOutcome(answer.created, answer.updated, answer.unchanged)
-            skipped = answer.skipped
     except IcsFileError as exc:
         print(f"error: nothing imported: {one_line(str(exc), 500)}", file=sys.stderr)
         return 1
-    for name, reason in skipped:
+    for name, reason in outcome.skipped:
         print(f"skipped {one_line(name, 220)}: {one_line(reason, 300)}")
     print(
         f"{path.name} for {agent_id}: {outcome.created} new, {outcome.updated} updated, "
-        f"{outcome.unchanged} unchanged, {len(skipped)} skipped"
+        f"{outcome.unchanged} unchanged, {len(outcome.skipped)} skipped"
     )
     return 0
 

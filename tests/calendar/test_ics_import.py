@@ -15,10 +15,11 @@ import pytest
 
 from bot.calendar.client.ics import upload_ics
 from bot.calendar.ics.convert import stable_id
+from bot.calendar.ics.outcome import ImportOutcome
 from bot.calendar.ics.plan import plan_import
 from bot.calendar.server import start_server
 from bot.calendar.store import EmbeddedCalendar
-from bot.calendar.store.imports import HISTORY_NOTE, ImportOutcome
+from bot.calendar.store.imports import HISTORY_NOTE
 from bot.core.models import SlotStatus
 from tests.calendar.conftest import START, TOKEN, TZ
 from tests.calendar.ics_files import vevent, write
@@ -37,7 +38,7 @@ async def importer(
         async def embedded(path: Path) -> ImportOutcome:
             plan = plan_import(path, AGENT, store.timezone)
             outcome = await store.import_batch(AGENT, plan.series, plan.slots)
-            outcome.kept[:0] = [(r.name, r.reason) for r in plan.refused]
+            outcome.skipped[:0] = [(r.name, r.reason) for r in plan.refused]
             return outcome
 
         yield embedded
@@ -45,8 +46,7 @@ async def importer(
     runner, port = await start_server(store, "127.0.0.1", 0, token=TOKEN)
 
     async def served(path: Path) -> ImportOutcome:
-        answer = await upload_ics(f"http://127.0.0.1:{port}", TOKEN, AGENT, path)
-        return ImportOutcome(answer.created, answer.updated, answer.unchanged, answer.skipped)
+        return await upload_ics(f"http://127.0.0.1:{port}", TOKEN, AGENT, path)
 
     try:
         yield served
@@ -90,7 +90,7 @@ async def test_import_then_again_updates_never_duplicates(
     importer: Importer, store: EmbeddedCalendar, tmp_path: Path
 ) -> None:
     first = await importer(plan_file(tmp_path))
-    assert (first.created, first.updated, first.kept) == (5, 0, [])
+    assert (first.created, first.updated, first.skipped) == (5, 0, [])
     single = await store.get_slot(stable_id(AGENT, "one@example"))
     assert single.scheduled_at == datetime(2026, 1, 6, 10, tzinfo=TZ)
     assert (single.title, single.prompt, single.priority) == ("review", "look at the PRs", 80)
@@ -112,7 +112,7 @@ async def test_import_then_again_updates_never_duplicates(
     before = await store.list_slots(agent_id=AGENT)
 
     again = await importer(plan_file(tmp_path))
-    assert (again.created, again.updated, again.unchanged) == (0, 0, 5 - len(again.kept))
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 5 - len(again.skipped))
     assert await store.list_slots(agent_id=AGENT) == before
 
     changed = await importer(plan_file(tmp_path, title="daily sync"))
@@ -139,5 +139,5 @@ async def test_started_slots_keep_the_calendars_state(
     )
     path = write(tmp_path / "a.ics", vevent("x@example", "DTSTART:20260301T090000", "SUMMARY:b"))
     outcome = await importer(path)
-    assert outcome.kept and "already CANCELLED" in outcome.kept[0][1]
+    assert outcome.skipped and "already CANCELLED" in outcome.skipped[0][1]
     assert (await store.get_slot(slot_id)).title == "a"

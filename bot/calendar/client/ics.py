@@ -7,12 +7,12 @@ the import again, which updates rather than duplicates.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
+from bot.calendar.ics.outcome import ImportOutcome
 from bot.calendar.wire import ICS_PATH
 from bot.core.calendar import BadRequest, CalendarAuthError, CalendarUnavailable
 from bot.net import TRANSIENT_NETWORK_ERRORS
@@ -26,15 +26,7 @@ _FAILED: tuple[type[BaseException], ...] = (
 IMPORT_TIMEOUT_S = 300.0
 
 
-@dataclass
-class ImportAnswer:
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-
-
-async def upload_ics(base_url: str, token: str | None, agent_id: str, path: Path) -> ImportAnswer:
+async def upload_ics(base_url: str, token: str | None, agent_id: str, path: Path) -> ImportOutcome:
     """Import `path` for `agent_id` on the calendar at `base_url`; its refusal is raised."""
     headers = {"Content-Type": "text/calendar; charset=utf-8"}
     if token:
@@ -53,7 +45,7 @@ async def upload_ics(base_url: str, token: str | None, agent_id: str, path: Path
         raise CalendarUnavailable(f"the calendar answered {status} without a JSON object")
     if status == 200:
         skipped = [(str(s.get("event")), str(s.get("reason"))) for s in answer.get("skipped", [])]
-        return ImportAnswer(
+        return ImportOutcome(
             int(answer.get("created", 0)),
             int(answer.get("updated", 0)),
             int(answer.get("unchanged", 0)),

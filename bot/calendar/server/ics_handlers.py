@@ -75,7 +75,7 @@ async def import_ics(request: web.Request) -> web.StreamResponse:
         except IcsFileError as exc:
             raise ApiError(422, "bad_ics", str(exc).replace(str(path), "the file")) from None
     outcome = await calendar.import_batch(agent_id, plan.series, plan.slots)
-    skipped = [(r.name, r.reason) for r in plan.refused] + outcome.kept
+    skipped = [(r.name, r.reason) for r in plan.refused] + outcome.skipped
     return web.json_response(
         {
             "created": outcome.created,

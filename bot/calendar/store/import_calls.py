@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo
 
 import aiosqlite
 
-from bot.calendar.store.imports import ImportedSeries, ImportedSlot, ImportOutcome, import_all
+from bot.calendar.ics.outcome import ImportOutcome
+from bot.calendar.store.imports import ImportedSeries, ImportedSlot, import_all
 from bot.core.clock import Clock
 from bot.core.validation import check_known_agent
 

@@ -20,13 +20,14 @@ import_batch`), so a refusal anywhere rolls back the whole file.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiosqlite
 
+from bot.calendar.ics.outcome import ImportOutcome
 from bot.calendar.store.edits import apply_edit
 from bot.calendar.store.notify import record_series_change
 from bot.calendar.store.occurrences import materialise
@@ -80,16 +81,6 @@ class ImportedSlot:
     recurrence: datetime | None = None
 
 
-@dataclass
-class ImportOutcome:
-    """What one file did: counts, and each event kept out with its reason."""
-
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    kept: list[tuple[str, str]] = field(default_factory=list)
-
-
 async def import_series(
     db: aiosqlite.Connection,
     item: ImportedSeries,
@@ -111,11 +102,11 @@ async def import_series(
         outcome.created += 1
         return
     if old.ended_at is not None:
-        outcome.kept.append((item.name, "its series has ended; kept as it is"))
+        outcome.skipped.append((item.name, "its series has ended; kept as it is"))
         return
     fixed = (recurrence.rule, recurrence.start.isoformat(), recurrence.zone.key)
     if fixed != (old.rrule, old.start, old.timezone):
-        outcome.kept.append(
+        outcome.skipped.append(
             (
                 item.name,
                 "its RRULE, DTSTART or time zone changed since it was imported, and a series "
@@ -188,7 +179,7 @@ async def import_slot(
 
 
 def _keep_out(item: ImportedSlot, outcome: ImportOutcome, reason: str) -> None:
-    outcome.kept.append((item.name, reason))
+    outcome.skipped.append((item.name, reason))
 
 
 def _new_slot(slot_id: str, agent_id: str, new: SlotCreate, cancelled: bool, now: datetime) -> Slot:
