@@ -89,3 +89,17 @@ def test_bad_usage_is_one_line(
     ran = calendar(capsys, *args)
     assert ran.code == 2
     assert said in ran.one_line_error()
+
+
+def test_export_reads_a_long_range_a_quarter_at_a_time(
+    shell: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    winter = vevent("w@example", "DTSTART:20990110T090000Z", "SUMMARY:winter")
+    summer = vevent("s@example", "DTSTART:20990810T090000Z", "SUMMARY:summer")
+    path = write(shell / "year.ics", winter, summer)
+    assert calendar(capsys, "import", str(path), "--agent", "alice").code == 0
+    window = ("--from", "2099-01-01T00:00", "--to", "2099-12-31T00:00")
+    ran = calendar(capsys, "export", "--agent", "alice", *window)
+    assert ran.code == 0, ran.err
+    events = icalendar.Calendar.from_ical(ran.out).walk("VEVENT")
+    assert sorted(str(e["SUMMARY"]) for e in events) == ["summer", "winter"]

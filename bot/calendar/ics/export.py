@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Event, vRecur
 
+from bot.core.limits import RANGE_MAX_DAYS
 from bot.core.models import Series, Slot, SlotStatus
 from bot.core.series import (
     OCCURRENCE_STAMP,
@@ -75,8 +76,14 @@ def ics_priority(priority: int) -> int:
 async def agent_feed(
     source: FeedSource, agent_id: str, window: Window, *, timezone: ZoneInfo, stamp: datetime
 ) -> bytes:
-    """The agent's ICS for `window`, read from `source` (one range list, one series list)."""
-    slots = await source.list_range(agent_id, window.start, window.end)
+    """The agent's ICS for `window`, read from `source` (its range list, a quarter at a time,
+    and its series list)."""
+    slots: list[Slot] = []
+    start = window.start
+    while start < window.end:
+        end = min(window.end, start + timedelta(days=RANGE_MAX_DAYS))
+        slots += await source.list_range(agent_id, start, end)
+        start = end
     series = await source.list_series(agent_id)
     return build_feed(agent_id, slots, series, window, timezone=timezone, stamp=stamp)
 

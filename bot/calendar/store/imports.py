@@ -160,9 +160,13 @@ async def import_slot(
     old = readable_slot(row, tz)
     if old.agent_id != agent_id:
         return _keep_out(item, outcome, f"its id {slot_id} belongs to agent {old.agent_id}")
-    if old.status not in PENDING_STATUSES:
-        return _keep_out(item, outcome, f"already {old.status.value}: the calendar's state stands")
     changes = _changed(old, new, (*_SLOT_FIELDS, "prompt", "event_data"))
+    wanted = bool(changes) or (item.cancelled and old.status is not SlotStatus.CANCELLED)
+    if old.status not in PENDING_STATUSES:
+        if not wanted:  # e.g. history imported before, or a slot that ran as planned
+            outcome.unchanged += 1
+            return None
+        return _keep_out(item, outcome, f"already {old.status.value}: the calendar's state stands")
     if changes:
         edit = SlotEdit.model_validate(changes)
         await apply_edit(db, slot_id, edit, agent_id=agent_id, now_us=now_us, tz=tz)
