@@ -131,6 +131,10 @@ EVENT_REFUSALS = {
     "bad date": (vevent("h", "DTSTART:2026-01-10"), "DTSTART"),
     "year 9999": (vevent("i", "DTSTART:99991231T230000Z"), "DTSTART"),
     "bad priority": (vevent("j", "DTSTART:20260110T090000Z", "PRIORITY:high"), "PRIORITY"),
+    "parser trips": (
+        vevent("m", "DTSTART:20260110T090000Z", "CATEGORIES;VALUE=DATE:20260101"),
+        "malformed",
+    ),
     "rdate": (
         vevent("k", "DTSTART:20260110T090000Z", "RRULE:FREQ=DAILY", "RDATE:20260120T090000Z"),
         "RDATE",

@@ -46,7 +46,11 @@ _ICS_NAMES = {
 }
 
 
-class Refused(ValueError):
+#: What icalendar raises on text it cannot read (it is not consistent about which).
+_PARSER_FAILURES = (ValueError, TypeError, IndexError, KeyError, AttributeError, OverflowError)
+
+
+class Refused(Exception):
     """The event cannot be imported: `reason` says why, for the listing."""
 
 
@@ -71,13 +75,12 @@ def convert(
         return _convert(raw, agent_id, zone)
     except Refused as exc:
         return Refusal(raw.name, str(exc))
+    except _PARSER_FAILURES as exc:  # icalendar on hostile text: the event is malformed
+        return Refusal(raw.name, f"malformed: {_short(exc)}")
 
 
 def _convert(raw: RawEvent, agent_id: str, zone: ZoneInfo) -> ImportedSeries | ImportedSlot:
-    try:
-        event = Component.from_ical(raw.text())
-    except (ValueError, IndexError, KeyError) as exc:
-        raise Refused(f"malformed: {_short(exc)}") from None
+    event = Component.from_ical(raw.text())
     uid = str(event.get("UID", "")).strip()
     if not uid:
         raise Refused("no UID: an import is keyed by UID, so it cannot be found again")
