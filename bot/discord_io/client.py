@@ -44,6 +44,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.calendar.ics.links import FeedLinks
 from bot.core.agents import AgentConfig
 from bot.core.calendar import Calendar
 from bot.core.clock import Clock
@@ -97,6 +98,8 @@ class BotOptions:
     check_interval_s: float
     #: `SHARD=i/n` (None: this moderator handles every agent and every interaction).
     shard: Shard | None = None
+    #: Where agents' ICS feeds are served, for `/schedule feed:true` (None: not served).
+    feed_links: FeedLinks | None = None
 
 
 @dataclass(frozen=True, slots=True)

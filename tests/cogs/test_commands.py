@@ -40,7 +40,7 @@ async def test_the_commands_are_registered_in_the_guild(moderator_bot: BotHarnes
     assert by_name["slot"].get("default_member_permissions") is None
     assert by_name["sync"].get("default_member_permissions") is None
     schedule_options = [o["name"] for o in by_name["schedule"]["options"]]
-    assert schedule_options == ["agent", "date", "days", "view"]
+    assert schedule_options == ["agent", "date", "days", "view", "feed"]
     for name, options in (
         ("schedule", ["agent", "date"]),
         ("status", ["agent"]),

@@ -30,6 +30,7 @@ from bot.calendar.store.agents import beat, checked_batch, read_agent_status
 from bot.calendar.store.days import day_bounds, day_etag, etag_matches
 from bot.calendar.store.edits import apply_edit, checked_edit
 from bot.calendar.store.group_commit import GroupCommit, unavailable
+from bot.calendar.store.import_calls import ImportCalls
 from bot.calendar.store.in_thread import Step, run_now
 from bot.calendar.store.listings import ListingCalls
 from bot.calendar.store.notify import ChangeWatch
@@ -92,7 +93,7 @@ T = TypeVar("T")
 FEATURES: frozenset[str] = frozenset({"series"})
 
 
-class EmbeddedCalendar(SeriesCalls, ListingCalls):
+class EmbeddedCalendar(SeriesCalls, ListingCalls, ImportCalls):
     """The `Calendar` protocol over SQLite, with one connection and one write lock."""
 
     def __init__(
@@ -136,6 +137,10 @@ class EmbeddedCalendar(SeriesCalls, ListingCalls):
     @property
     def timezone(self) -> ZoneInfo:
         return self._tz
+
+    def now(self) -> datetime:
+        """The calendar's clock, for what is windowed around now (the ICS feed)."""
+        return self._clock.now()
 
     def _ensure_open(self) -> None:
         if self._closed:
