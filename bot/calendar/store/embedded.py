@@ -24,6 +24,7 @@ import aiosqlite
 
 from bot.calendar.store.agents import beat, checked_batch, read_agent_status
 from bot.calendar.store.days import day_bounds, day_etag, etag_matches
+from bot.calendar.store.dialect import Db, Row
 from bot.calendar.store.edits import apply_edit, checked_edit
 from bot.calendar.store.feed import FeedPage, read_page
 from bot.calendar.store.notify import ChangeWatch
@@ -134,7 +135,7 @@ class EmbeddedCalendar(SeriesCalls):
             raise CalendarUnavailable("the embedded calendar is closed")
 
     @asynccontextmanager
-    async def _read(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def _read(self) -> AsyncIterator[Db]:
         """Reads take the lock too, so they never see a write half done on the shared connection."""
         self._ensure_open()
         async with self._lock:
@@ -145,7 +146,7 @@ class EmbeddedCalendar(SeriesCalls):
                 raise CalendarUnavailable(f"embedded calendar error: {exc}") from None
 
     @asynccontextmanager
-    async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def _write(self) -> AsyncIterator[Db]:
         """One atomic transaction; any exception (a refusal included) rolls it back."""
         self._ensure_open()
         async with self._lock:
@@ -172,11 +173,11 @@ class EmbeddedCalendar(SeriesCalls):
                 raise CalendarUnavailable(f"embedded calendar error: {exc}") from None
             await self.changes.committed(self._db)
 
-    def _slots(self, rows: Iterable[sqlite3.Row]) -> list[Slot]:
+    def _slots(self, rows: Iterable[Row]) -> list[Slot]:
         return readable_slots(rows, self._tz)
 
     async def _with_occurrences(
-        self, db: aiosqlite.Connection, rows: Iterable[sqlite3.Row], agent_id: str, *span: int
+        self, db: Db, rows: Iterable[Row], agent_id: str, *span: int
     ) -> list[Slot]:
         """The rows' slots and the agent's untouched occurrences in [start, end) µs, by time."""
         start, end = (from_us(us, self._tz) for us in span)

@@ -30,8 +30,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Literal
 
-import aiosqlite
-
+from bot.calendar.store.dialect import Db
 from bot.core.calendar import CalendarError, ChangeListener, SlotChanged, tell_listeners
 from bot.core.clock import Clock
 from bot.core.models import SlotStatus
@@ -61,7 +60,7 @@ _SCAN = (
 )
 
 #: How the watch gets the store's connection: under the store's lock, as its reads do.
-Reader = Callable[[], AbstractAsyncContextManager[aiosqlite.Connection]]
+Reader = Callable[[], AbstractAsyncContextManager[Db]]
 
 
 class ChangeWatch:
@@ -95,7 +94,7 @@ class ChangeWatch:
 
         return unfollow
 
-    async def committed(self, db: aiosqlite.Connection) -> None:
+    async def committed(self, db: Db) -> None:
         """Our own write just committed (the caller holds the store's lock)."""
         if not self._listeners:
             return
@@ -129,7 +128,7 @@ class ChangeWatch:
             except CalendarError as exc:  # a closed or failing store: the sync still runs
                 log.warning("calendar change poll failed: %s", exc.detail)
 
-    async def _scan(self, db: aiosqlite.Connection) -> list[SlotChanged]:
+    async def _scan(self, db: Db) -> list[SlotChanged]:
         seen: dict[SlotChanged, None] = {}
         while True:
             rows = list(await db.execute_fetchall(_SCAN, (self._last_seq, SCAN_BATCH)))
@@ -150,19 +149,17 @@ class ChangeWatch:
         tell_listeners(self._listeners, changes)
 
 
-async def _max_seq(db: aiosqlite.Connection) -> int:
+async def _max_seq(db: Db) -> int:
     rows = list(await db.execute_fetchall("SELECT COALESCE(MAX(seq), 0) FROM slot_events"))
     return int(rows[0][0])
 
 
-async def _data_version(db: aiosqlite.Connection) -> int:
+async def _data_version(db: Db) -> int:
     rows = list(await db.execute_fetchall("PRAGMA data_version"))
     return int(rows[0][0])
 
 
-async def record_series_change(
-    db: aiosqlite.Connection, series_id: str, action: SeriesAction, at_us: int
-) -> None:
+async def record_series_change(db: Db, series_id: str, action: SeriesAction, at_us: int) -> None:
     """The line that tells the watch a series changed, inside the caller's write transaction."""
     await db.execute(
         "INSERT INTO slot_events (slot_id, at_us, action, from_status, to_status, note) "
