@@ -49,7 +49,9 @@ def find_binaries() -> Path | None:
         key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
         reverse=True,
     )
-    return next((p for p in candidates if (p / "initdb").exists() and (p / "pg_ctl").exists()), None)
+    return next(
+        (p for p in candidates if (p / "initdb").exists() and (p / "pg_ctl").exists()), None
+    )
 
 
 def in_ci() -> bool:
@@ -57,14 +59,16 @@ def in_ci() -> bool:
 
 
 def require_binaries() -> Path:
-    """The binaries' folder; skips the caller without them, but fails in CI (never skipped there)."""
+    """The binaries' folder; skips the caller without them, fails in CI (never skipped there)."""
     import pytest
 
     found = find_binaries()
     if found is None:
         message = "no PostgreSQL server binaries (initdb, pg_ctl) on PATH or in /usr/lib/postgresql"
         if in_ci():
-            pytest.fail(f"{message}: .ci/run must install Debian's postgresql package", pytrace=False)
+            pytest.fail(
+                f"{message}: .ci/run must install Debian's postgresql package", pytrace=False
+            )
         pytest.skip(message)
     return found
 
@@ -130,7 +134,7 @@ class PgCluster:
             "--no-sync",
         )
         pwfile.unlink()
-        options = [f"listen_addresses='127.0.0.1'", f"port={self.port}"]
+        options = ["listen_addresses='127.0.0.1'", f"port={self.port}"]
         options.append(f"unix_socket_directories='{self.root}'")
         with (self.data / "postgresql.conf").open("a", encoding="utf-8") as conf:
             conf.write("\n".join([*options, *_FAST]) + "\n")
@@ -145,13 +149,15 @@ class PgCluster:
         self.stop("immediate")
         shutil.rmtree(self.root, ignore_errors=True)
 
-    def url(self, database: str = "postgres", *, user: str = ADMIN, password: str | None = None) -> str:
+    def url(
+        self, database: str = "postgres", *, user: str = ADMIN, password: str | None = None
+    ) -> str:
         secret = ADMIN_PASSWORD if password is None and user == ADMIN else (password or "")
         auth = quote(user, safe="") + (":" + quote(secret, safe="") if secret else "")
         return f"postgresql://{auth}@127.0.0.1:{self.port}/{quote(database, safe='')}"
 
     def sql(self, statement: str, database: str = "postgres") -> None:
-        """Run one statement as the superuser (autocommit: CREATE DATABASE may not be in a block)."""
+        """One statement as the superuser, autocommitted (CREATE DATABASE may not be in a block)."""
         import psycopg
 
         with psycopg.connect(self.url(database), autocommit=True) as conn:
