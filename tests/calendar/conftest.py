@@ -90,7 +90,7 @@ def pg_url(request: pytest.FixtureRequest) -> str:
 
 
 async def open_pg(url: str, clock: FakeClock, **options: Any) -> EmbeddedCalendar:
-    from bot.calendar.pg import PgCalendar
+    from bot.calendar.pg.calendar import PgCalendar
 
     return await PgCalendar.open_url(url, timezone=TZ, clock=clock, **options)
 

@@ -33,9 +33,11 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from bot.calendar.pg.checks import schema_problem
 from bot.calendar.pg.connection import PgConnection
-from bot.calendar.pg.errors import CalendarDatabaseRefused, describe, shown_url
+from bot.calendar.pg.errors import CalendarDatabaseRefused, describe
 from bot.calendar.pg.schema import SchemaTooNew, migrate
+from bot.calendar.pg.urls import shown_url
 from bot.calendar.pg.watch import CHANNEL, PgChangeWatch
 from bot.calendar.store.dialect import Db
 from bot.calendar.store.embedded import EmbeddedCalendar
@@ -95,10 +97,13 @@ class PgCalendar(EmbeddedCalendar):
             )
             async with conn:
                 found = await migrate(conn)
+                problem = await schema_problem(conn)
         except SchemaTooNew as exc:
             raise CalendarDatabaseRefused(url, str(exc)) from None
         except (psycopg.Error, OSError) as exc:
             raise CalendarDatabaseRefused(url, describe(exc, url)) from None
+        if problem is not None:
+            raise CalendarDatabaseRefused(url, problem)
         if found == 0:
             log.info("calendar database %s: schema created", shown_url(url))
         pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(

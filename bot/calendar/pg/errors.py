@@ -1,16 +1,15 @@
 """Saying why a PostgreSQL calendar cannot be used, without ever saying its password.
 
 libpq's own messages name the host, port, user and database but never the
-password; `shown_url` is the URL as it may appear in a log or an error, and
-`describe` turns a driver error into one line a person can act on.
+password (`without_secret` blanks it anyway); `describe` turns a driver error into
+one line a person can act on.
 """
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
-
 import psycopg
 
+from bot.calendar.pg.urls import shown_url, without_secret
 from bot.core.sqlite_file import DatabaseFileRefused
 
 
@@ -23,31 +22,6 @@ class CalendarDatabaseRefused(DatabaseFileRefused):
 
     def __init__(self, url: str, problem: str) -> None:
         super().__init__("CALENDAR_URL", shown_url(url), problem)
-
-
-def shown_url(url: str) -> str:
-    """`url` with any password replaced by `***` (and the query, which may hold one, dropped)."""
-    try:
-        parts = urlsplit(url)
-        netloc = parts.netloc
-        if "@" in netloc:
-            auth, _, host = netloc.rpartition("@")
-            user = auth.partition(":")[0]
-            netloc = f"{user}{':***' if ':' in auth else ''}@{host}"
-        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-    except ValueError:
-        return "postgresql://(unreadable URL)"
-
-
-def without_secret(text: str, url: str) -> str:
-    """`text` with the URL's password blanked, wherever a driver might have echoed it."""
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        password = None
-    if password:
-        text = text.replace(password, "***")
-    return text
 
 
 #: SQLSTATE classes and codes -> what the person should look at.
