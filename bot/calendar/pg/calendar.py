@@ -96,8 +96,10 @@ class PgCalendar(EmbeddedCalendar):
                 url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S
             )
             async with conn:
-                found = await migrate(conn)
-                problem = await schema_problem(conn)
+                found, problem = 0, await schema_problem(conn)
+                if problem is None:
+                    found = await migrate(conn)
+                    problem = await schema_problem(conn)
         except SchemaTooNew as exc:
             raise CalendarDatabaseRefused(url, str(exc)) from None
         except (psycopg.Error, OSError) as exc:

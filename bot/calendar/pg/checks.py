@@ -23,9 +23,11 @@ async def missing_rights(conn: psycopg.AsyncConnection[Any]) -> list[str]:
     """The calendar's tables the connected role may not read and write."""
     missing = []
     for table in TABLES:
+        # One right per call: given several, has_table_privilege answers "any of them".
         cur = await conn.execute(
-            "SELECT to_regclass(%s) IS NOT NULL AND has_table_privilege(%s, %s)",
-            (table, table, _RIGHTS),
+            "SELECT to_regclass(%s) IS NOT NULL AND has_table_privilege(%s, 'SELECT') "
+            "AND has_table_privilege(%s, 'INSERT') AND has_table_privilege(%s, 'UPDATE')",
+            (table, table, table, table),
         )
         row = await cur.fetchone()
         if row is None or not row[0]:

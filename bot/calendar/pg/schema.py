@@ -131,14 +131,17 @@ async def migrate(conn: psycopg.AsyncConnection[Any]) -> int:
     """
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-        found = await found_version(conn)
+        # Looked for after the lock, by name: a process that held it before us may have just
+        # made the table (a regclass lookup could still answer from an older catalog view).
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS calendar_schema (version INTEGER PRIMARY KEY, "
+            "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+        )
+        cur = await conn.execute("SELECT MAX(version) FROM calendar_schema")
+        row = await cur.fetchone()
+        found = None if row is None or row[0] is None else int(row[0])
         if found is not None and found > SCHEMA_VERSION:
             raise SchemaTooNew(found)
-        if found is None:
-            await conn.execute(
-                "CREATE TABLE calendar_schema (version INTEGER PRIMARY KEY, "
-                "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
-            )
         start = found if found is not None else min(STEPS) - 1
         for version in range(start + 1, SCHEMA_VERSION + 1):
             for statement in STEPS[version]:
