@@ -51,7 +51,7 @@ WRITE_LOCK = 0x434D434C77726974
 #: Connections one process keeps at most (a claim or a read holds one for milliseconds).
 POOL_SIZE = 10
 #: How long a call waits for a free connection before it is `CalendarUnavailable`.
-POOL_WAIT_S = 10.0
+POOL_WAIT_S = 5.0
 #: How long connecting may take before the database counts as unreachable.
 CONNECT_TIMEOUT_S = 10
 
@@ -121,8 +121,18 @@ class PgCalendar(EmbeddedCalendar):
         await pool.open()
         return cls(pool, url, timezone=timezone, clock=clock or SystemClock(), agents=agents)
 
-    def _unavailable(self, doing: str, exc: BaseException) -> CalendarUnavailable:
-        reason = "no free connection" if isinstance(exc, PoolTimeout) else describe(exc, self._url)
+    async def _unavailable(self, doing: str, exc: BaseException) -> CalendarUnavailable:
+        """The 503 for a failed call, naming why: a pool that lent nothing in time is either
+        busy (every connection in use) or cut off from the database, and one quick
+        connection attempt tells which."""
+        reason = describe(exc, self._url)
+        if isinstance(exc, PoolTimeout):
+            reason = "no free connection (every one is in use)"
+            try:
+                probe = await psycopg.AsyncConnection.connect(self._url, connect_timeout=2)
+                await probe.close()
+            except (psycopg.Error, OSError) as probe_exc:
+                reason = describe(probe_exc, self._url)
         log.error("calendar database %s failed: %s", doing, reason)
         return CalendarUnavailable(f"calendar database unavailable: {reason}")
 
@@ -134,7 +144,7 @@ class PgCalendar(EmbeddedCalendar):
                 await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 yield PgConnection(conn)
         except (psycopg.Error, PoolTimeout) as exc:
-            raise self._unavailable("read", exc) from None
+            raise await self._unavailable("read", exc) from None
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[Db]:
@@ -148,7 +158,7 @@ class PgCalendar(EmbeddedCalendar):
                     await conn.execute(f"NOTIFY {CHANNEL}")
                 await self.changes.committed(PgConnection(conn))
         except (psycopg.Error, PoolTimeout) as exc:
-            raise self._unavailable("write", exc) from None
+            raise await self._unavailable("write", exc) from None
 
     async def close(self) -> None:
         if self._closed:
