@@ -127,7 +127,7 @@ class PgCalendar(EmbeddedCalendar):
         connection attempt tells which."""
         reason = describe(exc, self._url)
         if isinstance(exc, PoolTimeout):
-            reason = "no free connection (every one is in use)"
+            reason = "no connection came free in time (all in use, or reconnecting)"
             try:
                 probe = await psycopg.AsyncConnection.connect(self._url, connect_timeout=2)
                 await probe.close()
