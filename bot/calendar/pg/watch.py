@@ -17,18 +17,15 @@ they were drawn.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Callable
 
 import psycopg
 
 from bot.calendar.pg.errors import describe
 from bot.calendar.store.dialect import Db
 from bot.calendar.store.notify import ChangeWatch, Reader
-from bot.core.calendar import CalendarError, ChangeListener
+from bot.core.calendar import CalendarError
 from bot.core.clock import Clock
-from bot.core.tasks import log_task_end
 
 log = logging.getLogger(__name__)
 
@@ -50,26 +47,11 @@ class PgChangeWatch(ChangeWatch):
         #: Set once the LISTEN is in place (tests wait for it before writing elsewhere).
         self.listening = asyncio.Event()
 
-    async def follow(self, listener: ChangeListener) -> Callable[[], None]:
-        async with self._read() as db:
-            if not self._listeners:
-                rows = list(
-                    await db.execute_fetchall("SELECT COALESCE(MAX(seq), 0) FROM slot_events")
-                )
-                self._last_seq = int(rows[0][0])
-            self._listeners.append(listener)
-        if self._poller is None or self._poller.done():
-            self.listening.clear()
-            self._poller = asyncio.create_task(self._poll_loop(), name="calendar-change-listen")
-            self._poller.add_done_callback(log_task_end)
-
-        def unfollow() -> None:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
-            if not self._listeners and self._poller is not None:
-                self._poller.cancel()
-
-        return unfollow
+    async def _baseline(self, db: Db) -> None:
+        """Where the first listener starts: the newest line (no data version here)."""
+        self.listening.clear()
+        rows = list(await db.execute_fetchall("SELECT COALESCE(MAX(seq), 0) FROM slot_events"))
+        self._last_seq = int(rows[0][0])
 
     async def committed(self, db: Db) -> None:
         """Our own write just committed: tell our listeners now, not at the notification."""
@@ -113,7 +95,9 @@ class PgChangeWatch(ChangeWatch):
             self.listening.set()
             while self._listeners:
                 # Re-read after every (re)connect and after each notification or quiet spell.
-                with contextlib.suppress(CalendarError):
+                try:
                     await self.poll()
+                except CalendarError as exc:  # the pool's trouble; the LISTEN says if it is ours
+                    log.warning("calendar change scan failed: %s", exc.detail)
                 async for _ in conn.notifies(timeout=self._poll_interval_s, stop_after=1):
                     pass

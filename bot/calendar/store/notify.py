@@ -79,8 +79,7 @@ class ChangeWatch:
         """`ChangeSource.follow`: changes committed after this returns reach `listener`."""
         async with self._read() as db:
             if not self._listeners:
-                self._last_seq = await _max_seq(db)
-                self._data_version = await _data_version(db)
+                await self._baseline(db)
             self._listeners.append(listener)
         if self._poller is None or self._poller.done():
             self._poller = asyncio.create_task(self._poll_loop(), name="calendar-change-poll")
@@ -93,6 +92,11 @@ class ChangeWatch:
                 self._poller.cancel()
 
         return unfollow
+
+    async def _baseline(self, db: Db) -> None:
+        """Where the first listener starts: the newest line, and the file's data version."""
+        self._last_seq = await _max_seq(db)
+        self._data_version = await _data_version(db)
 
     async def committed(self, db: Db) -> None:
         """Our own write just committed (the caller holds the store's lock)."""
