@@ -1,6 +1,7 @@
 """Scale of the running bot: 1,000 agents on one process, idle and in a burst of 100 wakes.
 
-Run: `python bench/scale.py [--agents 1000] [--idle-s 60] [--burst 100] [--profile]`
+Run: `python bench/scale.py [--agents 1000] [--idle-s 60] [--burst 100] [--profile
+[--profile-out FILE]] [--spy FILE]`
 
 The real `ModeratorBot` (discord.py's REST and gateway code, cogs, waker chain)
 with the embedded calendar (`CALENDAR_URL=sqlite:///…`) and production settings
@@ -36,16 +37,20 @@ The fake applies no rate limits (every answer says 49 of 50 remain), so the
 burst's latency is the bot's own; the script prints what Discord's documented
 global limit (50 requests/s per bot) would add to the measured number of calls.
 
-Measured (`--idle-s 5`, 2 CPUs shared with other test runs, load 5-6; best p99
-of 3 runs), after the state file's group commit (`bot.core.state.group_commit`):
-burst wake latency p50 685 ms, p99 1.10 s (before: p50 683 ms, p99 0.86 s,
-runs spread 0.86-1.25 s before and 1.10-1.95 s after: within the load's noise);
-2.02 Discord REST calls per wake; the channel waker alone p99 0.42 s. The state
-writes inside the burst (p99) fell from 0.35-1.3 s each to 8-16 ms; what is
-left is the calendar: the claim's `start` and the heartbeat that follows it
-(fold -> reactions -> `heartbeat(force=True)`, before the wake) queue behind
-one another in the embedded calendar's write path (one lock, several thread
-trips per transaction), 0.5-0.9 s p50 each. The DESIGN target is not met.
+Measured (`--idle-s 2`, 2 CPUs shared with other test runs; main before this
+change and after it run alternately, load 1.0-1.3): burst wake latency p50
+260-277 ms -> 126-133 ms, p99 557-585 ms -> 219-230 ms; CPU while waking (all
+threads, the fake's included) 6.1-6.4 -> 2.3-2.4 ms per wake; 2.02 Discord REST
+calls per wake both. Under load 2.5-3.6 the p99 after ranged 0.28-0.58 s (the
+process gets a share of a core; the CPU per wake is the steadier figure). What
+did it: the calendar's writes go through a group commit, each transaction one
+trip to its connection's thread (`bot.calendar.store.group_commit`,
+`in_thread`); the fake checks good bodies with jsonschema-rs (its Python walk
+was ~2 ms a body); at most 16 channel creations in flight (beyond ~25 discord.py
+sleeps out the bucket's 1 s reset: every wake stalled 1 s); the start-up heap
+is frozen (`bot.discord_io.wake_pauses`: full GC passes held the loop 60-130 ms,
+now the longest is ~4 ms, printed as "garbage collection while waking").
+`--spy FILE` samples the burst with py-spy (the GIL holder) for a closer look.
 """
 
 from __future__ import annotations
@@ -53,9 +58,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import math
 import os
 import pstats
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -121,11 +129,13 @@ class Figures:
     wake_routes: dict[str, int] = field(default_factory=dict)
     direct: list[float] = field(default_factory=list)
     direct_ok: int = 0
+    direct_cpu: float = 0.0
     direct_routes: dict[str, int] = field(default_factory=dict)
     end_routes: dict[str, int] = field(default_factory=dict)
     burst_wall: float = 0.0
     burst_cpu: float = 0.0
     burst_lag: list[float] = field(default_factory=list)
+    burst_gc: list[float] = field(default_factory=list)
     peak_rss: float = 0.0
     profile: pstats.Stats | None = None
     idle_profile: pstats.Stats | None = None
@@ -161,7 +171,7 @@ async def run(args: argparse.Namespace) -> Figures:
                 print(f"  {args.burst} wakes through the channel waker alone ...")
                 await waker_burst(fig, fake, bot, names[: args.burst])
                 print(f"  burst of {args.burst} wakes ...")
-                await burst(fig, fake, bot, calendar, names[: args.burst], args.profile)
+                await burst(fig, fake, bot, calendar, names[: args.burst], args.profile, args.spy)
                 fig.categories = wake_categories(fake, settings.wake_category)
         finally:
             await fake.stop()
@@ -193,6 +203,7 @@ async def burst(
     calendar: EmbeddedCalendar,
     agents: list[str],
     profile: bool,
+    spy_out: str | None = None,
 ) -> None:
     fig.burst = len(agents)
     clock = WallClock()
@@ -216,19 +227,25 @@ async def burst(
         left = (at - datetime.now(UTC)).total_seconds()
         if left < 0.5:
             print(f"warning: the burst slots were synced only {left:.2f} s before they were due")
+        spy = _start_spy(spy_out) if spy_out else None
         await asyncio.sleep(max(0.0, left - 0.3))
         profiler = cProfile.Profile() if profile else None
         lag = LoopLag().start()
+        gc_pauses = GcPauses().start()
         t0, cpu0 = time.monotonic(), cpu_s()
         if profiler is not None:
             profiler.enable()
         await watcher.wait_for(ids, timeout=BURST_TIMEOUT_S)
         if profiler is not None:
             profiler.disable()
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            await asyncio.to_thread(spy.wait)
         t_woken = time.monotonic()
         fig.burst_wall = t_woken - t0
         fig.burst_cpu = cpu_s() - cpu0
         fig.burst_lag = await lag.stop()
+        fig.burst_gc = gc_pauses.stop()
         # Now the agents are done: each answers DONE in its channel, all at once.
         for wake in list(watcher.wakes.values()):
             await fake.inject_message(wake.channel_id, fake.agents[wake.agent], "DONE")
@@ -249,6 +266,35 @@ async def burst(
         fig.channel_rate = (len(channel_ts) - 1) / (max(channel_ts) - min(channel_ts))
     fig.wake_routes = route_counts(fake.requests, t0 - 1.0, t_woken)
     fig.end_routes = route_counts(fake.requests, t_woken + 1e-9, t_end)
+
+
+def _start_spy(out: str) -> subprocess.Popen[bytes]:
+    """py-spy on this process for the burst's window: the thread holding the GIL, sampled."""
+    command = ["py-spy", "record", "--pid", str(os.getpid()), "--rate", "1000", "--gil"]
+    command += ["--threads", "--format", "raw", "--output", out]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+class GcPauses:
+    """How long the garbage collector held the process, pass by pass (its own callbacks)."""
+
+    def __init__(self) -> None:
+        self.pauses: list[float] = []
+        self._began = 0.0
+
+    def _seen(self, phase: str, _info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+        else:
+            self.pauses.append(time.perf_counter() - self._began)
+
+    def start(self) -> GcPauses:
+        gc.callbacks.append(self._seen)
+        return self
+
+    def stop(self) -> list[float]:
+        gc.callbacks.remove(self._seen)
+        return self.pauses
 
 
 async def waker_burst(fig: Figures, fake: FakeDiscord, bot: ModeratorBot, names: list[str]) -> None:
@@ -275,8 +321,9 @@ async def waker_burst(fig: Figures, fake: FakeDiscord, bot: ModeratorBot, names:
         fig.direct.append(time.monotonic() - began)
         return result.ok
 
-    t0 = time.monotonic()
+    t0, cpu0 = time.monotonic(), cpu_s()
     oks = await asyncio.gather(*(one(slot) for slot in slots))
+    fig.direct_cpu = cpu_s() - cpu0
     fig.direct_ok = sum(oks)
     fig.direct_routes = route_counts(fake.requests, t0, time.monotonic())
 
@@ -394,8 +441,15 @@ def report(fig: Figures, args: argparse.Namespace) -> bool:
     print(f"  {woken_line}; all woken within {fig.burst_wall:.2f} s of the due second")
     print(
         f"  CPU while waking: {fig.burst_cpu:.2f} s in {fig.burst_wall:.2f} s "
-        f"({100 * fig.burst_cpu / max(fig.burst_wall, 1e-9):.0f} % of one core); "
+        f"({100 * fig.burst_cpu / max(fig.burst_wall, 1e-9):.0f} % of one core, "
+        f"{1000 * fig.burst_cpu / max(fig.woken, 1):.1f} ms per wake, the fake's share "
+        "included); "
         f"event-loop lag p99 / max {_lag(fig.burst_lag)}"
+    )
+    gc_total, gc_max = sum(fig.burst_gc), max(fig.burst_gc, default=0.0)
+    print(
+        f"  garbage collection while waking: {len(fig.burst_gc)} passes, "
+        f"{gc_total * 1000:.0f} ms in all, the longest {gc_max * 1000:.1f} ms"
     )
     print(f"  channels created at {fig.channel_rate:.0f}/s (placed side by side)")
     cats = ", ".join(f"{name}: {count}" for name, count in sorted(fig.categories.items()))
@@ -418,7 +472,8 @@ def report(fig: Figures, args: argparse.Namespace) -> bool:
     print(_spread_row("wake (call -> channel + message)", fig.direct))
     print(
         f"  Discord REST calls: {direct_calls} "
-        f"({direct_calls / max(fig.direct_ok, 1):.2f} per wake)"
+        f"({direct_calls / max(fig.direct_ok, 1):.2f} per wake); CPU {fig.direct_cpu:.2f} s "
+        f"({1000 * fig.direct_cpu / max(fig.direct_ok, 1):.1f} ms per wake, the fake's included)"
     )
     for route, count in fig.direct_routes.items():
         print(f"    {count:5d}  {route}")
@@ -432,6 +487,9 @@ def report(fig: Figures, args: argparse.Namespace) -> bool:
         print_profile(fig.idle_profile, f"the idle {fig.idle_s:.0f} s")
     if fig.profile is not None:
         print_profile(fig.profile, "the burst")
+        if args.profile_out:
+            fig.profile.dump_stats(args.profile_out)
+            print(f"  the burst's cProfile statistics saved to {args.profile_out}")
     ok = (
         fig.woken == fig.burst
         and fig.repeats == 0
@@ -470,6 +528,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--burst", type=int, default=100, help="slots due at once (default 100)")
     parser.add_argument(
         "--profile", action="store_true", help="cProfile the idle window and the burst"
+    )
+    parser.add_argument(
+        "--profile-out", metavar="FILE", help="with --profile: save the burst's pstats here"
+    )
+    parser.add_argument(
+        "--spy", metavar="FILE", help="sample the burst with py-spy (on PATH) into FILE (raw)"
     )
     add_fake_options(parser)
     args = parser.parse_args(argv)

@@ -13,7 +13,7 @@ from bot.core.history import HISTORY_DAYS_DEFAULT, HISTORY_DAYS_MAX, HISTORY_DAY
 from bot.discord_io.client import ModeratorBot
 from bot.discord_io.errors import DISCORD_FAILURES
 from bot.presenters.discord_history import days_refusal, history_pages, nothing_ended
-from cogs.interactions import NO_MENTIONS, CommandCog, defer, tell, to_embed
+from cogs.interactions import NO_MENTIONS, CommandCog, agent_autocomplete, defer, tell, to_embed
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,7 @@ class HistoryCog(CommandCog, name="History"):
     @app_commands.command(
         name="history", description="What ended lately: how late, how long, and the notes"
     )
+    @app_commands.autocomplete(agent=agent_autocomplete)
     @app_commands.describe(
         agent="Agent id (every agent's when left out)",
         days=f"How many days back, {HISTORY_DAYS_MIN} to {HISTORY_DAYS_MAX} "
@@ -108,12 +109,6 @@ class HistoryCog(CommandCog, name="History"):
             pager.origin = interaction
         except DISCORD_FAILURES as exc:
             log.warning("/history: could not answer interaction %s: %s", interaction.id, exc)
-
-    @history.autocomplete("agent")
-    async def _history_agent(
-        self, interaction: discord.Interaction, current: str
-    ) -> list[app_commands.Choice[str]]:
-        return self.agent_choices(current)
 
 
 async def setup(bot: ModeratorBot) -> None:

@@ -18,8 +18,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Awaitable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Iterable
+from typing import TYPE_CHECKING, cast
 
 import discord
 from discord import app_commands
@@ -151,6 +151,24 @@ def person(user: discord.abc.User) -> str:
     return getattr(user, "display_name", None) or user.name
 
 
+def matching_agents(agent_ids: Iterable[str], current: str) -> list[app_commands.Choice[str]]:
+    """Configured agents matching what was typed: prefix matches first."""
+    typed = current.strip().lower()
+    names = sorted(agent_ids)
+    first = [n for n in names if n.startswith(typed)]
+    then = [n for n in names if typed in n and not n.startswith(typed)]
+    return [app_commands.Choice(name=n, value=n) for n in (first + then)[:CHOICE_COUNT_LIMIT]]
+
+
+async def agent_autocomplete(
+    interaction: discord.Interaction, current: str
+) -> list[app_commands.Choice[str]]:
+    """Suggestions for any command's `agent` option, so a cog attaches it with one
+    `@app_commands.autocomplete(agent=agent_autocomplete)` instead of a method of its own."""
+    bot = cast("ModeratorBot", interaction.client)
+    return matching_agents(bot.moderator.agent_ids, current)
+
+
 class CommandCog(commands.Cog):
     """A cog of slash commands: the moderator, the agents, and the answer to any failure."""
 
@@ -197,13 +215,11 @@ class CommandCog(commands.Cog):
         self.moderator.agent(name)  # raises UnknownAgent listing the configured ones
         return name
 
-    def agent_choices(self, current: str) -> list[app_commands.Choice[str]]:
-        """Configured agents matching what was typed: prefix matches first."""
-        typed = current.strip().lower()
-        names = sorted(self.moderator.agent_ids)
-        first = [n for n in names if n.startswith(typed)]
-        then = [n for n in names if typed in n and not n.startswith(typed)]
-        return [app_commands.Choice(name=n, value=n) for n in (first + then)[:CHOICE_COUNT_LIMIT]]
+    def agent_choices(
+        self, current: str, among: Iterable[str] | None = None
+    ) -> list[app_commands.Choice[str]]:
+        """Configured agents (this shard's, or `among`) matching what was typed: prefix first."""
+        return matching_agents(self.moderator.agent_ids if among is None else among, current)
 
     async def channel_ref(self, slot_id: str) -> tuple[int, str] | None:
         """The slot's wake channel (id, clickable text), if it has a live one."""

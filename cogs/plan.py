@@ -19,7 +19,9 @@ from bot.core.models import SeriesCreate, SlotCreate, describe_validation
 from bot.core.series import Recurrence, SeriesRuleError
 from bot.core.when import Repeat, WhenError, parse_when, repeat_rule
 from bot.discord_io.client import ModeratorBot
+from bot.presenters.discord_feed import feed_line
 from bot.presenters.discord_plan import plan_refusal, planned_series_reply, planned_slot_reply
+from cogs.feeds import feed_url
 from cogs.interactions import CommandCog, defer, tell
 
 log = logging.getLogger(__name__)
@@ -86,7 +88,7 @@ class PlanCog(CommandCog, name="Plan"):
         if isinstance(request, SlotCreate):
             slot = await self.moderator.plan_slot(request)
             log.info("/plan slot %s for %s at %s by %s", slot.id, agent_id, slot.scheduled_at, who)
-            await tell(interaction, planned_slot_reply(slot, tz))
+            await tell(interaction, planned_slot_reply(slot, tz) + self._feed_line(agent_id))
             return
         new_series, chosen = request
         series = await self.moderator.plan_series(new_series)
@@ -94,7 +96,11 @@ class PlanCog(CommandCog, name="Plan"):
         word = (repeat or "").strip()
         word = word if word.lower() in REPEAT_WORDS else "by the rule"
         text = planned_series_reply(series, tz, now, word=word, note=chosen.note)
-        await tell(interaction, text)
+        await tell(interaction, text + self._feed_line(agent_id))
+
+    def _feed_line(self, agent_id: str) -> str:
+        """Where the plan shows in a calendar app: the answer is ephemeral and for admins."""
+        return feed_line(feed_url(self.bot, agent_id))
 
     def _request(
         self, content: dict[str, Any], when: str, repeat: str | None

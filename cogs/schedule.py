@@ -1,5 +1,6 @@
-"""`/schedule [agent] [date] [days] [view]`: an agent's (or every agent's) slots for a day
-or a few, as a list or a timeline picture, for anyone."""
+"""`/schedule [agent] [date] [days] [view] [feed]`: an agent's (or every agent's) slots for a
+day or a few, as a list or a timeline picture, for anyone; `feed:true` gives an admin the
+agent's ICS feed address (with its feed token), ephemeral."""
 
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ from bot.core.calendar import CalendarError
 from bot.core.models import Slot
 from bot.discord_io.client import ModeratorBot
 from bot.presenters.discord_embed import CHOICE_COUNT_LIMIT, EmbedSpec
+from bot.presenters.discord_feed import feed_answer, feed_needs_agent
 from bot.presenters.discord_schedule import AgentDay, parse_day, schedule_embed
 from bot.presenters.formatting import cut, day_title
 from bot.presenters.timeline import TimelineRow, render_timeline
+from cogs.feeds import feed_url
 from cogs.interactions import NO_MENTIONS, CommandCog, defer, explain, show, tell, to_embed
 
 log = logging.getLogger(__name__)
@@ -40,6 +43,7 @@ class ScheduleCog(CommandCog, name="Schedule"):
         date="YYYY-MM-DD, or today / tomorrow / yesterday (default today)",
         days=f"How many days from that date (1-{MAX_DAYS}, default 1)",
         view="list (default) or timeline (a picture: one row per agent)",
+        feed="Admins: the agent's ICS feed address, for a calendar app",
     )
     @app_commands.choices(view=[app_commands.Choice(name=v, value=v) for v in VIEWS])
     @app_commands.guild_only()
@@ -50,7 +54,11 @@ class ScheduleCog(CommandCog, name="Schedule"):
         date: str | None = None,
         days: app_commands.Range[int, 1, MAX_DAYS] | None = None,
         view: app_commands.Choice[str] | None = None,
+        feed: bool = False,
     ) -> None:
+        if feed:
+            await self._feed(interaction, agent)
+            return
         day = parse_day(date, self.today())
         count = days if days is not None else 1
         if not 1 <= count <= MAX_DAYS:  # Range only tells Discord; a stale client may not obey
@@ -82,6 +90,17 @@ class ScheduleCog(CommandCog, name="Schedule"):
             await show(interaction, spec)
             return
         await self._show_timeline(interaction, spec, found, day, count)
+
+    async def _feed(self, interaction: discord.Interaction, agent: str | None) -> None:
+        """The agent's feed address (it carries a token): for admins, ephemeral."""
+        if await self.refuse_non_admin(interaction, "schedule feed:true"):
+            return
+        agent_id = self.agent_id(agent)
+        if agent_id is None:
+            await tell(interaction, feed_needs_agent())
+            return
+        log.info("/schedule feed of %s given to %s", agent_id, interaction.user.id)
+        await tell(interaction, feed_answer(agent_id, feed_url(self.bot, agent_id)))
 
     async def _show_timeline(
         self,

@@ -25,13 +25,18 @@ import logging
 from collections.abc import Collection
 from typing import Any
 
+import discord
 from discord.ext import commands, tasks
 
-from bot.core.cache import local_day
 from bot.core.events import SlotEnded
-from bot.core.tasks import IN_FLIGHT_GRACE_S, TaskGroup, log_task_end
+from bot.core.tasks import IN_FLIGHT_GRACE_S, TaskGroup, cancel_and_wait, log_task_end
 from bot.discord_io.client import ModeratorBot
-from bot.discord_io.janitor import ChannelJanitor, default_interval_s
+from bot.discord_io.janitor import (
+    ChannelJanitor,
+    EndedLinkPruner,
+    default_interval_s,
+    retention_passed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +57,14 @@ class SchedulerCog(commands.Cog, name="Scheduler"):
         self.check_loop.change_interval(seconds=options.check_interval_s)
         waker = bot.channel_waker
         self.janitor: ChannelJanitor | None = None
-        if waker is not None:
+        interval_s = default_interval_s(options.channel_retention_s)
+        if waker is not None and bot.answers_interactions:  # shard 0 owns the clean-up
             self.janitor = ChannelJanitor(
-                waker,
-                bot.clock,
-                interval_s=default_interval_s(options.channel_retention_s),
-                final_slot_ids=self._final_slot_ids,
+                waker, bot.clock, interval_s=interval_s, final_slot_ids=self._final_slot_ids
             )
+        elif waker is not None:
+            pruner = EndedLinkPruner(bot.state, retention_s=options.channel_retention_s)
+            self.janitor = ChannelJanitor(pruner, bot.clock, interval_s=interval_s)
         #: How often each loop was restarted by the supervisor (for /status and tests).
         self.restarts: dict[str, int] = {"sync": 0, "check": 0, "janitor": 0}
         self._skip_first = {"sync": True, "check": True}
@@ -91,10 +97,7 @@ class SchedulerCog(commands.Cog, name="Scheduler"):
         self._stopping = True
         self._unsubscribe()
         supervisor, self._supervisor = self._supervisor, None
-        if supervisor is not None:
-            supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await supervisor
+        await cancel_and_wait(supervisor)
         busy: list[asyncio.Task[None]] = []
         for name in ("sync", "check"):
             loop = self._loop(name)
@@ -230,19 +233,31 @@ class SchedulerCog(commands.Cog, name="Scheduler"):
             return
         await self.wait_ready()
         if not self._stopping:
+            waker = self.bot.channel_waker
+            if waker is not None and waker.placement.keeps_room_ahead:
+                await waker.placement.keep_room_ahead()
             self.janitor.start()
             self._janitor_started = True
 
     async def _final_slot_ids(self) -> Collection[str]:
-        """Today's ended slots: leftover channels of these may go at start-up."""
-        moderator = self.bot.moderator
-        today = local_day(self.bot.clock.now(), self.bot.options.tz)
-        finals: set[str] = set()
-        for agent_id in moderator.agent_ids:
-            for slot in await moderator.schedule(agent_id, today):
-                if slot.status.is_final:
-                    finals.add(slot.id)
-        return finals
+        """Every configured agent's slots ended at least the retention ago (any shard's)."""
+        bot = self.bot
+        agent_ids = [agent.id for agent in bot.agents]
+        return await retention_passed(
+            bot.calendar, agent_ids, bot.clock.now(), bot.options.channel_retention_s
+        )
+
+    @commands.Cog.listener()
+    async def on_guild_channel_create(self, channel: discord.abc.GuildChannel) -> None:
+        """Sharded shard 0: a channel took a place; keep room ahead for the other shards."""
+        waker = self.bot.channel_waker
+        if (
+            waker is not None
+            and waker.placement.keeps_room_ahead
+            and channel.guild.id == self.bot.guild_id
+            and not self._stopping
+        ):
+            self._extra.spawn(waker.placement.keep_room_ahead(), "wake-category-ahead")
 
     async def _slot_ended(self, event: SlotEnded) -> None:
         """The state has marked the channel ended; the janitor deletes it after retention."""

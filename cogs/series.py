@@ -13,7 +13,7 @@ from bot.discord_io.client import ModeratorBot
 from bot.presenters.discord_embed import CHOICE_COUNT_LIMIT
 from bot.presenters.discord_plan import series_choice, series_ended_reply, series_list_text
 from bot.presenters.formatting import cut
-from cogs.interactions import CommandCog, bounded_choices, defer, tell
+from cogs.interactions import CommandCog, agent_autocomplete, bounded_choices, defer, tell
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,7 @@ NOT_AN_ACTION = "`{value}` is not something `/series` does: pick list or end."
 
 class SeriesCog(CommandCog, name="Series"):
     @app_commands.command(name="series", description="List or end recurring slots (admins only)")
+    @app_commands.autocomplete(agent=agent_autocomplete)
     @app_commands.describe(
         action="list (with the next times) or end",
         agent="Agent id (every agent's when left out)",
@@ -91,12 +92,6 @@ class SeriesCog(CommandCog, name="Series"):
             app_commands.Choice(name=name, value=value)
             for name, value in (series_choice(s) for s in running[:CHOICE_COUNT_LIMIT])
         ]
-
-    @series.autocomplete("agent")
-    async def _series_agent(
-        self, interaction: discord.Interaction, current: str
-    ) -> list[app_commands.Choice[str]]:
-        return self.agent_choices(current)
 
 
 async def setup(bot: ModeratorBot) -> None:

@@ -35,6 +35,7 @@ from cogs.interactions import (
     NO_MENTIONS,
     SOMETHING_WENT_WRONG,
     CommandCog,
+    agent_autocomplete,
     bounded_choices,
     defer,
     explain,
@@ -127,6 +128,7 @@ class SlotCog(CommandCog, name=SLOT_COG):
         name="slot",
         description="Steer a slot: complete, abort, pause, resume, defer, cancel or move (admins)",
     )
+    @app_commands.autocomplete(agent=agent_autocomplete)
     @app_commands.describe(
         action="What to do with the slot",
         slot_id="The slot's id (see /schedule)",
@@ -284,12 +286,6 @@ class SlotCog(CommandCog, name=SLOT_COG):
         chosen = getattr(interaction.namespace, "action", None)
         action = slot_action(chosen) if isinstance(chosen, str) else None
         return await self.slot_choices(interaction, current, action)
-
-    @slot.autocomplete("agent")
-    async def _slot_agent(
-        self, interaction: discord.Interaction, current: str
-    ) -> list[app_commands.Choice[str]]:
-        return self.agent_choices(current)
 
     async def slot_choices(
         self, interaction: discord.Interaction, current: str, action: Action | None

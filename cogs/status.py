@@ -1,5 +1,9 @@
 """`/status [agent]`: what the moderator and the agents are doing, and what the guild lacks.
 
+Shard 0 answers for every agent (DESIGN §11): its own from its moderator's
+memory, the other shards' from the calendar, marked with their shard. It also
+says whether calendar changes arrive live or wait for the periodic sync.
+
 The guild check (the moderator's permissions, agents outside the guild) is
 cached and refreshed in the background (`guild_refresh`), and invalidated at
 once when roles or the guild change, so `/status` is usually instant and never
@@ -10,15 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 
 import discord
 from discord import app_commands
 from discord.ext import commands, tasks
 
 from bot.core.guild_report import GuildReport
+from bot.core.moderator import UnknownAgent
+from bot.core.shard_status import CalendarAgentStatus, calendar_statuses, feed_health
+from bot.core.shards import shard_index
 from bot.discord_io.client import ModeratorBot
 from bot.discord_io.guild_check import GuildChecker
 from bot.presenters.discord_status import status_embed
+from bot.presenters.formatting import cut
 from cogs.interactions import CommandCog, defer, show
 
 log = logging.getLogger(__name__)
@@ -55,22 +64,33 @@ class StatusCog(CommandCog, name="Status"):
     @app_commands.describe(agent="Agent id (all agents when left out)")
     @app_commands.guild_only()
     async def status(self, interaction: discord.Interaction, agent: str | None = None) -> None:
-        agent_id = self.agent_id(agent)
+        agent_id = self._any_agent(agent)
         await defer(interaction)
-        snapshots = [self.moderator.status(agent_id)] if agent_id else self.moderator.statuses()
+        mine = set(self.moderator.agent_ids)
+        if agent_id is None:
+            snapshots = self.moderator.statuses()
+            elsewhere = [a.id for a in self.bot.agents if a.id not in mine]
+        elif agent_id in mine:
+            snapshots, elsewhere = [self.moderator.status(agent_id)], []
+        else:
+            snapshots, elsewhere = [], [agent_id]
         links: dict[str, str] = {}
         for snap in snapshots:
             if snap.current is not None:
                 ref = await self.channel_ref(snap.current.id)
                 if ref is not None:
                     links[snap.current.id] = ref[1]
+        others = await self._from_calendar(elsewhere)
         report = await self._guild_report()
         spec = status_embed(
             snapshots,
             self.moderator.timezone,
             links=links,
             guild=report,
-            agent_count=len(self.moderator.agent_ids),
+            agent_count=len(self.bot.agents),
+            others=others,
+            feed=feed_health(self.moderator.calendar),
+            sync_interval_s=self.bot.options.sync_interval_s,
         )
         await show(interaction, spec)
 
@@ -78,7 +98,32 @@ class StatusCog(CommandCog, name="Status"):
     async def _status_agent(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        return self.agent_choices(current)
+        return self.agent_choices(current, among=[a.id for a in self.bot.agents])
+
+    def _any_agent(self, text: str | None) -> str | None:
+        """A configured agent of any shard (shard 0 answers for all); None for "all"."""
+        if text is None or not text.strip():
+            return None
+        name = text.strip().lower()
+        known = [a.id for a in self.bot.agents]
+        if name not in known:
+            # Cut: a huge name would push the list of configured agents out of the answer.
+            raise UnknownAgent(cut(name, 60), known)
+        return name
+
+    async def _from_calendar(self, agent_ids: Sequence[str]) -> list[CalendarAgentStatus]:
+        """Agents another shard schedules, as the calendar (which all shards follow) has them."""
+        shard = self.bot.options.shard
+        if not agent_ids:
+            return []
+        count = shard.count if shard is not None else 1
+        return await calendar_statuses(
+            self.moderator.calendar,
+            [(a, shard_index(a, count)) for a in agent_ids],
+            count,
+            self.bot.clock.now(),
+            self.moderator.timezone,
+        )
 
     async def _guild_report(self) -> GuildReport | None:
         """The cached guild check, refreshed first when stale (bounded wait)."""

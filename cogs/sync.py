@@ -9,7 +9,7 @@ from discord import app_commands
 
 from bot.discord_io.client import ModeratorBot
 from bot.presenters.formatting import cut
-from cogs.interactions import CommandCog, defer, tell
+from cogs.interactions import CommandCog, agent_autocomplete, defer, tell
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +19,7 @@ FAILURES_SHOWN = 10
 
 class SyncCog(CommandCog, name="Sync"):
     @app_commands.command(name="sync", description="Sync from the calendar now (admins only)")
+    @app_commands.autocomplete(agent=agent_autocomplete)
     @app_commands.describe(agent="Agent id (all agents when left out)")
     @app_commands.guild_only()
     async def sync(self, interaction: discord.Interaction, agent: str | None = None) -> None:
@@ -57,12 +58,6 @@ class SyncCog(CommandCog, name="Sync"):
         if snap.next_due is not None:
             text += f" Next: `{snap.next_due.id}` ({cut(snap.next_due.title, 60)})."
         return text
-
-    @sync.autocomplete("agent")
-    async def _sync_agent(
-        self, interaction: discord.Interaction, current: str
-    ) -> list[app_commands.Choice[str]]:
-        return self.agent_choices(current)
 
 
 async def setup(bot: ModeratorBot) -> None:

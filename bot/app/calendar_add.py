@@ -18,16 +18,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from bot.app import slot_options
 from bot.app.calendar_access import file_agents
-from bot.app.cli_values import (
-    UsageError,
-    agent_option,
-    moment_after,
-    parse_at,
-    parse_delay,
-    read_prompt_file,
-    whole_number,
-)
+from bot.app.cli_values import UsageError, agent_option, whole_number
 from bot.app.settings import Settings
 from bot.core.calendar import BadRequest, CalendarError, SlotNotFound
 from bot.core.limits import DURATION_MAX, DURATION_MIN, PRIORITY_MAX, PRIORITY_MIN
@@ -49,17 +42,9 @@ def add_add_parser(actions: Any) -> None:
         "a slot more than an hour in the past unless --allow-past is given.",
     )
     add.add_argument("--agent", required=True, help="agent id")
-    when = add.add_mutually_exclusive_group(required=True)
-    when.add_argument(
-        "--at", help="when: YYYY-MM-DDTHH:MM[:SS][+HH:MM] (no offset = in TIMEZONE) or HH:MM today"
-    )
-    when.add_argument("--in", dest="in_", metavar="DELAY", help="when: from now, e.g. 90s, 10m, 2h")
+    slot_options.add_when_options(add, required=True, what="when")
     add.add_argument("--title", required=True, help="at most 200 characters")
-    prompt = add.add_mutually_exclusive_group(required=True)
-    prompt.add_argument("--prompt", help="what the agent is asked to do (at most 16000 chars)")
-    prompt.add_argument(
-        "--prompt-file", metavar="FILE", help="the prompt from a UTF-8 file (- = standard input)"
-    )
+    slot_options.add_prompt_options(add, required=True)
     add.add_argument("--priority", default="50", help="0..100, higher first (default 50)")
     add.add_argument("--duration", default="30", help="estimated minutes, 1..10080 (default 30)")
     add.add_argument(
@@ -86,19 +71,15 @@ def slot_fields(
 
     options = {
         "agent_id": "--agent",
-        "scheduled_at": "--in" if args.in_ is not None else "--at",
+        "scheduled_at": slot_options.when_option(args),
         "estimated_duration_min": "--duration",
         "priority": "--priority",
         "slot_type": "--type",
         "title": "--title",
-        "prompt": "--prompt-file" if args.prompt_file is not None else "--prompt",
+        "prompt": slot_options.prompt_option(args),
     }
     agent_id = agent_option(args.agent)
-    now = SystemClock().now()
-    if args.in_ is not None:
-        when = moment_after(now, parse_delay(args.in_))
-    else:
-        when = parse_at(args.at, settings.tz, now)
+    when = slot_options.read_when(args, settings.tz, SystemClock().now())
     fields = {
         "agent_id": agent_id,
         "scheduled_at": when,
@@ -108,9 +89,7 @@ def slot_fields(
         ),
         "slot_type": args.slot_type,
         "title": args.title,
-        "prompt": read_prompt_file(args.prompt_file)
-        if args.prompt_file is not None
-        else args.prompt,
+        "prompt": slot_options.read_prompt(args),
     }
     return fields, options
 

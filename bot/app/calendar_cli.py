@@ -1,10 +1,10 @@
-"""`python -m bot calendar serve|add|list|edit|cancel|series|token`: the calendar from a shell.
+"""`python -m bot calendar serve|add|list|edit|cancel|series|token|import|export`: the calendar.
 
 Bad input ends in one line on stderr and exit status 2 (never a traceback);
 a calendar that fails or refuses at run time ends in one line and status 1.
 Each command's options and work live in the module named for it
 (`calendar_serve`, `calendar_add`, `calendar_edit`, `calendar_series`,
-`calendar_access`); `list` is here.
+`calendar_access`, `calendar_ics`); `list` is here.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from bot.app.calendar_access import add_token_parser, print_token
 from bot.app.calendar_add import TITLE_SHOWN, add, add_add_parser, slot_fields
 from bot.app.calendar_edit import add_edit_parsers, cancel, edit
+from bot.app.calendar_ics import add_ics_parsers, export_command, import_command
 from bot.app.calendar_series import add_series, add_series_parser, series_command
 from bot.app.calendar_serve import add_serve_parser, serve
 from bot.app.cli_values import UsageError, agent_option, check_calendar_path
@@ -70,6 +71,7 @@ def add_calendar_parser(sub: Any) -> None:
     add_edit_parsers(actions)
     add_series_parser(actions)
     add_token_parser(actions)
+    add_ics_parsers(actions)
     calendar.set_defaults(calendar_parser=calendar)
 
 
@@ -97,6 +99,10 @@ def run_calendar_command(args: argparse.Namespace) -> int:
             return asyncio.run(_list(args, settings))
         if command == "token":
             return print_token(args, settings)
+        if command in ("import", "export"):
+            return asyncio.run(
+                (import_command if command == "import" else export_command)(args, settings)
+            )
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -17,15 +17,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from bot.app import slot_options
 from bot.app.calendar_add import DETAIL_SHOWN, TITLE_SHOWN, options_said
-from bot.app.cli_values import (
-    UsageError,
-    moment_after,
-    parse_at,
-    parse_delay,
-    read_prompt_file,
-    whole_number,
-)
+from bot.app.cli_values import UsageError, whole_number
 from bot.app.settings import Settings
 from bot.core.calendar import (
     BadRequest,
@@ -51,13 +45,9 @@ def add_edit_parsers(actions: Any) -> None:
         "again); a running or ended slot cannot be edited. Give at least one change.",
     )
     edit.add_argument("slot_id", metavar="SLOT_ID")
-    when = edit.add_mutually_exclusive_group()
-    when.add_argument("--at", help="move to: YYYY-MM-DDTHH:MM[:SS][+HH:MM] or HH:MM today")
-    when.add_argument("--in", dest="in_", metavar="DELAY", help="move to: from now, e.g. 10m")
+    slot_options.add_when_options(edit, required=False, what="move to")
     edit.add_argument("--title", help="at most 200 characters")
-    prompt = edit.add_mutually_exclusive_group()
-    prompt.add_argument("--prompt", help="what the agent is asked to do (at most 16000 chars)")
-    prompt.add_argument("--prompt-file", metavar="FILE", help="the prompt from a UTF-8 file")
+    slot_options.add_prompt_options(edit, required=False)
     edit.add_argument("--priority", help="0..100, higher first")
     edit.add_argument("--duration", help="estimated minutes, 1..10080")
     edit.add_argument(
@@ -84,18 +74,18 @@ async def edit(args: argparse.Namespace, settings: Settings) -> int:
 
     slot_id = _slot_id(args.slot_id)
     fields: dict[str, Any] = {}
-    options = {"scheduled_at": "--in" if args.in_ is not None else "--at"}
-    if args.in_ is not None:
-        fields["scheduled_at"] = moment_after(SystemClock().now(), parse_delay(args.in_))
-    elif args.at is not None:
-        fields["scheduled_at"] = parse_at(args.at, settings.tz, SystemClock().now())
+    options = {
+        "scheduled_at": slot_options.when_option(args),
+        "prompt": slot_options.prompt_option(args),
+    }
+    when = slot_options.read_when(args, settings.tz, SystemClock().now())
+    if when is not None:
+        fields["scheduled_at"] = when
     if args.title is not None:
         fields["title"] = args.title
-    if args.prompt_file is not None:
-        fields["prompt"] = read_prompt_file(args.prompt_file)
-    elif args.prompt is not None:
-        fields["prompt"] = args.prompt
-    options["prompt"] = "--prompt-file" if args.prompt_file is not None else "--prompt"
+    prompt = slot_options.read_prompt(args)
+    if prompt is not None:
+        fields["prompt"] = prompt
     if args.priority is not None:
         fields["priority"] = whole_number(args.priority, "--priority", PRIORITY_MIN, PRIORITY_MAX)
     if args.duration is not None:

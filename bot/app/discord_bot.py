@@ -18,6 +18,7 @@ import discord
 
 import cogs
 from bot.app.alerting import alert_desk, post_alerts
+from bot.app.calendar_access import calendar_secrets
 from bot.app.settings import Settings
 from bot.app.wiring import (
     build_moderator,
@@ -27,6 +28,7 @@ from bot.app.wiring import (
     open_calendar,
     unwakeable_agents,
 )
+from bot.calendar.ics.links import FeedLinks, feed_base
 from bot.core.agents import AgentConfig
 from bot.core.calendar import Calendar
 from bot.core.clock import Clock, SystemClock
@@ -53,6 +55,9 @@ def bot_options(settings: Settings) -> BotOptions:
         sync_interval_s=settings.sync_interval_s,
         check_interval_s=settings.check_interval_s,
         shard=settings.shard_config,
+        feed_links=FeedLinks(
+            feed_base(settings.calendar_url, settings.listen_address), calendar_secrets(settings)[0]
+        ),
     )
 
 

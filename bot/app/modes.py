@@ -22,12 +22,12 @@ from bot.app.wiring import (
     close_waker_chain,
     unwakeable_agents,
 )
-from bot.calendar.client import HttpCalendar
 from bot.core.agents import AgentConfig
 from bot.core.calendar import Calendar
 from bot.core.clock import Clock
+from bot.core.shard_status import feed_health
 from bot.core.state import StateStore
-from bot.core.tasks import CLOSE_BOT_S, CLOSE_STEP_S, IN_FLIGHT_GRACE_S
+from bot.core.tasks import CLOSE_BOT_S, CLOSE_STEP_S, IN_FLIGHT_GRACE_S, cancel_and_wait
 from bot.metrics import ModeratorMetrics, attach_discord
 from bot.net import TRANSIENT_NETWORK_ERRORS
 
@@ -37,9 +37,7 @@ log = logging.getLogger(__name__)
 def feed_state(calendar: Calendar) -> Callable[[], bool]:
     """Whether changes reach the moderator at once: the HTTP client's feed answering, or
     the embedded calendar, which tells it in-process after every commit (DESIGN §4.1)."""
-    if isinstance(calendar, HttpCalendar):
-        return lambda: calendar.change_feed_up
-    return lambda: True
+    return lambda: feed_health(calendar).live
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,8 +119,7 @@ async def run_headless(opened: Opened) -> int:
             deadline = _grace_deadline()
             # Stopped during start-up: a wake in flight may finish, like at any other time.
             await bounded(asyncio.shield(start), _left(deadline), "the start-up")
-            start.cancel()
-            await asyncio.gather(start, return_exceptions=True)
+            await cancel_and_wait(start)
     finally:
         # The start-up and the moderator's in-flight wake share one grace window.
         grace = _left(deadline)
@@ -159,9 +156,7 @@ async def run_discord(opened: Opened) -> int:
         await _first_or_stop(running, stop)
     finally:
         await bounded(bot.close(), CLOSE_BOT_S, "closing the bot")
-        if not running.done():
-            running.cancel()
-        await asyncio.gather(running, return_exceptions=True)
+        await cancel_and_wait(running)
     if stop.event.is_set():
         return 0
     return _explain_end(running, settings)

@@ -203,7 +203,7 @@ class Settings(BaseSettings):
             parse_shard(value)
         except ShardError as exc:
             # The variable is named by the error report already.
-            raise ValueError(str(exc).partition(": ")[2] or str(exc)) from None
+            raise ValueError(exc.detail) from None
         return value
 
     @field_validator("spawn_command")

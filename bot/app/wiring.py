@@ -75,6 +75,7 @@ def build_waker_chain(
                 retention_s=settings.channel_retention_s,
                 clock=clock,
                 primary=is_primary(settings.shard_config),
+                room_ahead=settings.shard_config is not None and settings.shard_config.count > 1,
             )
         )
     environment = spawn_environment(settings, calendar_url)

@@ -27,6 +27,8 @@ SLOTS_PATH = f"{API_PREFIX}/slots"
 SERIES_PATH = f"{API_PREFIX}/series"
 #: The change feed (DESIGN §4.1).
 CHANGES_PATH = f"{API_PREFIX}/changes"
+#: An agent's ICS feed (DESIGN §10), `/calendar/ics/{agent_id}`.
+ICS_PATH = f"{API_PREFIX}/ics"
 #: `GET /calendar`: the API level and features (a 404 there means a v1 server).
 INFO_PATH = API_PREFIX
 #: The API level this side speaks, and what `GET /calendar` says a v1 server is.

@@ -14,6 +14,7 @@ from enum import Enum
 from zoneinfo import ZoneInfo
 
 from bot.core.cache import local_day, selection_key
+from bot.core.delays import retry_delay
 from bot.core.models import Slot, SlotStatus
 
 #: A calendar error during a check waits at least this long before the next try.
@@ -84,12 +85,12 @@ def overdue(last_activity: datetime, estimated_min: int, now: datetime) -> bool:
 
 def calendar_retry_delay(streak: int, cap_s: float) -> float:
     """Seconds before the next check after `streak` troubled ones: 5 s doubling, capped."""
-    return min(cap_s, CALENDAR_RETRY_BASE_S * 2.0 ** min(max(streak, 1) - 1, 10))
+    return retry_delay(streak, base_s=CALENDAR_RETRY_BASE_S, max_s=cap_s)
 
 
 def wake_retry_delay(failures: int, base_s: float, max_s: float) -> float:
     """Seconds before a failed wake is retried: `base_s` doubling per failure, capped."""
-    return min(max_s, base_s * 2.0 ** min(max(failures, 1) - 1, 20))
+    return retry_delay(failures, base_s=base_s, max_s=max_s)
 
 
 def next_midnight(now: datetime, tz: ZoneInfo) -> datetime:

@@ -23,7 +23,17 @@ _MAX_DIGITS = 6
 
 
 class ShardError(ValueError):
-    """A `SHARD` value that is not `i/n` with 0 <= i < n; the message says what to write."""
+    """A `SHARD` value that is not `i/n` with 0 <= i < n; the message says what to write.
+
+    `detail` is what is wrong without the variable's name, for reports that name
+    the variable themselves (the settings' error table); `value` is the value as
+    shown (cut when huge), None for a `Shard` made in code.
+    """
+
+    def __init__(self, detail: str, *, value: str | None = None) -> None:
+        self.detail = detail
+        self.value = value
+        super().__init__(detail if value is None else f"SHARD={value!r}: {detail}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,15 +75,15 @@ def parse_shard(text: str) -> Shard:
     match = _FORM.fullmatch(text)
     if match is None:
         raise ShardError(
-            f"SHARD={shown!r} is not of the form i/n (two whole numbers, e.g. 0/2 for the "
-            "first of two moderators)"
+            "not of the form i/n (two whole numbers, e.g. 0/2 for the first of two moderators)",
+            value=shown,
         )
     if any(len(part.lstrip("-")) > _MAX_DIGITS for part in match.groups()):
-        raise ShardError(f"SHARD={shown!r}: at most {MAX_SHARDS} shards")
+        raise ShardError(f"at most {MAX_SHARDS} shards", value=shown)
     try:
         return Shard(int(match[1]), int(match[2]))
     except ShardError as exc:
-        raise ShardError(f"SHARD={shown!r}: {exc}") from None
+        raise ShardError(exc.detail, value=shown) from None
 
 
 def is_primary(shard: Shard | None) -> bool:

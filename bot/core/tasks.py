@@ -49,6 +49,16 @@ def log_task_end(task: asyncio.Task[Any]) -> None:
         log.error("task %s failed", task.get_name(), exc_info=exc)
 
 
+async def cancel_and_wait(*tasks: asyncio.Task[Any] | None) -> None:
+    """Cancel `tasks` (None is passed over) and wait until each has ended, whatever it ended
+    with: a stop must not fail on what a task died of, which is its done-callback's to log
+    (`log_task_end`). A cancellation of the caller itself still reaches the caller."""
+    ending = [task for task in tasks if task is not None]
+    for task in ending:
+        task.cancel()
+    await asyncio.gather(*ending, return_exceptions=True)
+
+
 class TaskGroup:
     """Holds the tasks it starts until they end; `cancel_all` stops whatever is left."""
 
@@ -67,6 +77,4 @@ class TaskGroup:
 
     async def cancel_all(self) -> None:
         tasks, self._tasks = self._tasks, set()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(*tasks)

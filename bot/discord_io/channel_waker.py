@@ -26,6 +26,7 @@ text in `bot.presenters.wake_message`; this module is the wake itself.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
@@ -46,6 +47,13 @@ from bot.net import TRANSIENT_NETWORK_ERRORS
 from bot.presenters.wake_message import message_parts, wake_marker, wake_messages
 
 log = logging.getLogger(__name__)
+
+#: Channel creations in flight at once. They share one Discord rate-limit bucket
+#: (POST /guilds/{id}/channels, 50 requests), and discord.py sleeps out the whole
+#: bucket's reset (a second) once the requests in flight use up its tokens (from
+#: about 25 in flight): a burst of 100 wakes let through at once stalled every one
+#: of them for 1 s. 8 to 24 measured alike in bench/scale.py.
+CREATING_AT_ONCE = 16
 
 #: The buttons for a slot's wake message (None: none for this slot id).
 Controls = Callable[[str], discord.ui.View | None]
@@ -74,6 +82,7 @@ class PrivateChannelWaker:
         clock: Clock | None = None,
         guild_refresh_s: float = 300.0,
         primary: bool = True,
+        room_ahead: bool = False,
     ) -> None:
         clock = clock or SystemClock()
         self._access = GuildAccess(client, guild_id, clock, refresh_s=guild_refresh_s)
@@ -84,14 +93,22 @@ class PrivateChannelWaker:
             clock,
             category_name=category_name,
             admin_role_id=admin_role_id,
+            primary=primary,
+            room_ahead=room_ahead,
         )
         self._retention = timedelta(seconds=retention_s)
         #: Shard 0 (or unsharded): it alone sweeps leftovers in the wake categories.
         self._primary = primary
         self._slot_locks = KeyedLocks()
+        self._creating = asyncio.Semaphore(CREATING_AT_ONCE)
         #: Set by the cogs that answer the buttons: they go out with the wake
         #: message itself, not in an edit after it (one Discord call fewer).
         self.controls: Controls | None = None
+
+    @property
+    def placement(self) -> ChannelPlacement:
+        """Where channels go; shard 0's cogs keep its categories' room ahead of need."""
+        return self._placement
 
     # ---- Waker ----------------------------------------------------------
 
@@ -197,16 +214,17 @@ class PrivateChannelWaker:
         if channel_id is None:
             # Found by the full slot id in a topic, or made. Wakes of other slots
             # place theirs side by side (`placement`); this slot's lock is held.
-            listing = await self._access.listing(guild)
-            found = self._placement.find_by_topic(listing, slot.id)
-            if found is not None:
-                log.info("found channel %s of slot %s again by its topic", found.id, slot.id)
-                channel_id = found.id
-            else:
-                channel_id = await self._placement.create_channel(
-                    guild, listing, agent, user_id, slot
-                )
-                fresh = True
+            async with self._creating:
+                listing = await self._access.listing(guild)
+                found = self._placement.find_by_topic(listing, slot.id)
+                if found is not None:
+                    log.info("found channel %s of slot %s again by its topic", found.id, slot.id)
+                    channel_id = found.id
+                else:
+                    channel_id = await self._placement.create_channel(
+                        guild, listing, agent, user_id, slot
+                    )
+                    fresh = True
             # Saved before the message: an agent may answer within milliseconds.
             await self._ledger.save_channel(slot.id, agent.id, channel_id)
             crash_point("after_channel")

@@ -44,6 +44,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.calendar.ics.links import FeedLinks
 from bot.core.agents import AgentConfig
 from bot.core.calendar import Calendar
 from bot.core.clock import Clock
@@ -54,6 +55,7 @@ from bot.core.waker import ChannelLedger
 from bot.discord_io.channel_waker import PrivateChannelWaker
 from bot.discord_io.endpoints import point_discord_at
 from bot.discord_io.errors import DISCORD_FAILURES, http_detail
+from bot.discord_io.wake_pauses import release_start_up_heap, settle_start_up_heap
 from bot.wakers.chain import WakerChain
 
 log = logging.getLogger(__name__)
@@ -96,6 +98,8 @@ class BotOptions:
     check_interval_s: float
     #: `SHARD=i/n` (None: this moderator handles every agent and every interaction).
     shard: Shard | None = None
+    #: Where agents' ICS feeds are served, for `/schedule feed:true` (None: not served).
+    feed_links: FeedLinks | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +271,8 @@ class ModeratorBot(commands.Bot):
             log.exception(
                 "the moderator's start-up failed; the sync and check loops still run and retry"
             )
+        else:
+            settle_start_up_heap()  # no full GC passes over it while waking
         finally:
             self.moderator_started.set()
 
@@ -292,6 +298,7 @@ class ModeratorBot(commands.Bot):
             self._shut_down = True
             await self._shutdown_core()
         await super().close()
+        release_start_up_heap()
         for name, closer in self._closers:
             try:
                 await closer()

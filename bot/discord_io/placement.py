@@ -12,6 +12,14 @@ reserves without awaiting anything (`occupancy`), then makes the channel in one
 call. Only making room (deleting an ended channel, opening a category) is one
 at a time under `lock`, and looks again once it holds it, so a category is
 opened once however many wakes find the others full at the same moment.
+
+With shards (DESIGN §11) shard 0 alone opens categories and makes room (it
+owns the clean-up): another shard only places its channels in the categories
+it sees with room, and when none has any its wake fails with a `WakeError`
+that says it waits for shard 0. The chain then tries the next waker, and
+without one the slot stays pending and is retried with the wake backoff. So
+that this is rare, sharded shard 0 keeps `ROOM_AHEAD` free places in its
+categories ahead of need (`keep_room_ahead`, run when a channel appears).
 """
 
 from __future__ import annotations
@@ -40,10 +48,17 @@ from bot.discord_io.channel_rules import (
 from bot.discord_io.errors import DISCORD_FAILURES, WakeError, describe_failure
 from bot.discord_io.guild_access import GuildAccess, Listing
 from bot.discord_io.occupancy import FORGET_AFTER_S, Occupancy
+from bot.discord_io.overwrites import WakeOverwrites
 
 log = logging.getLogger(__name__)
 
-Overwrites = dict[discord.Role | discord.Member | discord.Object, discord.PermissionOverwrite]
+#: Sharded shard 0 opens the next category when fewer free places than this are left.
+ROOM_AHEAD = 10
+#: After a refused category ahead (a full guild, missing permissions), wait this long before
+#: trying again: every channel made would otherwise ask (and log) once more.
+AHEAD_RETRY_S = 60.0
+#: What another shard's wake says when no category has room (the log and the wake error).
+WAITING_FOR_SHARD_0 = "waiting for shard 0 to open a wake category"
 
 
 class ChannelPlacement:
@@ -57,13 +72,19 @@ class ChannelPlacement:
         *,
         category_name: str,
         admin_role_id: int | None,
+        primary: bool = True,
+        room_ahead: bool = False,
     ) -> None:
         self._access = access
         self._ledger = ledger
         self._clock = clock
         self._category_name = category_name
-        self._admin_role_id = admin_role_id
-        self._warned_admin_role = False
+        self._overwrites = WakeOverwrites(access, admin_role_id)
+        #: Shard 0 (or unsharded): opens categories and deletes ended channels to make room.
+        self._primary = primary
+        #: Sharded shard 0: keeps free places ahead of need for the other shards.
+        self.keeps_room_ahead = primary and room_ahead
+        self._ahead_refused_at: datetime | None = None
         self._occupancy = Occupancy(clock)
         #: Categories we opened that the listing may not show yet (id -> category, when).
         self._opened: dict[int, tuple[discord.CategoryChannel, datetime]] = {}
@@ -120,37 +141,6 @@ class ChannelPlacement:
 
     # ---- making -----------------------------------------------------------------
 
-    def _overwrites(self, guild: discord.Guild, *, agent_user_id: int | None) -> Overwrites:
-        everyone = guild.default_role
-        if everyone is None:  # a guild object without its roles: never expected
-            raise WakeError(f"guild {guild.id} came without its @everyone role")
-        # @everyone must be the Role itself: a discord.Object would be sent as a
-        # *member* overwrite and the channel would not be private.
-        overwrites: Overwrites = {
-            everyone: discord.PermissionOverwrite(view_channel=False),
-            discord.Object(id=self._access.me_id()): discord.PermissionOverwrite(
-                view_channel=True, send_messages=True, manage_channels=True
-            ),
-        }
-        if agent_user_id is not None:
-            overwrites[discord.Object(id=agent_user_id)] = discord.PermissionOverwrite(
-                view_channel=True, send_messages=True, read_message_history=True
-            )
-        if self._admin_role_id is not None:
-            role = guild.get_role(self._admin_role_id)
-            if role is not None:
-                overwrites[role] = discord.PermissionOverwrite(
-                    view_channel=True, send_messages=True
-                )
-            elif not self._warned_admin_role:
-                self._warned_admin_role = True
-                log.warning(
-                    "ADMIN_ROLE_ID %s is not a role of guild %s; wake channels are made without it",
-                    self._admin_role_id,
-                    guild.id,
-                )
-        return overwrites
-
     async def create_channel(
         self,
         guild: discord.Guild,
@@ -170,7 +160,7 @@ class ChannelPlacement:
                     name,
                     category=category,
                     topic=channel_topic(slot),
-                    overwrites=self._overwrites(guild, agent_user_id=user_id),
+                    overwrites=self._overwrites.for_channel(guild, agent_user_id=user_id),
                     reason=f"wake agent {agent.id} for slot {slot.id}",
                 )
                 made = channel.id
@@ -226,6 +216,16 @@ class ChannelPlacement:
             category = self._reserve_room(listing, full)
             if category is not None:
                 return category
+            if not self._primary:
+                log.warning(
+                    "no wake category has room (%d of ours, full or none): %s",
+                    len(self.our_categories(listing)),
+                    WAITING_FOR_SHARD_0,
+                )
+                raise WakeError(
+                    f"every wake category is full or none exists yet: {WAITING_FOR_SHARD_0} "
+                    "(only shard 0 opens categories and deletes ended channels)"
+                )
             categories = self.our_categories(listing)
             if categories and await self._free_one(listing, {c.id for c in categories}):
                 category = self._reserve_room(listing, full)
@@ -234,6 +234,48 @@ class ChannelPlacement:
             category = await self._create_category(guild, categories)
             self._opened[category.id] = (category, self._clock.now())
             self._occupancy.reserve(category.id)
+            return category
+
+    async def keep_room_ahead(self) -> discord.CategoryChannel | None:
+        """Sharded shard 0: open the next category before the others' wakes find none.
+
+        Run when a channel appears in the guild (any shard's wake) and at start.
+        Answers the category opened, if one was; a refusal is logged, not raised
+        (the next channel tries again, and wakes on shard 0 still make room).
+        """
+        if not self.keeps_room_ahead or self.lock.locked():
+            return None  # a placement making room now looks again once it holds the lock
+        refused = self._ahead_refused_at
+        if refused is not None and self._clock.now() - refused < timedelta(seconds=AHEAD_RETRY_S):
+            return None
+        async with self.lock:
+            try:
+                guild = await self._access.guild()
+                listing = await self._access.listing(guild)
+                categories = self.our_categories(listing)
+                counts = self._occupancy.counts(listing, [c.id for c in categories])
+                free = sum(max(0, CATEGORY_CHANNEL_LIMIT - counts[c.id]) for c in categories)
+                if free >= ROOM_AHEAD:
+                    return None
+                log.info(
+                    "%d free place(s) left in %d wake categor(ies): opening the next one ahead "
+                    "of need",
+                    free,
+                    len(categories),
+                )
+                category = await self._create_category(guild, categories)
+            except WakeError as exc:
+                self._ahead_refused_at = self._clock.now()
+                log.warning("could not open a wake category ahead of need: %s", exc)
+                return None
+            except DISCORD_FAILURES as exc:
+                self._ahead_refused_at = self._clock.now()
+                log.warning(
+                    "could not open a wake category ahead of need: %s", describe_failure(exc)
+                )
+                return None
+            self._ahead_refused_at = None
+            self._opened[category.id] = (category, self._clock.now())
             return category
 
     async def _free_one(self, listing: Listing, category_ids: set[int]) -> bool:
@@ -263,7 +305,7 @@ class ChannelPlacement:
         try:
             category = await guild.create_category(
                 name,
-                overwrites=self._overwrites(guild, agent_user_id=None),
+                overwrites=self._overwrites.for_channel(guild, agent_user_id=None),
                 reason="wake channels for agents"
                 + ("" if index == 1 else f" (the first {index - 1} categories are full)"),
             )

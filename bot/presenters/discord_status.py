@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.core.cache import local_day
 from bot.core.guild_report import GuildReport
+from bot.core.shard_status import CalendarAgentStatus, FeedHealth
 from bot.core.status import AgentSnapshot, WakeInfo
 from bot.presenters.discord_embed import (
     COLOR_OK,
@@ -21,6 +23,7 @@ from bot.presenters.discord_embed import (
     finish_embed,
 )
 from bot.presenters.formatting import clock_time, cut, escape, fit_lines, relative, status_label
+from bot.presenters.status_elsewhere import elsewhere_lines, feed_line, next_line, shard_name
 
 
 def status_lines(
@@ -55,14 +58,7 @@ def status_lines(
     if nxt is None:
         lines.append("Next: nothing pending")
     else:
-        when = clock_time(nxt.at, tz, today)
-        timing = (
-            f"due since {when} ({relative(nxt.at, now)})"
-            if nxt.at <= now
-            else f"at {when} ({relative(nxt.at, now)})"
-        )
-        title = escape(nxt.title) or "(untitled)"
-        lines.append(f"Next: **{title}** (`{nxt.id}`) {timing} · prio {nxt.priority}")
+        lines.append(next_line(nxt.title, nxt.id, nxt.at, nxt.priority, now, tz))
     if snap.pending_count:
         extra = []
         if snap.deferred_count:
@@ -159,6 +155,32 @@ def guild_lines(report: GuildReport | None, now: datetime, agent_count: int) -> 
     return lines
 
 
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """One agent's part of `/status`, whoever schedules it."""
+
+    name: str
+    lines: list[str]
+    #: Nothing to look at (synced, waking, not overdue; readable, for another shard's).
+    calm: bool
+    busy: bool
+
+
+def _own(snap: AgentSnapshot, tz: ZoneInfo, links: Mapping[str, str]) -> _Entry:
+    link = links.get(snap.current.id) if snap.current else None
+    calm = snap.healthy and not (snap.current and snap.current.overdue)
+    return _Entry(snap.agent_id, status_lines(snap, tz, link=link), bool(calm), snap.busy)
+
+
+def _elsewhere(status: CalendarAgentStatus, tz: ZoneInfo) -> _Entry:
+    return _Entry(
+        f"{status.agent_id} ({shard_name(status)})",
+        elsewhere_lines(status, tz),
+        status.error is None,
+        status.busy,
+    )
+
+
 def status_embed(
     snapshots: Sequence[AgentSnapshot],
     tz: ZoneInfo,
@@ -167,28 +189,37 @@ def status_embed(
     guild: GuildReport | None = None,
     agent_count: int | None = None,
     show_guild: bool = True,
+    others: Sequence[CalendarAgentStatus] = (),
+    feed: FeedHealth | None = None,
+    sync_interval_s: float = 300.0,
 ) -> EmbedSpec:
-    """`/status`: one agent in full, or every agent as one field each, plus the guild check."""
+    """`/status`: one agent in full, or every agent as one field each, plus the guild check.
+
+    `others` are the agents another shard schedules (from the calendar, marked
+    with their shard); `feed` adds how calendar changes arrive.
+    """
     links = links or {}
-    now = max((s.as_of for s in snapshots), default=None)
-    count = agent_count if agent_count is not None else len(snapshots)
-    healthy = all(s.healthy and not (s.current and s.current.overdue) for s in snapshots)
+    entries = [_own(s, tz, links) for s in snapshots] + [_elsewhere(o, tz) for o in others]
+    now = max([s.as_of for s in snapshots] + [o.as_of for o in others], default=None)
+    count = agent_count if agent_count is not None else len(entries)
+    calm = all(e.calm for e in entries)
+    feed_ok = feed is None or feed.live
     guild_ok = guild is None or guild.ok
-    color = COLOR_OK if healthy and guild_ok else COLOR_WARN
-    guild_field: EmbedField | None = None
+    color = COLOR_OK if calm and guild_ok and feed_ok else COLOR_WARN
+    extra: list[EmbedField] = []
+    if feed is not None and now is not None:
+        extra.append(EmbedField("Calendar", feed_line(feed, now, tz, sync_interval_s)))
     if show_guild and now is not None:
         value, _ = fit_lines(guild_lines(guild, now, count), FIELD_VALUE_LIMIT)
-        guild_field = EmbedField("Discord set-up", value)
+        extra.append(EmbedField("Discord set-up", value))
     footer = f"Times in {tz.key}"
-    if len(snapshots) == 1:
-        snap = snapshots[0]
-        link = links.get(snap.current.id) if snap.current else None
-        text, _ = fit_lines(status_lines(snap, tz, link=link), DESCRIPTION_LIMIT)
-        extra = (guild_field,) if guild_field else ()
-        return finish_embed(EmbedSpec(f"Status of {snap.agent_id}", text, extra, footer, color))
-    busy = sum(1 for s in snapshots if s.busy)
-    troubled = [s.agent_id for s in snapshots if not s.healthy]
-    summary = f"{len(snapshots)} agents: {busy} busy, {len(snapshots) - busy} idle"
+    if len(entries) == 1:
+        entry = entries[0]
+        text, _ = fit_lines(entry.lines, DESCRIPTION_LIMIT)
+        return finish_embed(EmbedSpec(f"Status of {entry.name}", text, tuple(extra), footer, color))
+    busy = sum(1 for e in entries if e.busy)
+    troubled = [e.name for e in entries if not e.calm]
+    summary = f"{len(entries)} agents: {busy} busy, {len(entries) - busy} idle"
     if troubled:
         summary += f"\n⚠️ trouble: {cut(', '.join(troubled), 1000)}"
     title = "Moderator status"
@@ -198,26 +229,22 @@ def status_embed(
         - len(summary)
         - len(footer)
         - 120
-        - (len(guild_field.name) + len(guild_field.value) if guild_field else 0)
+        - sum(len(f.name) + len(f.value) for f in extra)
     )
     fields: list[EmbedField] = []
-    max_fields = FIELD_COUNT_LIMIT - (1 if guild_field else 0) - 1
-    # Agents with something to look at first, then the rest in configured order.
-    ordered = sorted(
-        snapshots, key=lambda s: (s.healthy and not (s.current and s.current.overdue), not s.busy)
-    )
-    for snap in ordered:
+    max_fields = FIELD_COUNT_LIMIT - len(extra) - 1
+    # Agents with something to look at first, then the busy, then in the order given.
+    ordered = sorted(entries, key=lambda e: (e.calm, not e.busy))
+    for entry in ordered:
         if len(fields) >= max_fields:
             break
-        link = links.get(snap.current.id) if snap.current else None
-        value, _ = fit_lines(status_lines(snap, tz, link=link), min(FIELD_VALUE_LIMIT, 600))
-        if len(snap.agent_id) + len(value) > budget:
+        value, _ = fit_lines(entry.lines, min(FIELD_VALUE_LIMIT, 600))
+        if len(entry.name) + len(value) > budget:
             break
-        fields.append(EmbedField(snap.agent_id, value))
-        budget -= len(snap.agent_id) + len(value)
-    hidden = len(snapshots) - len(fields)
+        fields.append(EmbedField(entry.name, value))
+        budget -= len(entry.name) + len(value)
+    hidden = len(entries) - len(fields)
     if hidden:
         fields.append(EmbedField(f"… and {hidden} more", "ask for one with `/status agent:<id>`"))
-    if guild_field:
-        fields.append(guild_field)
+    fields.extend(extra)
     return finish_embed(EmbedSpec(title, summary, tuple(fields), footer, color))

@@ -14,13 +14,14 @@ import aiohttp
 import yarl
 from tenacity import (
     AsyncRetrying,
+    RetryCallState,
     RetryError,
     retry_if_exception_type,
     stop_after_attempt,
-    wait_exponential,
 )
 
 from bot.core.agents import AgentConfig
+from bot.core.delays import retry_delay
 from bot.core.models import Slot
 from bot.core.waker import WakeResult
 from bot.net import TRANSIENT_NETWORK_ERRORS, OwnedSession
@@ -101,6 +102,9 @@ class SpawnUrlWaker:
     async def close(self) -> None:
         await self._http.close()
 
+    def _wait(self, state: RetryCallState) -> float:
+        return retry_delay(state.attempt_number, base_s=self._backoff_s, max_s=self._backoff_max_s)
+
     async def wake(self, agent: AgentConfig, slot: Slot, prompt: str) -> WakeResult:
         url = self.url_for(agent)
         if url is None:
@@ -111,7 +115,7 @@ class SpawnUrlWaker:
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(self._attempts),
-                wait=wait_exponential(multiplier=self._backoff_s, max=self._backoff_max_s),
+                wait=self._wait,
                 retry=retry_if_exception_type(_RetryableSpawnError),
                 reraise=False,
             ):

@@ -18,6 +18,7 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, relevance
 from referencing import Registry, Resource
@@ -88,7 +89,27 @@ def _local_validator(name: str) -> Draft202012Validator:
     return Draft202012Validator(contents, registry=_local_registry())
 
 
+@lru_cache(maxsize=1)
+def _fast_registry() -> jsonschema_rs.Registry:
+    resources = []
+    for path in sorted(SCHEMA_DIR.glob("*.json")):
+        contents = json.loads(path.read_text(encoding="utf-8"))
+        resources.append((contents["$id"], contents))
+    return jsonschema_rs.Registry(resources)
+
+
+@cache
+def _fast_validator(name: str) -> jsonschema_rs.Validator:
+    contents = json.loads((SCHEMA_DIR / f"{name}.json").read_text(encoding="utf-8"))
+    return jsonschema_rs.validator_for(contents, registry=_fast_registry())
+
+
 def check_local(name: str, body: Any) -> list[Problem]:
+    # Same schemas, two engines: jsonschema-rs passes a good body in microseconds
+    # (the Python walk cost ~2 ms a body, a fifth of a wake burst's CPU); the
+    # Python validator still has the last word, and writes the messages.
+    if _fast_validator(name).is_valid(body):
+        return []
     validator = _local_validator(name)
     return [
         Problem(f"schemas/{name}.json", tuple(e.absolute_path), _short(e.message))

@@ -59,6 +59,12 @@ HOSTILE: list[tuple[str, dict[str, str | None], str, int]] = [
 ]
 
 
+#: Each HOSTILE row as one test case named by its id (here and against a served calendar).
+hostile_adds = pytest.mark.parametrize(
+    ("changes", "names", "code"), [case[1:] for case in HOSTILE], ids=[c[0] for c in HOSTILE]
+)
+
+
 def add_args(changes: dict[str, str | None]) -> list[str]:
     options = dict(zip(GOOD_ADD[::2], GOOD_ADD[1::2], strict=True))
     for option, value in changes.items():
@@ -76,9 +82,7 @@ def shell(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest.mark.parametrize(
-    ("changes", "names", "code"), [case[1:] for case in HOSTILE], ids=[c[0] for c in HOSTILE]
-)
+@hostile_adds
 def test_a_hostile_add_is_one_line_naming_the_option_and_stores_nothing(
     shell: Path,
     capsys: pytest.CaptureFixture[str],

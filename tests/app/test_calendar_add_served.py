@@ -26,7 +26,7 @@ import pytest
 from bot.core.tokens import TokenKind, derive_token
 from testkit.processes import REPO_ROOT
 from tests.app.cli_shell import AGENTS, calendar, clean_shell, stored_titles
-from tests.app.test_calendar_add import HOSTILE, add_args
+from tests.app.test_calendar_add import add_args, hostile_adds
 from tests.app.test_settings import ALL_VARS
 
 NEW = "n" * 40
@@ -110,9 +110,7 @@ def remote(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, server: Server) -> S
     return server
 
 
-@pytest.mark.parametrize(
-    ("changes", "names", "code"), [case[1:] for case in HOSTILE], ids=[c[0] for c in HOSTILE]
-)
+@hostile_adds
 def test_a_hostile_add_to_a_served_calendar_is_refused_the_same_way(
     remote: Server,
     capsys: pytest.CaptureFixture[str],

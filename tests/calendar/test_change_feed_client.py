@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiohttp import web
@@ -13,6 +14,7 @@ from aiohttp import web
 from bot.calendar.client import HttpCalendar
 from bot.calendar.store import EmbeddedCalendar
 from bot.core.calendar import SlotChanged
+from bot.core.shard_status import FeedHealth
 from tests.calendar.conftest import TOKEN, TZ, Handler, Served, slot_body
 
 
@@ -27,11 +29,26 @@ class Heard:
         self.changes.extend(batch)
         self._news.set()
 
+    @classmethod
+    async def following(cls, client: HttpCalendar) -> Heard:
+        heard = cls()
+        await client.follow(heard)
+        return heard
+
     async def until(self, wanted: Callable[[list[SlotChanged]], bool]) -> None:
         async with asyncio.timeout(30):
             while not wanted(self.changes):
                 self._news.clear()
                 await self._news.wait()
+
+
+async def assert_a_store_write_is_heard(
+    store: EmbeddedCalendar, client: HttpCalendar, heard: Heard, agent_id: str
+) -> None:
+    """A slot made through the store reaches `heard`, and the client says its feed is up."""
+    slot = await store.create_slot(slot_body(), agent_id=agent_id)
+    await heard.until(lambda seen: SlotChanged(agent_id, slot.id) in seen)
+    assert client.change_feed_up
 
 
 @pytest.fixture
@@ -57,11 +74,8 @@ async def test_a_change_made_through_the_store_reaches_a_follower(
     client_for: Callable[..., Awaitable[HttpCalendar]], store: EmbeddedCalendar
 ) -> None:
     client = await client_for()
-    heard = Heard()
-    await client.follow(heard)
-    slot = await store.create_slot(slot_body(), agent_id="alice")
-    await heard.until(lambda seen: SlotChanged("alice", slot.id) in seen)
-    assert client.change_feed_up
+    heard = await Heard.following(client)
+    await assert_a_store_write_is_heard(store, client, heard, "alice")
 
 
 async def test_a_change_made_through_another_client_reaches_a_follower(
@@ -78,8 +92,7 @@ async def test_the_cursor_is_taken_before_follow_returns_so_nothing_made_after_i
     client_for: Callable[..., Awaitable[HttpCalendar]], store: EmbeddedCalendar
 ) -> None:
     client = await client_for()
-    heard = Heard()
-    await client.follow(heard)
+    heard = await Heard.following(client)
     # Made right after follow returned, before any poll could have started ("the first sync").
     first = await store.create_slot(slot_body(), agent_id="alice")
     second = await store.create_slot(slot_body(), agent_id="carol")
@@ -103,6 +116,7 @@ async def test_a_v1_server_makes_the_client_fall_back_without_errors(
         await client.follow(heard)  # said once, tried once
     unfollow()
     assert not client.change_feed_up
+    assert client.change_feed_health == FeedHealth(live=False, missing=True)  # for /status
     notices = [r for r in caplog.records if "no change feed" in r.getMessage()]
     assert len(notices) == 1 and notices[0].levelno == logging.WARNING
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
@@ -121,17 +135,18 @@ async def test_a_failing_feed_is_down_then_recovers_and_delivers(
         return await handler(request)
 
     client = await client_for(outage)
-    heard = Heard()
-    await client.follow(heard)
+    heard = await Heard.following(client)
     failing["on"] = True
     await store.create_slot(slot_body(), agent_id="alice")  # ends the poll in flight
     async with asyncio.timeout(30):
         while client.change_feed_up:  # noqa: ASYNC110 - the client's state, no event to wait on
             await asyncio.sleep(0.01)
+    down = client.change_feed_health
+    assert not down.live and not down.missing and down.down_since is not None
+    assert abs(datetime.now(UTC) - down.down_since) < timedelta(minutes=5)
     failing["on"] = False
-    slot = await store.create_slot(slot_body(), agent_id="bob")
-    await heard.until(lambda seen: SlotChanged("bob", slot.id) in seen)
-    assert client.change_feed_up
+    await assert_a_store_write_is_heard(store, client, heard, "bob")
+    assert client.change_feed_health == FeedHealth(live=True)
 
 
 async def test_a_reset_re_reads_every_known_agent(
@@ -143,6 +158,5 @@ async def test_a_reset_re_reads_every_known_agent(
         return await handler(request)
 
     client = await client_for(forgetful, agents=["alice", "bob"])
-    heard = Heard()
-    await client.follow(heard)
+    heard = await Heard.following(client)
     await heard.until(lambda seen: {"alice", "bob"} <= {c.agent_id for c in seen})

@@ -7,7 +7,8 @@ write, which stores nothing, tells nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -91,30 +92,45 @@ async def test_a_closed_calendar_cannot_be_followed(store: EmbeddedCalendar) -> 
         await store.changes.follow(Heard())
 
 
-async def test_another_connections_backlog_is_read_in_bounded_steps_and_told_once(
-    clock: FakeClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(notify, "SCAN_BATCH", 3)
+@dataclass(frozen=True)
+class TwoConnections:
+    """Two connections to one calendar file, `ours` followed by `heard`: what `theirs`
+    writes is another process' write, heard only through `ours.changes.poll()`."""
+
+    ours: EmbeddedCalendar
+    theirs: EmbeddedCalendar
+    heard: Heard
+
+
+@pytest.fixture
+async def two(clock: FakeClock, tmp_path: Path) -> AsyncIterator[TwoConnections]:
     path = tmp_path / "calendar.db"
     ours = await EmbeddedCalendar.open(path, timezone=TZ, clock=clock)
     theirs = await EmbeddedCalendar.open(path, timezone=TZ, clock=clock)
     try:
         heard = Heard()
         await ours.changes.follow(heard)
-        await ours.changes.poll()
-        assert heard.batches == []  # nothing committed elsewhere yet
-        made = [
-            await theirs.create_slot(slot_body(START + minutes(n), agent_id=f"agent-{n % 3}"))
-            for n in range(10)
-        ]
-        await theirs.edit_slot(made[0].id, SlotEdit(prompt="again"))
-        await ours.changes.poll()
-        assert heard.batches == [[SlotChanged(s.agent_id, s.id) for s in made]]
-        await ours.changes.poll()  # no new commit elsewhere: one cheap query, nothing told
-        assert len(heard.batches) == 1
+        yield TwoConnections(ours, theirs, heard)
     finally:
         await theirs.close()
         await ours.close()
+
+
+async def test_another_connections_backlog_is_read_in_bounded_steps_and_told_once(
+    two: TwoConnections, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(notify, "SCAN_BATCH", 3)
+    await two.ours.changes.poll()
+    assert two.heard.batches == []  # nothing committed elsewhere yet
+    made = [
+        await two.theirs.create_slot(slot_body(START + minutes(n), agent_id=f"agent-{n % 3}"))
+        for n in range(10)
+    ]
+    await two.theirs.edit_slot(made[0].id, SlotEdit(prompt="again"))
+    await two.ours.changes.poll()
+    assert two.heard.batches == [[SlotChanged(s.agent_id, s.id) for s in made]]
+    await two.ours.changes.poll()  # no new commit elsewhere: one cheap query, nothing told
+    assert len(two.heard.batches) == 1
 
 
 def daily(agent_id: str = "ada", start: str = "2026-01-05T09:30") -> SeriesCreate:
@@ -168,18 +184,7 @@ async def test_refused_series_writes_tell_nothing(store: EmbeddedCalendar) -> No
     assert heard.batches == []
 
 
-async def test_another_connections_series_is_heard_by_the_poll(
-    clock: FakeClock, tmp_path: Path
-) -> None:
-    path = tmp_path / "calendar.db"
-    ours = await EmbeddedCalendar.open(path, timezone=TZ, clock=clock)
-    theirs = await EmbeddedCalendar.open(path, timezone=TZ, clock=clock)
-    try:
-        heard = Heard()
-        await ours.changes.follow(heard)
-        series = await theirs.create_series(daily(agent_id="bob"))
-        await ours.changes.poll()
-        assert heard.batches == [[SlotChanged("bob", None, series_id=series.id)]]
-    finally:
-        await theirs.close()
-        await ours.close()
+async def test_another_connections_series_is_heard_by_the_poll(two: TwoConnections) -> None:
+    series = await two.theirs.create_series(daily(agent_id="bob"))
+    await two.ours.changes.poll()
+    assert two.heard.batches == [[SlotChanged("bob", None, series_id=series.id)]]

@@ -7,7 +7,6 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -16,7 +15,7 @@ import aiohttp
 import pytest
 
 from bot.calendar.store import EmbeddedCalendar
-from tests.calendar.conftest import TOKEN, TZ, Served
+from tests.calendar.conftest import TOKEN, TZ
 
 REPO = Path(__file__).resolve().parents[2]
 PATIENCE_S = 90.0  # only reached when something hangs; a loaded machine is slow to start Python
@@ -168,25 +167,6 @@ async def test_a_bad_setting_is_exit_2_naming_it(tmp_path: Path) -> None:
     run = await bot(tmp_path, "list", TIMEZONE="Mars/Olympus")
     assert run.code == 2
     assert "TIMEZONE" in run.err and "Traceback" not in run.err
-
-
-async def test_remote_calendar_add_and_list(
-    tmp_path: Path, serve: Callable[..., Awaitable[Served]], store: EmbeddedCalendar
-) -> None:
-    served = await serve(token=TOKEN)
-    remote = {"CALENDAR_URL": served.base_url, "CALENDAR_TOKEN": TOKEN}
-    added = await bot(
-        tmp_path, "add", "--agent", "alice", "--at", "2099-01-05T09:00+08:00", "--title", "Remote",
-        "--prompt", "p", **remote,
-    )  # fmt: skip
-    assert added.code == 0, added.err
-    assert [s.id for s in await store.list_slots()] == [added.out.strip()]
-    needs_agent = await bot(tmp_path, "list", "--date", "2099-01-05", **remote)
-    assert needs_agent.code == 2 and "--agent" in needs_agent.err
-    listed = await bot(tmp_path, "list", "--date", "2099-01-05", "--agent", "alice", **remote)
-    assert listed.code == 0, listed.err
-    assert "09:00" in listed.out and "Remote" in listed.out
-    assert TOKEN not in listed.out + listed.err + added.out + added.err
 
 
 async def test_an_unreachable_remote_calendar_is_one_line_exit_1(tmp_path: Path) -> None:

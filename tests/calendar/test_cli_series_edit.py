@@ -166,11 +166,22 @@ async def test_unknown_ids_are_refused_in_one_line_exit_1(tmp_path: Path) -> Non
     assert await stored(tmp_path) == before
 
 
-async def test_every_new_command_against_a_served_calendar(
+async def test_every_command_against_a_served_calendar(
     tmp_path: Path, serve: Callable[..., Awaitable[Served]], store: EmbeddedCalendar
 ) -> None:
     served = await serve(token=TOKEN)
     remote = {"CALENDAR_URL": served.base_url, "CALENDAR_TOKEN": TOKEN}
+    added = await bot(
+        tmp_path, "add", "--agent", "alice", "--at", "2099-01-05T09:00+08:00", "--title", "Remote",
+        "--prompt", "p", **remote,
+    )  # fmt: skip
+    assert added.code == 0, added.err
+    assert [s.id for s in await store.list_slots()] == [added.out.strip()]
+    needs_agent = await bot(tmp_path, "list", "--date", "2099-01-05", **remote)
+    assert needs_agent.code == 2 and "--agent" in needs_agent.err
+    day_one = await bot(tmp_path, "list", "--date", "2099-01-05", "--agent", "alice", **remote)
+    assert day_one.code == 0, day_one.err
+    assert "09:00" in day_one.out and "Remote" in day_one.out
     made = await bot(
         tmp_path, "add", "--agent", "ada", "--at", "2099-01-05T09:00", "--repeat", "daily",
         "--title", "Daily", "--prompt", "p", **remote,
@@ -202,5 +213,5 @@ async def test_every_new_command_against_a_served_calendar(
     one_line_error(await bot(tmp_path, "series", "end", "nope", **remote), 1, "SERIES_ID")
     assert (await store.get_slot(slot_id)).status is SlotStatus.CANCELLED
     assert (await store.get_series(series_id)).ended_at is not None
-    everything = "".join([made.out, made.err, listed.out, listed.err, stale.err])
-    assert TOKEN not in everything
+    runs = [added, day_one, made, listed, stale]
+    assert TOKEN not in "".join(run.out + run.err for run in runs)

@@ -40,7 +40,7 @@ async def test_the_commands_are_registered_in_the_guild(moderator_bot: BotHarnes
     assert by_name["slot"].get("default_member_permissions") is None
     assert by_name["sync"].get("default_member_permissions") is None
     schedule_options = [o["name"] for o in by_name["schedule"]["options"]]
-    assert schedule_options == ["agent", "date", "days", "view"]
+    assert schedule_options == ["agent", "date", "days", "view", "feed"]
     for name, options in (
         ("schedule", ["agent", "date"]),
         ("status", ["agent"]),
@@ -361,6 +361,22 @@ async def test_sync_by_an_admin_learns_new_slots_at_once(moderator_bot: BotHarne
 
 
 # ---- autocomplete ---------------------------------------------------------------
+
+
+async def test_every_agent_option_suggests_the_configured_agents(
+    moderator_bot: BotHarness,
+) -> None:
+    fake = moderator_bot.fake
+    where = general(fake)
+    with_agent = [
+        c["name"]
+        for c in fake.guild_commands
+        if any(o["name"] == "agent" for o in c.get("options", []))
+    ]
+    assert {"history", "plan", "schedule", "series", "slot", "status", "sync"} <= set(with_agent)
+    for name in with_agent:
+        choices = await complete(fake, fake.admin, where, name, {"agent": "B"}, "agent")
+        assert [c["value"] for c in choices] == ["bob"], name
 
 
 async def test_autocomplete_offers_agents_and_matching_slots(moderator_bot: BotHarness) -> None:

@@ -47,9 +47,8 @@ def syncs_for_news(moderator: Moderator, agent_id: str = "ada") -> int:
 
 
 async def test_a_slot_created_five_seconds_before_its_time_is_woken_on_time(
-    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar, waker: RecordingWaker
 ) -> None:
-    waker = RecordingWaker(clock)
     moderator = await following(harness, waker)
     await clock.advance(120)
     due = clock.now() + minutes(5 / 60)
@@ -92,10 +91,9 @@ async def test_news_of_an_agent_not_configured_here_is_ignored(
 
 
 async def test_an_edit_reaches_the_cache_and_rearms_the_timer_without_a_sync(
-    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar, waker: RecordingWaker
 ) -> None:
     slot = await add_slot(calendar, "ada", START + minutes(50))
-    waker = RecordingWaker(clock)
     await following(harness, waker)
     await calendar.edit_slot(slot.id, SlotEdit(scheduled_at=START + minutes(2)))
     await clock.advance(minutes(3).total_seconds())
@@ -176,9 +174,8 @@ def stand_up(start: str) -> SeriesCreate:
 
 
 async def test_a_series_created_while_running_has_its_first_occurrence_woken_on_time(
-    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar, waker: RecordingWaker
 ) -> None:
-    waker = RecordingWaker(clock)
     moderator = await following(harness, waker)
     await clock.advance(120)
     series = await calendar.create_series(stand_up("2026-03-02T09:03"))
@@ -188,9 +185,8 @@ async def test_a_series_created_while_running_has_its_first_occurrence_woken_on_
 
 
 async def test_a_series_created_over_rest_has_its_first_occurrence_woken_on_time(
-    harness: Harness, clock: SettlingClock, served: HttpCalendar
+    harness: Harness, clock: SettlingClock, served: HttpCalendar, waker: RecordingWaker
 ) -> None:
-    waker = RecordingWaker(clock)
     await following(harness, waker)
     await clock.advance(120)
     series = await served.create_series(stand_up("2026-03-02T09:03"))
@@ -199,10 +195,9 @@ async def test_a_series_created_over_rest_has_its_first_occurrence_woken_on_time
 
 
 async def test_an_ended_series_is_never_woken_at_its_next_time(
-    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar, waker: RecordingWaker
 ) -> None:
     series = await calendar.create_series(stand_up("2026-03-02T09:05"))
-    waker = RecordingWaker(clock)
     await following(harness, waker)
     await clock.settle()
     await calendar.end_series(series.id)

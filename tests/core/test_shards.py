@@ -89,3 +89,20 @@ def test_a_shard_made_in_code_is_checked_too() -> None:
         Shard(3, 3)
     with pytest.raises(ShardError):
         Shard(0, MAX_SHARDS + 1)
+
+
+@pytest.mark.parametrize("text", ["2/2", "-1/3", "a/b", "0/" + "9" * 5000])
+def test_the_error_carries_its_detail_apart_from_the_variable(text: str) -> None:
+    with pytest.raises(ShardError) as caught:
+        parse_shard(text)
+    error = caught.value
+    assert "SHARD" not in error.detail
+    assert error.value is not None and len(error.value) <= 41
+    assert str(error) == f"SHARD={error.value!r}: {error.detail}"
+
+
+def test_a_shard_made_in_code_names_no_variable() -> None:
+    with pytest.raises(ShardError) as caught:
+        Shard(3, 3)
+    assert caught.value.value is None
+    assert str(caught.value) == caught.value.detail

@@ -58,11 +58,16 @@ async def wait_alerts(fake: FakeDiscord, channel_id: int, count: int) -> list[di
     return found
 
 
+@pytest.fixture
+def alerts(fake_discord: FakeDiscord) -> int:
+    """The alert channel's id: a text channel the bot may post in."""
+    return fake_discord.add_channel("alerts")
+
+
 async def test_a_misfire_posts_one_alert_that_mentions_nobody(
-    fake_discord: FakeDiscord, make_moderator_bot: MakeBot
+    fake_discord: FakeDiscord, make_moderator_bot: MakeBot, alerts: int
 ) -> None:
     fake = fake_discord
-    alerts = fake.add_channel("alerts")
     h = await make_moderator_bot(alert_channel_id=alerts, misfire_grace_s=60)
     await past_slots(h.bot, "alice", 1)
     [message] = await wait_alerts(fake, alerts, 1)
@@ -77,10 +82,9 @@ async def test_a_misfire_posts_one_alert_that_mentions_nobody(
 
 
 async def test_a_failed_wake_posts_once_however_often_it_is_retried(
-    fake_discord: FakeDiscord, make_moderator_bot: MakeBot
+    fake_discord: FakeDiscord, make_moderator_bot: MakeBot, alerts: int
 ) -> None:
     fake = fake_discord
-    alerts = fake.add_channel("alerts")
     h = await make_moderator_bot(alert_channel_id=alerts, misfire_grace_s=60)
     failures: list[WakeFailed] = []
     h.bot.moderator.events.subscribe(WakeFailed, failures.append)
@@ -113,10 +117,9 @@ async def bot_with_alert_clock(
 
 
 async def test_a_burst_posts_the_limit_then_one_summary(
-    fake_discord: FakeDiscord, tmp_path: Path
+    fake_discord: FakeDiscord, tmp_path: Path, alerts: int
 ) -> None:
     fake = fake_discord
-    alerts = fake.add_channel("alerts")
     clock = FakeClock()
     async with bot_with_alert_clock(
         fake, tmp_path, clock, alert_channel_id=alerts, misfire_grace_s=60

@@ -35,7 +35,7 @@ from bot.core.models import SlotCreate
 from bot.core.moderator import Moderator
 from bot.core.prompt import DEFAULT_WAKE_TEMPLATE
 from bot.core.state import StateStore
-from bot.core.tasks import IN_FLIGHT_GRACE_S
+from bot.core.tasks import IN_FLIGHT_GRACE_S, cancel_and_wait
 from bot.presenters.console import ConsoleWording
 from bot.wakers.chain import WakerChain
 from bot.wakers.console import ConsoleWaker
@@ -239,9 +239,7 @@ async def _play(
                 story.plain()
                 story.say(f"--seconds {seconds:g} reached: stopping the agents and the moderator")
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(*tasks)
         await moderator.stop(grace_s=IN_FLIGHT_GRACE_S)
 
     crashed = [

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
@@ -26,6 +26,8 @@ from bot.calendar.client.answers import expect, model_of
 from bot.calendar.client.transport import Transport
 from bot.calendar.wire import CHANGES_PATH, INFO_PATH
 from bot.core.calendar import CalendarError, ChangeListener, SlotChanged, tell_listeners
+from bot.core.delays import Jitter, retry_delay
+from bot.core.shard_status import FeedHealth
 from bot.core.tasks import log_task_end
 
 log = logging.getLogger(__name__)
@@ -72,11 +74,18 @@ class ChangeFeed:
         self._task: asyncio.Task[None] | None = None
         self._up = False
         self._missing = False
+        #: When the feed stopped answering (wall clock), for /status.
+        self._down_since: datetime | None = None
 
     @property
     def up(self) -> bool:
         """Whether the last poll was answered (False before the first, when down, on v1)."""
         return self._up
+
+    @property
+    def health(self) -> FeedHealth:
+        """`up`, and since when it is not, for /status (DESIGN §4.1)."""
+        return FeedHealth(live=self._up, down_since=self._down_since, missing=self._missing)
 
     async def follow(self, listener: ChangeListener) -> Callable[[], None]:
         """`ChangeSource.follow`; the cursor is taken before this returns."""
@@ -130,6 +139,7 @@ class ChangeFeed:
             raise FeedMissing
         page = model_of(_Page, expect(answer, what, 200), what)
         self._up = True
+        self._down_since = None
         return page
 
     async def _run(self, cursor: str | None) -> None:
@@ -146,6 +156,8 @@ class ChangeFeed:
                 return
             except CalendarError as exc:
                 self._up = False
+                if self._down_since is None:
+                    self._down_since = datetime.now(UTC)
                 failures += 1
                 delay = self._delay(failures)
                 log_at = logging.WARNING if failures == 1 else logging.DEBUG
@@ -169,8 +181,9 @@ class ChangeFeed:
                 self._tell(SlotChanged(c.agent_id, c.slot_id) for c in page.changes)
 
     def _delay(self, failures: int) -> float:
-        ceiling = min(self._backoff_max, self._backoff_base * 2.0 ** (failures - 1))
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
+        return retry_delay(
+            failures, base_s=self._backoff_base, max_s=self._backoff_max, jitter=Jitter.EQUAL
+        )
 
     def _tell(self, changes: Iterable[SlotChanged]) -> None:
         tell_listeners(self._listeners, list(changes))

@@ -63,6 +63,7 @@ from bot.core.models import (
     SlotEdit,
     SlotStatus,
 )
+from bot.core.shard_status import FeedHealth
 from bot.core.validation import check_range, parse_heartbeat_status, require_offset
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,11 @@ class HttpCalendar:
     def change_feed_up(self) -> bool:
         """Whether the change feed answers now (False on a v1 server or while it fails)."""
         return self._feed.up
+
+    @property
+    def change_feed_health(self) -> FeedHealth:
+        """`FeedReporter`: the feed's state and since when it is down, for /status."""
+        return self._feed.health
 
     def _check_zone(self, zone: str) -> None:
         """Warn once when the calendar's days end at another midnight than TIMEZONE's."""

@@ -34,11 +34,11 @@ from tenacity import (
     RetryCallState,
     retry_if_exception_type,
     stop_after_attempt,
-    wait_random_exponential,
 )
 
 from bot.calendar.wire import AGENT_HEADER, IDEMPOTENCY_HEADER, JSON_TYPE
 from bot.core.calendar import CalendarUnavailable
+from bot.core.delays import Jitter, retry_delay
 from bot.net import TRANSIENT_NETWORK_ERRORS, OwnedSession
 
 log = logging.getLogger(__name__)
@@ -112,8 +112,6 @@ class Transport:
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
         self._http = OwnedSession(session)
-        # Full jitter ("exponential backoff and jitter"): retries of many moderators spread out.
-        self._jitter = wait_random_exponential(multiplier=backoff_base, max=backoff_max)
         self._observer = observer
 
     async def close(self) -> None:
@@ -126,7 +124,13 @@ class Transport:
         exc = outcome.exception() if outcome is not None else None
         if isinstance(exc, _Transient) and exc.retry_after is not None:
             return min(exc.retry_after, self._backoff_max)
-        return self._jitter(state)
+        # Full jitter ("exponential backoff and jitter"): retries of many moderators spread out.
+        return retry_delay(
+            state.attempt_number,
+            base_s=self._backoff_base,
+            max_s=self._backoff_max,
+            jitter=Jitter.FULL,
+        )
 
     def _log_retry(self, what: str) -> Callable[[RetryCallState], None]:
         def before_sleep(state: RetryCallState) -> None:

@@ -27,9 +27,10 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo
 
+import aiosqlite
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
@@ -41,10 +42,12 @@ from bot.calendar.pg.urls import shown_url
 from bot.calendar.pg.watch import CHANNEL, PgChangeWatch
 from bot.calendar.store.dialect import Db
 from bot.calendar.store.embedded import EmbeddedCalendar
+from bot.calendar.store.in_thread import Step
 from bot.core.calendar import CalendarUnavailable
 from bot.core.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: `pg_advisory_xact_lock` key every write transaction holds ("CMCLwrit").
 WRITE_LOCK = 0x434D434C77726974
@@ -137,28 +140,38 @@ class PgCalendar(EmbeddedCalendar):
         return CalendarUnavailable(f"calendar database unavailable: {reason}")
 
     @asynccontextmanager
-    async def _read(self) -> AsyncIterator[Db]:
+    async def _read(self) -> AsyncIterator[aiosqlite.Connection]:
         self._ensure_open()
         try:
             async with self._pool.connection() as conn, conn.transaction():
                 await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                yield PgConnection(conn)
+                yield _as_steps_expect(PgConnection(conn))
         except (psycopg.Error, PoolTimeout) as exc:
             raise await self._unavailable("read", exc) from None
 
     @asynccontextmanager
-    async def _write(self) -> AsyncIterator[Db]:
+    async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
         """One transaction under the write lock; any exception (a refusal too) rolls it back."""
         self._ensure_open()
         try:
             async with self._pool.connection() as conn:
                 async with conn.transaction():
                     await conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
-                    yield PgConnection(conn)
+                    yield _as_steps_expect(PgConnection(conn))
                     await conn.execute(f"NOTIFY {CHANNEL}")
                 await self.changes.committed(PgConnection(conn))
         except (psycopg.Error, PoolTimeout) as exc:
             raise await self._unavailable("write", exc) from None
+
+    async def _write_step(self, step: Step[T]) -> T:
+        """One step, one transaction: no group commit (each process has its own pool, and the
+        write lock is held for one step only)."""
+        async with self._write() as db:
+            return await step(db)
+
+    async def _read_step(self, step: Step[T]) -> T:
+        async with self._read() as db:
+            return await step(db)
 
     async def close(self) -> None:
         if self._closed:
@@ -166,3 +179,11 @@ class PgCalendar(EmbeddedCalendar):
         self._closed = True
         await self.changes.stop()
         await asyncio.shield(self._pool.close())
+
+
+def _as_steps_expect(conn: PgConnection) -> aiosqlite.Connection:
+    """The store's steps are typed for aiosqlite's connection; what they use of it is the
+    `Db` protocol (`bot.calendar.store.dialect`), which `PgConnection` answers, as the
+    SQLite store's own `Direct` does (`bot.calendar.store.in_thread`)."""
+    db: Db = conn
+    return cast(aiosqlite.Connection, db)

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from bot.calendar.server.changes import get_changes
 from bot.calendar.server.errors import Handler, slot_json
+from bot.calendar.server.ics_handlers import ICS_ROUTES
 from bot.calendar.server.range_handlers import calendar_info, edit_slot, list_range
 from bot.calendar.server.requests import (
     agent_header,
@@ -114,4 +115,5 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("POST", f"{SLOTS_PATH}/{{slot_id}}/{{action}}", transition),
     ("GET", CHANGES_PATH, get_changes),
     *SERIES_ROUTES,
+    *ICS_ROUTES,
 )

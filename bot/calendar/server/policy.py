@@ -8,8 +8,9 @@ slots and complete, abort, pause, resume or cancel them, and follow the change
 feed, which then shows its own changes only; `start`, `defer`, `release`,
 heartbeats and anything naming another agent are 403 `forbidden`, decided
 before the handler runs, so a refused call changes nothing. A feed token
-reads only its agent's ICS feed, which this server does not serve yet: it is
-403 everywhere. Every comparison is constant-time and tries every secret.
+reads only its agent's ICS feed (`GET /calendar/ics/{agent_id}`), where the
+token may also come as `?token=` (calendar apps cannot send headers); it is 403
+everywhere else. Every comparison is constant-time and tries every secret.
 
 A slot of another agent, named by id, is 404 to an agent token exactly as a
 slot that does not exist (the store scopes the lookup to the acting agent),
@@ -31,6 +32,7 @@ from bot.calendar.wire import (
     AGENT_STATUS_PATH,
     CHANGES_PATH,
     DAY_PATH,
+    ICS_PATH,
     INFO_PATH,
     SERIES_PATH,
     SLOTS_PATH,
@@ -61,6 +63,8 @@ class Caller:
         return self.role.value if self.agent_id is None else f"{self.role.value}:{self.agent_id}"
 
 
+#: The ICS feed: the one route a feed token may call, and the one that reads `?token=`.
+FEED_ROUTE = f"{ICS_PATH}/{{agent_id}}"
 CALLER_KEY = web.RequestKey("calendar_caller", Caller)
 
 #: The actions an agent token may take on its own slots.
@@ -82,6 +86,8 @@ _AGENT_ROUTES = frozenset(
         # Its own series, read only (DESIGN §3.3): making or ending one is for people.
         ("GET", SERIES_PATH),
         ("GET", f"{SERIES_PATH}/{{series_id}}"),
+        ("GET", FEED_ROUTE),
+        ("POST", FEED_ROUTE),  # importing into its own calendar
     }
 )
 
@@ -140,10 +146,14 @@ def _forbidden(detail: str) -> ApiError:
     return ApiError(403, "forbidden", detail)
 
 
+def _canonical(request: web.Request) -> str | None:
+    route = request.match_info.route
+    return route.resource.canonical if route.resource is not None else None
+
+
 async def _check_agent_call(request: web.Request, own: str) -> None:
     """Raise 403 unless an agent token may make this call as `own`."""
-    route = request.match_info.route
-    canonical = route.resource.canonical if route.resource is not None else None
+    canonical = _canonical(request)
     if (request.method, canonical) not in _AGENT_ROUTES:
         raise _forbidden(f"an agent token may not call {request.method} {request.path}")
     action = request.match_info.get("action")
@@ -165,7 +175,11 @@ async def _check_agent_call(request: web.Request, own: str) -> None:
 @web.middleware
 async def access(request: web.Request, handler: Handler) -> web.StreamResponse:
     """The one gate: 401 without valid credentials, 403 for what the caller may not do."""
-    caller = request.app[POLICY_KEY].identify(request.headers.get("Authorization"))
+    authorization = request.headers.get("Authorization")
+    feed = request.method == "GET" and _canonical(request) == FEED_ROUTE
+    if feed and authorization is None and "token" in request.query:
+        authorization = f"Bearer {request.query['token']}"
+    caller = request.app[POLICY_KEY].identify(authorization)
     if caller is None:
         response = error_response(
             401,
@@ -176,9 +190,9 @@ async def access(request: web.Request, handler: Handler) -> web.StreamResponse:
         response.headers["WWW-Authenticate"] = 'Bearer realm="calendar"'
         return response
     request[CALLER_KEY] = caller
-    if caller.role is Role.FEED:
+    if caller.role is Role.FEED and not feed:
         raise _forbidden("a feed token reads its agent's ICS feed and nothing else")
-    if caller.role is Role.AGENT:
+    if caller.role is Role.AGENT:  # a feed token's agent is checked by the feed itself
         assert caller.agent_id is not None
         if request.match_info.http_exception is None:
             await _check_agent_call(request, caller.agent_id)

@@ -17,8 +17,9 @@ _INSTANT: TypeAdapter[datetime] = TypeAdapter(Instant)
 
 
 async def calendar_info(request: web.Request) -> web.StreamResponse:
-    # The store's own features, and the change feed this server serves over it (DESIGN §4.1).
-    features = sorted(await calendar_of(request).features() | {"changes"})
+    # The store's own features, and the change feed (DESIGN §4.1) and ICS feed (§10) this
+    # server serves over it.
+    features = sorted(await calendar_of(request).features() | {"changes", "ics"})
     return web.json_response({"api": API_LEVEL, "features": features})
 
 

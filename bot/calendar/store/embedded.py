@@ -1,32 +1,39 @@
 """`EmbeddedCalendar`: the `Calendar` protocol kept in one SQLite file (or in memory).
 
 It is the default backend, used in-process, and the state behind the calendar
-server. Every change goes through one write path: an asyncio lock around a
-`BEGIN IMMEDIATE` transaction, so the read-check-write of a transition is
-atomic both against other coroutines and against another process (a CLI `add`
-while `serve` runs) using the same file. The lock is what makes the claim safe:
-two racing `start`s see each other's result, never the same old row.
+server. Every change is a `BEGIN IMMEDIATE` transaction under one asyncio lock,
+so the read-check-write of a transition is atomic both against other
+coroutines and against another process (a CLI `add` while `serve` runs) using
+the same file: two racing `start`s see each other's result, never the same old
+row. The busy writes (transitions, heartbeats, new and edited slots) go through
+the group commit (`group_commit`): written as steps, several share one
+transaction and one trip to the connection's thread, each in its own savepoint;
+the protocol's reads are one trip each (`in_thread`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Unpack
+from typing import TypeVar, Unpack
 from zoneinfo import ZoneInfo
 
 import aiosqlite
 
 from bot.calendar.store.agents import beat, checked_batch, read_agent_status
 from bot.calendar.store.days import day_bounds, day_etag, etag_matches
-from bot.calendar.store.dialect import Db, Row
+from bot.calendar.store.dialect import Row
 from bot.calendar.store.edits import apply_edit, checked_edit
-from bot.calendar.store.feed import FeedPage, read_page
+from bot.calendar.store.group_commit import GroupCommit, unavailable
+from bot.calendar.store.import_calls import ImportCalls
+from bot.calendar.store.in_thread import Step, run_now
+from bot.calendar.store.listings import ListingCalls
 from bot.calendar.store.notify import ChangeWatch
 from bot.calendar.store.occurrences import (
     materialise,
@@ -35,13 +42,11 @@ from bot.calendar.store.occurrences import (
 )
 from bot.calendar.store.rows import (
     SLOT_COLUMNS,
-    SlotEvent,
     fetch_slot,
     fresh_id,
     from_us,
     insert_slot,
     not_found,
-    readable_events,
     readable_slot,
     readable_slots,
     record_event,
@@ -58,6 +63,7 @@ from bot.core.calendar import (
     TransitionOptions,
 )
 from bot.core.clock import Clock, SystemClock
+from bot.core.commit_rounds import in_thread
 from bot.core.limits import ID_MAX
 from bot.core.models import (
     Action,
@@ -82,11 +88,13 @@ from bot.core.validation import (
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 #: What `GET /calendar` lists beyond API 2's own calls (DESIGN §3).
 FEATURES: frozenset[str] = frozenset({"series"})
 
 
-class EmbeddedCalendar(SeriesCalls):
+class EmbeddedCalendar(SeriesCalls, ListingCalls, ImportCalls):
     """The `Calendar` protocol over SQLite, with one connection and one write lock."""
 
     def __init__(
@@ -107,6 +115,7 @@ class EmbeddedCalendar(SeriesCalls):
         self._closed = False
         #: `ChangeSource`: `await calendar.changes.follow(listener)` hears of every commit.
         self.changes = ChangeWatch(clock, self._read)
+        self._commits = GroupCommit(db, self._lock, functools.partial(self.changes.committed, db))
 
     @classmethod
     async def open(
@@ -130,12 +139,16 @@ class EmbeddedCalendar(SeriesCalls):
     def timezone(self) -> ZoneInfo:
         return self._tz
 
+    def now(self) -> datetime:
+        """The calendar's clock, for what is windowed around now (the ICS feed)."""
+        return self._clock.now()
+
     def _ensure_open(self) -> None:
         if self._closed:
             raise CalendarUnavailable("the embedded calendar is closed")
 
     @asynccontextmanager
-    async def _read(self) -> AsyncIterator[Db]:
+    async def _read(self) -> AsyncIterator[aiosqlite.Connection]:
         """Reads take the lock too, so they never see a write half done on the shared connection."""
         self._ensure_open()
         async with self._lock:
@@ -146,7 +159,7 @@ class EmbeddedCalendar(SeriesCalls):
                 raise CalendarUnavailable(f"embedded calendar error: {exc}") from None
 
     @asynccontextmanager
-    async def _write(self) -> AsyncIterator[Db]:
+    async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
         """One atomic transaction; any exception (a refusal included) rolls it back."""
         self._ensure_open()
         async with self._lock:
@@ -173,15 +186,33 @@ class EmbeddedCalendar(SeriesCalls):
                 raise CalendarUnavailable(f"embedded calendar error: {exc}") from None
             await self.changes.committed(self._db)
 
-    def _slots(self, rows: Iterable[Row]) -> list[Slot]:
+    async def _write_step(self, step: Step[T]) -> T:
+        """`step` as one atomic write, maybe sharing its commit with others (`group_commit`)."""
+        self._ensure_open()
+        return await self._commits.write(step)
+
+    async def _read_step(self, step: Step[T]) -> T:
+        """`step` as one read in one trip to the connection's thread, under the lock."""
+        self._ensure_open()
+        async with self._lock:
+            try:
+                return await in_thread(self._db, run_now, step)
+            except sqlite3.Error as exc:
+                raise unavailable("read", exc) from None
+
+    def _slots(self, rows: Iterable[sqlite3.Row]) -> list[Slot]:
         return readable_slots(rows, self._tz)
 
-    async def _with_occurrences(
-        self, db: Db, rows: Iterable[Row], agent_id: str, *span: int
+    async def _in_span(
+        self, db: aiosqlite.Connection, agent_id: str, now: datetime, *span: int
     ) -> list[Slot]:
-        """The rows' slots and the agent's untouched occurrences in [start, end) µs, by time."""
+        """The agent's slots and untouched occurrences in [start, end) µs, by time then id."""
+        rows = await db.execute_fetchall(
+            f"SELECT {SLOT_COLUMNS} FROM slots WHERE agent_id = ? AND scheduled_at_us >= ? "
+            "AND scheduled_at_us < ? ORDER BY scheduled_at_us, id",
+            (agent_id, *span),
+        )
         start, end = (from_us(us, self._tz) for us in span)
-        now = self._clock.now()
         virtual = await occurrences_between(db, agent_id, start, end, now=now, tz=self._tz)
         slots = self._slots(rows) + virtual
         slots.sort(key=lambda slot: (to_us(slot.scheduled_at), slot.id))
@@ -192,14 +223,8 @@ class EmbeddedCalendar(SeriesCalls):
     async def get_day(self, agent_id: str, day: date, etag: str | None = None) -> DayResult:
         check_agent_id(agent_id)
         check_day(day)
-        start, end = day_bounds(day, self._tz)
-        async with self._read() as db:
-            rows = await db.execute_fetchall(
-                f"SELECT {SLOT_COLUMNS} FROM slots WHERE agent_id = ? "
-                "AND scheduled_at_us >= ? AND scheduled_at_us < ? ORDER BY scheduled_at_us, id",
-                (agent_id, start, end),
-            )
-            slots = await self._with_occurrences(db, rows, agent_id, start, end)
+        span, now = day_bounds(day, self._tz), self._clock.now()
+        slots = await self._read_step(lambda db: self._in_span(db, agent_id, now, *span))
         current = day_etag(day, slots)
         if etag is not None and etag_matches(etag, current):
             return DayResult(schedule=None, etag=current)
@@ -217,26 +242,31 @@ class EmbeddedCalendar(SeriesCalls):
                 f"current_slot_id must be 1 to {ID_MAX} characters", code="validation_error"
             )
         now = to_us(self._clock.now())
-        async with self._write() as db:
-            return await beat(db, agent_id, status, current_slot_id, now_us=now, tz=self._tz)
+        return await self._write_step(
+            lambda db: beat(db, agent_id, status, current_slot_id, now_us=now, tz=self._tz)
+        )
 
     async def heartbeat_many(self, beats: Sequence[AgentHeartbeat]) -> dict[str, list[Slot]]:
         """Every entry's heartbeat in one transaction: all are kept, or (refused) none."""
         entries = checked_batch(beats, self._agents)
         now = to_us(self._clock.now())
-        due: dict[str, list[Slot]] = {}
-        async with self._write() as db:
+
+        async def step(db: aiosqlite.Connection) -> dict[str, list[Slot]]:
+            due: dict[str, list[Slot]] = {}
             for entry in entries:
                 due[entry.agent_id] = await beat(
                     db, entry.agent_id, entry.status, entry.current_slot_id, now_us=now, tz=self._tz
                 )
-        return due
+            return due
+
+        return await self._write_step(step)
 
     async def agent_status(self, agent_id: str) -> AgentStatus:
         check_agent_id(agent_id)
         now = self._clock.now()
-        async with self._read() as db:
-            return await read_agent_status(db, agent_id, now=now, tz=self._tz)
+        return await self._read_step(
+            lambda db: read_agent_status(db, agent_id, now=now, tz=self._tz)
+        )
 
     def _owner(self, named: str | None, acting: str | None) -> str:
         """The agent a new slot or series is for: the body's, or the caller's."""
@@ -258,7 +288,8 @@ class EmbeddedCalendar(SeriesCalls):
         owner = self._owner(new.agent_id, agent_id)
         clock_now = self._clock.now()
         new = check_new_slot(new, tz=self._tz, now=clock_now, known=self._agents)
-        async with self._write() as db:
+
+        async def step(db: aiosqlite.Connection) -> Row | None:
             slot_id = await fresh_id(db, "slots", "slot")
             fields = new.model_dump(exclude={"agent_id", "allow_past"})
             slot = Slot(
@@ -273,18 +304,24 @@ class EmbeddedCalendar(SeriesCalls):
             await insert_slot(db, slot)
             now = to_us(clock_now)
             await record_event(db, slot_id, now, "create", None, SlotStatus.NOT_STARTED, None)
-            row = await fetch_slot(db, slot_id)
+            return await fetch_slot(db, slot_id)
+
+        row = await self._write_step(step)
         assert row is not None
         return readable_slot(row, self._tz)
 
     async def get_slot(self, slot_id: str, agent_id: str | None = None) -> Slot:
         now = self._clock.now()
-        async with self._read() as db:
+
+        async def step(db: aiosqlite.Connection) -> Row | Slot | None:
             row = await fetch_slot(db, slot_id)
             if row is None:
-                virtual = await virtual_occurrence(db, slot_id, agent_id, now=now, tz=self._tz)
-                if virtual is not None:
-                    return virtual
+                return await virtual_occurrence(db, slot_id, agent_id, now=now, tz=self._tz)
+            return row
+
+        row = await self._read_step(step)
+        if isinstance(row, Slot):
+            return row
         if row is None or (agent_id is not None and row["agent_id"] != agent_id):
             raise SlotNotFound(not_found(slot_id, agent_id))
         return readable_slot(row, self._tz)
@@ -308,14 +345,18 @@ class EmbeddedCalendar(SeriesCalls):
         if call.until is not None:
             check_local_years(call.until, self._tz, "until")
         now = to_us(self._clock.now())
-        async with self._write() as db:
+
+        async def step(db: aiosqlite.Connection) -> TransitionOutcome:
             await materialise(db, call.slot_id, call.agent_id, now_us=now, tz=self._tz)
             return await apply_transition(db, call, now_us=now, tz=self._tz)
+
+        return await self._write_step(step)
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        await self._commits.drain()
         await self.changes.stop()
         async with self._lock:
             await self._db.close()
@@ -323,9 +364,12 @@ class EmbeddedCalendar(SeriesCalls):
     async def edit_slot(self, slot_id: str, edit: SlotEdit, agent_id: str | None = None) -> Slot:
         edit = checked_edit(edit, self._tz)
         now = to_us(self._clock.now())
-        async with self._write() as db:
+
+        async def step(db: aiosqlite.Connection) -> Slot:
             await materialise(db, slot_id, agent_id, now_us=now, tz=self._tz)
             return await apply_edit(db, slot_id, edit, agent_id=agent_id, now_us=now, tz=self._tz)
+
+        return await self._write_step(step)
 
     async def list_range(
         self, agent_id: str, start: datetime, end: datetime, status: SlotStatus | None = None
@@ -333,58 +377,9 @@ class EmbeddedCalendar(SeriesCalls):
         check_agent_id(agent_id)
         check_range(start, end)
         span = (to_us(start), to_us(end))
-        async with self._read() as db:
-            rows = await db.execute_fetchall(
-                f"SELECT {SLOT_COLUMNS} FROM slots WHERE agent_id = ? AND scheduled_at_us >= ? "
-                "AND scheduled_at_us < ? ORDER BY scheduled_at_us, id",
-                (agent_id, *span),
-            )
-            slots = await self._with_occurrences(db, rows, agent_id, *span)
+        now = self._clock.now()
+        slots = await self._read_step(lambda db: self._in_span(db, agent_id, now, *span))
         return [slot for slot in slots if status is None or slot.status is status]
 
     async def features(self) -> frozenset[str]:
         return FEATURES
-
-    # ---- beyond the protocol (CLI, server, tests) --------------------------
-
-    async def feed_page(self, since: int | None, agent_id: str | None = None) -> FeedPage:
-        """The change feed's page after cursor `since` (`feed`, DESIGN §4.1)."""
-        async with self._read() as db:
-            return await read_page(db, since, agent_id, self._tz)
-
-    async def list_slots(self, day: date | None = None, agent_id: str | None = None) -> list[Slot]:
-        """Slots of every agent (or one), on one local day or all of them, by time then id."""
-        clauses: list[str] = []
-        params: list[Any] = []
-        if day is not None:
-            check_day(day)
-            start, end = day_bounds(day, self._tz)
-            clauses.append("scheduled_at_us >= ? AND scheduled_at_us < ?")
-            params += [start, end]
-        if agent_id is not None:
-            clauses.append("agent_id = ?")
-            params.append(agent_id)
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        async with self._read() as db:
-            rows = await db.execute_fetchall(
-                f"SELECT {SLOT_COLUMNS} FROM slots{where} ORDER BY scheduled_at_us, id", params
-            )
-        return self._slots(rows)
-
-    async def agent_ids(self) -> list[str]:
-        """Every agent the calendar knows, from its slots or its heartbeats."""
-        async with self._read() as db:
-            rows = await db.execute_fetchall(
-                "SELECT agent_id FROM slots UNION SELECT agent_id FROM heartbeats ORDER BY 1"
-            )
-        return [str(row[0]) for row in rows]
-
-    async def slot_events(self, slot_id: str) -> list[SlotEvent]:
-        """The slot's history, oldest first: every accepted change and its note."""
-        async with self._read() as db:
-            rows = await db.execute_fetchall(
-                "SELECT slot_id, at_us, action, from_status, to_status, note FROM slot_events "
-                "WHERE slot_id = ? ORDER BY seq",
-                (slot_id,),
-            )
-        return readable_events(rows, self._tz)

@@ -27,21 +27,20 @@ round, whatever their number. So:
 
 aiosqlite runs calls on its thread only through `Connection._execute`, which
 its public methods are made of; there is no public way to run a whole
-transaction in one trip (`_in_thread` below is the only use).
+transaction in one trip (`bot.core.commit_rounds.in_thread` is the only use).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sqlite3
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import aiosqlite
 
-from bot.core.tasks import TaskGroup
+from bot.core.commit_rounds import CommitRounds, Queued, in_thread
 
 T = TypeVar("T")
 #: One SQL statement and its parameters.
@@ -59,12 +58,6 @@ class Written:
     rows: list[Any]
 
 
-@dataclass(slots=True)
-class _Queued:
-    statements: list[Statement]
-    answer: asyncio.Future[Written]
-
-
 class GroupCommit:
     """Writes of one connection, committed in rounds; see the module docstring."""
 
@@ -74,9 +67,7 @@ class GroupCommit:
         self._db = db
         #: Turns an SQLite error into what the caller sees ("write" or "read", the error).
         self._failed = failed
-        self._queue: list[_Queued] = []
-        self._flusher: asyncio.Task[None] | None = None
-        self._tasks = TaskGroup()
+        self._rounds = CommitRounds[list[Statement]]("state file group commit", self._round)
         self._closed = False
         #: Rounds committed and writes in them, for the benchmark and the tests.
         self.rounds = 0
@@ -86,64 +77,42 @@ class GroupCommit:
         """Run `statements` as one atomic unit; answers once they are committed."""
         if self._closed:
             raise self._failed("write", sqlite3.ProgrammingError("the state file is closed"))
-        answer: asyncio.Future[Written] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Queued(list(statements), answer))
-        if self._flusher is None:
-            self._flusher = self._tasks.spawn(self._flush(), name="state file group commit")
-        return await answer
+        written: Written = await self._rounds.queue(list(statements))
+        return written
 
     async def read(self, sql: str, params: Sequence[Any]) -> list[Any]:
         if self._closed:
             raise self._failed("read", sqlite3.ProgrammingError("the state file is closed"))
         try:
-            return await _in_thread(self._db, _fetch, sql, params)
+            return await in_thread(self._db, _fetch, sql, params)
         except _REFUSED as exc:
             raise self._failed("read", exc) from exc
 
     async def close(self) -> None:
         """Let every queued write be committed or refused, then take no more."""
         self._closed = True
-        while self._flusher is not None:
-            await asyncio.wait({self._flusher})
+        await self._rounds.drain()
 
-    async def _flush(self) -> None:
+    async def _round(self, live: list[Queued[list[Statement]]]) -> None:
         try:
-            while self._queue:
-                taken, self._queue = self._queue, []
-                live = [q for q in taken if not q.answer.done()]  # a cancelled caller: dropped
-                if not live:
-                    continue
-                try:
-                    outcomes = await _in_thread(
-                        self._db, _commit_round, [q.statements for q in live]
-                    )
-                except BaseException as exc:
-                    # The connection's thread is gone or we were cancelled: nobody of
-                    # this round, nor anyone queued behind it, may believe they are durable.
-                    stranded, self._queue = live + self._queue, []
-                    lost = sqlite3.OperationalError(f"{type(exc).__name__} {exc}".strip())
-                    for q in stranded:
-                        if not q.answer.done():
-                            q.answer.set_exception(self._failed("write", lost))
-                    raise
-                self.rounds += 1
-                self.writes += len(live)
-                for q, outcome in zip(live, outcomes, strict=True):
-                    if q.answer.done():
-                        continue
-                    if isinstance(outcome, Exception):
-                        q.answer.set_exception(self._failed("write", outcome))
-                    else:
-                        q.answer.set_result(outcome)
-        finally:
-            self._flusher = None
-
-
-async def _in_thread(db: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> T:
-    """`fn(connection, *args)` on the connection's own thread: one trip, however much it does."""
-    # aiosqlite leaves `_execute` untyped: it queues a callable and answers its result.
-    run = cast(Callable[[Callable[[], T]], Awaitable[T]], db._execute)
-    return await run(lambda: fn(db._conn, *args))
+            outcomes = await in_thread(self._db, _commit_round, [q.unit for q in live])
+        except BaseException as exc:
+            # The connection's thread is gone or we were cancelled: nobody of
+            # this round, nor anyone queued behind it, may believe they are durable.
+            lost = sqlite3.OperationalError(f"{type(exc).__name__} {exc}".strip())
+            for q in live + self._rounds.strand():
+                if not q.answer.done():
+                    q.answer.set_exception(self._failed("write", lost))
+            raise
+        self.rounds += 1
+        self.writes += len(live)
+        for q, outcome in zip(live, outcomes, strict=True):
+            if q.answer.done():
+                continue
+            if isinstance(outcome, Exception):
+                q.answer.set_exception(self._failed("write", outcome))
+            else:
+                q.answer.set_result(outcome)
 
 
 def _fetch(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[Any]:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
+from bot.core.tasks import cancel_and_wait
 from testkit.fakediscord.wire.intents import (
     GUILD_MEMBERS,
     PRIVILEGED_INTENTS,
@@ -193,10 +194,7 @@ class Gateway:
             conn.queue.put_nowait(None)
             with contextlib.suppress(Exception):
                 await conn.ws.close(code=1001, message=b"fake discord stopping")
-        for task in list(self._handlers):
-            task.cancel()
-        if self._handlers:
-            await asyncio.gather(*self._handlers, return_exceptions=True)
+        await cancel_and_wait(*self._handlers)
 
     # -- the websocket -----------------------------------------------------------
     async def handle(self, request: web.Request) -> web.StreamResponse:

@@ -1,4 +1,6 @@
-"""check-config with SHARD: which agents this moderator handles, and a bad value named."""
+"""check-config of a valid headless configuration (spawn waking, no Discord) with one more
+variable: which agents a SHARD handles, what ALERT_CHANNEL_ID means without Discord, and
+a malformed value of either named as a configuration error."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ AGENTS = ("alice", "bob", "carol", "dave")
 
 @pytest.fixture(autouse=True)
 def headless_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A valid headless configuration in `tmp_path`, nothing from the parent's environment."""
     for name in ALL_VARS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
@@ -35,13 +38,28 @@ def test_the_shard_and_its_agents_are_printed(
     assert ("slash commands" in line) is (index == 0)
 
 
-@pytest.mark.parametrize("value", ["2/2", "-1/3", "a/b", "0/0", "1/" + "9" * 300])
-def test_a_bad_shard_is_exit_2_naming_it(
-    value: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        *(("SHARD", v) for v in ["2/2", "-1/3", "a/b", "0/0", "1/" + "9" * 300]),
+        *(("ALERT_CHANNEL_ID", v) for v in ["#alerts", "0", "-5", "1e3", "9" * 30]),
+    ],
+)
+def test_a_malformed_value_is_exit_2_naming_the_variable(
+    name: str, value: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("SHARD", value)
+    monkeypatch.setenv(name, value)
     assert check_config() == 2
     out, err = capsys.readouterr()
-    assert "SHARD" in err
+    assert name in err
     assert "Traceback" not in out + err
     assert "\nOK" not in out
+
+
+def test_headless_check_config_says_alerts_need_discord(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ALERT_CHANNEL_ID", "123456789012345678")
+    assert check_config() == 0
+    out, _ = capsys.readouterr()
+    assert "alerts need Discord" in out and "log at WARNING" in out
