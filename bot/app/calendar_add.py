@@ -103,7 +103,7 @@ async def add(args: argparse.Namespace, settings: Settings) -> int:
         new = SlotCreate(**fields, allow_past=args.allow_past)
     except ValidationError as exc:
         raise UsageError(options_said(exc, options)) from None
-    agents = file_agents(settings) if settings.calendar_is_embedded else None
+    agents = file_agents(settings) if settings.calendar_opened_here else None
     calendar = await open_calendar(settings, agents=agents)
     try:
         slot = await calendar.create_slot(new)

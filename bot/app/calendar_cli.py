@@ -135,14 +135,14 @@ async def _list(args: argparse.Namespace, settings: Settings) -> int:
         if str(path) != ":memory:" and not path.exists():
             print(f"no slots: there is no calendar at {path} yet (add one with `calendar add`)")
             return 0
-    elif agent_id is None:
+    elif agent_id is None and not settings.calendar_is_postgres:
         raise UsageError("a remote calendar lists one agent at a time: pass --agent")
 
     calendar = await open_calendar(settings)
     try:
         if agent_id is not None:
             agents = [agent_id]
-        else:  # embedded (a remote calendar was refused above): every agent it knows
+        else:  # a store (a remote calendar was refused above): every agent it knows
             assert isinstance(calendar, EmbeddedCalendar)
             series = await calendar.list_series()
             agents = sorted({*await calendar.agent_ids(), *(s.agent_id for s in series)})

@@ -93,7 +93,7 @@ async def add_series(
         raise UsageError(f"{option}: {one_line(exc.detail, 300)}") from None
     except ValidationError as exc:
         raise UsageError(options_said(exc, {**options, "rrule": "--repeat"})) from None
-    agents = file_agents(settings) if settings.calendar_is_embedded else None
+    agents = file_agents(settings) if settings.calendar_opened_here else None
     calendar = await open_calendar(settings, agents=agents)
     try:
         series = await calendar.create_series(new)

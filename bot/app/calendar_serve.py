@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from bot.app.calendar_access import calendar_secrets, file_agents, serve_refusal
 from bot.app.cli_values import UsageError, check_calendar_path, whole_number
 from bot.app.settings import Settings
+from bot.calendar.pg.urls import shown_url, url_passwords
 from bot.core.agents import AgentConfig
 from bot.core.sqlite_file import DatabaseFileError
 
@@ -43,24 +44,30 @@ def add_serve_parser(actions: Any) -> None:
 
 def serve(args: argparse.Namespace, settings: Settings) -> int:
     port = whole_number(args.port, "--port", 0, 65535)
+    db_path: Path | str
     if args.db:
         db_path, source = Path(args.db), "--db"
     elif settings.calendar_is_embedded:
         db_path, source = settings.calendar_db_path, "CALENDAR_URL"
+    elif settings.calendar_is_postgres:  # several servers may share it (DESIGN §11)
+        db_path, source = settings.calendar_url, "CALENDAR_URL"
     else:
         raise UsageError(
-            "serve needs the embedded calendar: CALENDAR_URL is remote "
-            f"({settings.calendar_url}); set CALENDAR_URL=sqlite:///calendar.db or pass --db PATH"
+            "serve needs a calendar store: CALENDAR_URL is remote "
+            f"({settings.calendar_url}); set CALENDAR_URL=sqlite:///calendar.db (or "
+            "postgresql://…) or pass --db PATH"
         )
     token, previous = calendar_secrets(settings)
     refusal = serve_refusal(args.host, token, previous)
     if refusal is not None:
         raise UsageError(f"calendar serve: {refusal}")
-    check_calendar_path(db_path, source)
+    if isinstance(db_path, Path):
+        check_calendar_path(db_path, source)
     agents = file_agents(settings)
     from bot.app.logs import setup_logging
 
-    setup_logging(settings.log_level, settings.log_format, [s for s in (token, previous) if s])
+    secrets = [s for s in (token, previous) if s] + url_passwords(settings.calendar_url)
+    setup_logging(settings.log_level, settings.log_format, secrets)
     try:
         return asyncio.run(
             _serve_until_stopped(db_path, args.host, port, settings.tz, (token, previous), agents)
@@ -72,7 +79,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _serve_until_stopped(
-    db_path: Path,
+    db_path: Path | str,
     host: str,
     port: int,
     tz: ZoneInfo,
@@ -84,7 +91,12 @@ async def _serve_until_stopped(
 
     token, previous = secrets
     known = None if agents is None else [agent.id for agent in agents]
-    calendar = await EmbeddedCalendar.open(db_path, timezone=tz, agents=known)
+    if isinstance(db_path, str):
+        from bot.calendar.pg.calendar import PgCalendar
+
+        calendar: EmbeddedCalendar = await PgCalendar.open_url(db_path, timezone=tz, agents=known)
+    else:
+        calendar = await EmbeddedCalendar.open(db_path, timezone=tz, agents=known)
     try:
         try:
             runner, actual = await start_server(
@@ -99,7 +111,7 @@ async def _serve_until_stopped(
             "calendar API listening on %s (database %s, time zone %s, auth %s, agents %s); "
             "stop with Ctrl-C",
             base,
-            db_path,
+            shown_url(db_path) if isinstance(db_path, str) else db_path,
             tz.key,
             "on: requests need CALENDAR_TOKEN or an agent token" if token else "off",
             "any" if known is None else f"{len(known)} from AGENTS_FILE",

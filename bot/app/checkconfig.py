@@ -4,10 +4,10 @@ With Discord configured it also logs in over REST only (no gateway: nothing
 is dispatched to the running bot's session, and no intents are needed) and
 runs the guild check: the moderator's guild permissions and whether every
 agent's account is a member. It also looks (without creating anything) at the
-paths of the state and calendar files. Exit status (DESIGN §9): 0 all well, 1 the
-configuration is valid but something is not set up right (an agent nothing can
-wake, Discord's permissions; the lines say what to fix), 2 the configuration
-itself is bad. The token is never printed.
+paths of the state and calendar files, or connects to a PostgreSQL calendar.
+Exit status (DESIGN §9): 0 all well, 1 the configuration is valid but something
+is not set up right (an agent nothing can wake, Discord's permissions; the lines
+say what to fix), 2 the configuration itself is bad. The token is never printed.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from bot.app.checkconfig_calendar import calendar_problems
 from bot.app.errors import ConfigError
 from bot.app.runner import startup_problem
 from bot.app.settings import Settings, file_problems, load_config
@@ -54,8 +55,8 @@ def check_config() -> int:
     spawn_global = settings.spawn_url or settings.spawn_command
     print(f"Discord waking: {discord}")
     print(f"Spawn fallback: {'enabled' if spawn_global else 'per-agent only or disabled'}")
-    backend = "embedded" if settings.calendar_is_embedded else "remote"
-    print(f"Calendar:       {backend} ({settings.calendar_url})")
+    backend = "embedded" if settings.calendar_opened_here else "remote"
+    print(f"Calendar:       {backend} ({settings.masked()['CALENDAR_URL']})")
     print(f"Agents:         {len(agents)} from {settings.agents_file}")
     unwakeable: list[str] = []
     for agent in agents:
@@ -77,6 +78,8 @@ def check_config() -> int:
     startup = startup_problem(settings, agents)
     problems = [startup] if startup is not None else []
     problems.extend(file_problems(settings))
+    if not problems:
+        problems.extend(calendar_problems(settings))
     if problems:
         for problem in problems:
             print(f"\nerror: {problem}", file=sys.stderr)

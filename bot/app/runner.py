@@ -34,6 +34,7 @@ from bot.app.value_checks import parse_host_port
 from bot.app.wiring import (
     open_calendar,
 )
+from bot.calendar.pg.urls import url_passwords
 from bot.calendar.server import start_server
 from bot.calendar.store import EmbeddedCalendar
 from bot.core.agents import AgentConfig
@@ -77,6 +78,7 @@ def secrets_of(settings: Settings, agents: Sequence[AgentConfig]) -> list[str]:
     found.extend(secret for secret in calendar_secrets(settings) if secret)
     urls = [settings.spawn_url, *(a.spawn_url for a in agents)]
     found.extend(url for url in urls if url)
+    found.extend(url_passwords(settings.calendar_url))
     return found
 
 
@@ -101,7 +103,7 @@ def startup_problem(settings: Settings, agents: Sequence[AgentConfig]) -> str | 
     unsupported = unsupported_calendar(settings)
     if unsupported is not None:
         return unsupported
-    if settings.calendar_listen and not settings.calendar_is_embedded:
+    if settings.calendar_listen and not settings.calendar_opened_here:
         host = urlparse(settings.calendar_url).netloc
         return (
             f"CALENDAR_LISTEN serves the embedded calendar's API, but CALENDAR_URL points at "

@@ -33,6 +33,7 @@ from bot.app.value_checks import (
     parse_host_port,
     shown,
 )
+from bot.calendar.pg.urls import shown_url, url_passwords
 from bot.core.agents import AgentConfig
 from bot.core.prompt import DEFAULT_WAKE_TEMPLATE, template_problems
 from bot.core.shards import Shard, ShardError, parse_shard
@@ -270,6 +271,16 @@ class Settings(BaseSettings):
         return self.calendar_url.startswith("sqlite:///")
 
     @property
+    def calendar_is_postgres(self) -> bool:
+        """A PostgreSQL calendar: a store this process opens itself, like the SQLite file."""
+        return self.calendar_scheme in POSTGRES
+
+    @property
+    def calendar_opened_here(self) -> bool:
+        """The calendar is a store this process opens (SQLite or PostgreSQL), not a server."""
+        return self.calendar_is_embedded or self.calendar_is_postgres
+
+    @property
     def calendar_db_path(self) -> Path:
         """The embedded calendar's file; only meaningful when `calendar_is_embedded`."""
         return Path(self.calendar_url.removeprefix("sqlite:///"))
@@ -285,6 +296,8 @@ class Settings(BaseSettings):
             value = getattr(self, name)
             if name in SECRET_FIELDS:
                 shown[name.upper()] = "****** (set)" if value is not None else "(unset)"
+            elif name == "calendar_url":
+                shown[name.upper()] = shown_url(value) if self.calendar_is_postgres else value
             else:
                 shown[name.upper()] = "(unset)" if value is None else str(value)
         return shown
@@ -293,7 +306,7 @@ class Settings(BaseSettings):
 def unsupported_calendar(settings: Settings) -> str | None:
     """`CALENDAR_URL` names a backend DESIGN knows (§10, §11) but this version cannot run yet."""
     scheme = settings.calendar_scheme
-    if scheme in POSTGRES or scheme in CALDAV:
+    if scheme in CALDAV:
         return (
             f"CALENDAR_URL: {scheme}:// calendars are not supported by this version yet; use "
             "sqlite:///calendar.db (the embedded calendar) or http(s)://… (a calendar server)"
@@ -328,6 +341,8 @@ def _describe(error: dict[str, Any], secrets: Sequence[str] = ()) -> str:
     if field in SECRET_FIELDS:
         return f"{field.upper()}: {message}"
     raw = error.get("input")
+    if field == "calendar_url" and isinstance(raw, str):
+        raw = shown_url(raw)  # a PostgreSQL URL's password is never echoed, however short
     echo = ""
     if isinstance(raw, str | int | float):
         # A token pasted into the wrong variable must not be echoed back.
@@ -355,6 +370,10 @@ def _secret_values(overrides: Mapping[str, Any]) -> list[str]:
                 value = value.get_secret_value()
             if isinstance(value, str) and value:
                 found.append(value)
+    for url in (overrides.get("calendar_url"), environ.get("calendar_url")):
+        if isinstance(url, str):
+            found += url_passwords(url)
+    found += url_passwords(file_values.get("calendar_url") or "")
     return found
 
 

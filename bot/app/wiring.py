@@ -124,7 +124,8 @@ async def open_calendar(
     observer: RequestObserver | None = None,
     agents: Sequence[AgentConfig] | None = None,
 ) -> Calendar:
-    """The embedded store for `sqlite:///…`, the HTTP client for `http(s)://…`.
+    """The embedded store for `sqlite:///…` and `postgresql://…`, the HTTP client for
+    `http(s)://…`.
 
     `clock` drives the embedded store's notion of now; a remote calendar keeps its own.
     `observer` is told of every HTTP attempt (the metrics). `agents` (all of
@@ -135,6 +136,15 @@ async def open_calendar(
     unsupported = unsupported_calendar(settings)
     if unsupported is not None:
         raise ConfigError(unsupported)
+    if settings.calendar_is_postgres:
+        from bot.calendar.pg.calendar import PgCalendar  # psycopg only where it is used
+
+        return await PgCalendar.open_url(
+            settings.calendar_url,
+            timezone=settings.tz,
+            clock=clock,
+            agents=None if agents is None else [agent.id for agent in agents],
+        )
     if settings.calendar_is_embedded:
         return await EmbeddedCalendar.open(
             settings.calendar_db_path,
@@ -165,8 +175,8 @@ def build_moderator(
     """The moderator the bot and the headless runner run: rules from the settings,
     the chain as both the waker and the notifier (nudges go where the wake went);
     with `SHARD` set, only the agents of this shard are scheduled. An embedded
-    calendar (`sqlite:///`) tells it of every change at once, a remote one through its
-    change feed (DESIGN §4.1)."""
+    calendar (`sqlite:///`, `postgresql://`) tells it of every change at once, a
+    remote one through its change feed (DESIGN §4.1)."""
     changes: ChangeSource | None = None
     if isinstance(calendar, EmbeddedCalendar):
         changes = calendar.changes

@@ -176,7 +176,7 @@ def test_shard_is_exposed_as_index_and_count(monkeypatch: pytest.MonkeyPatch) ->
     assert load_settings().shard_config == Shard(1, 3)
 
 
-@pytest.mark.parametrize("scheme", ["postgresql://db.example/cal", "caldav+http://dav.example/c/"])
+@pytest.mark.parametrize("scheme", ["caldav+http://dav.example/c/"])
 def test_a_backend_not_supported_yet_is_exit_2_saying_so(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],

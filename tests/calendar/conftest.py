@@ -1,14 +1,17 @@
 """Calendar fixtures: one behavioural suite runs over every backend.
 
-`backend` gives the same `Calendar` interface three ways: the embedded store
-in-process, and the HTTP client against the real server (on 127.0.0.1, port 0)
-with auth off and on. The store behind the server shares the test's FakeClock,
-so time-dependent rules are driven by hand in every case.
+`backend` gives the same `Calendar` interface five ways: the embedded store
+in-process, the HTTP client against the real server (on 127.0.0.1, port 0)
+with auth off and on, and the same store kept in PostgreSQL (DESIGN §11), in-process
+and behind the server. The store behind the server shares the test's FakeClock,
+so time-dependent rules are driven by hand in every case. The PostgreSQL cases run
+on one throw-away cluster per test worker (`testkit.postgres`), a fresh database
+per test; they skip where the machine has no PostgreSQL server, never in CI.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,6 +25,7 @@ from bot.calendar.store import EmbeddedCalendar
 from bot.core.calendar import Calendar
 from bot.core.clock import FakeClock
 from bot.core.models import SlotCreate
+from testkit.postgres import PgCluster, require_binaries, start_cluster
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -31,7 +35,7 @@ TZ = ZoneInfo("Asia/Shanghai")
 START = datetime(2026, 1, 5, 9, 0, tzinfo=TZ)
 TOKEN = "cal-secret-token-7f3a9c1e5b"
 
-BACKENDS = ["embedded", "http", "http-auth"]
+BACKENDS = ["embedded", "http", "http-auth", "postgres", "http-postgres"]
 
 
 @dataclass
@@ -69,6 +73,28 @@ async def store(clock: FakeClock) -> AsyncIterator[EmbeddedCalendar]:
     await cal.close()
 
 
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    """One PostgreSQL cluster for this test worker; skips without the server (never in CI)."""
+    require_binaries()
+    cluster = start_cluster()
+    yield cluster
+    cluster.remove()
+
+
+@pytest.fixture
+def pg_url(request: pytest.FixtureRequest) -> str:
+    """A fresh, empty database's URL (the cluster starts on first use)."""
+    cluster: PgCluster = request.getfixturevalue("pg_cluster")
+    return cluster.url(cluster.new_database())
+
+
+async def open_pg(url: str, clock: FakeClock, **options: Any) -> EmbeddedCalendar:
+    from bot.calendar.pg.calendar import PgCalendar
+
+    return await PgCalendar.open_url(url, timezone=TZ, clock=clock, **options)
+
+
 @pytest.fixture(params=BACKENDS)
 async def backend(
     request: pytest.FixtureRequest, store: EmbeddedCalendar, clock: FakeClock
@@ -77,6 +103,14 @@ async def backend(
     if name == "embedded":
         yield Backend(name=name, cal=store, store=store, clock=clock)
         return
+    if name.endswith("postgres"):
+        store = await open_pg(request.getfixturevalue("pg_url"), clock)
+        if name == "postgres":
+            try:
+                yield Backend(name=name, cal=store, store=store, clock=clock)
+            finally:
+                await store.close()
+            return
     from bot.calendar.client import HttpCalendar
     from bot.calendar.server import start_server
 
@@ -91,6 +125,8 @@ async def backend(
     finally:
         await client.close()
         await runner.cleanup()
+        if name.endswith("postgres"):
+            await store.close()
 
 
 Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]

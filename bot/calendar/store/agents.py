@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import aiosqlite
 from pydantic import ValidationError
 
+from bot.calendar.store.dialect import Db, Row
 from bot.calendar.store.occurrences import due_slots
 from bot.calendar.store.rows import (
     ACTIVE_SQL,
@@ -36,12 +35,12 @@ HEARTBEAT_FRESH = timedelta(minutes=10)
 
 
 async def record_heartbeat(
-    db: aiosqlite.Connection,
+    db: Db,
     agent_id: str,
     status: HeartbeatStatus,
     current_slot_id: str | None,
     now_us: int,
-) -> list[sqlite3.Row]:
+) -> list[Row]:
     """Keep the beat and answer the agent's due slots in selection order (priority, time, id)."""
     await db.execute(
         "INSERT INTO heartbeats (agent_id, status, current_slot_id, at_us) "
@@ -60,7 +59,7 @@ async def record_heartbeat(
 
 
 async def beat(
-    db: aiosqlite.Connection,
+    db: Db,
     agent_id: str,
     status: HeartbeatStatus,
     current_slot_id: str | None,
@@ -90,7 +89,7 @@ def checked_batch(
     return batch.agents
 
 
-def _beat_time(beat: sqlite3.Row | None, tz: ZoneInfo) -> datetime | None:
+def _beat_time(beat: Row | None, tz: ZoneInfo) -> datetime | None:
     """When the beat was, or None when there is none or an older version stored a time this
     one cannot represent (then the agent reads as offline until it beats again)."""
     if beat is None:
@@ -101,9 +100,7 @@ def _beat_time(beat: sqlite3.Row | None, tz: ZoneInfo) -> datetime | None:
         return None
 
 
-async def read_agent_status(
-    db: aiosqlite.Connection, agent_id: str, *, now: datetime, tz: ZoneInfo
-) -> AgentStatus:
+async def read_agent_status(db: Db, agent_id: str, *, now: datetime, tz: ZoneInfo) -> AgentStatus:
     """Busy while the agent holds a slot or its fresh beat says so; offline without a fresh beat."""
     active = await fetch_one(
         db,

@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 from zoneinfo import ZoneInfo
 
-import aiosqlite
 from pydantic import ValidationError
 
+from bot.calendar.store.dialect import Db
 from bot.calendar.store.rows import (
     check_version,
     fetch_slot,
@@ -43,7 +43,7 @@ def checked_edit(edit: SlotEdit, tz: ZoneInfo) -> SlotEdit:
 
 
 async def apply_edit(
-    db: aiosqlite.Connection,
+    db: Db,
     slot_id: str,
     edit: SlotEdit,
     *,

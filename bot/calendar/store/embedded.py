@@ -28,6 +28,7 @@ import aiosqlite
 
 from bot.calendar.store.agents import beat, checked_batch, read_agent_status
 from bot.calendar.store.days import day_bounds, day_etag, etag_matches
+from bot.calendar.store.dialect import Row
 from bot.calendar.store.edits import apply_edit, checked_edit
 from bot.calendar.store.group_commit import GroupCommit, unavailable
 from bot.calendar.store.import_calls import ImportCalls
@@ -289,7 +290,7 @@ class EmbeddedCalendar(SeriesCalls, ListingCalls, ImportCalls):
         clock_now = self._clock.now()
         new = check_new_slot(new, tz=self._tz, now=clock_now, known=self._agents)
 
-        async def step(db: aiosqlite.Connection) -> sqlite3.Row | None:
+        async def step(db: aiosqlite.Connection) -> Row | None:
             slot_id = await fresh_id(db, "slots", "slot")
             fields = new.model_dump(exclude={"agent_id", "allow_past"})
             slot = Slot(
@@ -313,7 +314,7 @@ class EmbeddedCalendar(SeriesCalls, ListingCalls, ImportCalls):
     async def get_slot(self, slot_id: str, agent_id: str | None = None) -> Slot:
         now = self._clock.now()
 
-        async def step(db: aiosqlite.Connection) -> sqlite3.Row | Slot | None:
+        async def step(db: aiosqlite.Connection) -> Row | Slot | None:
             row = await fetch_slot(db, slot_id)
             if row is None:
                 return await virtual_occurrence(db, slot_id, agent_id, now=now, tz=self._tz)

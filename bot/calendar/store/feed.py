@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from zoneinfo import ZoneInfo
 
-import aiosqlite
-
+from bot.calendar.store.dialect import Db
 from bot.calendar.store.rows import from_us
 
 #: History lines read for one page; a longer backlog is read in several pages.
@@ -50,9 +49,7 @@ class FeedPage:
     changes: tuple[FeedChange, ...]
 
 
-async def read_page(
-    db: aiosqlite.Connection, since: int | None, agent_id: str | None, tz: ZoneInfo
-) -> FeedPage:
+async def read_page(db: Db, since: int | None, agent_id: str | None, tz: ZoneInfo) -> FeedPage:
     """The changes after `since` (of `agent_id` only, when given), at most `PAGE_LINES` lines.
 
     `since` None is "where are we now": the newest cursor, no changes. The newest

@@ -30,8 +30,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Literal
 
-import aiosqlite
-
+from bot.calendar.store.dialect import Db
 from bot.core.calendar import CalendarError, ChangeListener, SlotChanged, tell_listeners
 from bot.core.clock import Clock
 from bot.core.models import SlotStatus
@@ -61,7 +60,7 @@ _SCAN = (
 )
 
 #: How the watch gets the store's connection: under the store's lock, as its reads do.
-Reader = Callable[[], AbstractAsyncContextManager[aiosqlite.Connection]]
+Reader = Callable[[], AbstractAsyncContextManager[Db]]
 
 
 class ChangeWatch:
@@ -80,8 +79,7 @@ class ChangeWatch:
         """`ChangeSource.follow`: changes committed after this returns reach `listener`."""
         async with self._read() as db:
             if not self._listeners:
-                self._last_seq = await _max_seq(db)
-                self._data_version = await _data_version(db)
+                await self._baseline(db)
             self._listeners.append(listener)
         if self._poller is None or self._poller.done():
             self._poller = asyncio.create_task(self._poll_loop(), name="calendar-change-poll")
@@ -101,7 +99,12 @@ class ChangeWatch:
         are seen while the poller runs."""
         return bool(self._listeners) and self._poller is not None and not self._poller.done()
 
-    async def committed(self, db: aiosqlite.Connection) -> None:
+    async def _baseline(self, db: Db) -> None:
+        """Where the first listener starts: the newest line, and the file's data version."""
+        self._last_seq = await _max_seq(db)
+        self._data_version = await _data_version(db)
+
+    async def committed(self, db: Db) -> None:
         """Our own write just committed (the caller holds the store's lock)."""
         if not self._listeners:
             return
@@ -135,7 +138,7 @@ class ChangeWatch:
             except CalendarError as exc:  # a closed or failing store: the sync still runs
                 log.warning("calendar change poll failed: %s", exc.detail)
 
-    async def _scan(self, db: aiosqlite.Connection) -> list[SlotChanged]:
+    async def _scan(self, db: Db) -> list[SlotChanged]:
         seen: dict[SlotChanged, None] = {}
         while True:
             rows = list(await db.execute_fetchall(_SCAN, (self._last_seq, SCAN_BATCH)))
@@ -156,19 +159,17 @@ class ChangeWatch:
         tell_listeners(self._listeners, changes)
 
 
-async def _max_seq(db: aiosqlite.Connection) -> int:
+async def _max_seq(db: Db) -> int:
     rows = list(await db.execute_fetchall("SELECT COALESCE(MAX(seq), 0) FROM slot_events"))
     return int(rows[0][0])
 
 
-async def _data_version(db: aiosqlite.Connection) -> int:
+async def _data_version(db: Db) -> int:
     rows = list(await db.execute_fetchall("PRAGMA data_version"))
     return int(rows[0][0])
 
 
-async def record_series_change(
-    db: aiosqlite.Connection, series_id: str, action: SeriesAction, at_us: int
-) -> None:
+async def record_series_change(db: Db, series_id: str, action: SeriesAction, at_us: int) -> None:
     """The line that tells the watch a series changed, inside the caller's write transaction."""
     await db.execute(
         "INSERT INTO slot_events (slot_id, at_us, action, from_status, to_status, note) "

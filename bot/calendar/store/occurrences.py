@@ -31,8 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import aiosqlite
-
+from bot.calendar.store.dialect import Db
 from bot.calendar.store.rows import fetch_slot, from_us, insert_slot, record_event, to_us
 from bot.calendar.store.series import SERIES_COLUMNS, recurrence_of, series_from_row
 from bot.core.models import PENDING_STATUSES, Action, Series, Slot, SlotStatus
@@ -104,7 +103,7 @@ class SeriesView:
 
 
 async def series_views(
-    db: aiosqlite.Connection, agent_id: str, tz: ZoneInfo, *, running_only: bool = False
+    db: Db, agent_id: str, tz: ZoneInfo, *, running_only: bool = False
 ) -> list[SeriesView]:
     extra = " AND ended_at_us IS NULL" if running_only else ""
     rows = await db.execute_fetchall(
@@ -113,14 +112,14 @@ async def series_views(
     return [SeriesView.of(series_from_row(row, tz)) for row in rows]
 
 
-async def stored_ids(db: aiosqlite.Connection, series_id: str) -> set[str]:
+async def stored_ids(db: Db, series_id: str) -> set[str]:
     """The ids of the series' occurrences that are rows (changed on their own)."""
     rows = await db.execute_fetchall("SELECT id FROM slots WHERE series_id = ?", (series_id,))
     return {str(row[0]) for row in rows}
 
 
 async def occurrences_between(
-    db: aiosqlite.Connection,
+    db: Db,
     agent_id: str,
     start: datetime,
     end: datetime,
@@ -144,7 +143,7 @@ async def occurrences_between(
 
 
 async def _view_of_occurrence(
-    db: aiosqlite.Connection, slot_id: str, agent_id: str | None, tz: ZoneInfo
+    db: Db, slot_id: str, agent_id: str | None, tz: ZoneInfo
 ) -> tuple[SeriesView, Instance] | None:
     parts = split_occurrence_id(slot_id)
     if parts is None:
@@ -163,7 +162,7 @@ async def _view_of_occurrence(
 
 
 async def virtual_occurrence(
-    db: aiosqlite.Connection, slot_id: str, agent_id: str | None, *, now: datetime, tz: ZoneInfo
+    db: Db, slot_id: str, agent_id: str | None, *, now: datetime, tz: ZoneInfo
 ) -> Slot | None:
     """The untouched occurrence `slot_id` names, or None (no such instance, or it is a row)."""
     found = await _view_of_occurrence(db, slot_id, agent_id, tz)
@@ -174,7 +173,7 @@ async def virtual_occurrence(
 
 
 async def materialise(
-    db: aiosqlite.Connection, slot_id: str, agent_id: str | None, *, now_us: int, tz: ZoneInfo
+    db: Db, slot_id: str, agent_id: str | None, *, now_us: int, tz: ZoneInfo
 ) -> None:
     """Write the untouched occurrence `slot_id` as a row, if it is one; inside the caller's
     transaction, so the change that needed it commits or rolls back with it."""
@@ -184,7 +183,7 @@ async def materialise(
         await record_event(db, slot_id, now_us, "occurrence", None, slot.status, slot.note)
 
 
-async def supersede(db: aiosqlite.Connection, slot: Slot, now_us: int) -> None:
+async def supersede(db: Db, slot: Slot, now_us: int) -> None:
     """A stored occurrence still waiting, overtaken by a newer due one: ABORTED `superseded`."""
     await db.execute(
         "UPDATE slots SET status = ?, version = version + 1, updated_at_us = ?, "
@@ -197,7 +196,7 @@ async def supersede(db: aiosqlite.Connection, slot: Slot, now_us: int) -> None:
 
 
 async def due_slots(
-    db: aiosqlite.Connection,
+    db: Db,
     stored_due: Iterable[Slot],
     agent_id: str,
     *,

@@ -9,15 +9,13 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import aiosqlite
-
+from bot.calendar.store.dialect import Db, Row
 from bot.core.calendar import CalendarUnavailable, SlotNotFound, TransitionConflict
 from bot.core.limits import BODY_MAX_DEPTH, ID_MAX, json_depth
 from bot.core.models import ACTIVE_STATUSES, PENDING_STATUSES, Slot, SlotStatus
@@ -63,7 +61,7 @@ def _maybe_us(value: int | None, tz: ZoneInfo) -> datetime | None:
     return None if value is None else from_us(value, tz)
 
 
-def _event_data(row: sqlite3.Row) -> dict[str, Any]:
+def _event_data(row: Row) -> dict[str, Any]:
     """The row's event_data, or `{}` (logged) when an older version stored what cannot be
     served back: not JSON, not an object, or nested deeper than any body may be."""
     try:
@@ -77,7 +75,7 @@ def _event_data(row: sqlite3.Row) -> dict[str, Any]:
     return {}
 
 
-def slot_from_row(row: sqlite3.Row, tz: ZoneInfo) -> Slot:
+def slot_from_row(row: Row, tz: ZoneInfo) -> Slot:
     """A row selected with `SLOT_COLUMNS` as the wire model, its instants in `tz`.
 
     Raises whatever the row's values make fail; `readable_slot(s)` are what readers use.
@@ -116,7 +114,7 @@ def _warn_once(slot_id: object, reason: str) -> None:
         log.warning("calendar slot %r as stored cannot be read back: %s", key, reason)
 
 
-def readable_slot(row: sqlite3.Row, tz: ZoneInfo) -> Slot:
+def readable_slot(row: Row, tz: ZoneInfo) -> Slot:
     """The row's slot; a row this version cannot represent is `SlotNotFound` (one WARNING),
     so a poison row written by an older version never turns a call into a 500."""
     try:
@@ -130,7 +128,7 @@ def readable_slot(row: sqlite3.Row, tz: ZoneInfo) -> Slot:
         ) from None
 
 
-def readable_slots(rows: Iterable[sqlite3.Row], tz: ZoneInfo) -> list[Slot]:
+def readable_slots(rows: Iterable[Row], tz: ZoneInfo) -> list[Slot]:
     """The rows' slots, leaving out (and logging once) each one that cannot be read back."""
     slots = []
     for row in rows:
@@ -141,7 +139,7 @@ def readable_slots(rows: Iterable[sqlite3.Row], tz: ZoneInfo) -> list[Slot]:
     return slots
 
 
-def readable_events(rows: Iterable[sqlite3.Row], tz: ZoneInfo) -> list[SlotEvent]:
+def readable_events(rows: Iterable[Row], tz: ZoneInfo) -> list[SlotEvent]:
     """The rows' history lines, leaving out (and logging once) each one that cannot be read."""
     events = []
     for row in rows:
@@ -152,7 +150,7 @@ def readable_events(rows: Iterable[sqlite3.Row], tz: ZoneInfo) -> list[SlotEvent
     return events
 
 
-def event_from_row(row: sqlite3.Row, tz: ZoneInfo) -> SlotEvent:
+def event_from_row(row: Row, tz: ZoneInfo) -> SlotEvent:
     return SlotEvent(
         slot_id=row["slot_id"],
         at=from_us(row["at_us"], tz),
@@ -163,19 +161,17 @@ def event_from_row(row: sqlite3.Row, tz: ZoneInfo) -> SlotEvent:
     )
 
 
-async def fetch_one(
-    db: aiosqlite.Connection, sql: str, params: Sequence[Any]
-) -> sqlite3.Row | None:
+async def fetch_one(db: Db, sql: str, params: Sequence[Any]) -> Row | None:
     rows = list(await db.execute_fetchall(sql, params))
     return rows[0] if rows else None
 
 
-async def fetch_slot(db: aiosqlite.Connection, slot_id: str) -> sqlite3.Row | None:
+async def fetch_slot(db: Db, slot_id: str) -> Row | None:
     return await fetch_one(db, f"SELECT {SLOT_COLUMNS} FROM slots WHERE id = ?", (slot_id,))
 
 
 async def record_event(
-    db: aiosqlite.Connection,
+    db: Db,
     slot_id: str,
     at_us: int,
     action: str,
@@ -198,7 +194,7 @@ async def record_event(
     )
 
 
-async def insert_slot(db: aiosqlite.Connection, slot: Slot) -> None:
+async def insert_slot(db: Db, slot: Slot) -> None:
     """Write `slot` as a new row, inside the caller's transaction (a create, or an
     occurrence made a slot of its own by its first change)."""
 
@@ -246,7 +242,7 @@ def not_found(slot_id: str, agent_id: str | None) -> str:
     return f"no slot {slot_id!r}{suffix}"
 
 
-async def fresh_id(db: aiosqlite.Connection, table: str, what: str) -> str:
+async def fresh_id(db: Db, table: str, what: str) -> str:
     """A random id not yet in `table` (64 bits: a collision is a curiosity, five a fault)."""
     for _ in range(5):
         candidate = secrets.token_hex(8)

@@ -9,13 +9,11 @@ and live in `bot.calendar.store.series_edits`.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-import aiosqlite
-
+from bot.calendar.store.dialect import Db, Row
 from bot.calendar.store.rows import fetch_one, fresh_id, from_us, to_us
 from bot.core.calendar import BadRequest, SlotNotFound
 from bot.core.models import Series, SeriesCreate
@@ -50,7 +48,7 @@ def wall_texts(moments: Iterable[datetime]) -> list[str]:
     return sorted(moment.isoformat() for moment in moments)
 
 
-def series_from_row(row: sqlite3.Row, tz: ZoneInfo) -> Series:
+def series_from_row(row: Row, tz: ZoneInfo) -> Series:
     ended = row["ended_at_us"]
     return Series(
         id=row["id"],
@@ -77,9 +75,7 @@ def series_not_found(series_id: str, agent_id: str | None) -> SlotNotFound:
     return SlotNotFound(f"no series {series_id[:200]!r}{suffix}")
 
 
-async def fetch_series(
-    db: aiosqlite.Connection, series_id: str, agent_id: str | None, tz: ZoneInfo
-) -> Series:
+async def fetch_series(db: Db, series_id: str, agent_id: str | None, tz: ZoneInfo) -> Series:
     """The series, scoped to `agent_id` when given; 404 otherwise."""
     row = await fetch_one(db, f"SELECT {SERIES_COLUMNS} FROM series WHERE id = ?", (series_id,))
     if row is None or (agent_id is not None and row["agent_id"] != agent_id):
@@ -87,9 +83,7 @@ async def fetch_series(
     return series_from_row(row, tz)
 
 
-async def list_series_rows(
-    db: aiosqlite.Connection, agent_id: str | None, tz: ZoneInfo
-) -> list[Series]:
+async def list_series_rows(db: Db, agent_id: str | None, tz: ZoneInfo) -> list[Series]:
     where, params = ("", ()) if agent_id is None else (" WHERE agent_id = ?", (agent_id,))
     rows = await db.execute_fetchall(
         f"SELECT {SERIES_COLUMNS} FROM series{where} ORDER BY created_at_us, id", params
@@ -98,7 +92,7 @@ async def list_series_rows(
 
 
 async def insert_series(
-    db: aiosqlite.Connection,
+    db: Db,
     new: SeriesCreate,
     recurrence: Recurrence,
     *,

@@ -10,9 +10,9 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-import aiosqlite
 from pydantic import BaseModel, ValidationError
 
+from bot.calendar.store.dialect import Db
 from bot.calendar.store.notify import record_series_change
 from bot.calendar.store.rows import to_us
 from bot.calendar.store.series import (
@@ -47,10 +47,10 @@ class SeriesCalls:
     def _owner(self, named: str | None, acting: str | None) -> str:
         raise NotImplementedError
 
-    def _read(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
+    def _read(self) -> AbstractAsyncContextManager[Db]:
         raise NotImplementedError
 
-    def _write(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
+    def _write(self) -> AbstractAsyncContextManager[Db]:
         raise NotImplementedError
 
     async def create_series(self, new: SeriesCreate, agent_id: str | None = None) -> Series:

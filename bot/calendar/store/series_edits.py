@@ -16,8 +16,7 @@ from __future__ import annotations
 import json
 from zoneinfo import ZoneInfo
 
-import aiosqlite
-
+from bot.calendar.store.dialect import Db
 from bot.calendar.store.notify import record_series_change
 from bot.calendar.store.occurrences import SeriesView, materialise
 from bot.calendar.store.rows import PENDING_SQL, from_us, record_event
@@ -33,9 +32,7 @@ from bot.core.series import occurrence_id
 SERIES_ENDED_NOTE = "series ended"
 
 
-async def _keep_due_instance(
-    db: aiosqlite.Connection, series: Series, *, now_us: int, tz: ZoneInfo
-) -> None:
+async def _keep_due_instance(db: Db, series: Series, *, now_us: int, tz: ZoneInfo) -> None:
     """Write the series' latest due instance as a row if it is untouched, as it reads now."""
     latest = SeriesView.of(series).latest_due(from_us(now_us, tz))
     if latest is not None:
@@ -51,7 +48,7 @@ def _refuse_ended(series: Series) -> None:
 
 
 async def apply_series_edit(
-    db: aiosqlite.Connection,
+    db: Db,
     series_id: str,
     edit: SeriesEdit,
     *,
@@ -86,7 +83,7 @@ async def apply_series_edit(
 
 
 async def end_series_now(
-    db: aiosqlite.Connection,
+    db: Db,
     series_id: str,
     *,
     agent_id: str | None,

@@ -12,15 +12,14 @@ lock and `BEGIN IMMEDIATE`), which is what makes the read-check-write atomic.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Unpack
 from zoneinfo import ZoneInfo
 
-import aiosqlite
 from pydantic import ValidationError
 
+from bot.calendar.store.dialect import INTEGRITY_ERRORS, Db
 from bot.calendar.store.rows import (
     ACTIVE_SQL,
     SLOT_COLUMNS,
@@ -115,7 +114,7 @@ def _allowed_from(action: Action) -> str:
 
 
 async def apply_transition(
-    db: aiosqlite.Connection, call: TransitionCall, *, now_us: int, tz: ZoneInfo
+    db: Db, call: TransitionCall, *, now_us: int, tz: ZoneInfo
 ) -> TransitionOutcome:
     """Compare-and-set `call` on its slot; refusals are `TransitionConflict` carrying the slot."""
     slot_id, action = call.slot_id, call.action
@@ -178,7 +177,7 @@ async def apply_transition(
                 slot.version,
             ),
         )
-    except sqlite3.IntegrityError:  # the one-held-slot index: another process won the race
+    except INTEGRITY_ERRORS:  # the one-held-slot index: another process won the race
         raise TransitionConflict(
             f"agent {slot.agent_id} already holds another slot; one slot at a time",
             code="agent_busy",

@@ -1,0 +1,28 @@
+"""`check-config`'s look at a calendar database (DESIGN §11): reachable, ours, writable.
+
+A SQLite calendar's path is judged by `file_problems` without opening it; a
+PostgreSQL one can only be judged by connecting, which this does (and nothing
+more: the schema is created at the first start, not here). Every line names
+`CALENDAR_URL` and never its password.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.app.settings import Settings
+from bot.calendar.pg.urls import shown_url
+
+#: Connecting to the database may take this long before it counts as unreachable (seconds).
+CONNECT_TIMEOUT_S = 10
+
+
+def calendar_problems(settings: Settings) -> list[str]:
+    """What stops the calendar store `CALENDAR_URL` names from being used, as lines to print."""
+    if not settings.calendar_is_postgres:
+        return []
+    from bot.calendar.pg.checks import database_problem  # psycopg only where it is used
+
+    url = settings.calendar_url
+    problem = asyncio.run(database_problem(url, connect_timeout=CONNECT_TIMEOUT_S))
+    return [] if problem is None else [f"CALENDAR_URL: {shown_url(url)} {problem}"]
