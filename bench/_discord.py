@@ -49,7 +49,7 @@ from bot.core.agents import AgentConfig
 from bot.core.models import SlotStatus
 from bot.discord_io.channel_rules import topic_slot_id
 from bot.discord_io.client import ModeratorBot
-from bot.presenters.wake_message import TOPIC_MARK
+from bot.presenters.wake_message import marked_slot_id
 from testkit.bots import harness_settings, started
 from testkit.fakediscord import FakeDiscord, RecordedRequest
 
@@ -57,7 +57,6 @@ log = logging.getLogger("bench")
 
 MESSAGES_ROUTE = "/channels/{channel_id}/messages"
 CHANNELS_ROUTE = "/guilds/{guild_id}/channels"
-WAKE_MARK = f"-# {TOPIC_MARK}"
 READY_TIMEOUT_S = 300.0
 
 
@@ -154,17 +153,6 @@ class LoopLag:
 # ---- the wakes the fake saw ----------------------------------------------------
 
 
-def wake_slot_id(content: str | None) -> str | None:
-    """The slot id in a wake message's marker line (`-# slot-id: <id>`), if it is one."""
-    if not content:
-        return None
-    for line in content.splitlines():
-        if line.startswith(WAKE_MARK):
-            found = line[len(WAKE_MARK) :].strip()
-            return found or None
-    return None
-
-
 @dataclass
 class Wake:
     slot_id: str
@@ -242,7 +230,7 @@ class WakeWatcher:
             return
         if record.route != MESSAGES_ROUTE:
             return
-        slot_id = wake_slot_id(body.get("content"))
+        slot_id = marked_slot_id(body.get("content"))
         if slot_id is None:
             return
         if slot_id in self.wakes:
@@ -254,7 +242,7 @@ class WakeWatcher:
             (
                 m
                 for m in self.fake.messages_in(channel_id)
-                if wake_slot_id(m.get("content")) == slot_id
+                if marked_slot_id(m.get("content")) == slot_id
             ),
             None,
         )

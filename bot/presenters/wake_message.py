@@ -29,6 +29,18 @@ def claim_marker(slot: Slot) -> str:
     return f"{wake_marker(slot.id)} · v{slot.version}"
 
 
+def marked_slot_id(content: str | None) -> str | None:
+    """The slot id a wake message names in its marker line (`wake_marker`, maybe with the
+    version `claim_marker` adds), or None: what a reader of the channel (a benchmark, a
+    tool) uses instead of knowing the marker's layout."""
+    mark = wake_marker("")
+    for line in (content or "").splitlines():
+        if line.startswith(mark):
+            found = line[len(mark) :].split(" · v", 1)[0].strip()
+            return found or None
+    return None
+
+
 def woken_again(prompt: str) -> str:
     """The prompt posted in a channel that already holds an older wake of the slot (DESIGN §4:
     a released slot's channel gets the update before it is woken again)."""
