@@ -28,7 +28,7 @@ from bot.discord_io.client import ModeratorBot
 from bot.discord_io.guild_check import GuildChecker
 from bot.presenters.discord_status import status_embed
 from bot.presenters.formatting import cut
-from cogs.interactions import CommandCog, defer, show
+from cogs.interactions import CommandCog, configured_agent_autocomplete, defer, show
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,7 @@ class StatusCog(CommandCog, name="Status"):
         await self.guild_checker.close()
 
     @app_commands.command(name="status", description="What the moderator and the agents are doing")
+    @app_commands.autocomplete(agent=configured_agent_autocomplete)
     @app_commands.describe(agent="Agent id (all agents when left out)")
     @app_commands.guild_only()
     async def status(self, interaction: discord.Interaction, agent: str | None = None) -> None:
@@ -93,12 +94,6 @@ class StatusCog(CommandCog, name="Status"):
             sync_interval_s=self.bot.options.sync_interval_s,
         )
         await show(interaction, spec)
-
-    @status.autocomplete("agent")
-    async def _status_agent(
-        self, interaction: discord.Interaction, current: str
-    ) -> list[app_commands.Choice[str]]:
-        return self.agent_choices(current, among=[a.id for a in self.bot.agents])
 
     def _any_agent(self, text: str | None) -> str | None:
         """A configured agent of any shard (shard 0 answers for all); None for "all"."""
