@@ -29,6 +29,7 @@ from bot.discord_io.guild_check import GuildChecker
 from bot.presenters.discord_status import status_embed
 from bot.presenters.formatting import cut
 from cogs.interactions import CommandCog, configured_agent_autocomplete, defer, show
+from cogs.lifecycle import StoppingCog
 
 log = logging.getLogger(__name__)
 
@@ -38,25 +39,18 @@ GUILD_CHECK_MAX_AGE_S = 600.0
 GUILD_CHECK_WAIT_S = 8.0
 
 
-class StatusCog(CommandCog, name="Status"):
+class StatusCog(StoppingCog, CommandCog, name="Status"):
     def __init__(self, bot: ModeratorBot) -> None:
         super().__init__(bot)
         self.guild_checker = GuildChecker(
             bot, bot.guild_id, bot.agents, clock=bot.clock, max_age_s=GUILD_CHECK_MAX_AGE_S
         )
-        self._stopped = False
 
     async def cog_load(self) -> None:
         self.guild_refresh.start()
-        self.bot.add_shutdown_hook(self._stop)
+        self.stop_at_shutdown()
 
-    async def cog_unload(self) -> None:
-        await self._stop()
-
-    async def _stop(self) -> None:
-        if self._stopped:
-            return
-        self._stopped = True
+    async def stop_work(self) -> None:
         self.guild_refresh.cancel()
         await self.guild_checker.close()
 
