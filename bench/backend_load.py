@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -48,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import TrafficMeter, midday_zone
 from bot.calendar.client import HttpCalendar
+from bot.calendar.client.transport import CALENDAR_RETRY
 from bot.calendar.server import make_app, serve_app
 from bot.calendar.store import EmbeddedCalendar
 from bot.core.agents import AgentConfig
@@ -159,7 +160,9 @@ async def served_backend(
         meter = TrafficMeter()
         meter.install(app)  # outermost: counts what the client sent and got
         runner, port = await serve_app(app, "127.0.0.1", 0)
-        client = HttpCalendar(f"http://127.0.0.1:{port}", timezone=tz, timeout=5.0)
+        client = HttpCalendar(
+            f"http://127.0.0.1:{port}", timezone=tz, retry=replace(CALENDAR_RETRY, timeout_s=5.0)
+        )
         try:
             yield Backend(Path(folder), tz, clock, client, meter)
         finally:

@@ -21,7 +21,7 @@ from tenacity import (
 )
 
 from bot.core.agents import AgentConfig
-from bot.core.delays import retry_delay
+from bot.core.delays import RetrySettings
 from bot.core.models import Slot
 from bot.core.waker import WakeResult
 from bot.net import TRANSIENT_NETWORK_ERRORS, OwnedSession
@@ -29,6 +29,9 @@ from bot.wakers.spawn import wake_id_for
 from bot.wakers.spawn_env import SpawnEnvironment
 
 log = logging.getLogger(__name__)
+
+#: A receiver may be restarting: a few tries, waits from half a second up to 8 s.
+SPAWN_RETRY = RetrySettings(timeout_s=10.0, attempts=4, backoff_s=0.5, backoff_max_s=8.0)
 
 
 def _origin(url: str) -> str:
@@ -48,7 +51,7 @@ class SpawnUrlWaker:
     """POST the wake to `SPAWN_URL` (or the agent's own `spawn_url`); 2xx means woken.
 
     Connection errors, timeouts, 5xx, 408 and 429 are retried with exponential
-    backoff up to `attempts` times; any other 4xx is the receiver saying no, so
+    backoff up to `retry.attempts` times; any other 4xx is the receiver saying no, so
     it fails at once. One aiohttp session is shared by all wakes; `close()` it.
     Anything else raised is a bug, logged by the chain that called the waker.
     """
@@ -60,20 +63,13 @@ class SpawnUrlWaker:
         url: str | None,
         *,
         environment: SpawnEnvironment | None = None,
-        timeout_s: float = 10.0,
-        attempts: int = 4,
-        backoff_s: float = 0.5,
-        backoff_max_s: float = 8.0,
+        retry: RetrySettings = SPAWN_RETRY,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
-        if attempts < 1:
-            raise ValueError("attempts must be >= 1")
         self._url = url
         self._environment = environment or SpawnEnvironment()
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
-        self._attempts = attempts
-        self._backoff_s = backoff_s
-        self._backoff_max_s = backoff_max_s
+        self._timeout = aiohttp.ClientTimeout(total=retry.timeout_s)
+        self._retry = retry
         self._http = OwnedSession(
             session, timeout=self._timeout, headers={"User-Agent": "calendar-moderator"}
         )
@@ -103,7 +99,7 @@ class SpawnUrlWaker:
         await self._http.close()
 
     def _wait(self, state: RetryCallState) -> float:
-        return retry_delay(state.attempt_number, base_s=self._backoff_s, max_s=self._backoff_max_s)
+        return self._retry.delay(state.attempt_number)
 
     async def wake(self, agent: AgentConfig, slot: Slot, prompt: str) -> WakeResult:
         url = self.url_for(agent)
@@ -114,7 +110,7 @@ class SpawnUrlWaker:
         tries = 0
         try:
             async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(self._attempts),
+                stop=stop_after_attempt(self._retry.attempts),
                 wait=self._wait,
                 retry=retry_if_exception_type(_RetryableSpawnError),
                 reraise=False,
