@@ -12,13 +12,7 @@ from typing import Any
 
 import aiohttp
 import yarl
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    RetryError,
-    retry_if_exception_type,
-    stop_after_attempt,
-)
+from tenacity import RetryError
 
 from bot.core.agents import AgentConfig
 from bot.core.delays import RetrySettings
@@ -98,9 +92,6 @@ class SpawnUrlWaker:
     async def close(self) -> None:
         await self._http.close()
 
-    def _wait(self, state: RetryCallState) -> float:
-        return self._retry.delay(state.attempt_number)
-
     async def wake(self, agent: AgentConfig, slot: Slot, prompt: str) -> WakeResult:
         url = self.url_for(agent)
         if url is None:
@@ -109,12 +100,7 @@ class SpawnUrlWaker:
         body = self.payload(agent, slot, prompt)
         tries = 0
         try:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(self._retry.attempts),
-                wait=self._wait,
-                retry=retry_if_exception_type(_RetryableSpawnError),
-                reraise=False,
-            ):
+            async for attempt in self._retry.retrying(_RetryableSpawnError, reraise=False):
                 with attempt:
                     tries += 1
                     result = await self._post_once(url, origin, body, agent, slot, tries)

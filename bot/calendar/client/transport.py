@@ -29,12 +29,7 @@ from typing import Any
 
 import aiohttp
 from multidict import CIMultiDictProxy
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception_type,
-    stop_after_attempt,
-)
+from tenacity import RetryCallState
 
 from bot.calendar.wire import AGENT_HEADER, IDEMPOTENCY_HEADER, JSON_TYPE
 from bot.core.calendar import CalendarUnavailable
@@ -188,12 +183,8 @@ class Transport:
         sent = self._headers(method, agent_id, headers, idempotency_key, data is not None)
         url = self.base_url + path
         session = self._http.get()
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._retry.attempts),
-            wait=self._wait,
-            retry=retry_if_exception_type(_RETRYABLE),
-            before_sleep=self._log_retry(what),
-            reraise=True,
+        retrying = self._retry.retrying(
+            _RETRYABLE, self._wait, before_sleep=self._log_retry(what), reraise=True
         )
         try:
             async for attempt in retrying:
