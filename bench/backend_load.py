@@ -59,6 +59,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import TrafficMeter, midday_zone
 from bot.calendar.client import HttpCalendar
 from bot.calendar.client.feed import POLL_WAIT_S
+from bot.calendar.client.transport import CALENDAR_RETRY
 from bot.calendar.server import make_app, serve_app
 from bot.calendar.store import EmbeddedCalendar
 from bot.calendar.store.agents import HEARTBEAT_FRESH
@@ -179,7 +180,12 @@ async def served_backend(
         meter.install(app)  # outermost: counts what the client sent and got
         runner, port = await serve_app(app, "127.0.0.1", 0)
         feed = {} if feed_wait_s is None else {"agents": agents, "feed_wait_s": feed_wait_s}
-        client = HttpCalendar(f"http://127.0.0.1:{port}", timezone=tz, timeout=5.0, **feed)
+        client = HttpCalendar(
+            f"http://127.0.0.1:{port}",
+            timezone=tz,
+            retry=replace(CALENDAR_RETRY, timeout_s=5.0),
+            **feed,
+        )
         try:
             yield Backend(Path(folder), tz, clock, client, meter, cal)
         finally:

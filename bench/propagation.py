@@ -150,7 +150,7 @@ async def main(args: argparse.Namespace) -> int:
             changes=calendar.changes,
         )
         runner, port = await start_server(calendar, "127.0.0.1", 0)
-        client = HttpCalendar(f"http://127.0.0.1:{port}", timezone=UTC, timeout=10.0)
+        client = HttpCalendar(f"http://127.0.0.1:{port}", timezone=UTC)
         try:
             later = clock.now() + timedelta(hours=6)
             slots = [

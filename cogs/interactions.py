@@ -169,6 +169,15 @@ async def agent_autocomplete(
     return matching_agents(bot.moderator.agent_ids, current)
 
 
+async def configured_agent_autocomplete(
+    interaction: discord.Interaction, current: str
+) -> list[app_commands.Choice[str]]:
+    """Suggestions among every configured agent, not only this shard's: for `/status`,
+    which shard 0 answers for all agents (DESIGN §11)."""
+    bot = cast("ModeratorBot", interaction.client)
+    return matching_agents((a.id for a in bot.agents), current)
+
+
 class CommandCog(commands.Cog):
     """A cog of slash commands: the moderator, the agents, and the answer to any failure."""
 
@@ -214,12 +223,6 @@ class CommandCog(commands.Cog):
         name = text.strip().lower()
         self.moderator.agent(name)  # raises UnknownAgent listing the configured ones
         return name
-
-    def agent_choices(
-        self, current: str, among: Iterable[str] | None = None
-    ) -> list[app_commands.Choice[str]]:
-        """Configured agents (this shard's, or `among`) matching what was typed: prefix first."""
-        return matching_agents(self.moderator.agent_ids if among is None else among, current)
 
     async def channel_ref(self, slot_id: str) -> tuple[int, str] | None:
         """The slot's wake channel (id, clickable text), if it has a live one."""

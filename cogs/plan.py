@@ -22,7 +22,7 @@ from bot.discord_io.client import ModeratorBot
 from bot.presenters.discord_feed import feed_line
 from bot.presenters.discord_plan import plan_refusal, planned_series_reply, planned_slot_reply
 from cogs.feeds import feed_url
-from cogs.interactions import CommandCog, defer, tell
+from cogs.interactions import CommandCog, agent_autocomplete, defer, tell
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ class PlanCog(CommandCog, name="Plan"):
     @app_commands.command(
         name="plan", description="Plan a slot, or a series with repeat (admins only)"
     )
+    @app_commands.autocomplete(agent=agent_autocomplete)
     @app_commands.describe(
         agent="Agent id",
         when="YYYY-MM-DD HH:MM, HH:MM, tomorrow HH:MM, or in 10m / in 2h (calendar time zone)",
@@ -121,12 +122,6 @@ class PlanCog(CommandCog, name="Plan"):
             {**content, "rrule": chosen.rule, "start": start, "timezone": tz.key}
         )
         return series, chosen
-
-    @plan.autocomplete("agent")
-    async def _plan_agent(
-        self, interaction: discord.Interaction, current: str
-    ) -> list[app_commands.Choice[str]]:
-        return self.agent_choices(current)
 
     @plan.autocomplete("repeat")
     async def _plan_repeat(

@@ -22,7 +22,16 @@ from bot.presenters.discord_schedule import AgentDay, parse_day, schedule_embed
 from bot.presenters.formatting import cut, day_title
 from bot.presenters.timeline import TimelineRow, render_timeline
 from cogs.feeds import feed_url
-from cogs.interactions import NO_MENTIONS, CommandCog, defer, explain, show, tell, to_embed
+from cogs.interactions import (
+    NO_MENTIONS,
+    CommandCog,
+    agent_autocomplete,
+    defer,
+    explain,
+    show,
+    tell,
+    to_embed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +47,7 @@ TIMELINE_FILE = "timeline.png"
 
 class ScheduleCog(CommandCog, name="Schedule"):
     @app_commands.command(name="schedule", description="An agent's slots for a day (today)")
+    @app_commands.autocomplete(agent=agent_autocomplete)
     @app_commands.describe(
         agent="Agent id (all agents when left out)",
         date="YYYY-MM-DD, or today / tomorrow / yesterday (default today)",
@@ -123,12 +133,6 @@ class ScheduleCog(CommandCog, name="Schedule"):
         await interaction.followup.send(
             embed=embed, file=picture, ephemeral=True, allowed_mentions=NO_MENTIONS
         )
-
-    @schedule.autocomplete("agent")
-    async def _schedule_agent(
-        self, interaction: discord.Interaction, current: str
-    ) -> list[app_commands.Choice[str]]:
-        return self.agent_choices(current)
 
     @schedule.autocomplete("date")
     async def _schedule_date(

@@ -37,6 +37,7 @@ from bot.discord_io.janitor import (
     default_interval_s,
     retention_passed,
 )
+from cogs.lifecycle import StoppingCog
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ SUPERVISE_EVERY_S = 30.0
 RESTART_SPACING_S = 1.0
 
 
-class SchedulerCog(commands.Cog, name="Scheduler"):
+class SchedulerCog(StoppingCog, name="Scheduler"):
     def __init__(self, bot: ModeratorBot) -> None:
         self.bot = bot
         options = bot.options
@@ -69,7 +70,6 @@ class SchedulerCog(commands.Cog, name="Scheduler"):
         self.restarts: dict[str, int] = {"sync": 0, "check": 0, "janitor": 0}
         self._skip_first = {"sync": True, "check": True}
         self._in_body = {"sync": False, "check": False}
-        self._stopping = False
         self._poke = asyncio.Event()
         self._supervisor: asyncio.Task[None] | None = None
         self._extra = TaskGroup()
@@ -80,21 +80,15 @@ class SchedulerCog(commands.Cog, name="Scheduler"):
 
     async def cog_load(self) -> None:
         self._unsubscribe = self.bot.moderator.events.subscribe(SlotEnded, self._slot_ended)
-        self.bot.add_shutdown_hook(self.stop)
+        self.stop_at_shutdown()
         self._start_loop("sync")
         self._start_loop("check")
         self._supervisor = asyncio.create_task(self._supervise(), name="loop-supervisor")
         self._supervisor.add_done_callback(log_task_end)
         self._extra.spawn(self._start_janitor(), "janitor-start")
 
-    async def cog_unload(self) -> None:
-        await self.stop()
-
-    async def stop(self) -> None:
+    async def stop_work(self) -> None:
         """Stop everything; an iteration in flight may finish within `IN_FLIGHT_GRACE_S`."""
-        if self._stopping:
-            return
-        self._stopping = True
         self._unsubscribe()
         supervisor, self._supervisor = self._supervisor, None
         await cancel_and_wait(supervisor)
@@ -188,12 +182,12 @@ class SchedulerCog(commands.Cog, name="Scheduler"):
     # ---- the supervisor -------------------------------------------------------
 
     async def _supervise(self) -> None:
-        while not self._stopping:
+        while not self.stopping:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(SUPERVISE_EVERY_S):
                     await self._poke.wait()
             self._poke.clear()
-            if self._stopping:
+            if self.stopping:
                 return
             try:
                 await self._revive()
@@ -203,14 +197,14 @@ class SchedulerCog(commands.Cog, name="Scheduler"):
     async def _revive(self) -> None:
         for name in ("sync", "check"):
             loop = self._loop(name)
-            if loop.is_running() or self._stopping:
+            if loop.is_running() or self.stopping:
                 continue
             task = loop.get_task()
             why = _end_reason(task)
             self.restarts[name] += 1
             if self.restarts[name] > 1:
                 await asyncio.sleep(RESTART_SPACING_S)
-                if self._stopping or loop.is_running():
+                if self.stopping or loop.is_running():
                     continue
             log.error("the %s loop stopped (%s); restarting it", name, why)
             self._skip_first[name] = False
@@ -220,7 +214,7 @@ class SchedulerCog(commands.Cog, name="Scheduler"):
             janitor is not None
             and self._janitor_started
             and not janitor.running
-            and not self._stopping
+            and not self.stopping
         ):
             self.restarts["janitor"] += 1
             log.error("the channel janitor stopped; restarting it")
@@ -232,7 +226,7 @@ class SchedulerCog(commands.Cog, name="Scheduler"):
         if self.janitor is None:
             return
         await self.wait_ready()
-        if not self._stopping:
+        if not self.stopping:
             waker = self.bot.channel_waker
             if waker is not None and waker.placement.keeps_room_ahead:
                 await waker.placement.keep_room_ahead()
@@ -255,7 +249,7 @@ class SchedulerCog(commands.Cog, name="Scheduler"):
             waker is not None
             and waker.placement.keeps_room_ahead
             and channel.guild.id == self.bot.guild_id
-            and not self._stopping
+            and not self.stopping
         ):
             self._extra.spawn(waker.placement.keep_room_ahead(), "wake-category-ahead")
 
@@ -277,7 +271,7 @@ class SchedulerCog(commands.Cog, name="Scheduler"):
 
     async def _cleanup_after(self, delay_s: float) -> None:
         await self.bot.clock.sleep(delay_s)
-        if self.janitor is not None and not self._stopping:
+        if self.janitor is not None and not self.stopping:
             await self.janitor.run_once()
 
 

@@ -28,7 +28,8 @@ from bot.discord_io.client import ModeratorBot
 from bot.discord_io.guild_check import GuildChecker
 from bot.presenters.discord_status import status_embed
 from bot.presenters.formatting import cut
-from cogs.interactions import CommandCog, defer, show
+from cogs.interactions import CommandCog, configured_agent_autocomplete, defer, show
+from cogs.lifecycle import StoppingCog
 
 log = logging.getLogger(__name__)
 
@@ -38,29 +39,23 @@ GUILD_CHECK_MAX_AGE_S = 600.0
 GUILD_CHECK_WAIT_S = 8.0
 
 
-class StatusCog(CommandCog, name="Status"):
+class StatusCog(StoppingCog, CommandCog, name="Status"):
     def __init__(self, bot: ModeratorBot) -> None:
         super().__init__(bot)
         self.guild_checker = GuildChecker(
             bot, bot.guild_id, bot.agents, clock=bot.clock, max_age_s=GUILD_CHECK_MAX_AGE_S
         )
-        self._stopped = False
 
     async def cog_load(self) -> None:
         self.guild_refresh.start()
-        self.bot.add_shutdown_hook(self._stop)
+        self.stop_at_shutdown()
 
-    async def cog_unload(self) -> None:
-        await self._stop()
-
-    async def _stop(self) -> None:
-        if self._stopped:
-            return
-        self._stopped = True
+    async def stop_work(self) -> None:
         self.guild_refresh.cancel()
         await self.guild_checker.close()
 
     @app_commands.command(name="status", description="What the moderator and the agents are doing")
+    @app_commands.autocomplete(agent=configured_agent_autocomplete)
     @app_commands.describe(agent="Agent id (all agents when left out)")
     @app_commands.guild_only()
     async def status(self, interaction: discord.Interaction, agent: str | None = None) -> None:
@@ -93,12 +88,6 @@ class StatusCog(CommandCog, name="Status"):
             sync_interval_s=self.bot.options.sync_interval_s,
         )
         await show(interaction, spec)
-
-    @status.autocomplete("agent")
-    async def _status_agent(
-        self, interaction: discord.Interaction, current: str
-    ) -> list[app_commands.Choice[str]]:
-        return self.agent_choices(current, among=[a.id for a in self.bot.agents])
 
     def _any_agent(self, text: str | None) -> str | None:
         """A configured agent of any shard (shard 0 answers for all); None for "all"."""

@@ -13,20 +13,7 @@ from datetime import date, datetime
 from typing import Protocol, TypedDict, Unpack, runtime_checkable
 from zoneinfo import ZoneInfo
 
-from bot.core.models import (
-    Action,
-    AgentHeartbeat,
-    AgentStatus,
-    DaySchedule,
-    HeartbeatStatus,
-    Series,
-    SeriesCreate,
-    SeriesEdit,
-    Slot,
-    SlotCreate,
-    SlotEdit,
-    SlotStatus,
-)
+from bot.core import models
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +67,9 @@ class TransitionConflict(CalendarError):
 
     code = "invalid_transition"
 
-    def __init__(self, detail: str, *, code: str | None = None, slot: Slot | None = None) -> None:
+    def __init__(
+        self, detail: str, *, code: str | None = None, slot: models.Slot | None = None
+    ) -> None:
         super().__init__(detail, code=code)
         self.slot = slot
 
@@ -89,7 +78,7 @@ class TransitionConflict(CalendarError):
 class DayResult:
     """A day call's answer: `schedule` is None when the calendar said 304 (unchanged)."""
 
-    schedule: DaySchedule | None
+    schedule: models.DaySchedule | None
     etag: str | None
 
     @property
@@ -171,32 +160,34 @@ class Calendar(Protocol):
         ...
 
     async def heartbeat(
-        self, agent_id: str, status: HeartbeatStatus, current_slot_id: str | None = None
-    ) -> list[Slot]:
+        self, agent_id: str, status: models.HeartbeatStatus, current_slot_id: str | None = None
+    ) -> list[models.Slot]:
         """Record liveness; answers the agent's NOT_STARTED/DEFERRED slots due now."""
         ...
 
-    async def heartbeat_many(self, beats: Sequence[AgentHeartbeat]) -> dict[str, list[Slot]]:
+    async def heartbeat_many(
+        self, beats: Sequence[models.AgentHeartbeat]
+    ) -> dict[str, list[models.Slot]]:
         """`heartbeat` for many agents in one call and one transaction (full token only):
         each agent id to its due slots, exactly as its own heartbeat would answer. At most
         `HEARTBEAT_BATCH_MAX` entries, one per agent; a bad entry refuses the whole batch
         (`BadRequest` naming it) and nothing is kept."""
         ...
 
-    async def agent_status(self, agent_id: str) -> AgentStatus: ...
+    async def agent_status(self, agent_id: str) -> models.AgentStatus: ...
 
-    async def create_slot(self, new: SlotCreate, agent_id: str | None = None) -> Slot:
+    async def create_slot(self, new: models.SlotCreate, agent_id: str | None = None) -> models.Slot:
         """`agent_id` stands in for `new.agent_id` when that is unset (the X-Agent-Id header)."""
         ...
 
-    async def get_slot(self, slot_id: str, agent_id: str | None = None) -> Slot: ...
+    async def get_slot(self, slot_id: str, agent_id: str | None = None) -> models.Slot: ...
 
     async def transition(
         self,
         slot_id: str,
-        action: Action,
+        action: models.Action,
         **options: Unpack[TransitionOptions],
-    ) -> Slot:
+    ) -> models.Slot:
         """Compare-and-set one transition.
 
         `idempotency_key` names this call so a repeat of it is recognised. For
@@ -209,14 +200,16 @@ class Calendar(Protocol):
         """
         ...
 
-    async def edit_slot(self, slot_id: str, edit: SlotEdit, agent_id: str | None = None) -> Slot:
+    async def edit_slot(
+        self, slot_id: str, edit: models.SlotEdit, agent_id: str | None = None
+    ) -> models.Slot:
         """Change a NOT_STARTED/DEFERRED slot (409 `not_editable` otherwise); a move makes a
         DEFERRED slot NOT_STARTED. `edit.expected_version` is the compare-and-set guard."""
         ...
 
     async def list_range(
-        self, agent_id: str, start: datetime, end: datetime, status: SlotStatus | None = None
-    ) -> list[Slot]:
+        self, agent_id: str, start: datetime, end: datetime, status: models.SlotStatus | None = None
+    ) -> list[models.Slot]:
         """The agent's slots and occurrences with `start <= scheduled_at < end` (at most
         92 days apart), by time then id; only those with `status` when given."""
         ...
@@ -225,24 +218,26 @@ class Calendar(Protocol):
         """What the calendar offers beyond API 1 (`series`, `changes`, ...); empty for v1."""
         ...
 
-    async def create_series(self, new: SeriesCreate, agent_id: str | None = None) -> Series:
+    async def create_series(
+        self, new: models.SeriesCreate, agent_id: str | None = None
+    ) -> models.Series:
         """A recurring slot (DESIGN §3.1); `agent_id` stands in for `new.agent_id` when unset."""
         ...
 
-    async def get_series(self, series_id: str, agent_id: str | None = None) -> Series: ...
+    async def get_series(self, series_id: str, agent_id: str | None = None) -> models.Series: ...
 
-    async def list_series(self, agent_id: str | None = None) -> list[Series]:
+    async def list_series(self, agent_id: str | None = None) -> list[models.Series]:
         """The series of one agent (or of all), oldest first, ended ones included."""
         ...
 
     async def edit_series(
-        self, series_id: str, edit: SeriesEdit, agent_id: str | None = None
-    ) -> Series:
+        self, series_id: str, edit: models.SeriesEdit, agent_id: str | None = None
+    ) -> models.Series:
         """Change exdates and slot fields for the instances after now that were not changed on
         their own; `edit.expected_version` is the compare-and-set guard."""
         ...
 
-    async def end_series(self, series_id: str, agent_id: str | None = None) -> Series:
+    async def end_series(self, series_id: str, agent_id: str | None = None) -> models.Series:
         """End the series: no instance after now; what has not started is CANCELLED."""
         ...
 

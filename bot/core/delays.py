@@ -12,9 +12,20 @@ clock.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
-from tenacity import RetryCallState, Retrying, wait_exponential, wait_random_exponential
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+    wait_random_exponential,
+)
 from tenacity.wait import wait_base
 
 #: tenacity's wait strategies read only the attempt number of a call state.
@@ -40,6 +51,43 @@ def retry_delay(
     state = RetryCallState(_NO_RETRYING, None, (), {})
     state.attempt_number = max(failures, 1)
     return _strategy(base_s, max_s, jitter)(state)
+
+
+@dataclass(frozen=True, slots=True)
+class RetrySettings:
+    """How a client retries one request (the calendar client's, the spawn webhook's): each
+    try bounded by `timeout_s`, at most `attempts` tries, waits doubling from `backoff_s`
+    up to `backoff_max_s`. Tests shorten them with `dataclasses.replace`."""
+
+    timeout_s: float
+    attempts: int
+    backoff_s: float
+    backoff_max_s: float
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError("attempts must be at least 1")
+        if self.timeout_s <= 0 or self.backoff_s < 0 or self.backoff_max_s < 0:
+            raise ValueError("the timeout must be positive and the backoffs not negative")
+
+    def delay(self, failures: int, jitter: Jitter = Jitter.NONE) -> float:
+        """The wait after `failures` tries in a row failed (`retry_delay` with these bounds)."""
+        return retry_delay(failures, base_s=self.backoff_s, max_s=self.backoff_max_s, jitter=jitter)
+
+    def retrying(
+        self,
+        on: type[BaseException] | tuple[type[BaseException], ...],
+        wait: Callable[[RetryCallState], float] | None = None,
+        **options: Any,
+    ) -> AsyncRetrying:
+        """tenacity's loop for one request: at most `attempts` tries, another only after
+        `on`, waiting `wait` (default: `delay`, no jitter); `options` go to tenacity."""
+        return AsyncRetrying(
+            stop=stop_after_attempt(self.attempts),
+            wait=wait or (lambda state: self.delay(state.attempt_number)),
+            retry=retry_if_exception_type(on),
+            **options,
+        )
 
 
 def _strategy(base_s: float, max_s: float, jitter: Jitter) -> wait_base:

@@ -22,8 +22,14 @@ from bot.presenters.discord_embed import (
     EmbedSpec,
     finish_embed,
 )
-from bot.presenters.formatting import clock_time, cut, escape, fit_lines, relative, status_label
-from bot.presenters.status_elsewhere import elsewhere_lines, feed_line, next_line, shard_name
+from bot.presenters.formatting import clock_time, cut, fit_lines, relative, status_label
+from bot.presenters.status_elsewhere import (
+    elsewhere_lines,
+    feed_line,
+    named_slot,
+    next_line,
+    shard_name,
+)
 
 
 def status_lines(
@@ -41,10 +47,7 @@ def status_lines(
     else:
         cur = snap.current
         where = f" in {link}" if link else ""
-        text = (
-            f"🟠 **busy** — {status_label(cur.status)}: **{escape(cur.title) or '(untitled)'}**"
-            f" (`{cur.id}`){where}"
-        )
+        text = f"🟠 **busy** — {status_label(cur.status)}: {named_slot(cur.title, cur.id)}{where}"
         if cur.overdue:
             silent = (
                 f", silent since {clock_time(cur.last_activity_at, tz, today)} "

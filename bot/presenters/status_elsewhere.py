@@ -53,10 +53,11 @@ def elsewhere_lines(status: CalendarAgentStatus, tz: ZoneInfo) -> list[str]:
 
 
 def _slot(slot: Slot) -> str:
-    return _named(slot.title, slot.id)
+    return named_slot(slot.title, slot.id)
 
 
-def _named(title: str, slot_id: str) -> str:
+def named_slot(title: str, slot_id: str) -> str:
+    """A slot as `/status` names it, on any shard: its title in bold and its id to copy."""
     return f"**{escape(title) or '(untitled)'}** (`{slot_id}`)"
 
 
@@ -66,7 +67,7 @@ def next_line(
     """The slot an agent is woken for next: due since when, or at what time (any shard's)."""
     when = clock_time(at, tz, local_day(now, tz))
     timing = f"due since {when}" if at <= now else f"at {when}"
-    return f"Next: {_named(title, slot_id)} {timing} ({relative(at, now)}) · prio {priority}"
+    return f"Next: {named_slot(title, slot_id)} {timing} ({relative(at, now)}) · prio {priority}"
 
 
 def feed_line(feed: FeedHealth, now: datetime, tz: ZoneInfo, sync_interval_s: float) -> str:

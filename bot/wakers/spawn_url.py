@@ -12,16 +12,10 @@ from typing import Any
 
 import aiohttp
 import yarl
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    RetryError,
-    retry_if_exception_type,
-    stop_after_attempt,
-)
+from tenacity import RetryError
 
 from bot.core.agents import AgentConfig
-from bot.core.delays import retry_delay
+from bot.core.delays import RetrySettings
 from bot.core.models import Slot
 from bot.core.waker import WakeResult
 from bot.net import TRANSIENT_NETWORK_ERRORS, OwnedSession
@@ -29,6 +23,9 @@ from bot.wakers.spawn import wake_id_for
 from bot.wakers.spawn_env import SpawnEnvironment
 
 log = logging.getLogger(__name__)
+
+#: A receiver may be restarting: a few tries, waits from half a second up to 8 s.
+SPAWN_RETRY = RetrySettings(timeout_s=10.0, attempts=4, backoff_s=0.5, backoff_max_s=8.0)
 
 
 def _origin(url: str) -> str:
@@ -48,7 +45,7 @@ class SpawnUrlWaker:
     """POST the wake to `SPAWN_URL` (or the agent's own `spawn_url`); 2xx means woken.
 
     Connection errors, timeouts, 5xx, 408 and 429 are retried with exponential
-    backoff up to `attempts` times; any other 4xx is the receiver saying no, so
+    backoff up to `retry.attempts` times; any other 4xx is the receiver saying no, so
     it fails at once. One aiohttp session is shared by all wakes; `close()` it.
     Anything else raised is a bug, logged by the chain that called the waker.
     """
@@ -60,20 +57,13 @@ class SpawnUrlWaker:
         url: str | None,
         *,
         environment: SpawnEnvironment | None = None,
-        timeout_s: float = 10.0,
-        attempts: int = 4,
-        backoff_s: float = 0.5,
-        backoff_max_s: float = 8.0,
+        retry: RetrySettings = SPAWN_RETRY,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
-        if attempts < 1:
-            raise ValueError("attempts must be >= 1")
         self._url = url
         self._environment = environment or SpawnEnvironment()
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
-        self._attempts = attempts
-        self._backoff_s = backoff_s
-        self._backoff_max_s = backoff_max_s
+        self._timeout = aiohttp.ClientTimeout(total=retry.timeout_s)
+        self._retry = retry
         self._http = OwnedSession(
             session, timeout=self._timeout, headers={"User-Agent": "calendar-moderator"}
         )
@@ -102,9 +92,6 @@ class SpawnUrlWaker:
     async def close(self) -> None:
         await self._http.close()
 
-    def _wait(self, state: RetryCallState) -> float:
-        return retry_delay(state.attempt_number, base_s=self._backoff_s, max_s=self._backoff_max_s)
-
     async def wake(self, agent: AgentConfig, slot: Slot, prompt: str) -> WakeResult:
         url = self.url_for(agent)
         if url is None:
@@ -113,12 +100,7 @@ class SpawnUrlWaker:
         body = self.payload(agent, slot, prompt)
         tries = 0
         try:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(self._attempts),
-                wait=self._wait,
-                retry=retry_if_exception_type(_RetryableSpawnError),
-                reraise=False,
-            ):
+            async for attempt in self._retry.retrying(_RetryableSpawnError, reraise=False):
                 with attempt:
                     tries += 1
                     result = await self._post_once(url, origin, body, agent, slot, tries)

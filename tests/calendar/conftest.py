@@ -26,6 +26,7 @@ from bot.core.calendar import Calendar
 from bot.core.clock import FakeClock
 from bot.core.models import SlotCreate
 from testkit.postgres import PgCluster, require_binaries, start_cluster
+from testkit.retries import quick_retry
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -117,9 +118,7 @@ async def backend(
     token = TOKEN if name == "http-auth" else None
     runner, port = await start_server(store, "127.0.0.1", 0, token=token)
     base_url = f"http://127.0.0.1:{port}"
-    client = HttpCalendar(
-        base_url, timezone=TZ, token=token, timeout=10.0, backoff_base=0.01, backoff_max=0.05
-    )
+    client = HttpCalendar(base_url, timezone=TZ, token=token, retry=quick_retry())
     try:
         yield Backend(name=name, cal=client, store=store, clock=clock)
     finally:

@@ -15,6 +15,7 @@ from bot.calendar.client import HttpCalendar
 from bot.calendar.store import EmbeddedCalendar
 from bot.core.calendar import SlotChanged
 from bot.core.shard_status import FeedHealth
+from testkit.retries import quick_retry
 from tests.calendar.conftest import TOKEN, TZ, Handler, Served, slot_body
 
 
@@ -60,7 +61,7 @@ async def client_for(
     async def make(*outer: Handler, agents: Sequence[str] = ()) -> HttpCalendar:
         served = await serve(*outer, token=TOKEN)
         client = HttpCalendar(
-            served.base_url, timezone=TZ, token=TOKEN, backoff_base=0.01, agents=agents
+            served.base_url, timezone=TZ, token=TOKEN, retry=quick_retry(), agents=agents
         )
         clients.append(client)
         return client

@@ -11,6 +11,7 @@ from aiohttp import web
 from bot.calendar.client import HttpCalendar
 from bot.core.calendar import CalendarUnavailable, SlotNotFound
 from bot.core.models import Action
+from testkit.retries import quick_retry
 from tests.calendar.conftest import START, TZ, Handler, Served, slot_body
 
 Serve = Callable[..., Awaitable[Served]]
@@ -30,8 +31,7 @@ async def test_attempts_are_counted_by_template_never_by_slot_id(serve: Serve) -
     client = HttpCalendar(
         served.base_url,
         timezone=TZ,
-        backoff_base=0.01,
-        backoff_max=0.02,
+        retry=quick_retry(backoff_max_s=0.02),
         observer=lambda endpoint, status: seen.update([(endpoint, status)]),
     )
     try:
@@ -63,9 +63,7 @@ async def test_no_answer_is_counted_as_error(serve: Serve) -> None:
     client = HttpCalendar(
         served.base_url,
         timezone=TZ,
-        max_attempts=2,
-        backoff_base=0.01,
-        backoff_max=0.02,
+        retry=quick_retry(attempts=2, backoff_max_s=0.02),
         observer=lambda endpoint, status: seen.append((endpoint, status)),
     )
     try:

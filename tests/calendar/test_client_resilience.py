@@ -26,6 +26,7 @@ from bot.core.calendar import (
     TransitionConflict,
 )
 from bot.core.models import Action, HeartbeatStatus, SlotStatus
+from testkit.retries import quick_retry
 from tests.calendar.conftest import START, TOKEN, TZ, Handler, Served, slot_body
 
 Serve = Callable[..., Awaitable[Served]]
@@ -57,10 +58,16 @@ class Counter:
 async def clients() -> AsyncIterator[Callable[..., HttpCalendar]]:
     made: list[HttpCalendar] = []
 
-    def make(base_url: str, **options: Any) -> HttpCalendar:
-        settings: dict[str, Any] = {"backoff_base": 0.01, "backoff_max": 0.05, "timeout": 10.0}
-        settings.update(options)
-        client = HttpCalendar(base_url, timezone=TZ, **settings)
+    def make(
+        base_url: str,
+        token: str | None = None,
+        session: aiohttp.ClientSession | None = None,
+        **retry: Any,
+    ) -> HttpCalendar:
+        """A client with quick retries, `retry` changing them (`RetrySettings` fields)."""
+        client = HttpCalendar(
+            base_url, timezone=TZ, token=token, session=session, retry=quick_retry(**retry)
+        )
         made.append(client)
         return client
 
@@ -79,7 +86,7 @@ async def test_a_stopped_server_gives_unavailable_after_bounded_retries(
     served = await serve()
     await served.runner.cleanup()  # nothing listens on that port any more
     caplog.set_level(logging.INFO, logger=CLIENT_LOG)
-    client = clients(served.base_url, max_attempts=3)
+    client = clients(served.base_url, attempts=3)
     with pytest.raises(CalendarUnavailable) as err:
         await asyncio.wait_for(client.get_day("alice", DAY), timeout=20)
     assert "3 time(s)" in str(err.value)
@@ -95,7 +102,7 @@ async def test_a_server_that_never_answers_times_out_and_gives_up(
         sock.bind(("127.0.0.1", 0))
         sock.listen(0)
         port = sock.getsockname()[1]
-        client = clients(f"http://127.0.0.1:{port}", timeout=0.2, max_attempts=2)
+        client = clients(f"http://127.0.0.1:{port}", timeout_s=0.2, attempts=2)
         with pytest.raises(CalendarUnavailable) as err:
             await asyncio.wait_for(client.agent_status("alice"), timeout=20)
     assert "timed out" in str(err.value) or "Timeout" in str(err.value)
@@ -104,7 +111,7 @@ async def test_a_server_that_never_answers_times_out_and_gives_up(
 async def test_500_twice_then_success(serve: Serve, clients: Callable[..., HttpCalendar]) -> None:
     flaky = Counter(fail=2, status=500)
     served = await serve(flaky)
-    client = clients(served.base_url, max_attempts=4)
+    client = clients(served.base_url, attempts=4)
     slot = await client.create_slot(slot_body(), agent_id="alice")
     assert slot.agent_id == "alice"
     assert flaky.seen == 3
@@ -115,7 +122,7 @@ async def test_5xx_forever_gives_unavailable_after_max_attempts(
 ) -> None:
     down = Counter(fail=100, status=503)
     served = await serve(down)
-    client = clients(served.base_url, max_attempts=4)
+    client = clients(served.base_url, attempts=4)
     with pytest.raises(CalendarUnavailable) as err:
         await client.agent_status("alice")
     assert down.seen == 4
@@ -141,7 +148,7 @@ async def test_retry_after_is_honoured_up_to_the_cap(
     limited = Counter(fail=1, status=status, headers={"Retry-After": retry_after})
     served = await serve(limited)
     caplog.set_level(logging.INFO, logger=CLIENT_LOG)
-    client = clients(served.base_url, backoff_base=0.01, backoff_max=backoff_max)
+    client = clients(served.base_url, backoff_max_s=backoff_max)
     answer = await asyncio.wait_for(client.agent_status("alice"), timeout=20)
     assert answer.agent_id == "alice"
     assert limited.seen == 2

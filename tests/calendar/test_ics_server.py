@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -17,6 +15,7 @@ from bot.core.agents import AgentConfig
 from bot.core.clock import FakeClock
 from bot.core.models import SeriesCreate, SlotCreate
 from bot.core.tokens import TokenKind, derive_token
+from tests.calendar.access_log import get_and_read_log
 from tests.calendar.conftest import START, TOKEN, TZ
 
 AGENTS = [
@@ -112,22 +111,8 @@ async def test_the_feed_token_never_reaches_the_log(
     base: str, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
 ) -> None:
     secret = token(TokenKind.FEED, "alice")
-    access_logged = asyncio.Event()
-
-    class Seen(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            access_logged.set()
-
-    seen = Seen()
-    logging.getLogger("aiohttp.access").addHandler(seen)
-    try:
-        with caplog.at_level(logging.DEBUG):
-            async with http.get(f"{base}{FEED}?token={secret}") as resp:
-                assert resp.status == 200
-            await asyncio.wait_for(access_logged.wait(), 30)
-    finally:
-        logging.getLogger("aiohttp.access").removeHandler(seen)
-    logged = "\n".join(r.getMessage() for r in caplog.records)
+    status, logged = await get_and_read_log(http, f"{base}{FEED}?token={secret}", caplog)
+    assert status == 200
     assert FEED in logged and "REDACTED" in logged
     assert secret not in logged and TOKEN not in logged
 

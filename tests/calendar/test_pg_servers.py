@@ -23,6 +23,7 @@ from bot.core.calendar import TransitionConflict
 from bot.core.models import Action, SlotCreate, SlotStatus
 from testkit.postgres import ADMIN_PASSWORD
 from testkit.processes import REPO_ROOT, BotProcess, free_port
+from testkit.retries import quick_retry
 from tests.calendar.conftest import TZ
 
 SLOTS = 24
@@ -58,7 +59,7 @@ async def servers(pg_url: str, tmp_path: Path) -> AsyncIterator[list[str]]:
 
 async def test_two_servers_three_clients_claim_each_due_slot_once(servers: list[str]) -> None:
     clients = [
-        HttpCalendar(servers[i % 2], timezone=TZ, timeout=30.0, backoff_base=0.01)
+        HttpCalendar(servers[i % 2], timezone=TZ, retry=quick_retry(timeout_s=30.0))
         for i in range(CLIENTS)
     ]
     try:

@@ -20,6 +20,7 @@ from bot.core.agents import AgentConfig
 from bot.core.clock import FakeClock
 from bot.core.models import Action, SeriesCreate, SlotCreate
 from bot.core.tokens import TokenKind, derive_token
+from tests.calendar.access_log import get_and_read_log
 from tests.calendar.conftest import START, TOKEN, TZ
 
 PREVIOUS = "the-previous-calendar-token-0123456789"
@@ -212,23 +213,11 @@ async def test_a_token_query_value_never_reaches_the_log(
     server: Server, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
 ) -> None:
     secret = derive_token(TOKEN, TokenKind.FEED, "alice")
-    access_logged = asyncio.Event()
-
-    class Seen(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            access_logged.set()
-
-    seen = Seen()
-    logging.getLogger("aiohttp.access").addHandler(seen)
-    with caplog.at_level(logging.DEBUG):
-        async with http.get(f"{server.base}/calendar/day?date={DAY}&token={secret}") as resp:
-            assert resp.status == 401
-        # aiohttp writes its access-log line after the answer is sent: wait for it to land.
-        await asyncio.wait_for(access_logged.wait(), 30)
-    logged = "\n".join(r.getMessage() for r in caplog.records)
+    url = f"{server.base}/calendar/day?date={DAY}&token={secret}"
+    status, logged = await get_and_read_log(http, url, caplog)
+    assert status == 401
     assert "/calendar/day" in logged and "REDACTED" in logged
     assert secret not in logged and TOKEN not in logged
-    logging.getLogger("aiohttp.access").removeHandler(seen)
 
 
 async def test_an_agent_token_reads_only_its_own_series(

@@ -115,7 +115,7 @@ async def test_a_stopped_moderator_hears_no_more_news(
 async def served(calendar: EmbeddedCalendar) -> AsyncIterator[HttpCalendar]:
     """The real calendar server on loopback over the moderator's own store, and a client."""
     runner, port = await start_server(calendar, "127.0.0.1", 0)
-    client = HttpCalendar(f"http://127.0.0.1:{port}", timezone=calendar.timezone, timeout=10.0)
+    client = HttpCalendar(f"http://127.0.0.1:{port}", timezone=calendar.timezone)
     try:
         yield client
     finally:

@@ -32,6 +32,7 @@ from bot.discord_io.placement import WAITING_FOR_SHARD_0
 from testkit.bots import harness_settings, started
 from testkit.fakediscord import FakeDiscord
 from testkit.processes import UTC_ZONE
+from tests.cogs.support import complete
 from tests.e2e.harness import BotHarness, slot_channels, wait_until
 
 AGENTS = ("alice", "bob")
@@ -162,6 +163,12 @@ async def test_status_on_shard_0_shows_every_agent_marked_by_shard(
         alone = await one_agent.wait_text()
         assert "Status of bob (shard 1/2)" in alone and "busy" in alone
         assert zero.bot.answers_interactions and not one.bot.answers_interactions
+
+        # /status suggests every configured agent; /schedule only shard 0's own.
+        offered = await complete(fake, fake.admin, channel_id, "status", {"agent": ""}, "agent")
+        assert [c["value"] for c in offered] == ["alice", "bob"]
+        own = await complete(fake, fake.admin, channel_id, "schedule", {"agent": ""}, "agent")
+        assert [c["value"] for c in own] == ["alice"]
 
         for bad in ("nobody", "**x**" * 1000, "bob\nalice", " "):
             answer = await fake.inject_command(fake.admin, channel_id, "status", {"agent": bad})

@@ -39,6 +39,7 @@ from bot.core.state import StateStore
 from bot.core.status import AgentSnapshot
 from testkit.clock import SettlingClock
 from testkit.http_faults import FaultSwitch, HttpFault
+from testkit.retries import quick_retry
 from testkit.wakers import RecordingWaker
 
 #: Not UTC, so a day computed in the wrong zone would show (09:00 UTC is 10:00 here).
@@ -154,10 +155,7 @@ class Rig:
         client = HttpCalendar(
             self.server.url,
             timezone=TZ,
-            timeout=client_timeout_s,
-            max_attempts=2,
-            backoff_base=0.01,
-            backoff_max=0.02,
+            retry=quick_retry(timeout_s=client_timeout_s, attempts=2, backoff_max_s=0.02),
         )
         state = await StateStore.open(self.tmp_path / f"state-{name}.db", clock=self.clock)
         waker = RecordingWaker(self.clock, name=name)

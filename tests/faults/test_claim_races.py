@@ -20,7 +20,7 @@ from tests.faults.conftest import ADA, CalendarServer, Rig
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-#: The rig's HTTP client tries each call twice (`max_attempts=2`): one claim call, two requests.
+#: The rig's HTTP client tries each call twice (`attempts=2`): one claim call, two requests.
 ATTEMPTS_PER_CALL = 2
 
 

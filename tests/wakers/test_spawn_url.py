@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -14,11 +15,15 @@ from bot.core.waker import WakeResult
 from bot.wakers.spawn import wake_id_for
 from bot.wakers.spawn_env import SpawnEnvironment
 from bot.wakers.spawn_url import SpawnUrlWaker
+from testkit.retries import quick_retry
 from tests.discord_io.conftest import SpawnReceiver, make_slot
 
 
-def _waker(url: str | None, **kwargs: object) -> SpawnUrlWaker:
-    return SpawnUrlWaker(url, backoff_s=0.01, backoff_max_s=0.05, **kwargs)  # type: ignore[arg-type]
+def _waker(
+    url: str | None, environment: SpawnEnvironment | None = None, **retry: Any
+) -> SpawnUrlWaker:
+    """The webhook waker with quick retries, `retry` changing them (`RetrySettings` fields)."""
+    return SpawnUrlWaker(url, environment=environment, retry=quick_retry(**retry))
 
 
 async def _wake_once(
@@ -27,10 +32,11 @@ async def _wake_once(
     slot: Slot | None = None,
     *,
     prompt: str = "p",
-    **options: object,
+    environment: SpawnEnvironment | None = None,
+    **retry: Any,
 ) -> WakeResult:
-    """One wake through a fresh waker with `options`, closed after (its session with it)."""
-    waker = _waker(url, **options)
+    """One wake through a fresh waker with `retry` changed, closed after (its session with it)."""
+    waker = _waker(url, environment, **retry)
     try:
         return await waker.wake(agent, slot or make_slot(), prompt)
     finally:

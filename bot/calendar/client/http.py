@@ -38,7 +38,7 @@ from bot.calendar.client.answers import (
     slots_of,
 )
 from bot.calendar.client.feed import POLL_WAIT_S, ChangeFeed
-from bot.calendar.client.transport import RequestObserver, Transport
+from bot.calendar.client.transport import CALENDAR_RETRY, RequestObserver, Transport
 from bot.calendar.wire import (
     AGENT_STATUS_PATH,
     BATCH_HEARTBEAT_PATH,
@@ -49,6 +49,7 @@ from bot.calendar.wire import (
     SLOTS_PATH,
 )
 from bot.core.calendar import ChangeListener, DayResult, TransitionOptions
+from bot.core.delays import RetrySettings
 from bot.core.models import (
     Action,
     AgentHeartbeat,
@@ -88,10 +89,7 @@ class HttpCalendar:
         *,
         timezone: ZoneInfo,
         token: str | None = None,
-        timeout: float = 10.0,
-        max_attempts: int = 4,
-        backoff_base: float = 0.2,
-        backoff_max: float = 5.0,
+        retry: RetrySettings = CALENDAR_RETRY,
         session: aiohttp.ClientSession | None = None,
         observer: RequestObserver | None = None,
         agents: Iterable[str] = (),
@@ -102,10 +100,7 @@ class HttpCalendar:
         self._transport = Transport(
             base_url,
             token=token,
-            timeout=timeout,
-            max_attempts=max_attempts,
-            backoff_base=backoff_base,
-            backoff_max=backoff_max,
+            retry=retry,
             session=session,
             observer=observer,
         )

@@ -29,19 +29,17 @@ from typing import Any
 
 import aiohttp
 from multidict import CIMultiDictProxy
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception_type,
-    stop_after_attempt,
-)
+from tenacity import RetryCallState
 
 from bot.calendar.wire import AGENT_HEADER, IDEMPOTENCY_HEADER, JSON_TYPE
 from bot.core.calendar import CalendarUnavailable
-from bot.core.delays import Jitter, retry_delay
+from bot.core.delays import Jitter, RetrySettings
 from bot.net import TRANSIENT_NETWORK_ERRORS, OwnedSession
 
 log = logging.getLogger(__name__)
+
+#: The calendar client's default: a few quick tries, then `CalendarUnavailable`.
+CALENDAR_RETRY = RetrySettings(timeout_s=10.0, attempts=4, backoff_s=0.2, backoff_max_s=5.0)
 
 
 class _Transient(Exception):
@@ -94,23 +92,14 @@ class Transport:
         base_url: str,
         *,
         token: str | None,
-        timeout: float,
-        max_attempts: int,
-        backoff_base: float,
-        backoff_max: float,
+        retry: RetrySettings,
         session: aiohttp.ClientSession | None,
         observer: RequestObserver | None = None,
     ) -> None:
-        if max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
-        if timeout <= 0 or backoff_base < 0 or backoff_max < 0:
-            raise ValueError("timeout must be positive and backoffs not negative")
         self.base_url = base_url.rstrip("/")
         self.token = token
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._max_attempts = max_attempts
-        self._backoff_base = backoff_base
-        self._backoff_max = backoff_max
+        self._timeout = aiohttp.ClientTimeout(total=retry.timeout_s)
+        self._retry = retry
         self._http = OwnedSession(session)
         self._observer = observer
 
@@ -123,14 +112,9 @@ class Transport:
         outcome = state.outcome
         exc = outcome.exception() if outcome is not None else None
         if isinstance(exc, _Transient) and exc.retry_after is not None:
-            return min(exc.retry_after, self._backoff_max)
+            return min(exc.retry_after, self._retry.backoff_max_s)
         # Full jitter ("exponential backoff and jitter"): retries of many moderators spread out.
-        return retry_delay(
-            state.attempt_number,
-            base_s=self._backoff_base,
-            max_s=self._backoff_max,
-            jitter=Jitter.FULL,
-        )
+        return self._retry.delay(state.attempt_number, Jitter.FULL)
 
     def _log_retry(self, what: str) -> Callable[[RetryCallState], None]:
         def before_sleep(state: RetryCallState) -> None:
@@ -147,7 +131,7 @@ class Transport:
                 what,
                 _describe(exc),
                 state.attempt_number,
-                self._max_attempts,
+                self._retry.attempts,
                 delay,
                 source,
             )
@@ -199,12 +183,8 @@ class Transport:
         sent = self._headers(method, agent_id, headers, idempotency_key, data is not None)
         url = self.base_url + path
         session = self._http.get()
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._max_attempts),
-            wait=self._wait,
-            retry=retry_if_exception_type(_RETRYABLE),
-            before_sleep=self._log_retry(what),
-            reraise=True,
+        retrying = self._retry.retrying(
+            _RETRYABLE, self._wait, before_sleep=self._log_retry(what), reraise=True
         )
         try:
             async for attempt in retrying:
@@ -232,7 +212,7 @@ class Transport:
                         return Answer(response.status, response.headers, payload)
         except _RETRYABLE as exc:
             raise CalendarUnavailable(
-                f"calendar {what} at {self.base_url} failed {self._max_attempts} time(s); "
+                f"calendar {what} at {self.base_url} failed {self._retry.attempts} time(s); "
                 f"last: {_describe(exc)}"
             ) from None
         raise AssertionError("unreachable: tenacity either returns or raises")

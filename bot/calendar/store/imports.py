@@ -36,18 +36,9 @@ from bot.calendar.store.series import checked_recurrence, fetch_series, insert_s
 from bot.calendar.store.series_calls import _held_to_rules as held_to_rules
 from bot.calendar.store.series_edits import apply_series_edit
 from bot.calendar.store.transitions import TransitionCall, apply_transition
+from bot.core import models
 from bot.core.calendar import SlotNotFound
-from bot.core.models import (
-    PENDING_STATUSES,
-    Action,
-    Series,
-    SeriesCreate,
-    SeriesEdit,
-    Slot,
-    SlotCreate,
-    SlotEdit,
-    SlotStatus,
-)
+from bot.core.models import SeriesCreate, Slot, SlotCreate, SlotStatus
 from bot.core.series import OCCURRENCE_STAMP
 from bot.core.validation import check_local_years
 
@@ -121,7 +112,7 @@ async def import_series(
     if not changes:
         outcome.unchanged += 1
         return
-    edit = held_to_rules(SeriesEdit, changes)
+    edit = held_to_rules(models.SeriesEdit, changes)
     await apply_series_edit(db, item.id, edit, agent_id=agent_id, now_us=to_us(now), tz=tz)
     outcome.updated += 1
 
@@ -162,16 +153,18 @@ async def import_slot(
         return _keep_out(item, outcome, f"its id {slot_id} belongs to agent {old.agent_id}")
     changes = _changed(old, new, (*_SLOT_FIELDS, "prompt", "event_data"))
     wanted = bool(changes) or (item.cancelled and old.status is not SlotStatus.CANCELLED)
-    if old.status not in PENDING_STATUSES:
+    if old.status not in models.PENDING_STATUSES:
         if not wanted:  # e.g. history imported before, or a slot that ran as planned
             outcome.unchanged += 1
             return None
         return _keep_out(item, outcome, f"already {old.status.value}: the calendar's state stands")
     if changes:
-        edit = SlotEdit.model_validate(changes)
+        edit = models.SlotEdit.model_validate(changes)
         await apply_edit(db, slot_id, edit, agent_id=agent_id, now_us=now_us, tz=tz)
     if item.cancelled:
-        call = TransitionCall.checked(slot_id, Action.CANCEL, agent_id=agent_id, note="imported")
+        call = TransitionCall.checked(
+            slot_id, models.Action.CANCEL, agent_id=agent_id, note="imported"
+        )
         await apply_transition(db, call, now_us=now_us, tz=tz)
     if fresh:
         outcome.created += 1
@@ -224,7 +217,7 @@ async def _occurrence_id(
 
 
 def _changed(
-    old: Slot | Series, new: SlotCreate | SeriesCreate, names: tuple[str, ...]
+    old: Slot | models.Series, new: SlotCreate | SeriesCreate, names: tuple[str, ...]
 ) -> dict[str, Any]:
     return {
         name: getattr(new, name)
