@@ -130,7 +130,7 @@ def page_json(page: FeedPage) -> dict[str, object]:
                 "agent_id": c.agent_id,
                 "slot_id": c.slot_id,
                 "series_id": c.series_id,
-                "dates": [c.day.isoformat()],
+                "dates": [day.isoformat() for day in c.days],
                 "version": c.version,
             }
             for c in page.changes

@@ -80,7 +80,16 @@ async def apply_edit(
         "WHERE id = ? AND version = ?",
         (*values.values(), now_us, slot_id, slot.version),
     )
-    await record_event(db, slot_id, now_us, "move" if moved else "edit", slot.status, status, None)
+    await record_event(
+        db,
+        slot_id,
+        now_us,
+        "move" if moved else "edit",
+        slot.status,
+        status,
+        None,
+        moved_from_us=to_us(slot.scheduled_at) if moved else None,
+    )
     updated = await fetch_slot(db, slot_id)
     assert updated is not None
     return readable_slot(updated, tz)

@@ -23,7 +23,8 @@ PAGE_LINES = 500
 
 _NEWEST = "SELECT COALESCE(MAX(seq), 0) FROM slot_events"
 _PAGE = (
-    "SELECT e.seq, s.agent_id, s.id, s.series_id, s.scheduled_at_us, s.version "
+    "SELECT e.seq, s.agent_id, s.id, s.series_id, s.scheduled_at_us, s.version, "
+    "e.from_scheduled_at_us "
     "FROM slot_events e JOIN slots s ON s.id = e.slot_id "
     "WHERE e.seq > ? AND e.seq <= ? AND (? IS NULL OR s.agent_id = ?) ORDER BY e.seq LIMIT ?"
 )
@@ -31,12 +32,18 @@ _PAGE = (
 
 @dataclass(frozen=True, slots=True)
 class FeedChange:
-    """One slot that changed after the cursor, as it is now."""
+    """One slot that changed after the cursor, as it is now.
+
+    `days` are every day, in the calendar's zone, its changes in the page touched:
+    the day it is on now, and the day each move took it from (DESIGN §4.1),
+    sorted and without repeats. A line written before the store kept a move's old
+    time names only the current day.
+    """
 
     agent_id: str
     slot_id: str
     series_id: str | None
-    day: date
+    days: tuple[date, ...]
     version: int
 
 
@@ -64,13 +71,18 @@ async def read_page(db: Db, since: int | None, agent_id: str | None, tz: ZoneInf
     rows = list(await db.execute_fetchall(_PAGE, (since, newest, agent_id, agent_id, PAGE_LINES)))
     cursor = int(rows[-1][0]) if len(rows) == PAGE_LINES else newest
     latest: dict[str, FeedChange] = {}
-    for _, owner, slot_id, series_id, at_us, version in rows:
-        latest.pop(str(slot_id), None)  # keep the order of each slot's last change
+    for _, owner, slot_id, series_id, at_us, version, moved_from_us in rows:
+        days = {from_us(int(at_us), tz).date()}
+        if moved_from_us is not None:
+            days.add(from_us(int(moved_from_us), tz).date())
+        earlier = latest.pop(str(slot_id), None)  # keep the order of each slot's last change
+        if earlier is not None:
+            days.update(earlier.days)
         latest[str(slot_id)] = FeedChange(
             agent_id=str(owner),
             slot_id=str(slot_id),
             series_id=None if series_id is None else str(series_id),
-            day=from_us(int(at_us), tz).date(),
+            days=tuple(sorted(days)),
             version=int(version),
         )
     return FeedPage(cursor, False, tuple(latest.values()))

@@ -178,11 +178,17 @@ async def record_event(
     from_status: SlotStatus | None,
     to_status: SlotStatus,
     note: str | None,
+    *,
+    moved_from_us: int | None = None,
 ) -> None:
-    """Add one line to the slot's history, inside the caller's transaction."""
+    """Add one line to the slot's history, inside the caller's transaction.
+
+    `moved_from_us` is the slot's time before this change when the change moved
+    it: the change feed names the day it left as well as the day it is on.
+    """
     await db.execute(
-        "INSERT INTO slot_events (slot_id, at_us, action, from_status, to_status, note) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO slot_events (slot_id, at_us, action, from_status, to_status, note, "
+        "from_scheduled_at_us) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (
             slot_id,
             at_us,
@@ -190,6 +196,7 @@ async def record_event(
             from_status.value if from_status else None,
             to_status.value,
             note,
+            moved_from_us,
         ),
     )
 

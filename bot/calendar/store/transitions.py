@@ -189,7 +189,18 @@ async def apply_transition(
         raise TransitionConflict(
             f"slot {slot_id} changed under the transition", code="version_mismatch"
         )
-    await record_event(db, slot_id, now_us, action.value, slot.status, target, call.note)
+    old_us = int(row["scheduled_at_us"])
+    moved = call.new_time is not None and call.new_time != old_us
+    await record_event(
+        db,
+        slot_id,
+        now_us,
+        action.value,
+        slot.status,
+        target,
+        call.note,
+        moved_from_us=old_us if moved else None,
+    )
     updated = await fetch_slot(db, slot_id)
     assert updated is not None
     return TransitionOutcome(readable_slot(updated, tz))
