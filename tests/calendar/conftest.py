@@ -11,9 +11,11 @@ per test; they skip where the machine has no PostgreSQL server, never in CI.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,7 +27,8 @@ from bot.calendar.store import EmbeddedCalendar
 from bot.core.calendar import Calendar
 from bot.core.clock import FakeClock
 from bot.core.models import SlotCreate
-from testkit.postgres import PgCluster, require_binaries, start_cluster
+from testkit.postgres import ADMIN_PASSWORD, PgCluster, require_binaries, start_cluster
+from testkit.processes import REPO_ROOT, BotProcess, free_port
 from testkit.retries import quick_retry
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -88,6 +91,34 @@ def pg_url(request: pytest.FixtureRequest) -> str:
     """A fresh, empty database's URL (the cluster starts on first use)."""
     cluster: PgCluster = request.getfixturevalue("pg_cluster")
     return cluster.url(cluster.new_database())
+
+
+@pytest.fixture
+async def servers(pg_url: str, tmp_path: Path) -> AsyncIterator[list[str]]:
+    """Two `calendar serve` processes on `pg_url`: their URLs; the password in neither log."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CALENDAR_", "DISCORD_"))}
+    env.update(PYTHONPATH=str(REPO_ROOT), CALENDAR_URL=pg_url, TIMEZONE=TZ.key)
+    procs: list[BotProcess] = []
+    urls = []
+    for _ in range(2):
+        port = free_port()
+        proc = await BotProcess.start(
+            env, tmp_path, "calendar", "serve", "--port", str(port), name="serve"
+        )
+        procs.append(proc)
+        urls.append(f"http://127.0.0.1:{port}")
+    try:
+        for proc in procs:
+            await proc.wait_log("calendar API listening on")
+        yield urls
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            await proc.wait()
+        for proc in procs:
+            assert ADMIN_PASSWORD not in proc.log_text()
+            assert "calendar_admin:***@127.0.0.1" in proc.log_text()
 
 
 async def open_pg(url: str, clock: FakeClock, **options: Any) -> EmbeddedCalendar:

@@ -10,51 +10,18 @@ other's change feed. The password is in neither server's log.
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import aiohttp
-import pytest
 
 from bot.calendar.client import HttpCalendar
 from bot.core.calendar import TransitionConflict
 from bot.core.models import Action, SlotCreate, SlotStatus
-from testkit.postgres import ADMIN_PASSWORD
-from testkit.processes import REPO_ROOT, BotProcess, free_port
 from testkit.retries import quick_retry
 from tests.calendar.conftest import TZ
 
 SLOTS = 24
 CLIENTS = 3
-
-
-@pytest.fixture
-async def servers(pg_url: str, tmp_path: Path) -> AsyncIterator[list[str]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CALENDAR_", "DISCORD_"))}
-    env.update(PYTHONPATH=str(REPO_ROOT), CALENDAR_URL=pg_url, TIMEZONE=TZ.key)
-    procs: list[BotProcess] = []
-    urls = []
-    for _ in range(2):
-        port = free_port()
-        proc = await BotProcess.start(
-            env, tmp_path, "calendar", "serve", "--port", str(port), name="serve"
-        )
-        procs.append(proc)
-        urls.append(f"http://127.0.0.1:{port}")
-    try:
-        for proc in procs:
-            await proc.wait_log("calendar API listening on")
-        yield urls
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            await proc.wait()
-        for proc in procs:
-            assert ADMIN_PASSWORD not in proc.log_text()
-            assert "calendar_admin:***@127.0.0.1" in proc.log_text()
 
 
 async def test_two_servers_three_clients_claim_each_due_slot_once(servers: list[str]) -> None:
