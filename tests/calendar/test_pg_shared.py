@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 
 from bot.calendar.pg.calendar import PgCalendar
+from bot.calendar.pg.probe import BUSY
 from bot.core.calendar import CalendarUnavailable, SlotChanged, TransitionConflict
 from bot.core.clock import FakeClock
 from bot.core.models import Action, SeriesCreate, Slot, SlotStatus
@@ -160,5 +161,22 @@ async def test_an_exhausted_pool_is_unavailable_not_a_hang(pg_url: str, clock: F
         with pytest.raises(Exception) as missing:
             await store.get_slot("nothing")
         assert not isinstance(missing.value, CalendarUnavailable)
+    finally:
+        await store.close()
+
+
+async def test_a_burst_of_pool_timeouts_shares_one_probe(pg_url: str, clock: FakeClock) -> None:
+    """10,000 due slots once made one probe connection each, which stormed the server and
+    turned "busy" into "unreachable" for all but ten claims."""
+    store = await _open(pg_url, clock, pool_size=1, pool_wait_s=0.2)
+    try:
+        async with store._read():  # holds the only connection
+            failures = await asyncio.gather(
+                *(store.get_slot(f"s{i}") for i in range(40)), return_exceptions=True
+            )
+        assert all(isinstance(f, CalendarUnavailable) for f in failures)
+        details = {f.detail for f in failures if isinstance(f, CalendarUnavailable)}
+        assert details == {"calendar database unavailable: " + BUSY}
+        assert store._reach.probes == 1
     finally:
         await store.close()

@@ -37,6 +37,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from bot.calendar.pg.checks import schema_problem
 from bot.calendar.pg.connection import PgConnection
 from bot.calendar.pg.errors import CalendarDatabaseRefused, describe
+from bot.calendar.pg.probe import ReachProbe
 from bot.calendar.pg.schema import SchemaTooNew, migrate
 from bot.calendar.pg.urls import shown_url
 from bot.calendar.pg.watch import CHANNEL, PgChangeWatch
@@ -75,6 +76,7 @@ class PgCalendar(EmbeddedCalendar):
         connection, and here the pool and the watch take its place."""
         self._pool = pool
         self._url = url
+        self._reach = ReachProbe(url)
         self._tz = timezone
         self._clock = clock
         self._agents = frozenset(agents) if agents is not None else None
@@ -130,12 +132,7 @@ class PgCalendar(EmbeddedCalendar):
         connection attempt tells which."""
         reason = describe(exc, self._url)
         if isinstance(exc, PoolTimeout):
-            reason = "no connection came free in time (all in use, or reconnecting)"
-            try:
-                probe = await psycopg.AsyncConnection.connect(self._url, connect_timeout=2)
-                await probe.close()
-            except (psycopg.Error, OSError) as probe_exc:
-                reason = describe(probe_exc, self._url)
+            reason = await self._reach.reason()  # one probe shared by a burst's failures
         log.error("calendar database %s failed: %s", doing, reason)
         return CalendarUnavailable(f"calendar database unavailable: {reason}")
 
