@@ -136,21 +136,16 @@ async def open_calendar(
     unsupported = unsupported_calendar(settings)
     if unsupported is not None:
         raise ConfigError(unsupported)
+    agent_ids = None if agents is None else [agent.id for agent in agents]
     if settings.calendar_is_postgres:
         from bot.calendar.pg.calendar import PgCalendar  # psycopg only where it is used
 
         return await PgCalendar.open_url(
-            settings.calendar_url,
-            timezone=settings.tz,
-            clock=clock,
-            agents=None if agents is None else [agent.id for agent in agents],
+            settings.calendar_url, timezone=settings.tz, clock=clock, agents=agent_ids
         )
     if settings.calendar_is_embedded:
         return await EmbeddedCalendar.open(
-            settings.calendar_db_path,
-            timezone=settings.tz,
-            clock=clock,
-            agents=None if agents is None else [agent.id for agent in agents],
+            settings.calendar_db_path, timezone=settings.tz, clock=clock, agents=agent_ids
         )
     token = settings.calendar_token.get_secret_value() if settings.calendar_token else None
     return HttpCalendar(
@@ -158,7 +153,7 @@ async def open_calendar(
         timezone=settings.tz,
         token=token,
         observer=observer,
-        agents=() if agents is None else [agent.id for agent in agents],
+        agents=agent_ids or (),
     )
 
 
