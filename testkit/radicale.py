@@ -141,7 +141,7 @@ class RadicaleServer:
 
     def _answers(self) -> bool:
         try:
-            with urllib.request.urlopen(self.base_url + "/", timeout=2):
+            with urllib.request.urlopen(self.base_url + "/", timeout=1):
                 return True
         except urllib.error.HTTPError:
             return True  # any HTTP answer (401 without credentials) means it is up

@@ -11,6 +11,8 @@ refused with 400.
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from bot.calendar.caldav.dav import (
@@ -162,3 +164,23 @@ async def test_hrefs_outside_the_home_are_refused(dav: DavClient, dav_home: DavH
         with pytest.raises(DavError, match="not under the calendar home"):
             await dav.get(href)
     assert dav.requests == 0
+
+
+async def test_a_server_that_never_answers_times_out(dav_home: DavHome) -> None:
+    # A listening socket nobody accepts from: the connection opens, no answer ever comes.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        client = DavClient(
+            f"http://127.0.0.1:{port}/{dav_home.username}/",
+            username=dav_home.username,
+            password=dav_home.password,
+            timeout_s=0.5,
+        )
+        try:
+            with pytest.raises(DavUnreachable, match=r"did not answer PROPFIND .* within 0.5 s"):
+                await client.check_home()
+        finally:
+            await client.close()
+    assert client.requests == 1

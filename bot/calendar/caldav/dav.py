@@ -78,8 +78,13 @@ class DavClient:
 
     @property
     def requests(self) -> int:
-        """HTTP requests made so far (every attempt and redirect hop counts)."""
+        """HTTP requests made so far (every attempt and redirect hop counts); settable,
+        so a benchmark may start it again from 0."""
         return self._http.requests
+
+    @requests.setter
+    def requests(self, value: int) -> None:
+        self._http.requests = value
 
     @property
     def home(self) -> str:
@@ -142,7 +147,8 @@ class DavClient:
             segment = path[len(self.home) : -1]
             if not path.startswith(self.home) or not segment or "/" in segment:
                 continue
-            found.append(Collection(path, unquote(segment), response.text(x.dav("displayname"))))
+            name = response.text(x.dav("displayname")) or None
+            found.append(Collection(path, unquote(segment), name))
         return found
 
     async def make_collection(self, segment: str, display_name: str) -> Collection:
@@ -162,7 +168,7 @@ class DavClient:
         for response in found.responses:
             here = self._http.path_of(response.href) in (path, path.rstrip("/"))
             if here and response.has_type(x.caldav("calendar")):
-                return Collection(path, segment, response.text(x.dav("displayname")))
+                return Collection(path, segment, response.text(x.dav("displayname")) or None)
         raise DavError(f"CalDAV: {path} exists and is not a calendar collection")
 
     async def get(self, href: str) -> Resource | None:

@@ -60,6 +60,15 @@ def normal_path(path: str) -> str:
     return quote(unquote(path), safe=_PATH_SAFE)
 
 
+def shown_href(href: str) -> str:
+    """`href` as a log line may show it: without any userinfo, at most 200 characters."""
+    parts = urlsplit(href.strip())
+    if parts.username is not None or parts.password is not None:
+        host = parts.netloc.rpartition("@")[2]
+        href = parts._replace(netloc=host).geturl()
+    return href[:200]
+
+
 class DavHttp:
     """Requests to the one server of `home_url`, counted in `requests`."""
 
@@ -120,7 +129,9 @@ class DavHttp:
         another user's folder): we only ever touch our own calendar home."""
         path = self.path_of(href)
         if path is None or not path.startswith(self.home) or "/../" in path + "/":
-            raise DavError(f"CalDAV: {href[:200]!r} is not under the calendar home {self.home}")
+            raise DavError(
+                f"CalDAV: {shown_href(href)!r} is not under the calendar home {self.home}"
+            )
         return path
 
     async def request(

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bot.calendar.caldav import dav_xml as x
-from bot.calendar.caldav.dav_http import Answer, DavError, DavHttp
+from bot.calendar.caldav.dav_http import Answer, DavError, DavHttp, shown_href
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class Lister:
 
     def _outside(self, collection: str, href: str) -> None:
         if self._http.path_of(href) not in (collection, collection.rstrip("/")):
-            log.warning("CalDAV: ignored %r in the answer: not in %s", href[:200], collection)
+            log.warning("CalDAV: ignored %r in the answer: not in %s", shown_href(href), collection)
 
     async def sync(self, collection: str, token: str | None) -> SyncAnswer:
         if collection in self.no_sync:
