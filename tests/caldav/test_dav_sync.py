@@ -144,3 +144,11 @@ async def test_five_hundred_events_come_back_complete(
     summaries = {line for r in answer.changed for line in r.text.splitlines() if "SUMMARY" in line}
     assert summaries == {f"SUMMARY:event {n}" for n in range(500)}
     assert dav.requests - before == 1 + 5  # one sync-collection, multigets of 100
+
+
+async def test_sync_of_a_missing_collection_names_it(dav: DavClient) -> None:
+    # Radicale answers sync-collection on a path that is not there with 404.
+    with pytest.raises(DavError, match=r"no collection at /u\d+/nope/ \(404\)"):
+        await dav.sync(dav.home + "nope/", None)
+    with pytest.raises(DavError, match="not the home"):
+        await dav.sync(dav.home, None)
