@@ -143,6 +143,10 @@ class AgentScheduler:
         self.follower = ChangeFollower(agent.id, partial(self.run_sync, heartbeat=False))
         #: Events of the operation in progress, delivered by `_after` outside the lock.
         self._outbox: list[Event] = []
+        #: `needs_attention` is False for timestamps in [from, until): memo of
+        #: `Checker.quiet_until`, forgotten after every operation (`_after`).
+        self._quiet_from = 0.0
+        self._quiet_until = -1.0
 
     # ==== lifecycle =======================================================
 
@@ -150,10 +154,12 @@ class AgentScheduler:
         """Take back what the state file remembers for this agent."""
         self.deferred = set(deferrals)
         self.syncer.load(last_sync)
+        self.forget_quiet()
 
     def adopt_unfinished(self, entries: Iterable[WakeEntry]) -> None:
         """Ledger entries with an intent and no result, left by a previous run."""
         self.claims.adopt(entries)
+        self.forget_quiet()
 
     async def recover(self) -> None:
         """Finish what a crash left between intent and result (see `Claims.recover_one`)."""
@@ -355,10 +361,12 @@ class AgentScheduler:
 
     async def _after(self) -> None:
         """Outside the lock: deliver the operation's events in order, then re-arm the timer."""
+        self.forget_quiet()
         while self._outbox:
             batch, self._outbox = self._outbox, []
             for event in batch:
                 await self._events.publish(event)
+        self.forget_quiet()
         self.timer.rearm()
 
     async def persist(self, write: Awaitable[object]) -> None:
@@ -378,9 +386,25 @@ class AgentScheduler:
         """When this agent next needs a check, uncapped (the timer caps it)."""
         return self.checker.next_wakeup(now)
 
-    def needs_attention(self, now: datetime) -> bool:
-        """Cheap, no I/O: whether a loop tick should run this agent's check."""
-        return self.checker.needs_attention(now)
+    def needs_attention(self, now: datetime, ts: float | None = None) -> bool:
+        """Cheap, no I/O: whether a loop tick should run this agent's check.
+
+        Answered from the memo while `now` (its timestamp `ts`) lies where nothing can be
+        due; every operation forgets the memo, so a change (a sync, a reply, a command, a
+        heartbeat's answer, a check) is always looked at afresh."""
+        t = now.timestamp() if ts is None else ts
+        if self._quiet_from <= t < self._quiet_until:
+            return False
+        until = self.checker.quiet_until(now)
+        if until is None:
+            self.forget_quiet()
+            return True
+        self._quiet_from, self._quiet_until = t, until
+        return False
+
+    def forget_quiet(self) -> None:
+        """Something about the agent may have changed: `needs_attention` computes afresh."""
+        self._quiet_until = -1.0
 
     def overdue(self, slot: Slot, now: datetime) -> bool:
         return self.stuck.overdue(slot, now)

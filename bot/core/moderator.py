@@ -258,8 +258,9 @@ class Moderator:
     async def check_all(self, now: datetime | None = None) -> None:
         """The safety-net tick: checks only the agents that need it. Never raises."""
         moment = now or self.clock.now()
+        ts = moment.timestamp()
         try:
-            waiting = [s for s in self._schedulers.values() if s.needs_attention(moment)]
+            waiting = [s for s in self._schedulers.values() if s.needs_attention(moment, ts)]
         except Exception:
             log.exception("check tick: could not see which agents need a check")
             waiting = list(self._schedulers.values())
