@@ -61,6 +61,11 @@ async def import_command(args: argparse.Namespace, settings: Settings) -> int:
     path = Path(args.file)
     if not await asyncio.to_thread(path.is_file):
         raise UsageError(f"{one_line(str(path), 200)} is not a file")
+    if settings.calendar_is_caldav:
+        raise UsageError(
+            "CALENDAR_URL is a CalDAV calendar: import the file with your calendar app (each "
+            "event it adds there reaches the moderator by itself)"
+        )
     try:
         if settings.calendar_is_embedded:
             plan = await asyncio.to_thread(plan_import, path, agent_id, settings.tz)

@@ -1,4 +1,5 @@
-"""`check-config`'s look at a calendar database (DESIGN §11): reachable, ours, writable.
+"""`check-config`'s look at a calendar database (DESIGN §11) or CalDAV home (§10): reachable,
+ours, writable.
 
 A SQLite calendar's path is judged by `file_problems` without opening it; a
 PostgreSQL one can only be judged by connecting, which this does (and nothing
@@ -19,6 +20,13 @@ CONNECT_TIMEOUT_S = 10
 
 def calendar_problems(settings: Settings) -> list[str]:
     """What stops the calendar store `CALENDAR_URL` names from being used, as lines to print."""
+    if settings.calendar_is_caldav:
+        problem = asyncio.run(_caldav_problem(settings))
+        return (
+            []
+            if problem is None
+            else [f"CALENDAR_URL: {shown_url(settings.calendar_url)} {problem}"]
+        )
     if not settings.calendar_is_postgres:
         return []
     from bot.calendar.pg.checks import database_problem  # psycopg only where it is used
@@ -26,3 +34,31 @@ def calendar_problems(settings: Settings) -> list[str]:
     url = settings.calendar_url
     problem = asyncio.run(database_problem(url, connect_timeout=CONNECT_TIMEOUT_S))
     return [] if problem is None else [f"CALENDAR_URL: {shown_url(url)} {problem}"]
+
+
+async def _caldav_problem(settings: Settings) -> str | None:
+    """Whether the CalDAV home answers: a refused account, a missing home and an unreachable
+    server are told apart (DESIGN §10), each without the password."""
+    from bot.calendar.caldav.dav import DavClient
+    from bot.calendar.caldav.urls import caldav_account
+    from bot.core.calendar import CalendarError
+
+    password = settings.calendar_password
+    account = caldav_account(
+        settings.calendar_url,
+        settings.calendar_username,
+        password.get_secret_value() if password is not None else None,
+    )
+    client = DavClient(
+        account.home_url,
+        username=account.username,
+        password=account.password,
+        timeout_s=CONNECT_TIMEOUT_S,
+    )
+    try:
+        await client.check_home()
+    except CalendarError as exc:
+        return exc.detail
+    finally:
+        await client.close()
+    return None

@@ -28,7 +28,7 @@ from bot.app.calendar_access import calendar_secrets, serve_refusal
 from bot.app.errors import ConfigError
 from bot.app.logs import setup_logging
 from bot.app.modes import Opened, run_discord, run_headless
-from bot.app.settings import Settings, file_problems, load_config, unsupported_calendar
+from bot.app.settings import Settings, file_problems, load_config
 from bot.app.shutdown import StopSignal, Watchdog, bounded
 from bot.app.value_checks import parse_host_port
 from bot.app.wiring import (
@@ -100,9 +100,12 @@ def startup_problem(settings: Settings, agents: Sequence[AgentConfig]) -> str | 
             "in private Discord channels, or SPAWN_URL / SPAWN_COMMAND (or spawn_url / "
             "spawn_command per agent in AGENTS_FILE) to run headless"
         )
-    unsupported = unsupported_calendar(settings)
-    if unsupported is not None:
-        return unsupported
+    if settings.calendar_listen and settings.calendar_is_caldav:
+        return (
+            "CALENDAR_LISTEN cannot serve a CalDAV calendar in this version (its writes must go "
+            "to the CalDAV server first); unset CALENDAR_LISTEN: agents reply in their Discord "
+            "channels, and people plan in their calendar app"
+        )
     if settings.calendar_listen and not settings.calendar_opened_here:
         host = urlparse(settings.calendar_url).netloc
         return (

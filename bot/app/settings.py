@@ -42,7 +42,9 @@ from bot.wakers.spawn_env import parse_spawn_env
 
 DEFAULT_DISCORD_API_BASE = "https://discord.com/api/v10"
 DEFAULT_DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
-SECRET_FIELDS = frozenset({"discord_token", "calendar_token", "calendar_token_previous"})
+SECRET_FIELDS = frozenset(
+    {"discord_token", "calendar_token", "calendar_token_previous", "calendar_password"}
+)
 #: Discord ids are 64-bit snowflakes; a bigger number would overflow the state file's columns.
 MAX_SNOWFLAKE = 2**63 - 1
 #: DESIGN §8 bounds. A grace beyond a week or a retention beyond a year is a typo (seconds
@@ -100,6 +102,10 @@ class Settings(BaseSettings):
     metrics_listen: str | None = None
     shard: str | None = None
     alert_channel_id: int | None = Field(default=None, gt=0, le=MAX_SNOWFLAKE)
+    # The CalDAV backend (DESIGN §10): its account, and how often its collections are asked.
+    calendar_username: str | None = Field(default=None, min_length=1, max_length=256)
+    calendar_password: SecretStr | None = None
+    caldav_poll_s: float = Field(default=15.0, ge=1, le=3600, allow_inf_nan=False)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -140,6 +146,22 @@ class Settings(BaseSettings):
                 raise ValueError("contains whitespace or control characters (a copy-paste slip?)")
             if len(text) > MAX_TOKEN_CHARS:
                 raise ValueError(f"is longer than {MAX_TOKEN_CHARS} characters")
+        return value
+
+    @field_validator("calendar_username")
+    @classmethod
+    def _username_shape(cls, value: str | None) -> str | None:
+        if value is not None and (has_blank(value) or ":" in value):
+            raise ValueError("must not hold whitespace, control characters or ':'")
+        return value
+
+    @field_validator("calendar_password", mode="before")
+    @classmethod
+    def _password_shape(cls, value: Any) -> Any:
+        """Never echoed; a line break in it is a copy-paste slip HTTP would refuse anyway."""
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if isinstance(text, str) and (not text or any(ord(ch) < 32 for ch in text)):
+            raise ValueError("is empty or holds control characters")
         return value
 
     @field_validator("wake_category")
@@ -276,9 +298,14 @@ class Settings(BaseSettings):
         return self.calendar_scheme in POSTGRES
 
     @property
+    def calendar_is_caldav(self) -> bool:
+        """A CalDAV calendar home (DESIGN §10): this process keeps its own copy of it."""
+        return self.calendar_scheme in CALDAV
+
+    @property
     def calendar_opened_here(self) -> bool:
-        """The calendar is a store this process opens (SQLite or PostgreSQL), not a server."""
-        return self.calendar_is_embedded or self.calendar_is_postgres
+        """The calendar is opened by this process (SQLite, PostgreSQL, CalDAV), not a server's."""
+        return self.calendar_is_embedded or self.calendar_is_postgres or self.calendar_is_caldav
 
     @property
     def calendar_db_path(self) -> Path:
@@ -297,21 +324,11 @@ class Settings(BaseSettings):
             if name in SECRET_FIELDS:
                 shown[name.upper()] = "****** (set)" if value is not None else "(unset)"
             elif name == "calendar_url":
-                shown[name.upper()] = shown_url(value) if self.calendar_is_postgres else value
+                hidden = self.calendar_is_postgres or self.calendar_is_caldav
+                shown[name.upper()] = shown_url(value) if hidden else value
             else:
                 shown[name.upper()] = "(unset)" if value is None else str(value)
         return shown
-
-
-def unsupported_calendar(settings: Settings) -> str | None:
-    """`CALENDAR_URL` names a backend DESIGN knows (§10, §11) but this version cannot run yet."""
-    scheme = settings.calendar_scheme
-    if scheme in CALDAV:
-        return (
-            f"CALENDAR_URL: {scheme}:// calendars are not supported by this version yet; use "
-            "sqlite:///calendar.db (the embedded calendar) or http(s)://… (a calendar server)"
-        )
-    return None
 
 
 def file_problems(settings: Settings) -> list[str]:

@@ -16,8 +16,7 @@ from collections.abc import Sequence
 
 import discord
 
-from bot.app.errors import ConfigError
-from bot.app.settings import Settings, unsupported_calendar
+from bot.app.settings import Settings
 from bot.calendar.client import HttpCalendar, RequestObserver
 from bot.calendar.store import EmbeddedCalendar
 from bot.core.agents import AgentConfig
@@ -125,7 +124,7 @@ async def open_calendar(
     agents: Sequence[AgentConfig] | None = None,
 ) -> Calendar:
     """The embedded store for `sqlite:///…` and `postgresql://…`, the HTTP client for
-    `http(s)://…`.
+    `http(s)://…`, the CalDAV calendar (through its local copy) for `caldav+http(s)://…`.
 
     `clock` drives the embedded store's notion of now; a remote calendar keeps its own.
     `observer` is told of every HTTP attempt (the metrics). `agents` (all of
@@ -133,9 +132,6 @@ async def open_calendar(
     writes for (DESIGN §3.2 `unknown_agent`); a remote calendar knows its own.
     The caller owns the result and must `close()` it.
     """
-    unsupported = unsupported_calendar(settings)
-    if unsupported is not None:
-        raise ConfigError(unsupported)
     agent_ids = None if agents is None else [agent.id for agent in agents]
     if settings.calendar_is_postgres:
         from bot.calendar.pg.calendar import PgCalendar  # psycopg only where it is used
@@ -143,6 +139,8 @@ async def open_calendar(
         return await PgCalendar.open_url(
             settings.calendar_url, timezone=settings.tz, clock=clock, agents=agent_ids
         )
+    if settings.calendar_is_caldav:
+        return await open_caldav(settings, clock, agent_ids)
     if settings.calendar_is_embedded:
         return await EmbeddedCalendar.open(
             settings.calendar_db_path, timezone=settings.tz, clock=clock, agents=agent_ids
@@ -154,6 +152,33 @@ async def open_calendar(
         token=token,
         observer=observer,
         agents=agent_ids or (),
+    )
+
+
+async def open_caldav(
+    settings: Settings, clock: Clock | None, agent_ids: Sequence[str] | None
+) -> Calendar:
+    """The CalDAV calendar of `CALENDAR_URL`, its local copy kept beside `STATE_PATH` (so a
+    restart asks only for what changed, and what was history stays history)."""
+    from bot.calendar.caldav.calendar import CaldavCalendar
+    from bot.calendar.caldav.urls import caldav_account
+
+    password = settings.calendar_password
+    account = caldav_account(
+        settings.calendar_url,
+        settings.calendar_username,
+        password.get_secret_value() if password is not None else None,
+    )
+    state = settings.state_path
+    return await CaldavCalendar.open(
+        account.home_url,
+        timezone=settings.tz,
+        agents=agent_ids,
+        username=account.username,
+        password=account.password,
+        copy_path=state.with_name(f"{state.name}.caldav.db"),
+        clock=clock,
+        poll_s=settings.caldav_poll_s,
     )
 
 
@@ -175,7 +200,7 @@ def build_moderator(
     changes: ChangeSource | None = None
     if isinstance(calendar, EmbeddedCalendar):
         changes = calendar.changes
-    elif isinstance(calendar, HttpCalendar):
+    elif isinstance(calendar, ChangeSource):  # the HTTP client's feed, CalDAV's polling
         changes = calendar
     return Moderator(
         owned_agents(settings.shard_config, agents),

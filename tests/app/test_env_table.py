@@ -73,6 +73,14 @@ CASES: list[tuple[str, str, str]] = [
     ("LOG_LEVEL", "garbage", "LOUD"),
     ("LOG_FORMAT", "garbage", "xml"),
     ("CALENDAR_TOKEN_PREVIOUS", "whitespace", "old token"),
+    ("CALENDAR_USERNAME", "colon", "ada:secret"),
+    ("CALENDAR_USERNAME", "line-break", "ada\n"),
+    ("CALENDAR_USERNAME", "too-long", "u" * 300),
+    ("CALENDAR_PASSWORD", "control-char", "pass\x07word"),
+    ("CALDAV_POLL_S", "too-small", "0.5"),
+    ("CALDAV_POLL_S", "too-big", "3601"),
+    ("CALDAV_POLL_S", "nan", "nan"),
+    ("CALDAV_POLL_S", "wrong-type", "often"),
     ("METRICS_LISTEN", "port-out-of-range", "0.0.0.0:99999"),
     ("METRICS_LISTEN", "unbracketed-ipv6", "::1:9100"),
     ("SHARD", "index-equals-count", "2/2"),
@@ -160,6 +168,8 @@ def test_check_config_exits_2_for_a_bad_value(
         ("METRICS_LISTEN", "[::1]:9100"),
         ("SYNC_INTERVAL_S", "86400"),
         ("CHECK_INTERVAL_S", "1"),
+        ("CALDAV_POLL_S", "3600"),
+        ("CALENDAR_USERNAME", "ada@example.org"),
     ],
 )
 def test_good_edge_values_are_accepted(
@@ -176,18 +186,23 @@ def test_shard_is_exposed_as_index_and_count(monkeypatch: pytest.MonkeyPatch) ->
     assert load_settings().shard_config == Shard(1, 3)
 
 
-@pytest.mark.parametrize("scheme", ["caldav+http://dav.example/c/"])
-def test_a_backend_not_supported_yet_is_exit_2_saying_so(
+def test_a_caldav_server_that_cannot_be_reached_is_exit_2_naming_it(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     tmp_path: pytest.TempPathFactory,
-    scheme: str,
 ) -> None:
-    monkeypatch.setenv("CALENDAR_URL", scheme)
+    """Port 1 of loopback answers nothing: the start, check-config and the CLI all say which
+    URL cannot be reached, with exit 2 and never the password."""
+    monkeypatch.setenv("CALENDAR_URL", "caldav+http://ada:hunter2-secret@127.0.0.1:1/dav/")
     monkeypatch.setenv("SPAWN_COMMAND", "true")
     with open("agents.toml", "w") as file:
         file.write('[[agents]]\nid = "ada"\n')
-    for argv in ([], ["check-config"], ["calendar", "list", "--agent", "ada"]):
+    for argv in ([], ["check-config"]):
         assert main(argv) == 2
-        _, err = capsys.readouterr()
-        assert "CALENDAR_URL" in err and "not supported" in err
+        out, err = capsys.readouterr()
+        assert "CALENDAR_URL" in err + out and "127.0.0.1:1" in err + out
+        assert "hunter2-secret" not in err + out
+    # A CLI command fails as it does with any calendar it cannot reach (exit 1), naming it.
+    assert main(["calendar", "list", "--agent", "ada"]) == 1
+    out, err = capsys.readouterr()
+    assert "127.0.0.1:1" in err and "unreachable" in err and "hunter2-secret" not in err + out

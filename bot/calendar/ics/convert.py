@@ -79,15 +79,32 @@ def convert(
         return Refusal(raw.name, f"malformed: {_short(exc)}")
 
 
+def convert_component(
+    event: Component, name: str, agent_id: str, zone: ZoneInfo
+) -> ImportedSeries | ImportedSlot | Refusal:
+    """`convert` for a VEVENT already parsed (a CalDAV resource holds several); `name` is how
+    a message names it."""
+    try:
+        return _from_component(event, name, agent_id, zone)
+    except Refused as exc:
+        return Refusal(name, str(exc))
+    except _PARSER_FAILURES as exc:  # icalendar on hostile text: the event is malformed
+        return Refusal(name, f"malformed: {_short(exc)}")
+
+
 def _convert(raw: RawEvent, agent_id: str, zone: ZoneInfo) -> ImportedSeries | ImportedSlot:
-    event = Component.from_ical(raw.text())
+    return _from_component(Component.from_ical(raw.text()), raw.name, agent_id, zone)
+
+
+def _from_component(
+    event: Component, name: str, agent_id: str, zone: ZoneInfo
+) -> ImportedSeries | ImportedSlot:
     uid = str(event.get("UID", "")).strip()
     if not uid:
         raise Refused("no UID: an import is keyed by UID, so it cannot be found again")
     wall, start_zone = _start(event, zone)
     start = wall.replace(tzinfo=start_zone)
     fields = _content(event, start, zone)
-    name = raw.name
     if event.get("RECURRENCE-ID") is not None:
         if event.get("RRULE") is not None:
             raise Refused("both RRULE and RECURRENCE-ID")

@@ -34,6 +34,7 @@ from bot.calendar.store.group_commit import GroupCommit, unavailable
 from bot.calendar.store.import_calls import ImportCalls
 from bot.calendar.store.in_thread import Step, run_now
 from bot.calendar.store.listings import ListingCalls
+from bot.calendar.store.mirror_calls import MirrorCalls
 from bot.calendar.store.notify import ChangeWatch
 from bot.calendar.store.occurrences import (
     materialise,
@@ -95,7 +96,7 @@ T = TypeVar("T")
 FEATURES: frozenset[str] = frozenset({"series", BATCH_HEARTBEAT_FEATURE})
 
 
-class EmbeddedCalendar(SeriesCalls, ListingCalls, ImportCalls):
+class EmbeddedCalendar(SeriesCalls, ListingCalls, ImportCalls, MirrorCalls):
     """The `Calendar` protocol over SQLite, with one connection and one write lock."""
 
     def __init__(

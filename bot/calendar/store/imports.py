@@ -29,6 +29,7 @@ import aiosqlite
 
 from bot.calendar.ics.outcome import ImportOutcome
 from bot.calendar.store.edits import apply_edit
+from bot.calendar.store.mirrored import MirroredState, set_mirrored_state
 from bot.calendar.store.notify import record_series_change
 from bot.calendar.store.occurrences import materialise
 from bot.calendar.store.rows import fetch_slot, insert_slot, readable_slot, record_event, to_us
@@ -62,6 +63,8 @@ class ImportedSlot:
     """A single VEVENT, or (with `series_id`) a RECURRENCE-ID instance of an imported series.
 
     `recurrence` is the RECURRENCE-ID: aware, or naive for a wall time in the series' zone.
+    `state` is the state another calendar keeps for it (a CalDAV event's `X-MODERATOR-*`),
+    copied as it is.
     """
 
     id: str
@@ -70,6 +73,7 @@ class ImportedSlot:
     cancelled: bool = False
     series_id: str | None = None
     recurrence: datetime | None = None
+    state: MirroredState | None = None
 
 
 async def import_series(
@@ -80,6 +84,7 @@ async def import_series(
     agent_id: str,
     now: datetime,
     tz: ZoneInfo,
+    history_before: datetime | None = None,
 ) -> None:
     new = held_to_rules(SeriesCreate, item.new.model_dump())
     zone = new.timezone or tz.key
@@ -87,7 +92,9 @@ async def import_series(
     try:
         old = await fetch_series(db, item.id, agent_id, tz)
     except SlotNotFound:
-        made = await insert_series(db, new, recurrence, owner=agent_id, now=now, tz=tz)
+        made = await insert_series(
+            db, new, recurrence, owner=agent_id, now=history_before or now, tz=tz
+        )
         await db.execute("UPDATE series SET id = ? WHERE id = ?", (item.id, made.id))
         await record_series_change(db, item.id, "series_create", to_us(now))
         outcome.created += 1
@@ -125,7 +132,30 @@ async def import_slot(
     agent_id: str,
     now: datetime,
     tz: ZoneInfo,
+    history_before: datetime | None = None,
 ) -> None:
+    """Create or update the slot of `item`, then copy the state it carries, if any."""
+    slot_id = await _import_content(
+        db, item, outcome, agent_id=agent_id, now=now, tz=tz, history_before=history_before
+    )
+    if slot_id is None or item.state is None:
+        return
+    problem = await set_mirrored_state(db, slot_id, item.state, now_us=to_us(now))
+    if problem is not None:
+        outcome.skipped.append((item.name, problem))
+
+
+async def _import_content(
+    db: aiosqlite.Connection,
+    item: ImportedSlot,
+    outcome: ImportOutcome,
+    *,
+    agent_id: str,
+    now: datetime,
+    tz: ZoneInfo,
+    history_before: datetime | None,
+) -> str | None:
+    """The slot's fields; answers its id when it is there to carry a state."""
     new = held_to_rules(SlotCreate, item.new.model_dump())
     check_local_years(new.scheduled_at, tz, "DTSTART")
     slot_id = item.id
@@ -134,30 +164,34 @@ async def import_slot(
     if item.series_id is not None:
         found = await _occurrence_id(db, item, agent_id, tz)
         if found is None:
-            return _keep_out(item, outcome, "RECURRENCE-ID names no instance of its series here")
+            _keep_out(item, outcome, "RECURRENCE-ID names no instance of its series here")
+            return None
         slot_id = found
         fresh = await fetch_slot(db, slot_id) is None
         await materialise(db, slot_id, agent_id, now_us=now_us, tz=tz)
     row = await fetch_slot(db, slot_id)
     if row is None and item.series_id is not None:
         reason = "RECURRENCE-ID is before the series was imported: history, not stored"
-        return _keep_out(item, outcome, reason)
+        _keep_out(item, outcome, reason)
+        return None
     if row is None:
-        made = _new_slot(slot_id, agent_id, new, item.cancelled, now)
+        made = _new_slot(slot_id, agent_id, new, item.cancelled, now, history_before or now)
         await insert_slot(db, made)
         await record_event(db, slot_id, now_us, "create", None, made.status, made.note)
         outcome.created += 1
-        return None
+        return slot_id
     old = readable_slot(row, tz)
     if old.agent_id != agent_id:
-        return _keep_out(item, outcome, f"its id {slot_id} belongs to agent {old.agent_id}")
+        _keep_out(item, outcome, f"its id {slot_id} belongs to agent {old.agent_id}")
+        return None
     changes = _changed(old, new, (*_SLOT_FIELDS, "prompt", "event_data"))
     wanted = bool(changes) or (item.cancelled and old.status is not SlotStatus.CANCELLED)
     if old.status not in models.PENDING_STATUSES:
         if not wanted:  # e.g. history imported before, or a slot that ran as planned
             outcome.unchanged += 1
-            return None
-        return _keep_out(item, outcome, f"already {old.status.value}: the calendar's state stands")
+        elif item.state is None:
+            _keep_out(item, outcome, f"already {old.status.value}: the calendar's state stands")
+        return slot_id
     if changes:
         edit = models.SlotEdit.model_validate(changes)
         await apply_edit(db, slot_id, edit, agent_id=agent_id, now_us=now_us, tz=tz)
@@ -172,15 +206,22 @@ async def import_slot(
         outcome.updated += 1
     else:
         outcome.unchanged += 1
-    return None
+    return slot_id
 
 
 def _keep_out(item: ImportedSlot, outcome: ImportOutcome, reason: str) -> None:
     outcome.skipped.append((item.name, reason))
 
 
-def _new_slot(slot_id: str, agent_id: str, new: SlotCreate, cancelled: bool, now: datetime) -> Slot:
-    past = new.scheduled_at < now
+def _new_slot(
+    slot_id: str,
+    agent_id: str,
+    new: SlotCreate,
+    cancelled: bool,
+    now: datetime,
+    history_before: datetime,
+) -> Slot:
+    past = new.scheduled_at < history_before
     status = (
         SlotStatus.CANCELLED
         if cancelled
@@ -234,11 +275,19 @@ async def import_all(
     *,
     now: datetime,
     tz: ZoneInfo,
+    history_before: datetime | None = None,
 ) -> ImportOutcome:
-    """The series first (their instances need them), then the slots, in the caller's transaction."""
+    """The series first (their instances need them), then the slots, in the caller's transaction.
+
+    What was due before `history_before` (default: now) is history, never woken.
+    """
     outcome = ImportOutcome()
     for one in series:
-        await import_series(db, one, outcome, agent_id=agent_id, now=now, tz=tz)
+        await import_series(
+            db, one, outcome, agent_id=agent_id, now=now, tz=tz, history_before=history_before
+        )
     for slot in slots:
-        await import_slot(db, slot, outcome, agent_id=agent_id, now=now, tz=tz)
+        await import_slot(
+            db, slot, outcome, agent_id=agent_id, now=now, tz=tz, history_before=history_before
+        )
     return outcome

@@ -1,0 +1,199 @@
+"""Keeping the moderator's copy in step with the CalDAV collections (DESIGN §10 "Changes").
+
+Every `CALDAV_POLL_S` each agent's collection is asked what changed since its
+sync token (RFC 6578), or listed whole where the server keeps no token; each
+changed resource is copied into the local store in a transaction of its own,
+so one unreadable event costs only itself (skipped, logged with its UID and
+why). A resource the moderator itself wrote after a poll began is left to the
+next poll, which names it again: a poll's older view never undoes a claim.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot.calendar.caldav.dav import Collection, DavClient, Resource
+from bot.calendar.caldav.ledger import CollectionMark, Ledger
+from bot.calendar.caldav.mapping import ObjectPlan, plan_object
+from bot.calendar.store.embedded import EmbeddedCalendar
+from bot.core.calendar import CalendarError
+from bot.core.clock import Clock
+
+log = logging.getLogger(__name__)
+
+
+class CalendarCopy:
+    """The collections of the agents, what each resource holds, and how to copy it locally."""
+
+    def __init__(
+        self, dav: DavClient, mirror: EmbeddedCalendar, ledger: Ledger, clock: Clock
+    ) -> None:
+        self.dav = dav
+        self.mirror = mirror
+        self.ledger = ledger
+        self._clock = clock
+        #: The latest text and ETag of every resource, by href.
+        self.objects: dict[str, Resource] = {}
+        #: A series' or single slot's id -> (agent, href of its resource).
+        self.where: dict[str, tuple[str, str]] = {}
+        self._plans: dict[str, ObjectPlan] = {}
+        #: Counts the moderator's own writes; `written[href]` is the count at its last one.
+        self.generation = 0
+        self.written: dict[str, int] = {}
+        self.locks: dict[str, asyncio.Lock] = {}
+
+    def now(self) -> datetime:
+        return self._clock.now()
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return self.mirror.timezone
+
+    def lock(self, agent_id: str) -> asyncio.Lock:
+        """One write or copy at a time per agent, so a claim and a poll never interleave."""
+        return self.locks.setdefault(agent_id, asyncio.Lock())
+
+    async def attach(self, agents: Iterable[str] | None) -> list[str]:
+        """Find (or make) each agent's collection: its path segment or display name is the id;
+        `agents` None takes every collection there is. Answers the agents attached."""
+        found = await self.dav.collections()
+        if agents is None:
+            agents = [collection.segment for collection in found]
+        by_name: dict[str, Collection] = {}
+        for collection in found:
+            by_name.setdefault(collection.segment, collection)
+            if collection.display_name:
+                by_name.setdefault(collection.display_name, collection)
+        now = self._clock.now()
+        for agent_id in agents:
+            found_one = by_name.get(agent_id)
+            if found_one is None:
+                collection = await self.dav.make_collection(agent_id, agent_id)
+                log.info("CalDAV: made the calendar %s for agent %s", collection.href, agent_id)
+            else:
+                collection = found_one
+            mark = self.ledger.marks.get(agent_id)
+            if mark is None or mark.href != collection.href:
+                self.ledger.marks[agent_id] = CollectionMark(collection.href, now.isoformat())
+        self.ledger.save()
+        return list(agents)
+
+    async def poll(self, agent_id: str) -> None:
+        """Copy what changed in the agent's collection since the last poll."""
+        mark = self.ledger.marks[agent_id]
+        started = self.generation
+        answer = await self.dav.sync(mark.href, mark.token)
+        async with self.lock(agent_id):
+            fresh = [r for r in answer.changed if self.written.get(r.href, -1) < started]
+            gone_hrefs = list(answer.removed)
+            if answer.full:
+                listed = {r.href for r in answer.changed}
+                gone_hrefs += [
+                    href
+                    for href, plan in self._plans.items()
+                    if href not in listed and self._agent_of_plan(plan) == agent_id
+                ]
+            await self.copy(agent_id, fresh, gone_hrefs, full=answer.full)
+            if answer.full:
+                await self._retire_unlisted(agent_id, {r.href for r in answer.changed})
+            mark.token = answer.token
+            self.ledger.save()
+
+    def _agent_of_plan(self, plan: ObjectPlan) -> str | None:
+        for one in plan.ids:
+            return self.where.get(one, (None, ""))[0]
+        return None
+
+    async def copy(
+        self,
+        agent_id: str,
+        resources: Iterable[Resource],
+        gone_hrefs: Iterable[str] = (),
+        *,
+        full: bool = False,
+    ) -> None:
+        """Copy `resources` of the agent's collection, and retire the events of `gone_hrefs`;
+        the caller holds the agent's lock."""
+        mark = self.ledger.marks[agent_id]
+        history_before = mark.first_seen_at
+        for href in gone_hrefs:
+            plan = self._plans.pop(href, None)
+            self.objects.pop(href, None)
+            if plan is None:
+                continue
+            for one in plan.ids:
+                self.where.pop(one, None)
+            await self._copy_one(agent_id, ObjectPlan(href), plan.ids, history_before)
+        for resource in resources:
+            self.objects[resource.href] = resource
+            plan = plan_object(resource.href, resource.text, agent_id, self.zone)
+            for refusal in plan.refusals:
+                log.warning(
+                    "CalDAV: agent %s: %s skipped: %s", agent_id, refusal.name, refusal.reason
+                )
+            old = self._plans.get(resource.href)
+            self._plans[resource.href] = plan
+            for one in plan.ids:
+                self.where[one] = (agent_id, resource.href)
+            gone = set(old.ids - plan.ids) if old is not None else set()
+            gone |= await self._changed_rules(plan)
+            await self._copy_one(agent_id, plan, gone, history_before)
+
+    async def _changed_rules(self, plan: ObjectPlan) -> set[str]:
+        """Series whose RRULE or start changed in the app end here (a series keeps its rule,
+        DESIGN §3.1); the changed master is then left out, with a log line saying so."""
+        ended: set[str] = set()
+        kept = []
+        for item in plan.series:
+            try:
+                old = await self.mirror.get_series(item.id)
+            except CalendarError:
+                kept.append(item)
+                continue
+            if old.ended_at is None and (old.rrule, old.start) != (item.new.rrule, item.new.start):
+                log.info(
+                    "CalDAV: %s: its RRULE or start changed, so series %s ends now "
+                    "(make a new event for a new rule)",
+                    item.name,
+                    item.id,
+                )
+                ended.add(item.id)
+            else:
+                kept.append(item)
+        plan.series = kept
+        return ended
+
+    async def _copy_one(
+        self, agent_id: str, plan: ObjectPlan, gone: set[str], history_before: datetime
+    ) -> None:
+        try:
+            outcome = await self.mirror.mirror_batch(
+                agent_id, plan.series, plan.slots, gone=gone, history_before=history_before
+            )
+        except CalendarError as exc:
+            log.warning("CalDAV: agent %s: %s not copied: %s", agent_id, plan.href, exc.detail)
+            return
+        for name, reason in outcome.skipped:
+            log.warning("CalDAV: agent %s: %s kept as it is: %s", agent_id, name, reason)
+
+    async def _retire_unlisted(self, agent_id: str, listed_hrefs: set[str]) -> None:
+        """After a full listing: what the copy holds but no listed resource names is gone."""
+        named: set[str] = set()
+        for href in listed_hrefs:
+            plan = self._plans.get(href)
+            if plan is not None:
+                named |= plan.ids
+        unlisted = await self.mirror.mirrored_ids(agent_id) - named
+        if unlisted:
+            mark = self.ledger.marks[agent_id]
+            await self._copy_one(agent_id, ObjectPlan(""), unlisted, mark.first_seen_at)
+
+    def remember(self, agent_id: str, resource: Resource) -> None:
+        """The moderator wrote `resource`: a poll that began before must not copy it back."""
+        self.generation += 1
+        self.written[resource.href] = self.generation
+        self.objects[resource.href] = resource

@@ -1,0 +1,161 @@
+"""The moderator's writes to a CalDAV calendar (DESIGN §10), against a real Radicale.
+
+Claims are conditional PUTs: two moderators over one calendar wake nothing
+twice, an app's edit during a claim takes the 412 path and keeps the edit,
+and while the server is away nothing is claimed, lost or doubled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.calendar.caldav.calendar import CaldavCalendar
+from bot.calendar.ics.convert import stable_id
+from bot.core.calendar import CalendarUnavailable, TransitionConflict
+from bot.core.clock import FakeClock
+from bot.core.models import Action, SeriesCreate, SlotCreate, SlotEdit, SlotStatus
+from testkit.radicale import DavHome, RadicaleServer
+from tests.caldav.app import CalendarApp, event, ics_time
+from tests.caldav.test_app_changes import NOW, open_calendar
+
+AT = NOW + timedelta(minutes=5)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(start=NOW)
+
+
+@pytest.fixture
+async def two(dav_home: DavHome, clock: FakeClock) -> AsyncIterator[list[CaldavCalendar]]:
+    """Two moderators, each with its own copy, over one home."""
+    app = CalendarApp(dav_home)
+    await app.make_calendar("ada")
+    await app.put("ada", "job", event("job", f":{ics_time(AT)}"))
+    calendars = [await open_calendar(dav_home, clock), await open_calendar(dav_home, clock)]
+    try:
+        yield calendars
+    finally:
+        for calendar in calendars:
+            await calendar.close()
+
+
+async def test_a_claim_is_written_back_and_the_second_moderator_loses_it(
+    dav_home: DavHome, two: list[CaldavCalendar], clock: FakeClock
+) -> None:
+    first, second = two
+    slot_id = stable_id("ada", "job")
+    await clock.advance(600)
+    won = await first.transition(slot_id, Action.START, idempotency_key="claim-a")
+    assert won.status is SlotStatus.ONGOING
+    with pytest.raises(TransitionConflict):
+        await second.transition(slot_id, Action.START, idempotency_key="claim-b")
+    stored = await CalendarApp(dav_home).get("ada", "job")
+    assert stored is not None
+    assert "X-MODERATOR-STATUS:ONGOING" in stored and "X-MODERATOR-CLAIM:claim-a" in stored
+    # The winner asking again with its key is answered, not refused (a lost answer).
+    again = await first.transition(slot_id, Action.START, idempotency_key="claim-a")
+    assert again.status is SlotStatus.ONGOING
+    done = await first.transition(slot_id, Action.COMPLETE, note="all good")
+    assert done.status is SlotStatus.FINISHED
+    await second.poll_all()
+    seen = await second.get_slot(slot_id)
+    assert seen.status is SlotStatus.FINISHED and seen.note == "all good"
+
+
+async def test_an_app_edit_during_a_claim_takes_the_412_path_and_keeps_the_edit(
+    dav_home: DavHome, two: list[CaldavCalendar], clock: FakeClock
+) -> None:
+    first, _ = two
+    app = CalendarApp(dav_home)
+    # The app renames the event after the moderator read it: its ETag is now stale.
+    await app.put("ada", "job", event("job", f":{ics_time(AT)}", summary="renamed in the app"))
+    await clock.advance(600)
+    slot = await first.transition(stable_id("ada", "job"), Action.START, idempotency_key="claim-a")
+    assert slot.status is SlotStatus.ONGOING and slot.title == "renamed in the app"
+    stored = await app.get("ada", "job")
+    assert stored is not None
+    assert "SUMMARY:renamed in the app" in stored and "X-MODERATOR-CLAIM:claim-a" in stored
+
+
+async def test_an_app_that_drops_the_moderators_properties_does_not_revive_a_slot(
+    dav_home: DavHome, two: list[CaldavCalendar], clock: FakeClock
+) -> None:
+    first, _ = two
+    slot_id = stable_id("ada", "job")
+    await clock.advance(600)
+    await first.transition(slot_id, Action.START, idempotency_key="claim-a")
+    await first.transition(slot_id, Action.COMPLETE)
+    await CalendarApp(dav_home).put("ada", "job", event("job", f":{ics_time(AT)}"))
+    await first.poll_all()
+    assert (await first.get_slot(slot_id)).status is SlotStatus.FINISHED
+
+
+async def test_while_the_server_is_away_nothing_is_claimed_lost_or_doubled(
+    own_radicale: RadicaleServer, clock: FakeClock
+) -> None:
+    home = own_radicale.add_user()
+    await CalendarApp(home).make_calendar("ada")
+    await CalendarApp(home).put("ada", "job", event("job", f":{ics_time(AT)}"))
+    first, second = await open_calendar(home, clock), await open_calendar(home, clock)
+    slot_id = stable_id("ada", "job")
+    try:
+        await clock.advance(600)
+        own_radicale.stop()
+        try:
+            with pytest.raises(CalendarUnavailable):
+                await first.transition(slot_id, Action.START, idempotency_key="claim-a")
+            with pytest.raises(CalendarUnavailable):
+                await first.poll_all()
+            assert not first.change_feed_up
+            assert (await first.get_slot(slot_id)).status is SlotStatus.NOT_STARTED
+        finally:
+            own_radicale.start()
+        await first.poll_all()
+        assert first.change_feed_up
+        won = await first.transition(slot_id, Action.START, idempotency_key="claim-a")
+        assert won.status is SlotStatus.ONGOING
+        with pytest.raises(TransitionConflict):
+            await second.transition(slot_id, Action.START, idempotency_key="claim-b")
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_slots_and_series_made_edited_and_ended_by_the_moderator_are_events(
+    dav_home: DavHome, two: list[CaldavCalendar], clock: FakeClock
+) -> None:
+    first, second = two
+    made = await first.create_slot(
+        SlotCreate(scheduled_at=NOW + timedelta(hours=1), title="write report", priority=70),
+        agent_id="ada",
+    )
+    moved_to = NOW + timedelta(hours=3)
+    moved = await first.edit_slot(made.id, SlotEdit(scheduled_at=moved_to, title="report"))
+    assert moved.scheduled_at == moved_to and moved.title == "report"
+    await second.poll_all()
+    seen = await second.get_slot(made.id)
+    assert (seen.scheduled_at, seen.title, seen.priority) == (moved_to, "report", 70)
+
+    cancelled = await first.transition(made.id, Action.CANCEL, note="not needed")
+    assert cancelled.status is SlotStatus.CANCELLED
+    await second.poll_all()
+    assert (await second.get_slot(made.id)).status is SlotStatus.CANCELLED
+
+    series = await first.create_series(
+        SeriesCreate(rrule="FREQ=DAILY", start="2026-12-08T09:00", title="daily"),
+        agent_id="ada",
+    )
+    await second.poll_all()
+    ahead = await second.list_range("ada", NOW, NOW + timedelta(days=3))
+    assert [s.scheduled_at for s in ahead if s.series_id == series.id] == [
+        datetime(2026, 12, 8, 8, 0, tzinfo=UTC),
+        datetime(2026, 12, 9, 8, 0, tzinfo=UTC),
+    ]
+    ended = await first.end_series(series.id)
+    assert ended.ended_at is not None
+    await second.poll_all()
+    assert (await second.get_series(series.id)).ended_at is not None
