@@ -23,21 +23,9 @@ from bot.calendar.caldav.ledger import Ledger
 from bot.calendar.caldav.sync import CalendarCopy
 from bot.calendar.caldav.writes import EventWriter
 from bot.calendar.store.embedded import EmbeddedCalendar
+from bot.core import models
 from bot.core.calendar import CalendarError, ChangeListener, DayResult, TransitionOptions
 from bot.core.clock import Clock, SystemClock
-from bot.core.models import (
-    Action,
-    AgentHeartbeat,
-    AgentStatus,
-    HeartbeatStatus,
-    Series,
-    SeriesCreate,
-    SeriesEdit,
-    Slot,
-    SlotCreate,
-    SlotEdit,
-    SlotStatus,
-)
 from bot.core.tasks import TaskGroup
 
 log = logging.getLogger(__name__)
@@ -142,55 +130,61 @@ class CaldavCalendar(EventWriter):
         return await self.copy.mirror.get_day(agent_id, day, etag)
 
     async def heartbeat(
-        self, agent_id: str, status: HeartbeatStatus, current_slot_id: str | None = None
-    ) -> list[Slot]:
+        self, agent_id: str, status: models.HeartbeatStatus, current_slot_id: str | None = None
+    ) -> list[models.Slot]:
         return await self.copy.mirror.heartbeat(agent_id, status, current_slot_id)
 
-    async def heartbeat_many(self, beats: Sequence[AgentHeartbeat]) -> dict[str, list[Slot]]:
+    async def heartbeat_many(
+        self, beats: Sequence[models.AgentHeartbeat]
+    ) -> dict[str, list[models.Slot]]:
         return await self.copy.mirror.heartbeat_many(beats)
 
-    async def agent_status(self, agent_id: str) -> AgentStatus:
+    async def agent_status(self, agent_id: str) -> models.AgentStatus:
         return await self.copy.mirror.agent_status(agent_id)
 
-    async def get_slot(self, slot_id: str, agent_id: str | None = None) -> Slot:
+    async def get_slot(self, slot_id: str, agent_id: str | None = None) -> models.Slot:
         return await self.copy.mirror.get_slot(slot_id, agent_id)
 
     async def list_range(
-        self, agent_id: str, start: datetime, end: datetime, status: SlotStatus | None = None
-    ) -> list[Slot]:
+        self, agent_id: str, start: datetime, end: datetime, status: models.SlotStatus | None = None
+    ) -> list[models.Slot]:
         return await self.copy.mirror.list_range(agent_id, start, end, status)
 
     async def features(self) -> frozenset[str]:
         return await self.copy.mirror.features()
 
-    async def get_series(self, series_id: str, agent_id: str | None = None) -> Series:
+    async def get_series(self, series_id: str, agent_id: str | None = None) -> models.Series:
         return await self.copy.mirror.get_series(series_id, agent_id)
 
-    async def list_series(self, agent_id: str | None = None) -> list[Series]:
+    async def list_series(self, agent_id: str | None = None) -> list[models.Series]:
         return await self.copy.mirror.list_series(agent_id)
 
     # ---- writes: the server first (EventWriter) ---------------------------
 
     async def transition(
-        self, slot_id: str, action: Action, **options: Unpack[TransitionOptions]
-    ) -> Slot:
+        self, slot_id: str, action: models.Action, **options: Unpack[TransitionOptions]
+    ) -> models.Slot:
         return await self.write_transition(slot_id, action, **options)
 
-    async def edit_slot(self, slot_id: str, edit: SlotEdit, agent_id: str | None = None) -> Slot:
+    async def edit_slot(
+        self, slot_id: str, edit: models.SlotEdit, agent_id: str | None = None
+    ) -> models.Slot:
         return await self.write_edit(slot_id, edit, agent_id)
 
-    async def create_slot(self, new: SlotCreate, agent_id: str | None = None) -> Slot:
+    async def create_slot(self, new: models.SlotCreate, agent_id: str | None = None) -> models.Slot:
         return await self.write_new_slot(new, agent_id)
 
-    async def create_series(self, new: SeriesCreate, agent_id: str | None = None) -> Series:
+    async def create_series(
+        self, new: models.SeriesCreate, agent_id: str | None = None
+    ) -> models.Series:
         return await self.write_new_series(new, agent_id)
 
     async def edit_series(
-        self, series_id: str, edit: SeriesEdit, agent_id: str | None = None
-    ) -> Series:
+        self, series_id: str, edit: models.SeriesEdit, agent_id: str | None = None
+    ) -> models.Series:
         return await self.write_series_edit(series_id, edit, agent_id)
 
-    async def end_series(self, series_id: str, agent_id: str | None = None) -> Series:
+    async def end_series(self, series_id: str, agent_id: str | None = None) -> models.Series:
         return await self.write_series_end(series_id, agent_id)
 
     async def close(self) -> None:

@@ -35,16 +35,8 @@ from bot.calendar.caldav.sync import CalendarCopy
 from bot.calendar.ics.convert import stable_id
 from bot.calendar.store.mirrored import MirroredState
 from bot.calendar.store.transitions import TransitionCall
+from bot.core import models
 from bot.core.calendar import BadRequest, CalendarUnavailable, SlotNotFound, TransitionOptions
-from bot.core.models import (
-    Action,
-    Series,
-    SeriesCreate,
-    SeriesEdit,
-    Slot,
-    SlotCreate,
-    SlotEdit,
-)
 from bot.core.series import place, split_occurrence_id
 
 #: Conditional PUTs tried before a write gives up as unavailable (each 412 re-reads first).
@@ -105,8 +97,8 @@ class EventWriter:
         return True
 
     async def write_transition(
-        self, slot_id: str, action: Action, **options: Unpack[TransitionOptions]
-    ) -> Slot:
+        self, slot_id: str, action: models.Action, **options: Unpack[TransitionOptions]
+    ) -> models.Slot:
         call = TransitionCall.checked(slot_id, action, **options)
         agent_id, href, nominal = await self._target(slot_id, call.agent_id)
         zone = await self._zone_of(slot_id, nominal)
@@ -120,7 +112,9 @@ class EventWriter:
                     return await self.copy.mirror.get_slot(slot_id)
         raise _gave_up(slot_id)
 
-    async def write_edit(self, slot_id: str, edit: SlotEdit, agent_id: str | None) -> Slot:
+    async def write_edit(
+        self, slot_id: str, edit: models.SlotEdit, agent_id: str | None
+    ) -> models.Slot:
         owner, href, nominal = await self._target(slot_id, agent_id)
         zone = await self._zone_of(slot_id, nominal)
         async with self.copy.lock(owner):
@@ -131,7 +125,7 @@ class EventWriter:
                     return await self.copy.mirror.get_slot(slot_id)
         raise _gave_up(slot_id)
 
-    async def write_new_slot(self, new: SlotCreate, agent_id: str | None) -> Slot:
+    async def write_new_slot(self, new: models.SlotCreate, agent_id: str | None) -> models.Slot:
         owner, checked = self.copy.mirror.checked_new_slot(new, agent_id)
         uid, href = self._new_href(owner)
 
@@ -144,7 +138,9 @@ class EventWriter:
             await self._create(owner, href, uid, change)
         return await self.copy.mirror.get_slot(stable_id(owner, uid))
 
-    async def write_new_series(self, new: SeriesCreate, agent_id: str | None) -> Series:
+    async def write_new_series(
+        self, new: models.SeriesCreate, agent_id: str | None
+    ) -> models.Series:
         owner, made = await self.copy.mirror.trial_series(new, agent_id)
         uid, href = self._new_href(owner)
         async with self.copy.lock(owner):
@@ -152,8 +148,8 @@ class EventWriter:
         return await self.copy.mirror.get_series(stable_id(owner, uid))
 
     async def write_series_edit(
-        self, series_id: str, edit: SeriesEdit, agent_id: str | None
-    ) -> Series:
+        self, series_id: str, edit: models.SeriesEdit, agent_id: str | None
+    ) -> models.Series:
         owner, href, _ = await self._target(series_id, agent_id)
         async with self.copy.lock(owner):
             for _ in range(MAX_ATTEMPTS):
@@ -162,7 +158,7 @@ class EventWriter:
                     return await self.copy.mirror.get_series(series_id)
         raise _gave_up(series_id)
 
-    async def write_series_end(self, series_id: str, agent_id: str | None) -> Series:
+    async def write_series_end(self, series_id: str, agent_id: str | None) -> models.Series:
         owner, href, _ = await self._target(series_id, agent_id)
         async with self.copy.lock(owner):
             for _ in range(MAX_ATTEMPTS):
@@ -206,7 +202,11 @@ class EventWriter:
 
 
 def _state_change(
-    call: TransitionCall, result: Slot, nominal: datetime | None, zone: ZoneInfo, own: ZoneInfo
+    call: TransitionCall,
+    result: models.Slot,
+    nominal: datetime | None,
+    zone: ZoneInfo,
+    own: ZoneInfo,
 ) -> Change:
     """Write the transition's result into the slot's event: its state (the claim key set by
     `start`, kept while the claim holds) and, for a `defer` with `until`, its new time."""
@@ -215,7 +215,7 @@ def _state_change(
         event = _event(calendar, nominal, zone)
         held = state_of(event)
         kept = held.claim_key if held is not None else None
-        claim = call.claim_key if call.action is Action.START else kept
+        claim = call.claim_key if call.action is models.Action.START else kept
         if call.new_time is not None:
             set_fields(event, result, result.scheduled_at, own)
         set_state(event, MirroredState(result.status, claim, call.note))
@@ -224,7 +224,7 @@ def _state_change(
 
 
 def _content_change(
-    edited: Slot, nominal: datetime | None, zone: ZoneInfo, own: ZoneInfo
+    edited: models.Slot, nominal: datetime | None, zone: ZoneInfo, own: ZoneInfo
 ) -> Change:
     def change(calendar: Component) -> None:
         set_fields(_event(calendar, nominal, zone), edited, edited.scheduled_at, own)
@@ -232,7 +232,7 @@ def _content_change(
     return change
 
 
-def _series_change(series: Series, *, until: datetime | None = None) -> Change:
+def _series_change(series: models.Series, *, until: datetime | None = None) -> Change:
     """Write the series' content, start and rule into its master (ended at `until`)."""
     zone = ZoneInfo(series.timezone)
 

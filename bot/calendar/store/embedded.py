@@ -29,15 +29,12 @@ import aiosqlite
 from bot.calendar.store.agents import beat, checked_batch, read_agent_status
 from bot.calendar.store.days import day_bounds, day_etag, etag_matches
 from bot.calendar.store.dialect import Row
-from bot.calendar.store.edits import apply_edit, checked_edit
 from bot.calendar.store.group_commit import GroupCommit, unavailable
-from bot.calendar.store.import_calls import ImportCalls
 from bot.calendar.store.in_thread import Step, run_now
 from bot.calendar.store.listings import ListingCalls
 from bot.calendar.store.mirror_calls import MirrorCalls
 from bot.calendar.store.notify import ChangeWatch
 from bot.calendar.store.occurrences import (
-    materialise,
     occurrences_between,
     virtual_occurrence,
 )
@@ -55,7 +52,7 @@ from bot.calendar.store.rows import (
 )
 from bot.calendar.store.schema import open_database
 from bot.calendar.store.series_calls import SeriesCalls
-from bot.calendar.store.transitions import TransitionCall, TransitionOutcome, apply_transition
+from bot.calendar.store.transitions import TransitionCall, TransitionOutcome
 from bot.core.calendar import (
     BATCH_HEARTBEAT_FEATURE,
     BadRequest,
@@ -82,7 +79,6 @@ from bot.core.validation import (
     check_agent_id,
     check_day,
     check_known_agent,
-    check_local_years,
     check_new_slot,
     check_range,
     parse_heartbeat_status,
@@ -96,7 +92,7 @@ T = TypeVar("T")
 FEATURES: frozenset[str] = frozenset({"series", BATCH_HEARTBEAT_FEATURE})
 
 
-class EmbeddedCalendar(SeriesCalls, ListingCalls, ImportCalls, MirrorCalls):
+class EmbeddedCalendar(SeriesCalls, ListingCalls, MirrorCalls):
     """The `Calendar` protocol over SQLite, with one connection and one write lock."""
 
     def __init__(
@@ -344,15 +340,7 @@ class EmbeddedCalendar(SeriesCalls, ListingCalls, ImportCalls, MirrorCalls):
 
     async def apply(self, call: TransitionCall) -> TransitionOutcome:
         """`transition`, also telling a replayed claim from one applied now (the server says so)."""
-        if call.until is not None:
-            check_local_years(call.until, self._tz, "until")
-        now = to_us(self._clock.now())
-
-        async def step(db: aiosqlite.Connection) -> TransitionOutcome:
-            await materialise(db, call.slot_id, call.agent_id, now_us=now, tz=self._tz)
-            return await apply_transition(db, call, now_us=now, tz=self._tz)
-
-        return await self._write_step(step)
+        return await self._write_step(self.transition_step(call))
 
     async def close(self) -> None:
         if self._closed:
@@ -364,14 +352,7 @@ class EmbeddedCalendar(SeriesCalls, ListingCalls, ImportCalls, MirrorCalls):
             await self._db.close()
 
     async def edit_slot(self, slot_id: str, edit: SlotEdit, agent_id: str | None = None) -> Slot:
-        edit = checked_edit(edit, self._tz)
-        now = to_us(self._clock.now())
-
-        async def step(db: aiosqlite.Connection) -> Slot:
-            await materialise(db, slot_id, agent_id, now_us=now, tz=self._tz)
-            return await apply_edit(db, slot_id, edit, agent_id=agent_id, now_us=now, tz=self._tz)
-
-        return await self._write_step(step)
+        return await self._write_step(self.edit_step(slot_id, edit, agent_id))
 
     async def list_range(
         self, agent_id: str, start: datetime, end: datetime, status: SlotStatus | None = None

@@ -10,16 +10,15 @@ result to the other calendar and, once it is accepted, copies the event back
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Generic, TypeVar
-from zoneinfo import ZoneInfo
 
 import aiosqlite
 
 from bot.calendar.ics.outcome import ImportOutcome
 from bot.calendar.store.edits import apply_edit, checked_edit
+from bot.calendar.store.import_calls import ImportCalls
 from bot.calendar.store.imports import ImportedSeries, ImportedSlot, import_all
 from bot.calendar.store.mirrored import listed_ids, retire
 from bot.calendar.store.occurrences import materialise
@@ -28,7 +27,6 @@ from bot.calendar.store.series import checked_recurrence, insert_series
 from bot.calendar.store.series_calls import _held_to_rules as held_to_rules
 from bot.calendar.store.series_edits import apply_series_edit
 from bot.calendar.store.transitions import TransitionCall, TransitionOutcome, apply_transition
-from bot.core.clock import Clock
 from bot.core.models import Series, SeriesCreate, SeriesEdit, Slot, SlotCreate, SlotEdit
 from bot.core.validation import check_known_agent, check_local_years, check_new_slot
 
@@ -43,15 +41,9 @@ class _Tried(Exception, Generic[T]):
         self.answer = answer
 
 
-class MirrorCalls:
-    """`mirror_batch`, `mirrored_ids` and the trials, on `EmbeddedCalendar`'s connection."""
-
-    _tz: ZoneInfo
-    _clock: Clock
-    _agents: Collection[str] | None
-
-    def _write(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
-        raise NotImplementedError
+class MirrorCalls(ImportCalls):
+    """`mirror_batch`, `mirrored_ids` and the trials, on `EmbeddedCalendar`'s connection (the
+    connection, lock, clock and agents are declared by `ImportCalls`)."""
 
     def _owner(self, named: str | None, acting: str | None) -> str:
         raise NotImplementedError
@@ -91,8 +83,10 @@ class MirrorCalls:
             answer: T = tried.answer
             return answer
 
-    async def trial_transition(self, call: TransitionCall) -> TransitionOutcome:
-        """What `call` would answer now, refusals raised as the store raises them; nothing kept."""
+    def transition_step(
+        self, call: TransitionCall
+    ) -> Callable[[aiosqlite.Connection], Awaitable[TransitionOutcome]]:
+        """`call` as one write step (for `EmbeddedCalendar.apply` and the trial alike)."""
         if call.until is not None:
             check_local_years(call.until, self._tz, "until")
         now = to_us(self._clock.now())
@@ -101,10 +95,12 @@ class MirrorCalls:
             await materialise(db, call.slot_id, call.agent_id, now_us=now, tz=self._tz)
             return await apply_transition(db, call, now_us=now, tz=self._tz)
 
-        return await self._trial(step)
+        return step
 
-    async def trial_edit(self, slot_id: str, edit: SlotEdit, agent_id: str | None) -> Slot:
-        """The slot as `edit` would leave it (refusals raised as the store raises them)."""
+    def edit_step(
+        self, slot_id: str, edit: SlotEdit, agent_id: str | None
+    ) -> Callable[[aiosqlite.Connection], Awaitable[Slot]]:
+        """An edit as one write step (for `EmbeddedCalendar.edit_slot` and the trial alike)."""
         edit = checked_edit(edit, self._tz)
         now = to_us(self._clock.now())
 
@@ -112,7 +108,15 @@ class MirrorCalls:
             await materialise(db, slot_id, agent_id, now_us=now, tz=self._tz)
             return await apply_edit(db, slot_id, edit, agent_id=agent_id, now_us=now, tz=self._tz)
 
-        return await self._trial(step)
+        return step
+
+    async def trial_transition(self, call: TransitionCall) -> TransitionOutcome:
+        """What `call` would answer now, refusals raised as the store raises them; nothing kept."""
+        return await self._trial(self.transition_step(call))
+
+    async def trial_edit(self, slot_id: str, edit: SlotEdit, agent_id: str | None) -> Slot:
+        """The slot as `edit` would leave it (refusals raised as the store raises them)."""
+        return await self._trial(self.edit_step(slot_id, edit, agent_id))
 
     def checked_new_slot(self, new: SlotCreate, agent_id: str | None) -> tuple[str, SlotCreate]:
         """(owner, the slot as it would be created), refused as `create_slot` refuses it."""
