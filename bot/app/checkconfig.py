@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING
 
 from bot.app.checkconfig_calendar import calendar_problems
 from bot.app.errors import ConfigError
+from bot.app.file_checks import file_problems
 from bot.app.runner import startup_problem
-from bot.app.settings import Settings, file_problems, load_config
+from bot.app.settings import Settings, load_config
 from bot.core.agents import AgentConfig
 from bot.core.guild_report import GuildReport
 from bot.core.shards import owned_agents

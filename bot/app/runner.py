@@ -26,9 +26,10 @@ from urllib.parse import urlparse
 
 from bot.app.calendar_access import calendar_secrets, serve_refusal
 from bot.app.errors import ConfigError
+from bot.app.file_checks import file_problems
 from bot.app.logs import setup_logging
 from bot.app.modes import Opened, run_discord, run_headless
-from bot.app.settings import Settings, file_problems, load_config
+from bot.app.settings import Settings, load_config
 from bot.app.shutdown import StopSignal, Watchdog, bounded
 from bot.app.value_checks import parse_host_port
 from bot.app.wiring import (

@@ -37,7 +37,6 @@ from bot.calendar.pg.urls import shown_url, url_passwords
 from bot.core.agents import AgentConfig
 from bot.core.prompt import DEFAULT_WAKE_TEMPLATE, template_problems
 from bot.core.shards import Shard, ShardError, parse_shard
-from bot.core.sqlite_path import path_problem
 from bot.wakers.spawn_env import parse_spawn_env
 
 DEFAULT_DISCORD_API_BASE = "https://discord.com/api/v10"
@@ -329,23 +328,6 @@ class Settings(BaseSettings):
             else:
                 shown[name.upper()] = "(unset)" if value is None else str(value)
         return shown
-
-
-def file_problems(settings: Settings) -> list[str]:
-    """What is wrong with the paths of the files the bot would open, looking only (DESIGN §4).
-
-    Run before either file is opened, so a bad `STATE_PATH` does not leave a new
-    calendar file behind (and by `check-config`, which opens nothing).
-    """
-    paths: list[tuple[str, Path]] = [("STATE_PATH", settings.state_path)]
-    if settings.calendar_is_embedded:
-        paths.insert(0, ("CALENDAR_URL", settings.calendar_db_path))
-    problems = []
-    for variable, path in paths:
-        problem = path_problem(path)
-        if problem is not None:
-            problems.append(f"{variable}: {path} {problem}")
-    return problems
 
 
 def _describe(error: dict[str, Any], secrets: Sequence[str] = ()) -> str:

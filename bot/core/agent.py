@@ -54,6 +54,7 @@ from bot.core.events import (
 from bot.core.follow import ChangeFollower
 from bot.core.models import AgentHeartbeat, HeartbeatStatus, Slot
 from bot.core.moves import Applied, Missing, Move, Outcome, Refused, Trouble
+from bot.core.quiet import QuietMemo
 from bot.core.reactions import Reactions
 from bot.core.state import StateError, StateStore, SyncRecord, WakeEntry
 from bot.core.status import AgentSnapshot, build_snapshot
@@ -143,10 +144,8 @@ class AgentScheduler:
         self.follower = ChangeFollower(agent.id, partial(self.run_sync, heartbeat=False))
         #: Events of the operation in progress, delivered by `_after` outside the lock.
         self._outbox: list[Event] = []
-        #: `needs_attention` is False for timestamps in [from, until): memo of
-        #: `Checker.quiet_until`, forgotten after every operation (`_after`).
-        self._quiet_from = 0.0
-        self._quiet_until = -1.0
+        #: `Checker.quiet_until` remembered, forgotten after every operation (`_after`).
+        self.quiet_memo = QuietMemo()
 
     # ==== lifecycle =======================================================
 
@@ -387,34 +386,12 @@ class AgentScheduler:
         return self.checker.next_wakeup(now)
 
     def needs_attention(self, now: datetime, ts: float | None = None) -> bool:
-        """Cheap, no I/O: whether a loop tick should run this agent's check.
-
-        Answered from the memo while `now` (its timestamp `ts`) lies where nothing can be
-        due; every operation forgets the memo, so a change (a sync, a reply, a command, a
-        heartbeat's answer, a check) is always looked at afresh."""
-        t = now.timestamp() if ts is None else ts
-        if self._quiet_from <= t < self._quiet_until:
-            return False
-        until = self.checker.quiet_until(now)
-        if until is None:
-            self.forget_quiet()
-            return True
-        self._quiet_from, self._quiet_until = t, until
-        return False
+        """Cheap, no I/O: whether a loop tick should run this agent's check (`QuietMemo`;
+        `ts` is `now`'s timestamp, worked out once per tick)."""
+        return self.quiet_memo.needs_attention(now, ts, self.checker.quiet_until)
 
     def forget_quiet(self) -> None:
-        """Something about the agent may have changed: `needs_attention` computes afresh."""
-        self._quiet_until = -1.0
-
-    def overdue(self, slot: Slot, now: datetime) -> bool:
-        return self.stuck.overdue(slot, now)
+        self.quiet_memo.forget()
 
     def snapshot(self, now: datetime) -> AgentSnapshot:
         return build_snapshot(self, now)
-
-    def today_slots(self) -> list[Slot]:
-        """The cached schedule of the cache's day, with the slots carried from earlier days."""
-        day = self.cache.day
-        if day is None:
-            return []
-        return [s for s in self.cache.get_all() if self.cache.day_of(s) <= day]

@@ -118,6 +118,13 @@ class ScheduleCache:
         """Every slot held, in time order."""
         return sorted(self._slots.values(), key=lambda s: (s.scheduled_at, s.id))
 
+    def today_slots(self) -> list[Slot]:
+        """The cached schedule of the cache's day, with the slots carried from earlier days."""
+        day = self.day
+        if day is None:
+            return []
+        return [s for s in self.get_all() if self.day_of(s) <= day]
+
     def day_of(self, slot: Slot) -> date:
         return local_day(slot.scheduled_at, self.timezone)
 

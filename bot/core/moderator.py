@@ -369,7 +369,7 @@ class Moderator:
         """The agent's slots on `day`: today's from the cache (with carried slots), else asked."""
         scheduler = self._scheduler(agent_id)
         if scheduler.cache.day == day:
-            return scheduler.today_slots()
+            return scheduler.cache.today_slots()
         result = await self.calendar.get_day(agent_id, day)
         return list(result.schedule.slots) if result.schedule is not None else []
 
