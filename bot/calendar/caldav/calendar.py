@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Unpack
 from zoneinfo import ZoneInfo
@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 #: How often each collection is asked what changed (DESIGN §8 `CALDAV_POLL_S`).
 DEFAULT_POLL_S = 15.0
+#: Collections asked at the same time in one round (each its own connection to the server).
+POLLS_AT_ONCE = 8
 
 
 class CaldavCalendar(EventWriter):
@@ -90,20 +92,31 @@ class CaldavCalendar(EventWriter):
     # ---- changes -------------------------------------------------------
 
     async def poll_all(self) -> None:
-        """One poll of every agent's collection; a failure is raised after trying them all."""
+        """One poll of every agent's collection, `POLLS_AT_ONCE` at a time (a round over many
+        agents stays short, so each calendar is asked about every `CALDAV_POLL_S`); a failure
+        is raised after trying them all."""
         failure: CalendarError | None = None
-        for agent_id in self._agents:
-            try:
-                await self.copy.poll(agent_id)
-            except CalendarError as exc:
-                failure = exc
+        gate = asyncio.Semaphore(POLLS_AT_ONCE)
+
+        async def poll(agent_id: str) -> None:
+            nonlocal failure
+            async with gate:
+                try:
+                    await self.copy.poll(agent_id)
+                except CalendarError as exc:
+                    failure = exc
+
+        await asyncio.gather(*(poll(agent_id) for agent_id in self._agents))
         self._polling_fails = failure is not None
         if failure is not None:
             raise failure
 
     async def _poll_loop(self) -> None:
+        # A round starts `poll_s` after the last one started, not after it ended.
+        next_round = self._clock.now() + timedelta(seconds=self._poll_s)
         while True:
-            await self._clock.sleep(self._poll_s)
+            await self._clock.sleep(max(0.0, (next_round - self._clock.now()).total_seconds()))
+            next_round = self._clock.now() + timedelta(seconds=self._poll_s)
             try:
                 await self.poll_all()
             except CalendarError as exc:
