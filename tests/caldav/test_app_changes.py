@@ -7,6 +7,7 @@ chosen instants, and each poll is called by the test instead of waited for).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ import pytest
 
 from bot.calendar.caldav.calendar import CaldavCalendar
 from bot.calendar.ics.convert import stable_id
+from bot.core.calendar import SlotNotFound
 from bot.core.clock import FakeClock
 from bot.core.models import Action, HeartbeatStatus, SlotStatus
 from testkit.radicale import DavHome
@@ -197,3 +199,37 @@ async def test_a_restart_keeps_first_seen_and_what_the_moderator_did(
         assert (await again.get_slot(slot_id)).status is SlotStatus.FINISHED
     finally:
         await again.close()
+
+
+async def test_the_poll_loop_copies_app_changes_every_poll_interval(
+    dav_home: DavHome, clock: FakeClock
+) -> None:
+    """The loop of the opened calendar, on the fake clock: nothing before `poll_s`, the
+    event once it has passed (the poll itself is real I/O, waited for)."""
+    calendar = await CaldavCalendar.open(
+        dav_home.url,
+        timezone=TZ,
+        agents=["ada"],
+        username=dav_home.username,
+        password=dav_home.password,
+        clock=clock,
+        poll_s=10,
+    )
+    try:
+        await CalendarApp(dav_home).put("ada", "later", event("later", ":20261208T090000Z"))
+        slot_id = stable_id("ada", "later")
+        await clock.advance(9)
+        with pytest.raises(SlotNotFound):
+            await calendar.get_slot(slot_id)
+        await clock.advance(1)
+        for _ in range(400):  # real I/O on a loaded machine: up to 20 s
+            try:
+                slot = await calendar.get_slot(slot_id)
+                break
+            except SlotNotFound:
+                await asyncio.sleep(0.05)
+        else:
+            pytest.fail("the poll loop did not copy the event")
+        assert slot.status is SlotStatus.NOT_STARTED
+    finally:
+        await calendar.close()
