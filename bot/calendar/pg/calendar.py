@@ -37,6 +37,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from bot.calendar.pg.checks import schema_problem
 from bot.calendar.pg.connection import PgConnection
 from bot.calendar.pg.errors import CalendarDatabaseRefused, describe
+from bot.calendar.pg.gate import ConnectionGate
 from bot.calendar.pg.probe import ReachProbe
 from bot.calendar.pg.schema import SchemaTooNew, migrate
 from bot.calendar.pg.urls import shown_url
@@ -75,6 +76,8 @@ class PgCalendar(EmbeddedCalendar):
         """Use `PgCalendar.open`. `EmbeddedCalendar.__init__` is not called: it wires a SQLite
         connection, and here the pool and the watch take its place."""
         self._pool = pool
+        #: The queue for the pool's connections (`gate`): a long queue that moves is no failure.
+        self._gate = ConnectionGate(pool.max_size, pool.timeout)
         self._url = url
         self._reach = ReachProbe(url)
         self._tz = timezone
@@ -140,7 +143,7 @@ class PgCalendar(EmbeddedCalendar):
     async def _read(self) -> AsyncIterator[aiosqlite.Connection]:
         self._ensure_open()
         try:
-            async with self._pool.connection() as conn, conn.transaction():
+            async with self._gate.entered(), self._pool.connection() as conn, conn.transaction():
                 await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 yield _as_steps_expect(PgConnection(conn))
         except (psycopg.Error, PoolTimeout) as exc:
@@ -151,7 +154,7 @@ class PgCalendar(EmbeddedCalendar):
         """One transaction under the write lock; any exception (a refusal too) rolls it back."""
         self._ensure_open()
         try:
-            async with self._pool.connection() as conn:
+            async with self._gate.entered(), self._pool.connection() as conn:
                 async with conn.transaction():
                     await conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
                     yield _as_steps_expect(PgConnection(conn))
