@@ -159,3 +159,19 @@ async def test_slots_and_series_made_edited_and_ended_by_the_moderator_are_event
     assert ended.ended_at is not None
     await second.poll_all()
     assert (await second.get_series(series.id)).ended_at is not None
+
+
+async def test_the_apps_change_after_the_moderators_own_write_reaches_its_copy(
+    dav_home: DavHome, two: list[CaldavCalendar], clock: FakeClock
+) -> None:
+    """The moderator's last write before a poll is no reason to skip that event for good: an
+    app's (or another moderator's) later change to it is copied at the next poll."""
+    first, _ = two
+    slot_id = stable_id("ada", "job")
+    await clock.advance(600)
+    await first.transition(slot_id, Action.START, idempotency_key="claim-a")
+    await first.poll_all()  # sees its own write
+    finished = event("job", f":{ics_time(AT)}", "X-MODERATOR-STATUS:FINISHED")
+    await CalendarApp(dav_home).put("ada", "job", finished)
+    await first.poll_all()
+    assert (await first.get_slot(slot_id)).status is SlotStatus.FINISHED

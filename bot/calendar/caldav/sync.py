@@ -88,7 +88,9 @@ class CalendarCopy:
         started = self.generation
         answer = await self.dav.sync(mark.href, mark.token)
         async with self.lock(agent_id):
-            fresh = [r for r in answer.changed if self.written.get(r.href, -1) < started]
+            # Skipped: only what the moderator wrote while this sync was under way (its count
+            # is past `started`); a write from before is as fresh as any other change.
+            fresh = [r for r in answer.changed if self.written.get(r.href, -1) <= started]
             gone_hrefs = list(answer.removed)
             if answer.full:
                 listed = {r.href for r in answer.changed}
