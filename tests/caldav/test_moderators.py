@@ -31,8 +31,6 @@ from testkit.spawn import SPAWN_SECRET, SpawnReceiver, serving_spawn_receiver
 from tests.caldav.app import CalendarApp, event, ics_time
 from tests.e2e.harness import wait_until
 
-UTC_ZONE = "UTC"
-
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[SpawnReceiver]:
@@ -74,7 +72,7 @@ async def start_moderators(
             CALDAV_POLL_S="1",
             CHECK_INTERVAL_S="1",
             SPAWN_URL=receiver.url,
-            TIMEZONE=UTC_ZONE,
+            TIMEZONE="UTC",
         )
         proc = await BotProcess.start(env, own, name="moderator")
         processes.append(proc)
@@ -154,10 +152,8 @@ async def test_an_event_made_in_the_app_is_woken_once_at_its_time(
     assert "X-MODERATOR-STATUS:FINISHED" in final and f"{CLAIM}:" not in final
 
 
-async def status_in_copy(path: Path, slot_id: str) -> SlotStatus | None:
+async def status_in_copy(path: Path, slot_id: str) -> SlotStatus:
     """The slot's status in a running moderator's local copy (SQLite WAL: a second reader)."""
-    if not path.exists():
-        return None
     calendar = await EmbeddedCalendar.open(path, timezone=UTC)
     try:
         return (await calendar.get_slot(slot_id)).status

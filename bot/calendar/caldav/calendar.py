@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 
 #: How often each collection is asked what changed (DESIGN §8 `CALDAV_POLL_S`).
 DEFAULT_POLL_S = 15.0
+#: How long one request to the CalDAV server may take (seconds), as `DavClient`'s default.
+DEFAULT_TIMEOUT_S = 10.0
 
 
 class CaldavCalendar(EventWriter):
@@ -70,15 +72,17 @@ class CaldavCalendar(EventWriter):
         copy_path: Path | None = None,
         clock: Clock | None = None,
         poll_s: float = DEFAULT_POLL_S,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
     ) -> CaldavCalendar:
         """Check the home, find or make each agent's collection, list them all, start polling.
 
         `copy_path` is where the local copy lives (a SQLite file, and its ledger beside it);
         None keeps both in memory (a restart then lists everything again). `agents` None
-        takes every calendar collection of the home as an agent's (its path segment)."""
+        takes every calendar collection of the home as an agent's (its path segment).
+        `timeout_s` bounds each request to the server (answer read whole included)."""
         clock = clock or SystemClock()
         named = list(agents) if agents is not None else None
-        dav = DavClient(home_url, username=username, password=password)
+        dav = DavClient(home_url, username=username, password=password, timeout_s=timeout_s)
         try:
             await dav.check_home()
             mirror = await EmbeddedCalendar.open(
