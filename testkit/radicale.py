@@ -89,6 +89,9 @@ class RadicaleServer:
                     f"hosts = 127.0.0.1:{self.port}",
                     "max_connections = 32",
                     "delay_on_error = 0",
+                    # Radicale refuses (and skips, when planted) objects over 10 MB; other
+                    # servers keep them, and the moderator's own limit is what is tested.
+                    "max_resource_size = 32000000",
                     "[auth]",
                     "type = htpasswd",
                     f"htpasswd_filename = {self._htpasswd}",

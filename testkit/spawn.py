@@ -12,6 +12,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -30,6 +31,8 @@ class SpawnReceiver:
     default_status: int = 200
     bodies: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
+    #: When each request arrived (wall clock, UTC): a test of "not before its time".
+    arrived: list[datetime] = field(default_factory=list)
     received: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -41,6 +44,7 @@ class SpawnReceiver:
         ]
 
     async def handle(self, request: web.Request) -> web.Response:
+        self.arrived.append(datetime.now(UTC))
         self.headers.append(dict(request.headers))
         self.bodies.append(json.loads(await request.text()))
         self.received.set()

@@ -50,14 +50,19 @@ class CalendarApp:
             return answer.status, answer.headers.get("ETag", ""), await answer.text()
 
     async def put(self, agent_id: str, name: str, text: str) -> str:
-        status, etag, body = await self._request(
+        status, etag, body = await self.try_put(self.href(agent_id, name), text)
+        assert status in (201, 204), (status, body[:300])
+        return etag
+
+    async def try_put(self, url: str, text: str) -> tuple[int, str, str]:
+        """PUT `text` at `url` (an event's, or a collection's: a whole calendar at once);
+        (status, ETag, body) whatever the server answered."""
+        return await self._request(
             "PUT",
-            self.href(agent_id, name),
+            url,
             data=text.encode(),
             headers={"Content-Type": "text/calendar; charset=utf-8"},
         )
-        assert status in (201, 204), (status, body[:300])
-        return etag
 
     async def get(self, agent_id: str, name: str) -> str | None:
         status, _, body = await self._request("GET", self.href(agent_id, name))

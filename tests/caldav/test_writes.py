@@ -159,3 +159,50 @@ async def test_slots_and_series_made_edited_and_ended_by_the_moderator_are_event
     assert ended.ended_at is not None
     await second.poll_all()
     assert (await second.get_series(series.id)).ended_at is not None
+
+
+async def test_the_apps_change_after_the_moderators_own_write_reaches_its_copy(
+    dav_home: DavHome, two: list[CaldavCalendar], clock: FakeClock
+) -> None:
+    """The moderator's last write before a poll is no reason to skip that event for good: an
+    app's (or another moderator's) later change to it is copied at the next poll."""
+    first, _ = two
+    slot_id = stable_id("ada", "job")
+    await clock.advance(600)
+    await first.transition(slot_id, Action.START, idempotency_key="claim-a")
+    await first.poll_all()  # sees its own write
+    finished = event("job", f":{ics_time(AT)}", "X-MODERATOR-STATUS:FINISHED")
+    await CalendarApp(dav_home).put("ada", "job", finished)
+    await first.poll_all()
+    assert (await first.get_slot(slot_id)).status is SlotStatus.FINISHED
+
+
+@pytest.mark.parametrize("order", [("one", "two"), ("two", "one")])
+async def test_a_claim_moved_on_to_the_next_event_is_seen_and_never_taken_twice(
+    dav_home: DavHome, clock: FakeClock, order: tuple[str, str]
+) -> None:
+    """The first moderator finishes one event of the agent and claims the next between two
+    polls of the second: the second's copy must show the next held (whatever order the
+    server lists the two in), and its own claim on it is lost, not a second wake."""
+    app = CalendarApp(dav_home)
+    await app.make_calendar("ada")
+    for name in order:
+        await app.put("ada", name, event(name, f":{ics_time(AT)}"))
+    first, second = await open_calendar(dav_home, clock), await open_calendar(dav_home, clock)
+    done, then = (stable_id("ada", name) for name in order)
+    try:
+        await clock.advance(600)
+        await first.transition(done, Action.START, idempotency_key="claim-a1")
+        await second.poll_all()
+        await first.transition(done, Action.COMPLETE)
+        await first.transition(then, Action.START, idempotency_key="claim-a2")
+        await second.poll_all()
+        assert (await second.get_slot(done)).status is SlotStatus.FINISHED
+        assert (await second.get_slot(then)).status is SlotStatus.ONGOING
+        with pytest.raises(TransitionConflict):
+            await second.transition(then, Action.START, idempotency_key="claim-b")
+        stored = await app.get("ada", order[1])
+        assert stored is not None and "X-MODERATOR-CLAIM:claim-a2" in stored
+    finally:
+        await first.close()
+        await second.close()

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 DEFAULT_POLL_S = 15.0
 #: Collections asked at the same time in one round (each its own connection to the server).
 POLLS_AT_ONCE = 8
+#: How long one request to the CalDAV server may take (seconds), as `DavClient`'s default.
+DEFAULT_TIMEOUT_S = 10.0
 
 
 class CaldavCalendar(EventWriter):
@@ -60,15 +62,17 @@ class CaldavCalendar(EventWriter):
         copy_path: Path | None = None,
         clock: Clock | None = None,
         poll_s: float = DEFAULT_POLL_S,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
     ) -> CaldavCalendar:
         """Check the home, find or make each agent's collection, list them all, start polling.
 
         `copy_path` is where the local copy lives (a SQLite file, and its ledger beside it);
         None keeps both in memory (a restart then lists everything again). `agents` None
-        takes every calendar collection of the home as an agent's (its path segment)."""
+        takes every calendar collection of the home as an agent's (its path segment).
+        `timeout_s` bounds each request to the server (answer read whole included)."""
         clock = clock or SystemClock()
         named = list(agents) if agents is not None else None
-        dav = DavClient(home_url, username=username, password=password)
+        dav = DavClient(home_url, username=username, password=password, timeout_s=timeout_s)
         try:
             await dav.check_home()
             mirror = await EmbeddedCalendar.open(

@@ -15,6 +15,7 @@ only up to `MAX_OBJECT_BYTES` each; the rest are skipped with a log line.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -31,6 +32,8 @@ MULTIGET_BATCH = 100
 _SYNC_ROUNDS = 50
 #: Answers to sync-collection that mean "no sync here" (rather than a broken request).
 _NO_SYNC = frozenset({400, 403, 405, 409, 415, 422, 501})
+#: The UID line of an object (its value up to 200 characters): what a skipped object is named by.
+_UID_LINE = re.compile(r"^UID(?:;[^:\r\n]*)?:([^\r\n]{0,200})", re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,11 +199,18 @@ class Lister:
             size = len(data) if len(data) * 4 <= MAX_OBJECT_BYTES else len(data.encode())
             if size > MAX_OBJECT_BYTES:
                 log.warning(
-                    "CalDAV: skipped %s: %d bytes of calendar data, over the limit of %d",
+                    "CalDAV: skipped %s (UID %r): %d bytes of calendar data, over the limit of %d",
                     path,
+                    _uid_in(data),
                     size,
                     MAX_OBJECT_BYTES,
                 )
                 continue
             found.append(Resource(path, etag, data))
         return found
+
+
+def _uid_in(data: str) -> str:
+    """The object's UID as its first UID line has it, unread otherwise ("?" without one)."""
+    found = _UID_LINE.search(data)
+    return found.group(1).strip() if found else "?"

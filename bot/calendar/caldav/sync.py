@@ -88,7 +88,9 @@ class CalendarCopy:
         started = self.generation
         answer = await self.dav.sync(mark.href, mark.token)
         async with self.lock(agent_id):
-            fresh = [r for r in answer.changed if self.written.get(r.href, -1) < started]
+            # Skipped: only what the moderator wrote while this sync was under way (its count
+            # is past `started`); a write from before is as fresh as any other change.
+            fresh = [r for r in answer.changed if self.written.get(r.href, -1) <= started]
             gone_hrefs = list(answer.removed)
             if answer.full:
                 listed = {r.href for r in answer.changed}
@@ -128,9 +130,16 @@ class CalendarCopy:
             for one in plan.ids:
                 self.where.pop(one, None)
             await self._copy_one(agent_id, ObjectPlan(href), plan.ids, history_before)
-        for resource in resources:
+        planned = [
+            (resource, plan_object(resource.href, resource.text, agent_id, self.zone))
+            for resource in resources
+        ]
+        # Events released (finished, cancelled, …) before events held: a claim that moved on
+        # from one event of the agent to the next between two polls must not find the first
+        # still held in the copy (one held slot per agent), or the next is kept stale.
+        planned.sort(key=lambda pair: _holds(pair[1]))
+        for resource, plan in planned:
             self.objects[resource.href] = resource
-            plan = plan_object(resource.href, resource.text, agent_id, self.zone)
             for refusal in plan.refusals:
                 log.warning(
                     "CalDAV: agent %s: %s skipped: %s", agent_id, refusal.name, refusal.reason
@@ -197,3 +206,8 @@ class CalendarCopy:
         self.generation += 1
         self.written[resource.href] = self.generation
         self.objects[resource.href] = resource
+
+
+def _holds(plan: ObjectPlan) -> bool:
+    """The resource says one of its slots is held (ONGOING or PAUSED) under a claim."""
+    return any(slot.state is not None and slot.state.status.is_active for slot in plan.slots)

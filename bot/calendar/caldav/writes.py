@@ -36,7 +36,13 @@ from bot.calendar.ics.convert import stable_id
 from bot.calendar.store.mirrored import MirroredState
 from bot.calendar.store.transitions import TransitionCall
 from bot.core import models
-from bot.core.calendar import BadRequest, CalendarUnavailable, SlotNotFound, TransitionOptions
+from bot.core.calendar import (
+    BadRequest,
+    CalendarUnavailable,
+    SlotNotFound,
+    TransitionConflict,
+    TransitionOptions,
+)
 from bot.core.series import place, split_occurrence_id
 
 #: Conditional PUTs tried before a write gives up as unavailable (each 412 re-reads first).
@@ -215,6 +221,13 @@ def _state_change(
         event = _event(calendar, nominal, zone)
         held = state_of(event)
         kept = held.claim_key if held is not None else None
+        # A copy that had not yet seen another moderator's claim: lost, never a second wake.
+        taken = held is not None and held.status.is_active and kept != call.claim_key
+        if call.action is models.Action.START and taken:
+            raise TransitionConflict(
+                f"slot {result.id} is held on the CalDAV server under another claim",
+                code="invalid_transition",
+            )
         claim = call.claim_key if call.action is models.Action.START else kept
         if call.new_time is not None:
             set_fields(event, result, result.scheduled_at, own)

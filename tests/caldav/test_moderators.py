@@ -1,0 +1,208 @@
+"""Headless moderators (`python -m bot`, real processes) on a real Radicale (DESIGN §10, §11).
+
+The calendar app is raw HTTP on the server (`tests.caldav.app`); each moderator
+is a subprocess with `CALENDAR_URL=caldav+http://…`, its local copy beside its
+own `STATE_PATH`, polling every second and waking through one spawn webhook
+that records each wake and when it arrived. With CalDAV the moderator serves no
+calendar to its agents (`CALENDAR_LISTEN` is refused), so the test plays an
+agent finishing the way another moderator or the app would: it writes
+`X-MODERATOR-STATUS:FINISHED` into the event on the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from icalendar import Calendar, vText
+
+from bot.calendar.caldav.objects import CLAIM, STATUS
+from bot.calendar.ics.convert import stable_id
+from bot.calendar.store import EmbeddedCalendar
+from bot.core.models import SlotStatus
+from testkit.bots import WAIT_S
+from testkit.processes import BotProcess, bot_env
+from testkit.radicale import DavHome
+from testkit.spawn import SPAWN_SECRET, SpawnReceiver, serving_spawn_receiver
+from tests.caldav.app import CalendarApp, event, ics_time
+from tests.e2e.harness import wait_until
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[SpawnReceiver]:
+    async with serving_spawn_receiver() as spawn:
+        yield spawn
+
+
+@pytest.fixture
+async def processes() -> AsyncIterator[list[BotProcess]]:
+    """The moderators, killed at teardown whatever happened."""
+    started: list[BotProcess] = []
+    try:
+        yield started
+    finally:
+        for proc in started:
+            await proc.stop()
+
+
+async def start_moderators(
+    home: DavHome,
+    folder: Path,
+    receiver: SpawnReceiver,
+    processes: list[BotProcess],
+    agents: Sequence[str],
+    count: int,
+) -> list[BotProcess]:
+    """`count` headless moderators on `home`, each with a folder (state, copy) of its own."""
+    started = []
+    for index in range(count):
+        own = folder / f"moderator{index}"
+        own.mkdir()
+        env = bot_env(
+            None,
+            own,
+            agents=agents,
+            CALENDAR_URL="caldav+" + home.url,
+            CALENDAR_USERNAME=home.username,
+            CALENDAR_PASSWORD=home.password,
+            CALDAV_POLL_S="1",
+            CHECK_INTERVAL_S="1",
+            SPAWN_URL=receiver.url,
+            TIMEZONE="UTC",
+        )
+        proc = await BotProcess.start(env, own, name="moderator")
+        processes.append(proc)
+        started.append(proc)
+    for proc in started:
+        await proc.wait_log("running headless")
+    return started
+
+
+def whole_second_after(seconds: float) -> datetime:
+    """A time `seconds` or a little more from now, on a whole second (ICS has no fractions)."""
+    moment = datetime.now(UTC) + timedelta(seconds=seconds)
+    return datetime.fromtimestamp(math.ceil(moment.timestamp()), UTC)
+
+
+async def finish_on_server(app: CalendarApp, agent: str, name: str) -> None:
+    """The agent's work is done: the event says FINISHED (no claim), as a moderator writes it."""
+    text = await app.get(agent, name)
+    assert text is not None
+    calendar = Calendar.from_ical(text)
+    for vevent in calendar.walk("VEVENT"):
+        vevent.pop(STATUS, None)
+        vevent.pop(CLAIM, None)
+        vevent.add(STATUS, vText(SlotStatus.FINISHED.value))
+    await app.put(agent, name, calendar.to_ical().decode())
+
+
+async def stop_all(moderators: Sequence[BotProcess], home: DavHome) -> None:
+    """SIGTERM each: a clean exit (0), and no secret in what they logged."""
+    for proc in moderators:
+        proc.terminate()
+    for proc in moderators:
+        assert await proc.wait() == 0, proc.log_text()[-3000:]
+        assert home.password not in proc.log_text()
+        assert SPAWN_SECRET not in proc.log_text()
+
+
+async def test_an_event_made_in_the_app_is_woken_once_at_its_time(
+    dav_home: DavHome,
+    tmp_path: Path,
+    receiver: SpawnReceiver,
+    processes: list[BotProcess],
+) -> None:
+    app = CalendarApp(dav_home)
+    (moderator,) = await start_moderators(dav_home, tmp_path, receiver, processes, ["ada"], 1)
+    at = whole_second_after(4)
+    await app.put("ada", "standup", event("standup", f":{ics_time(at)}", "DURATION:PT30M"))
+    slot_id = stable_id("ada", "standup")
+
+    async def woken() -> bool:
+        return bool(receiver.bodies)
+
+    await wait_until(woken, WAIT_S, what="the wake of the event")
+    assert [body["slot"]["id"] for body in receiver.bodies] == [slot_id]
+    assert receiver.bodies[0]["agent_id"] == "ada"
+    assert receiver.arrived[0] >= at  # not before its time
+    stored = await app.get("ada", "standup")
+    assert stored is not None
+    assert "X-MODERATOR-STATUS:ONGOING" in stored and f"{CLAIM}:" in stored
+
+    # A few polls and check ticks later: still one wake (the claim holds, nothing repeats).
+    await asyncio.sleep(3)
+    assert len(receiver.bodies) == 1
+
+    # The agent is done: the event says so; the moderator's copy takes it, nothing is woken.
+    await finish_on_server(app, "ada", "standup")
+    copy = tmp_path / "moderator0" / "state.db.caldav.db"
+
+    async def copied() -> bool:
+        return await status_in_copy(copy, slot_id) is SlotStatus.FINISHED
+
+    await wait_until(copied, WAIT_S, what="FINISHED in the moderator's copy")
+    await stop_all([moderator], dav_home)
+    assert len(receiver.bodies) == 1
+    final = await app.get("ada", "standup")
+    assert final is not None
+    assert "X-MODERATOR-STATUS:FINISHED" in final and f"{CLAIM}:" not in final
+
+
+async def status_in_copy(path: Path, slot_id: str) -> SlotStatus:
+    """The slot's status in a running moderator's local copy (SQLite WAL: a second reader)."""
+    calendar = await EmbeddedCalendar.open(path, timezone=UTC)
+    try:
+        return (await calendar.get_slot(slot_id)).status
+    finally:
+        await calendar.close()
+
+
+AGENTS = ["ada", "bob", "cy"]
+EVENTS_PER_AGENT = 3
+
+
+async def test_two_moderators_on_one_calendar_wake_each_event_once_and_lose_none(
+    dav_home: DavHome,
+    tmp_path: Path,
+    receiver: SpawnReceiver,
+    processes: list[BotProcess],
+) -> None:
+    """No SHARD on either: both schedule every agent (an overlap), and the claims on the
+    server decide. One slot may be ONGOING per agent, so the next is woken only after
+    the test (playing the agent) finished the last."""
+    app = CalendarApp(dav_home)
+    for agent in AGENTS:
+        await app.make_calendar(agent)
+    moderators = await start_moderators(dav_home, tmp_path, receiver, processes, AGENTS, 2)
+    at = whole_second_after(2)
+    where: dict[str, tuple[str, str]] = {}
+    for agent in AGENTS:
+        for n in range(EVENTS_PER_AGENT):
+            uid = f"{agent}-job-{n}"
+            await app.put(agent, uid, event(uid, f":{ics_time(at)}", "DURATION:PT30M"))
+            where[stable_id(agent, uid)] = (agent, uid)
+
+    finished: set[str] = set()
+
+    async def finish_what_was_woken() -> bool:
+        for body in list(receiver.bodies):
+            slot_id = body["slot"]["id"]
+            if slot_id not in finished and slot_id in where:
+                await finish_on_server(app, *where[slot_id])
+                finished.add(slot_id)
+        return finished == set(where)
+
+    await wait_until(finish_what_was_woken, 3 * WAIT_S, what="every event woken")
+    await asyncio.sleep(3)  # a few more polls and ticks: a late second wake would show
+    await stop_all(moderators, dav_home)
+
+    woken = [body["slot"]["id"] for body in receiver.bodies]
+    assert sorted(woken) == sorted(where)  # each exactly once: none twice, none lost
+    assert all(moment >= at for moment in receiver.arrived)
+    for agent, uid in where.values():
+        stored = await app.get(agent, uid)
+        assert stored is not None and "X-MODERATOR-STATUS:FINISHED" in stored
