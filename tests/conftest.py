@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+from testkit.processes import BotProcess
+from testkit.spawn import SpawnReceiver, serving_spawn_receiver
 
 # Capped so the whole suite stays well under 5 minutes on a loaded 2-core machine.
 settings.register_profile(
@@ -44,3 +47,22 @@ def _restored_logging() -> Iterator[None]:
     for name, logger in list(root.manager.loggerDict.items()):
         if isinstance(logger, logging.Logger) and logger.level != levels.get(name, logging.NOTSET):
             logger.setLevel(levels.get(name, logging.NOTSET))
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[SpawnReceiver]:
+    """A spawn webhook that records every wake (the moderator-process tests)."""
+    async with serving_spawn_receiver() as spawn:
+        yield spawn
+
+
+@pytest.fixture
+async def processes() -> AsyncIterator[list[BotProcess]]:
+    """The moderator processes a test starts, stopped at teardown whatever happened (before
+    the servers they use stop)."""
+    started: list[BotProcess] = []
+    try:
+        yield started
+    finally:
+        for proc in started:
+            await proc.stop()

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from icalendar import Calendar, vText
 
 from bot.calendar.caldav.objects import CLAIM, STATUS
@@ -27,26 +26,9 @@ from bot.core.models import SlotStatus
 from testkit.bots import WAIT_S
 from testkit.processes import BotProcess, bot_env
 from testkit.radicale import DavHome
-from testkit.spawn import SPAWN_SECRET, SpawnReceiver, serving_spawn_receiver
+from testkit.spawn import SPAWN_SECRET, SpawnReceiver
 from tests.caldav.app import CalendarApp, event, ics_time
 from tests.e2e.harness import wait_until
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[SpawnReceiver]:
-    async with serving_spawn_receiver() as spawn:
-        yield spawn
-
-
-@pytest.fixture
-async def processes() -> AsyncIterator[list[BotProcess]]:
-    """The moderators, killed at teardown whatever happened."""
-    started: list[BotProcess] = []
-    try:
-        yield started
-    finally:
-        for proc in started:
-            await proc.stop()
 
 
 async def start_moderators(

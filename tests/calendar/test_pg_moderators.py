@@ -13,19 +13,17 @@ none is lost: all end FINISHED.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
-import pytest
 
 from bot.calendar.client import HttpCalendar
 from bot.core.models import SlotCreate, SlotStatus
 from testkit.bots import WAIT_S
 from testkit.processes import BotProcess, bot_env
 from testkit.retries import quick_retry
-from testkit.spawn import SPAWN_SECRET, SpawnReceiver, serving_spawn_receiver
+from testkit.spawn import SPAWN_SECRET, SpawnReceiver
 from tests.calendar.conftest import TZ
 from tests.e2e.harness import wait_until
 
@@ -34,23 +32,6 @@ SLOTS_PER_AGENT = 3
 MODERATORS = 3
 #: All the rounds together (three per agent, each after a check tick) on a loaded machine.
 ALL_FINISHED_S = 4 * WAIT_S
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[SpawnReceiver]:
-    async with serving_spawn_receiver() as spawn:
-        yield spawn
-
-
-@pytest.fixture
-async def processes() -> AsyncIterator[list[BotProcess]]:
-    """The moderators, killed at teardown whatever happened (before the servers stop)."""
-    started: list[BotProcess] = []
-    try:
-        yield started
-    finally:
-        for proc in started:
-            await proc.stop()
 
 
 async def test_three_moderators_wake_each_due_slot_once_and_lose_none(
