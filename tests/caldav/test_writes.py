@@ -206,3 +206,33 @@ async def test_a_claim_moved_on_to_the_next_event_is_seen_and_never_taken_twice(
     finally:
         await first.close()
         await second.close()
+
+
+async def test_an_app_edit_right_after_the_moderators_own_write_in_a_poll_is_not_lost(
+    dav_home: DavHome, two: list[CaldavCalendar], clock: FakeClock
+) -> None:
+    """The poll's listing is answered; before it is copied the moderator changes the event and
+    the app renames it. The listing is older than the moderator's write (skipped, so it cannot
+    undo it) and the token now lies past the rename: the poll must read the event afresh."""
+    first, _ = two
+    app = CalendarApp(dav_home)
+    slot_id = stable_id("ada", "job")
+    await clock.advance(600)
+    await app.put("ada", "job", event("job", f":{ics_time(AT)}", summary="touched"))
+    listing = first.copy.dav.sync
+
+    async def sync_then_meanwhile(href: str, token: str | None) -> object:
+        answer = await listing(href, token)
+        await first.edit_slot(slot_id, SlotEdit(priority=90))
+        stored = await app.get("ada", "job")
+        assert stored is not None
+        await app.put("ada", "job", stored.replace("SUMMARY:touched", "SUMMARY:renamed"))
+        return answer
+
+    first.copy.dav.sync = sync_then_meanwhile  # type: ignore[method-assign]
+    await first.poll_all()
+    first.copy.dav.sync = listing  # type: ignore[method-assign]
+    slot = await first.get_slot(slot_id)
+    assert (slot.title, slot.priority) == ("renamed", 90)
+    await first.poll_all()
+    assert (await first.get_slot(slot_id)).title == "renamed"

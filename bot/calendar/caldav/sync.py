@@ -92,6 +92,15 @@ class CalendarCopy:
             # is past `started`); a write from before is as fresh as any other change.
             fresh = [r for r in answer.changed if self.written.get(r.href, -1) <= started]
             gone_hrefs = list(answer.removed)
+            # What it skipped may also hold an app's edit made after the moderator's write,
+            # which the advanced token will not name again: read those few afresh, now.
+            for skipped in answer.changed:
+                if self.written.get(skipped.href, -1) > started:
+                    now_there = await self.dav.get(skipped.href)
+                    if now_there is None:
+                        gone_hrefs.append(skipped.href)
+                    else:
+                        fresh.append(now_there)
             if answer.full:
                 listed = {r.href for r in answer.changed}
                 gone_hrefs += [
