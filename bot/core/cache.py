@@ -20,14 +20,16 @@ on what moved (a slot ended, a new slot appeared, the agent became busy).
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.core import packed
 from bot.core.calendar import Calendar
 from bot.core.models import DaySchedule, Slot, SlotStatus
+from bot.core.packed import Packed, pack, unpack
 
 
 def selection_key(slot: Slot) -> tuple[int, datetime, str]:
@@ -81,10 +83,6 @@ class SyncDiff:
         return out
 
 
-def _ts(slot: Slot) -> float:
-    return slot.scheduled_at.timestamp()
-
-
 class ScheduleCache:
     """The local copy of one agent's days; not thread-safe, owned by one scheduler."""
 
@@ -97,7 +95,8 @@ class ScheduleCache:
         self.last_sync_at: datetime | None = None
         #: The ETag of the current day's last answer; a new day starts without one.
         self.etag: str | None = None
-        self._slots: dict[str, Slot] = {}
+        #: Held packed (`bot.core.packed`): a whole moderator's days must fit in memory.
+        self._slots: dict[str, Packed] = {}
         # pending index: sorted (timestamp, id) of NOT_STARTED/DEFERRED slots
         self._pending: list[tuple[float, str]] = []
         self._pending_key: dict[str, tuple[float, str]] = {}
@@ -112,32 +111,34 @@ class ScheduleCache:
         return slot_id in self._slots
 
     def get(self, slot_id: str) -> Slot | None:
-        return self._slots.get(slot_id)
+        held = self._slots.get(slot_id)
+        return None if held is None else unpack(held)
 
     def get_all(self) -> list[Slot]:
         """Every slot held, in time order."""
-        return sorted(self._slots.values(), key=lambda s: (s.scheduled_at, s.id))
+        return self._in_order(lambda held: True)
 
     def today_slots(self) -> list[Slot]:
         """The cached schedule of the cache's day, with the slots carried from earlier days."""
         day = self.day
         if day is None:
             return []
-        return [s for s in self.get_all() if self.day_of(s) <= day]
+        return self._in_order(lambda held: self._day_held(held) <= day)
 
     def day_of(self, slot: Slot) -> date:
         return local_day(slot.scheduled_at, self.timezone)
 
     def carried(self) -> list[Slot]:
         """Slots held from before the current day (unfinished or current)."""
-        if self.day is None:
+        day = self.day
+        if day is None:
             return []
-        return [s for s in self.get_all() if self.day_of(s) < self.day]
+        return self._in_order(lambda held: self._day_held(held) < day)
 
     def get_due_slots(self, now: datetime) -> list[Slot]:
         """Pending slots with `scheduled_at <= now`, oldest first (no full scan)."""
         end = bisect_right(self._pending, (now.timestamp(), "\U0010ffff"))
-        return [self._slots[sid] for _, sid in self._pending[:end]]
+        return [unpack(self._slots[sid]) for _, sid in self._pending[:end]]
 
     def has_due(self, now: datetime) -> bool:
         return bool(self._pending) and self._pending[0][0] <= now.timestamp()
@@ -152,16 +153,16 @@ class ScheduleCache:
             idx = bisect_right(self._pending, (after.timestamp(), "\U0010ffff"))
             if idx >= len(self._pending):
                 return None
-        return self._slots[self._pending[idx][1]].scheduled_at
+        return packed.scheduled_at(self._slots[self._pending[idx][1]])
 
     def active_slot(self) -> Slot | None:
         """The ONGOING/PAUSED slot (the agent is busy), if the cache knows one."""
         if not self._active:
             return None
         if len(self._active) == 1:
-            return self._slots[next(iter(self._active))]
+            return unpack(self._slots[next(iter(self._active))])
         # More than one can only be a transient the calendar forbids; prefer ONGOING.
-        slots = [self._slots[sid] for sid in self._active]
+        slots = [unpack(self._slots[sid]) for sid in self._active]
         return min(slots, key=lambda s: (s.status is not SlotStatus.ONGOING, s.scheduled_at))
 
     @property
@@ -169,7 +170,7 @@ class ScheduleCache:
         return len(self._pending)
 
     def count(self, status: SlotStatus) -> int:
-        return sum(1 for s in self._slots.values() if s.status is status)
+        return sum(1 for held in self._slots.values() if packed.status(held) is status)
 
     # ---- writing -------------------------------------------------------
 
@@ -178,26 +179,27 @@ class ScheduleCache:
         if slot.agent_id != self.agent_id:
             raise ValueError(f"slot {slot.id} belongs to {slot.agent_id}, not {self.agent_id}")
         before = self._slots.get(slot.id)
-        if before is not None and before.version >= slot.version:
+        if before is not None and packed.version(before) >= slot.version:
             return None
         self._store(slot)
-        return SlotChange(before, slot)
+        return SlotChange(None if before is None else unpack(before), slot)
 
     def put_many(self, slots: Iterable[Slot]) -> list[SlotChange]:
         return [c for c in (self.put(s) for s in slots) if c is not None]
 
     def update_slot(self, slot_id: str, changes: Mapping[str, Any]) -> Slot:
         """A local edit (no version check); raises KeyError for an unknown slot."""
-        before = self._slots[slot_id]
+        before = unpack(self._slots[slot_id])
         after = before.model_copy(update=dict(changes))
         self._store(after)
         return after
 
     def remove(self, slot_id: str) -> Slot | None:
-        slot = self._slots.pop(slot_id, None)
-        if slot is not None:
-            self._unindex(slot_id)
-        return slot
+        held = self._slots.pop(slot_id, None)
+        if held is None:
+            return None
+        self._unindex(slot_id)
+        return unpack(held)
 
     def merge(self, schedule: DaySchedule, synced_at: datetime | None = None) -> SyncDiff:
         """Fold in the calendar's answer for one day.
@@ -223,12 +225,12 @@ class ScheduleCache:
             else:
                 updated.append(change)
         deleted: list[Slot] = []
-        for slot_id, slot in list(self._slots.items()):
-            if slot_id not in listed and self.day_of(slot) == schedule.date:
-                if slot.status.is_active:
+        for slot_id, held in list(self._slots.items()):
+            if slot_id not in listed and self._day_held(held) == schedule.date:
+                if packed.status(held).is_active:
                     # The agent is working on it; a day listing cannot take it away.
                     continue
-                deleted.append(slot)
+                deleted.append(unpack(held))
                 self.remove(slot_id)
         return SyncDiff(tuple(created), tuple(updated), tuple(deleted))
 
@@ -264,23 +266,27 @@ class ScheduleCache:
         if day != self.day:
             self.etag = None
         self.day = day
-        carried: list[Slot] = []
-        for slot_id, slot in list(self._slots.items()):
-            if self.day_of(slot) >= day:
-                continue
-            if slot.status.is_final:
+        for slot_id, held in list(self._slots.items()):
+            if self._day_held(held) < day and packed.status(held).is_final:
                 self.remove(slot_id)
-            else:
-                carried.append(slot)
-        return sorted(carried, key=lambda s: (s.scheduled_at, s.id))
+        return self.carried()
 
     # ---- index ---------------------------------------------------------
 
+    def _day_held(self, held: Packed) -> date:
+        return local_day(packed.scheduled_at(held), self.timezone)
+
+    def _in_order(self, keep: Callable[[Packed], bool]) -> list[Slot]:
+        """The held slots that `keep` accepts, in time order (then by id)."""
+        chosen = [held for held in self._slots.values() if keep(held)]
+        chosen.sort(key=lambda held: (packed.scheduled_at(held), packed.slot_id(held)))
+        return [unpack(held) for held in chosen]
+
     def _store(self, slot: Slot) -> None:
         self._unindex(slot.id)
-        self._slots[slot.id] = slot
+        self._slots[slot.id] = pack(slot)
         if slot.status.is_pending:
-            key = (_ts(slot), slot.id)
+            key = (slot.scheduled_at.timestamp(), slot.id)
             insort(self._pending, key)
             self._pending_key[slot.id] = key
         elif slot.status.is_active:

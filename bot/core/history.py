@@ -12,12 +12,12 @@ than `AHEAD` before its time, is not found: the calendar offers no query by
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Final
 
 from bot.core.calendar import Calendar
+from bot.core.fanout import bounded
 from bot.core.models import Slot, SlotStatus
 
 HISTORY_DAYS_MIN: Final = 1
@@ -49,16 +49,14 @@ async def ended_slots(
     if not HISTORY_DAYS_MIN <= days <= HISTORY_DAYS_MAX:
         raise ValueError(f"days must be {HISTORY_DAYS_MIN}..{HISTORY_DAYS_MAX}, not {days}")
     since = now - timedelta(days=days)
-    gate = asyncio.Semaphore(READ_CONCURRENCY)
 
     async def one(agent_id: str) -> list[Slot]:
-        async with gate:
-            found: list[Slot] = []
-            for start, end in _ranges(since - BEHIND, now + AHEAD):
-                found.extend(await calendar.list_range(agent_id, start, end))
-            return found
+        found: list[Slot] = []
+        for start, end in _ranges(since - BEHIND, now + AHEAD):
+            found.extend(await calendar.list_range(agent_id, start, end))
+        return found
 
-    batches = await asyncio.gather(*(one(agent_id) for agent_id in dict.fromkeys(agent_ids)))
+    batches = await bounded(dict.fromkeys(agent_ids), one, READ_CONCURRENCY)
     ended = {
         slot.id: slot
         for batch in batches

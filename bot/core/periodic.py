@@ -19,7 +19,6 @@ heartbeat's would be, so a slot whose news was lost is still woken.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
@@ -35,6 +34,7 @@ from bot.core.calendar import (
     SlotNotFound,
 )
 from bot.core.clock import Clock
+from bot.core.fanout import bounded
 from bot.core.models import HEARTBEAT_BATCH_MAX
 
 log = logging.getLogger(__name__)
@@ -178,17 +178,15 @@ async def _each(
 ) -> list[object]:
     """`work` on every item, `SYNC_CONCURRENCY` at a time; a crash is logged and answers False,
     so one agent's trouble never stops the others."""
-    gate = asyncio.Semaphore(SYNC_CONCURRENCY)
 
     async def one(item: T) -> object:
-        async with gate:
-            try:
-                return await work(item)
-            except Exception:  # a task boundary: the others go on
-                log.exception("%s of %s crashed", what, _agent_of(item))
-                return False
+        try:
+            return await work(item)
+        except Exception:  # a task boundary: the others go on
+            log.exception("%s of %s crashed", what, _agent_of(item))
+            return False
 
-    return list(await asyncio.gather(*(one(item) for item in items)))
+    return await bounded(items, one, SYNC_CONCURRENCY)
 
 
 def _agent_of(item: object) -> str:

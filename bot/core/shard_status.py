@@ -14,7 +14,6 @@ back to the periodic sync while the feed is down, which `/status` says.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from bot.core.cache import local_day
 from bot.core.calendar import Calendar, CalendarError
+from bot.core.fanout import bounded
 from bot.core.models import Slot
 from bot.core.rules import pick
 
@@ -92,13 +92,12 @@ async def calendar_statuses(
     tz: ZoneInfo,
 ) -> list[CalendarAgentStatus]:
     """`calendar_status` of each (agent id, shard), in the order given."""
-    gate = asyncio.Semaphore(READ_CONCURRENCY)
 
-    async def one(agent_id: str, shard: int) -> CalendarAgentStatus:
-        async with gate:
-            return await calendar_status(calendar, agent_id, shard, count, now, tz)
+    async def one(agent: tuple[str, int]) -> CalendarAgentStatus:
+        agent_id, shard = agent
+        return await calendar_status(calendar, agent_id, shard, count, now, tz)
 
-    return list(await asyncio.gather(*(one(a, s) for a, s in agents)))
+    return await bounded(agents, one, READ_CONCURRENCY)
 
 
 @dataclass(frozen=True, slots=True)
