@@ -16,6 +16,7 @@ import sys
 from typing import Any
 
 from bot.app.agents_file import load_agents
+from bot.app.cli_actions import add_action
 from bot.app.settings import Settings
 from bot.core.agents import AgentConfig
 from bot.core.models import AGENT_ID_PATTERN, is_valid_agent_id
@@ -26,10 +27,11 @@ MIN_PUBLIC_TOKEN_CHARS = 32
 
 
 def add_token_parser(actions: Any) -> None:
-    token = actions.add_parser(
+    token = add_action(
+        actions,
         "token",
-        help="print an agent's own calendar token",
-        description="Print the token derived from CALENDAR_TOKEN for one agent: it acts only "
+        "print an agent's own calendar token",
+        "Print the token derived from CALENDAR_TOKEN for one agent: it acts only "
         "as that agent (with --feed: it only reads the agent's ICS feed). The agent's "
         "token_generation comes from AGENTS_FILE when that file exists.",
     )

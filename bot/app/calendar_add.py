@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from bot.app import slot_options
 from bot.app.calendar_access import file_agents
+from bot.app.cli_actions import add_action
 from bot.app.cli_values import UsageError, agent_option, whole_number
 from bot.app.settings import Settings
 from bot.core.calendar import BadRequest, CalendarError, SlotNotFound
@@ -35,18 +36,15 @@ _FIELD = re.compile(r"\b([a-z_]+)\b")
 
 
 def add_add_parser(actions: Any) -> None:
-    add = actions.add_parser(
+    add = add_action(
+        actions,
         "add",
-        help="add a slot",
-        description="Add a slot for an agent; prints the new slot's id. The calendar refuses "
+        "add a slot",
+        "Add a slot for an agent; prints the new slot's id. The calendar refuses "
         "a slot more than an hour in the past unless --allow-past is given.",
+        agent=True,
     )
-    add.add_argument("--agent", required=True, help="agent id")
-    slot_options.add_when_options(add, required=True, what="when")
-    add.add_argument("--title", required=True, help="at most 200 characters")
-    slot_options.add_prompt_options(add, required=True)
-    add.add_argument("--priority", default="50", help="0..100, higher first (default 50)")
-    add.add_argument("--duration", default="30", help="estimated minutes, 1..10080 (default 30)")
+    slot_options.add_slot_options(add, new=True)
     add.add_argument(
         "--type", dest="slot_type", default="work", help='[a-z0-9_-]{1,32} (default "work")'
     )

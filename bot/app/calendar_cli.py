@@ -23,6 +23,7 @@ from bot.app.calendar_edit import add_edit_parsers, cancel, edit
 from bot.app.calendar_ics import add_ics_parsers, export_command, import_command
 from bot.app.calendar_series import add_series, add_series_parser, series_command
 from bot.app.calendar_serve import add_serve_parser, serve
+from bot.app.cli_actions import add_action
 from bot.app.cli_values import UsageError, agent_option, check_calendar_path
 from bot.app.settings import Settings, load_settings
 from bot.app.value_checks import shown
@@ -60,11 +61,11 @@ def add_calendar_parser(sub: Any) -> None:
     )
     add_serve_parser(actions)
     add_add_parser(actions)
-    show = actions.add_parser(
+    show = add_action(
+        actions,
         "list",
-        help="list a day's slots",
-        description="List one day's slots, series occurrences included, as a table "
-        "(times in TIMEZONE).",
+        "list a day's slots",
+        "List one day's slots, series occurrences included, as a table (times in TIMEZONE).",
     )
     show.add_argument("--agent", help="only this agent (required for a remote calendar)")
     show.add_argument("--date", help="YYYY-MM-DD (default: today in TIMEZONE)")

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from bot.app import slot_options
 from bot.app.calendar_add import DETAIL_SHOWN, TITLE_SHOWN, options_said
+from bot.app.cli_actions import add_action
 from bot.app.cli_values import UsageError, whole_number
 from bot.app.settings import Settings
 from bot.core.calendar import (
@@ -38,28 +39,26 @@ _SLOT_ID_MAX = 200
 
 
 def add_edit_parsers(actions: Any) -> None:
-    edit = actions.add_parser(
+    edit = add_action(
+        actions,
         "edit",
-        help="change or move a planned slot",
-        description="Change a NOT_STARTED or DEFERRED slot (a move makes a deferred slot due "
+        "change or move a planned slot",
+        "Change a NOT_STARTED or DEFERRED slot (a move makes a deferred slot due "
         "again); a running or ended slot cannot be edited. Give at least one change.",
+        slot_id=True,
     )
-    edit.add_argument("slot_id", metavar="SLOT_ID")
-    slot_options.add_when_options(edit, required=False, what="move to")
-    edit.add_argument("--title", help="at most 200 characters")
-    slot_options.add_prompt_options(edit, required=False)
-    edit.add_argument("--priority", help="0..100, higher first")
-    edit.add_argument("--duration", help="estimated minutes, 1..10080")
+    slot_options.add_slot_options(edit, new=False)
     edit.add_argument(
         "--expected-version", metavar="N", help="refuse if the slot changed since version N"
     )
-    cancel = actions.add_parser(
+    cancel = add_action(
+        actions,
         "cancel",
-        help="withdraw a planned slot",
-        description="Cancel a NOT_STARTED or DEFERRED slot (final; it is never woken). "
+        "withdraw a planned slot",
+        "Cancel a NOT_STARTED or DEFERRED slot (final; it is never woken). "
         "A running slot is aborted by its agent instead.",
+        slot_id=True,
     )
-    cancel.add_argument("slot_id", metavar="SLOT_ID")
     cancel.add_argument("--note", help="why, kept with the slot (at most 16000 characters)")
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.app.calendar_access import file_agents
+from bot.app.cli_actions import add_action, add_agent_option
 from bot.app.cli_values import UsageError, agent_option, parse_at
 from bot.app.settings import Settings
 from bot.calendar.ics.export import FEED_AHEAD, FEED_BACK, Window, agent_feed
@@ -29,24 +30,26 @@ from bot.presenters.formatting import one_line
 
 
 def add_ics_parsers(actions: Any) -> None:
-    imported = actions.add_parser(
+    imported = add_action(
+        actions,
         "import",
-        help="import an ICS file for one agent",
-        description="Import the events of an ICS file as the agent's slots and series. "
+        "import an ICS file for one agent",
+        "Import the events of an ICS file as the agent's slots and series. "
         "Importing the same file again updates what it made (keyed by UID and "
         "RECURRENCE-ID), never duplicates; past events are kept as history; events the "
         "calendar cannot keep (all-day, no DTSTART, unknown TZID, RRULE finer than hourly, "
         "too large) are listed and skipped.",
     )
     imported.add_argument("file", help="the .ics file")
-    imported.add_argument("--agent", required=True, help="agent id")
-    exported = actions.add_parser(
+    add_agent_option(imported)
+    exported = add_action(
+        actions,
         "export",
-        help="write an agent's plan as ICS",
-        description="Write the agent's slots and series as ICS on stdout, as the ICS feed "
+        "write an agent's plan as ICS",
+        "Write the agent's slots and series as ICS on stdout, as the ICS feed "
         "serves them (default: 7 days back to 60 days ahead).",
+        agent=True,
     )
-    exported.add_argument("--agent", required=True, help="agent id")
     exported.add_argument("--from", dest="start", help="YYYY-MM-DD HH:MM (TIMEZONE)")
     exported.add_argument("--to", dest="end", help="YYYY-MM-DD HH:MM (TIMEZONE)")
 

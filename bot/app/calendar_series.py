@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from bot.app.calendar_access import file_agents
 from bot.app.calendar_add import TITLE_SHOWN, options_said
 from bot.app.calendar_edit import refused
+from bot.app.cli_actions import add_action
 from bot.app.cli_values import UsageError, agent_option
 from bot.app.settings import Settings
 from bot.core.calendar import BadRequest, SlotNotFound, TransitionConflict
@@ -38,10 +39,11 @@ PAST_GRACE = timedelta(hours=1)
 
 
 def add_series_parser(actions: Any) -> None:
-    series = actions.add_parser(
+    series = add_action(
+        actions,
         "series",
-        help="list or end recurring slots",
-        description="List the series (with their next times) or end one.",
+        "list or end recurring slots",
+        "List the series (with their next times) or end one.",
     )
     kinds = series.add_subparsers(dest="series_command", metavar="ACTION", required=True)
     listing = kinds.add_parser("list", help="the series and their next three times")

@@ -18,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.app.calendar_access import calendar_secrets, file_agents, serve_refusal
+from bot.app.cli_actions import add_action
 from bot.app.cli_values import UsageError, check_calendar_path, whole_number
 from bot.app.settings import Settings
 from bot.calendar.pg.urls import shown_url, url_passwords
@@ -28,10 +29,11 @@ log = logging.getLogger("bot.calendar")
 
 
 def add_serve_parser(actions: Any) -> None:
-    serve = actions.add_parser(
+    serve = add_action(
+        actions,
         "serve",
-        help="serve the embedded calendar over the REST API",
-        description="Serve the embedded calendar (CALENDAR_URL=sqlite:///… or --db) over "
+        "serve the embedded calendar over the REST API",
+        "Serve the embedded calendar (CALENDAR_URL=sqlite:///… or --db) over "
         "HTTP. Requests need 'Authorization: Bearer <CALENDAR_TOKEN>' (or an agent's own "
         "token) when that is set; beyond loopback (127.0.0.0/8, ::1, localhost) a "
         "CALENDAR_TOKEN of at least 32 characters is required. With AGENTS_FILE present "

@@ -9,13 +9,20 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.app.agents_file import load_agents
@@ -28,6 +35,8 @@ from bot.app.value_checks import (
     POSTGRES,
     SHOWN_CHARS,
     WEBSOCKET,
+    check_argv_template,
+    check_shard,
     check_url,
     has_blank,
     parse_host_port,
@@ -36,7 +45,7 @@ from bot.app.value_checks import (
 from bot.calendar.pg.urls import shown_url, url_passwords
 from bot.core.agents import AgentConfig
 from bot.core.prompt import DEFAULT_WAKE_TEMPLATE, template_problems
-from bot.core.shards import Shard, ShardError, parse_shard
+from bot.core.shards import Shard, parse_shard
 from bot.wakers.spawn_env import parse_spawn_env
 
 DEFAULT_DISCORD_API_BASE = "https://discord.com/api/v10"
@@ -56,6 +65,16 @@ MAX_CHANNEL_RETENTION_S = 365 * 86400.0
 MAX_TEMPLATE_CHARS = 6000
 #: Longest token accepted; Discord's are ~70 characters, ours are free-form but sane.
 MAX_TOKEN_CHARS = 1024
+
+
+#: The settings that may be unset but, once set, must read as their kind: each reader
+#: raises ValueError saying what is wrong (checked in one place, so unset passes alike).
+_SET_SHAPES: dict[str, Callable[[str], object]] = {
+    "calendar_listen": parse_host_port,
+    "metrics_listen": parse_host_port,
+    "shard": check_shard,
+    "spawn_command": check_argv_template,
+}
 
 
 class Settings(BaseSettings):
@@ -207,37 +226,12 @@ class Settings(BaseSettings):
         check_url(value, WEBSOCKET)
         return value
 
-    @field_validator("calendar_listen", "metrics_listen")
+    @field_validator(*_SET_SHAPES)
     @classmethod
-    def _host_port(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parse_host_port(value)
-        return value
-
-    @field_validator("shard")
-    @classmethod
-    def _shard_shape(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            parse_shard(value)
-        except ShardError as exc:
-            # The variable is named by the error report already.
-            raise ValueError(exc.detail) from None
-        return value
-
-    @field_validator("spawn_command")
-    @classmethod
-    def _argv_template(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            argv = shlex.split(value)
-        except ValueError as exc:
-            raise ValueError(f"cannot be split into arguments ({exc})") from exc
-        if not argv:
-            raise ValueError("is empty")
+    def _set_shape(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None:
+            assert info.field_name is not None
+            _SET_SHAPES[info.field_name](value)
         return value
 
     @field_validator("wake_template")

@@ -1,6 +1,7 @@
-"""The options `calendar add` and `calendar edit` share: a slot's time (`--at` or `--in`) and
-its prompt (`--prompt` or `--prompt-file`), declared and read in one place so that a slot is
-timed and prompted, and refused, the same way whether it is made or changed."""
+"""The options `calendar add` and `calendar edit` share: a slot's time (`--at` or `--in`),
+title, prompt (`--prompt` or `--prompt-file`), priority and duration, declared (and the time
+and prompt read) in one place so that a slot is timed and prompted, and refused, the same way
+whether it is made or changed."""
 
 from __future__ import annotations
 
@@ -10,6 +11,26 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.app.cli_values import moment_after, parse_at, parse_delay, read_prompt_file
+
+
+def add_slot_options(parser: Any, *, new: bool) -> None:
+    """The shared options, in the order their help lists them: a new slot must be timed,
+    titled and prompted, and has a priority and a duration by default; an edit changes
+    only what it is given."""
+    add_when_options(parser, required=new, what="when" if new else "move to")
+    parser.add_argument("--title", required=new, help="at most 200 characters")
+    add_prompt_options(parser, required=new)
+    priority, duration = ("50", "30") if new else (None, None)
+    parser.add_argument(
+        "--priority", default=priority, help=_with_default("0..100, higher first", priority)
+    )
+    parser.add_argument(
+        "--duration", default=duration, help=_with_default("estimated minutes, 1..10080", duration)
+    )
+
+
+def _with_default(summary: str, default: str | None) -> str:
+    return summary if default is None else f"{summary} (default {default})"
 
 
 def add_when_options(parser: Any, *, required: bool, what: str) -> None:

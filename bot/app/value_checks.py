@@ -9,7 +9,10 @@ the (shortened, never secret) value.
 from __future__ import annotations
 
 import re
+import shlex
 from urllib.parse import SplitResult, urlsplit
+
+from bot.core.shards import ShardError, parse_shard
 
 #: Longest value any setting takes; a 10 MB value is a mistake, not a configuration.
 MAX_VALUE_CHARS = 8192
@@ -79,3 +82,22 @@ def parse_host_port(value: str) -> tuple[str, int]:
         raise ValueError(f"{example} (an IPv6 address goes in brackets: [::1]:8080)")
     check_host(host)
     return host, int(port)
+
+
+def check_shard(value: str) -> None:
+    """`SHARD` as the moderator will read it ("i/n"), refused at start rather than later."""
+    try:
+        parse_shard(value)
+    except ShardError as exc:
+        # The variable is named by the error report already.
+        raise ValueError(exc.detail) from None
+
+
+def check_argv_template(value: str) -> None:
+    """`SPAWN_COMMAND` as the spawn waker will split it: a program must be left to run."""
+    try:
+        argv = shlex.split(value)
+    except ValueError as exc:
+        raise ValueError(f"cannot be split into arguments ({exc})") from exc
+    if not argv:
+        raise ValueError("is empty")
