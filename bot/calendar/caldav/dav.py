@@ -72,9 +72,14 @@ class DavClient:
         timeout_s: float = 10.0,
         max_answer_bytes: int = MAX_ANSWER_BYTES,
     ) -> None:
-        self._http = DavHttp(home_url, username=username, password=password, timeout_s=timeout_s)
-        self._max = max_answer_bytes
-        self._lister = Lister(self._http, max_answer_bytes)
+        self._http = DavHttp(
+            home_url,
+            username=username,
+            password=password,
+            timeout_s=timeout_s,
+            max_bytes=max_answer_bytes,
+        )
+        self._lister = Lister(self._http)
 
     @property
     def requests(self) -> int:
@@ -94,21 +99,8 @@ class DavClient:
     async def close(self) -> None:
         await self._http.close()
 
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: bytes | None = None,
-        headers: dict[str, str] | None = None,
-        depth: str | None = None,
-    ) -> Answer:
-        return await self._http.request(
-            method, path, body=body, headers=headers, depth=depth, max_bytes=self._max
-        )
-
     async def _propfind(self, path: str, depth: str, *props: str) -> Answer:
-        return await self._call("PROPFIND", path, body=x.propfind(*props), depth=depth)
+        return await self._http.request("PROPFIND", path, body=x.propfind(*props), depth=depth)
 
     async def check_home(self) -> None:
         """The home is there, a collection, and ours: else DavAuthFailed/DavHomeMissing."""
@@ -156,7 +148,7 @@ class DavClient:
         if not segment or "/" in segment or segment in (".", ".."):
             raise DavError(f"CalDAV: {segment[:80]!r} cannot name a collection")
         path = self.home + quote(segment, safe="") + "/"
-        answer = await self._call("MKCALENDAR", path, body=x.mkcalendar(display_name))
+        answer = await self._http.request("MKCALENDAR", path, body=x.mkcalendar(display_name))
         if answer.status in (200, 201, 204):
             return Collection(path, segment, display_name)
         if answer.status not in (405, 409):
@@ -174,7 +166,7 @@ class DavClient:
     async def get(self, href: str) -> Resource | None:
         """The object at `href`, None when it is gone (404)."""
         path = self._http.under_home(href)
-        answer = await self._call("GET", path, headers={"Accept": "text/calendar"})
+        answer = await self._http.request("GET", path, headers={"Accept": "text/calendar"})
         if answer.status in (404, 410):
             return None
         if answer.status != 200:
@@ -203,7 +195,7 @@ class DavClient:
         """
         path = self._http.under_home(href)
         condition = {"If-None-Match": "*"} if etag is None else {"If-Match": etag}
-        answer = await self._call(
+        answer = await self._http.request(
             "PUT",
             path,
             body=text.encode("utf-8"),
@@ -222,7 +214,7 @@ class DavClient:
         """Remove `href` (if still at `etag`, when given); already gone is fine."""
         path = self._http.under_home(href)
         headers = {} if etag is None else {"If-Match": etag}
-        answer = await self._call("DELETE", path, headers=headers)
+        answer = await self._http.request("DELETE", path, headers=headers)
         if answer.status == 412:
             raise PreconditionFailed(f"CalDAV: {path} changed on the server (412)")
         if answer.status not in (200, 202, 204, 404, 410):

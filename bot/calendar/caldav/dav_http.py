@@ -70,7 +70,8 @@ def shown_href(href: str) -> str:
 
 
 class DavHttp:
-    """Requests to the one server of `home_url`, counted in `requests`."""
+    """Requests to the one server of `home_url`, counted in `requests`, each answer read
+    whole up to `max_bytes`."""
 
     def __init__(
         self,
@@ -79,6 +80,7 @@ class DavHttp:
         username: str | None,
         password: str | None,
         timeout_s: float,
+        max_bytes: int,
     ) -> None:
         parts = urlsplit(home_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -104,6 +106,7 @@ class DavHttp:
             self._auth = {"Authorization": aiohttp.encode_basic_auth(username, password or "")}
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._timeout_s = timeout_s
+        self._max_bytes = max_bytes
         self._http = OwnedSession(None)
 
     async def close(self) -> None:
@@ -142,7 +145,6 @@ class DavHttp:
         body: bytes | None = None,
         headers: dict[str, str] | None = None,
         depth: str | None = None,
-        max_bytes: int,
     ) -> Answer:
         """One request (plus same-server redirects), its answer read whole up to `max_bytes`.
 
@@ -156,7 +158,7 @@ class DavHttp:
         if body is not None:
             sent.setdefault("Content-Type", "application/xml; charset=utf-8")
         for _hop in range(_REDIRECTS + 1):
-            answer = await self._send(method, path, body, sent, max_bytes)
+            answer = await self._send(method, path, body, sent)
             if answer.status in (301, 302, 307, 308) and method in _SAFE_METHODS:
                 location = answer.headers.get("Location", "")
                 moved = self.path_of(location)
@@ -179,7 +181,7 @@ class DavHttp:
         raise DavError(f"CalDAV: {self.where} redirected {method} too many times")
 
     async def _send(
-        self, method: str, path: str, body: bytes | None, headers: dict[str, str], max_bytes: int
+        self, method: str, path: str, body: bytes | None, headers: dict[str, str]
     ) -> Answer:
         url = URL(self.origin + path, encoded=True)
         session = self._http.get()
@@ -195,7 +197,7 @@ class DavHttp:
                     timeout=self._timeout,
                     allow_redirects=False,
                 ) as response:
-                    data = await _read_bounded(response, max_bytes, self.where, method, path)
+                    data = await _read_bounded(response, self._max_bytes, self.where, method, path)
                     return Answer(response.status, response.headers, data)
             except aiohttp.ServerDisconnectedError:
                 if attempt < tries:

@@ -62,16 +62,15 @@ def read_multistatus(answer: Answer, what: str) -> x.Multistatus:
 
 
 class Lister:
-    """Listings of the collections of one server (`http`), answers bounded by `max_bytes`."""
+    """Listings of the collections of one server (`http`, which bounds every answer)."""
 
-    def __init__(self, http: DavHttp, max_bytes: int) -> None:
+    def __init__(self, http: DavHttp) -> None:
         self._http = http
-        self._max = max_bytes
         #: collections whose server answered sync-collection with "not supported"
         self.no_sync: set[str] = set()
 
     async def _report(self, path: str, body: bytes, depth: str) -> Answer:
-        return await self._http.request("REPORT", path, body=body, depth=depth, max_bytes=self._max)
+        return await self._http.request("REPORT", path, body=body, depth=depth)
 
     def member(self, collection: str, href: str) -> str | None:
         """`href` as a path when it names an object directly in `collection`, else None."""
@@ -173,9 +172,7 @@ class Lister:
         if answer.status == 404:
             raise DavError(f"CalDAV: no collection at {collection} (404)")
         props = x.propfind(x.dav("getetag"), x.dav("resourcetype"))
-        listing = await self._http.request(
-            "PROPFIND", collection, body=props, depth="1", max_bytes=self._max
-        )
+        listing = await self._http.request("PROPFIND", collection, body=props, depth="1")
         members = [
             path
             for r in read_multistatus(listing, f"PROPFIND {collection}").responses

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Component, Event, vRecur, vText
 
-from bot.calendar.ics.export import ics_priority
+from bot.calendar.ics.export import add_content
 from bot.calendar.store.mirrored import MirroredState
 from bot.core.models import NewSlotContent, Series, SlotContent, SlotStatus
 from bot.core.series import place
@@ -177,13 +177,7 @@ def set_fields(event: Component, slot: Content, start: datetime, zone: ZoneInfo)
         "DTSTART",
         start.astimezone(zone) if old_start is None else _in_form_of(old_start, start, zone),
     )
-    event.add("DURATION", timedelta(minutes=slot.estimated_duration_min))
-    event.add("SUMMARY", slot.title)
-    if slot.prompt:
-        event.add("DESCRIPTION", slot.prompt)
-    event.add("PRIORITY", ics_priority(slot.priority))
-    event.add("X-MODERATOR-PRIORITY", str(slot.priority))
-    event.add("CATEGORIES", [slot.slot_type])
+    add_content(event, slot)
     sequence = str(event.pop("SEQUENCE", "0")).strip()
     event.add("SEQUENCE", int(sequence) + 1 if sequence.isdigit() and len(sequence) < 9 else 1)
     _touch(event)

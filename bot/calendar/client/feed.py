@@ -28,7 +28,7 @@ from bot.calendar.wire import CHANGES_PATH, INFO_PATH
 from bot.core.calendar import CalendarError, ChangeListener, SlotChanged, tell_listeners
 from bot.core.delays import Jitter, retry_delay
 from bot.core.shard_status import FeedHealth
-from bot.core.tasks import log_task_end
+from bot.core.tasks import cancel_and_wait, log_task_end
 
 log = logging.getLogger(__name__)
 
@@ -111,9 +111,7 @@ class ChangeFeed:
     async def close(self) -> None:
         self._listeners.clear()
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await cancel_and_wait(task)
 
     def _no_feed(self) -> None:
         self._missing = True

@@ -24,10 +24,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from icalendar import Calendar, Event, vRecur
+from icalendar import Calendar, Component, Event, vRecur
 
 from bot.core.limits import RANGE_MAX_DAYS
-from bot.core.models import Series, Slot, SlotStatus
+from bot.core.models import NewSlotContent, Series, Slot, SlotContent, SlotStatus
 from bot.core.series import (
     OCCURRENCE_STAMP,
     Recurrence,
@@ -130,15 +130,21 @@ def build_feed(
     return ics
 
 
+def add_content(event: Component, content: SlotContent | NewSlotContent) -> None:
+    """What a slot asks of its agent as VEVENT properties: the one form the feed serves and a
+    CalDAV event is written in, so an app shows a slot the same whichever it reads."""
+    event.add("DURATION", timedelta(minutes=content.estimated_duration_min))
+    event.add("SUMMARY", content.title)
+    if content.prompt:
+        event.add("DESCRIPTION", content.prompt)
+    event.add("PRIORITY", ics_priority(content.priority))
+    event.add("X-MODERATOR-PRIORITY", str(content.priority))
+    event.add("CATEGORIES", [content.slot_type])
+
+
 def _with_fields(event: Event, slot: Slot | Series, stamp: datetime) -> Event:
     event.add("dtstamp", stamp.astimezone(UTC))
-    event.add("duration", timedelta(minutes=slot.estimated_duration_min))
-    event.add("summary", slot.title)
-    if slot.prompt:
-        event.add("description", slot.prompt)
-    event.add("priority", ics_priority(slot.priority))
-    event.add("x-moderator-priority", str(slot.priority))
-    event.add("categories", [slot.slot_type])
+    add_content(event, slot)
     event.add("sequence", slot.version)
     event.add("last-modified", slot.updated_at.astimezone(UTC))
     return event

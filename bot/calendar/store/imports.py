@@ -50,6 +50,19 @@ _CONTENT = ("estimated_duration_min", "priority", "slot_type", "title", "prompt"
 
 
 @dataclass(frozen=True, slots=True)
+class _Import:
+    """Whose file this is and when it is read, the same for every event of it.
+
+    What was due before `history_before` is history, never woken.
+    """
+
+    agent_id: str
+    now: datetime
+    tz: ZoneInfo
+    history_before: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class ImportedSeries:
     """A VEVENT with an RRULE, as the series it becomes under a stable id."""
 
@@ -76,16 +89,10 @@ class ImportedSlot:
     state: MirroredState | None = None
 
 
-async def import_series(
-    db: aiosqlite.Connection,
-    item: ImportedSeries,
-    outcome: ImportOutcome,
-    *,
-    agent_id: str,
-    now: datetime,
-    tz: ZoneInfo,
-    history_before: datetime | None = None,
+async def _import_series(
+    db: aiosqlite.Connection, item: ImportedSeries, outcome: ImportOutcome, at: _Import
 ) -> None:
+    agent_id, now, tz = at.agent_id, at.now, at.tz
     new = held_to_rules(SeriesCreate, item.new.model_dump())
     zone = new.timezone or tz.key
     recurrence = checked_recurrence(new.rrule, new.start, zone, new.exdates)
@@ -93,7 +100,7 @@ async def import_series(
         old = await fetch_series(db, item.id, agent_id, tz)
     except SlotNotFound:
         made = await insert_series(
-            db, new, recurrence, owner=agent_id, now=history_before or now, tz=tz
+            db, new, recurrence, owner=agent_id, now=at.history_before, tz=tz
         )
         await db.execute("UPDATE series SET id = ? WHERE id = ?", (item.id, made.id))
         await record_series_change(db, item.id, "series_create", to_us(now))
@@ -124,38 +131,23 @@ async def import_series(
     outcome.updated += 1
 
 
-async def import_slot(
-    db: aiosqlite.Connection,
-    item: ImportedSlot,
-    outcome: ImportOutcome,
-    *,
-    agent_id: str,
-    now: datetime,
-    tz: ZoneInfo,
-    history_before: datetime | None = None,
+async def _import_slot(
+    db: aiosqlite.Connection, item: ImportedSlot, outcome: ImportOutcome, at: _Import
 ) -> None:
     """Create or update the slot of `item`, then copy the state it carries, if any."""
-    slot_id = await _import_content(
-        db, item, outcome, agent_id=agent_id, now=now, tz=tz, history_before=history_before
-    )
+    slot_id = await _import_content(db, item, outcome, at)
     if slot_id is None or item.state is None:
         return
-    problem = await set_mirrored_state(db, slot_id, item.state, now_us=to_us(now))
+    problem = await set_mirrored_state(db, slot_id, item.state, now_us=to_us(at.now))
     if problem is not None:
         outcome.skipped.append((item.name, problem))
 
 
 async def _import_content(
-    db: aiosqlite.Connection,
-    item: ImportedSlot,
-    outcome: ImportOutcome,
-    *,
-    agent_id: str,
-    now: datetime,
-    tz: ZoneInfo,
-    history_before: datetime | None,
+    db: aiosqlite.Connection, item: ImportedSlot, outcome: ImportOutcome, at: _Import
 ) -> str | None:
     """The slot's fields; answers its id when it is there to carry a state."""
+    agent_id, now, tz = at.agent_id, at.now, at.tz
     new = held_to_rules(SlotCreate, item.new.model_dump())
     check_local_years(new.scheduled_at, tz, "DTSTART")
     slot_id = item.id
@@ -175,7 +167,7 @@ async def _import_content(
         _keep_out(item, outcome, reason)
         return None
     if row is None:
-        made = _new_slot(slot_id, agent_id, new, item.cancelled, now, history_before or now)
+        made = _new_slot(slot_id, agent_id, new, item.cancelled, now, at.history_before)
         await insert_slot(db, made)
         await record_event(db, slot_id, now_us, "create", None, made.status, made.note)
         outcome.created += 1
@@ -282,12 +274,9 @@ async def import_all(
     What was due before `history_before` (default: now) is history, never woken.
     """
     outcome = ImportOutcome()
+    at = _Import(agent_id, now, tz, history_before or now)
     for one in series:
-        await import_series(
-            db, one, outcome, agent_id=agent_id, now=now, tz=tz, history_before=history_before
-        )
+        await _import_series(db, one, outcome, at)
     for slot in slots:
-        await import_slot(
-            db, slot, outcome, agent_id=agent_id, now=now, tz=tz, history_before=history_before
-        )
+        await _import_slot(db, slot, outcome, at)
     return outcome

@@ -34,7 +34,7 @@ from bot.calendar.store.dialect import Db
 from bot.core.calendar import CalendarError, ChangeListener, SlotChanged, tell_listeners
 from bot.core.clock import Clock
 from bot.core.models import SlotStatus
-from bot.core.tasks import log_task_end
+from bot.core.tasks import cancel_and_wait, log_task_end
 
 log = logging.getLogger(__name__)
 
@@ -126,9 +126,7 @@ class ChangeWatch:
     async def stop(self) -> None:
         self._listeners.clear()
         poller, self._poller = self._poller, None
-        if poller is not None:
-            poller.cancel()
-            await asyncio.gather(poller, return_exceptions=True)
+        await cancel_and_wait(poller)
 
     async def _poll_loop(self) -> None:
         while self._listeners:
