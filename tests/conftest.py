@@ -71,6 +71,8 @@ async def processes() -> AsyncIterator[list[BotProcess]]:
 
 
 class StartHeadless(Protocol):
+    """The `start_headless` fixture's type, for the tests that ask for it."""
+
     async def __call__(
         self, agents: Sequence[str], calendar_urls: Sequence[str], **settings: str
     ) -> list[BotProcess]: ...
