@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
+from typing import Protocol
 
 import pytest
 from hypothesis import HealthCheck, settings
 
-from testkit.processes import BotProcess
+from testkit.processes import BotProcess, bot_env
 from testkit.spawn import SpawnReceiver, serving_spawn_receiver
 
 # Capped so the whole suite stays well under 5 minutes on a loaded 2-core machine.
@@ -66,3 +68,46 @@ async def processes() -> AsyncIterator[list[BotProcess]]:
     finally:
         for proc in started:
             await proc.stop()
+
+
+class StartHeadless(Protocol):
+    """The `start_headless` fixture's type, for the tests that ask for it."""
+
+    async def __call__(
+        self, agents: Sequence[str], calendar_urls: Sequence[str], **settings: str
+    ) -> list[BotProcess]: ...
+
+
+@pytest.fixture
+def start_headless(
+    tmp_path: Path, receiver: SpawnReceiver, processes: list[BotProcess]
+) -> StartHeadless:
+    """Starts headless moderators (`python -m bot`), one per calendar URL, each with a folder
+    of its own (`tmp_path/moderator<i>`: state, agents, copy) and checking every second,
+    all waking through `receiver`; returns once every one is running. `settings` go to
+    each moderator's environment."""
+
+    async def start(
+        agents: Sequence[str], calendar_urls: Sequence[str], **settings: str
+    ) -> list[BotProcess]:
+        started = []
+        for index, url in enumerate(calendar_urls):
+            own = tmp_path / f"moderator{index}"
+            own.mkdir()
+            env = bot_env(
+                None,
+                own,
+                agents=agents,
+                CALENDAR_URL=url,
+                CHECK_INTERVAL_S="1",
+                SPAWN_URL=receiver.url,
+                **settings,
+            )
+            proc = await BotProcess.start(env, own, name="moderator")
+            processes.append(proc)
+            started.append(proc)
+        for proc in started:
+            await proc.wait_log("running headless")
+        return started
+
+    return start

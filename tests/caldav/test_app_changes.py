@@ -43,8 +43,9 @@ async def moderator(dav_home: DavHome, clock: FakeClock) -> AsyncIterator[Caldav
 
 
 async def open_calendar(
-    home: DavHome, clock: FakeClock, copy_path: Path | None = None
+    home: DavHome, clock: FakeClock, copy_path: Path | None = None, poll_s: float = 3600
 ) -> CaldavCalendar:
+    """Ada's calendar on `home`: with an hour between polls, a test polls it itself."""
     return await CaldavCalendar.open(
         home.url,
         timezone=TZ,
@@ -53,7 +54,7 @@ async def open_calendar(
         password=home.password,
         copy_path=copy_path,
         clock=clock,
-        poll_s=3600,
+        poll_s=poll_s,
     )
 
 
@@ -206,15 +207,7 @@ async def test_the_poll_loop_copies_app_changes_every_poll_interval(
 ) -> None:
     """The loop of the opened calendar, on the fake clock: nothing before `poll_s`, the
     event once it has passed (the poll itself is real I/O, waited for)."""
-    calendar = await CaldavCalendar.open(
-        dav_home.url,
-        timezone=TZ,
-        agents=["ada"],
-        username=dav_home.username,
-        password=dav_home.password,
-        clock=clock,
-        poll_s=10,
-    )
+    calendar = await open_calendar(dav_home, clock, poll_s=10)
     try:
         await CalendarApp(dav_home).put("ada", "later", event("later", ":20261208T090000Z"))
         slot_id = stable_id("ada", "later")

@@ -24,44 +24,26 @@ from bot.calendar.ics.convert import stable_id
 from bot.calendar.store import EmbeddedCalendar
 from bot.core.models import SlotStatus
 from testkit.bots import WAIT_S
-from testkit.processes import BotProcess, bot_env
+from testkit.processes import BotProcess
 from testkit.radicale import DavHome
 from testkit.spawn import SPAWN_SECRET, SpawnReceiver
 from tests.caldav.app import CalendarApp, event, ics_time
+from tests.conftest import StartHeadless
 from tests.e2e.harness import wait_until
 
 
 async def start_moderators(
-    home: DavHome,
-    folder: Path,
-    receiver: SpawnReceiver,
-    processes: list[BotProcess],
-    agents: Sequence[str],
-    count: int,
+    start_headless: StartHeadless, home: DavHome, agents: Sequence[str], count: int
 ) -> list[BotProcess]:
-    """`count` headless moderators on `home`, each with a folder (state, copy) of its own."""
-    started = []
-    for index in range(count):
-        own = folder / f"moderator{index}"
-        own.mkdir()
-        env = bot_env(
-            None,
-            own,
-            agents=agents,
-            CALENDAR_URL="caldav+" + home.url,
-            CALENDAR_USERNAME=home.username,
-            CALENDAR_PASSWORD=home.password,
-            CALDAV_POLL_S="1",
-            CHECK_INTERVAL_S="1",
-            SPAWN_URL=receiver.url,
-            TIMEZONE="UTC",
-        )
-        proc = await BotProcess.start(env, own, name="moderator")
-        processes.append(proc)
-        started.append(proc)
-    for proc in started:
-        await proc.wait_log("running headless")
-    return started
+    """`count` headless moderators on `home`, polling it every second."""
+    return await start_headless(
+        agents,
+        ["caldav+" + home.url] * count,
+        CALENDAR_USERNAME=home.username,
+        CALENDAR_PASSWORD=home.password,
+        CALDAV_POLL_S="1",
+        TIMEZONE="UTC",
+    )
 
 
 def whole_second_after(seconds: float) -> datetime:
@@ -96,10 +78,10 @@ async def test_an_event_made_in_the_app_is_woken_once_at_its_time(
     dav_home: DavHome,
     tmp_path: Path,
     receiver: SpawnReceiver,
-    processes: list[BotProcess],
+    start_headless: StartHeadless,
 ) -> None:
     app = CalendarApp(dav_home)
-    (moderator,) = await start_moderators(dav_home, tmp_path, receiver, processes, ["ada"], 1)
+    (moderator,) = await start_moderators(start_headless, dav_home, ["ada"], 1)
     at = whole_second_after(4)
     await app.put("ada", "standup", event("standup", f":{ics_time(at)}", "DURATION:PT30M"))
     slot_id = stable_id("ada", "standup")
@@ -149,9 +131,8 @@ EVENTS_PER_AGENT = 3
 
 async def test_two_moderators_on_one_calendar_wake_each_event_once_and_lose_none(
     dav_home: DavHome,
-    tmp_path: Path,
     receiver: SpawnReceiver,
-    processes: list[BotProcess],
+    start_headless: StartHeadless,
 ) -> None:
     """No SHARD on either: both schedule every agent (an overlap), and the claims on the
     server decide. One slot may be ONGOING per agent, so the next is woken only after
@@ -159,7 +140,7 @@ async def test_two_moderators_on_one_calendar_wake_each_event_once_and_lose_none
     app = CalendarApp(dav_home)
     for agent in AGENTS:
         await app.make_calendar(agent)
-    moderators = await start_moderators(dav_home, tmp_path, receiver, processes, AGENTS, 2)
+    moderators = await start_moderators(start_headless, dav_home, AGENTS, 2)
     at = whole_second_after(2)
     where: dict[str, tuple[str, str]] = {}
     for agent in AGENTS:

@@ -13,13 +13,14 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.calendar.ics.export import Window, agent_feed
 from bot.calendar.store import EmbeddedCalendar
 from bot.core.clock import FakeClock
 from bot.core.models import SeriesCreate
+from tests.calendar.properties import replayable
 from tests.calendar.test_ics_feed import AGENT, expanded, listed
 
 ZONES = ("Europe/Berlin", "America/New_York", "Australia/Sydney", "UTC")
@@ -62,13 +63,7 @@ async def _check(rule: str, zone: str, start: datetime, created_before: int) -> 
         await calendar.close()
 
 
-@settings(
-    max_examples=15,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=list(HealthCheck),
-)
+@replayable(max_examples=15)
 @given(
     rule=st.sampled_from(RULES),
     zone=st.sampled_from(ZONES),

@@ -14,17 +14,16 @@ none is lost: all end FINISHED.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import aiohttp
 
 from bot.calendar.client import HttpCalendar
 from bot.core.models import SlotCreate, SlotStatus
 from testkit.bots import WAIT_S
-from testkit.processes import BotProcess, bot_env
 from testkit.retries import quick_retry
 from testkit.spawn import SPAWN_SECRET, SpawnReceiver
 from tests.calendar.conftest import TZ
+from tests.conftest import StartHeadless
 from tests.e2e.harness import wait_until
 
 AGENTS = [f"agent{i}" for i in range(10)]
@@ -35,10 +34,7 @@ ALL_FINISHED_S = 4 * WAIT_S
 
 
 async def test_three_moderators_wake_each_due_slot_once_and_lose_none(
-    servers: list[str],
-    tmp_path: Path,
-    receiver: SpawnReceiver,
-    processes: list[BotProcess],
+    servers: list[str], receiver: SpawnReceiver, start_headless: StartHeadless
 ) -> None:
     calendar = HttpCalendar(servers[0], timezone=TZ, retry=quick_retry(timeout_s=30.0))
     try:
@@ -56,24 +52,8 @@ async def test_three_moderators_wake_each_due_slot_once_and_lose_none(
         await calendar.close()
     assert len(made) == len(AGENTS) * SLOTS_PER_AGENT
 
-    moderators = []
-    for index in range(MODERATORS):
-        folder = tmp_path / f"moderator{index}"
-        folder.mkdir()
-        env = bot_env(
-            None,
-            folder,
-            agents=AGENTS,
-            CALENDAR_URL=servers[index % 2],
-            SPAWN_URL=receiver.url,
-            CHECK_INTERVAL_S="1",
-            TIMEZONE=TZ.key,
-        )
-        proc = await BotProcess.start(env, folder, name="moderator")
-        processes.append(proc)
-        moderators.append(proc)
-    for proc in moderators:
-        await proc.wait_log("running headless")
+    urls = [servers[index % 2] for index in range(MODERATORS)]
+    moderators = await start_headless(AGENTS, urls, TIMEZONE=TZ.key)
 
     finished: set[str] = set()
     async with aiohttp.ClientSession() as http:

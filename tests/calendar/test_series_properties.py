@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 
 from bot.calendar.store import EmbeddedCalendar
@@ -18,6 +18,7 @@ from bot.core.calendar import SlotNotFound, TransitionConflict
 from bot.core.clock import FakeClock
 from bot.core.models import Action, HeartbeatStatus, SeriesCreate, SeriesEdit, SlotStatus
 from tests.calendar.conftest import TZ
+from tests.calendar.properties import replayable
 
 RULES = ["FREQ=HOURLY;INTERVAL=7", "FREQ=DAILY", "FREQ=WEEKLY;BYDAY=MO,WE,SU"]
 STARTS = ["2026-03-28T02:30", "2026-10-24T02:30", "2026-03-29T09:00"]
@@ -73,13 +74,7 @@ async def _run(rule: str, start: str, ops: list[tuple[str, int]]) -> None:
         await cal.close()
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+@replayable(max_examples=25, suppress=[HealthCheck.function_scoped_fixture])
 @given(rule=st.sampled_from(RULES), start=st.sampled_from(STARTS), ops=OPS)
 def test_no_occurrence_twice_and_no_claim_lost(
     rule: str, start: str, ops: list[tuple[str, int]]

@@ -10,6 +10,7 @@ agent changed while the batch flew.
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 
 from bot.calendar.store import EmbeddedCalendar
 from bot.core.agents import AgentConfig
@@ -140,9 +141,7 @@ async def test_a_v1_calendar_gets_one_heartbeat_per_agent(
 async def test_a_token_that_may_not_batch_falls_back_to_one_heartbeat_each_for_good(
     harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
 ) -> None:
-    def forbidden(detail: str) -> BadRequest:
-        return BadRequest(detail, code="forbidden")
-
+    forbidden = partial(BadRequest, code="forbidden")
     counted = FaultyCalendar(calendar, clock, CallFault("heartbeat_many", error=forbidden))
     moderator = await counted_moderator(harness, counted)
     counted.calls.clear()
@@ -155,9 +154,7 @@ async def test_a_token_that_may_not_batch_falls_back_to_one_heartbeat_each_for_g
 async def test_a_batch_refused_for_one_entry_still_beats_every_agent_alone(
     harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
 ) -> None:
-    def one_bad_entry(detail: str) -> BadRequest:
-        return BadRequest(detail, code="validation_error")
-
+    one_bad_entry = partial(BadRequest, code="validation_error")
     counted = FaultyCalendar(calendar, clock)
     moderator = await counted_moderator(harness, counted)
     counted.fail(CallFault("heartbeat_many", error=one_bad_entry))
