@@ -137,10 +137,15 @@ class SlotEnded(SlotEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SlotMisfired(SlotEvent):
-    """A slot first seen past `MISFIRE_GRACE_S` was aborted instead of woken late."""
+class SlotAbortedByRule(SlotEvent):
+    """The moderator aborted the slot itself; `note` is the reason it wrote on the calendar."""
 
     note: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SlotMisfired(SlotAbortedByRule):
+    """A slot first seen past `MISFIRE_GRACE_S` was aborted instead of woken late."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -151,10 +156,8 @@ class SlotNudged(SlotEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class StuckSlotAborted(SlotEvent):
+class StuckSlotAborted(SlotAbortedByRule):
     """A slot silent far past its estimate was aborted, freeing the agent."""
-
-    note: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -49,35 +49,41 @@ class ReplyAuthor:
 
 
 @dataclass(frozen=True, slots=True)
-class AgentNotConfigured:
+class AboutSlot:
+    """An outcome about the slot whose channel the message was in: answers are rationed per slot."""
+
+    slot_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ignored(AboutSlot):
+    """A message that changes nothing and is not answered; `agent_id` is the channel's agent."""
+
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentNotConfigured(Ignored):
     """The channel's agent is no longer in the configuration: the message changes nothing."""
 
-    slot_id: str
-    agent_id: str
-
 
 @dataclass(frozen=True, slots=True)
-class NotTheAgent:
+class NotTheAgent(Ignored):
     """Someone other than the slot's agent wrote in its channel: chatter, changes nothing."""
 
-    slot_id: str
-    agent_id: str
-
 
 @dataclass(frozen=True, slots=True)
-class ProgressRecorded:
+class ProgressRecorded(AboutSlot):
     """Not a reply word: the slot is alive. `held` is False when the agent no longer holds it."""
 
-    slot_id: str
     note: str
     held: bool
 
 
 @dataclass(frozen=True, slots=True)
-class ProgressNotRecorded:
+class ProgressNotRecorded(AboutSlot):
     """Progress the calendar could not take; nothing to repeat, so nobody is told."""
 
-    slot_id: str
     detail: str
 
 
@@ -91,36 +97,34 @@ class ReplyApplied:
 
 
 @dataclass(frozen=True, slots=True)
-class ReplyRefused:
+class NotApplied(AboutSlot):
+    """A reply word (`action`) that did not move the slot; the agent is told why."""
+
+    action: Action
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyRefused(NotApplied):
     """The calendar refused the transition; the conflict says why (and the slot as it is)."""
 
-    slot_id: str
-    action: Action
     conflict: TransitionConflict
 
 
 @dataclass(frozen=True, slots=True)
-class SlotGone:
+class SlotGone(NotApplied):
     """The channel's slot is no longer in the calendar."""
-
-    slot_id: str
-    action: Action
 
 
 @dataclass(frozen=True, slots=True)
-class CalendarFailed:
+class CalendarFailed(NotApplied):
     """The calendar did not answer; nothing changed and the agent may send the word again."""
 
-    slot_id: str
-    action: Action
     detail: str
 
 
 @dataclass(frozen=True, slots=True)
-class HandlingFailed:
+class HandlingFailed(AboutSlot):
     """Our own bug while handling the reply (logged where it was caught); nothing changed."""
-
-    slot_id: str
 
 
 ReplyOutcome = (
@@ -135,7 +139,7 @@ ReplyOutcome = (
     | HandlingFailed
 )
 #: Outcomes that are explained to the agent, at most once a minute per slot.
-EXPLAINED: Final = (ReplyRefused, SlotGone, CalendarFailed, HandlingFailed)
+EXPLAINED: Final = (NotApplied, HandlingFailed)
 
 
 class ReplyHandler:

@@ -79,6 +79,16 @@ class _Agents(Collector):
         )
 
 
+def _attempts(service: str, what: str, route_label: str, registry: CollectorRegistry) -> Counter:
+    """`moderator_<service>_requests`: one count per HTTP attempt, so retries show as load."""
+    return Counter(
+        f"moderator_{service}_requests",
+        f"{what} attempts by route template and status (error: no answer).",
+        [route_label, "status"],
+        registry=registry,
+    )
+
+
 class ModeratorMetrics:
     """The instruments of one moderator; `watch` it, `attach_discord` its client."""
 
@@ -99,18 +109,8 @@ class ModeratorMetrics:
             registry=r,
         )
         self.syncs = Counter("moderator_syncs", "Agent syncs by outcome.", ["outcome"], registry=r)
-        self.calendar_requests = Counter(
-            "moderator_calendar_requests",
-            "Calendar HTTP attempts by route template and status (error: no answer).",
-            ["endpoint", "status"],
-            registry=r,
-        )
-        self.discord_requests = Counter(
-            "moderator_discord_requests",
-            "Discord REST attempts by route template and status (error: no answer).",
-            ["route", "status"],
-            registry=r,
-        )
+        self.calendar_requests = _attempts("calendar", "Calendar HTTP", "endpoint", r)
+        self.discord_requests = _attempts("discord", "Discord REST", "route", r)
         self.change_feed_up = Gauge(
             "moderator_change_feed_up",
             "1 while the calendar's change feed is connected; 0 until there is one.",

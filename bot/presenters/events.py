@@ -13,6 +13,7 @@ from bot.core.events import (
     DayRolledOver,
     Event,
     HeartbeatSent,
+    SlotAbortedByRule,
     SlotClaimed,
     SlotDeferred,
     SlotEnded,
@@ -87,7 +88,7 @@ def event_detail(event: Event) -> str:
             return f"{action.value} by {source} -> {status.value}"
         case SlotEnded(slot=slot):
             return slot.status.value
-        case SlotMisfired(note=note) | StuckSlotAborted(note=note):
+        case SlotAbortedByRule(note=note):
             return note
         case SlotNudged(posted=posted):
             return "posted" if posted else "not posted"

@@ -13,6 +13,7 @@ from bot.core.reply_handling import (
     CalendarFailed,
     HandlingFailed,
     NotTheAgent,
+    ProgressNotRecorded,
     ProgressRecorded,
     ReplyApplied,
     ReplyAuthor,
@@ -125,6 +126,29 @@ async def test_a_refusal_is_explained_at_most_once_a_minute_per_slot(
     assert replies.should_answer(abort)
     assert replies.should_answer(HandlingFailed("another-slot"))  # per slot, not global
     assert (await calendar.get_slot(slot_id)).status is SlotStatus.FINISHED
+
+
+async def test_only_a_word_not_applied_or_our_own_failure_is_explained(
+    harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar
+) -> None:
+    replies, _ = await woken(harness, clock, calendar)
+
+    explained = [
+        SlotGone("gone", Action.ABORT),
+        CalendarFailed("down", Action.COMPLETE, "no answer"),
+        HandlingFailed("bug"),
+    ]
+    quiet = [
+        NotTheAgent("chatter", "ada"),
+        AgentNotConfigured("orphan", "carl"),
+        ProgressRecorded("alive", "step 1", held=True),
+        ProgressNotRecorded("lost", "no answer"),
+    ]
+
+    assert [replies.should_answer(o) for o in explained] == [True] * 3
+    assert [replies.should_answer(o) for o in quiet] == [False] * 4
+    # Alike fields, different outcomes: the kind is part of what happened.
+    assert NotTheAgent("s", "ada") != AgentNotConfigured("s", "ada")
 
 
 async def test_a_missing_slot_and_a_calendar_outage_are_said(
