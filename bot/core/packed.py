@@ -12,17 +12,15 @@ status, version) from the tuple and builds a `Slot` only for what it hands out.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from bot.core.models import Slot, SlotStatus
 
 #: The field names in the order of a packed tuple (the model's order).
 NAMES: tuple[str, ...] = tuple(Slot.model_fields)
-_ID = NAMES.index("id")
-_SCHEDULED_AT = NAMES.index("scheduled_at")
-_STATUS = NAMES.index("status")
-_VERSION = NAMES.index("version")
 _EVENT_DATA = NAMES.index("event_data")
 #: Text that slots repeat (interned: one copy for all of them); ids and notes are their own.
 _SHARED_TEXT = frozenset(
@@ -59,21 +57,8 @@ def unpack(packed: Packed) -> Slot:
     return Slot.model_construct(_fields_set=set(packed[-1]), **values)
 
 
-def slot_id(packed: Packed) -> str:
-    found: str = packed[_ID]
-    return found
-
-
-def scheduled_at(packed: Packed) -> datetime:
-    found: datetime = packed[_SCHEDULED_AT]
-    return found
-
-
-def status(packed: Packed) -> SlotStatus:
-    found: SlotStatus = packed[_STATUS]
-    return found
-
-
-def version(packed: Packed) -> int:
-    found: int = packed[_VERSION]
-    return found
+# What the cache asks of a held slot without unpacking it.
+slot_id: Callable[[Packed], str] = itemgetter(NAMES.index("id"))
+scheduled_at: Callable[[Packed], datetime] = itemgetter(NAMES.index("scheduled_at"))
+status: Callable[[Packed], SlotStatus] = itemgetter(NAMES.index("status"))
+version: Callable[[Packed], int] = itemgetter(NAMES.index("version"))
