@@ -36,14 +36,13 @@ Packed = tuple[Any, ...]
 def pack(slot: Slot) -> Packed:
     """`slot` as a tuple that `unpack` turns back into an equal `Slot`."""
     values = slot.__dict__
-    out: list[Any] = []
-    for index, name in enumerate(NAMES):
-        value = values[name]
-        if index in _SHARED_TEXT and type(value) is str:  # intern takes no subclass
-            value = sys.intern(value)
-        elif index == _EVENT_DATA and not value:
-            value = None  # the common empty mapping costs nothing held; unpack makes a new one
-        out.append(value)
+    out = [values[name] for name in NAMES]
+    for index in _SHARED_TEXT:
+        text = out[index]
+        if type(text) is str:  # intern takes no subclass
+            out[index] = sys.intern(text)
+    if not out[_EVENT_DATA]:
+        out[_EVENT_DATA] = None  # the common empty mapping costs nothing held; unpack makes one
     given = frozenset(slot.model_fields_set)
     out.append(_FIELD_SETS.setdefault(given, given))
     return tuple(out)
