@@ -8,7 +8,7 @@ the moderator of the new slot at once.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -193,9 +193,12 @@ async def test_schedule_marks_occurrences_over_days_and_draws_a_timeline(
 ) -> None:
     h = moderator_bot
     await plan(h, agent="alice", when="tomorrow 09:00", title="Stand-up", repeat="daily")
-    await h.add_slot("alice", in_s=3 * 3600, title="One-off")
+    await h.add_slot("alice", in_s=3 * 3600, title="One-off")  # today or tomorrow (UTC)
     where = general(h.fake)
-    options = {"agent": "alice", "date": "tomorrow", "days": 3}
+    # From the day after tomorrow: the one-off is never in these three days, whatever the
+    # hour the test runs at ("tomorrow" was wrong after 21:00, when it fell tomorrow).
+    after_tomorrow = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
+    options = {"agent": "alice", "date": after_tomorrow, "days": 3}
     text = (await ask(h.fake, h.fake.admin, where, "schedule", options)).text()
     assert text.count("🔁 **Stand-up**") == 3 and "One-off" not in text, text
     assert "schedule for" in text and " – " in text  # the span of days in the title
