@@ -60,8 +60,7 @@ from bot.core.waker import SlotNotifier, Waker
 
 log = logging.getLogger(__name__)
 
-#: Agents checked at once in one tick: enough to batch the claims' commits, few enough that a
-#: tick with thousands due never holds thousands of suspended checks in memory.
+#: Agents checked at once in a tick: the claims' commits still batch, the memory stays bounded.
 CHECK_CONCURRENCY = 128
 
 
