@@ -18,7 +18,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-async def bounded(items: Iterable[T], work: Callable[[T], Awaitable[R]], limit: int) -> list[R]:
+async def fan_out(items: Iterable[T], work: Callable[[T], Awaitable[R]], limit: int) -> list[R]:
     """`work` on every item, at most `limit` at a time; the answers in the items' order.
 
     The first exception of any `work` stops the rest (cancelled and awaited) and is raised,

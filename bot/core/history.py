@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from bot.core.calendar import Calendar
-from bot.core.fanout import bounded
+from bot.core.fanout import fan_out
 from bot.core.models import Slot, SlotStatus
 
 HISTORY_DAYS_MIN: Final = 1
@@ -56,7 +56,7 @@ async def ended_slots(
             found.extend(await calendar.list_range(agent_id, start, end))
         return found
 
-    batches = await bounded(dict.fromkeys(agent_ids), one, READ_CONCURRENCY)
+    batches = await fan_out(dict.fromkeys(agent_ids), one, READ_CONCURRENCY)
     ended = {
         slot.id: slot
         for batch in batches

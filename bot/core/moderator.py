@@ -47,7 +47,7 @@ from bot.core.agents import AgentConfig
 from bot.core.calendar import Calendar, CalendarError, ChangeSource, SlotChanged
 from bot.core.clock import Clock
 from bot.core.events import EventBus
-from bot.core.fanout import bounded
+from bot.core.fanout import fan_out
 from bot.core.history import ended_slots
 from bot.core.models import Action, Series, SeriesCreate, Slot, SlotCreate, SlotEdit
 from bot.core.moves import Move
@@ -277,7 +277,7 @@ class Moderator:
             except Exception:  # a task boundary: the other agents' checks go on
                 log.exception("agent %s: check crashed", scheduler.agent_id)
 
-        await bounded(waiting, one, CHECK_CONCURRENCY)
+        await fan_out(waiting, one, CHECK_CONCURRENCY)
 
     # ---- actions ------------------------------------------------------------
 

@@ -34,7 +34,7 @@ from bot.core.calendar import (
     SlotNotFound,
 )
 from bot.core.clock import Clock
-from bot.core.fanout import bounded
+from bot.core.fanout import fan_out
 from bot.core.models import HEARTBEAT_BATCH_MAX
 
 log = logging.getLogger(__name__)
@@ -186,7 +186,7 @@ async def _each(
             log.exception("%s of %s crashed", what, _agent_of(item))
             return False
 
-    return await bounded(items, one, SYNC_CONCURRENCY)
+    return await fan_out(items, one, SYNC_CONCURRENCY)
 
 
 def _agent_of(item: object) -> str:

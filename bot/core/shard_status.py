@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from bot.core.cache import local_day
 from bot.core.calendar import Calendar, CalendarError
-from bot.core.fanout import bounded
+from bot.core.fanout import fan_out
 from bot.core.models import Slot
 from bot.core.rules import pick
 
@@ -97,7 +97,7 @@ async def calendar_statuses(
         agent_id, shard = agent
         return await calendar_status(calendar, agent_id, shard, count, now, tz)
 
-    return await bounded(agents, one, READ_CONCURRENCY)
+    return await fan_out(agents, one, READ_CONCURRENCY)
 
 
 @dataclass(frozen=True, slots=True)

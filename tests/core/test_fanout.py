@@ -1,4 +1,4 @@
-"""`bounded`: every item once, in order, never more than `limit` in flight, the first failure
+"""`fan_out`: every item once, in order, never more than `limit` in flight, the first failure
 stopping the rest."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from bot.core.fanout import bounded
+from bot.core.fanout import fan_out
 
 
 async def test_answers_come_in_the_items_order_whatever_order_they_finish_in() -> None:
@@ -16,7 +16,7 @@ async def test_answers_come_in_the_items_order_whatever_order_they_finish_in() -
             await asyncio.sleep(0)
         return n * n
 
-    assert await bounded(range(10), slow_for_small, 4) == [n * n for n in range(10)]
+    assert await fan_out(range(10), slow_for_small, 4) == [n * n for n in range(10)]
 
 
 async def test_never_more_than_limit_in_flight_and_each_item_taken_once() -> None:
@@ -33,7 +33,7 @@ async def test_never_more_than_limit_in_flight_and_each_item_taken_once() -> Non
         await asyncio.sleep(0)
         in_flight -= 1
 
-    await bounded(range(50), work, 3)
+    await fan_out(range(50), work, 3)
     assert most == 3
     assert sorted(seen) == list(range(50))
 
@@ -54,7 +54,7 @@ async def test_the_first_failure_is_raised_and_cancels_the_work_in_flight() -> N
         return n
 
     with pytest.raises(RuntimeError, match="item 1 failed"):
-        await bounded(range(10), work, 2)
+        await fan_out(range(10), work, 2)
     assert started == [0, 1]  # the items after the failure are never started
     assert cancelled == [0]
 
@@ -63,6 +63,6 @@ async def test_no_items_is_no_answers_and_a_limit_below_one_is_refused() -> None
     async def work(n: int) -> int:
         return n
 
-    assert await bounded([], work, 5) == []
+    assert await fan_out([], work, 5) == []
     with pytest.raises(ValueError, match="at least 1"):
-        await bounded([1], work, 0)
+        await fan_out([1], work, 0)
