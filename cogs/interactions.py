@@ -25,6 +25,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.core.agents import UnknownAgent
 from bot.core.cache import local_day
 from bot.core.calendar import (
     BadRequest,
@@ -33,7 +34,7 @@ from bot.core.calendar import (
     CalendarUnavailable,
     SlotNotFound,
 )
-from bot.core.moderator import Moderator, UnknownAgent
+from bot.core.moderator import Moderator
 from bot.core.state import StateError
 from bot.discord_io.errors import DISCORD_FAILURES
 from bot.presenters.discord_embed import CHOICE_COUNT_LIMIT, EmbedSpec

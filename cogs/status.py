@@ -20,8 +20,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands, tasks
 
+from bot.core.agents import UnknownAgent
 from bot.core.guild_report import GuildReport
-from bot.core.moderator import UnknownAgent
 from bot.core.shard_status import CalendarAgentStatus, calendar_statuses, feed_health
 from bot.core.shards import shard_index
 from bot.discord_io.client import ModeratorBot

@@ -1,7 +1,8 @@
-"""An agent as the core knows it: its id and the ways it can be woken."""
+"""An agent as the core knows it: its id and how it is woken; and an id it does not know."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -15,3 +16,16 @@ class AgentConfig:
     spawn_command: tuple[str, ...] | None = None
     #: Raising it revokes the agent's derived calendar tokens (DESIGN §3.3).
     token_generation: int = 1
+
+
+class UnknownAgent(LookupError):
+    """An agent id that is not in `AGENTS_FILE`; the message lists the known ones."""
+
+    def __init__(self, agent_id: str, known: Sequence[str]) -> None:
+        shown = ", ".join(sorted(known)[:20]) or "none"
+        more = f" (+{len(known) - 20} more)" if len(known) > 20 else ""
+        super().__init__(f"unknown agent {agent_id!r}; configured agents: {shown}{more}")
+        self.agent_id = agent_id
+
+    def __str__(self) -> str:
+        return str(self.args[0])

@@ -166,6 +166,11 @@ class ScheduleCache:
         return min(slots, key=lambda s: (s.status is not SlotStatus.ONGOING, s.scheduled_at))
 
     @property
+    def busy(self) -> bool:
+        """Whether `active_slot()` would answer a slot (without building it)."""
+        return bool(self._active)
+
+    @property
     def pending_count(self) -> int:
         return len(self._pending)
 

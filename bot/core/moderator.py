@@ -43,7 +43,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from bot.core.agent import AgentScheduler, SchedulerConfig
-from bot.core.agents import AgentConfig
+from bot.core.agents import AgentConfig, UnknownAgent
 from bot.core.calendar import Calendar, CalendarError, ChangeSource, SlotChanged
 from bot.core.clock import Clock
 from bot.core.events import EventBus
@@ -54,7 +54,7 @@ from bot.core.moves import Move
 from bot.core.notes import action_note
 from bot.core.periodic import SAFETY_RESYNC_S, PeriodicSync
 from bot.core.state import StateStore
-from bot.core.status import AgentSnapshot
+from bot.core.status import AgentSnapshot, AgentVitals, vitals_of
 from bot.core.tasks import TaskGroup
 from bot.core.waker import SlotNotifier, Waker
 
@@ -62,19 +62,6 @@ log = logging.getLogger(__name__)
 
 #: Agents checked at once in a tick: the claims' commits still batch, the memory stays bounded.
 CHECK_CONCURRENCY = 128
-
-
-class UnknownAgent(LookupError):
-    """An agent id that is not in `AGENTS_FILE`; the message lists the known ones."""
-
-    def __init__(self, agent_id: str, known: Sequence[str]) -> None:
-        shown = ", ".join(sorted(known)[:20]) or "none"
-        more = f" (+{len(known) - 20} more)" if len(known) > 20 else ""
-        super().__init__(f"unknown agent {agent_id!r}; configured agents: {shown}{more}")
-        self.agent_id = agent_id
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 class Moderator:
@@ -368,6 +355,11 @@ class Moderator:
     def statuses(self) -> list[AgentSnapshot]:
         now = self.clock.now()
         return [s.snapshot(now) for s in self._schedulers.values()]
+
+    def vitals(self) -> list[AgentVitals]:
+        """Every agent's state and sync age, for health and metrics (no slot looked up)."""
+        now = self.clock.now()
+        return [vitals_of(s, now) for s in self._schedulers.values()]
 
     async def schedule(self, agent_id: str, day: date) -> list[Slot]:
         """The agent's slots on `day`: today's from the cache (with carried slots), else asked."""

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from bot.core.agents import AgentConfig
+from bot.core.agents import AgentConfig, UnknownAgent
 from bot.core.calendar import CalendarError, SlotNotFound, TransitionConflict
 from bot.core.models import Action, Slot
-from bot.core.moderator import Moderator, UnknownAgent
+from bot.core.moderator import Moderator
 from bot.core.reply_words import parse_reply
 
 log = logging.getLogger(__name__)

@@ -30,7 +30,7 @@ from bot.core.models import (
 )
 
 
-class UnknownAgent(SlotNotFound):
+class AgentNotServed(SlotNotFound):
     """404: the calendar was given its agents, and this is none of them."""
 
     code = "unknown_agent"
@@ -77,7 +77,7 @@ def check_known_agent(agent_id: str, known: Collection[str] | None) -> str:
     """`agent_id` itself, if the calendar has no list of agents or it is on it."""
     check_agent_id(agent_id)
     if known is not None and agent_id not in known:
-        raise UnknownAgent(f"agent {agent_id!r} is not one of this calendar's agents")
+        raise AgentNotServed(f"agent {agent_id!r} is not one of this calendar's agents")
     return agent_id
 
 

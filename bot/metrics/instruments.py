@@ -55,9 +55,9 @@ class _Agents(Collector):
         counts = dict.fromkeys(AgentActivity, 0)
         ages: list[float] = []
         if self.moderator is not None:
-            for snapshot in self.moderator.statuses():
-                counts[snapshot.state] += 1
-                age = snapshot.last_sync_age_s
+            for vital in self.moderator.vitals():
+                counts[vital.state] += 1
+                age = vital.last_sync_age_s
                 ages.append(math.inf if age is None else age)
         for state, count in counts.items():
             agents.add_metric([state.value], count)

@@ -35,13 +35,13 @@ def health_report(metrics: ModeratorMetrics) -> list[str]:
         return [*reasons, "starting: the moderator is not running yet"]
     limit = STALE_SYNCS * metrics.sync_interval_s
     stale: list[str] = []
-    for snapshot in moderator.statuses():
-        age = snapshot.last_sync_age_s
+    for vital in moderator.vitals():
+        age = vital.last_sync_age_s
         if age is None:
-            stale.append(f"agent {snapshot.agent_id} has not synced yet")
+            stale.append(f"agent {vital.agent_id} has not synced yet")
         elif age > limit:
             stale.append(
-                f"agent {snapshot.agent_id} last synced {age:.0f} s ago "
+                f"agent {vital.agent_id} last synced {age:.0f} s ago "
                 f"(more than {STALE_SYNCS} x SYNC_INTERVAL_S = {limit:g} s)"
             )
     reasons.extend(stale[:MAX_REASONS])

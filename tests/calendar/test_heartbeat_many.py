@@ -21,7 +21,7 @@ from bot.core.models import (
     SeriesCreate,
 )
 from bot.core.tokens import TokenKind, derive_token
-from bot.core.validation import UnknownAgent
+from bot.core.validation import AgentNotServed
 from tests.calendar.conftest import START, TOKEN, TZ, Backend, Served, minutes, slot_body
 
 IDLE, BUSY = HeartbeatStatus.IDLE, HeartbeatStatus.BUSY
@@ -94,7 +94,7 @@ async def test_a_bad_batch_is_refused_whole(backend: Backend, beats: list[AgentH
 async def test_an_unknown_agent_refuses_the_batch(clock: Any) -> None:
     store = await EmbeddedCalendar.open(":memory:", timezone=TZ, clock=clock, agents=["alice"])
     try:
-        with pytest.raises(UnknownAgent):
+        with pytest.raises(AgentNotServed):
             await store.heartbeat_many([entry("alice", BUSY), entry("mallory")])
         assert await store.agent_ids() == []
     finally:

@@ -1,5 +1,6 @@
 """A tick in which more agents are due than it checks at once (`CHECK_CONCURRENCY`): every
-agent is still checked in that tick, each woken once, for its best slot."""
+agent is still checked in that tick, each woken once, for its best slot. The vitals health and
+metrics read say what the full snapshots say, idle and busy."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections import Counter
 
 from bot.calendar.store import EmbeddedCalendar
 from bot.core.agents import AgentConfig
-from bot.core.moderator import CHECK_CONCURRENCY
+from bot.core.moderator import CHECK_CONCURRENCY, Moderator
 from testkit.clock import SettlingClock
 from testkit.wakers import RecordingWaker
 from tests.core.conftest import START, Harness, add_slot, minutes
@@ -24,6 +25,7 @@ async def test_every_due_agent_is_woken_once_in_one_tick_past_the_fan_out_limit(
         best[agent.id] = (await add_slot(calendar, agent.id, START + minutes(2), priority=90)).id
     moderator = await harness.moderator(waker, agents, precise_timer=False)
     assert waker.world.delivered() == []  # nothing due yet
+    assert vitals_match_snapshots(moderator) == {"idle"}
 
     await clock.advance(3 * 60)
     await moderator.check_all()
@@ -33,3 +35,13 @@ async def test_every_due_agent_is_woken_once_in_one_tick_past_the_fan_out_limit(
     assert Counter(delivered).most_common(1)[0][1] == 1  # none twice
     assert sorted(delivered) == sorted(best.values())  # each agent's best, none missed
     assert sum(1 for s in moderator.statuses() if s.busy) == count
+    assert vitals_match_snapshots(moderator) == {"busy"}
+
+
+def vitals_match_snapshots(moderator: Moderator) -> set[str]:
+    """The states seen, once `vitals()` is proven to agree with `statuses()` agent by agent."""
+    snapshots = [(s.agent_id, s.state, s.last_sync_age_s) for s in moderator.statuses()]
+    vitals = [(v.agent_id, v.state, v.last_sync_age_s) for v in moderator.vitals()]
+    assert vitals == snapshots
+    assert all(age is not None for _, _, age in vitals)  # every agent synced at start
+    return {str(state) for _, state, _ in vitals}

@@ -11,11 +11,10 @@ from typing import Any
 import pytest
 
 from bot.calendar.store import EmbeddedCalendar
-from bot.core.agents import AgentConfig
+from bot.core.agents import AgentConfig, UnknownAgent
 from bot.core.calendar import SlotNotFound, TransitionConflict
 from bot.core.events import ClaimConflict, HeartbeatSent, SlotClaimed, StuckSlotAborted
 from bot.core.models import Action, AgentState, HeartbeatStatus, Slot, SlotStatus
-from bot.core.moderator import UnknownAgent
 from bot.core.status import AgentActivity
 from bot.core.waker import WakeResult
 from bot.wakers.chain import WakerChain
