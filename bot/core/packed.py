@@ -3,7 +3,7 @@
 A moderator holds every agent's day: 10,000 agents x 20 slots are 200,000 slots
 (issue 15 budgets 300 MB for the whole process). A `Slot` model costs about
 1.5 KB there: its instance dict and its own set of field names come to 1.2 KB
-before any value. Packed, a slot is one tuple (176 bytes) and its values, and
+before any value. Packed, a slot is one tuple (200 bytes) and its values, and
 the values many slots share (agent id, type, title, prompt of a series'
 occurrences) are interned once. The cache answers its own questions (due,
 status, version) from the tuple and builds a `Slot` only for what it hands out.
@@ -49,10 +49,11 @@ def pack(slot: Slot) -> Packed:
 
 
 def unpack(packed: Packed) -> Slot:
-    """A new `Slot` with the packed values (not validated again: they were when packed)."""
+    """A new `Slot` with the packed values (not validated again: they were when packed) and an
+    `event_data` of its own, so a reader that changes it never changes the cache."""
     values = dict(zip(NAMES, packed, strict=False))
-    if values["event_data"] is None:
-        values["event_data"] = {}
+    held = values["event_data"]
+    values["event_data"] = {} if held is None else dict(held)
     return Slot.model_construct(_fields_set=set(packed[-1]), **values)
 
 

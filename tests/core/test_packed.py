@@ -64,12 +64,13 @@ def test_a_slot_given_only_its_required_fields_keeps_the_rest_unset() -> None:
     assert back.model_dump(exclude_unset=True) == slot.model_dump(exclude_unset=True)
 
 
-def test_each_unpacked_slot_has_an_event_data_of_its_own_when_empty() -> None:
-    held = pack(Slot(id="s1", agent_id="ada", scheduled_at=T0, updated_at=T0))
-    first, second = unpack(held), unpack(held)
-    first.event_data["touched"] = True
-    assert second.event_data == {}
-    assert unpack(held).event_data == {}
+def test_each_unpacked_slot_has_an_event_data_of_its_own() -> None:
+    for data in ({}, {"ticket": 7}):
+        held = pack(Slot(id="s1", agent_id="ada", scheduled_at=T0, updated_at=T0, event_data=data))
+        first, second = unpack(held), unpack(held)
+        first.event_data["touched"] = True
+        assert second.event_data == data
+        assert unpack(held).event_data == data
 
 
 def test_text_that_slots_repeat_is_held_once() -> None:
