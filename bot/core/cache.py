@@ -200,11 +200,8 @@ class ScheduleCache:
         return after
 
     def remove(self, slot_id: str) -> Slot | None:
-        held = self._slots.pop(slot_id, None)
-        if held is None:
-            return None
-        self._unindex(slot_id)
-        return unpack(held)
+        held = self._discard(slot_id)
+        return None if held is None else unpack(held)
 
     def merge(self, schedule: DaySchedule, synced_at: datetime | None = None) -> SyncDiff:
         """Fold in the calendar's answer for one day.
@@ -235,8 +232,8 @@ class ScheduleCache:
                 if packed.status(held).is_active:
                     # The agent is working on it; a day listing cannot take it away.
                     continue
+                self._discard(slot_id)
                 deleted.append(unpack(held))
-                self.remove(slot_id)
         return SyncDiff(tuple(created), tuple(updated), tuple(deleted))
 
     async def sync(
@@ -273,7 +270,7 @@ class ScheduleCache:
         self.day = day
         for slot_id, held in list(self._slots.items()):
             if self._day_held(held) < day and packed.status(held).is_final:
-                self.remove(slot_id)
+                self._discard(slot_id)
         return self.carried()
 
     # ---- index ---------------------------------------------------------
@@ -286,6 +283,13 @@ class ScheduleCache:
         chosen = [held for held in self._slots.values() if keep(held)]
         chosen.sort(key=lambda held: (packed.scheduled_at(held), packed.slot_id(held)))
         return [unpack(held) for held in chosen]
+
+    def _discard(self, slot_id: str) -> Packed | None:
+        """Drop the slot and its index entries; the caller builds a `Slot` only if it needs one."""
+        held = self._slots.pop(slot_id, None)
+        if held is not None:
+            self._unindex(slot_id)
+        return held
 
     def _store(self, slot: Slot) -> None:
         self._unindex(slot.id)

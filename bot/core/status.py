@@ -152,15 +152,15 @@ def build_snapshot(scheduler: AgentScheduler, now: datetime) -> AgentSnapshot:
         else None
     )
     sync, backoff = scheduler.syncer, scheduler.backoff
-    last_sync = sync.last_ok_at
+    vitals = vitals_of(scheduler, now)
     return AgentSnapshot(
         agent_id=scheduler.agent_id,
         as_of=now,
-        state=AgentActivity.BUSY if active is not None else AgentActivity.IDLE,
+        state=vitals.state,
         current=current,
         next_due=next_due,
-        last_sync_at=last_sync,
-        last_sync_age_s=(now - last_sync).total_seconds() if last_sync else None,
+        last_sync_at=sync.last_ok_at,
+        last_sync_age_s=vitals.last_sync_age_s,
         last_sync_error=sync.last_error,
         last_sync_error_at=sync.last_error_at,
         consecutive_sync_failures=sync.failures,

@@ -36,7 +36,7 @@ LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
 
 
 class _Agents(Collector):
-    """What is read from the moderator's snapshots at scrape time (no I/O, microseconds each).
+    """What is read from the moderator's agent vitals at scrape time (no I/O, no slot built).
 
     `moderator_agents{state}`, and `moderator_oldest_sync_age_seconds` (+Inf
     while an agent has never synced) beside `moderator_sync_interval_seconds`,
