@@ -88,29 +88,31 @@ class CalendarCopy:
         started = self.generation
         answer = await self.dav.sync(mark.href, mark.token)
         async with self.lock(agent_id):
-            # Skipped: only what the moderator wrote while this sync was under way (its count
-            # is past `started`); a write from before is as fresh as any other change.
-            fresh = [r for r in answer.changed if self.written.get(r.href, -1) <= started]
+            fresh: list[Resource] = []
             gone_hrefs = list(answer.removed)
-            # What it skipped may also hold an app's edit made after the moderator's write,
-            # which the advanced token will not name again: read those few afresh, now.
-            for skipped in answer.changed:
-                if self.written.get(skipped.href, -1) > started:
-                    now_there = await self.dav.get(skipped.href)
-                    if now_there is None:
-                        gone_hrefs.append(skipped.href)
-                    else:
-                        fresh.append(now_there)
+            for resource in answer.changed:
+                # A write from before the sync began is as fresh as any other change.
+                if self.written.get(resource.href, -1) <= started:
+                    fresh.append(resource)
+                    continue
+                # The moderator wrote it while this sync was under way, so the listing may be
+                # older than that write; and an app's edit made after it would not be named
+                # again by the advanced token: read it afresh, now.
+                now_there = await self.dav.get(resource.href)
+                if now_there is None:
+                    gone_hrefs.append(resource.href)
+                else:
+                    fresh.append(now_there)
+            listed = {r.href for r in answer.changed}
             if answer.full:
-                listed = {r.href for r in answer.changed}
                 gone_hrefs += [
                     href
                     for href, plan in self._plans.items()
                     if href not in listed and self._agent_of_plan(plan) == agent_id
                 ]
-            await self.copy(agent_id, fresh, gone_hrefs, full=answer.full)
+            await self.copy(agent_id, fresh, gone_hrefs)
             if answer.full:
-                await self._retire_unlisted(agent_id, {r.href for r in answer.changed})
+                await self._retire_unlisted(agent_id, listed)
             mark.token = answer.token
             self.ledger.save()
 
@@ -124,8 +126,6 @@ class CalendarCopy:
         agent_id: str,
         resources: Iterable[Resource],
         gone_hrefs: Iterable[str] = (),
-        *,
-        full: bool = False,
     ) -> None:
         """Copy `resources` of the agent's collection, and retire the events of `gone_hrefs`;
         the caller holds the agent's lock."""
@@ -210,11 +210,23 @@ class CalendarCopy:
             mark = self.ledger.marks[agent_id]
             await self._copy_one(agent_id, ObjectPlan(""), unlisted, mark.first_seen_at)
 
-    def remember(self, agent_id: str, resource: Resource) -> None:
-        """The moderator wrote `resource`: a poll that began before must not copy it back."""
+    async def wrote(self, agent_id: str, href: str, resource: Resource | None) -> None:
+        """The moderator wrote `href` (`resource` None: deleted it): copy that now, and count
+        it, so a poll that began before never copies its older view back. The caller holds
+        the agent's lock."""
         self.generation += 1
-        self.written[resource.href] = self.generation
-        self.objects[resource.href] = resource
+        self.written[href] = self.generation
+        await self._copy_or_retire(agent_id, href, resource)
+
+    async def reread(self, agent_id: str, href: str) -> None:
+        """Copy the event at `href` as the server has it now (retired if it is gone)."""
+        await self._copy_or_retire(agent_id, href, await self.dav.get(href))
+
+    async def _copy_or_retire(self, agent_id: str, href: str, resource: Resource | None) -> None:
+        if resource is None:
+            await self.copy(agent_id, [], [href])
+        else:
+            await self.copy(agent_id, [resource])
 
 
 def _holds(plan: ObjectPlan) -> bool:

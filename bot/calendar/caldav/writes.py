@@ -91,15 +91,9 @@ class EventWriter:
         try:
             etag = await self.copy.dav.put(href, text, etag=old.etag)
         except PreconditionFailed:
-            fresh = await self.copy.dav.get(href)
-            if fresh is None:
-                await self.copy.copy(agent_id, [], [href])
-            else:
-                await self.copy.copy(agent_id, [fresh])
+            await self.copy.reread(agent_id, href)
             return False
-        written = Resource(href, etag, text)
-        self.copy.remember(agent_id, written)
-        await self.copy.copy(agent_id, [written])
+        await self.copy.wrote(agent_id, href, Resource(href, etag, text))
         return True
 
     async def write_transition(
@@ -187,8 +181,7 @@ class EventWriter:
             await self.copy.dav.delete(href, etag=None if old is None else old.etag)
         except PreconditionFailed:  # changed in the app meanwhile: it goes all the same
             await self.copy.dav.delete(href, etag=None)
-        self.copy.remember(agent_id, Resource(href, "", ""))
-        await self.copy.copy(agent_id, [], [href])
+        await self.copy.wrote(agent_id, href, None)
 
     def _new_href(self, agent_id: str) -> tuple[str, str]:
         mark = self.copy.ledger.marks.get(agent_id)
@@ -202,9 +195,7 @@ class EventWriter:
         change(calendar)
         text = text_of(calendar)
         etag = await self.copy.dav.put(href, text, etag=None)
-        written = Resource(href, etag, text)
-        self.copy.remember(agent_id, written)
-        await self.copy.copy(agent_id, [written])
+        await self.copy.wrote(agent_id, href, Resource(href, etag, text))
 
 
 def _state_change(
