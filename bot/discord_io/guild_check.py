@@ -20,6 +20,7 @@ import discord
 
 from bot.core.agents import AgentConfig
 from bot.core.clock import Clock, SystemClock
+from bot.core.fanout import fan_out
 from bot.core.guild_report import AgentNotInGuild, GuildReport
 from bot.net import TRANSIENT_NETWORK_ERRORS
 
@@ -96,26 +97,23 @@ async def check_guild(
         return replace(base, error=found)
     guild, me = found
     missing = tuple(missing_permissions(me.guild_permissions))
-    gate = asyncio.Semaphore(MEMBER_LOOKUPS)
 
     async def membership(agent: AgentConfig) -> tuple[AgentConfig, bool | None, str | None]:
         assert agent.discord_user_id is not None
         if guild.get_member(agent.discord_user_id) is not None:
             return agent, True, None
-        async with gate:
-            try:
-                await guild.fetch_member(agent.discord_user_id)
-            except discord.NotFound:
-                return agent, False, None
-            except discord.HTTPException as exc:
-                return agent, None, f"Discord answered {_http_text(exc)}"
-            except TRANSIENT_NETWORK_ERRORS as exc:
-                return agent, None, f"cannot reach Discord ({type(exc).__name__})"
+        try:
+            await guild.fetch_member(agent.discord_user_id)
+        except discord.NotFound:
+            return agent, False, None
+        except discord.HTTPException as exc:
+            return agent, None, f"Discord answered {_http_text(exc)}"
+        except TRANSIENT_NETWORK_ERRORS as exc:
+            return agent, None, f"cannot reach Discord ({type(exc).__name__})"
         return agent, True, None
 
-    results = await asyncio.gather(
-        *(membership(a) for a in agents if a.discord_user_id is not None)
-    )
+    with_accounts = [a for a in agents if a.discord_user_id is not None]
+    results = await fan_out(with_accounts, membership, MEMBER_LOOKUPS)
     non_members = tuple(
         AgentNotInGuild(agent.id, agent.discord_user_id)
         for agent, member, _ in results

@@ -10,7 +10,6 @@ moderators that overlap still wake nothing twice. Reads are the copy's.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta
@@ -26,6 +25,7 @@ from bot.calendar.store.embedded import EmbeddedCalendar
 from bot.core import models
 from bot.core.calendar import CalendarError, ChangeListener, DayResult, TransitionOptions
 from bot.core.clock import Clock, SystemClock
+from bot.core.fanout import fan_out
 from bot.core.tasks import TaskGroup
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,6 @@ class CaldavCalendar(EventWriter):
         self._clock = clock
         self._poll_s = poll_s
         self._tasks = TaskGroup()
-        self._poller: asyncio.Task[None] | None = None
         self._polling_fails = False
 
     @classmethod
@@ -90,7 +89,7 @@ class CaldavCalendar(EventWriter):
         except BaseException:
             await calendar.close()
             raise
-        calendar._poller = calendar._tasks.spawn(calendar._poll_loop(), name="caldav-poll")
+        calendar._tasks.spawn(calendar._poll_loop(), name="caldav-poll")
         return calendar
 
     # ---- changes -------------------------------------------------------
@@ -100,17 +99,15 @@ class CaldavCalendar(EventWriter):
         agents stays short, so each calendar is asked about every `CALDAV_POLL_S`); a failure
         is raised after trying them all."""
         failure: CalendarError | None = None
-        gate = asyncio.Semaphore(POLLS_AT_ONCE)
 
         async def poll(agent_id: str) -> None:
             nonlocal failure
-            async with gate:
-                try:
-                    await self.copy.poll(agent_id)
-                except CalendarError as exc:
-                    failure = exc
+            try:
+                await self.copy.poll(agent_id)
+            except CalendarError as exc:
+                failure = exc
 
-        await asyncio.gather(*(poll(agent_id) for agent_id in self._agents))
+        await fan_out(self._agents, poll, POLLS_AT_ONCE)
         self._polling_fails = failure is not None
         if failure is not None:
             raise failure
@@ -205,7 +202,6 @@ class CaldavCalendar(EventWriter):
         return await self.write_series_end(series_id, agent_id)
 
     async def close(self) -> None:
-        self._poller = None
         await self._tasks.cancel_all()
         await self.copy.dav.close()
         await self.copy.mirror.close()
