@@ -34,7 +34,7 @@ from bot.calendar.store.notify import record_series_change
 from bot.calendar.store.occurrences import materialise
 from bot.calendar.store.rows import fetch_slot, insert_slot, readable_slot, record_event, to_us
 from bot.calendar.store.series import checked_recurrence, fetch_series, insert_series
-from bot.calendar.store.series_calls import _held_to_rules as held_to_rules
+from bot.calendar.store.series_calls import held_to_rules
 from bot.calendar.store.series_edits import apply_series_edit
 from bot.calendar.store.transitions import TransitionCall, apply_transition
 from bot.core import models

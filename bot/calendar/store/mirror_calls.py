@@ -10,7 +10,7 @@ result to the other calendar and, once it is accepted, copies the event back
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Generic, TypeVar
 
@@ -20,12 +20,11 @@ from bot.calendar.ics.outcome import ImportOutcome
 from bot.calendar.store.edits import apply_edit, checked_edit
 from bot.calendar.store.import_calls import ImportCalls
 from bot.calendar.store.imports import ImportedSeries, ImportedSlot, import_all
+from bot.calendar.store.in_thread import Step
 from bot.calendar.store.mirrored import listed_ids, retire
 from bot.calendar.store.occurrences import materialise
 from bot.calendar.store.rows import to_us
-from bot.calendar.store.series import checked_recurrence, insert_series
-from bot.calendar.store.series_calls import _held_to_rules as held_to_rules
-from bot.calendar.store.series_edits import apply_series_edit
+from bot.calendar.store.series_calls import create_step, edit_step
 from bot.calendar.store.transitions import TransitionCall, TransitionOutcome, apply_transition
 from bot.core.models import Series, SeriesCreate, SeriesEdit, Slot, SlotCreate, SlotEdit
 from bot.core.validation import check_known_agent, check_local_years, check_new_slot
@@ -74,7 +73,7 @@ class MirrorCalls(ImportCalls):
         async with self._write() as db:
             return await listed_ids(db, agent_id)
 
-    async def _trial(self, step: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+    async def _trial(self, step: Step[T]) -> T:
         """What `step` answers inside a write transaction that is then rolled back."""
         try:
             async with self._write() as db:
@@ -83,9 +82,7 @@ class MirrorCalls(ImportCalls):
             answer: T = tried.answer
             return answer
 
-    def transition_step(
-        self, call: TransitionCall
-    ) -> Callable[[aiosqlite.Connection], Awaitable[TransitionOutcome]]:
+    def transition_step(self, call: TransitionCall) -> Step[TransitionOutcome]:
         """`call` as one write step (for `EmbeddedCalendar.apply` and the trial alike)."""
         if call.until is not None:
             check_local_years(call.until, self._tz, "until")
@@ -97,9 +94,7 @@ class MirrorCalls(ImportCalls):
 
         return step
 
-    def edit_step(
-        self, slot_id: str, edit: SlotEdit, agent_id: str | None
-    ) -> Callable[[aiosqlite.Connection], Awaitable[Slot]]:
+    def edit_step(self, slot_id: str, edit: SlotEdit, agent_id: str | None) -> Step[Slot]:
         """An edit as one write step (for `EmbeddedCalendar.edit_slot` and the trial alike)."""
         edit = checked_edit(edit, self._tz)
         now = to_us(self._clock.now())
@@ -126,29 +121,10 @@ class MirrorCalls(ImportCalls):
     async def trial_series(self, new: SeriesCreate, agent_id: str | None) -> tuple[str, Series]:
         """(owner, the series as `create_series` would make it); kept: nothing."""
         owner = self._owner(new.agent_id, agent_id)
-        new = held_to_rules(SeriesCreate, new.model_dump())
-        recurrence = checked_recurrence(
-            new.rrule, new.start, new.timezone or self._tz.key, new.exdates
-        )
-        now = self._clock.now()
-
-        async def step(db: aiosqlite.Connection) -> Series:
-            return await insert_series(db, new, recurrence, owner=owner, now=now, tz=self._tz)
-
-        return owner, await self._trial(step)
+        return owner, await self._trial(create_step(new, owner, self._tz, self._clock.now()))
 
     async def trial_series_edit(
         self, series_id: str, edit: SeriesEdit, agent_id: str | None
     ) -> Series:
         """The series as `edit_series` would leave it; kept: nothing."""
-        edit = held_to_rules(
-            SeriesEdit, edit.model_dump(include=edit.model_fields_set | {"expected_version"})
-        )
-        now = to_us(self._clock.now())
-
-        async def step(db: aiosqlite.Connection) -> Series:
-            return await apply_series_edit(
-                db, series_id, edit, agent_id=agent_id, now_us=now, tz=self._tz
-            )
-
-        return await self._trial(step)
+        return await self._trial(edit_step(series_id, edit, agent_id, self._tz, self._clock.now()))

@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
+from datetime import datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -28,14 +30,47 @@ from bot.core.models import Series, SeriesCreate, SeriesEdit, describe_validatio
 from bot.core.validation import check_agent_id
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+#: One write step over whichever connection the store has.
+DbStep = Callable[[Db], Awaitable[T]]
 
 
-def _held_to_rules(model: type[M], data: dict[str, Any]) -> M:
+def held_to_rules(model: type[M], data: dict[str, Any]) -> M:
     """A body a caller may have built without validation, checked again (422 if it breaks §3.2)."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise BadRequest(describe_validation(exc), code="validation_error") from None
+
+
+def create_step(new: SeriesCreate, owner: str, tz: ZoneInfo, now: datetime) -> DbStep[Series]:
+    """`new`, checked (§3.2 again, whoever built it), as one write step: for `create_series`
+    and for the CalDAV copy's trial of it alike."""
+    new = held_to_rules(SeriesCreate, new.model_dump())
+    recurrence = checked_recurrence(new.rrule, new.start, new.timezone or tz.key, new.exdates)
+
+    async def step(db: Db) -> Series:
+        series = await insert_series(db, new, recurrence, owner=owner, now=now, tz=tz)
+        await record_series_change(db, series.id, "series_create", to_us(now))
+        return series
+
+    return step
+
+
+def edit_step(
+    series_id: str, edit: SeriesEdit, agent_id: str | None, tz: ZoneInfo, now: datetime
+) -> DbStep[Series]:
+    """`edit`, checked again, as one write step: for `edit_series` and its trial alike."""
+    edit = held_to_rules(
+        SeriesEdit, edit.model_dump(include=edit.model_fields_set | {"expected_version"})
+    )
+
+    async def step(db: Db) -> Series:
+        return await apply_series_edit(
+            db, series_id, edit, agent_id=agent_id, now_us=to_us(now), tz=tz
+        )
+
+    return step
 
 
 class SeriesCalls:
@@ -55,14 +90,9 @@ class SeriesCalls:
 
     async def create_series(self, new: SeriesCreate, agent_id: str | None = None) -> Series:
         owner = self._owner(new.agent_id, agent_id)
-        new = _held_to_rules(SeriesCreate, new.model_dump())  # §3.2 again, whoever built it
-        zone = new.timezone or self._tz.key
-        recurrence = checked_recurrence(new.rrule, new.start, zone, new.exdates)
-        now = self._clock.now()
+        step = create_step(new, owner, self._tz, self._clock.now())
         async with self._write() as db:
-            series = await insert_series(db, new, recurrence, owner=owner, now=now, tz=self._tz)
-            await record_series_change(db, series.id, "series_create", to_us(now))
-            return series
+            return await step(db)
 
     async def get_series(self, series_id: str, agent_id: str | None = None) -> Series:
         async with self._read() as db:
@@ -77,14 +107,9 @@ class SeriesCalls:
     async def edit_series(
         self, series_id: str, edit: SeriesEdit, agent_id: str | None = None
     ) -> Series:
-        edit = _held_to_rules(
-            SeriesEdit, edit.model_dump(include=edit.model_fields_set | {"expected_version"})
-        )
-        now = to_us(self._clock.now())
+        step = edit_step(series_id, edit, agent_id, self._tz, self._clock.now())
         async with self._write() as db:
-            return await apply_series_edit(
-                db, series_id, edit, agent_id=agent_id, now_us=now, tz=self._tz
-            )
+            return await step(db)
 
     async def end_series(self, series_id: str, agent_id: str | None = None) -> Series:
         now = to_us(self._clock.now())
