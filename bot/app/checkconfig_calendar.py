@@ -40,15 +40,9 @@ async def _caldav_problem(settings: Settings) -> str | None:
     """Whether the CalDAV home answers: a refused account, a missing home and an unreachable
     server are told apart (DESIGN §10), each without the password."""
     from bot.calendar.caldav.dav import DavClient
-    from bot.calendar.caldav.urls import caldav_account
     from bot.core.calendar import CalendarError
 
-    password = settings.calendar_password
-    account = caldav_account(
-        settings.calendar_url,
-        settings.calendar_username,
-        password.get_secret_value() if password is not None else None,
-    )
+    account = settings.caldav_account
     client = DavClient(
         account.home_url,
         username=account.username,

@@ -42,6 +42,7 @@ from bot.app.value_checks import (
     parse_host_port,
     shown,
 )
+from bot.calendar.caldav.urls import CaldavAccount, caldav_account
 from bot.calendar.pg.urls import shown_url, url_passwords
 from bot.core.agents import AgentConfig
 from bot.core.prompt import DEFAULT_WAKE_TEMPLATE, template_problems
@@ -294,6 +295,14 @@ class Settings(BaseSettings):
     def calendar_is_caldav(self) -> bool:
         """A CalDAV calendar home (DESIGN §10): this process keeps its own copy of it."""
         return self.calendar_scheme in CALDAV
+
+    @property
+    def caldav_account(self) -> CaldavAccount:
+        """The CalDAV home of `CALENDAR_URL` and the account for it (the URL's own, else
+        `CALENDAR_USERNAME` / `CALENDAR_PASSWORD`)."""
+        password = self.calendar_password
+        secret = password.get_secret_value() if password is not None else None
+        return caldav_account(self.calendar_url, self.calendar_username, secret)
 
     @property
     def calendar_opened_here(self) -> bool:

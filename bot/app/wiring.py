@@ -161,14 +161,8 @@ async def open_caldav(
     """The CalDAV calendar of `CALENDAR_URL`, its local copy kept beside `STATE_PATH` (so a
     restart asks only for what changed, and what was history stays history)."""
     from bot.calendar.caldav.calendar import CaldavCalendar
-    from bot.calendar.caldav.urls import caldav_account
 
-    password = settings.calendar_password
-    account = caldav_account(
-        settings.calendar_url,
-        settings.calendar_username,
-        password.get_secret_value() if password is not None else None,
-    )
+    account = settings.caldav_account
     state = settings.state_path
     return await CaldavCalendar.open(
         account.home_url,
