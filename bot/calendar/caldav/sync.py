@@ -113,8 +113,9 @@ class CalendarCopy:
             await self.copy(agent_id, fresh, gone_hrefs)
             if answer.full:
                 await self._retire_unlisted(agent_id, listed)
-            mark.token = answer.token
-            self.ledger.save()
+            if mark.token != answer.token:  # an idle collection answers the same token:
+                mark.token = answer.token  # no rewrite of the whole ledger per agent per poll
+                self.ledger.save()
 
     def _agent_of_plan(self, plan: ObjectPlan) -> str | None:
         for one in plan.ids:
