@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._discord import Spread
 from bot.core.state import StateStore
+from bot.core.waker import WakeResult
 
 KINDS = ("record_intent", "record_claim", "save_channel", "save_message", "record_result", "wake")
 
@@ -49,7 +50,8 @@ async def one_burst(wakes: int, synchronous: str | None) -> tuple[dict[str, list
                 await timed("record_claim", state.record_claim(slot, 2))
                 await timed("save_channel", state.save_channel(slot, f"agent{n}", 10_000 + n))
                 await timed("save_message", state.save_message(slot, 20_000 + n))
-                await timed("record_result", state.record_result(slot, ok=True, via="discord"))
+                woke = WakeResult.success("discord")
+                await timed("record_result", state.record_result(slot, woke))
                 times["wake"].append(time.perf_counter() - began)
 
             await asyncio.gather(*(wake(n) for n in range(wakes)))

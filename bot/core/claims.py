@@ -138,20 +138,8 @@ class Claims:
         now = host.clock.now()
         if result.ok:
             crash_point("after_message")
-            await host.persist(
-                host.state.record_result(
-                    slot.id, ok=True, via=result.via, reference=result.reference
-                )
-            )
-        self.last_wake = WakeInfo(
-            at=now,
-            slot_id=slot.id,
-            ok=result.ok,
-            via=result.via,
-            reference=result.reference,
-            error=result.error,
-            attempts=result.attempts,
-        )
+            await host.persist(host.state.record_result(slot.id, result))
+        self.last_wake = WakeInfo(at=now, slot_id=slot.id, result=result)
         if result.ok:
             host.backoff.wake_succeeded()
             host.stuck.start(slot.id, now).reference = result.reference
@@ -207,11 +195,7 @@ class Claims:
 
     async def _finish_failed(self, slot_id: str, failure: WakeResult) -> None:
         self._pending_release.pop(slot_id, None)
-        await self._host.persist(
-            self._host.state.record_result(
-                slot_id, ok=False, via=failure.via, reference=failure.reference, error=failure.error
-            )
-        )
+        await self._host.persist(self._host.state.record_result(slot_id, failure))
 
     # ---- crash recovery -------------------------------------------------------------
 
@@ -261,13 +245,9 @@ class Claims:
             exc, held = outcome.exc, outcome.exc.slot
             host.publish(ClaimConflict, slot_id=entry.slot_id, code=exc.code, detail=exc.detail)
             if held is not None and held.status.is_final:
+                late = f"slot was already {held.status.value} at recovery; not woken again"
                 await host.persist(
-                    host.state.record_result(
-                        held.id,
-                        ok=False,
-                        via="recovery",
-                        error=f"slot was already {held.status.value} at recovery; not woken again",
-                    )
+                    host.state.record_result(held.id, WakeResult.failure("recovery", late))
                 )
             else:
                 await host.persist(host.state.drop_intent(entry.slot_id))

@@ -9,13 +9,14 @@ which look up no slot (at 10,000 agents a scrape of snapshots held the loop ~0.2
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from bot.core.models import SlotStatus
 from bot.core.rules import pick, undeferred
+from bot.core.waker import WakeResult
 
 if TYPE_CHECKING:
     from bot.core.agent import AgentScheduler
@@ -50,18 +51,16 @@ class NextSlot:
 
 @dataclass(frozen=True, slots=True)
 class WakeInfo:
-    """The last wake attempt of an agent and how it went."""
+    """The last wake attempt of an agent: when, for which slot, and the waker's answer.
+
+    `result.attempts` lists each waker the chain tried, in order, as "name: ok" or
+    "name: why it failed" (e.g. "discord: missing Manage Channels"), so a fallback
+    that worked still shows why the first choice did not.
+    """
 
     at: datetime
     slot_id: str
-    ok: bool
-    via: str
-    reference: str | None
-    error: str | None
-    #: Each waker the chain tried, in order, as "name: ok" or "name: why it failed"
-    #: (e.g. "discord: missing Manage Channels"), so a fallback that worked still
-    #: shows why the first choice did not.
-    attempts: tuple[str, ...] = field(default_factory=tuple)
+    result: WakeResult
 
 
 @dataclass(frozen=True, slots=True)

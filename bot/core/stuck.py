@@ -67,8 +67,9 @@ class StuckWatch:
         except StateError as exc:
             log.error("agent %s: %s", host.agent_id, exc)
         if entry is not None and entry.activity_at is not None:
+            reference = entry.result.reference if entry.result is not None else None
             self._activity[slot.id] = Activity(
-                at=entry.activity_at, nudged=entry.nudged_at is not None, reference=entry.reference
+                at=entry.activity_at, nudged=entry.nudged_at is not None, reference=reference
             )
         else:
             self._activity[slot.id] = Activity(at=now)

@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 from bot.core.cache import local_day
 from bot.core.guild_report import GuildReport
 from bot.core.shard_status import CalendarAgentStatus, FeedHealth
-from bot.core.status import AgentSnapshot, WakeInfo
+from bot.core.status import AgentSnapshot
+from bot.core.waker import WakeResult
 from bot.presenters.discord_embed import (
     COLOR_OK,
     COLOR_WARN,
@@ -99,16 +100,17 @@ def status_lines(
     wake = snap.last_wake
     if wake is not None:
         when = f"{clock_time(wake.at, tz, today)} ({relative(wake.at, now)})"
-        if wake.ok:
-            line = f"Last wake: ✅ `{wake.slot_id}` via {wake.via}, {when}"
-            failed = failed_attempts(wake)
+        result = wake.result
+        if result.ok:
+            line = f"Last wake: ✅ `{wake.slot_id}` via {result.via}, {when}"
+            failed = failed_attempts(result)
             if failed:
                 line += f"; before it: {cut('; '.join(failed), 200)}"
             lines.append(line)
         else:
             lines.append(
-                f"Last wake: ❌ `{wake.slot_id}` failed via {wake.via}, {when}: "
-                f"{cut(wake.error or 'unknown error', 200)}"
+                f"Last wake: ❌ `{wake.slot_id}` failed via {result.via}, {when}: "
+                f"{cut(result.error or 'unknown error', 200)}"
             )
     if snap.consecutive_wake_failures:
         retry = (
@@ -121,7 +123,7 @@ def status_lines(
     return lines
 
 
-def failed_attempts(wake: WakeInfo) -> list[str]:
+def failed_attempts(result: WakeResult) -> list[str]:
     """The wakers that were tried and failed ("discord: missing Manage Channels").
 
     Wakers not configured for the agent were not really tried, and the one
@@ -129,7 +131,7 @@ def failed_attempts(wake: WakeInfo) -> list[str]:
     """
     return [
         attempt
-        for attempt in wake.attempts
+        for attempt in result.attempts
         if not attempt.endswith(": ok") and ": not configured" not in attempt
     ]
 

@@ -73,7 +73,8 @@ async def test_crash_after_intent_before_claim_wakes_once(
     # recovery re-sent the claim with the intent's key: it landed now, so the slot is ours
     assert waker.calls == [slot.id]
     entry = await moderator.state.wake_entry(slot.id)
-    assert entry is not None and entry.ok and entry.claim_key == key
+    assert entry is not None and entry.result is not None and entry.result.ok
+    assert entry.claim_key == key
     await clock.advance(120)
     assert waker.world.delivered() == [slot.id]
     assert waker.calls == [slot.id]
@@ -94,7 +95,8 @@ async def test_crash_after_intent_for_a_slot_that_moved_on_leaves_it_to_the_norm
     await clock.advance(180)
     assert waker.calls == [slot.id]  # the normal flow woke it at its new time, once
     entry = await moderator.state.wake_entry(slot.id)
-    assert entry is not None and entry.ok and entry.expected_version == 2
+    assert entry is not None and entry.result is not None and entry.result.ok
+    assert entry.expected_version == 2
 
 
 async def test_crash_after_claim_before_wake_wakes_once(
@@ -111,7 +113,8 @@ async def test_crash_after_claim_before_wake_wakes_once(
     assert waker.world.delivered() == [slot.id]
     assert WakeRecovered in harness.kinds()
     entry = await moderator.state.wake_entry(slot.id)
-    assert entry is not None and entry.ok and entry.claimed_version == slot.version + 1
+    assert entry is not None and entry.result is not None and entry.result.ok
+    assert entry.claimed_version == slot.version + 1
     await clock.advance(120)
     assert waker.calls == [slot.id]
 
@@ -290,8 +293,8 @@ async def test_a_refused_re_sent_claim_on_an_ended_slot_is_recorded_not_woken(
     moderator = await harness.moderator(waker)
     assert waker.calls == []
     entry = await moderator.state.wake_entry(slot.id)
-    assert entry is not None and not entry.unfinished and entry.ok is False
-    assert entry.error is not None and "FINISHED" in entry.error
+    assert entry is not None and not entry.unfinished and entry.result is not None
+    assert entry.result.ok is False and "FINISHED" in (entry.result.error or "")
 
 
 async def another_moderator_claims(

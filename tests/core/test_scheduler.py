@@ -187,8 +187,8 @@ async def test_wake_failing_on_every_waker_releases_and_retries_with_backoff(
     assert (await calendar.get_slot(slot.id)).status is SlotStatus.DEFERRED  # given back
     snap = moderator.status("ada")
     assert snap.state is AgentActivity.IDLE
-    assert snap.last_wake is not None and not snap.last_wake.ok
-    assert snap.last_wake.error is not None and "the medium is down" in snap.last_wake.error
+    assert snap.last_wake is not None and not snap.last_wake.result.ok
+    assert "the medium is down" in (snap.last_wake.result.error or "")
     assert (snap.consecutive_wake_failures, snap.wake_retry_at) == (
         1,
         START + timedelta(seconds=15),
@@ -208,7 +208,7 @@ async def test_wake_failing_on_every_waker_releases_and_retries_with_backoff(
     assert actions == ["create", "start", "release", "start", "release", "start"]
     snap = moderator.status("ada")
     assert (snap.consecutive_wake_failures, snap.wake_retry_at) == (0, None)
-    assert snap.last_wake is not None and snap.last_wake.via == "failing"
+    assert snap.last_wake is not None and snap.last_wake.result.via == "failing"
 
 
 async def test_misfire_aborts_late_not_started_slots_with_a_note(
@@ -483,8 +483,9 @@ async def test_last_wake_keeps_why_each_waker_before_the_one_that_worked_failed(
     chain = WakerChain([NoPermission(), NotForThisAgent(), RecordingWaker(clock)])
     moderator = await harness.moderator(chain)
     wake = moderator.status("ada").last_wake
-    assert wake is not None and (wake.ok, wake.slot_id, wake.via) == (True, slot.id, "recording")
-    assert wake.attempts == (
+    assert wake is not None and wake.slot_id == slot.id
+    assert (wake.result.ok, wake.result.via) == (True, "recording")
+    assert wake.result.attempts == (
         "discord: missing Manage Channels",
         "webhook: not configured for ada",
         "recording: ok",

@@ -15,7 +15,7 @@ from bot.core.clock import FakeClock
 from bot.core.sqlite_file import DatabaseFileRefused
 from bot.core.sqlite_path import set_aside
 from bot.core.state import StateStore
-from bot.core.waker import ChannelLedger
+from bot.core.waker import ChannelLedger, WakeResult
 from testkit.files import corrupt_page, snapshot
 from testkit.sqlite_files import user_version, write_file
 
@@ -74,7 +74,7 @@ async def test_everything_survives_a_reopen(tmp_path: Path, clock: FakeClock) ->
     await state.record_intent("s1", "ada", expected_version=3)
     await state.record_claim("s1", claimed_version=4)
     await state.record_intent("s2", "ada", expected_version=1)
-    await state.record_result("s1", ok=True, via="discord", reference="5")
+    await state.record_result("s1", WakeResult.success("discord", "5"))
     await state.add_deferrals("bob", ["x", "y"])
     await state.record_sync("ada", ok=True)
     await clock.advance(60)
@@ -86,13 +86,8 @@ async def test_everything_survives_a_reopen(tmp_path: Path, clock: FakeClock) ->
         assert state.rebuilt_from is None
         s1 = await state.wake_entry("s1")
         assert s1 is not None
-        assert (s1.expected_version, s1.claimed_version, s1.ok, s1.via, s1.reference) == (
-            3,
-            4,
-            True,
-            "discord",
-            "5",
-        )
+        assert (s1.expected_version, s1.claimed_version) == (3, 4)
+        assert s1.result == WakeResult.success("discord", "5")
         assert not s1.unfinished
         unfinished = await state.unfinished_wakes()
         assert [w.slot_id for w in unfinished] == ["s2"]
@@ -111,11 +106,11 @@ async def test_everything_survives_a_reopen(tmp_path: Path, clock: FakeClock) ->
 async def test_intent_again_after_a_failed_wake_counts_attempts(state: StateStore) -> None:
     await state.record_intent("s1", "ada", expected_version=1)
     await state.record_claim("s1", claimed_version=2)
-    await state.record_result("s1", ok=False, via="chain", error="no waker")
+    await state.record_result("s1", WakeResult.failure("chain", "no waker"))
     await state.record_intent("s1", "ada", expected_version=3)
     entry = await state.wake_entry("s1")
     assert entry is not None
-    assert (entry.attempts, entry.expected_version, entry.claimed_version, entry.ok) == (
+    assert (entry.attempts, entry.expected_version, entry.claimed_version, entry.result) == (
         2,
         3,
         None,
@@ -267,7 +262,7 @@ async def test_each_claim_attempt_has_its_own_key_kept_until_it_is_settled(
     second = await state.record_intent("s1", "ada", expected_version=3)
     assert second != first
     await state.record_claim("s1", claimed_version=4)
-    await state.record_result("s1", ok=False, via="chain", error="no waker")
+    await state.record_result("s1", WakeResult.failure("chain", "no waker"))
     third = await state.record_intent("s1", "ada", expected_version=5)
     assert third not in (first, second)
     other = await state.record_intent("s2", "ada", expected_version=1)

@@ -89,8 +89,8 @@ async def test_shard_1_waits_for_shard_0s_category_and_shard_0_cleans_up(
 
         # No category, and shard 1 may not open one: the wake waits, nothing is lost.
         snap = one.bot.moderator.status("bob")
-        assert snap.last_wake is not None and not snap.last_wake.ok
-        assert WAITING_FOR_SHARD_0 in (snap.last_wake.error or "")
+        assert snap.last_wake is not None and not snap.last_wake.result.ok
+        assert WAITING_FOR_SHARD_0 in (snap.last_wake.result.error or "")
         assert snap.consecutive_wake_failures == 1 and snap.wake_retry_at is not None
         assert (await calendar.get_slot(bob.id)).status is SlotStatus.DEFERRED  # given back
         assert category_posts(fake) == 0 and slot_channels(fake, bob.id) == []

@@ -191,7 +191,8 @@ async def test_discord_wake_killed_at_a_point_then_restarted_wakes_exactly_once(
     second.terminate()
     assert await second.wait(20) == 0
     ledger = await ledger_of(tmp_path, slot.id)
-    assert ledger.entry is not None and ledger.entry.ok is True, ledger
+    assert ledger.entry is not None and ledger.entry.result is not None, ledger
+    assert ledger.entry.result.ok is True, ledger
     assert ledger.link is not None and ledger.link.message_id == int(posts[0]["id"]), ledger
     log = second.log_text()
     assert _crash_line(point) not in log

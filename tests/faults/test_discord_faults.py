@@ -67,7 +67,7 @@ async def _wake_recorded(h: BotHarness, slot_id: str) -> None:
         lambda: h.bot.moderator.status("alice").last_wake, 20, what="the wake recorded"
     )
     assert wake is not None
-    assert wake.slot_id == slot_id and wake.ok and wake.via == "discord", wake
+    assert wake.slot_id == slot_id and wake.result.ok and wake.result.via == "discord", wake
     assert h.bot.moderator.status("alice").consecutive_wake_failures == 0
 
 

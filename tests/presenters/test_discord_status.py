@@ -7,6 +7,7 @@ from datetime import timedelta
 from bot.core.guild_report import AgentNotInGuild, GuildReport
 from bot.core.models import SlotStatus
 from bot.core.status import AgentActivity, CurrentSlot, NextSlot, WakeInfo
+from bot.core.waker import WakeResult
 from bot.presenters.discord_status import failed_attempts, status_embed
 from tests.presenters.presenter_samples import (
     BERLIN,
@@ -38,10 +39,7 @@ def test_a_busy_overdue_agent_with_failures_is_described_fully() -> None:
         last_wake=WakeInfo(
             at=NOW - timedelta(minutes=2),
             slot_id="w-1",
-            ok=False,
-            via="discord",
-            reference=None,
-            error="403 Missing Access",
+            result=WakeResult.failure("discord", "403 Missing Access"),
         ),
         consecutive_wake_failures=2,
         wake_retry_at=NOW + timedelta(minutes=4),
@@ -83,35 +81,22 @@ def test_a_claim_failing_while_syncs_work_shows_with_its_time() -> None:
 
 
 def test_a_wake_that_fell_back_says_why_the_first_waker_failed() -> None:
-    wake = WakeInfo(
-        at=NOW - timedelta(minutes=1),
-        slot_id="w-2",
-        ok=True,
-        via="spawn",
-        reference="wake-1",
-        error=None,
-        attempts=(
-            "discord: missing Manage Channels",
-            "webhook: not configured for alice",
-            "spawn: ok",
-        ),
+    tried = (
+        "discord: missing Manage Channels",
+        "webhook: not configured for alice",
+        "spawn: ok",
     )
-    assert failed_attempts(wake) == ["discord: missing Manage Channels"]
+    fell_back = WakeResult(ok=True, via="spawn", reference="wake-1", attempts=tried)
+    wake = WakeInfo(at=NOW - timedelta(minutes=1), slot_id="w-2", result=fell_back)
+    assert failed_attempts(fell_back) == ["discord: missing Manage Channels"]
     text = text_of(status_embed([snapshot(last_wake=wake)], BERLIN))
     assert (
         "Last wake: ✅ `w-2` via spawn, 12:59 (1 min ago); "
         "before it: discord: missing Manage Channels"
     ) in text
     assert "webhook" not in text  # not configured for the agent: never tried
-    plain = WakeInfo(
-        at=NOW,
-        slot_id="w-3",
-        ok=True,
-        via="discord",
-        reference="1",
-        error=None,
-        attempts=("discord: ok",),
-    )
+    first_try = WakeResult(ok=True, via="discord", reference="1", attempts=("discord: ok",))
+    plain = WakeInfo(at=NOW, slot_id="w-3", result=first_try)
     plain_text = text_of(status_embed([snapshot(last_wake=plain)], BERLIN))
     assert "Last wake: ✅ `w-3` via discord, 13:00 (just now)" in plain_text
     assert "before it" not in plain_text

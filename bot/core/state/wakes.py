@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.core.state.database import StateDatabase, from_optional_stamp, from_stamp, to_stamp
+from bot.core.waker import WakeResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +25,8 @@ class WakeEntry:
     """One slot's line in the wake ledger.
 
     `result_at is None` means the wake was started but never finished: the
-    process died somewhere between the intent and the result.
+    process died somewhere between the intent and the result. `result` is the
+    waker's answer as recorded then (the chain's attempts are not kept).
     """
 
     slot_id: str
@@ -34,10 +36,7 @@ class WakeEntry:
     claimed_version: int | None = None
     claimed_at: datetime | None = None
     result_at: datetime | None = None
-    ok: bool | None = None
-    via: str | None = None
-    reference: str | None = None
-    error: str | None = None
+    result: WakeResult | None = None
     attempts: int = 1
     activity_at: datetime | None = None
     nudged_at: datetime | None = None
@@ -72,10 +71,7 @@ class WakeLedger(StateDatabase):
             claimed_version=int(row[4]) if row[4] is not None else None,
             claimed_at=from_optional_stamp(row[5]),
             result_at=from_optional_stamp(row[6]),
-            ok=bool(row[7]) if row[7] is not None else None,
-            via=row[8],
-            reference=row[9],
-            error=row[10],
+            result=None if row[7] is None else WakeResult(bool(row[7]), row[8], row[9], row[10]),
             attempts=int(row[11]),
             activity_at=from_optional_stamp(row[12]),
             nudged_at=from_optional_stamp(row[13]),
@@ -126,20 +122,12 @@ class WakeLedger(StateDatabase):
             (claimed_version, now, now, slot_id),
         )
 
-    async def record_result(
-        self,
-        slot_id: str,
-        *,
-        ok: bool,
-        via: str,
-        reference: str | None = None,
-        error: str | None = None,
-    ) -> None:
+    async def record_result(self, slot_id: str, result: WakeResult) -> None:
         now = self._now()
         await self._write_one(
             "UPDATE wakes SET result_at = ?, ok = ?, via = ?, reference = ?, error = ?, "
             "activity_at = COALESCE(activity_at, ?) WHERE slot_id = ?",
-            (now, int(ok), via, reference, error, now, slot_id),
+            (now, int(result.ok), result.via, result.reference, result.error, now, slot_id),
         )
 
     async def record_releasing(self, slot_id: str) -> None:
