@@ -25,6 +25,7 @@ from bot.core.calendar import Calendar, CalendarError
 from bot.core.fanout import fan_out
 from bot.core.models import Slot
 from bot.core.rules import pick
+from bot.core.status import NextSlot
 
 #: At most this many agents are read at once, so a big fleet does not flood the calendar.
 READ_CONCURRENCY = 8
@@ -42,7 +43,7 @@ class CalendarAgentStatus:
     #: The slot it holds (ONGOING or PAUSED), if any.
     current: Slot | None = None
     #: The pending slot it is woken for next today (may be due already).
-    next_due: Slot | None = None
+    next_due: NextSlot | None = None
     pending_count: int = 0
     last_heartbeat_at: datetime | None = None
     #: The calendar could not be read; the rest is empty then.
@@ -78,7 +79,7 @@ async def calendar_status(
         count,
         now,
         current=current,
-        next_due=next_due,
+        next_due=NextSlot.of(next_due),
         pending_count=len(pending),
         last_heartbeat_at=seen.last_heartbeat_at,
     )

@@ -14,7 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from bot.core.models import SlotStatus
+from bot.core.models import Slot, SlotStatus
 from bot.core.rules import pick, undeferred
 from bot.core.waker import WakeResult
 
@@ -43,10 +43,18 @@ class CurrentSlot:
 
 @dataclass(frozen=True, slots=True)
 class NextSlot:
+    """The slot an agent is woken for next, as `/status` shows it (on any shard)."""
+
     id: str
     title: str
     priority: int
     at: datetime
+
+    @classmethod
+    def of(cls, slot: Slot | None) -> NextSlot | None:
+        if slot is None:
+            return None
+        return cls(id=slot.id, title=slot.title, priority=slot.priority, at=slot.scheduled_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,11 +153,7 @@ def build_snapshot(scheduler: AgentScheduler, now: datetime) -> AgentSnapshot:
         upcoming = cache.next_due_at(after=now)
         if upcoming is not None:
             first = pick([s for s in cache.get_due_slots(upcoming) if s.scheduled_at == upcoming])
-    next_due = (
-        NextSlot(id=first.id, title=first.title, priority=first.priority, at=first.scheduled_at)
-        if first is not None
-        else None
-    )
+    next_due = NextSlot.of(first)
     sync, backoff = scheduler.syncer, scheduler.backoff
     vitals = vitals_of(scheduler, now)
     return AgentSnapshot(

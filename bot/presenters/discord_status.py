@@ -58,11 +58,7 @@ def status_lines(
             )
             text += f"\n⚠️ **overdue**{silent}: nudged; aborted if it stays silent"
         lines.append(text)
-    nxt = snap.next_due
-    if nxt is None:
-        lines.append("Next: nothing pending")
-    else:
-        lines.append(next_line(nxt.title, nxt.id, nxt.at, nxt.priority, now, tz))
+    lines.append(next_line(snap.next_due, now, tz))
     if snap.pending_count:
         extra = []
         if snap.deferred_count:

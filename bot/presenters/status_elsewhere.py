@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from bot.core.cache import local_day
 from bot.core.models import Slot
 from bot.core.shard_status import CalendarAgentStatus, FeedHealth
+from bot.core.status import NextSlot
 from bot.presenters.formatting import clock_time, coarse_span, cut, escape, relative, status_label
 
 
@@ -35,11 +36,7 @@ def elsewhere_lines(status: CalendarAgentStatus, tz: ZoneInfo) -> list[str]:
         lines.append(
             f"🟠 **busy** — {status_label(cur.status)}: {_slot(cur)} (scheduled by {owner})"
         )
-    nxt = status.next_due
-    if nxt is None:
-        lines.append("Next: nothing pending today")
-    else:
-        lines.append(next_line(nxt.title, nxt.id, nxt.scheduled_at, nxt.priority, now, tz))
+    lines.append(next_line(status.next_due, now, tz))
     if status.pending_count:
         lines.append(f"Pending today: {status.pending_count}")
     beat = status.last_heartbeat_at
@@ -61,13 +58,14 @@ def named_slot(title: str, slot_id: str) -> str:
     return f"**{escape(title) or '(untitled)'}** (`{slot_id}`)"
 
 
-def next_line(
-    title: str, slot_id: str, at: datetime, priority: int, now: datetime, tz: ZoneInfo
-) -> str:
+def next_line(nxt: NextSlot | None, now: datetime, tz: ZoneInfo) -> str:
     """The slot an agent is woken for next: due since when, or at what time (any shard's)."""
-    when = clock_time(at, tz, local_day(now, tz))
-    timing = f"due since {when}" if at <= now else f"at {when}"
-    return f"Next: {named_slot(title, slot_id)} {timing} ({relative(at, now)}) · prio {priority}"
+    if nxt is None:
+        return "Next: nothing pending today"
+    when = clock_time(nxt.at, tz, local_day(now, tz))
+    timing = f"due since {when}" if nxt.at <= now else f"at {when}"
+    slot = named_slot(nxt.title, nxt.id)
+    return f"Next: {slot} {timing} ({relative(nxt.at, now)}) · prio {nxt.priority}"
 
 
 def feed_line(feed: FeedHealth, now: datetime, tz: ZoneInfo, sync_interval_s: float) -> str:

@@ -9,6 +9,7 @@ import pytest
 from bot.core.guild_report import GuildReport
 from bot.core.models import SlotStatus
 from bot.core.shard_status import IN_PROCESS, CalendarAgentStatus, FeedHealth
+from bot.core.status import NextSlot
 from bot.presenters.discord_embed import COLOR_OK, COLOR_WARN
 from bot.presenters.discord_status import status_embed
 from bot.presenters.status_elsewhere import elsewhere_lines, feed_line
@@ -24,7 +25,9 @@ def elsewhere(agent: str = "bob", **fields: object) -> CalendarAgentStatus:
 def test_a_busy_agent_of_another_shard_is_shown_from_the_calendar_with_its_shard() -> None:
     status = elsewhere(
         current=slot("s-run", NOW - timedelta(minutes=20), status=SlotStatus.ONGOING, title="Fix"),
-        next_due=slot("s-next", NOW + timedelta(minutes=30), title="Plan", priority=70),
+        next_due=NextSlot.of(
+            slot("s-next", NOW + timedelta(minutes=30), title="Plan", priority=70)
+        ),
         pending_count=2,
         last_heartbeat_at=NOW - timedelta(minutes=4),
     )
@@ -36,7 +39,9 @@ def test_a_busy_agent_of_another_shard_is_shown_from_the_calendar_with_its_shard
 
 
 def test_an_idle_agent_without_heartbeat_and_a_due_slot() -> None:
-    status = elsewhere(next_due=slot("s-late", NOW - timedelta(minutes=5)), pending_count=1)
+    status = elsewhere(
+        next_due=NextSlot.of(slot("s-late", NOW - timedelta(minutes=5))), pending_count=1
+    )
     text = "\n".join(elsewhere_lines(status, BERLIN))
     assert "idle" in text and "due since 12:55 (5 min ago)" in text
     assert "Last heartbeat: none yet" in text
@@ -101,7 +106,7 @@ def test_many_agents_elsewhere_with_hostile_titles_fit_the_limits() -> None:
             current=slot(
                 f"s-{i}", NOW, status=SlotStatus.PAUSED, title="**@everyone** " + "t" * 3000
             ),
-            next_due=slot(f"n-{i}", NOW + timedelta(days=3), title="`x`" * 500),
+            next_due=NextSlot.of(slot(f"n-{i}", NOW + timedelta(days=3), title="`x`" * 500)),
             last_heartbeat_at=NOW - timedelta(days=40),
         )
         for i in range(120)
