@@ -80,7 +80,8 @@ class CaldavCalendar(EventWriter):
         except BaseException:
             await dav.close()
             raise
-        ledger = Ledger(None if copy_path is None else copy_path.with_suffix(".ledger.json"))
+        ledger_path = None if copy_path is None else copy_path.with_suffix(".ledger.json")
+        ledger = Ledger(ledger_path, clock.now())
         copy = CalendarCopy(dav, mirror, ledger, clock)
         calendar = cls(copy, [], clock, poll_s)
         try:

@@ -3,9 +3,15 @@
 `first_seen` is when the moderator first listed the collection: events due
 before it are history, never woken, however often it restarts; the sync token
 lets a restart ask only for what changed. Saved whole, atomically (a temporary
-file, then `os.replace`), so a crash leaves the old ledger or the new one.
-A ledger that cannot be read is set aside with a warning and started afresh:
-the copy of the calendar is then rebuilt by a full listing, nothing is lost.
+file synced to disk, then `os.replace`), so a crash or a power loss leaves the old
+ledger or the new one.
+
+Nothing in the ledger is needed for correctness, only for economy: without a
+token the next poll lists the whole collection and the copy is rebuilt from the
+server's events. So a file that cannot be read is set aside (renamed
+`.corrupt-<time>`, for the user to look at) with a warning and a new one is
+started, and a save that fails (disk full, a directory in the way) is logged
+and tried again at the next change, while the polls go on from memory.
 """
 
 from __future__ import annotations
@@ -17,7 +23,12 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
+from bot.core.sqlite_path import set_aside
+
 log = logging.getLogger(__name__)
+
+#: A ledger is ~200 bytes an agent; a file past this is not one of ours.
+MAX_LEDGER_BYTES = 64 << 20
 
 
 @dataclass
@@ -32,33 +43,77 @@ class CollectionMark:
 
 
 class Ledger:
-    """Agent id -> its collection's mark, in a JSON file (or only in memory when `path` is None)."""
+    """Agent id -> its collection's mark, in a JSON file (or only in memory when `path` is None).
 
-    def __init__(self, path: Path | None) -> None:
+    `now` names a file set aside when the one at `path` cannot be read."""
+
+    def __init__(self, path: Path | None, now: datetime) -> None:
         self._path = path
+        self._save_failing = False
         self.marks: dict[str, CollectionMark] = {}
-        if path is not None and path.exists():
-            self.marks = _read(path)
+        if path is not None and (path.exists() or path.is_symlink()):
+            self.marks = _read_or_set_aside(path, now)
 
     def save(self) -> None:
         if self._path is None:
             return
         data = {agent: asdict(mark) for agent, mark in sorted(self.marks.items())}
         temporary = self._path.with_name(self._path.name + ".tmp")
-        temporary.write_text(json.dumps(data, indent=1), encoding="utf-8")
-        os.replace(temporary, self._path)
+        try:
+            with temporary.open("w", encoding="utf-8") as file:
+                file.write(json.dumps(data, indent=1))
+                file.flush()
+                # On disk before the rename: after a power loss the name holds the old
+                # ledger or the whole new one, never a renamed empty file.
+                os.fsync(file.fileno())
+            os.replace(temporary, self._path)
+        except OSError as exc:
+            if not self._save_failing:
+                log.warning(
+                    "CalDAV ledger %s could not be saved (%s): kept in memory, saved at the "
+                    "next change; a restart meanwhile lists the calendars afresh",
+                    self._path,
+                    exc.strerror or exc,
+                )
+            self._save_failing = True
+            return
+        if self._save_failing:
+            log.info("CalDAV ledger %s saved again", self._path)
+        self._save_failing = False
+
+
+def _read_or_set_aside(path: Path, now: datetime) -> dict[str, CollectionMark]:
+    try:
+        return _read(path)
+    except (OSError, ValueError, TypeError, AttributeError, RecursionError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        try:
+            aside = set_aside(path, now)
+        except OSError:
+            log.warning("CalDAV ledger %s unreadable (%s): starting a new one", path, why)
+        else:
+            log.warning(
+                "CalDAV ledger %s unreadable (%s): set aside as %s, starting a new one",
+                path,
+                why,
+                aside.name,
+            )
+        return {}
 
 
 def _read(path: Path) -> dict[str, CollectionMark]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        marks = {str(agent): CollectionMark(**fields) for agent, fields in data.items()}
-        for mark in marks.values():
-            if not isinstance(mark.href, str) or mark.first_seen_at.tzinfo is None:
-                raise ValueError("a mark without an href or an aware first_seen")
-            if mark.token is not None and not isinstance(mark.token, str):
-                raise ValueError("a sync token that is not text")
-        return marks
-    except (OSError, ValueError, TypeError, AttributeError) as exc:
-        log.warning("CalDAV ledger %s unreadable (%s): starting a new one", path, exc)
-        return {}
+    """The marks in the file; ValueError / TypeError / OSError for anything not a ledger."""
+    with path.open("rb") as file:
+        raw = file.read(MAX_LEDGER_BYTES + 1)
+    if len(raw) > MAX_LEDGER_BYTES:
+        raise ValueError(f"larger than {MAX_LEDGER_BYTES >> 20} MiB")
+    data = json.loads(raw.decode("utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object of agents")
+    marks = {str(agent): CollectionMark(**fields) for agent, fields in data.items()}
+    for mark in marks.values():
+        if not isinstance(mark.href, str) or mark.first_seen_at.tzinfo is None:
+            raise ValueError("a mark without an href or an aware first_seen")
+        if mark.token is not None and not isinstance(mark.token, str):
+            raise ValueError("a sync token that is not text")
+    return marks
