@@ -123,41 +123,51 @@ def test_bad_token_generation_names_file_and_line(value: str, got: str) -> None:
 # ---- hostile tables: every one a clear ConfigError, never a traceback ------------------
 
 _ENTRY = '[[agents]]\nid = "a"\n'
+
+
+def _refused(key: str, hint: str, values: list[str], entry: str = _ENTRY) -> list[tuple[str, str]]:
+    """One (body, hint) row per TOML value: `entry` with `key = value` added, each refused with
+    the same hint, so a table of one key's bad values states the key and its message once."""
+    return [(f"{entry}{key} = {value}\n", hint) for value in values]
+
+
 HOSTILE_KEYS = [
-    # id
-    ("[[agents]]\nid = 5\n", "must match"),
-    ("[[agents]]\nid = true\n", "must match"),
-    ('[[agents]]\nid = ["a"]\n', "must match"),
-    ('[[agents]]\nid = { x = "a" }\n', "must match"),
-    ("[[agents]]\nid = 1979-05-27T07:32:00Z\n", "must match"),
-    ('[[agents]]\nid = ""\n', "must match"),
-    ("[[agents]]\ndiscord_user_id = 1\n", "id None must match"),
-    # discord_user_id
-    (_ENTRY + 'discord_user_id = "abc"\n', "positive integer"),
-    (_ENTRY + "discord_user_id = 1.5\n", "positive integer"),
-    (_ENTRY + "discord_user_id = [1]\n", "positive integer"),
-    (_ENTRY + "discord_user_id = { id = 1 }\n", "positive integer"),
-    (_ENTRY + f"discord_user_id = {2**63}\n", "positive integer"),
-    (_ENTRY + 'discord_user_id = "' + "9" * 30 + '"\n', "positive integer"),
-    (_ENTRY + 'discord_user_id = "\u0663"\n', "positive integer"),
-    (_ENTRY + "discord_user_id = 0\n", "positive integer"),
-    # spawn_url
-    (_ENTRY + "spawn_url = 5\n", "http(s) URL"),
-    (_ENTRY + 'spawn_url = ["http://x.test"]\n', "http(s) URL"),
-    (_ENTRY + 'spawn_url = { url = "http://x.test" }\n', "http(s) URL"),
-    (_ENTRY + 'spawn_url = "http://x.test/' + "a" * 5000 + '"\n', "at most 4096"),
-    (_ENTRY + 'spawn_url = "javascript:alert(1)"\n', "http(s) URL"),
-    (_ENTRY + 'spawn_url = "http://[::1/wake"\n', "http(s) URL"),
-    # spawn_command
-    (_ENTRY + "spawn_command = [1, 2]\n", "string or a list of strings"),
-    (_ENTRY + 'spawn_command = [["nested"]]\n', "string or a list of strings"),
-    (_ENTRY + 'spawn_command = { run = "x" }\n', "string or a list of strings"),
-    (_ENTRY + "spawn_command = true\n", "string or a list of strings"),
-    (_ENTRY + 'spawn_command = "agent \'unclosed"\n', "spawn_command: No closing quotation"),
-    (_ENTRY + "spawn_command = [" + ", ".join(['"x"'] * 101) + "]\n", "too long"),
-    (_ENTRY + 'spawn_command = ["' + "x" * 5000 + '"]\n', "too long"),
-    (_ENTRY + 'spawn_command = "' + "x" * 5000 + '"\n', "too long"),
-    (_ENTRY + 'spawn_command = ""\n', "empty"),
+    *_refused(
+        "id",
+        "must match",
+        ["5", "true", '["a"]', '{ x = "a" }', "1979-05-27T07:32:00Z", '""'],
+        entry="[[agents]]\n",
+    ),
+    ("[[agents]]\ndiscord_user_id = 1\n", "id None must match"),  # no id at all
+    *_refused(
+        "discord_user_id",
+        "positive integer",
+        ['"abc"', "1.5", "[1]", "{ id = 1 }", str(2**63), '"' + "9" * 30 + '"', '"\u0663"', "0"],
+    ),
+    *_refused(
+        "spawn_url",
+        "http(s) URL",
+        [
+            "5",
+            '["http://x.test"]',
+            '{ url = "http://x.test" }',
+            '"javascript:alert(1)"',
+            '"http://[::1/wake"',
+        ],
+    ),
+    *_refused("spawn_url", "at most 4096", ['"http://x.test/' + "a" * 5000 + '"']),
+    *_refused(
+        "spawn_command",
+        "string or a list of strings",
+        ["[1, 2]", '[["nested"]]', '{ run = "x" }', "true"],
+    ),
+    *_refused("spawn_command", "spawn_command: No closing quotation", ['"agent \'unclosed"']),
+    *_refused(
+        "spawn_command",
+        "too long",
+        ["[" + ", ".join(['"x"'] * 101) + "]", '["' + "x" * 5000 + '"]', '"' + "x" * 5000 + '"'],
+    ),
+    *_refused("spawn_command", "empty", ['""']),
     # the file's shape
     ('agents = "alice"\n', "[[agents]] tables"),
     ("agents = [1, 2]\n", "[[agents]] table"),

@@ -15,45 +15,69 @@ import pytest
 from tests.app.cli_shell import AGENTS, GOOD_ADD, calendar, clean_shell, stored_titles
 
 #: (case id, options changed from GOOD_ADD (None drops one), option named, exit code)
-HOSTILE: list[tuple[str, dict[str, str | None], str, int]] = [
-    ("priority-decimal", {"--priority": "50.0"}, "--priority", 2),
-    ("priority-plus", {"--priority": "+50"}, "--priority", 2),
-    ("priority-underscore", {"--priority": "5_0"}, "--priority", 2),
-    ("priority-spaces", {"--priority": " 50 "}, "--priority", 2),
-    ("priority-101", {"--priority": "101"}, "--priority", 2),
-    ("priority-negative", {"--priority": "-1"}, "--priority", 2),
-    ("priority-huge", {"--priority": "9" * 5000}, "--priority", 2),
-    ("priority-bool", {"--priority": "true"}, "--priority", 2),
-    ("duration-0", {"--duration": "0"}, "--duration", 2),
-    ("duration-10081", {"--duration": "10081"}, "--duration", 2),
-    ("duration-exponent", {"--duration": "1e3"}, "--duration", 2),
-    ("title-201", {"--title": "x" * 201}, "--title", 2),
-    ("title-lone-surrogate", {"--title": "bad \udcff bytes"}, "--title", 2),
-    ("prompt-16001", {"--prompt": "p" * 16_001}, "--prompt", 2),
-    ("type-uppercase", {"--type": "Work"}, "--type", 2),
-    ("type-empty", {"--type": ""}, "--type", 2),
-    ("type-33", {"--type": "a" * 33}, "--type", 2),
-    ("type-space", {"--type": "deep work"}, "--type", 2),
-    ("type-unicode", {"--type": "wörk"}, "--type", 2),
-    ("agent-uppercase", {"--agent": "Alice"}, "--agent", 2),
-    ("agent-empty", {"--agent": ""}, "--agent", 2),
-    ("agent-33", {"--agent": "a" * 33}, "--agent", 2),
-    ("agent-path", {"--agent": "../etc"}, "--agent", 2),
-    ("agent-mention", {"--agent": "<@123>"}, "--agent", 2),
-    ("at-epoch", {"--at": "1700000000"}, "--at", 2),
-    ("at-date-only", {"--at": "2099-01-05"}, "--at", 2),
-    ("at-words", {"--at": "tomorrow"}, "--at", 2),
-    ("at-month-13", {"--at": "2099-13-01T09:00"}, "--at", 2),
-    ("at-offset-25h", {"--at": "2099-01-05T09:00+25:00"}, "--at", 2),
-    ("at-year-9999", {"--at": "9999-06-01T00:00+08:00"}, "--at", 2),
-    ("at-year-9999-naive", {"--at": "9999-12-31T23:30"}, "--at", 2),
-    ("at-9999-once-in-utc", {"--at": "9998-12-31T23:30-05:00"}, "--at", 2),
-    ("at-year-1", {"--at": "0001-01-01T00:00Z"}, "--at", 2),
-    ("in-overflow", {"--at": None, "--in": "99999999d"}, "--in", 2),
-    ("in-past-9998", {"--at": None, "--in": "3000000d"}, "--in", 2),
-    ("in-exponent", {"--at": None, "--in": "1e9s"}, "--in", 2),
-    ("in-negative", {"--at": None, "--in": "-5m"}, "--in", 2),
+Hostile = tuple[str, dict[str, str | None], str, int]
+
+
+def _usage_errors(
+    option: str, values: dict[str, str], *, replacing: str | None = None
+) -> list[Hostile]:
+    """One option's usage errors (exit 2, the option named), so each group states them once;
+    a row's id is the option and the value's name (`priority-decimal`). `replacing` drops the
+    GOOD_ADD option this one stands in for (`--in` for `--at`: the two are not allowed together)."""
+    dropped: dict[str, str | None] = {} if replacing is None else {replacing: None}
+    return [
+        (f"{option.removeprefix('--')}-{name}", {**dropped, option: value}, option, 2)
+        for name, value in values.items()
+    ]
+
+
+HOSTILE: list[Hostile] = [
+    *_usage_errors(
+        "--priority",
+        {
+            "decimal": "50.0",
+            "plus": "+50",
+            "underscore": "5_0",
+            "spaces": " 50 ",
+            "101": "101",
+            "negative": "-1",
+            "huge": "9" * 5000,
+            "bool": "true",
+        },
+    ),
+    *_usage_errors("--duration", {"0": "0", "10081": "10081", "exponent": "1e3"}),
+    *_usage_errors("--title", {"201": "x" * 201, "lone-surrogate": "bad \udcff bytes"}),
+    *_usage_errors("--prompt", {"16001": "p" * 16_001}),
+    *_usage_errors(
+        "--type",
+        {"uppercase": "Work", "empty": "", "33": "a" * 33, "space": "deep work", "unicode": "wörk"},
+    ),
+    *_usage_errors(
+        "--agent",
+        {"uppercase": "Alice", "empty": "", "33": "a" * 33, "path": "../etc", "mention": "<@123>"},
+    ),
+    *_usage_errors(
+        "--at",
+        {
+            "epoch": "1700000000",
+            "date-only": "2099-01-05",
+            "words": "tomorrow",
+            "month-13": "2099-13-01T09:00",
+            "offset-25h": "2099-01-05T09:00+25:00",
+            "year-9999": "9999-06-01T00:00+08:00",
+            "year-9999-naive": "9999-12-31T23:30",
+            "9999-once-in-utc": "9998-12-31T23:30-05:00",
+            "year-1": "0001-01-01T00:00Z",
+        },
+    ),
+    *_usage_errors(
+        "--in",
+        {"overflow": "99999999d", "past-9998": "3000000d", "exponent": "1e9s", "negative": "-5m"},
+        replacing="--at",
+    ),
+    # `--in` beside GOOD_ADD's `--at`: the usage error is the pair, not either option.
     ("at-and-in", {"--in": "5m"}, "not allowed", 2),
+    # The calendar's own refusals (exit 1).
     ("unknown-agent", {"--agent": "zed"}, "--agent", 1),
     ("in-the-past", {"--at": "2020-01-01T00:00Z"}, "--at", 1),
 ]

@@ -23,8 +23,8 @@ from tests.calendar.conftest import slot_body
 
 
 @pytest.fixture
-async def scratch() -> AsyncIterator[tuple[aiosqlite.Connection, GroupCommit]]:
-    """A group commit over a scratch table `t`, whose deferred foreign key can fail a COMMIT."""
+async def db() -> AsyncIterator[aiosqlite.Connection]:
+    """A scratch table `t`, whose deferred foreign key can fail a COMMIT."""
     db = await aiosqlite.connect(":memory:", isolation_level=None)
     await db.execute("PRAGMA foreign_keys = ON")
     await db.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
@@ -32,6 +32,15 @@ async def scratch() -> AsyncIterator[tuple[aiosqlite.Connection, GroupCommit]]:
         "CREATE TABLE t (v INTEGER UNIQUE, p INTEGER "
         "REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)"
     )
+    try:
+        yield db
+    finally:
+        await db.close()
+
+
+@pytest.fixture
+async def commits(db: aiosqlite.Connection) -> AsyncIterator[GroupCommit]:
+    """The group commit over `db`, drained before `db` closes (pytest tears it down first)."""
     committed: list[None] = []
 
     async def told() -> None:
@@ -39,10 +48,9 @@ async def scratch() -> AsyncIterator[tuple[aiosqlite.Connection, GroupCommit]]:
 
     commits = GroupCommit(db, asyncio.Lock(), told)
     try:
-        yield db, commits
+        yield commits
     finally:
         await commits.drain()
-        await db.close()
 
 
 def _insert(value: int, parent: int | None = None) -> Step[int]:
@@ -58,9 +66,8 @@ async def _values(db: aiosqlite.Connection) -> list[int]:
 
 
 async def test_writes_queued_together_share_one_round(
-    scratch: tuple[aiosqlite.Connection, GroupCommit],
+    db: aiosqlite.Connection, commits: GroupCommit
 ) -> None:
-    db, commits = scratch
     answers = await asyncio.gather(*(commits.write(_insert(v)) for v in range(40)))
     assert answers == list(range(40))
     assert commits.writes == 40
@@ -69,10 +76,8 @@ async def test_writes_queued_together_share_one_round(
 
 
 async def test_a_refused_step_stores_nothing_and_fails_only_its_caller(
-    scratch: tuple[aiosqlite.Connection, GroupCommit],
+    db: aiosqlite.Connection, commits: GroupCommit
 ) -> None:
-    db, commits = scratch
-
     async def refused(db: aiosqlite.Connection) -> None:
         await db.execute("INSERT INTO t (v) VALUES (100)")
         raise BadRequest("no", code="validation_error")
@@ -91,9 +96,8 @@ async def test_a_refused_step_stores_nothing_and_fails_only_its_caller(
 
 
 async def test_a_failed_commit_fails_its_round_and_keeps_the_rounds_before(
-    scratch: tuple[aiosqlite.Connection, GroupCommit],
+    db: aiosqlite.Connection, commits: GroupCommit
 ) -> None:
-    db, commits = scratch
     assert await commits.write(_insert(1)) == 1
     # The deferred foreign key passes every statement and fails only the COMMIT.
     answers = await asyncio.gather(
@@ -106,10 +110,8 @@ async def test_a_failed_commit_fails_its_round_and_keeps_the_rounds_before(
 
 
 async def test_a_step_awaiting_anything_but_the_connection_fails_alone(
-    scratch: tuple[aiosqlite.Connection, GroupCommit],
+    db: aiosqlite.Connection, commits: GroupCommit
 ) -> None:
-    db, commits = scratch
-
     async def strays(db: aiosqlite.Connection) -> None:
         await db.execute("INSERT INTO t (v) VALUES (7)")
         await asyncio.sleep(0)
@@ -180,10 +182,8 @@ async def test_an_unreadable_file_is_unavailable_not_a_traceback(
 
 
 async def test_a_step_runs_alike_through_aiosqlite_and_in_one_trip(
-    scratch: tuple[aiosqlite.Connection, GroupCommit],
+    db: aiosqlite.Connection, commits: GroupCommit
 ) -> None:
-    db, commits = scratch
-
     async def step(conn: aiosqlite.Connection) -> tuple[int | None, int, list[int]]:
         await conn.executemany("INSERT INTO t (v) VALUES (?)", [(1,), (2,)])
         cursor = await conn.execute("INSERT INTO t (v) VALUES (3)")
