@@ -9,10 +9,14 @@ shared one never goes away under another test.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.calendar.caldav.calendar import DEFAULT_TIMEOUT_S, CaldavCalendar
 from bot.calendar.caldav.dav import DavClient
+from bot.core.clock import Clock
 from testkit.radicale import DavHome, RadicaleFailed, RadicaleServer
 
 
@@ -56,6 +60,29 @@ def client_for(
         password=home.password,
         timeout_s=timeout_s,
         max_answer_bytes=max_answer_bytes,
+    )
+
+
+async def open_calendar(
+    home: DavHome,
+    clock: Clock,
+    copy_path: Path | None = None,
+    *,
+    poll_s: float = 3600,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> CaldavCalendar:
+    """Ada's calendar on `home` (Europe/Berlin): with an hour between polls, a test polls
+    it itself."""
+    return await CaldavCalendar.open(
+        home.url,
+        timezone=ZoneInfo("Europe/Berlin"),
+        agents=["ada"],
+        username=home.username,
+        password=home.password,
+        copy_path=copy_path,
+        clock=clock,
+        poll_s=poll_s,
+        timeout_s=timeout_s,
     )
 
 

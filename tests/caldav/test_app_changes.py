@@ -23,6 +23,7 @@ from bot.core.clock import FakeClock
 from bot.core.models import Action, HeartbeatStatus, SlotStatus
 from testkit.radicale import DavHome
 from tests.caldav.app import CalendarApp, event, ics_time
+from tests.caldav.conftest import open_calendar
 
 TZ = ZoneInfo("Europe/Berlin")
 NOW = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
@@ -40,22 +41,6 @@ async def moderator(dav_home: DavHome, clock: FakeClock) -> AsyncIterator[Caldav
         yield calendar
     finally:
         await calendar.close()
-
-
-async def open_calendar(
-    home: DavHome, clock: FakeClock, copy_path: Path | None = None, poll_s: float = 3600
-) -> CaldavCalendar:
-    """Ada's calendar on `home`: with an hour between polls, a test polls it itself."""
-    return await CaldavCalendar.open(
-        home.url,
-        timezone=TZ,
-        agents=["ada"],
-        username=home.username,
-        password=home.password,
-        copy_path=copy_path,
-        clock=clock,
-        poll_s=poll_s,
-    )
 
 
 async def due_ids(calendar: CaldavCalendar) -> set[str]:

@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.calendar.caldav.calendar import CaldavCalendar
 from bot.calendar.ics.convert import stable_id
 from bot.core.calendar import SlotNotFound
 from bot.core.clock import FakeClock
 from bot.core.models import Action, SlotStatus
 from testkit.radicale import DavHome
 from tests.caldav.app import CalendarApp, event, ics_time
+from tests.caldav.conftest import open_calendar
 
 NOW = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
 FIRST = datetime(2026, 12, 8, 0, 0, tzinfo=UTC)
@@ -72,18 +71,9 @@ async def test_the_good_events_are_all_there_and_each_bad_one_is_skipped_by_name
 
     clock = FakeClock(start=NOW)
     with caplog.at_level(logging.WARNING, logger="bot.calendar.caldav"):
-        calendar = await CaldavCalendar.open(
-            dav_home.url,
-            timezone=ZoneInfo("Europe/Berlin"),
-            agents=["ada"],
-            username=dav_home.username,
-            password=dav_home.password,
-            clock=clock,
-            poll_s=10**6,
-            # Radicale's first sync of the collection reads every event (2.5 s here when the
-            # machine is idle); a loaded machine may take longer than the default 10 s.
-            timeout_s=60,
-        )
+        # Radicale's first sync of the collection reads every event (2.5 s here when the
+        # machine is idle); a loaded machine may take longer than the default 10 s.
+        calendar = await open_calendar(dav_home, clock, poll_s=10**6, timeout_s=60)
     try:
         slots = await calendar.list_range("ada", NOW, NOW + timedelta(days=3))
         assert len(slots) == GOOD_EVENTS

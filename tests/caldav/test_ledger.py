@@ -13,19 +13,18 @@ import logging
 import string
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.calendar.caldav import ledger as ledger_module
-from bot.calendar.caldav.calendar import CaldavCalendar
 from bot.calendar.caldav.ledger import CollectionMark, Ledger
 from bot.calendar.ics.convert import stable_id
 from bot.core.clock import FakeClock
 from testkit.radicale import DavHome
 from tests.caldav.app import CalendarApp, event, ics_time
+from tests.caldav.conftest import open_calendar
 
 NOW = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
 GOOD_MARK = {"href": "/u/ada/", "first_seen": "2026-12-01T08:00:00+00:00", "token": "t-1"}
@@ -189,16 +188,7 @@ async def test_a_moderator_beside_a_broken_ledger_still_copies_the_calendar(
     other = tmp_path / "other.db"
     other.with_suffix(".ledger.json").mkdir()
     for copy_path in (copy, other):
-        calendar = await CaldavCalendar.open(
-            dav_home.url,
-            timezone=ZoneInfo("Europe/Berlin"),
-            agents=["ada"],
-            username=dav_home.username,
-            password=dav_home.password,
-            copy_path=copy_path,
-            clock=clock,
-            poll_s=3600,
-        )
+        calendar = await open_calendar(dav_home, clock, copy_path)
         try:
             later = f"later-{copy_path.stem}"  # made while this one runs: found by a poll
             await app.put("ada", later, event(later, f":{ics_time(at)}"))

@@ -20,7 +20,8 @@ from bot.core.clock import FakeClock
 from bot.core.models import Action, SeriesCreate, Slot, SlotCreate, SlotEdit, SlotStatus
 from testkit.radicale import DavHome, RadicaleServer
 from tests.caldav.app import CalendarApp, event, ics_time
-from tests.caldav.test_app_changes import NOW, open_calendar
+from tests.caldav.conftest import open_calendar
+from tests.caldav.test_app_changes import NOW
 
 AT = NOW + timedelta(minutes=5)
 #: The slot of the event "job" the `two` fixture puts up for Ada.
