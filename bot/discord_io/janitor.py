@@ -23,7 +23,7 @@ from typing import Protocol
 from bot.core.calendar import Calendar, CalendarError
 from bot.core.clock import Clock
 from bot.core.history import HISTORY_DAYS_MAX, HISTORY_DAYS_MIN, ended_slots
-from bot.core.tasks import cancel_and_wait
+from bot.core.tasks import cancel_and_wait, log_task_end
 from bot.core.waker import ChannelLedger
 
 log = logging.getLogger(__name__)
@@ -123,7 +123,7 @@ class ChannelJanitor:
     def start(self) -> None:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._loop(), name="channel-janitor")
-            self._task.add_done_callback(_log_end)
+            self._task.add_done_callback(log_task_end)
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -138,8 +138,3 @@ class ChannelJanitor:
         while True:
             await self._clock.sleep(self._interval_s)
             await self.run_once()
-
-
-def _log_end(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("channel janitor stopped", exc_info=task.exception())

@@ -35,7 +35,7 @@ from bot.core.models import SlotCreate
 from bot.core.moderator import Moderator
 from bot.core.prompt import DEFAULT_WAKE_TEMPLATE
 from bot.core.state import StateStore
-from bot.core.tasks import IN_FLIGHT_GRACE_S, cancel_and_wait
+from bot.core.tasks import IN_FLIGHT_GRACE_S, cancel_and_wait, log_task_end
 from bot.presenters.console import ConsoleWording
 from bot.wakers.chain import WakerChain
 from bot.wakers.console import ConsoleWaker
@@ -221,7 +221,7 @@ async def _play(
         )
         for agent in agents:
             task = asyncio.create_task(agent.run(), name=f"demo-agent:{agent.agent_id}")
-            task.add_done_callback(_log_task_failure)
+            task.add_done_callback(log_task_end)
             tasks.append(task)
         try:
             _, pending = await asyncio.wait(tasks, timeout=max(0.0, deadline - time.monotonic()))
@@ -264,8 +264,3 @@ async def _play(
         problems=narrator.problems,
         crashed=crashed,
     )
-
-
-def _log_task_failure(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("demo task %s failed", task.get_name(), exc_info=task.exception())
