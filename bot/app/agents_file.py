@@ -7,13 +7,13 @@ positions: every error names the file and the entry's line, so a person can fix 
 from __future__ import annotations
 
 import re
-import shlex
 import tomllib
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 from bot.app.errors import ConfigError
+from bot.app.value_checks import check_command, split_command
 from bot.core.agents import AgentConfig
 from bot.core.models import AGENT_ID_PATTERN, is_valid_agent_id
 from bot.core.tokens import MAX_TOKEN_GENERATION
@@ -22,9 +22,8 @@ from bot.core.tokens import MAX_TOKEN_GENERATION
 #: a file is read whole, and every agent costs a scheduler and a sync per cycle.
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_AGENTS = 2000
-#: One URL, or one spawn command's arguments together (before the prompt is substituted).
+#: One URL.
 MAX_TEXT = 4096
-MAX_ARGS = 100
 #: Discord ids are 64-bit; SQLite (the state store) holds at most this.
 MAX_SNOWFLAKE = 2**63 - 1
 _KEYS = frozenset({"id", "discord_user_id", "spawn_url", "spawn_command", "token_generation"})
@@ -159,26 +158,19 @@ def _spawn_url(value: Any, agent_id: str, where: str) -> str | None:
 
 
 def _spawn_command(value: Any, where: str) -> tuple[str, ...] | None:
-    argv: tuple[str, ...] | None = None
-    if isinstance(value, str):
-        try:
-            argv = tuple(shlex.split(value))
-        except ValueError as exc:
-            raise ConfigError(f"AGENTS_FILE: {where}: spawn_command: {exc}") from None
-    elif isinstance(value, list) and all(isinstance(part, str) for part in value):
-        argv = tuple(value)
-    elif value is not None:
+    """A line split as SPAWN_COMMAND is, or a TOML list of the arguments as they are."""
+    try:
+        if isinstance(value, str):
+            return split_command(value)
+        if isinstance(value, list) and all(isinstance(part, str) for part in value):
+            return check_command(tuple(value))
+    except ValueError as exc:
+        raise ConfigError(f"AGENTS_FILE: {where}: spawn_command {exc}") from None
+    if value is not None:
         raise ConfigError(
             f"AGENTS_FILE: {where}: spawn_command must be a string or a list of strings"
         )
-    if argv is not None and not argv:
-        raise ConfigError(f"AGENTS_FILE: {where}: spawn_command is empty")
-    if argv is not None and (len(argv) > MAX_ARGS or sum(map(len, argv)) > MAX_TEXT):
-        raise ConfigError(
-            f"AGENTS_FILE: {where}: spawn_command is too long (at most {MAX_ARGS} arguments "
-            f"and {MAX_TEXT} characters; the prompt is substituted when it runs)"
-        )
-    return argv
+    return None
 
 
 def _generation(value: Any, agent_id: str, where: str) -> int:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shlex
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -35,12 +34,12 @@ from bot.app.value_checks import (
     POSTGRES,
     SHOWN_CHARS,
     WEBSOCKET,
-    check_argv_template,
     check_shard,
     check_url,
     has_blank,
     parse_host_port,
     shown,
+    split_command,
 )
 from bot.calendar.caldav.urls import CaldavAccount, caldav_account
 from bot.calendar.pg.urls import shown_url, url_passwords
@@ -74,7 +73,7 @@ _SET_SHAPES: dict[str, Callable[[str], object]] = {
     "calendar_listen": parse_host_port,
     "metrics_listen": parse_host_port,
     "shard": check_shard,
-    "spawn_command": check_argv_template,
+    "spawn_command": split_command,
 }
 
 
@@ -270,7 +269,7 @@ class Settings(BaseSettings):
 
     @property
     def spawn_argv(self) -> tuple[str, ...] | None:
-        return tuple(shlex.split(self.spawn_command)) if self.spawn_command else None
+        return split_command(self.spawn_command) if self.spawn_command else None
 
     @property
     def shard_config(self) -> Shard | None:

@@ -18,6 +18,10 @@ from bot.core.shards import ShardError, parse_shard
 MAX_VALUE_CHARS = 8192
 #: Longest value shown back in an error: enough to recognise it, never a flood.
 SHOWN_CHARS = 60
+#: A spawn command's arguments together, before the prompt is substituted into them:
+#: SPAWN_COMMAND and an agent's own `spawn_command` alike.
+MAX_COMMAND_CHARS = 4096
+MAX_COMMAND_ARGS = 100
 HTTP = ("http", "https")
 WEBSOCKET = ("ws", "wss")
 POSTGRES = ("postgresql",)
@@ -93,11 +97,23 @@ def check_shard(value: str) -> None:
         raise ValueError(exc.detail) from None
 
 
-def check_argv_template(value: str) -> None:
-    """`SPAWN_COMMAND` as the spawn waker will split it: a program must be left to run."""
+def split_command(value: str) -> tuple[str, ...]:
+    """A spawn command written as one line, split as the spawn waker runs it (shell words,
+    no shell); ValueError as `check_command`, or when the quoting does not close."""
     try:
-        argv = shlex.split(value)
+        argv = tuple(shlex.split(value))
     except ValueError as exc:
-        raise ValueError(f"cannot be split into arguments ({exc})") from exc
+        raise ValueError(f"cannot be split into arguments ({exc})") from None
+    return check_command(argv)
+
+
+def check_command(argv: tuple[str, ...]) -> tuple[str, ...]:
+    """`argv` if a program is left to run and it is within the bounds, else ValueError."""
     if not argv:
         raise ValueError("is empty")
+    if len(argv) > MAX_COMMAND_ARGS or sum(map(len, argv)) > MAX_COMMAND_CHARS:
+        raise ValueError(
+            f"is too long (at most {MAX_COMMAND_ARGS} arguments and {MAX_COMMAND_CHARS} "
+            "characters; the prompt is substituted when it runs)"
+        )
+    return argv

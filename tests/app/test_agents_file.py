@@ -161,7 +161,11 @@ HOSTILE_KEYS = [
         "string or a list of strings",
         ["[1, 2]", '[["nested"]]', '{ run = "x" }', "true"],
     ),
-    *_refused("spawn_command", "spawn_command: No closing quotation", ['"agent \'unclosed"']),
+    *_refused(
+        "spawn_command",
+        "cannot be split into arguments (No closing quotation)",
+        ['"agent \'unclosed"'],
+    ),
     *_refused(
         "spawn_command",
         "too long",

@@ -65,7 +65,12 @@ BAD_VALUES: dict[str, dict[str, str]] = {
         "wrong-scheme": "file:///etc/passwd",
         "bad-port": "http://hooks.example:65536/wake",
     },
-    "SPAWN_COMMAND": {"unbalanced-quote": "run 'oops", "blank": "   "},
+    "SPAWN_COMMAND": {
+        "unbalanced-quote": "run 'oops",
+        "blank": "   ",
+        "101-arguments": "run" + " x" * 100,
+        "4097-characters": "run " + "x" * 4094,
+    },
     "CALENDAR_LISTEN": {
         "no-port": "127.0.0.1",
         "port-out-of-range": "127.0.0.1:65536",
