@@ -187,6 +187,37 @@ async def test_a_restart_keeps_first_seen_and_what_the_moderator_did(
         await again.close()
 
 
+async def test_after_a_restart_every_event_can_be_claimed_and_what_went_meanwhile_is_gone(
+    dav_home: DavHome, clock: FakeClock, tmp_path: Path
+) -> None:
+    """The copy's index of which event is in which resource is rebuilt by each process: an
+    event untouched since the last run is claimed as any other, and one deleted in the app
+    while the moderator was down is retired, not woken."""
+    app = CalendarApp(dav_home)
+    await app.make_calendar("ada")
+    at = NOW + timedelta(minutes=5)
+    for name in ("kept", "deleted", "moved"):
+        await app.put("ada", name, event(name, f":{ics_time(at)}"))
+    copy = tmp_path / "state.db.caldav.db"
+    first = await open_calendar(dav_home, clock, copy)
+    await first.close()
+    await app.delete("ada", "deleted")
+    later = at + timedelta(minutes=1)
+    await app.put("ada", "moved", event("moved", f":{ics_time(later)}"))
+    again = await open_calendar(dav_home, clock, copy)
+    try:
+        await clock.advance(600)
+        assert await due_ids(again) == {stable_id("ada", "kept"), stable_id("ada", "moved")}
+        assert (await again.get_slot(stable_id("ada", "moved"))).scheduled_at == later
+        claimed = await again.transition(
+            stable_id("ada", "kept"), Action.START, idempotency_key="claim-kept"
+        )
+        assert claimed.status is SlotStatus.ONGOING
+        assert "X-MODERATOR-STATUS:ONGOING" in (await app.get("ada", "kept") or "")
+    finally:
+        await again.close()
+
+
 async def test_the_poll_loop_copies_app_changes_every_poll_interval(
     dav_home: DavHome, clock: FakeClock
 ) -> None:

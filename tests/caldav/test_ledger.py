@@ -27,7 +27,7 @@ from tests.caldav.app import CalendarApp, event, ics_time
 from tests.caldav.conftest import open_calendar
 
 NOW = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
-GOOD_MARK = {"href": "/u/ada/", "first_seen": "2026-12-01T08:00:00+00:00", "token": "t-1"}
+GOOD_MARK = {"href": "/u/ada/", "first_seen": "2026-12-01T08:00:00+00:00"}
 
 #: (case, the file's bytes): none of them is a ledger.
 NOT_LEDGERS: list[tuple[str, bytes]] = [
@@ -47,8 +47,6 @@ NOT_LEDGERS: list[tuple[str, bytes]] = [
     ),
     ("first-seen-words", json.dumps({"ada": {**GOOD_MARK, "first_seen": "last week"}}).encode()),
     ("first-seen-a-number", json.dumps({"ada": {**GOOD_MARK, "first_seen": 1700000000}}).encode()),
-    ("token-a-number", json.dumps({"ada": {**GOOD_MARK, "token": 12}}).encode()),
-    ("token-an-object", json.dumps({"ada": {**GOOD_MARK, "token": {"a": 1}}}).encode()),
     ("unknown-field", json.dumps({"ada": {**GOOD_MARK, "owner": "eve"}}).encode()),
     ("missing-field", json.dumps({"ada": {"href": "/u/ada/"}}).encode()),
     ("deeply-nested", b"[" * 100_000 + b"]" * 100_000),
@@ -73,9 +71,23 @@ def test_a_file_that_is_no_ledger_is_set_aside_whole_and_a_new_one_works(
     assert aside.read_bytes() == content  # the user's bytes, untouched, to look at
     assert not path.exists()
     assert f"set aside as {aside.name}" in caplog.text
-    ledger.marks["ada"] = CollectionMark("/u/ada/", NOW.isoformat(), "t-2")
+    ledger.marks["ada"] = CollectionMark("/u/ada/", NOW.isoformat())
     ledger.save()
     assert Ledger(path, NOW).marks == ledger.marks
+
+
+@pytest.mark.parametrize("token", ["t-1", None, 12, {"a": [1]}])
+def test_an_earlier_versions_file_is_read_without_its_sync_tokens(
+    tmp_path: Path, token: object
+) -> None:
+    """Tokens were saved once; a process lists each collection whole before using one."""
+    path = tmp_path / "copy.ledger.json"
+    path.write_text(json.dumps({"ada": {**GOOD_MARK, "token": token}}), encoding="utf-8")
+    ledger = Ledger(path, NOW)
+    assert ledger.marks == {"ada": CollectionMark(GOOD_MARK["href"], GOOD_MARK["first_seen"])}
+    assert aside_files(tmp_path, path.name) == []
+    ledger.save()
+    assert "token" not in path.read_text(encoding="utf-8")
 
 
 def test_a_file_past_the_bound_is_not_read_into_memory(
@@ -135,14 +147,14 @@ def test_a_dangling_link_is_not_followed(tmp_path: Path) -> None:
 def test_a_crash_before_the_rename_leaves_the_old_ledger(tmp_path: Path) -> None:
     path = tmp_path / "copy.ledger.json"
     ledger = Ledger(path, NOW)
-    ledger.marks["ada"] = CollectionMark("/u/ada/", NOW.isoformat(), "t-1")
+    ledger.marks["ada"] = CollectionMark("/u/ada/", NOW.isoformat())
     ledger.save()
     # What a crash mid-save leaves: a half-written temporary beside the ledger.
     path.with_name(path.name + ".tmp").write_text('{"ada": {"hr', encoding="utf-8")
     assert Ledger(path, NOW).marks == ledger.marks
-    ledger.marks["ada"].token = "t-2"
+    ledger.marks["bob"] = CollectionMark("/u/bob/", NOW.isoformat())
     ledger.save()
-    assert Ledger(path, NOW).marks["ada"].token == "t-2"
+    assert set(Ledger(path, NOW).marks) == {"ada", "bob"}
 
 
 _text = st.text(string.ascii_letters + string.digits + '/-_.~%:é\u2028"\\', max_size=40)
@@ -151,12 +163,7 @@ _moments = st.datetimes(
 )
 _marks = st.dictionaries(
     _text,
-    st.builds(
-        CollectionMark,
-        href=_text,
-        first_seen=_moments.map(lambda at: at.isoformat()),
-        token=st.none() | _text,
-    ),
+    st.builds(CollectionMark, href=_text, first_seen=_moments.map(lambda at: at.isoformat())),
     max_size=5,
 )
 

@@ -1,17 +1,20 @@
 """What the moderator remembers of each agent's collection across restarts (DESIGN §10).
 
-`first_seen` is when the moderator first listed the collection: events due
-before it are history, never woken, however often it restarts; the sync token
-lets a restart ask only for what changed. Saved whole, atomically (a temporary
-file synced to disk, then `os.replace`), so a crash or a power loss leaves the old
-ledger or the new one.
+Per agent, the collection's href and `first_seen`: when the moderator first listed
+the collection. Events due before it are history, never woken, however often it
+restarts. Saved whole, atomically (a temporary file synced to disk, then
+`os.replace`), so a crash or a power loss leaves the old ledger or the new one.
 
-Nothing in the ledger is needed for correctness, only for economy: without a
-token the next poll lists the whole collection and the copy is rebuilt from the
-server's events. So a file that cannot be read is set aside (renamed
-`.corrupt-<time>`, for the user to look at) with a warning and a new one is
-started, and a save that fails (disk full, a directory in the way) is logged
-and tried again at the next change, while the polls go on from memory.
+The sync tokens are not kept here: each process lists every collection whole
+once (its index of which event is in which resource lives in memory), and only
+then asks for changes (`CalendarCopy`). A token of an earlier process would name
+only what changed since, leaving the events unchanged since unknown to it.
+(Files of earlier versions hold a `token` per agent; it is read and dropped.)
+
+A file that cannot be read is set aside (renamed `.corrupt-<time>`, for the user
+to look at) with a warning and a new one is started: the collections are found
+again and `first_seen` starts anew. A save that fails (disk full, a directory in
+the way) is logged and tried again at the next change; the moderator goes on.
 """
 
 from __future__ import annotations
@@ -35,7 +38,6 @@ MAX_LEDGER_BYTES = 64 << 20
 class CollectionMark:
     href: str
     first_seen: str
-    token: str | None = None
 
     @property
     def first_seen_at(self) -> datetime:
@@ -110,10 +112,13 @@ def _read(path: Path) -> dict[str, CollectionMark]:
     data = json.loads(raw.decode("utf-8"))
     if not isinstance(data, dict):
         raise ValueError("not a JSON object of agents")
-    marks = {str(agent): CollectionMark(**fields) for agent, fields in data.items()}
-    for mark in marks.values():
+    marks: dict[str, CollectionMark] = {}
+    for agent, fields in data.items():
+        if not isinstance(fields, dict):
+            raise ValueError(f"the mark of {agent!r} is not an object")
+        fields.pop("token", None)  # an earlier version's; never sent again (see above)
+        mark = CollectionMark(**fields)
         if not isinstance(mark.href, str) or mark.first_seen_at.tzinfo is None:
             raise ValueError("a mark without an href or an aware first_seen")
-        if mark.token is not None and not isinstance(mark.token, str):
-            raise ValueError("a sync token that is not text")
+        marks[str(agent)] = mark
     return marks

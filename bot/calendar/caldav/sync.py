@@ -45,6 +45,11 @@ class CalendarCopy:
         self.generation = 0
         self.written: dict[str, int] = {}
         self.locks: dict[str, asyncio.Lock] = {}
+        #: Per agent, the sync token of its last poll in this process. An agent not in it
+        #: is listed whole first: `objects`, `where` and `_plans` are rebuilt in each
+        #: process, and a token of an earlier run would name only what changed since, so
+        #: an event unchanged since could be neither claimed nor retired when deleted.
+        self.tokens: dict[str, str | None] = {}
 
     def now(self) -> datetime:
         return self._clock.now()
@@ -86,7 +91,7 @@ class CalendarCopy:
         """Copy what changed in the agent's collection since the last poll."""
         mark = self.ledger.marks[agent_id]
         started = self.generation
-        answer = await self.dav.sync(mark.href, mark.token)
+        answer = await self.dav.sync(mark.href, self.tokens.get(agent_id))
         async with self.lock(agent_id):
             fresh: list[Resource] = []
             gone_hrefs = list(answer.removed)
@@ -113,9 +118,7 @@ class CalendarCopy:
             await self.copy(agent_id, fresh, gone_hrefs)
             if answer.full:
                 await self._retire_unlisted(agent_id, listed)
-            if mark.token != answer.token:  # an idle collection answers the same token:
-                mark.token = answer.token  # no rewrite of the whole ledger per agent per poll
-                self.ledger.save()
+            self.tokens[agent_id] = answer.token
 
     def _agent_of_plan(self, plan: ObjectPlan) -> str | None:
         for one in plan.ids:
