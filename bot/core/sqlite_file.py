@@ -11,7 +11,8 @@ are its own SQLite databases. In order, before anything is written:
    with a bounded wait for another process' lock;
 4. its tables must be ours only and its schema version not newer than ours;
 5. `PRAGMA quick_check` must pass; a file that fails it is `DatabaseFileCorrupt`
-   (the state store may set aside a file of its own, the calendar never);
+   (a file whose content is rebuilt from elsewhere, the state or a CalDAV copy, is
+   set aside by `open_rebuildable` when it is certainly ours; the calendar never);
 6. only then WAL mode, the schema, the upgrade and the `application_id` stamp.
 
 Every refusal names the setting (`STATE_PATH`, `CALENDAR_URL`) and leaves the
@@ -26,12 +27,13 @@ import sqlite3
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
 import aiosqlite
 
-from bot.core.sqlite_path import MEMORY, FileHeader, path_problem, read_header
+from bot.core.sqlite_path import MEMORY, FileHeader, path_problem, read_header, set_aside
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +97,9 @@ class DatabaseKind:
     #: How loudly a missing file (created now) is reported: a state file that vanished is
     #: worth a warning, a first calendar is what every new installation starts with.
     new_file_level: int = logging.WARNING
+    #: Where the content comes back from when a corrupt file is set aside (`open_rebuildable`);
+    #: None: never set aside (the calendar is the user's data, not a copy of it).
+    rebuilt_from: str | None = None
 
 
 async def open_database_file(
@@ -133,6 +138,47 @@ async def open_database_file(
         await db.close()
         raise
     return db
+
+
+async def open_rebuildable(
+    path: str | Path,
+    kind: DatabaseKind,
+    now: datetime,
+    *,
+    busy_timeout_s: float,
+    isolation_level: str | None = "",
+) -> tuple[aiosqlite.Connection, Path | None]:
+    """`open_database_file` for a kind rebuilt from elsewhere (the state from the calendar,
+    a CalDAV copy from the events): a corrupt file certainly ours is set aside as
+    `<name>.corrupt-<time>` (kept for a post-mortem) and a new one made. Answers the
+    connection and where the corrupt file went; anything else is raised as it is."""
+
+    def opening() -> Awaitable[aiosqlite.Connection]:
+        return open_database_file(
+            path, kind, busy_timeout_s=busy_timeout_s, isolation_level=isolation_level
+        )
+
+    try:
+        return await opening(), None
+    except DatabaseFileCorrupt as exc:
+        if not exc.ours or kind.rebuilt_from is None:
+            raise
+        cause = exc
+    try:
+        target = set_aside(Path(path), now)
+    except OSError as exc:
+        raise DatabaseFileError(
+            kind.setting, str(path), f"is corrupt and could not be set aside: {exc}"
+        ) from exc
+    log.error(
+        "%s %s failed its integrity check (%s): moved it to %s; a new one is rebuilt from %s",
+        kind.what,
+        path,
+        cause.detail,
+        target,
+        kind.rebuilt_from,
+    )
+    return await opening(), target
 
 
 def _check_before_open(path: Path, kind: DatabaseKind) -> FileHeader | None:

@@ -22,6 +22,7 @@ from bot.calendar.caldav.ledger import Ledger
 from bot.calendar.caldav.sync import CalendarCopy
 from bot.calendar.caldav.writes import EventWriter
 from bot.calendar.store.embedded import EmbeddedCalendar
+from bot.calendar.store.schema import CALDAV_COPY
 from bot.core import models
 from bot.core.calendar import CalendarError, ChangeListener, DayResult, TransitionOptions
 from bot.core.clock import Clock, SystemClock
@@ -75,7 +76,11 @@ class CaldavCalendar(EventWriter):
         try:
             await dav.check_home()
             mirror = await EmbeddedCalendar.open(
-                copy_path or ":memory:", timezone=timezone, clock=clock, agents=named
+                copy_path or ":memory:",
+                timezone=timezone,
+                clock=clock,
+                agents=named,
+                kind=CALDAV_COPY,
             )
         except BaseException:
             await dav.close()

@@ -50,7 +50,7 @@ from bot.calendar.store.rows import (
     record_event,
     to_us,
 )
-from bot.calendar.store.schema import open_database
+from bot.calendar.store.schema import CALENDAR_FILE, open_database
 from bot.calendar.store.series_calls import SeriesCalls
 from bot.calendar.store.transitions import TransitionCall, TransitionOutcome
 from bot.core.calendar import (
@@ -75,6 +75,7 @@ from bot.core.models import (
     SlotEdit,
     SlotStatus,
 )
+from bot.core.sqlite_file import DatabaseKind
 from bot.core.validation import (
     check_agent_id,
     check_day,
@@ -123,13 +124,16 @@ class EmbeddedCalendar(SeriesCalls, ListingCalls, MirrorCalls):
         timezone: ZoneInfo,
         clock: Clock | None = None,
         agents: Iterable[str] | None = None,
+        kind: DatabaseKind = CALENDAR_FILE,
     ) -> EmbeddedCalendar:
         """Open (creating if needed) the calendar at `path`; `":memory:"` keeps it in memory.
 
-        Given `agents`, a write for any other agent is refused (`unknown_agent`).
+        Given `agents`, a write for any other agent is refused (`unknown_agent`). `kind`
+        `CALDAV_COPY` opens the CalDAV backend's copy (set aside and rebuilt when corrupt).
         """
-        db = await open_database(str(path))
-        return cls(db, timezone=timezone, clock=clock or SystemClock(), agents=agents)
+        clock = clock or SystemClock()
+        db = await open_database(str(path), kind=kind, now=clock.now())
+        return cls(db, timezone=timezone, clock=clock, agents=agents)
 
     # ---- plumbing ------------------------------------------------------
 

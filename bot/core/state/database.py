@@ -38,14 +38,8 @@ from typing import Any, Self
 import aiosqlite
 
 from bot.core.clock import Clock, SystemClock
-from bot.core.sqlite_file import (
-    DatabaseFileCorrupt,
-    DatabaseFileError,
-    DatabaseKind,
-    open_database_file,
-)
+from bot.core.sqlite_file import DatabaseKind, open_rebuildable
 from bot.core.sqlite_path import MEMORY as MEMORY
-from bot.core.sqlite_path import set_aside
 from bot.core.state.group_commit import GroupCommit, Statement
 
 log = logging.getLogger(__name__)
@@ -121,6 +115,7 @@ STATE_FILE = DatabaseKind(
     upgrade=_upgrade,
     empty_is_new=True,
     recovery="The state is rebuilt from the calendar: move the file away and start again.",
+    rebuilt_from="the calendar",
 )
 
 
@@ -166,14 +161,9 @@ class StateDatabase:
         """
         clock = clock or SystemClock()
         where = str(path)
-        moved: Path | None = None
-        try:
-            db = await open_database_file(where, STATE_FILE, busy_timeout_s=busy_timeout_s)
-        except DatabaseFileCorrupt as exc:
-            if not exc.ours:
-                raise
-            moved = _set_aside(Path(where), clock, exc)
-            db = await open_database_file(where, STATE_FILE, busy_timeout_s=busy_timeout_s)
+        db, moved = await open_rebuildable(
+            where, STATE_FILE, clock.now(), busy_timeout_s=busy_timeout_s
+        )
         store = cls(db, where, clock)
         store.rebuilt_from = moved
         return store
@@ -219,21 +209,3 @@ class StateDatabase:
         stamp = to_stamp(self._clock.now())
         assert stamp is not None
         return stamp
-
-
-def _set_aside(path: Path, clock: Clock, cause: DatabaseFileCorrupt) -> Path:
-    """Move a corrupt state file of ours (and its WAL companions) out of the way."""
-    try:
-        target = set_aside(path, clock.now())
-    except OSError as exc:
-        raise DatabaseFileError(
-            STATE_FILE.setting, str(path), f"is corrupt and could not be set aside: {exc}"
-        ) from exc
-    log.error(
-        "state file %s failed its integrity check (%s): moved it to %s and starting with "
-        "empty state; slots are rebuilt from the calendar",
-        path,
-        cause.detail,
-        target,
-    )
-    return target

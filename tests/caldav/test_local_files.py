@@ -1,16 +1,21 @@
-"""The CalDAV ledger file: what it saves comes back, and no file at its path can hurt the moderator.
+"""The CalDAV backend's files beside STATE_PATH: its ledger and its copy of the calendars.
 
-A ledger only saves work (the sync tokens, `first_seen`), so the rules are: an
-unreadable file is set aside for the user, never deleted or overwritten in place;
-a save that fails is logged once and the polls go on; and with a real Radicale,
-a moderator opened beside a broken ledger still copies the calendar.
+Both only save work (the ledger's `first_seen` aside), so the rules are: what the
+ledger saves comes back; an unreadable ledger or a corrupt copy of ours is set
+aside for the user, never deleted or overwritten in place; a file that is not ours
+is refused untouched; a ledger save that fails is logged once and the polls go on;
+and with a real Radicale, a moderator opened beside a broken file still copies
+the calendar.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import string
+from collections.abc import Callable
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,6 +27,8 @@ from bot.calendar.caldav import ledger as ledger_module
 from bot.calendar.caldav.ledger import CollectionMark, Ledger
 from bot.calendar.ics.convert import stable_id
 from bot.core.clock import FakeClock
+from bot.core.sqlite_file import DatabaseFileRefused
+from testkit.files import corrupt_page
 from testkit.radicale import DavHome
 from tests.caldav.app import CalendarApp, event, ics_time
 from tests.caldav.conftest import open_calendar
@@ -206,3 +213,68 @@ async def test_a_moderator_beside_a_broken_ledger_still_copies_the_calendar(
             await calendar.close()
     assert len(aside_files(tmp_path, "copy.ledger.json")) == 1
     assert other.with_suffix(".ledger.json").is_dir()
+
+
+async def test_a_corrupt_copy_of_ours_is_set_aside_and_rebuilt_from_the_events(
+    dav_home: DavHome, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = FakeClock(start=NOW)
+    at = NOW + timedelta(minutes=10)
+    app = CalendarApp(dav_home)
+    await app.make_calendar("ada")
+    await app.put("ada", "job", event("job", f":{ics_time(at)}"))
+    copy = tmp_path / "state.db.caldav.db"
+    await (await open_calendar(dav_home, clock, copy)).close()
+    corrupt_page(copy, "slots")
+    content = copy.read_bytes()
+    with caplog.at_level(logging.ERROR):
+        calendar = await open_calendar(dav_home, clock, copy)
+    try:
+        assert (await calendar.get_slot(stable_id("ada", "job"))).scheduled_at == at
+    finally:
+        await calendar.close()
+    [aside] = aside_files(tmp_path, copy.name)
+    assert aside.read_bytes() == content  # kept for a post-mortem
+    assert "CalDAV copy" in caplog.text and "rebuilt from the CalDAV" in caplog.text
+
+
+def _foreign_database(path: Path) -> None:
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("CREATE TABLE notes (text TEXT)")
+        db.execute("INSERT INTO notes VALUES ('mine')")
+        db.commit()
+
+
+@pytest.mark.parametrize(
+    ("make", "said"),
+    [
+        (lambda path: path.write_bytes(b"a note the user keeps here"), "not an SQLite database"),
+        (lambda path: path.write_bytes(b"SQLite format 3\x00" + bytes(4096)), "integrity check"),
+        (_foreign_database, "not a CalDAV copy's (notes)"),
+    ],
+    ids=["text", "sqlite-header-only", "another-programs-database"],
+)
+async def test_a_file_not_ours_at_the_copy_is_refused_untouched_naming_state_path(
+    dav_home: DavHome, tmp_path: Path, make: Callable[[Path], object], said: str
+) -> None:
+    copy = tmp_path / "state.db.caldav.db"
+    make(copy)
+    content = copy.read_bytes()
+    with pytest.raises(DatabaseFileRefused) as refused:
+        await open_calendar(dav_home, FakeClock(start=NOW), copy)
+    assert str(refused.value).startswith("STATE_PATH: ") and said in str(refused.value)
+    assert copy.read_bytes() == content
+    assert aside_files(tmp_path, copy.name) == []
+
+
+async def test_an_empty_copy_is_taken_as_a_new_one(dav_home: DavHome, tmp_path: Path) -> None:
+    copy = tmp_path / "state.db.caldav.db"
+    copy.write_bytes(b"")
+    app = CalendarApp(dav_home)
+    await app.make_calendar("ada")
+    await app.put("ada", "job", event("job", f":{ics_time(NOW + timedelta(hours=1))}"))
+    calendar = await open_calendar(dav_home, FakeClock(start=NOW), copy)
+    try:
+        assert (await calendar.get_slot(stable_id("ada", "job"))).agent_id == "ada"
+    finally:
+        await calendar.close()
