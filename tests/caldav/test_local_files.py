@@ -34,6 +34,7 @@ from tests.caldav.app import CalendarApp, event, ics_time
 from tests.caldav.conftest import open_calendar
 
 NOW = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
+JOB_AT = NOW + timedelta(minutes=10)
 GOOD_MARK = {"href": "/u/ada/", "first_seen": "2026-12-01T08:00:00+00:00"}
 
 #: (case, the file's bytes): none of them is a ledger.
@@ -187,16 +188,21 @@ def test_whatever_is_saved_is_read_back(
     assert not path.with_name(path.name + ".tmp").exists()
 
 
+@pytest.fixture
+async def app(dav_home: DavHome) -> CalendarApp:
+    """Ada's calendar, made in the app with one event, "job", at `JOB_AT`."""
+    app = CalendarApp(dav_home)
+    await app.make_calendar("ada")
+    await app.put("ada", "job", event("job", f":{ics_time(JOB_AT)}"))
+    return app
+
+
 async def test_a_moderator_beside_a_broken_ledger_still_copies_the_calendar(
-    dav_home: DavHome, tmp_path: Path
+    dav_home: DavHome, app: CalendarApp, tmp_path: Path
 ) -> None:
     """Radicale: a corrupt ledger costs one full listing, and a ledger that cannot be
     written (a directory in the way) does not stop the polls."""
     clock = FakeClock(start=NOW)
-    at = NOW + timedelta(minutes=10)
-    app = CalendarApp(dav_home)
-    await app.make_calendar("ada")
-    await app.put("ada", "job", event("job", f":{ics_time(at)}"))
     copy = tmp_path / "copy.db"
     copy.with_suffix(".ledger.json").write_bytes(b"\x00not a ledger")
     other = tmp_path / "other.db"
@@ -205,10 +211,10 @@ async def test_a_moderator_beside_a_broken_ledger_still_copies_the_calendar(
         calendar = await open_calendar(dav_home, clock, copy_path)
         try:
             later = f"later-{copy_path.stem}"  # made while this one runs: found by a poll
-            await app.put("ada", later, event(later, f":{ics_time(at)}"))
+            await app.put("ada", later, event(later, f":{ics_time(JOB_AT)}"))
             await calendar.poll_all()
             for name in ("job", later):
-                assert (await calendar.get_slot(stable_id("ada", name))).scheduled_at == at
+                assert (await calendar.get_slot(stable_id("ada", name))).scheduled_at == JOB_AT
         finally:
             await calendar.close()
     assert len(aside_files(tmp_path, "copy.ledger.json")) == 1
@@ -216,13 +222,9 @@ async def test_a_moderator_beside_a_broken_ledger_still_copies_the_calendar(
 
 
 async def test_a_corrupt_copy_of_ours_is_set_aside_and_rebuilt_from_the_events(
-    dav_home: DavHome, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    dav_home: DavHome, app: CalendarApp, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     clock = FakeClock(start=NOW)
-    at = NOW + timedelta(minutes=10)
-    app = CalendarApp(dav_home)
-    await app.make_calendar("ada")
-    await app.put("ada", "job", event("job", f":{ics_time(at)}"))
     copy = tmp_path / "state.db.caldav.db"
     await (await open_calendar(dav_home, clock, copy)).close()
     corrupt_page(copy, "slots")
@@ -230,7 +232,7 @@ async def test_a_corrupt_copy_of_ours_is_set_aside_and_rebuilt_from_the_events(
     with caplog.at_level(logging.ERROR):
         calendar = await open_calendar(dav_home, clock, copy)
     try:
-        assert (await calendar.get_slot(stable_id("ada", "job"))).scheduled_at == at
+        assert (await calendar.get_slot(stable_id("ada", "job"))).scheduled_at == JOB_AT
     finally:
         await calendar.close()
     [aside] = aside_files(tmp_path, copy.name)
@@ -267,12 +269,11 @@ async def test_a_file_not_ours_at_the_copy_is_refused_untouched_naming_state_pat
     assert aside_files(tmp_path, copy.name) == []
 
 
-async def test_an_empty_copy_is_taken_as_a_new_one(dav_home: DavHome, tmp_path: Path) -> None:
+async def test_an_empty_copy_is_taken_as_a_new_one(
+    dav_home: DavHome, app: CalendarApp, tmp_path: Path
+) -> None:
     copy = tmp_path / "state.db.caldav.db"
     copy.write_bytes(b"")
-    app = CalendarApp(dav_home)
-    await app.make_calendar("ada")
-    await app.put("ada", "job", event("job", f":{ics_time(NOW + timedelta(hours=1))}"))
     calendar = await open_calendar(dav_home, FakeClock(start=NOW), copy)
     try:
         assert (await calendar.get_slot(stable_id("ada", "job"))).agent_id == "ada"
