@@ -85,7 +85,8 @@ def start_headless(
     """Starts headless moderators (`python -m bot`), one per calendar URL, each with a folder
     of its own (`tmp_path/moderator<i>`: state, agents, copy) and checking every second,
     all waking through `receiver`; returns once every one is running. `settings` go to
-    each moderator's environment."""
+    each moderator's environment. Called again, it starts them in the same folders: a
+    restart, with the state and copies the ones before left."""
 
     async def start(
         agents: Sequence[str], calendar_urls: Sequence[str], **settings: str
@@ -93,7 +94,7 @@ def start_headless(
         started = []
         for index, url in enumerate(calendar_urls):
             own = tmp_path / f"moderator{index}"
-            own.mkdir()
+            own.mkdir(exist_ok=True)
             env = bot_env(
                 None,
                 own,

@@ -22,6 +22,7 @@ from icalendar import Calendar, vText
 from bot.calendar.caldav.objects import CLAIM, STATUS
 from bot.calendar.ics.convert import stable_id
 from bot.calendar.store import EmbeddedCalendar
+from bot.core.calendar import SlotNotFound
 from bot.core.models import SlotStatus
 from testkit.bots import WAIT_S
 from testkit.processes import BotProcess
@@ -114,6 +115,48 @@ async def test_an_event_made_in_the_app_is_woken_once_at_its_time(
     final = await app.get("ada", "standup")
     assert final is not None
     assert "X-MODERATOR-STATUS:FINISHED" in final and f"{CLAIM}:" not in final
+
+
+async def test_a_restarted_moderator_wakes_what_it_copied_before_and_not_what_went_meanwhile(
+    dav_home: DavHome,
+    tmp_path: Path,
+    receiver: SpawnReceiver,
+    start_headless: StartHeadless,
+) -> None:
+    """Ada's event is copied, then the moderator stops; Bob's is deleted in the app while it
+    is down. The restarted moderator wakes Ada's (it can claim an event it did not see
+    change) and never Bob's (retired, not woken from a stale copy)."""
+    app = CalendarApp(dav_home)
+    for agent in ("ada", "bob"):
+        await app.make_calendar(agent)
+    (first,) = await start_moderators(start_headless, dav_home, ["ada", "bob"], 1)
+    at = whole_second_after(10)  # after the restart, on any machine this suite runs on
+    for agent in ("ada", "bob"):
+        await app.put(agent, "job", event("job", f":{ics_time(at)}", "DURATION:PT30M"))
+    copy = tmp_path / "moderator0" / "state.db.caldav.db"
+
+    async def both_copied() -> bool:
+        try:
+            statuses = [await status_in_copy(copy, stable_id(a, "job")) for a in ("ada", "bob")]
+        except SlotNotFound:
+            return False
+        return statuses == [SlotStatus.NOT_STARTED, SlotStatus.NOT_STARTED]
+
+    await wait_until(both_copied, WAIT_S, what="both events in the first run's copy")
+    await stop_all([first], dav_home)
+    assert receiver.bodies == [], "woken before the restart: the premise of the test is gone"
+    await app.delete("bob", "job")
+
+    (again,) = await start_moderators(start_headless, dav_home, ["ada", "bob"], 1)
+
+    async def woken() -> bool:
+        return bool(receiver.bodies)
+
+    await wait_until(woken, WAIT_S + 10, what="the wake of Ada's event after the restart")
+    await asyncio.sleep(3)  # a few polls and ticks: a wake of Bob's stale slot would show
+    await stop_all([again], dav_home)
+    assert [body["slot"]["id"] for body in receiver.bodies] == [stable_id("ada", "job")]
+    assert await status_in_copy(copy, stable_id("bob", "job")) is SlotStatus.CANCELLED
 
 
 async def status_in_copy(path: Path, slot_id: str) -> SlotStatus:
