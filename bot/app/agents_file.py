@@ -10,10 +10,9 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from bot.app.errors import ConfigError
-from bot.app.value_checks import check_command, split_command
+from bot.app.value_checks import HTTP, check_command, check_url, split_command
 from bot.core.agents import AgentConfig
 from bot.core.models import AGENT_ID_PATTERN, is_valid_agent_id
 from bot.core.tokens import MAX_TOKEN_GENERATION
@@ -142,18 +141,21 @@ def _user_id(value: Any, agent_id: str, where: str) -> int | None:
 
 
 def _spawn_url(value: Any, agent_id: str, where: str) -> str | None:
+    """Held to SPAWN_URL's rule (`check_url`), so a bad port or host fails at start, not at
+    every wake."""
     if value is None:
         return None
+    why = ""
     if isinstance(value, str) and len(value) <= MAX_TEXT:
         try:
-            parsed = urlparse(value)
-        except ValueError:  # e.g. "http://[::1" (an unclosed IPv6 address)
-            parsed = urlparse("")
-        if parsed.scheme in ("http", "https") and parsed.netloc:
+            check_url(value, HTTP)
+        except ValueError as exc:  # also "http://[::1" (an unclosed IPv6 address)
+            why = f": it {exc}"
+        else:
             return value
     raise ConfigError(
         f"AGENTS_FILE: {where}: spawn_url of {agent_id!r} must be an http(s) URL "
-        f"of at most {MAX_TEXT} characters"
+        f"of at most {MAX_TEXT} characters{why}"
     )
 
 

@@ -45,7 +45,10 @@ def check_url(value: str, schemes: tuple[str, ...]) -> SplitResult:
     """`value` split, once it is a whole URL: a known scheme, a host, a port 1..65535."""
     if has_blank(value):
         raise ValueError("must not contain spaces or control characters")
-    parsed = urlsplit(value)
+    try:
+        parsed = urlsplit(value)
+    except ValueError:  # "Invalid IPv6 URL": a [ without its ]
+        raise ValueError("has a host that is not an address (a [ without its ])") from None
     if parsed.scheme.lower() not in schemes:
         raise ValueError(f"must be a {' or '.join(s + '://' for s in schemes)} URL")
     check_host(parsed.hostname or "")

@@ -156,6 +156,13 @@ HOSTILE_KEYS = [
         ],
     ),
     *_refused("spawn_url", "at most 4096", ['"http://x.test/' + "a" * 5000 + '"']),
+    # held to SPAWN_URL's rule: what would fail every wake fails at start, saying why
+    *_refused("spawn_url", "has a port that is not", ['"http://x.test:99999/wake"']),
+    *_refused("spawn_url", "has a port that is not", ['"http://x.test:0/wake"']),
+    *_refused("spawn_url", "not a host name", ['"http://x..test/wake"']),
+    *_refused("spawn_url", "spaces or control characters", ['"http://x.test/wa ke"']),
+    *_refused("spawn_url", "has no host", ['"http:///wake"']),
+    *_refused("spawn_url", "a [ without its ]", ['"http://[::1/wake"']),
     *_refused(
         "spawn_command",
         "string or a list of strings",

@@ -64,6 +64,7 @@ BAD_VALUES: dict[str, dict[str, str]] = {
     "SPAWN_URL": {
         "wrong-scheme": "file:///etc/passwd",
         "bad-port": "http://hooks.example:65536/wake",
+        "unclosed-ipv6": "http://[::1/wake",
     },
     "SPAWN_COMMAND": {
         "unbalanced-quote": "run 'oops",
