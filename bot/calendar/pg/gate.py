@@ -6,6 +6,8 @@ them: each waited its own `POOL_WAIT_S` for a connection while the queue was mov
 steadily, and timed out only because it was long. Here a caller waits as long as
 connections keep coming free; it gives up (`PoolTimeout`, as the pool would) only when
 none has for `stall_s`: a database that stopped answering, or a connection held too long.
+A caller's wait counts from the last step or from when it joined, whichever is later: after
+a quiet spell the last step is long past, and a burst must still queue, not fail at once.
 """
 
 from __future__ import annotations
@@ -42,15 +44,16 @@ class ConnectionGate:
             return
         # One acquire for the whole wait keeps the caller's place in the queue; the loop only
         # looks, now and then, whether the queue still moves.
+        joined = time.monotonic()
         turn = asyncio.ensure_future(self._slots.acquire())
         try:
             while True:
-                left = self._stall_s - (time.monotonic() - self._last_step)
+                left = self._stall_s - (time.monotonic() - max(self._last_step, joined))
                 if left > 0:
                     await asyncio.wait({turn}, timeout=left)
                 if turn.done():
                     return
-                if time.monotonic() - self._last_step >= self._stall_s:
+                if time.monotonic() - max(self._last_step, joined) >= self._stall_s:
                     raise PoolTimeout(f"no connection came free in {self._stall_s:g} s")
         except BaseException:
             if not turn.cancel() and not turn.cancelled() and turn.exception() is None:

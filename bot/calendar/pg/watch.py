@@ -65,8 +65,18 @@ class PgChangeWatch(ChangeWatch):
             return
         self._deliver(changes)
 
+    @property
+    def change_feed_up(self) -> bool:
+        """Up only while the LISTEN is in place: without it another process' commits are seen
+        only by the scans of the reconnect waits, and the moderator's periodic sync (the
+        safety net of DESIGN §4.1) must run meanwhile."""
+        return super().change_feed_up and self.listening.is_set()
+
     async def poll(self) -> None:
-        async with self._scanning, self._read() as db:
+        # The connection first, then the lock, as a committed write holds them (`committed`
+        # runs on the write's own connection): the other order let writes holding every
+        # pooled connection wait for a scan that waited for a connection.
+        async with self._read() as db, self._scanning:
             changes = await self._scan(db)
         self._deliver(changes)
 
@@ -76,6 +86,8 @@ class PgChangeWatch(ChangeWatch):
             try:
                 await self._listen()
             except (psycopg.Error, OSError) as exc:
+                if self.listening.is_set():  # it was up: a new drop starts at the first wait
+                    attempt = 0
                 self.listening.clear()
                 wait = RECONNECT_S[min(attempt, len(RECONNECT_S) - 1)]
                 attempt += 1
@@ -84,9 +96,18 @@ class PgChangeWatch(ChangeWatch):
                     describe(exc, self._url),
                     wait,
                 )
+                await self._scan_while_away()
                 await asyncio.sleep(wait)
             else:
                 attempt = 0
+
+    async def _scan_while_away(self) -> None:
+        """A scan through the pool while the LISTEN is down: the pool may work when a new
+        connection cannot be made (the server's slots taken), and changes keep arriving."""
+        try:
+            await self.poll()
+        except CalendarError as exc:
+            log.debug("calendar change scan while reconnecting failed: %s", exc.detail)
 
     async def _listen(self) -> None:
         conn = await psycopg.AsyncConnection.connect(self._url, autocommit=True, connect_timeout=10)

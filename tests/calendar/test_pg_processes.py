@@ -1,12 +1,15 @@
-"""Review of the PostgreSQL calendar as people run it (CALENDAR_URL=postgresql://…, DESIGN §11).
+"""The PostgreSQL calendar as people run it (CALENDAR_URL=postgresql://…, DESIGN §11): bursts
+of claims through the pool while the store is followed, the change watch when its LISTEN
+connection goes, and claims and the feed across processes.
 
 Several stores on one real database stand for several processes (moderators,
 `calendar serve`), each with its own pool and its own LISTEN connection; the
 database is the test worker's throw-away cluster (`testkit.postgres`), poked
 with plain SQL where a test takes a connection away.
 
-The tests marked xfail (strict) each prove a bug found in the review: they
-pass once it is fixed, and then the mark must go.
+Four of these failed before the fixes they came with (a review of this backend): the
+burst that deadlocked the pool, the burst after a quiet spell, the watch that said "live"
+while it could not listen, and the reconnect wait that grew with every drop.
 """
 
 from __future__ import annotations
@@ -94,12 +97,6 @@ async def _claims_refused(store: PgCalendar, slots: Sequence[Slot]) -> list[Base
     return [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ConnectionGate measures the stall from the last release of anyone "
-    "(bot/calendar/pg/gate.py:48-54): after a quiet spell, every caller beyond the pool's "
-    "size fails at once instead of queueing",
-)
 async def test_a_burst_after_a_quiet_spell_is_queued_not_refused(
     pg_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -119,13 +116,6 @@ async def test_a_burst_after_a_quiet_spell_is_queued_not_refused(
         await store.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lock-order inversion: PgChangeWatch.poll holds _scanning while it queues for a "
-    "connection (bot/calendar/pg/watch.py:69), each committed write holds a connection while "
-    "it waits for _scanning (watch.py:61 via calendar.py:162): the pool stalls, and every "
-    "queued call fails after POOL_WAIT_S",
-)
 async def test_a_burst_of_claims_while_the_store_is_followed_is_queued_not_refused(
     pg_url: str, clock: FakeClock
 ) -> None:
@@ -162,11 +152,6 @@ async def test_a_burst_while_calls_flow_is_queued_and_every_claim_won(
 # ---- the change watch when its LISTEN connection goes ------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PgChangeWatch keeps change_feed_up True while its LISTEN connection is down, and "
-    "scans nothing meanwhile (bot/calendar/pg/watch.py:73-87, store/notify.py:96-100)",
-)
 async def test_a_watch_that_cannot_listen_says_so_or_still_sees_changes(
     pg_cluster: PgCluster, pg_url: str, two: tuple[PgCalendar, PgCalendar]
 ) -> None:
@@ -200,12 +185,6 @@ async def test_a_watch_that_cannot_listen_says_so_or_still_sees_changes(
         pg_cluster.sql(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the reconnect attempt counter is reset only when _listen returns, which it never "
-    "does while someone follows (bot/calendar/pg/watch.py:74-89): every later drop waits "
-    "longer, up to 5 s without a scan",
-)
 async def test_each_drop_of_the_listen_connection_is_retried_at_the_first_step(
     pg_cluster: PgCluster,
     pg_url: str,
