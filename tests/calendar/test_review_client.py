@@ -94,11 +94,6 @@ async def server(store: EmbeddedCalendar) -> AsyncIterator[Restartable]:
 # ---- a series written while the moderator follows the feed ------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/calendar/store/feed.py:25-30 joins slot_events to slots, dropping the lines "
-    "of series writes (record_series_change names the series, not a slot)",
-)
 async def test_a_series_write_is_a_change_on_the_feed(
     server: Restartable, store: EmbeddedCalendar
 ) -> None:
@@ -145,11 +140,6 @@ async def _until_cached(moderator: Moderator, agent_id: str, slot_id: str) -> No
             await asyncio.sleep(0.01)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the change feed drops series writes (bot/calendar/store/feed.py _PAGE joins slots), "
-    "so a moderator over HTTP hears of a new series only at a sync or heartbeat tick",
-)
 async def test_a_series_made_through_the_server_is_woken_on_time_by_a_moderator_over_http(
     harness: Harness, clock: SettlingClock, server: Restartable
 ) -> None:

@@ -16,6 +16,7 @@ from datetime import date
 from zoneinfo import ZoneInfo
 
 from bot.calendar.store.dialect import Db
+from bot.calendar.store.notify import LINE_SUBJECT, OF_SERIES
 from bot.calendar.store.rows import from_us
 
 #: History lines read for one page; a longer backlog is read in several pages.
@@ -23,10 +24,11 @@ PAGE_LINES = 500
 
 _NEWEST = "SELECT COALESCE(MAX(seq), 0) FROM slot_events"
 _PAGE = (
-    "SELECT e.seq, s.agent_id, s.id, s.series_id, s.scheduled_at_us, s.version, "
-    "e.from_scheduled_at_us "
-    "FROM slot_events e JOIN slots s ON s.id = e.slot_id "
-    "WHERE e.seq > ? AND e.seq <= ? AND (? IS NULL OR s.agent_id = ?) ORDER BY e.seq LIMIT ?"
+    f"SELECT e.seq, COALESCE(s.agent_id, r.agent_id), e.slot_id, {OF_SERIES}, s.series_id, "
+    "s.scheduled_at_us, COALESCE(s.version, r.version), e.from_scheduled_at_us "
+    f"FROM slot_events e {LINE_SUBJECT} "
+    "WHERE e.seq > ? AND e.seq <= ? AND (? IS NULL OR COALESCE(s.agent_id, r.agent_id) = ?) "
+    "ORDER BY e.seq LIMIT ?"
 )
 
 
@@ -41,7 +43,8 @@ class FeedChange:
     """
 
     agent_id: str
-    slot_id: str
+    #: None for a write to the series itself (`series_id` names it; `days` is empty).
+    slot_id: str | None
     series_id: str | None
     days: tuple[date, ...]
     version: int
@@ -70,17 +73,24 @@ async def read_page(db: Db, since: int | None, agent_id: str | None, tz: ZoneInf
         return FeedPage(newest, True, ())
     rows = list(await db.execute_fetchall(_PAGE, (since, newest, agent_id, agent_id, PAGE_LINES)))
     cursor = int(rows[-1][0]) if len(rows) == PAGE_LINES else newest
-    latest: dict[str, FeedChange] = {}
-    for _, owner, slot_id, series_id, at_us, version, moved_from_us in rows:
+    latest: dict[tuple[bool, str], FeedChange] = {}
+    for _, owner, written_id, of_series, series_id, at_us, version, moved_from_us in rows:
+        if owner is None:  # pragma: no cover - slots and series are never deleted
+            continue
+        key = (bool(of_series), str(written_id))
+        earlier = latest.pop(key, None)  # keep the order of each one's last change
+        if of_series:
+            # A write to the series itself: its agent's days are read again (DESIGN §4.1).
+            latest[key] = FeedChange(str(owner), None, str(written_id), (), int(version))
+            continue
         days = {from_us(int(at_us), tz).date()}
         if moved_from_us is not None:
             days.add(from_us(int(moved_from_us), tz).date())
-        earlier = latest.pop(str(slot_id), None)  # keep the order of each slot's last change
         if earlier is not None:
             days.update(earlier.days)
-        latest[str(slot_id)] = FeedChange(
+        latest[key] = FeedChange(
             agent_id=str(owner),
-            slot_id=str(slot_id),
+            slot_id=str(written_id),
             series_id=None if series_id is None else str(series_id),
             days=tuple(sorted(days)),
             version=int(version),

@@ -51,11 +51,17 @@ SERIES_ACTIONS: dict[SeriesAction, SlotStatus] = {
     "series_end": SlotStatus.CANCELLED,
 }
 _SERIES_IN = ", ".join(f"'{action}'" for action in SERIES_ACTIONS)
+#: Whether a history line `e` is a series' own (its `slot_id` column names the series).
+OF_SERIES = f"e.action IN ({_SERIES_IN})"
+#: What a history line `e` is about: its slot `s`, or, for a series' own line, the series `r`;
+#: the watch's scan and the change feed's pages read the lines alike.
+LINE_SUBJECT = (
+    f"LEFT JOIN slots s ON NOT {OF_SERIES} AND s.id = e.slot_id "
+    f"LEFT JOIN series r ON {OF_SERIES} AND r.id = e.slot_id"
+)
 _SCAN = (
-    f"SELECT e.seq, e.slot_id, e.action IN ({_SERIES_IN}) AS of_series, "
-    "COALESCE(s.agent_id, r.agent_id) AS agent_id FROM slot_events e "
-    f"LEFT JOIN slots s ON e.action NOT IN ({_SERIES_IN}) AND s.id = e.slot_id "
-    f"LEFT JOIN series r ON e.action IN ({_SERIES_IN}) AND r.id = e.slot_id "
+    f"SELECT e.seq, e.slot_id, {OF_SERIES} AS of_series, "
+    f"COALESCE(s.agent_id, r.agent_id) AS agent_id FROM slot_events e {LINE_SUBJECT} "
     "WHERE e.seq > ? ORDER BY e.seq LIMIT ?"
 )
 
