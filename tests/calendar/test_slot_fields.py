@@ -106,4 +106,4 @@ async def test_a_version_2_file_gets_the_fields_from_its_history(
         assert old.started_at - old.created_at == old.ended_at - old.started_at
     finally:
         await cal.close()
-    assert user_version(path) == SCHEMA_VERSION == 4
+    assert user_version(path) == SCHEMA_VERSION == 5

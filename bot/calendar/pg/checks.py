@@ -19,18 +19,23 @@ from bot.calendar.store.schema import SCHEMA_VERSION
 _RIGHTS = "SELECT, INSERT, UPDATE"
 
 
-async def missing_rights(conn: psycopg.AsyncConnection[Any]) -> list[str]:
-    """The calendar's tables the connected role may not read and write."""
+async def missing_rights(
+    conn: psycopg.AsyncConnection[Any], *, present_only: bool = False
+) -> list[str]:
+    """The calendar's tables the connected role may not read and write; with `present_only`
+    (a schema a pending migration step will complete), only those already there."""
     missing = []
     for table in TABLES:
         # One right per call: given several, has_table_privilege answers "any of them".
         cur = await conn.execute(
-            "SELECT to_regclass(%s) IS NOT NULL AND has_table_privilege(%s, 'SELECT') "
-            "AND has_table_privilege(%s, 'INSERT') AND has_table_privilege(%s, 'UPDATE')",
-            (table, table, table, table),
+            "SELECT to_regclass(%s) IS NOT NULL, to_regclass(%s) IS NOT NULL "
+            "AND has_table_privilege(%s, 'SELECT') AND has_table_privilege(%s, 'INSERT') "
+            "AND has_table_privilege(%s, 'UPDATE')",
+            (table, table, table, table, table),
         )
         row = await cur.fetchone()
-        if row is None or not row[0]:
+        there, usable = (bool(row[0]), bool(row[1])) if row is not None else (False, False)
+        if not usable and (there or not present_only):
             missing.append(table)
     return missing
 
@@ -52,7 +57,7 @@ async def schema_problem(conn: psycopg.AsyncConnection[Any]) -> str | None:
         return None
     if found > SCHEMA_VERSION:
         return str(SchemaTooNew(found))
-    lacking = await missing_rights(conn)
+    lacking = await missing_rights(conn, present_only=found < SCHEMA_VERSION)
     if lacking:
         return (
             f"denies the role {_RIGHTS} on {', '.join(lacking)}: grant them, or use the role "

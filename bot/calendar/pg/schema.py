@@ -23,7 +23,7 @@ __all__ = ["MIGRATION_LOCK", "SCHEMA_VERSION", "TABLES", "SchemaTooNew", "found_
 #: `pg_advisory_xact_lock` key serialising migrations ("CMCLmigr").
 MIGRATION_LOCK = 0x434D434C6D696772
 #: The tables a calendar database holds beside `calendar_schema`.
-TABLES = ("slots", "slot_events", "series", "heartbeats")
+TABLES = ("slots", "slot_events", "series", "heartbeats", "replays")
 
 
 async def found_version(conn: psycopg.AsyncConnection[Any]) -> int | None:

@@ -1,15 +1,18 @@
-"""Idempotent POSTs: the layer between the access policy and the handlers.
+"""Idempotent writes: the layer between the access policy and the handlers.
 
-For every POST but `start`, the first successful answer to an `Idempotency-Key`
-is replayed from memory (for a while) to a repeat. For `start` the key is the
-claim key and goes to the store instead (see `bot.calendar.store.transitions`),
-so this cache can never answer an old copy of a claimed slot.
+For every write but `start`, the first successful answer to an `Idempotency-Key`
+is replayed to a repeat for a while: from memory while the first is still in
+flight or recent, and from the store (`bot.calendar.store.replays`) after a
+restart or on another server of the same store. For `start` the key is the claim
+key and goes to the store with the claim (see `bot.calendar.store.transitions`),
+so a replay can never answer an old copy of a claimed slot.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -18,12 +21,16 @@ from aiohttp import web
 
 from bot.calendar.server.errors import ApiError, Handler
 from bot.calendar.server.policy import CALLER_KEY, Caller, Role
-from bot.calendar.server.requests import agent_header, header_value
-from bot.calendar.store import MAX_CLAIM_KEY
+from bot.calendar.server.requests import agent_header, calendar_of, header_value
+from bot.calendar.store import MAX_CLAIM_KEY, EmbeddedCalendar
+from bot.calendar.store.replays import KeptAnswer
 from bot.calendar.wire import IDEMPOTENCY_HEADER, JSON_TYPE, REPLAYED_HEADER
+from bot.core.calendar import CalendarError
 from bot.core.models import Action
 
-IDEMPOTENCY_TTL_S = 600.0
+log = logging.getLogger(__name__)
+
+IDEMPOTENCY_TTL_S = 600.0  # as long as the store keeps them (REPLAY_TTL_S)
 IDEMPOTENCY_MAX = 4096
 #: Larger answers are not kept for replay (a repeat then runs again), to bound memory.
 IDEMPOTENCY_MAX_BODY = 256 * 1024
@@ -96,33 +103,53 @@ async def idempotency(request: web.Request, handler: Handler) -> web.StreamRespo
     cache.prune(now)
     earlier = cache.entries.get(key)
     if earlier is not None:
-        if earlier.fingerprint != fingerprint:
-            raise ApiError(
-                422,
-                "idempotency_key_reused",
-                "this Idempotency-Key was already used for a different request",
-            )
+        _same_request(earlier.fingerprint, fingerprint)
         replay = await asyncio.shield(earlier.done)
         if replay is not None:
-            status, payload = replay
-            return web.Response(
-                status=status,
-                body=payload,
-                content_type=JSON_TYPE,
-                headers={REPLAYED_HEADER: "true"},
-            )
+            return _replayed(*replay)
         # The earlier attempt was refused or failed: nothing to replay, so this one runs.
     mine = _Replay(fingerprint, now, asyncio.get_running_loop().create_future())
     cache.entries[key] = mine
     result: tuple[int, bytes] | None = None
     try:
+        store = calendar_of(request)
+        kept = await store.earlier_answer(*key)
+        if kept is not None:
+            _same_request(kept.fingerprint, fingerprint)
+            result = (kept.status, kept.body)
+            return _replayed(*result)
         response = await handler(request)
         if isinstance(response, web.Response) and 200 <= response.status < 300:
             sent = response.body
             if isinstance(sent, bytes) and len(sent) <= IDEMPOTENCY_MAX_BODY:
                 result = (response.status, sent)
+                await _keep(store, key, KeptAnswer(fingerprint, *result))
         return response
     finally:
         mine.done.set_result(result)
         if result is None and cache.entries.get(key) is mine:
             del cache.entries[key]
+
+
+async def _keep(store: EmbeddedCalendar, key: tuple[str, str], answer: KeptAnswer) -> None:
+    """The write stands whatever happens here: a store that cannot keep its answer now
+    leaves the replay to this process' memory."""
+    try:
+        await store.keep_answer(*key, answer)
+    except CalendarError as exc:
+        log.warning("an Idempotency-Key answer was kept in memory only: %s", exc.detail)
+
+
+def _same_request(kept: str, given: str) -> None:
+    if kept != given:
+        raise ApiError(
+            422,
+            "idempotency_key_reused",
+            "this Idempotency-Key was already used for a different request",
+        )
+
+
+def _replayed(status: int, payload: bytes) -> web.Response:
+    return web.Response(
+        status=status, body=payload, content_type=JSON_TYPE, headers={REPLAYED_HEADER: "true"}
+    )

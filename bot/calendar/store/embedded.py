@@ -38,6 +38,7 @@ from bot.calendar.store.occurrences import (
     occurrences_between,
     virtual_occurrence,
 )
+from bot.calendar.store.replays import ReplayCalls
 from bot.calendar.store.rows import (
     SLOT_COLUMNS,
     fetch_slot,
@@ -93,7 +94,7 @@ T = TypeVar("T")
 FEATURES: frozenset[str] = frozenset({"series", BATCH_HEARTBEAT_FEATURE})
 
 
-class EmbeddedCalendar(SeriesCalls, ListingCalls, MirrorCalls):
+class EmbeddedCalendar(SeriesCalls, ListingCalls, MirrorCalls, ReplayCalls):
     """The `Calendar` protocol over SQLite, with one connection and one write lock."""
 
     def __init__(

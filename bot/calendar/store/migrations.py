@@ -122,6 +122,16 @@ _V3_COLUMNS = {
 }
 
 
+def _replays(text: str, integer: str, blob: str) -> tuple[str, ...]:
+    return (
+        f"""CREATE TABLE replays (
+            caller {text} NOT NULL, idempotency_key {text} NOT NULL,
+            fingerprint {text} NOT NULL, status INTEGER NOT NULL, body {blob} NOT NULL,
+            created_at_us {integer} NOT NULL, PRIMARY KEY (caller, idempotency_key))""",
+        "CREATE INDEX replays_by_age ON replays (created_at_us)",
+    )
+
+
 async def _sqlite_v3(db: aiosqlite.Connection) -> None:
     """Make the tables, or adopt a v1/v2 file by adding (and recovering) what it lacks."""
     for statement in _tables("TEXT", "INTEGER", "INTEGER"):
@@ -152,6 +162,13 @@ STEPS: tuple[Step, ...] = (
         "names the day it left as well as the day it went to (DESIGN §4.1)",
         sqlite=("ALTER TABLE slot_events ADD COLUMN from_scheduled_at_us INTEGER",),
         postgres=("ALTER TABLE slot_events ADD COLUMN from_scheduled_at_us BIGINT",),
+    ),
+    Step(
+        5,
+        "replays: a write's first answer by (caller, Idempotency-Key), so a retry after a "
+        "restart, or on another server of the store, gets it again (DESIGN §3)",
+        sqlite=_replays("TEXT", "INTEGER", "BLOB"),
+        postgres=_replays('TEXT COLLATE "C"', "BIGINT", "BYTEA"),
     ),
 )
 SCHEMA_VERSION = STEPS[-1].version
