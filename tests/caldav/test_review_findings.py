@@ -82,14 +82,6 @@ def override(day: int, *lines: str) -> str:
 # ---- series whose rule says UNTIL ----------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "sync.py:179 compares the copy's rule (UNTIL normalised to a wall time by "
-        "checked_recurrence) with the event's raw RRULE text (UNTIL=...Z): always 'changed', so"
-        " the series ends at the next copy of its event"
-    ),
-)
 async def test_a_series_with_an_until_survives_a_restart_and_a_claim(
     dav_home: DavHome, clock: FakeClock, tmp_path: Path
 ) -> None:

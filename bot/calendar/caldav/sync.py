@@ -20,6 +20,8 @@ from bot.calendar.caldav.dav import Collection, DavClient, Resource
 from bot.calendar.caldav.ledger import CollectionMark, Ledger
 from bot.calendar.caldav.mapping import ObjectPlan, plan_object
 from bot.calendar.store.embedded import EmbeddedCalendar
+from bot.calendar.store.imports import ImportedSeries
+from bot.calendar.store.series import checked_recurrence
 from bot.core.calendar import CalendarError
 from bot.core.clock import Clock
 
@@ -176,7 +178,8 @@ class CalendarCopy:
             except CalendarError:
                 kept.append(item)
                 continue
-            if old.ended_at is None and (old.rrule, old.start) != (item.new.rrule, item.new.start):
+            rule = self._rule_of_event(item)
+            if old.ended_at is None and rule is not None and (old.rrule, old.start) != rule:
                 log.info(
                     "CalDAV: %s: its RRULE or start changed, so series %s ends now "
                     "(make a new event for a new rule)",
@@ -188,6 +191,16 @@ class CalendarCopy:
                 kept.append(item)
         plan.series = kept
         return ended
+
+    def _rule_of_event(self, item: ImportedSeries) -> tuple[str, str] | None:
+        """The event's RRULE and start as the copy keeps them (an UNTIL in UTC, as most apps
+        write it, becomes a wall time); None when the store would refuse the rule anyway."""
+        new = item.new
+        try:
+            recurrence = checked_recurrence(new.rrule, new.start, new.timezone or self.zone.key)
+        except CalendarError:
+            return None
+        return recurrence.rule, recurrence.start.isoformat()
 
     async def _copy_one(
         self, agent_id: str, plan: ObjectPlan, gone: set[str], history_before: datetime
