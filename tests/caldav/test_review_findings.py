@@ -110,14 +110,6 @@ async def test_a_series_with_an_until_survives_a_restart_and_a_claim(
 # ---- the event of a held slot goes away ----------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "sync.py:138-145 drops a deleted event's ids from `where` while retire (mirrored.py:91)"
-        " keeps its held slot ONGOING; writes.py:70-73 then answers SlotNotFound to "
-        "complete/abort"
-    ),
-)
 async def test_an_event_deleted_in_the_app_while_its_slot_runs_does_not_hold_the_agent_forever(
     dav_home: DavHome, moderator: CaldavCalendar, clock: FakeClock
 ) -> None:

@@ -11,6 +11,7 @@ woken twice. Only what the server accepted is copied locally.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -46,6 +47,8 @@ from bot.core.calendar import (
 from bot.core.series import place, split_occurrence_id
 
 #: Conditional PUTs tried before a write gives up as unavailable (each 412 re-reads first).
+log = logging.getLogger(__name__)
+
 MAX_ATTEMPTS = 5
 #: Edits the event, in place; answers nothing.
 Change = Callable[[Component], None]
@@ -100,7 +103,10 @@ class EventWriter:
         self, slot_id: str, action: models.Action, **options: Unpack[TransitionOptions]
     ) -> models.Slot:
         call = TransitionCall.checked(slot_id, action, **options)
-        agent_id, href, nominal = await self._target(slot_id, call.agent_id)
+        try:
+            agent_id, href, nominal = await self._target(slot_id, call.agent_id)
+        except SlotNotFound:
+            return await self._held_without_event(slot_id, action, options)
         zone = await self._zone_of(slot_id, nominal)
         async with self.copy.lock(agent_id):
             for _ in range(MAX_ATTEMPTS):
@@ -111,6 +117,27 @@ class EventWriter:
                 if await self._put(agent_id, href, change):
                     return await self.copy.mirror.get_slot(slot_id)
         raise _gave_up(slot_id)
+
+    async def _held_without_event(
+        self, slot_id: str, action: models.Action, options: TransitionOptions
+    ) -> models.Slot:
+        """A held slot whose event was deleted in the app while the agent worked on it: its
+        end (DONE, an abort, the stuck rule's) is kept in the copy alone, or the agent would
+        stay busy with it for good and none of its other events be woken. Anything else
+        about a slot without an event is `SlotNotFound`."""
+        slot = await self.copy.mirror.get_slot(slot_id, options.get("agent_id"))
+        if not slot.status.is_active:
+            raise SlotNotFound(f"slot {slot_id} has no event in the CalDAV calendar")
+        async with self.copy.lock(slot.agent_id):
+            done = await self.copy.mirror.transition(slot_id, action, **options)
+        log.info(
+            "CalDAV: agent %s: the event of slot %s was deleted from the calendar while it "
+            "ran; %s is kept in the moderator's copy only",
+            slot.agent_id,
+            slot_id,
+            action.value,
+        )
+        return done
 
     async def write_edit(
         self, slot_id: str, edit: models.SlotEdit, agent_id: str | None
