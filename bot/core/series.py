@@ -204,6 +204,17 @@ def place(wall: datetime, zone: ZoneInfo) -> datetime:
     return wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
 
 
+def wall_in(moment: datetime, zone: ZoneInfo) -> datetime:
+    """`moment` as a naive wall time of `zone`. A time written in `zone` itself is kept as it
+    is written, even one in the spring gap (02:30 on the night it does not exist): RFC 5545
+    names an occurrence by its wall time, and converting would make it 03:30, another one."""
+    if moment.tzinfo is None:
+        return moment
+    if isinstance(moment.tzinfo, ZoneInfo) and moment.tzinfo.key == zone.key:
+        return moment.replace(tzinfo=None)
+    return moment.astimezone(zone).replace(tzinfo=None)
+
+
 def _wall_before(instant: datetime, zone: ZoneInfo) -> datetime:
     """A naive wall time no later than any wall time whose instant is >= `instant`.
 

@@ -499,14 +499,6 @@ async def test_an_event_made_all_day_in_the_app_is_not_woken_at_its_old_time(
 # ---- time zones: an occurrence in the spring-forward gap -----------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "objects.py:133-136 writes RECURRENCE-ID as the placed instant (03:30), not the nominal"
-        " 02:30; objects.py:91-104 and imports.py:248 compare walls through astimezone, which "
-        "moves a gap time: the claim's VEVENT is never matched"
-    ),
-)
 async def test_a_claim_of_an_occurrence_in_the_dst_gap_holds_and_is_not_taken_twice(
     dav_home: DavHome,
 ) -> None:
@@ -536,13 +528,6 @@ async def test_a_claim_of_an_occurrence_in_the_dst_gap_holds_and_is_not_taken_tw
         await calendar.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "objects.py:201 writes series.rrule as the store keeps it, UNTIL a wall time "
-        "(checked_recurrence normalises it), against RFC 5545 3.3.10"
-    ),
-)
 async def test_a_series_the_moderator_writes_with_an_end_says_until_in_utc(
     moderator: CaldavCalendar, dav_home: DavHome
 ) -> None:

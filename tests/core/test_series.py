@@ -13,7 +13,9 @@ from bot.core.series import (
     Recurrence,
     SeriesRuleError,
     occurrence_id,
+    place,
     split_occurrence_id,
+    wall_in,
 )
 
 BERLIN = "Europe/Berlin"
@@ -209,3 +211,15 @@ def test_instances_are_strictly_increasing_and_on_their_wall_time(
         shown = instance.at.astimezone(tz).replace(tzinfo=None)
         # On its wall time, or moved forward by a gap of at most an hour.
         assert timedelta(0) <= shown - instance.nominal <= timedelta(hours=1)
+
+
+def test_a_wall_time_written_in_the_series_zone_is_kept_even_in_the_spring_gap() -> None:
+    """RFC 5545 names an occurrence by its wall time: 02:30 on the night it does not exist
+    is still the 02:30 occurrence, not 03:30 (another one, on other nights)."""
+    berlin = ZoneInfo(BERLIN)
+    gap = datetime(2027, 3, 28, 2, 30)
+    assert wall_in(gap.replace(tzinfo=berlin), berlin) == gap
+    assert wall_in(gap, berlin) == gap  # floating: already a wall time
+    # Written in another zone (UTC), it is converted: that instant reads 03:30 in Berlin.
+    assert wall_in(place(gap, berlin), berlin) == datetime(2027, 3, 28, 3, 30)
+    assert wall_in(utc("2026-12-07T08:00:00"), berlin) == datetime(2026, 12, 7, 9, 0)

@@ -21,7 +21,7 @@ from icalendar import Calendar, Component, Event, vRecur, vText
 from bot.calendar.ics.export import add_content
 from bot.calendar.store.mirrored import MirroredState
 from bot.core.models import NewSlotContent, Series, SlotContent, SlotStatus
-from bot.core.series import place
+from bot.core.series import place, wall_in
 
 PRODID = "-//calendar-moderator//CalDAV//EN"
 STATUS = "X-MODERATOR-STATUS"
@@ -88,10 +88,6 @@ def state_of(event: Component) -> MirroredState | None:
     return MirroredState(status, claim, note)
 
 
-def _wall_of(value: datetime, zone: ZoneInfo) -> datetime:
-    return value if value.tzinfo is None else value.astimezone(zone).replace(tzinfo=None)
-
-
 def find_event(calendar: Component, nominal: datetime | None, zone: ZoneInfo) -> Component | None:
     """The master (`nominal` None) or the instance of RECURRENCE-ID `nominal` (a wall time
     in the series' `zone`), or None when the object has none."""
@@ -101,7 +97,7 @@ def find_event(calendar: Component, nominal: datetime | None, zone: ZoneInfo) ->
             return event
         if nominal is not None and recurrence is not None:
             value = getattr(recurrence, "dt", None)
-            if isinstance(value, datetime) and _wall_of(value, zone) == nominal:
+            if isinstance(value, datetime) and wall_in(value, zone) == nominal:
                 return event
     return None
 
@@ -114,6 +110,19 @@ def _in_form_of(master_start: Any, instant: datetime, zone: ZoneInfo) -> datetim
     if isinstance(value, datetime) and isinstance(value.tzinfo, ZoneInfo):
         return instant.astimezone(value.tzinfo)
     return instant.astimezone(UTC)
+
+
+def _named_in_form_of(master_start: Any, nominal: datetime, zone: ZoneInfo) -> datetime:
+    """The RECURRENCE-ID of the occurrence at wall time `nominal`: in the master's zone it is
+    that wall time as it is (in a DST gap too, where the instant would read an hour later),
+    otherwise the instant in the master's form."""
+    value = getattr(master_start, "dt", None)
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return nominal
+    master_zone = value.tzinfo if isinstance(value, datetime) else None
+    if isinstance(master_zone, ZoneInfo) and master_zone.key == zone.key:
+        return nominal.replace(tzinfo=master_zone)
+    return _in_form_of(master_start, place(nominal, zone), zone)
 
 
 def instance_of(calendar: Component, nominal: datetime, zone: ZoneInfo) -> Component:
@@ -130,10 +139,9 @@ def instance_of(calendar: Component, nominal: datetime, zone: ZoneInfo) -> Compo
             continue
         instance.add(name, value, encode=False)
     start: Any = master.get("DTSTART")
-    at = _in_form_of(start, place(nominal, zone), zone)
     instance.pop("DTSTART", None)
-    instance.add("DTSTART", at)
-    instance.add("RECURRENCE-ID", at)
+    instance.add("DTSTART", _in_form_of(start, place(nominal, zone), zone))
+    instance.add("RECURRENCE-ID", _named_in_form_of(start, nominal, zone))
     if "DURATION" not in instance:
         instance.add("DURATION", _master_length(master))
     calendar.add_component(instance)
@@ -199,14 +207,26 @@ def set_rule(event: Component, series: Series, *, until: datetime | None = None)
     event.pop("RRULE", None)
     event.pop("EXDATE", None)
     rule = vRecur.from_ical(series.rrule)
+    zone = ZoneInfo(series.timezone)
     if until is not None:
         rule.pop("COUNT", None)
         rule["UNTIL"] = [until.astimezone(UTC).replace(microsecond=0)]
+    else:
+        # The copy keeps UNTIL as a wall time; RFC 5545 3.3.10 wants UTC beside a TZID.
+        rule["UNTIL"] = [_utc_until(value, zone) for value in rule.get("UNTIL", [])]
+        if not rule["UNTIL"]:
+            rule.pop("UNTIL")
     event.add("RRULE", rule)
-    zone = ZoneInfo(series.timezone)
     for wall in series.exdates:
         event.add("EXDATE", datetime.fromisoformat(wall).replace(tzinfo=zone))
     _touch(event)
+
+
+def _utc_until(value: Any, zone: ZoneInfo) -> Any:
+    if isinstance(value, datetime):
+        instant = place(value, zone) if value.tzinfo is None else value.astimezone(UTC)
+        return instant.replace(microsecond=0)
+    return value  # a date: an all-day UNTIL, as the rule was given
 
 
 def _touch(event: Component) -> None:

@@ -40,7 +40,7 @@ from bot.calendar.store.transitions import TransitionCall, apply_transition
 from bot.core import models
 from bot.core.calendar import SlotNotFound
 from bot.core.models import SeriesCreate, Slot, SlotCreate, SlotStatus
-from bot.core.series import OCCURRENCE_STAMP
+from bot.core.series import OCCURRENCE_STAMP, wall_in
 from bot.core.validation import check_local_years
 
 #: The note on a single event imported after its time: history, never woken.
@@ -243,9 +243,7 @@ async def _occurrence_id(
         series = await fetch_series(db, item.series_id, agent_id, tz)
     except SlotNotFound:
         return None
-    nominal = item.recurrence
-    if nominal.tzinfo is not None:
-        nominal = nominal.astimezone(ZoneInfo(series.timezone)).replace(tzinfo=None)
+    nominal = wall_in(item.recurrence, ZoneInfo(series.timezone))
     return f"{series.id}_{nominal.strftime(OCCURRENCE_STAMP)}"
 
 
