@@ -448,13 +448,6 @@ async def test_a_recurring_event_split_in_the_app_keeps_its_days_before_the_spli
     assert await due_ids(moderator) == {DAY2}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "convert.py:118-120 reads STATUS:CANCELLED only for single events and instances; a "
-        "cancelled master is a running series"
-    ),
-)
 async def test_a_recurring_event_cancelled_in_the_app_is_never_woken(
     dav_home: DavHome, moderator: CaldavCalendar, clock: FakeClock
 ) -> None:

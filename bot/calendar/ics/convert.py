@@ -117,7 +117,7 @@ def _from_component(
         )
     if event.get("RRULE") is not None:
         series = _series(event, wall, start_zone, fields)
-        return ImportedSeries(stable_id(agent_id, uid), name, series)
+        return ImportedSeries(stable_id(agent_id, uid), name, series, _cancelled(event))
     new = _held(SlotCreate, {**fields, "scheduled_at": start, "allow_past": True})
     return ImportedSlot(stable_id(agent_id, uid), name, new, _cancelled(event))
 

@@ -35,7 +35,7 @@ from bot.calendar.store.occurrences import materialise
 from bot.calendar.store.rows import fetch_slot, insert_slot, readable_slot, record_event, to_us
 from bot.calendar.store.series import checked_recurrence, fetch_series, insert_series
 from bot.calendar.store.series_calls import held_to_rules
-from bot.calendar.store.series_edits import apply_series_edit
+from bot.calendar.store.series_edits import apply_series_edit, end_series_now
 from bot.calendar.store.transitions import TransitionCall, apply_transition
 from bot.core import models
 from bot.core.calendar import SlotNotFound
@@ -64,11 +64,13 @@ class _Import:
 
 @dataclass(frozen=True, slots=True)
 class ImportedSeries:
-    """A VEVENT with an RRULE, as the series it becomes under a stable id."""
+    """A VEVENT with an RRULE, as the series it becomes under a stable id; `cancelled` (its
+    STATUS) ends the series, or makes none."""
 
     id: str
     name: str
     new: SeriesCreate
+    cancelled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +101,9 @@ async def _import_series(
     try:
         old = await fetch_series(db, item.id, agent_id, tz)
     except SlotNotFound:
+        if item.cancelled:
+            outcome.skipped.append((item.name, "a cancelled recurring event: nothing to plan"))
+            return
         made = await insert_series(
             db, new, recurrence, owner=agent_id, now=at.history_before, tz=tz
         )
@@ -108,6 +113,10 @@ async def _import_series(
         return
     if old.ended_at is not None:
         outcome.skipped.append((item.name, "its series has ended; kept as it is"))
+        return
+    if item.cancelled:
+        await end_series_now(db, item.id, agent_id=agent_id, now_us=to_us(now), tz=tz)
+        outcome.updated += 1
         return
     fixed = (recurrence.rule, recurrence.start.isoformat(), recurrence.zone.key)
     if fixed != (old.rrule, old.start, old.timezone):
