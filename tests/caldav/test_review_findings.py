@@ -543,14 +543,6 @@ async def test_a_series_the_moderator_writes_with_an_end_says_until_in_utc(
 # ---- which calendar is the agent's ---------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "sync.py:71-75 fills one dict from segments and display names in the server's order "
-        "(setdefault): an earlier display name beats the segment, and the ledger's href is not "
-        "preferred (sync.py:85)"
-    ),
-)
 async def test_a_second_calendar_named_for_the_agent_does_not_take_over_at_a_restart(
     dav_home: DavHome, clock: FakeClock, tmp_path: Path
 ) -> None:

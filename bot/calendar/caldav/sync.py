@@ -70,14 +70,9 @@ class CalendarCopy:
         found = await self.dav.collections()
         if agents is None:
             agents = [collection.segment for collection in found]
-        by_name: dict[str, Collection] = {}
-        for collection in found:
-            by_name.setdefault(collection.segment, collection)
-            if collection.display_name:
-                by_name.setdefault(collection.display_name, collection)
         now = self._clock.now()
         for agent_id in agents:
-            found_one = by_name.get(agent_id)
+            found_one = self._collection_of(agent_id, found)
             if found_one is None:
                 collection = await self.dav.make_collection(agent_id, agent_id)
                 log.info("CalDAV: made the calendar %s for agent %s", collection.href, agent_id)
@@ -88,6 +83,25 @@ class CalendarCopy:
                 self.ledger.marks[agent_id] = CollectionMark(collection.href, now.isoformat())
         self.ledger.save()
         return list(agents)
+
+    def _collection_of(self, agent_id: str, found: list[Collection]) -> Collection | None:
+        """The agent's calendar: the one it had in earlier runs while it is there, else the
+        one named by its path segment, else by its display name. A second calendar that
+        takes the agent's name never takes over (it would retire every event of the first)."""
+        mark = self.ledger.marks.get(agent_id)
+        candidates = [
+            *(c for c in found if mark is not None and c.href == mark.href),
+            *(c for c in found if c.segment == agent_id),
+            *(c for c in found if c.display_name == agent_id),
+        ]
+        if len({c.href for c in candidates}) > 1:
+            log.warning(
+                "CalDAV: several calendars are agent %s's (%s); using %s",
+                agent_id,
+                ", ".join(sorted({c.href for c in candidates})),
+                candidates[0].href,
+            )
+        return candidates[0] if candidates else None
 
     async def poll(self, agent_id: str) -> None:
         """Copy what changed in the agent's collection since the last poll."""
