@@ -325,13 +325,6 @@ def mkcalendar_named(name: str) -> str:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "attach (sync.py:65-88) runs only in open(); a 404 on the collection (dav_sync.py:107) "
-        "is logged at every poll and never looked up again"
-    ),
-)
 async def test_a_calendar_deleted_and_made_again_in_the_app_is_found_while_running(
     dav_home: DavHome, moderator: CaldavCalendar, clock: FakeClock
 ) -> None:

@@ -21,6 +21,7 @@ from urllib.parse import quote, unquote
 from bot.calendar.caldav import dav_xml as x
 from bot.calendar.caldav.dav_http import (
     Answer,
+    CollectionGone,
     DavAuthFailed,
     DavError,
     DavHomeMissing,
@@ -38,6 +39,7 @@ from bot.calendar.caldav.dav_sync import (
 
 __all__ = [
     "Collection",
+    "CollectionGone",
     "DavAuthFailed",
     "DavClient",
     "DavError",

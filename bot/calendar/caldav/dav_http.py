@@ -36,6 +36,10 @@ class DavAuthFailed(CalendarAuthError):
     """The server refused CALENDAR_USERNAME/CALENDAR_PASSWORD (401, or 403 on the home)."""
 
 
+class CollectionGone(DavError):
+    """404 on a collection in use: deleted in the app (and perhaps made again elsewhere)."""
+
+
 class DavHomeMissing(DavError):
     """The calendar home (the path of CALENDAR_URL) is not there or is no collection."""
 

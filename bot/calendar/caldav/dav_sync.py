@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bot.calendar.caldav import dav_xml as x
-from bot.calendar.caldav.dav_http import Answer, DavError, DavHttp, shown_href
+from bot.calendar.caldav.dav_http import Answer, CollectionGone, DavError, DavHttp, shown_href
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class Lister:
                     removed.clear()
                     continue
                 if answer.status == 404:
-                    raise DavError(f"CalDAV: no collection at {collection} (404)")
+                    raise CollectionGone(f"CalDAV: no collection at {collection} (404)")
                 if answer.status in _NO_SYNC:
                     log.info(
                         "CalDAV: no sync-collection on %s (HTTP %d); full listings from now on",

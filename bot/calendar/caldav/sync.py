@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.calendar.caldav.dav import Collection, DavClient, Resource
+from bot.calendar.caldav.dav import Collection, CollectionGone, DavClient, Resource
 from bot.calendar.caldav.ledger import CollectionMark, Ledger
 from bot.calendar.caldav.mapping import ObjectPlan, plan_object
 from bot.calendar.store.embedded import EmbeddedCalendar
@@ -103,11 +103,16 @@ class CalendarCopy:
             )
         return candidates[0] if candidates else None
 
-    async def poll(self, agent_id: str) -> None:
+    async def poll(self, agent_id: str, *, again: bool = False) -> None:
         """Copy what changed in the agent's collection since the last poll."""
         mark = self.ledger.marks[agent_id]
         started = self.generation
-        answer = await self.dav.sync(mark.href, self.tokens.get(agent_id))
+        try:
+            answer = await self.dav.sync(mark.href, self.tokens.get(agent_id))
+        except CollectionGone:
+            if again or not await self._found_elsewhere(agent_id):
+                raise
+            return await self.poll(agent_id, again=True)
         async with self.lock(agent_id):
             fresh: list[Resource] = []
             gone_hrefs = list(answer.removed)
@@ -135,6 +140,25 @@ class CalendarCopy:
             if answer.full:
                 await self._retire_unlisted(agent_id, listed)
             self.tokens[agent_id] = answer.token
+
+    async def _found_elsewhere(self, agent_id: str) -> bool:
+        """The agent's calendar is gone from its path: whether another one is the agent's now
+        (deleted and made again in the app, which puts it under a path of its own). It is
+        then used from now on, listed whole: what only the old one held is retired."""
+        gone = self.ledger.marks[agent_id].href
+        found = self._collection_of(agent_id, await self.dav.collections())
+        if found is None or found.href == gone:
+            return False
+        log.warning(
+            "CalDAV: agent %s's calendar %s is gone; using %s from now on",
+            agent_id,
+            gone,
+            found.href,
+        )
+        self.ledger.marks[agent_id] = CollectionMark(found.href, self._clock.now().isoformat())
+        self.ledger.save()
+        self.tokens.pop(agent_id, None)
+        return True
 
     def _agent_of_plan(self, plan: ObjectPlan) -> str | None:
         for one in plan.ids:
