@@ -351,14 +351,6 @@ async def test_a_calendar_deleted_and_made_again_in_the_app_is_found_while_runni
 # ---- two moderators: a claim moved on within one recurring event ---------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "sync.py:150-153 copies released resources before held ones, but within one resource "
-        "imports.py:280 takes the VEVENTs in file order: a held override before a released one "
-        "is refused by the one-held-slot index (mirrored.py:60-61) and never copied again"
-    ),
-)
 async def test_a_claim_moved_on_between_two_occurrences_of_one_event_is_seen(
     dav_home: DavHome, clock: FakeClock
 ) -> None:

@@ -20,7 +20,7 @@ from bot.calendar.caldav.dav import Collection, CollectionGone, DavClient, Resou
 from bot.calendar.caldav.ledger import CollectionMark, Ledger
 from bot.calendar.caldav.mapping import ObjectPlan, plan_object
 from bot.calendar.store.embedded import EmbeddedCalendar
-from bot.calendar.store.imports import ImportedSeries
+from bot.calendar.store.imports import ImportedSeries, ImportedSlot
 from bot.calendar.store.series import checked_recurrence
 from bot.core.calendar import CalendarError
 from bot.core.clock import Clock
@@ -189,8 +189,11 @@ class CalendarCopy:
         ]
         # Events released (finished, cancelled, …) before events held: a claim that moved on
         # from one event of the agent to the next between two polls must not find the first
-        # still held in the copy (one held slot per agent), or the next is kept stale.
+        # still held in the copy (one held slot per agent), or the next is kept stale. The
+        # same within one resource: two occurrences of one recurring event.
         planned.sort(key=lambda pair: _holds(pair[1]))
+        for _, plan in planned:
+            plan.slots.sort(key=_held)
         for resource, plan in planned:
             self.objects[resource.href] = resource
             for refusal in plan.refusals:
@@ -286,4 +289,8 @@ class CalendarCopy:
 
 def _holds(plan: ObjectPlan) -> bool:
     """The resource says one of its slots is held (ONGOING or PAUSED) under a claim."""
-    return any(slot.state is not None and slot.state.status.is_active for slot in plan.slots)
+    return any(_held(slot) for slot in plan.slots)
+
+
+def _held(slot: ImportedSlot) -> bool:
+    return slot.state is not None and slot.state.status.is_active
