@@ -137,13 +137,6 @@ async def test_an_event_deleted_in_the_app_while_its_slot_runs_does_not_hold_the
 # ---- an event made recurring, or single again, in the app ----------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "mapping.py:48 names a resource by its UID's id whatever it holds, so sync.py:164 "
-        "(old.ids - plan.ids) misses the single slot that became a series"
-    ),
-)
 async def test_an_event_made_recurring_in_the_app_is_due_once_at_its_time(
     dav_home: DavHome, moderator: CaldavCalendar, clock: FakeClock
 ) -> None:
@@ -159,13 +152,6 @@ async def test_an_event_made_recurring_in_the_app_is_due_once_at_its_time(
     assert await due_ids(moderator) == {DAY1}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "mapping.py:48 / sync.py:164: the series and the single slot share the UID's id, so a "
-        "master that lost its RRULE retires nothing"
-    ),
-)
 async def test_an_event_made_single_again_in_the_app_stops_recurring(
     dav_home: DavHome, moderator: CaldavCalendar, clock: FakeClock
 ) -> None:

@@ -62,6 +62,10 @@ class _Import:
     history_before: datetime
 
 
+#: The note of a one-off slot whose event was made recurring.
+BECAME_RECURRING = "its event was made recurring: its days are the series' now"
+
+
 @dataclass(frozen=True, slots=True)
 class ImportedSeries:
     """A VEVENT with an RRULE, as the series it becomes under a stable id; `cancelled` (its
@@ -104,6 +108,7 @@ async def _import_series(
         if item.cancelled:
             outcome.skipped.append((item.name, "a cancelled recurring event: nothing to plan"))
             return
+        await _cancel_single(db, item.id, agent_id, to_us(now), tz)
         made = await insert_series(
             db, new, recurrence, owner=agent_id, now=at.history_before, tz=tz
         )
@@ -162,6 +167,8 @@ async def _import_content(
     slot_id = item.id
     now_us = to_us(now)
     fresh = False
+    if item.series_id is None:
+        await _end_series(db, item.id, agent_id, now_us, tz)
     if item.series_id is not None:
         found = await _occurrence_id(db, item, agent_id, tz)
         if found is None:
@@ -254,6 +261,31 @@ async def _occurrence_id(
         return None
     nominal = wall_in(item.recurrence, ZoneInfo(series.timezone))
     return f"{series.id}_{nominal.strftime(OCCURRENCE_STAMP)}"
+
+
+async def _cancel_single(
+    db: aiosqlite.Connection, slot_id: str, agent_id: str, now_us: int, tz: ZoneInfo
+) -> None:
+    """A one-off event made recurring (one UID, so one id): its single slot, if it has not
+    run, is cancelled, or the first day would be woken twice."""
+    row = await fetch_slot(db, slot_id)
+    if row is None or row["agent_id"] != agent_id or row["series_id"] is not None:
+        return
+    if SlotStatus(row["status"]) in models.PENDING_STATUSES:
+        call = TransitionCall.checked(slot_id, models.Action.CANCEL, note=BECAME_RECURRING)
+        await apply_transition(db, call, now_us=now_us, tz=tz)
+
+
+async def _end_series(
+    db: aiosqlite.Connection, series_id: str, agent_id: str, now_us: int, tz: ZoneInfo
+) -> None:
+    """A recurring event made one-off again (one UID, so one id): its series ends now."""
+    try:
+        series = await fetch_series(db, series_id, agent_id, tz)
+    except SlotNotFound:
+        return
+    if series.ended_at is None:
+        await end_series_now(db, series_id, agent_id=agent_id, now_us=now_us, tz=tz)
 
 
 def _changed(
