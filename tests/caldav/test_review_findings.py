@@ -171,13 +171,6 @@ async def test_an_event_made_single_again_in_the_app_stops_recurring(
 # ---- one occurrence of a recurring event deleted in the app --------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "imports.py:121-125 applies new EXDATEs to the series only; a stored occurrence at an "
-        "EXDATE (or whose own VEVENT went) stays pending and due (occurrences.due_slots)"
-    ),
-)
 async def test_an_occurrence_changed_on_its_own_then_deleted_in_the_app_is_never_woken(
     dav_home: DavHome, moderator: CaldavCalendar, clock: FakeClock
 ) -> None:

@@ -135,6 +135,22 @@ async def test_an_untouched_occurrence_is_edited_and_cancelled_as_a_slot(backend
     assert (cancelled.status, cancelled.version) == (SlotStatus.CANCELLED, 2)
 
 
+async def test_a_day_taken_out_of_a_series_takes_its_stored_occurrence_with_it(
+    backend: Backend,
+) -> None:
+    """An occurrence edited on its own is a stored row; an EXDATE for its day later must
+    cancel that row too (it was still woken), and leave the other days alone."""
+    made = await backend.cal.create_series(series_body(), agent_id="ada")
+    moved = f"{made.id}_20260108T090000"
+    await backend.cal.edit_slot(moved, SlotEdit(title="later that day"))
+    kept = f"{made.id}_20260109T090000"
+    await backend.cal.edit_slot(kept, SlotEdit(title="kept"))
+    await backend.cal.edit_series(made.id, SeriesEdit(exdates=["2026-01-08T09:00"]))
+    gone = await backend.cal.get_slot(moved)
+    assert (gone.status, gone.note) == (SlotStatus.CANCELLED, "its day was taken out of the series")
+    assert (await backend.cal.get_slot(kept)).status is SlotStatus.NOT_STARTED
+
+
 async def test_ending_cancels_what_has_not_started_and_keeps_the_rest(backend: Backend) -> None:
     made = await backend.cal.create_series(series_body(), agent_id="ada")
     await backend.clock.set(utc(2026, 1, 7, 8, 5))

@@ -27,9 +27,11 @@ from bot.calendar.store.series import (
 )
 from bot.core.calendar import TransitionConflict
 from bot.core.models import Action, Series, SeriesEdit, SlotStatus
-from bot.core.series import occurrence_id
+from bot.core.series import OCCURRENCE_STAMP, occurrence_id
 
 SERIES_ENDED_NOTE = "series ended"
+#: The note of a stored occurrence whose day was taken out of its series (an EXDATE).
+DAY_TAKEN_OUT_NOTE = "its day was taken out of the series"
 
 
 async def _keep_due_instance(db: Db, series: Series, *, now_us: int, tz: ZoneInfo) -> None:
@@ -65,11 +67,18 @@ async def apply_series_edit(
             code="version_mismatch",
         )
     changes = edit.changes()
+    taken_out: set[str] = set()
     if "exdates" in changes:
         recurrence = checked_recurrence(
             series.rrule, series.start, series.timezone, changes["exdates"]
         )
         changes["exdates"] = json.dumps(wall_texts(recurrence.exdates))
+        before = set(series.exdates)
+        taken_out = {
+            f"{series_id}_{wall.strftime(OCCURRENCE_STAMP)}"
+            for wall in recurrence.exdates
+            if wall.isoformat() not in before
+        }
     if "event_data" in changes:
         changes["event_data"] = json.dumps(changes["event_data"], ensure_ascii=False)
     await _keep_due_instance(db, series, now_us=now_us, tz=tz)
@@ -78,8 +87,39 @@ async def apply_series_edit(
         f"UPDATE series SET {assignments}, version = version + 1, updated_at_us = ? WHERE id = ?",
         (*changes.values(), now_us, series_id),
     )
+    # A day taken out may be stored already (moved or edited on its own, or due): it goes too.
+    await _cancel_waiting(db, series_id, DAY_TAKEN_OUT_NOTE, now_us, only=taken_out)
     await record_series_change(db, series_id, "series_edit", now_us)
     return await fetch_series(db, series_id, None, tz)
+
+
+async def _cancel_waiting(
+    db: Db, series_id: str, note: str, now_us: int, *, only: set[str] | None = None
+) -> None:
+    """Cancel the series' stored occurrences that have not run (of `only`, when given)."""
+    if only is not None and not only:
+        return
+    waiting = await db.execute_fetchall(
+        f"SELECT id, status FROM slots WHERE series_id = ? AND status IN ({PENDING_SQL})",
+        (series_id,),
+    )
+    for row in waiting:
+        if only is not None and str(row["id"]) not in only:
+            continue
+        await db.execute(
+            "UPDATE slots SET status = ?, version = version + 1, updated_at_us = ?, "
+            "ended_at_us = ?, note = ? WHERE id = ?",
+            (SlotStatus.CANCELLED.value, now_us, now_us, note, row["id"]),
+        )
+        await record_event(
+            db,
+            str(row["id"]),
+            now_us,
+            Action.CANCEL.value,
+            SlotStatus(row["status"]),
+            SlotStatus.CANCELLED,
+            note,
+        )
 
 
 async def end_series_now(
@@ -95,25 +135,7 @@ async def end_series_now(
     if series.ended_at is not None:
         return series
     await _keep_due_instance(db, series, now_us=now_us, tz=tz)
-    waiting = await db.execute_fetchall(
-        f"SELECT id, status FROM slots WHERE series_id = ? AND status IN ({PENDING_SQL})",
-        (series_id,),
-    )
-    await db.execute(
-        "UPDATE slots SET status = ?, version = version + 1, updated_at_us = ?, "
-        f"ended_at_us = ?, note = ? WHERE series_id = ? AND status IN ({PENDING_SQL})",
-        (SlotStatus.CANCELLED.value, now_us, now_us, SERIES_ENDED_NOTE, series_id),
-    )
-    for row in waiting:
-        await record_event(
-            db,
-            str(row["id"]),
-            now_us,
-            Action.CANCEL.value,
-            SlotStatus(row["status"]),
-            SlotStatus.CANCELLED,
-            SERIES_ENDED_NOTE,
-        )
+    await _cancel_waiting(db, series_id, SERIES_ENDED_NOTE, now_us)
     await db.execute(
         "UPDATE series SET ended_at_us = ?, version = version + 1, updated_at_us = ? WHERE id = ?",
         (now_us, now_us, series_id),
