@@ -7,7 +7,7 @@ so each command below is proven to be answered, not only formatted.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 import discord
@@ -29,13 +29,17 @@ TITLE = ("**Deploy** the `release` _now_ | " * 7)[:200]
 
 async def _crowded_bot(make_moderator_bot: object, slots_per_agent: int) -> BotHarness:
     h: BotHarness = await make_moderator_bot(agents=AGENTS)  # type: ignore[operator]
-    now = h.bot.clock.now()
+    # Tomorrow from 10:00, whatever the time now: "now + 30 min" ran past midnight late in
+    # the day, and then today's /schedule showed fewer slots than the test made.
+    tz = h.settings.tz
+    tomorrow = h.bot.clock.now().astimezone(tz).date() + timedelta(days=1)
+    first = datetime.combine(tomorrow, time(10, 0), tzinfo=tz)
     for n, agent in enumerate(AGENTS):
         for k in range(slots_per_agent if agent != "alice" else 40):
             await h.calendar.create_slot(
                 SlotCreate(
                     agent_id=agent,
-                    scheduled_at=now + timedelta(minutes=30 + n + k),
+                    scheduled_at=first + timedelta(minutes=n + k),
                     title=TITLE,
                     slot_type="t" * 32,  # the longest DESIGN §3.2 allows
                     prompt="p",
@@ -85,7 +89,8 @@ def _sizes(message: dict[str, object]) -> tuple[int, int]:
 async def test_schedule_with_60_agents_and_long_titles_is_answered(
     make_moderator_bot: object, options: dict[str, str]
 ) -> None:
-    handle = await _ask_crowded(make_moderator_bot, 3, "member", "schedule", options)
+    asked = {**options, "date": "tomorrow"}
+    handle = await _ask_crowded(make_moderator_bot, 3, "member", "schedule", asked)
     text = handle.text()
     if options.get("agent") == "nobody":
         assert "nobody" in text
