@@ -144,8 +144,8 @@ async def test_status_on_shard_0_shows_every_agent_marked_by_shard(
         bob = await calendar.create_slot(
             SlotCreate(agent_id="bob", scheduled_at=now - timedelta(seconds=1), title="Triage")
         )
-        later = await calendar.create_slot(
-            SlotCreate(agent_id="bob", scheduled_at=now + timedelta(hours=1), title="Plan")
+        later = await calendar.create_slot(  # minutes, not an hour: still today after 23:00
+            SlotCreate(agent_id="bob", scheduled_at=now + timedelta(minutes=2), title="Plan")
         )
         await one.bot.moderator.sync_all()
         await one.bot.moderator.check_all()
