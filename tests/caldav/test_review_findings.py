@@ -208,14 +208,6 @@ async def no_sync_home(radicale: RadicaleServer, dav_home: DavHome) -> AsyncIter
     await proxy.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "sync.py:112-120: a full listing's 'gone' is every href and id the copy holds that the "
-        "listing lacks, including what the moderator wrote after the listing began "
-        "(written[href] > started)"
-    ),
-)
 async def test_a_slot_the_moderator_makes_while_a_full_listing_is_under_way_stays(
     no_sync_home: DavHome, clock: FakeClock
 ) -> None:
@@ -242,14 +234,6 @@ async def test_a_slot_the_moderator_makes_while_a_full_listing_is_under_way_stay
         await calendar.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "sync.py:112-120 and _retire_unlisted (sync.py:205-214) retire from the shared copy "
-        "file what this process's listing lacks; the guard against newer writes "
-        "(CalendarCopy.written) is per process"
-    ),
-)
 async def test_a_cli_run_beside_the_moderator_keeps_what_the_moderator_made_meanwhile(
     dav_home: DavHome, no_sync_home: DavHome, clock: FakeClock, tmp_path: Path
 ) -> None:

@@ -106,7 +106,7 @@ class CalendarCopy:
     async def poll(self, agent_id: str, *, again: bool = False) -> None:
         """Copy what changed in the agent's collection since the last poll."""
         mark = self.ledger.marks[agent_id]
-        started = self.generation
+        started, listed_at = self.generation, self._clock.now()
         try:
             answer = await self.dav.sync(mark.href, self.tokens.get(agent_id))
         except CollectionGone:
@@ -131,14 +131,16 @@ class CalendarCopy:
                     fresh.append(now_there)
             listed = {r.href for r in answer.changed}
             if answer.full:
-                gone_hrefs += [
+                gone_hrefs += [  # not what the moderator wrote after the listing began
                     href
                     for href, plan in self._plans.items()
-                    if href not in listed and self._agent_of_plan(plan) == agent_id
+                    if href not in listed
+                    and self.written.get(href, -1) <= started
+                    and self._agent_of_plan(plan) == agent_id
                 ]
             await self.copy(agent_id, fresh, gone_hrefs)
             if answer.full:
-                await self._retire_unlisted(agent_id, listed)
+                await self._retire_unlisted(agent_id, listed, listed_at)
             self.tokens[agent_id] = answer.token
 
     async def _found_elsewhere(self, agent_id: str) -> bool:
@@ -256,14 +258,16 @@ class CalendarCopy:
         for name, reason in outcome.skipped:
             log.warning("CalDAV: agent %s: %s kept as it is: %s", agent_id, name, reason)
 
-    async def _retire_unlisted(self, agent_id: str, listed_hrefs: set[str]) -> None:
+    async def _retire_unlisted(
+        self, agent_id: str, listed_hrefs: set[str], listed_at: datetime
+    ) -> None:
         """After a full listing: what the copy holds but no listed resource names is gone."""
         named: set[str] = set()
         for href in listed_hrefs:
             plan = self._plans.get(href)
             if plan is not None:
                 named |= plan.ids
-        unlisted = await self.mirror.mirrored_ids(agent_id) - named
+        unlisted = await self.mirror.mirrored_ids(agent_id, listed_at) - named
         if unlisted:
             mark = self.ledger.marks[agent_id]
             await self._copy_one(agent_id, ObjectPlan(""), unlisted, mark.first_seen_at)

@@ -68,10 +68,11 @@ class MirrorCalls(ImportCalls):
             outcome.updated += await retire(db, agent_id, gone, now_us=to_us(now), tz=self._tz)
             return outcome
 
-    async def mirrored_ids(self, agent_id: str) -> set[str]:
-        """The ids a full listing of the agent's events must name again (`listed_ids`)."""
+    async def mirrored_ids(self, agent_id: str, listed_at: datetime) -> set[str]:
+        """The ids a full listing of the agent's events begun at `listed_at` must name again
+        (`listed_ids`)."""
         async with self._write() as db:
-            return await listed_ids(db, agent_id)
+            return await listed_ids(db, agent_id, to_us(listed_at))
 
     async def _trial(self, step: Step[T]) -> T:
         """What `step` answers inside a write transaction that is then rolled back."""

@@ -96,14 +96,17 @@ async def retire(db: Db, agent_id: str, ids: Iterable[str], *, now_us: int, tz: 
     return changed
 
 
-async def listed_ids(db: Db, agent_id: str) -> set[str]:
-    """The ids a full listing of the agent's events must name again: the series that have
-    not ended and the single slots that have not started (an occurrence is its series')."""
+async def listed_ids(db: Db, agent_id: str, before_us: int) -> set[str]:
+    """The ids a full listing of the agent's events, begun at `before_us`, must name again:
+    the series that have not ended and the single slots that have not started (an
+    occurrence is its series'). What changed since the listing began (a slot the moderator,
+    in this process or another on the same copy, made meanwhile) is not asked of it."""
     found: set[str] = set()
     for sql in (
-        "SELECT id FROM series WHERE agent_id = ? AND ended_at_us IS NULL",
+        "SELECT id FROM series WHERE agent_id = ? AND ended_at_us IS NULL AND updated_at_us < ?",
         f"SELECT id FROM slots WHERE agent_id = ? AND series_id IS NULL "
-        f"AND status IN ({PENDING_SQL})",
+        f"AND status IN ({PENDING_SQL}) AND updated_at_us < ?",
     ):
-        found.update(str(row["id"]) for row in await db.execute_fetchall(sql, (agent_id,)))
+        rows = await db.execute_fetchall(sql, (agent_id, before_us))
+        found.update(str(row["id"]) for row in rows)
     return found
