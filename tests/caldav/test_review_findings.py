@@ -347,13 +347,6 @@ async def test_a_claim_moved_on_between_two_occurrences_of_one_event_is_seen(
 # ---- a recurring event moved, split or cancelled as a whole in the app ----------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "sync.py:179-188 ends a series whose DTSTART or RRULE changed in the app and leaves the"
-        " changed master out, so the moved event has no series at all"
-    ),
-)
 async def test_a_recurring_event_moved_in_the_app_is_woken_at_its_new_time(
     dav_home: DavHome, moderator: CaldavCalendar, clock: FakeClock
 ) -> None:
@@ -370,13 +363,6 @@ async def test_a_recurring_event_moved_in_the_app_is_woken_at_its_new_time(
     assert len(await due_ids(moderator)) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "sync.py:179-188 ends a series whose RRULE changed now, not at the end of the shortened"
-        " rule"
-    ),
-)
 async def test_a_recurring_event_split_in_the_app_keeps_its_days_before_the_split(
     dav_home: DavHome, moderator: CaldavCalendar, clock: FakeClock
 ) -> None:

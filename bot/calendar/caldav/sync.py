@@ -20,8 +20,7 @@ from bot.calendar.caldav.dav import Collection, CollectionGone, DavClient, Resou
 from bot.calendar.caldav.ledger import CollectionMark, Ledger
 from bot.calendar.caldav.mapping import ObjectPlan, plan_object
 from bot.calendar.store.embedded import EmbeddedCalendar
-from bot.calendar.store.imports import ImportedSeries, ImportedSlot
-from bot.calendar.store.series import checked_recurrence
+from bot.calendar.store.imports import ImportedSlot
 from bot.core.calendar import CalendarError
 from bot.core.clock import Clock
 
@@ -207,43 +206,7 @@ class CalendarCopy:
             for one in plan.ids:
                 self.where[one] = (agent_id, resource.href)
             gone = set(old.ids - plan.ids) if old is not None else set()
-            gone |= await self._changed_rules(plan)
             await self._copy_one(agent_id, plan, gone, history_before)
-
-    async def _changed_rules(self, plan: ObjectPlan) -> set[str]:
-        """Series whose RRULE or start changed in the app end here (a series keeps its rule,
-        DESIGN §3.1); the changed master is then left out, with a log line saying so."""
-        ended: set[str] = set()
-        kept = []
-        for item in plan.series:
-            try:
-                old = await self.mirror.get_series(item.id)
-            except CalendarError:
-                kept.append(item)
-                continue
-            rule = self._rule_of_event(item)
-            if old.ended_at is None and rule is not None and (old.rrule, old.start) != rule:
-                log.info(
-                    "CalDAV: %s: its RRULE or start changed, so series %s ends now "
-                    "(make a new event for a new rule)",
-                    item.name,
-                    item.id,
-                )
-                ended.add(item.id)
-            else:
-                kept.append(item)
-        plan.series = kept
-        return ended
-
-    def _rule_of_event(self, item: ImportedSeries) -> tuple[str, str] | None:
-        """The event's RRULE and start as the copy keeps them (an UNTIL in UTC, as most apps
-        write it, becomes a wall time); None when the store would refuse the rule anyway."""
-        new = item.new
-        try:
-            recurrence = checked_recurrence(new.rrule, new.start, new.timezone or self.zone.key)
-        except CalendarError:
-            return None
-        return recurrence.rule, recurrence.start.isoformat()
 
     async def _copy_one(
         self, agent_id: str, plan: ObjectPlan, gone: set[str], history_before: datetime

@@ -35,7 +35,7 @@ from bot.calendar.store.occurrences import materialise
 from bot.calendar.store.rows import fetch_slot, insert_slot, readable_slot, record_event, to_us
 from bot.calendar.store.series import checked_recurrence, fetch_series, insert_series
 from bot.calendar.store.series_calls import held_to_rules
-from bot.calendar.store.series_edits import apply_series_edit, end_series_now
+from bot.calendar.store.series_edits import apply_series_edit, end_series_now, follow_rule
 from bot.calendar.store.transitions import TransitionCall, apply_transition
 from bot.core import models
 from bot.core.calendar import SlotNotFound
@@ -60,6 +60,9 @@ class _Import:
     now: datetime
     tz: ZoneInfo
     history_before: datetime
+    #: A copy of another calendar follows its series' new rules (`follow_rule`); a file
+    #: imported into ours does not (a series keeps its rule, DESIGN §3.1).
+    follow_rules: bool = False
 
 
 #: The note of a one-off slot whose event was made recurring.
@@ -124,7 +127,11 @@ async def _import_series(
         outcome.updated += 1
         return
     fixed = (recurrence.rule, recurrence.start.isoformat(), recurrence.zone.key)
-    if fixed != (old.rrule, old.start, old.timezone):
+    if fixed != (old.rrule, old.start, old.timezone) and at.follow_rules:
+        await follow_rule(db, old, recurrence, now_us=to_us(now), tz=tz)
+        old = await fetch_series(db, item.id, agent_id, tz)
+        outcome.updated += 1
+    elif fixed != (old.rrule, old.start, old.timezone):
         outcome.skipped.append(
             (
                 item.name,
@@ -307,13 +314,14 @@ async def import_all(
     now: datetime,
     tz: ZoneInfo,
     history_before: datetime | None = None,
+    follow_rules: bool = False,
 ) -> ImportOutcome:
     """The series first (their instances need them), then the slots, in the caller's transaction.
 
     What was due before `history_before` (default: now) is history, never woken.
     """
     outcome = ImportOutcome()
-    at = _Import(agent_id, now, tz, history_before or now)
+    at = _Import(agent_id, now, tz, history_before or now, follow_rules)
     for one in series:
         await _import_series(db, one, outcome, at)
     for slot in slots:

@@ -63,7 +63,14 @@ class MirrorCalls(ImportCalls):
         now = self._clock.now()
         async with self._write() as db:
             outcome = await import_all(
-                db, agent_id, series, slots, now=now, tz=self._tz, history_before=history_before
+                db,
+                agent_id,
+                series,
+                slots,
+                now=now,
+                tz=self._tz,
+                history_before=history_before,
+                follow_rules=True,
             )
             outcome.updated += await retire(db, agent_id, gone, now_us=to_us(now), tz=self._tz)
             return outcome

@@ -27,11 +27,13 @@ from bot.calendar.store.series import (
 )
 from bot.core.calendar import TransitionConflict
 from bot.core.models import Action, Series, SeriesEdit, SlotStatus
-from bot.core.series import OCCURRENCE_STAMP, occurrence_id
+from bot.core.series import OCCURRENCE_STAMP, Recurrence, occurrence_id, split_occurrence_id
 
 SERIES_ENDED_NOTE = "series ended"
 #: The note of a stored occurrence whose day was taken out of its series (an EXDATE).
 DAY_TAKEN_OUT_NOTE = "its day was taken out of the series"
+#: The note of a stored occurrence whose day the series' new rule no longer has.
+RULE_CHANGED_NOTE = "its series got a new rule in the calendar, without this day"
 
 
 async def _keep_due_instance(db: Db, series: Series, *, now_us: int, tz: ZoneInfo) -> None:
@@ -120,6 +122,41 @@ async def _cancel_waiting(
             SlotStatus.CANCELLED,
             note,
         )
+
+
+async def follow_rule(
+    db: Db, series: Series, recurrence: Recurrence, *, now_us: int, tz: ZoneInfo
+) -> None:
+    """A copied series whose event got a new RRULE, DTSTART or zone in the other calendar
+    (CalDAV, DESIGN §10): the copy follows it from now on. Its instances start anew at
+    `now` (what the new rule had before is not woken late), stored occurrences the new rule
+    no longer has and that have not run are cancelled, held and ended ones stay. A series
+    the API keeps keeps its rule (§3.1); a copy keeps what the calendar says."""
+    waiting = await db.execute_fetchall(
+        f"SELECT id FROM slots WHERE series_id = ? AND status IN ({PENDING_SQL})", (series.id,)
+    )
+    dropped = set()
+    for row in waiting:
+        split = split_occurrence_id(str(row["id"]))
+        if split is None or recurrence.holds(split[1]) is None:
+            dropped.add(str(row["id"]))
+    await _cancel_waiting(db, series.id, RULE_CHANGED_NOTE, now_us, only=dropped)
+    await db.execute(
+        "UPDATE series SET rrule = ?, start = ?, timezone = ?, exdates = ?, "
+        "created_at_us = CASE WHEN created_at_us < ? THEN ? ELSE created_at_us END, "
+        "version = version + 1, updated_at_us = ? WHERE id = ?",
+        (
+            recurrence.rule,
+            recurrence.start.isoformat(),
+            recurrence.zone.key,
+            json.dumps(wall_texts(recurrence.exdates)),
+            now_us,
+            now_us,
+            now_us,
+            series.id,
+        ),
+    )
+    await record_series_change(db, series.id, "series_edit", now_us)
 
 
 async def end_series_now(
