@@ -1,10 +1,10 @@
-"""An adversarial review of the CalDAV calendar (DESIGN §10, §4), against a real Radicale.
+"""What people do to a moderator's CalDAV calendars (DESIGN §10, §4), against a real Radicale.
 
-Each test plays what people do to a moderator's calendars for real: edits in the
-calendar app (raw HTTP on the server, `tests.caldav.app`) while the moderator's
-copy keeps in step by polling (called by the test, on a `FakeClock`), and its own
-writes meanwhile. A test marked xfail(strict) is a confirmed bug: its reason names
-the cause; the test passes once the bug is fixed (and the marker must then go).
+Each test plays it for real: edits in the calendar app (raw HTTP on the server,
+`tests.caldav.app`) while the moderator's copy keeps in step by polling (called by
+the test, on a `FakeClock`), and its own writes meanwhile. They came from a review
+of this backend; all but the last few failed before the fix each names. The one
+marked xfail(strict) is a known bug left open: its reason names the cause.
 """
 
 from __future__ import annotations
