@@ -10,7 +10,7 @@ marked xfail(strict) is a known bug left open: its reason names the cause.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -208,6 +208,27 @@ async def no_sync_home(radicale: RadicaleServer, dav_home: DavHome) -> AsyncIter
     await proxy.stop()
 
 
+@contextlib.contextmanager
+def slot_made_during_listing(lister: CaldavCalendar, maker: CaldavCalendar) -> Iterator[list[str]]:
+    """Within: each listing `lister` asks for is answered first, then `maker` makes a slot
+    for Ada, so the listing is older than the slot (the race, made certain); the ids made
+    are in the list."""
+    listing = lister.copy.dav.sync
+    made: list[str] = []
+
+    async def sync_then_create(href: str, token: str | None) -> object:
+        answer = await listing(href, token)
+        new = SlotCreate(scheduled_at=NOW + timedelta(hours=1), title="report")
+        made.append((await maker.create_slot(new, agent_id="ada")).id)
+        return answer
+
+    lister.copy.dav.sync = sync_then_create  # type: ignore[method-assign]
+    try:
+        yield made
+    finally:
+        lister.copy.dav.sync = listing  # type: ignore[method-assign]
+
+
 async def test_a_slot_the_moderator_makes_while_a_full_listing_is_under_way_stays(
     no_sync_home: DavHome, clock: FakeClock
 ) -> None:
@@ -216,18 +237,8 @@ async def test_a_slot_the_moderator_makes_while_a_full_listing_is_under_way_stay
     it for deleted in the app and cancels it, and no later poll brings it back."""
     calendar = await open_calendar(no_sync_home, clock, poll_s=POLL_S)
     try:
-        listing = calendar.copy.dav.sync
-        made: list[str] = []
-
-        async def sync_then_create(href: str, token: str | None) -> object:
-            answer = await listing(href, token)
-            new = SlotCreate(scheduled_at=NOW + timedelta(hours=1), title="report")
-            made.append((await calendar.create_slot(new, agent_id="ada")).id)
-            return answer
-
-        calendar.copy.dav.sync = sync_then_create  # type: ignore[method-assign]
-        await calendar.poll_all()
-        calendar.copy.dav.sync = listing  # type: ignore[method-assign]
+        with slot_made_during_listing(calendar, calendar) as made:
+            await calendar.poll_all()
         await calendar.poll_all()
         assert (await calendar.get_slot(made[0])).status is SlotStatus.NOT_STARTED
     finally:
@@ -247,17 +258,8 @@ async def test_a_cli_run_beside_the_moderator_keeps_what_the_moderator_made_mean
     running = await open_calendar(dav_home, clock, copy, poll_s=POLL_S)
     cli = await open_calendar(no_sync_home, clock, copy, poll_s=POLL_S)
     try:
-        listing = cli.copy.dav.sync
-        made: list[str] = []
-
-        async def sync_then_create(href: str, token: str | None) -> object:
-            answer = await listing(href, token)
-            new = SlotCreate(scheduled_at=NOW + timedelta(hours=1), title="report")
-            made.append((await running.create_slot(new, agent_id="ada")).id)
-            return answer
-
-        cli.copy.dav.sync = sync_then_create  # type: ignore[method-assign]
-        await cli.poll_all()
+        with slot_made_during_listing(cli, running) as made:
+            await cli.poll_all()
         await running.poll_all()
         assert (await running.get_slot(made[0])).status is SlotStatus.NOT_STARTED
     finally:
@@ -426,22 +428,24 @@ async def test_an_event_made_all_day_in_the_app_is_not_woken_at_its_old_time(
 # ---- time zones: an occurrence in the spring-forward gap -----------------------------
 
 
+async def nightly_at_0230(home: DavHome, first_day: str) -> None:
+    """Ada's calendar with a nightly 02:30 (Berlin) job from `first_day` (YYYYMMDD)."""
+    app = CalendarApp(home)
+    await app.make_calendar("ada")
+    start = f";TZID=Europe/Berlin:{first_day}T023000"
+    await app.put("ada", "nightly", event("nightly", start, "RRULE:FREQ=DAILY", "DURATION:PT30M"))
+
+
 async def test_a_claim_of_an_occurrence_in_the_dst_gap_holds_and_is_not_taken_twice(
     dav_home: DavHome,
 ) -> None:
     """A nightly 02:30 (Berlin) job: on 28 March 2027 02:30 does not exist and the instance
-    is at 03:30 (DESIGN §3.1), its id still naming 02:30. The claim writes the occurrence's
-    VEVENT with RECURRENCE-ID 03:30; the copy finds no 03:30 instance ("before the series
-    was imported") and keeps the occurrence NOT_STARTED, so the claim answers NOT_STARTED
-    and every later claim (another key) adds one more VEVENT and wins again: a wake at
-    every check until the next night."""
+    is at 03:30 (DESIGN §3.1), its id still naming 02:30. The claim's VEVENT must say
+    RECURRENCE-ID 02:30: written as the instant (03:30), the copy found no 03:30 instance
+    and kept the occurrence NOT_STARTED, so every later claim (another key) added one more
+    VEVENT and won again: a wake at every check until the next night."""
     clock = FakeClock(start=datetime(2027, 3, 27, 0, 0, tzinfo=UTC))
-    app = CalendarApp(dav_home)
-    await app.make_calendar("ada")
-    nightly = event(
-        "nightly", ";TZID=Europe/Berlin:20270327T023000", "RRULE:FREQ=DAILY", "DURATION:PT30M"
-    )
-    await app.put("ada", "nightly", nightly)
+    await nightly_at_0230(dav_home, "20270327")
     calendar = await open_calendar(dav_home, clock, poll_s=POLL_S)
     try:
         await clock.advance(25.5 * 3600)  # 28 March, 01:30 UTC = 03:30 CEST
@@ -555,12 +559,7 @@ async def test_a_claim_of_an_occurrence_at_an_ambiguous_autumn_time_holds(
     """Checked and fine (no other test had it): 02:30 on 25 October 2026 happens twice in
     Berlin; the occurrence is the first (DESIGN §3.1), and its claim holds in the copy."""
     clock = FakeClock(start=datetime(2026, 10, 24, 0, 0, tzinfo=UTC))
-    app = CalendarApp(dav_home)
-    await app.make_calendar("ada")
-    nightly = event(
-        "nightly", ";TZID=Europe/Berlin:20261024T023000", "RRULE:FREQ=DAILY", "DURATION:PT30M"
-    )
-    await app.put("ada", "nightly", nightly)
+    await nightly_at_0230(dav_home, "20261024")
     calendar = await open_calendar(dav_home, clock, poll_s=POLL_S)
     try:
         await clock.advance(24.5 * 3600)  # 25 October, 00:30 UTC = the first 02:30 (CEST)

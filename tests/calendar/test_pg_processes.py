@@ -69,6 +69,15 @@ def _drop_listeners(cluster: PgCluster, database: str) -> None:
 # ---- the pool's queue --------------------------------------------------------------------
 
 
+@pytest.fixture
+async def small_pool(pg_url: str, clock: FakeClock) -> AsyncIterator[PgCalendar]:
+    """A store with a pool of two connections that gives up after 1 s without progress:
+    a burst of a dozen claims is far more than it holds at once."""
+    store = await _open(pg_url, clock, pool_size=2, pool_wait_s=1.0)
+    yield store
+    await store.close()
+
+
 class QuietSpell:
     """`time` as the connection gate reads it, with an idle spell the test adds at will (the
     gate measures real monotonic time, which a test would otherwise have to sleep out)."""
@@ -98,7 +107,7 @@ async def _claims_refused(store: PgCalendar, slots: Sequence[Slot]) -> list[Base
 
 
 async def test_a_burst_after_a_quiet_spell_is_queued_not_refused(
-    pg_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    small_pool: PgCalendar, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The top of the hour after a quiet minute: more agents due at once than the pool has
     connections. Each claim holds a connection for milliseconds, so the queue moves, and
@@ -107,46 +116,34 @@ async def test_a_burst_after_a_quiet_spell_is_queued_not_refused(
     once with "no connection came free", though none of them waited at all."""
     quiet = QuietSpell()
     monkeypatch.setattr(gate_module, "time", quiet)
-    store = await _open(pg_url, clock, pool_size=2, pool_wait_s=1.0)
-    try:
-        made = await _one_due_slot_each(store, clock, agents=12)
-        quiet.skipped += 60.0  # a quiet minute: no call needed a connection
-        assert await _claims_refused(store, made) == []
-    finally:
-        await store.close()
+    made = await _one_due_slot_each(small_pool, clock, agents=12)
+    quiet.skipped += 60.0  # a quiet minute: no call needed a connection
+    assert await _claims_refused(small_pool, made) == []
 
 
 async def test_a_burst_of_claims_while_the_store_is_followed_is_queued_not_refused(
-    pg_url: str, clock: FakeClock
+    small_pool: PgCalendar, clock: FakeClock
 ) -> None:
     """As the bot runs it: the moderator follows its PostgreSQL store's changes
     (`build_moderator` passes `calendar.changes`), and more agents are due at once than the
     pool has connections. Each write NOTIFYs, so the watch scans while the claims queue. With
     the production pool (10 connections, 5 s) 89 of 100 such claims failed after a 5 s stall;
     the bench (bench/scheduler_scale.py) follows nothing, so it never met this."""
-    store = await _open(pg_url, clock, pool_size=2, pool_wait_s=1.0)
-    try:
-        await store.changes.follow(lambda _changes: None)
-        await asyncio.wait_for(_watch(store).listening.wait(), 10)
-        made = await _one_due_slot_each(store, clock, agents=20)
-        assert await _claims_refused(store, made) == []
-    finally:
-        await store.close()
+    await small_pool.changes.follow(lambda _changes: None)
+    await asyncio.wait_for(_watch(small_pool).listening.wait(), 10)
+    made = await _one_due_slot_each(small_pool, clock, agents=20)
+    assert await _claims_refused(small_pool, made) == []
 
 
 async def test_a_burst_while_calls_flow_is_queued_and_every_claim_won(
-    pg_url: str, clock: FakeClock
+    small_pool: PgCalendar, clock: FakeClock
 ) -> None:
     """The same burst with the gate's last step fresh (calls were just made): queued, every
     claim won, each slot started once. (The bench measures 10,000; here it is a unit.)"""
-    store = await _open(pg_url, clock, pool_size=2, pool_wait_s=1.0)
-    try:
-        made = await _one_due_slot_each(store, clock, agents=12)
-        assert await _claims_refused(store, made) == []
-        held = [await store.get_slot(slot.id) for slot in made]
-        assert {(slot.status, slot.version) for slot in held} == {(SlotStatus.ONGOING, 2)}
-    finally:
-        await store.close()
+    made = await _one_due_slot_each(small_pool, clock, agents=12)
+    assert await _claims_refused(small_pool, made) == []
+    held = [await small_pool.get_slot(slot.id) for slot in made]
+    assert {(slot.status, slot.version) for slot in held} == {(SlotStatus.ONGOING, 2)}
 
 
 # ---- the change watch when its LISTEN connection goes ------------------------------------
