@@ -3,8 +3,7 @@
 Each test plays it for real: edits in the calendar app (raw HTTP on the server,
 `tests.caldav.app`) while the moderator's copy keeps in step by polling (called by
 the test, on a `FakeClock`), and its own writes meanwhile. They came from a review
-of this backend; all but the last few failed before the fix each names. The one
-marked xfail(strict) is a known bug left open: its reason names the cause.
+of this backend; all but the last few failed before the fix each names.
 """
 
 from __future__ import annotations
@@ -402,20 +401,13 @@ async def test_a_recurring_event_cancelled_in_the_app_is_never_woken(
 # ---- an event the copy cannot keep any more ------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "mapping.py:48 names the UID's id even when every VEVENT of the resource is refused, so"
-        " sync.py:164 retires nothing and the old slot stays due"
-    ),
-)
 async def test_an_event_made_all_day_in_the_app_is_not_woken_at_its_old_time(
     dav_home: DavHome, moderator: CaldavCalendar, clock: FakeClock
 ) -> None:
     """An all-day event is no slot (skipped, with a log line). An event the copy held that
-    the app turns into an all-day one keeps its slot as it was: woken at its old time,
-    although the calendar has no event at that time any more (DESIGN §4: an edited slot
-    is never woken at its old time)."""
+    the app turns into an all-day one is gone as a slot: it kept its slot and was woken at
+    its old time, although the calendar had no event at that time any more (DESIGN §4: an
+    edited slot is never woken at its old time)."""
     app = CalendarApp(dav_home)
     await app.put("ada", "job", event("job", f":{ics_time(AT)}"))
     await moderator.poll_all()
@@ -423,6 +415,25 @@ async def test_an_event_made_all_day_in_the_app_is_not_woken_at_its_old_time(
     await moderator.poll_all()
     await clock.advance(600)
     assert await due_ids(moderator) == set()
+
+
+async def test_a_typo_in_a_recurring_events_rule_does_not_end_its_series(
+    dav_home: DavHome, moderator: CaldavCalendar, clock: FakeClock
+) -> None:
+    """The other side of the all-day rule: a rule the copy refuses (finer than hourly) is a
+    mistake to be mended, not a deletion; the series goes on by the rule it had, and takes
+    the mended one."""
+    app = CalendarApp(dav_home)
+    await app.put("ada", "daily", daily("RRULE:FREQ=DAILY;COUNT=3"))
+    await moderator.poll_all()
+    await app.put("ada", "daily", daily("RRULE:FREQ=MINUTELY;COUNT=3"))
+    await moderator.poll_all()
+    assert (await moderator.get_series(DAILY)).ended_at is None
+    await app.put("ada", "daily", daily("RRULE:FREQ=DAILY;COUNT=2"))
+    await moderator.poll_all()
+    await clock.advance(3600)
+    assert await due_ids(moderator) == {DAY1}
+    assert (await moderator.get_series(DAILY)).rrule == "FREQ=DAILY;COUNT=2"
 
 
 # ---- time zones: an occurrence in the spring-forward gap -----------------------------

@@ -44,16 +44,22 @@ def plan_object(href: str, text: str, agent_id: str, zone: ZoneInfo) -> ObjectPl
         plan.refusals.append(Refusal(href, str(exc)))
         return plan
     plan.uid = uid_of(calendar)
-    if plan.uid is not None:
-        plan.ids.add(stable_id(agent_id, plan.uid))
+    not_slots = events = 0
     for event in events_of(calendar):
+        events += 1
         name = f"UID {str(event.get('UID', '?'))[:80]!r} ({href})"
         converted = convert_component(event, name, agent_id, zone)
         if isinstance(converted, Refusal):
             plan.refusals.append(converted)
+            not_slots += converted.not_a_slot
         elif isinstance(converted, ImportedSeries):
             plan.series.append(converted)
         else:
             state = state_of(event)
             plan.slots.append(dataclasses.replace(converted, state=state))
+    # The event's id stays named while any of it is planned, or it was refused as a mistake
+    # (a typo in an RRULE must not end a series for good); an event that is now only what
+    # the moderator does not plan (made all-day in the app) is gone, as if deleted.
+    if plan.uid is not None and not_slots < events:
+        plan.ids.add(stable_id(agent_id, plan.uid))
     return plan

@@ -51,13 +51,19 @@ _PARSER_FAILURES = (ValueError, TypeError, IndexError, KeyError, AttributeError,
 
 
 class Refused(Exception):
-    """The event cannot be imported: `reason` says why, for the listing."""
+    """The event cannot be imported: `reason` says why, for the listing. `not_a_slot`: it is
+    well formed but nothing the moderator plans (an all-day event), not a mistake."""
+
+    def __init__(self, reason: str, *, not_a_slot: bool = False) -> None:
+        super().__init__(reason)
+        self.not_a_slot = not_a_slot
 
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
     name: str
     reason: str
+    not_a_slot: bool = False
 
 
 def stable_id(agent_id: str, uid: str) -> str:
@@ -74,7 +80,7 @@ def convert(
     try:
         return _convert(raw, agent_id, zone)
     except Refused as exc:
-        return Refusal(raw.name, str(exc))
+        return Refusal(raw.name, str(exc), exc.not_a_slot)
     except _PARSER_FAILURES as exc:  # icalendar on hostile text: the event is malformed
         return Refusal(raw.name, f"malformed: {_short(exc)}")
 
@@ -87,7 +93,7 @@ def convert_component(
     try:
         return _from_component(event, name, agent_id, zone)
     except Refused as exc:
-        return Refusal(name, str(exc))
+        return Refusal(name, str(exc), exc.not_a_slot)
     except _PARSER_FAILURES as exc:  # icalendar on hostile text: the event is malformed
         return Refusal(name, f"malformed: {_short(exc)}")
 
@@ -145,7 +151,7 @@ def _wall(event: Component, name: str, zone: ZoneInfo) -> tuple[datetime, ZoneIn
         raise Refused(f"{name} is not a date-time: {_short(exc)}") from None
     if not isinstance(value, datetime):
         if isinstance(value, date):
-            raise Refused("an all-day event: the calendar plans times, not days")
+            raise Refused("an all-day event: the calendar plans times, not days", not_a_slot=True)
         raise Refused(f"{name} is not a date-time")
     return _placed(value, prop.params.get("TZID"), zone)
 

@@ -22,8 +22,9 @@ from bot.core.models import PENDING_STATUSES, Action, SlotStatus
 
 #: The history line of a state copied from the event.
 MIRROR_ACTION = "caldav"
-#: The note of a slot cancelled because its event was deleted from the calendar.
-DELETED_NOTE = "its event was deleted from the calendar"
+#: The note of a slot cancelled because its event was deleted from the calendar (or made
+#: all-day there: no longer anything the moderator plans).
+DELETED_NOTE = "its event was deleted from the calendar, or is no longer at a time"
 
 
 @dataclass(frozen=True, slots=True)
