@@ -61,6 +61,19 @@ def daily(*lines: str, overrides: str = "") -> str:
     return master.replace("END:VCALENDAR", overrides + "END:VCALENDAR")
 
 
+async def changed_in_app(
+    home: DavHome, moderator: CaldavCalendar, name: str, before: str, after: str
+) -> CalendarApp:
+    """Ada's event `name` as `before`, copied by a poll; then, in the app, as `after`, and
+    copied again. Answers the app, for what the test does next."""
+    app = CalendarApp(home)
+    await app.put("ada", name, before)
+    await moderator.poll_all()
+    await app.put("ada", name, after)
+    await moderator.poll_all()
+    return app
+
+
 def override(day: int, *lines: str) -> str:
     """The VEVENT of the daily event's occurrence of `day` December, changed on its own."""
     body = "\r\n".join(
@@ -142,11 +155,13 @@ async def test_an_event_made_recurring_in_the_app_is_due_once_at_its_time(
     """A one-off event at 10:00 becomes "every day" in the app. Its single slot and the
     series share one id (the UID's), so the single slot is not retired: at 10:00 the
     agent is due for the event twice (the single slot and the first occurrence)."""
-    app = CalendarApp(dav_home)
-    await app.put("ada", "daily", event("daily", ";TZID=Europe/Berlin:20261207T100000"))
-    await moderator.poll_all()
-    await app.put("ada", "daily", daily("RRULE:FREQ=DAILY;COUNT=3"))
-    await moderator.poll_all()
+    await changed_in_app(
+        dav_home,
+        moderator,
+        "daily",
+        event("daily", ";TZID=Europe/Berlin:20261207T100000"),
+        daily("RRULE:FREQ=DAILY;COUNT=3"),
+    )
     await clock.advance(3600)
     assert await due_ids(moderator) == {DAY1}
 
@@ -157,11 +172,13 @@ async def test_an_event_made_single_again_in_the_app_stops_recurring(
     """A daily event loses its RRULE in the app ("does not repeat"): the series must end,
     but the single slot takes the series' id, so nothing retires the series and the
     agent goes on being woken every day."""
-    app = CalendarApp(dav_home)
-    await app.put("ada", "daily", daily("RRULE:FREQ=DAILY;COUNT=3"))
-    await moderator.poll_all()
-    await app.put("ada", "daily", event("daily", ";TZID=Europe/Berlin:20261207T100000"))
-    await moderator.poll_all()
+    await changed_in_app(
+        dav_home,
+        moderator,
+        "daily",
+        daily("RRULE:FREQ=DAILY;COUNT=3"),
+        event("daily", ";TZID=Europe/Berlin:20261207T100000"),
+    )
     assert (await moderator.get_series(DAILY)).ended_at is not None
     await clock.advance(3600)
     assert await due_ids(moderator) == {DAILY}
@@ -389,11 +406,13 @@ async def test_a_recurring_event_cancelled_in_the_app_is_never_woken(
     """README: "setting it to cancelled means it is never woken". A master VEVENT with
     STATUS:CANCELLED becomes a series like any other (the status is read only for single
     events and instances): every occurrence is still woken."""
-    app = CalendarApp(dav_home)
-    await app.put("ada", "daily", daily("RRULE:FREQ=DAILY;COUNT=3"))
-    await moderator.poll_all()
-    await app.put("ada", "daily", daily("RRULE:FREQ=DAILY;COUNT=3", "STATUS:CANCELLED"))
-    await moderator.poll_all()
+    await changed_in_app(
+        dav_home,
+        moderator,
+        "daily",
+        daily("RRULE:FREQ=DAILY;COUNT=3"),
+        daily("RRULE:FREQ=DAILY;COUNT=3", "STATUS:CANCELLED"),
+    )
     await clock.advance(3600)
     assert await due_ids(moderator) == set()
 
@@ -408,11 +427,13 @@ async def test_an_event_made_all_day_in_the_app_is_not_woken_at_its_old_time(
     the app turns into an all-day one is gone as a slot: it kept its slot and was woken at
     its old time, although the calendar had no event at that time any more (DESIGN §4: an
     edited slot is never woken at its old time)."""
-    app = CalendarApp(dav_home)
-    await app.put("ada", "job", event("job", f":{ics_time(AT)}"))
-    await moderator.poll_all()
-    await app.put("ada", "job", event("job", ";VALUE=DATE:20261207"))
-    await moderator.poll_all()
+    await changed_in_app(
+        dav_home,
+        moderator,
+        "job",
+        event("job", f":{ics_time(AT)}"),
+        event("job", ";VALUE=DATE:20261207"),
+    )
     await clock.advance(600)
     assert await due_ids(moderator) == set()
 
@@ -423,11 +444,13 @@ async def test_a_typo_in_a_recurring_events_rule_does_not_end_its_series(
     """The other side of the all-day rule: a rule the copy refuses (finer than hourly) is a
     mistake to be mended, not a deletion; the series goes on by the rule it had, and takes
     the mended one."""
-    app = CalendarApp(dav_home)
-    await app.put("ada", "daily", daily("RRULE:FREQ=DAILY;COUNT=3"))
-    await moderator.poll_all()
-    await app.put("ada", "daily", daily("RRULE:FREQ=MINUTELY;COUNT=3"))
-    await moderator.poll_all()
+    app = await changed_in_app(
+        dav_home,
+        moderator,
+        "daily",
+        daily("RRULE:FREQ=DAILY;COUNT=3"),
+        daily("RRULE:FREQ=MINUTELY;COUNT=3"),
+    )
     assert (await moderator.get_series(DAILY)).ended_at is None
     await app.put("ada", "daily", daily("RRULE:FREQ=DAILY;COUNT=2"))
     await moderator.poll_all()
