@@ -400,41 +400,38 @@ async def test_a_recurring_event_split_in_the_app_keeps_its_days_before_the_spli
     assert await due_ids(moderator) == {DAY2}
 
 
-async def test_a_recurring_event_cancelled_in_the_app_is_never_woken(
-    dav_home: DavHome, moderator: CaldavCalendar, clock: FakeClock
+@pytest.mark.parametrize(
+    ("name", "before", "after"),
+    [
+        pytest.param(
+            "daily",
+            daily("RRULE:FREQ=DAILY;COUNT=3"),
+            daily("RRULE:FREQ=DAILY;COUNT=3", "STATUS:CANCELLED"),
+            id="recurring-cancelled",
+        ),
+        pytest.param(
+            "job",
+            event("job", f":{ics_time(AT)}"),
+            event("job", ";VALUE=DATE:20261207"),
+            id="made-all-day",
+        ),
+    ],
+)
+async def test_an_event_made_nothing_to_wake_in_the_app_is_never_woken(
+    dav_home: DavHome,
+    moderator: CaldavCalendar,
+    clock: FakeClock,
+    name: str,
+    before: str,
+    after: str,
 ) -> None:
-    """README: "setting it to cancelled means it is never woken". A master VEVENT with
-    STATUS:CANCELLED becomes a series like any other (the status is read only for single
-    events and instances): every occurrence is still woken."""
-    await changed_in_app(
-        dav_home,
-        moderator,
-        "daily",
-        daily("RRULE:FREQ=DAILY;COUNT=3"),
-        daily("RRULE:FREQ=DAILY;COUNT=3", "STATUS:CANCELLED"),
-    )
+    """README: "setting it to cancelled means it is never woken", and an all-day event is no
+    slot. A recurring event's master with STATUS:CANCELLED was a series like any other (the
+    status was read only for single events and instances), and an event made all-day kept
+    its slot, woken at its old time (DESIGN §4: an edited slot is never woken at its old
+    time)."""
+    await changed_in_app(dav_home, moderator, name, before, after)
     await clock.advance(3600)
-    assert await due_ids(moderator) == set()
-
-
-# ---- an event the copy cannot keep any more ------------------------------------------
-
-
-async def test_an_event_made_all_day_in_the_app_is_not_woken_at_its_old_time(
-    dav_home: DavHome, moderator: CaldavCalendar, clock: FakeClock
-) -> None:
-    """An all-day event is no slot (skipped, with a log line). An event the copy held that
-    the app turns into an all-day one is gone as a slot: it kept its slot and was woken at
-    its old time, although the calendar had no event at that time any more (DESIGN §4: an
-    edited slot is never woken at its old time)."""
-    await changed_in_app(
-        dav_home,
-        moderator,
-        "job",
-        event("job", f":{ics_time(AT)}"),
-        event("job", ";VALUE=DATE:20261207"),
-    )
-    await clock.advance(600)
     assert await due_ids(moderator) == set()
 
 
