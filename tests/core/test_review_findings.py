@@ -21,7 +21,7 @@ from tests.core.conftest import START, Harness, add_slot, minutes
 @pytest.mark.xfail(
     strict=True,
     reason="misfire lateness counts from scheduled_at only, not from the later of "
-    "scheduled_at and the slot's creation (DESIGN §4): bot/core/rules.py:36-40 misfired()",
+    "scheduled_at and the slot's creation (DESIGN §4): bot/core/rules.py:37-41 misfired()",
 )
 async def test_a_slot_created_already_past_its_time_is_woken_not_misfired(
     harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar, waker: RecordingWaker
@@ -38,8 +38,8 @@ async def test_a_slot_created_already_past_its_time_is_woken_not_misfired(
 @pytest.mark.xfail(
     strict=True,
     reason="misfire lateness ignores the slot's last move (DESIGN §4: 'the later of "
-    "scheduled_at and the slot's creation or last move'): bot/core/rules.py:36-40 misfired(), "
-    "called from bot/core/reactions.py:52-57 for every slot new to the cache",
+    "scheduled_at and the slot's creation or last move'): bot/core/rules.py:37-41 misfired(), "
+    "called from bot/core/reactions.py:54 for every slot new to the cache",
 )
 async def test_a_slot_moved_from_another_day_into_the_past_is_woken_at_once(
     harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar, waker: RecordingWaker
