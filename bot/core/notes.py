@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.core.models import Slot
-from bot.core.rules import ABORT_FACTOR
+from bot.core.rules import ABORT_FACTOR, due_since
 
 
 def format_duration(span: timedelta) -> str:
@@ -34,11 +34,12 @@ def action_note(source: str, note: str | None) -> str:
 
 
 def misfire_note(slot: Slot, now: datetime, tz: ZoneInfo, grace_s: float | None) -> str:
-    late = now - slot.scheduled_at
+    since = due_since(slot)
+    local = slot.scheduled_at.astimezone(tz).isoformat(timespec="minutes")
+    moved = "" if since == slot.scheduled_at else ", planned or changed later"
     return (
-        f"misfire: first seen {format_duration(late)} after its time "
-        f"{slot.scheduled_at.astimezone(tz).isoformat(timespec='minutes')} "
-        f"(MISFIRE_GRACE_S={grace_s:g}); not woken, aborted"
+        f"misfire: first seen {format_duration(now - since)} after it was due "
+        f"({local}{moved}) (MISFIRE_GRACE_S={grace_s:g}); not woken, aborted"
     )
 
 

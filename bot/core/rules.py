@@ -34,11 +34,20 @@ def pick(slots: Sequence[Slot]) -> Slot | None:
     return min(slots, key=selection_key) if slots else None
 
 
+def due_since(slot: Slot) -> datetime:
+    """When the slot became due (DESIGN §4): its time, or its creation or last change if
+    later, since a slot planned or moved into the past is due from then, not late from its
+    time. `updated_at` stands for the last move (an edit or a release counts too: a slot
+    that has not run is due again from then, and a DEFERRED one is never misfired); a v1
+    calendar without `created_at` has `updated_at` all the same."""
+    return max(slot.scheduled_at, slot.updated_at, slot.created_at or slot.scheduled_at)
+
+
 def misfired(slot: Slot, now: datetime, grace_s: float | None) -> bool:
-    """A NOT_STARTED slot first seen more than `grace_s` after its time is not woken."""
+    """A NOT_STARTED slot first seen more than `grace_s` after it became due is not woken."""
     if grace_s is None or slot.status is not SlotStatus.NOT_STARTED:
         return False
-    return (now - slot.scheduled_at).total_seconds() > grace_s
+    return (now - due_since(slot)).total_seconds() > grace_s
 
 
 class StuckStep(Enum):

@@ -8,8 +8,6 @@ from __future__ import annotations
 from collections import Counter
 from datetime import timedelta
 
-import pytest
-
 from bot.calendar.store import EmbeddedCalendar
 from bot.core.models import Action, SlotStatus
 from testkit.calendars import CallFault, FaultyCalendar
@@ -18,11 +16,6 @@ from testkit.wakers import RecordingWaker
 from tests.core.conftest import START, Harness, add_slot, minutes
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="misfire lateness counts from scheduled_at only, not from the later of "
-    "scheduled_at and the slot's creation (DESIGN §4): bot/core/rules.py:37-41 misfired()",
-)
 async def test_a_slot_created_already_past_its_time_is_woken_not_misfired(
     harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar, waker: RecordingWaker
 ) -> None:
@@ -35,12 +28,6 @@ async def test_a_slot_created_already_past_its_time_is_woken_not_misfired(
     assert waker.world.delivered() == [made_late.id]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="misfire lateness ignores the slot's last move (DESIGN §4: 'the later of "
-    "scheduled_at and the slot's creation or last move'): bot/core/rules.py:37-41 misfired(), "
-    "called from bot/core/reactions.py:54 for every slot new to the cache",
-)
 async def test_a_slot_moved_from_another_day_into_the_past_is_woken_at_once(
     harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar, waker: RecordingWaker
 ) -> None:
@@ -75,7 +62,8 @@ async def test_a_misfire_abort_lost_to_a_hiccup_is_retried_not_lost_behind_the_e
     """The misfire abort fails: the slot leaves the cache 'to be seen again as new', but the
     day's ETag has not changed (304). The heartbeat's due slots must bring it back."""
     flaky = FaultyCalendar(calendar, clock, CallFault(method="transition", action=Action.ABORT))
-    late = await add_slot(calendar, "ada", START - minutes(30))
+    late = await add_slot(calendar, "ada", START + minutes(1))  # planned in time...
+    await clock.advance(31 * 60)  # ...first seen 30 min after it
     moderator = await harness.moderator(waker, calendar=flaky, misfire_grace_s=60)
     assert (await calendar.get_slot(late.id)).status is SlotStatus.NOT_STARTED
     assert flaky.hit_times()  # the abort was tried and lost

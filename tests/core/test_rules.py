@@ -12,6 +12,7 @@ from bot.core.rules import (
     CALENDAR_RETRY_BASE_S,
     StuckStep,
     calendar_retry_delay,
+    due_since,
     misfired,
     overdue,
     pick,
@@ -53,11 +54,25 @@ def test_undeferred_leaves_out_the_session_deferrals_in_order() -> None:
 
 
 def test_misfire_only_for_a_not_started_slot_past_the_grace() -> None:
-    late = slot("a", at=T0 - timedelta(seconds=61))
+    late = slot_at(T0 - timedelta(seconds=61), "a")  # planned in time, seen 61 s after it
     assert misfired(late, T0, 60.0)
     assert not misfired(late, T0, None)  # no grace configured: never a misfire
-    assert not misfired(slot("b", at=T0 - timedelta(seconds=60)), T0, 60.0)
-    assert not misfired(slot("c", at=T0 - timedelta(hours=1), status=SlotStatus.DEFERRED), T0, 60.0)
+    assert not misfired(slot_at(T0 - timedelta(seconds=60), "b"), T0, 60.0)
+    deferred = slot_at(T0 - timedelta(hours=1), "c", status=SlotStatus.DEFERRED)
+    assert not misfired(deferred, T0, 60.0)
+
+
+def test_misfire_lateness_counts_from_the_later_of_its_time_and_its_planning_or_move() -> None:
+    """DESIGN §4: a slot planned (or moved) into the past is due from then, not late from
+    its time; `created_at` or `updated_at`, whichever is later, says when."""
+    an_hour_ago = T0 - timedelta(hours=1)
+    planned_late = slot_at(an_hour_ago, "a", created_at=T0 - timedelta(seconds=30))
+    assert due_since(planned_late) == T0 - timedelta(seconds=30)
+    assert not misfired(planned_late, T0, 60.0)
+    moved_late = slot_at(an_hour_ago, "b", updated_at=T0 - timedelta(seconds=90))
+    assert misfired(moved_late, T0, 60.0) and not misfired(moved_late, T0, 90.0)
+    v1 = slot_at(an_hour_ago, "c")  # a v1 calendar: no created_at, updated at its time
+    assert due_since(v1) == an_hour_ago and misfired(v1, T0, 60.0)
 
 
 def test_stuck_rule_waits_nudges_once_then_aborts() -> None:

@@ -218,16 +218,21 @@ async def test_misfire_aborts_late_not_started_slots_with_a_note(
     caplog: pytest.LogCaptureFixture,
     waker: RecordingWaker,
 ) -> None:
-    too_late = await add_slot(calendar, "ada", START - minutes(61))
-    within = await add_slot(calendar, "ada", START - timedelta(seconds=30), priority=10)
-    old_deferred = await add_slot(calendar, "ada", START - minutes(180), priority=90)
+    # Planned in time, first seen (the moderator down) long after: lateness from the time.
+    too_late = await add_slot(calendar, "ada", START + minutes(1))
+    within = await add_slot(
+        calendar, "ada", START + minutes(62) - timedelta(seconds=30), priority=10
+    )
+    old_deferred = await add_slot(calendar, "ada", START + minutes(2), priority=90)
     await calendar.transition(old_deferred.id, Action.DEFER)
+    await clock.advance(62 * 60)
     with caplog.at_level(logging.WARNING, logger="bot.core.agent"):
         moderator = await harness.moderator(waker, misfire_grace_s=60)
     aborted = await calendar.get_slot(too_late.id)
     assert aborted.status is SlotStatus.ABORTED
     note = (await calendar.slot_events(too_late.id))[-1].note or ""
     assert "misfire" in note and "61 min" in note and "MISFIRE_GRACE_S=60" in note
+    assert "planned or changed later" not in note
     assert any(too_late.id in r.getMessage() for r in caplog.records)
     assert too_late.id in [s.id for s in harness.ended]
     # DEFERRED is never misfired; within the grace is woken normally
@@ -235,14 +240,15 @@ async def test_misfire_aborts_late_not_started_slots_with_a_note(
     await complete(moderator, clock, old_deferred.id)
     assert waker.world.delivered() == [old_deferred.id, within.id]
 
-    # found late by a sync: aborted, saying how late
+    # found late by a sync: planned into the past, it is due from its planning, and the
+    # note says how late from then (5 min), not from its time (DESIGN §4)
     await clock.advance(30 * 60)
-    found_late = await add_slot(calendar, "ada", START + minutes(10))
+    found_late = await add_slot(calendar, "ada", clock.now() - minutes(20))
     await clock.advance(5 * 60)
     await moderator.sync_all()
     note = (await calendar.slot_events(found_late.id))[-1].note or ""
     assert (await calendar.get_slot(found_late.id)).status is SlotStatus.ABORTED
-    assert "25 min" in note
+    assert "5 min after it was due" in note and "planned or changed later" in note
 
 
 async def test_a_deferred_slot_is_never_misfired_however_late(

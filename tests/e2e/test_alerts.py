@@ -6,13 +6,14 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.app.discord_bot import open_bot
+from bot.calendar.store import EmbeddedCalendar
 from bot.core.agents import AgentConfig
 from bot.core.clock import FakeClock, SystemClock
 from bot.core.events import WakeFailed
@@ -26,19 +27,25 @@ MakeBot = Callable[..., Awaitable[BotHarness]]
 MESSAGES = "/channels/{channel_id}/messages"
 
 
-async def past_slots(bot: ModeratorBot, agent: str, count: int) -> None:
-    """`count` slots due ten minutes ago (past MISFIRE_GRACE_S), then the agent's sync."""
-    at = bot.clock.now() - timedelta(minutes=10)
-    for i in range(count):
-        await bot.calendar.create_slot(
-            SlotCreate(
+async def past_slots(bot: ModeratorBot, calendar_url: str, agent: str, count: int) -> None:
+    """`count` slots due ten minutes ago, planned in time (eleven minutes ago, by another
+    process on the calendar file) and first seen now, past MISFIRE_GRACE_S; then the
+    agent's sync. (Planned into the past now, they would be due from now: DESIGN §4.)"""
+    now = bot.clock.now()
+    planner = FakeClock(start=now - timedelta(minutes=11))
+    path = calendar_url.removeprefix("sqlite:///")
+    calendar = await EmbeddedCalendar.open(path, timezone=UTC, clock=planner)
+    try:
+        for i in range(count):
+            new = SlotCreate(
                 agent_id=agent,
-                scheduled_at=at + timedelta(seconds=i),
+                scheduled_at=now - timedelta(minutes=10) + timedelta(seconds=i),
                 title=f"Late task {i}",
                 prompt="do it",
-                allow_past=True,
             )
-        )
+            await calendar.create_slot(new)
+    finally:
+        await calendar.close()
     await bot.moderator.sync(agent)
 
 
@@ -69,7 +76,7 @@ async def test_a_misfire_posts_one_alert_that_mentions_nobody(
 ) -> None:
     fake = fake_discord
     h = await make_moderator_bot(alert_channel_id=alerts, misfire_grace_s=60)
-    await past_slots(h.bot, "alice", 1)
+    await past_slots(h.bot, h.settings.calendar_url, "alice", 1)
     [message] = await wait_alerts(fake, alerts, 1)
     assert "Misfire" in message["content"] and "**alice**" in message["content"]
     [request] = alert_posts(fake, alerts)
@@ -97,7 +104,7 @@ async def test_a_failed_wake_posts_once_however_often_it_is_retried(
     await fake.wait_for(lambda: len(failures) >= 2 or None, WAIT_S, what="the retry failing")
     assert {f.slot_id for f in failures} == {slot.id}
     # a later alert is posted after anything the retry would have queued: then look
-    await past_slots(h.bot, "bob", 1)
+    await past_slots(h.bot, h.settings.calendar_url, "bob", 1)
     messages = await wait_alerts(fake, alerts, 2)
     assert ["Wake failed" in m["content"] for m in messages] == [True, False]
     assert "Misfire" in messages[1]["content"]
@@ -124,7 +131,7 @@ async def test_a_burst_posts_the_limit_then_one_summary(
     async with bot_with_alert_clock(
         fake, tmp_path, clock, alert_channel_id=alerts, misfire_grace_s=60
     ) as bot:
-        await past_slots(bot, "alice", 20)
+        await past_slots(bot, harness_settings(fake, tmp_path).calendar_url, "alice", 20)
         first = await wait_alerts(fake, alerts, 5)
         assert all("Misfire" in m["content"] for m in first)
         await clock.advance(60)  # the rate allows one more message: the summary
@@ -156,7 +163,7 @@ async def test_an_alert_channel_the_bot_cannot_see_is_warned_about_and_the_bot_r
     assert "cannot see the channel" in warnings()[0]
     assert "written to this log" in warnings()[0]
     await h.woken_slot("bob")  # the bot still wakes agents
-    await past_slots(h.bot, "alice", 1)
+    await past_slots(h.bot, h.settings.calendar_url, "alice", 1)
 
     def logged_alert() -> list[str] | None:
         found = [r.getMessage() for r in caplog.records if "Misfire" in r.getMessage()]
