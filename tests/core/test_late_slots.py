@@ -1,7 +1,7 @@
-"""An adversarial review of the scheduling core against DESIGN §4-§6: the bugs a real user
-would hit, each proved on the real embedded calendar, the real state file and the production
-timers (fake clock). A confirmed bug is a strict xfail naming its cause; the rest pin
-behaviour nothing else covered."""
+"""Slots first seen late (DESIGN §4): planned or moved into the past, left over from before
+midnight across a restart, or aborted as a misfire while the calendar hiccups; on the real
+embedded calendar, the real state file and the production timers (fake clock). From a
+review of the core: the first two failed before misfire lateness counted from planning."""
 
 from __future__ import annotations
 
