@@ -281,11 +281,14 @@ class PrivateChannelWaker:
         return channel.id
 
     async def _our_wake_message(self, channel_id: int, marker: str) -> int | None:
-        """Our wake message carrying `marker` in the channel, if a crashed run posted it."""
+        """Our wake message carrying `marker` in the channel, if a crashed run posted it.
+
+        Newest first: a re-wake for a later claim comes after whatever the agent wrote
+        since the first wake (oldest first, 50 messages of progress hid it)."""
         me = self._access.me_id()
         target = self._access.messageable(channel_id)
         try:
-            async for message in target.history(limit=50, oldest_first=True):
+            async for message in target.history(limit=50, oldest_first=False):
                 if message.author.id == me and marker in message.content:
                     return message.id
         except discord.Forbidden as exc:
@@ -355,7 +358,8 @@ class PrivateChannelWaker:
         """
         deleted = 0
         for link in await self._ledger.ended_links(now - self._retention):
-            if await self._placement.delete_channel(link, reason="slot ended, retention passed"):
+            retired = "slot ended, retention passed"
+            if await self._placement.delete_channel(link, reason=retired, only_where_made=True):
                 deleted += 1
         if final_slot_ids and self._primary:
             deleted += await self._delete_orphans(set(final_slot_ids))

@@ -329,10 +329,25 @@ class ChannelPlacement:
 
     # ---- removing ---------------------------------------------------------------
 
-    async def delete_channel(self, link: ChannelLink, *, reason: str) -> bool:
-        """Delete a linked channel and forget the link; True when it is gone now."""
+    async def delete_channel(
+        self, link: ChannelLink, *, reason: str, only_where_made: bool = False
+    ) -> bool:
+        """Delete a linked channel and forget the link; True when it is gone now.
+
+        `only_where_made`: a channel a person moved out of the wake categories is theirs
+        now (kept to read later): the link is forgotten, the channel left as it is."""
         try:
             channel = await self._access.channel(link.channel_id)
+            moved = isinstance(channel, discord.TextChannel) and not self.is_ours(channel.category)
+            if only_where_made and moved:
+                log.info(
+                    "channel %s of slot %s was moved out of the wake category: left to whoever "
+                    "moved it",
+                    link.channel_id,
+                    link.slot_id,
+                )
+                await self._ledger.forget_channel(link.slot_id)
+                return False
             if isinstance(channel, discord.abc.GuildChannel):
                 await channel.delete(reason=f"{reason} (slot {link.slot_id})")
                 self._occupancy.deleted(channel.id)

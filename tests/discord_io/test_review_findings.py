@@ -61,12 +61,6 @@ async def test_a_done_sent_while_the_session_was_invalidated_is_not_lost(
     assert any(t.startswith("✅") for t in bot_texts(fake, channel_id))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the claim marker is looked for in the channel's first 50 messages only "
-    "(bot/discord_io/channel_waker.py:288 history(limit=50, oldest_first=True)): a re-wake "
-    "posted later is not found, so a repeated wake of that claim posts it again",
-)
 async def test_a_repeated_rewake_in_a_chatty_channel_posts_nothing(
     fake: FakeDiscord, waker: PrivateChannelWaker, agent: AgentConfig
 ) -> None:
@@ -90,12 +84,6 @@ async def test_a_repeated_rewake_in_a_chatty_channel_posts_nothing(
     assert len(rewakes) == 1, f"the agent was woken {len(rewakes)} times for one claim"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the retention path deletes a linked channel wherever it now is "
-    "(bot/discord_io/placement.py:332-337 delete_channel), unlike the leftover sweep, "
-    "which keeps to the wake categories (channel_waker.py _delete_orphans)",
-)
 async def test_the_janitor_leaves_a_channel_a_person_moved_out_of_the_wake_category(
     fake: FakeDiscord,
     client: discord.Client,
