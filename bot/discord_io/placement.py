@@ -329,6 +329,16 @@ class ChannelPlacement:
 
     # ---- removing ---------------------------------------------------------------
 
+    async def _moved_away(self, channel: object) -> bool:
+        """A text channel no longer in one of our wake categories (its category looked up
+        when the cache does not hold it)."""
+        if not isinstance(channel, discord.TextChannel):
+            return False
+        if channel.category_id is None:
+            return True
+        category = channel.category or await self._access.channel(channel.category_id)
+        return not (isinstance(category, discord.CategoryChannel) and self.is_ours(category))
+
     async def delete_channel(
         self, link: ChannelLink, *, reason: str, only_where_made: bool = False
     ) -> bool:
@@ -338,8 +348,7 @@ class ChannelPlacement:
         now (kept to read later): the link is forgotten, the channel left as it is."""
         try:
             channel = await self._access.channel(link.channel_id)
-            moved = isinstance(channel, discord.TextChannel) and not self.is_ours(channel.category)
-            if only_where_made and moved:
+            if only_where_made and await self._moved_away(channel):
                 log.info(
                     "channel %s of slot %s was moved out of the wake category: left to whoever "
                     "moved it",
