@@ -14,6 +14,12 @@ shard's ledger may know the same channel after a reconfiguration).
 
 Messages of one channel are handled one at a time, in arrival order, so a quick
 PAUSE then RESUME cannot be applied the other way round.
+
+Discord does not replay to a new gateway session what was said before it: a start,
+or a RESUME refused after an outage, would lose an agent's DONE written meanwhile.
+So at each READY the words written in every running slot's channel since our last
+message there are read back and handled in order. Our last message is the mark:
+every state change is acknowledged, so what comes after it was not applied.
 """
 
 from __future__ import annotations
@@ -61,6 +67,45 @@ class RepliesCog(commands.Cog, name="Replies"):
             return  # our own acknowledgements and wake messages
         if message.type not in _USER_MESSAGES:
             return
+        await self._in_turn(message)
+
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        """A new session: read back what the agents said while there was none."""
+        for link in await self.bot.state.all_links():
+            if link.ended_at is not None or not self.bot.handles_agent(link.agent_id):
+                continue
+            channel = self.bot.get_channel(link.channel_id)
+            if not isinstance(channel, discord.TextChannel):
+                continue
+            try:
+                missed = await self._since_our_last(channel)
+            except _POST_ERRORS as exc:
+                log.warning("could not read back channel %s: %s", channel.id, exc)
+                continue
+            if missed:
+                log.info(
+                    "channel %s of slot %s: %d message(s) written while disconnected",
+                    channel.id,
+                    link.slot_id,
+                    len(missed),
+                )
+            for message in missed:
+                await self._in_turn(message)
+
+    async def _since_our_last(self, channel: discord.TextChannel) -> list[discord.Message]:
+        """The others' messages after our newest one there (of the newest 50), oldest first."""
+        me = self.bot.user
+        found: list[discord.Message] = []
+        async for message in channel.history(limit=50):
+            if me is not None and message.author.id == me.id:
+                break
+            if message.type in _USER_MESSAGES:
+                found.append(message)
+        return found[::-1]
+
+    async def _in_turn(self, message: discord.Message) -> None:
+        """Handle `message` after the channel's earlier ones (one at a time per channel)."""
         key = message.channel.id
         lock, users = self._channel_locks.get(key, (asyncio.Lock(), 0))
         self._channel_locks[key] = (lock, users + 1)

@@ -201,6 +201,36 @@ async def test_discord_wake_killed_at_a_point_then_restarted_wakes_exactly_once(
     assert fake.token not in log and fake.token not in crashing.log_text()
 
 
+async def test_a_done_written_while_the_moderator_was_stopped_is_read_at_its_start(
+    fake_discord: FakeDiscord, tmp_path: Path, bot_processes: StartBot
+) -> None:
+    """Discord replays nothing to a new session: the agent's DONE, written while the
+    moderator was stopped (an upgrade, a crash), is read back from the channel at the next
+    start (everything after the moderator's last message there), not lost until the stuck
+    rule aborts the slot."""
+    fake = fake_discord
+    slot = await due_slot(tmp_path, "alice", "Finish while I am away")
+    first = await bot_processes(bot_env(fake, tmp_path), tmp_path)
+    await first.wait_log(f"woke for slot {slot.id} via discord")
+    (channel_id,) = slot_channels(fake, slot.id)
+    first.terminate()
+    assert await first.wait(20) == 0
+
+    await fake.inject_message(channel_id, fake.agents["alice"], "DONE: finished meanwhile")
+    second = await bot_processes(bot_env(fake, tmp_path), tmp_path)
+
+    async def finished() -> bool:
+        return await status_in_file(tmp_path, slot.id) is SlotStatus.FINISHED
+
+    await wait_until(finished, what="the DONE written while stopped, read back at the start")
+    await fake.wait_for(
+        lambda: any(t.startswith("✅") for t in bot_texts(fake, channel_id)), 20, what="the ack"
+    )
+    second.terminate()
+    assert await second.wait(20) == 0
+    assert "1 message(s) written while disconnected" in second.log_text()
+
+
 # ---- spawn: at-least-once with a stable wake_id ------------------------------------------
 
 

@@ -1,16 +1,14 @@
-"""Adversarial review of the Discord side as people run it (waker, replies, janitor).
-
-Each test is a concrete hypothesis about what a real user would hit, proved with the
-real `ModeratorBot` (its discord.py HTTP and gateway code) against the fake Discord.
-A confirmed bug is a strict xfail naming its cause; the rest pin behaviour that holds.
-"""
+"""The Discord side as people run it: a session Discord would not resume, a chatty wake
+channel, a channel a person moved away; with the real `ModeratorBot` (its discord.py HTTP
+and gateway code) against the fake Discord. From a review of this side: each failed before
+the fix it came with (replies read back at READY, the marker found newest first, the
+janitor keeping to the wake categories)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 import discord
-import pytest
 
 from bot.core.agents import AgentConfig
 from bot.core.clock import FakeClock
@@ -28,12 +26,6 @@ from tests.faults.discord_fixtures import bot_texts
 __all__ = ["fake_discord", "make_fake_discord", "make_moderator_bot", "moderator_bot"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="replies are only read as MESSAGE_CREATE events (cogs/replies.py:56); after a "
-    "refused RESUME the new session (bot/discord_io/client.py:279 on_ready) reads no "
-    "wake channel's history, so a DONE written during the outage is never seen",
-)
 async def test_a_done_sent_while_the_session_was_invalidated_is_not_lost(
     moderator_bot: BotHarness,
 ) -> None:
