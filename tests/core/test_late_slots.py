@@ -20,7 +20,7 @@ async def test_a_slot_created_already_past_its_time_is_woken_not_misfired(
     harness: Harness, clock: SettlingClock, calendar: EmbeddedCalendar, waker: RecordingWaker
 ) -> None:
     moderator = await harness.moderator(waker, misfire_grace_s=60)
-    # a person plans "now" with a time 10 minutes ago: late from its time, not from its making
+    # a person plans "now" with a time 10 minutes ago: due from its making, not late from its time
     made_late = await add_slot(calendar, "ada", START - minutes(10))
     await moderator.sync_all()
     await clock.advance(0)
