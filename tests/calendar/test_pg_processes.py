@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 
+import psycopg
 import pytest
 
 from bot.calendar.client import HttpCalendar
@@ -26,6 +27,7 @@ from bot.calendar.pg import gate as gate_module
 from bot.calendar.pg.calendar import PgCalendar
 from bot.calendar.pg.watch import PgChangeWatch
 from bot.calendar.server import start_server
+from bot.calendar.store.replays import REPLAY_TTL_S, KeptAnswer
 from bot.core.calendar import SlotChanged, TransitionConflict
 from bot.core.clock import FakeClock
 from bot.core.models import Action, Slot, SlotStatus
@@ -262,3 +264,21 @@ async def test_a_follower_of_one_server_hears_a_write_through_another(
         await writer.close()
         await runner_a.cleanup()
         await runner_b.cleanup()
+
+
+async def test_an_answer_kept_by_one_server_is_found_by_another_until_it_is_old(
+    two: tuple[PgCalendar, PgCalendar], clock: FakeClock, pg_url: str
+) -> None:
+    """Idempotency-Key answers live in the database (`replays`): a retry landing on another
+    `calendar serve` of it gets the first answer; per caller; gone after REPLAY_TTL_S."""
+    one, other = two
+    first = KeptAnswer("sha-of-the-request", 201, b'{"id": "s-1"}')
+    await one.keep_answer("agent:ada", "key-1", first)
+    assert await other.earlier_answer("agent:ada", "key-1") == first
+    assert await other.earlier_answer("agent:bob", "key-1") is None  # another caller's key
+    await clock.advance(REPLAY_TTL_S + 1)
+    assert await other.earlier_answer("agent:ada", "key-1") is None
+    await other.keep_answer("agent:ada", "key-2", first)  # keeping prunes the old ones
+    async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
+        cur = await conn.execute("SELECT idempotency_key FROM replays")
+        assert await cur.fetchall() == [("key-2",)]
