@@ -56,7 +56,8 @@ from bot.core.models import AgentHeartbeat, HeartbeatStatus, Slot
 from bot.core.moves import Applied, Missing, Move, Outcome, Refused, Trouble
 from bot.core.quiet import QuietMemo
 from bot.core.reactions import Reactions
-from bot.core.state import StateError, StateStore, SyncRecord, WakeEntry
+from bot.core.state import StateStore, SyncRecord, WakeEntry
+from bot.core.state_health import StateHealth
 from bot.core.status import AgentSnapshot, build_snapshot
 from bot.core.stuck import StuckWatch
 from bot.core.syncing import Syncer
@@ -121,6 +122,7 @@ class AgentScheduler:
         #: (see `Claims`): the agent is told first, the calendar's liveness view a moment later.
         self.heartbeat_held = False
         self.heartbeat_owed = False
+        self.state_health = StateHealth()
         self.backoff = Backoff(
             agent.id,
             check_interval_s=config.check_interval_s,
@@ -369,11 +371,8 @@ class AgentScheduler:
         self.timer.rearm()
 
     async def persist(self, write: Awaitable[object]) -> None:
-        """State writes that must not stop the scheduling: failures are logged loudly."""
-        try:
-            await write
-        except StateError as exc:
-            log.error("agent %s: %s", self.agent_id, exc)
+        """State writes that must not stop the scheduling: failures are logged and kept."""
+        await self.state_health.guard(write, self.clock.now(), self.agent_id)
 
     def publish(self, kind: type[E], **fields: Any) -> None:
         """Queue an event of this agent, stamped now; `_after` delivers it."""

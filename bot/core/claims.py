@@ -81,8 +81,10 @@ class Claims:
             log.error(
                 "agent %s: cannot write the wake intent, not claiming: %s", host.agent_id, exc
             )
+            host.state_health.failed(exc, now)
             host.backoff.hold_for_interval(now)
             return
+        host.state_health.worked()
         crash_point("after_intent")
         was_active = host.cache.active_slot()
         move = Move.of(slot, Action.START, CLAIM_NOTE, "claim", key=claim_key)
@@ -102,10 +104,16 @@ class Claims:
             return
         if not isinstance(outcome, Applied):
             # The claim may or may not have happened (or happen yet): keep the intent;
-            # `recover_one` re-sends it with the same claim key to find out.
-            entry = await host.state.wake_entry(slot.id)
-            if entry is not None:
-                self._unresolved[slot.id] = entry
+            # `recover_one` re-sends it with the same claim key to find out. What this run
+            # knows is enough for that when the file cannot be read back.
+            try:
+                entry = await host.state.wake_entry(slot.id)
+            except StateError as exc:
+                log.error("agent %s: %s", host.agent_id, exc)
+                entry = None
+            self._unresolved[slot.id] = entry or WakeEntry(
+                slot.id, host.agent_id, slot.version, now, claim_key=claim_key
+            )
             return
         host.backoff.claim_succeeded()
         claimed = outcome.slot

@@ -133,6 +133,9 @@ class PeriodicSync:
             except CalendarError as exc:  # asked again next time; meanwhile each agent beats
                 log.info("cannot ask the calendar for its features (%s)", exc.detail)
                 return False
+            except Exception:  # a task boundary: the sync "never raises"; each agent beats
+                log.exception("asking the calendar for its features failed unexpectedly")
+                return False
         return self._batch
 
     async def _beat_together(self, schedulers: Sequence[AgentScheduler]) -> list[AgentScheduler]:
@@ -162,6 +165,10 @@ class PeriodicSync:
                 log.warning("batched heartbeat of %d agents failed: %s", len(chunk), exc.detail)
                 for scheduler in chunk:
                     scheduler.heartbeat_lost(exc)
+                continue
+            except Exception:  # a task boundary: the sync "never raises"; beat alone
+                log.exception("batched heartbeat of %d agents failed unexpectedly", len(chunk))
+                alone.extend(chunk)
                 continue
             answers = [(s, e, due.get(s.agent_id, [])) for s, e in zip(chunk, entries, strict=True)]
             await _each(answers, lambda a: a[0].run_heartbeat(a[1], a[2]), "heartbeat")

@@ -97,6 +97,10 @@ class AgentSnapshot:
     #: recovery), which a good sync does not show; cleared when a check gets through.
     last_calendar_error: str | None = None
     last_calendar_error_at: datetime | None = None
+    #: The state file refusing this agent's writes (a wake intent cannot be written: nothing
+    #: is claimed); cleared when a write goes through.
+    last_state_error: str | None = None
+    last_state_error_at: datetime | None = None
 
     @property
     def busy(self) -> bool:
@@ -104,12 +108,14 @@ class AgentSnapshot:
 
     @property
     def healthy(self) -> bool:
-        """Synced lately, checks reach the calendar, and the last wake (if any) worked."""
+        """Synced lately, checks reach the calendar, the state file takes writes, and the last
+        wake (if any) worked."""
         return (
             self.consecutive_sync_failures == 0
             and self.last_sync_at is not None
             and self.consecutive_wake_failures == 0
             and self.last_calendar_error is None
+            and self.last_state_error is None
         )
 
 
@@ -175,4 +181,6 @@ def build_snapshot(scheduler: AgentScheduler, now: datetime) -> AgentSnapshot:
         wake_retry_at=backoff.wake_retry_at,
         last_calendar_error=backoff.last_calendar_error,
         last_calendar_error_at=backoff.last_calendar_error_at,
+        last_state_error=scheduler.state_health.last_error,
+        last_state_error_at=scheduler.state_health.last_error_at,
     )

@@ -83,16 +83,17 @@ def status_lines(
             f"⚠️ sync failing: {snap.consecutive_sync_failures} in a row, last{at}: "
             f"{cut(snap.last_sync_error or 'unknown error', 200)}"
         )
-    if snap.last_calendar_error:
-        at = (
-            f" at {clock_time(snap.last_calendar_error_at, tz, today)} "
-            f"({relative(snap.last_calendar_error_at, now)})"
-            if snap.last_calendar_error_at
-            else ""
-        )
-        lines.append(
-            f"⚠️ calendar failing during checks, last{at}: {cut(snap.last_calendar_error, 200)}"
-        )
+    for failing, error, error_at in (
+        ("calendar failing during checks", snap.last_calendar_error, snap.last_calendar_error_at),
+        ("state file refusing writes", snap.last_state_error, snap.last_state_error_at),
+    ):
+        if error:
+            at = (
+                f" at {clock_time(error_at, tz, today)} ({relative(error_at, now)})"
+                if error_at
+                else ""
+            )
+            lines.append(f"⚠️ {failing}, last{at}: {cut(error, 200)}")
     wake = snap.last_wake
     if wake is not None:
         when = f"{clock_time(wake.at, tz, today)} ({relative(wake.at, now)})"

@@ -80,6 +80,20 @@ def test_a_claim_failing_while_syncs_work_shows_with_its_time() -> None:
     assert "calendar failing" not in calm
 
 
+def test_a_state_file_refusing_writes_is_said_with_its_time_and_marks_trouble() -> None:
+    snap = snapshot(
+        last_state_error="state file /data/state.db: record_intent failed: disk full",
+        last_state_error_at=NOW - timedelta(minutes=3),
+    )
+    assert not snap.healthy
+    text = text_of(status_embed([snap], BERLIN))
+    assert (
+        "⚠️ state file refusing writes, last at 12:57 (3 min ago): "
+        "state file /data/state.db: record_intent failed: disk full"
+    ) in text
+    assert "state file" not in text_of(status_embed([snapshot()], BERLIN))
+
+
 def test_a_wake_that_fell_back_says_why_the_first_waker_failed() -> None:
     tried = (
         "discord: missing Manage Channels",
