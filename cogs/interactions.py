@@ -226,10 +226,15 @@ class CommandCog(commands.Cog):
         return name
 
     async def channel_ref(self, slot_id: str) -> tuple[int, str] | None:
-        """The slot's wake channel (id, clickable text), if it has a live one."""
+        """The slot's wake channel (id, clickable text), if it has a live one: ours, or (with
+        SHARD) the one the agent's own shard made, found by its topic."""
         link = await self.bot.state.channel_link(slot_id)
-        if link is None:
+        channel_id = link.channel_id if link is not None else None
+        waker = self.bot.channel_waker
+        if channel_id is None and waker is not None:
+            channel_id = await waker.placement.channel_by_topic(slot_id)
+        if channel_id is None:
             return None
-        channel = self.bot.get_channel(link.channel_id)
+        channel = self.bot.get_channel(channel_id)
         name = getattr(channel, "name", None) or "wake channel"
-        return link.channel_id, f"[#{name}]({self.bot.channel_link_url(link.channel_id)})"
+        return channel_id, f"[#{name}]({self.bot.channel_link_url(channel_id)})"

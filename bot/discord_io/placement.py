@@ -125,6 +125,17 @@ class ChannelPlacement:
             if isinstance(ch, discord.TextChannel) and ch.category_id in ours
         ]
 
+    async def channel_by_topic(self, slot_id: str) -> int | None:
+        """The slot's wake channel in our categories by its topic, whoever made it (another
+        shard woke the slot): where a change this moderator made is announced."""
+        try:
+            listing = await self._access.listing(await self._access.guild())
+        except DISCORD_FAILURES as exc:
+            log.warning("cannot list the wake channels: %s", describe_failure(exc))
+            return None
+        found = self.find_by_topic(listing, slot_id)
+        return found.id if found is not None else None
+
     def find_by_topic(self, listing: Listing, slot_id: str) -> discord.TextChannel | None:
         """The slot's channel among our categories' channels, by the FULL id in the topic."""
         matches = [

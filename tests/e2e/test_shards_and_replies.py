@@ -1,5 +1,6 @@
-"""Review of the Discord side as people run it: sharded moderators answering for each
-other's agents, and an agent answering its wake with Discord's reply (message reference).
+"""Sharded moderators answering for each other's agents, and an agent answering its wake
+with Discord's reply (message reference). From a review: the announcement of a change made
+on shard 0 in shard 1's wake channel failed before its fix (the channel is found by topic).
 
 Two real `ModeratorBot`s (SHARD=0/2 and 1/2, each with its own state file and gateway
 session) on one fake Discord and one served calendar, as in `test_shard_duties`.
@@ -11,8 +12,6 @@ import contextlib
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from bot.core.clock import SystemClock
 from bot.core.models import SlotCreate, SlotStatus
@@ -30,15 +29,6 @@ def custom_ids(message: dict[str, Any]) -> list[str]:
     return [str(c["custom_id"]) for row in rows for c in row.get("components", [])]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "cogs/slot.py:262 _announce looks the wake channel up in shard 0's own ledger "
-        "(cogs/interactions.py:230 channel_ref -> bot.state.channel_link); shard 1 made "
-        "bob's channel, so shard 0 finds none and says 'Not announced: the slot has no "
-        "wake channel', and the agent is never told its slot was paused"
-    ),
-)
 async def test_slot_pause_on_shard_0_is_announced_in_shard_1_agents_channel(
     fake_discord: FakeDiscord, tmp_path: Path
 ) -> None:
