@@ -9,12 +9,13 @@ session) on one fake Discord and one served calendar, as in `test_shard_duties`.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from bot.core.clock import SystemClock
-from bot.core.models import SlotCreate, SlotStatus
+from bot.core.models import Slot, SlotCreate, SlotStatus
 from bot.core.shards import shard_index
 from testkit.fakediscord import FakeDiscord
 from tests.cogs.support import slot_command
@@ -29,10 +30,12 @@ def custom_ids(message: dict[str, Any]) -> list[str]:
     return [str(c["custom_id"]) for row in rows for c in row.get("components", [])]
 
 
-async def test_slot_pause_on_shard_0_is_announced_in_shard_1_agents_channel(
-    fake_discord: FakeDiscord, tmp_path: Path
-) -> None:
-    fake = fake_discord
+@contextlib.asynccontextmanager
+async def bob_woken_by_shard_1(
+    fake: FakeDiscord, tmp_path: Path
+) -> AsyncIterator[tuple[BotHarness, Slot, int]]:
+    """Shards 0/2 and 1/2 on one served calendar; bob (shard 1's) woken for a slot due now.
+    Yields shard 1's harness, the slot and its wake channel."""
     assert shard_index("bob", 2) == 1
     async with contextlib.AsyncExitStack() as stack:
         calendar, url = await stack.enter_async_context(served_calendar(tmp_path))
@@ -42,9 +45,15 @@ async def test_slot_pause_on_shard_0_is_announced_in_shard_1_agents_channel(
         bob = await calendar.create_slot(SlotCreate(agent_id="bob", scheduled_at=due))
         await one.bot.moderator.sync_all()
         await one.bot.moderator.check_all()
-        channel_id = await one.wait_wake_channel(bob.id)
-        await one.wait_status(bob.id, SlotStatus.ONGOING)
+        yield one, bob, await one.wait_wake_channel(bob.id)
 
+
+async def test_slot_pause_on_shard_0_is_announced_in_shard_1_agents_channel(
+    fake_discord: FakeDiscord, tmp_path: Path
+) -> None:
+    fake = fake_discord
+    async with bob_woken_by_shard_1(fake, tmp_path) as (one, bob, channel_id):
+        await one.wait_status(bob.id, SlotStatus.ONGOING)
         handle = await slot_command(fake, fake.admin, "pause", bob.id)
         await one.wait_status(bob.id, SlotStatus.PAUSED)
         # DESIGN §7: "announced in the slot's channel when it has one, so the agent knows".
@@ -59,15 +68,7 @@ async def test_a_button_on_shard_1s_wake_is_answered_once_and_taken_off(
     """Shard 0 answers the press (shard 1 has no buttons registered); shard 1 follows the
     calendar and takes the buttons off its own wake message."""
     fake = fake_discord
-    async with contextlib.AsyncExitStack() as stack:
-        calendar, url = await stack.enter_async_context(served_calendar(tmp_path))
-        await stack.enter_async_context(shard_bot(fake, tmp_path, calendar, url, 0))
-        one = await stack.enter_async_context(shard_bot(fake, tmp_path, calendar, url, 1))
-        due = SystemClock().now() - timedelta(seconds=1)
-        bob = await calendar.create_slot(SlotCreate(agent_id="bob", scheduled_at=due))
-        await one.bot.moderator.sync_all()
-        await one.bot.moderator.check_all()
-        channel_id = await one.wait_wake_channel(bob.id)
+    async with bob_woken_by_shard_1(fake, tmp_path) as (one, bob, channel_id):
         await one.wait_bot_messages(channel_id, 1)
 
         def wake_with_buttons() -> dict[str, Any] | None:
