@@ -7,7 +7,8 @@ agent or feed token only its own agent's (403 otherwise, decided here before
 anything is read).
 
 `POST` on the same path imports an ICS body for the agent (`calendar import`
-against a served calendar): the full token or the agent's own agent token.
+against a served calendar): the full token or the agent's own agent token (whose
+recurring events are refused by name: series are for people, DESIGN §3.3).
 The body is streamed to a temporary file (at most `MAX_FILE_BYTES`, else
 413), read there in bounded memory in a worker thread, and written in one
 transaction; a file refused whole is 422 `bad_ics` and stores nothing.
@@ -21,13 +22,17 @@ from pathlib import Path
 
 from aiohttp import web
 
+from bot.calendar.ics.convert import Refusal
 from bot.calendar.ics.export import ICS_TYPE, Window, agent_feed
 from bot.calendar.ics.plan import plan_import
 from bot.calendar.ics.read import CHUNK, MAX_FILE_BYTES, IcsFileError
 from bot.calendar.server.errors import ApiError, Handler
-from bot.calendar.server.policy import CALLER_KEY, FEED_ROUTE
+from bot.calendar.server.policy import CALLER_KEY, FEED_ROUTE, Caller, Role
 from bot.calendar.server.requests import calendar_of
 from bot.core.validation import check_agent_id
+
+#: Why an agent's own upload keeps no recurring event.
+AGENT_NO_SERIES = "a recurring event: series are planned by people (the full token)"
 
 
 def _feed_agent(request: web.Request) -> str:
@@ -74,6 +79,10 @@ async def import_ics(request: web.Request) -> web.StreamResponse:
             plan = await asyncio.to_thread(plan_import, path, agent_id, calendar.timezone)
         except IcsFileError as exc:
             raise ApiError(422, "bad_ics", str(exc).replace(str(path), "the file")) from None
+    if request.get(CALLER_KEY, Caller(Role.OPEN)).role is Role.AGENT:
+        # Series are planned and ended by people (DESIGN §3.3), as POST /calendar/series is.
+        plan.refused += [Refusal(s.name, AGENT_NO_SERIES) for s in plan.series]
+        plan.series = []
     outcome = await calendar.import_batch(agent_id, plan.series, plan.slots)
     skipped = [(r.name, r.reason) for r in plan.refused] + outcome.skipped
     return web.json_response(

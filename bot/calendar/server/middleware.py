@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from bot.calendar.server.errors import ApiError, Handler
-from bot.calendar.server.policy import CALLER_KEY, Caller, Role
+from bot.calendar.server.policy import CALLER_KEY, FEED_ROUTE, Caller, Role
 from bot.calendar.server.requests import agent_header, calendar_of, header_value
 from bot.calendar.store import MAX_CLAIM_KEY, EmbeddedCalendar
 from bot.calendar.store.replays import KeptAnswer
@@ -74,6 +74,16 @@ def _is_start(request: web.Request) -> bool:
     return request.method == "POST" and request.match_info.get("action") == Action.START.value
 
 
+def _is_import(request: web.Request) -> bool:
+    """An ICS upload is streamed to a file (up to its own bound), so it is not read here; its
+    ids are stable, so a repeat imports the same events as unchanged."""
+    return (
+        request.method == "POST"
+        and request.match_info.route.resource is not None
+        and (request.match_info.route.resource.canonical == FEED_ROUTE)
+    )
+
+
 @web.middleware
 async def idempotency(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Replay the first successful answer to a repeated POST with the same Idempotency-Key.
@@ -89,7 +99,7 @@ async def idempotency(request: web.Request, handler: Handler) -> web.StreamRespo
         raise ApiError(
             400, "bad_idempotency_key", f"Idempotency-Key must be at most {MAX_CLAIM_KEY} chars"
         )
-    if _is_start(request):
+    if _is_start(request) or _is_import(request):
         return await handler(request)
     caller: Caller = request.get(CALLER_KEY, Caller(Role.OPEN))
     key = (caller.principal, given)

@@ -13,6 +13,7 @@ log never shows a `token=` query value.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from aiohttp import web
@@ -31,6 +32,10 @@ MAX_FIELD_SIZE = 8190
 _REASON_MAX = 200
 #: Query parameters whose values never reach a log.
 SECRET_PARAMETERS = frozenset({"token"})
+#: A secret parameter's value inside a text aiohttp wrote (a malformed request line it quotes).
+_SECRET_VALUE = re.compile(
+    "(" + "|".join(sorted(SECRET_PARAMETERS)) + r")=[^&\s'\"]*", re.IGNORECASE
+)
 
 
 def redacted_target(request: web.BaseRequest) -> str:
@@ -76,7 +81,8 @@ class _JsonErrorHandler(RequestHandler):
     ) -> web.StreamResponse:
         if status >= 500 or request.writer.output_size > 0:
             return super().handle_error(request, status, exc, message)
-        reason = " ".join((message or str(exc) or "malformed request").split())[:_REASON_MAX]
+        said = " ".join((message or str(exc) or "malformed request").split())
+        reason = _SECRET_VALUE.sub(r"\1=REDACTED", said)[:_REASON_MAX]
         log.warning(
             "calendar server refused a malformed HTTP request from %s: %s", request.remote, reason
         )
