@@ -5,21 +5,25 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.app.settings import Settings
-from bot.core.sqlite_path import path_problem
+from bot.calendar.store.schema import CALENDAR_FILE
+from bot.core.sqlite_file import DatabaseKind, header_problem
+from bot.core.state.database import STATE_FILE
 
 
 def file_problems(settings: Settings) -> list[str]:
-    """What is wrong with the paths of the files the bot would open, looking only (DESIGN §4).
+    """What is wrong with the files the bot would open, looking only (DESIGN §4): their paths,
+    and an existing file's header (not SQLite, another program's, empty where that is
+    refused), as the opener would say it.
 
     Run before either file is opened, so a bad `STATE_PATH` does not leave a new
     calendar file behind (and by `check-config`, which opens nothing).
     """
-    paths: list[tuple[str, Path]] = [("STATE_PATH", settings.state_path)]
+    files: list[tuple[Path, DatabaseKind]] = [(settings.state_path, STATE_FILE)]
     if settings.calendar_is_embedded:
-        paths.insert(0, ("CALENDAR_URL", settings.calendar_db_path))
+        files.insert(0, (settings.calendar_db_path, CALENDAR_FILE))
     problems = []
-    for variable, path in paths:
-        problem = path_problem(path)
+    for path, kind in files:
+        problem = header_problem(path, kind)
         if problem is not None:
-            problems.append(f"{variable}: {path} {problem}")
+            problems.append(f"{kind.setting}: {path} {problem}")
     return problems

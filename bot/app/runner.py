@@ -29,6 +29,7 @@ from bot.app.errors import ConfigError
 from bot.app.file_checks import file_problems
 from bot.app.logs import setup_logging
 from bot.app.modes import Opened, run_discord, run_headless
+from bot.app.run_lock import StateInUse, holding
 from bot.app.settings import Settings, load_config
 from bot.app.shutdown import StopSignal, Watchdog, bounded
 from bot.app.value_checks import parse_host_port
@@ -68,9 +69,14 @@ def run_bot() -> int:
     if file_problems(settings):
         return 2
     try:
-        return asyncio.run(_run(settings, agents))
-    except KeyboardInterrupt:  # a signal before the handlers were installed
-        return 130
+        with holding(settings.state_path):
+            try:
+                return asyncio.run(_run(settings, agents))
+            except KeyboardInterrupt:  # a signal before the handlers were installed
+                return 130
+    except StateInUse as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 def secrets_of(settings: Settings, agents: Sequence[AgentConfig]) -> list[str]:

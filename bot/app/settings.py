@@ -322,11 +322,10 @@ class Settings(BaseSettings):
         shown: dict[str, str] = {}
         for name in type(self).model_fields:
             value = getattr(self, name)
-            if name in SECRET_FIELDS:
+            if name in SECRET_FIELDS or name == "spawn_url":  # a webhook URL may hold a token
                 shown[name.upper()] = "****** (set)" if value is not None else "(unset)"
-            elif name == "calendar_url":
-                hidden = self.calendar_is_postgres or self.calendar_is_caldav
-                shown[name.upper()] = shown_url(value) if hidden else value
+            elif name in ("calendar_url", "discord_api_base"):  # a user:password@ is hidden
+                shown[name.upper()] = value if url_passwords(value) == [] else shown_url(value)
             else:
                 shown[name.upper()] = "(unset)" if value is None else str(value)
         return shown

@@ -181,39 +181,47 @@ async def open_rebuildable(
     return await opening(), target
 
 
-def _check_before_open(path: Path, kind: DatabaseKind) -> FileHeader | None:
+def header_problem(path: Path, kind: DatabaseKind) -> str | None:
+    """Why the file at `path` (looked at, never opened) cannot be a `kind` of ours, or None:
+    the opener refuses with it, and `check-config` says it without opening anything."""
     problem = path_problem(path)
     if problem is not None:
-        raise DatabaseFileRefused(kind.setting, str(path), f"{problem} (nothing was changed)")
+        return f"{problem} (nothing was changed)"
+    header = read_header(path)
+    if header is None:
+        return None
+    if header.size == 0:
+        if kind.empty_is_new:
+            return None
+        return (
+            f"is an empty file (0 bytes), not a {kind.what}: if a new one is what you "
+            "expect, delete the empty file and it is created; otherwise restore the file "
+            "from a backup"
+        )
+    if not header.is_sqlite:
+        return (
+            f"is not an SQLite database, so not a {kind.what} of this moderator; "
+            "point the setting at another path (the file was left untouched)"
+        )
+    if header.application_id not in (0, kind.application_id):
+        return (
+            f"is another program's SQLite database (application id {header.application_id:#x}),"
+            f" not a {kind.what}; the file was left untouched"
+        )
+    return None
+
+
+def _check_before_open(path: Path, kind: DatabaseKind) -> FileHeader | None:
+    problem = header_problem(path, kind)
+    if problem is not None:
+        raise DatabaseFileRefused(kind.setting, str(path), problem)
     header = read_header(path)
     if header is None:
         log.log(
             kind.new_file_level, "%s %s does not exist: creating a new, empty one", kind.what, path
         )
     elif header.size == 0:
-        if not kind.empty_is_new:
-            raise DatabaseFileRefused(
-                kind.setting,
-                str(path),
-                f"is an empty file (0 bytes), not a {kind.what}: if a new one is what you "
-                "expect, delete the empty file and it is created; otherwise restore the file "
-                "from a backup",
-            )
         log.info("%s %s is empty (0 bytes): starting it afresh", kind.what, path)
-    elif not header.is_sqlite:
-        raise DatabaseFileRefused(
-            kind.setting,
-            str(path),
-            f"is not an SQLite database, so not a {kind.what} of this moderator; "
-            "point the setting at another path (the file was left untouched)",
-        )
-    elif header.application_id not in (0, kind.application_id):
-        raise DatabaseFileRefused(
-            kind.setting,
-            str(path),
-            f"is another program's SQLite database (application id {header.application_id:#x}),"
-            f" not a {kind.what}; the file was left untouched",
-        )
     return header
 
 

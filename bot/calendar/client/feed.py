@@ -118,7 +118,7 @@ class ChangeFeed:
         self._up = False
         log.warning(
             "the calendar at %s has no change feed (API 1): changes arrive with the periodic sync",
-            self._transport.base_url,
+            self._transport.shown_url,
         )
 
     async def _first_cursor(self) -> str:

@@ -110,7 +110,7 @@ class HttpCalendar:
 
     def __repr__(self) -> str:
         auth = "token set" if self._transport.token else "no token"
-        return f"HttpCalendar({self._transport.base_url!r}, {auth})"
+        return f"HttpCalendar({self._transport.shown_url!r}, {auth})"
 
     @property
     def timezone(self) -> ZoneInfo:
@@ -136,7 +136,7 @@ class HttpCalendar:
             self._zone_warned = True
             log.warning(
                 "the calendar at %s uses time zone %s but TIMEZONE is %s; days are the calendar's",
-                self._transport.base_url,
+                self._transport.shown_url,
                 zone,
                 self._tz.key,
             )

@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 
 from bot.calendar.ics.outcome import ImportOutcome
+from bot.calendar.pg.urls import shown_url
 from bot.calendar.wire import ICS_PATH
 from bot.core.calendar import BadRequest, CalendarAuthError, CalendarUnavailable
 from bot.net import TRANSIENT_NETWORK_ERRORS
@@ -40,7 +41,9 @@ async def upload_ics(base_url: str, token: str | None, agent_id: str, path: Path
                     status = resp.status
                     answer: Any = await resp.json(content_type=None)
     except _FAILED as exc:
-        raise CalendarUnavailable(f"the calendar at {base_url} did not answer: {exc}") from None
+        raise CalendarUnavailable(
+            f"the calendar at {shown_url(base_url)} did not answer: {exc}"
+        ) from None
     if not isinstance(answer, dict):
         raise CalendarUnavailable(f"the calendar answered {status} without a JSON object")
     if status == 200:

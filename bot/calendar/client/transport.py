@@ -31,6 +31,7 @@ import aiohttp
 from multidict import CIMultiDictProxy
 from tenacity import RetryCallState
 
+from bot.calendar.pg.urls import shown_url
 from bot.calendar.wire import AGENT_HEADER, IDEMPOTENCY_HEADER, JSON_TYPE
 from bot.core.calendar import CalendarUnavailable
 from bot.core.delays import Jitter, RetrySettings
@@ -97,6 +98,8 @@ class Transport:
         observer: RequestObserver | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        #: The URL as messages show it: a `user:password@` in it never reaches a log or error.
+        self.shown_url = shown_url(self.base_url)
         self.token = token
         self._timeout = aiohttp.ClientTimeout(total=retry.timeout_s)
         self._retry = retry
@@ -212,7 +215,7 @@ class Transport:
                         return Answer(response.status, response.headers, payload)
         except _RETRYABLE as exc:
             raise CalendarUnavailable(
-                f"calendar {what} at {self.base_url} failed {self._retry.attempts} time(s); "
+                f"calendar {what} at {self.shown_url} failed {self._retry.attempts} time(s); "
                 f"last: {_describe(exc)}"
             ) from None
         raise AssertionError("unreachable: tenacity either returns or raises")

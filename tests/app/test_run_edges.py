@@ -1,6 +1,7 @@
-"""Review of the app layer as people run it (`python -m bot`, `check-config`, `calendar …`).
-
-Each xfail is a confirmed bug, proved with the real processes; its reason names the cause.
+"""The app layer as people run it (`python -m bot`, `check-config`, `calendar …`), with the
+real processes: check-config judging a calendar file as the bot does, a refused state file
+creating nothing, passwords in URLs never shown, one moderator per state file. From a review:
+each failed before its fix.
 """
 
 from __future__ import annotations
@@ -8,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
-
-import pytest
 
 from testkit.processes import BotProcess, bot_env, free_port, run_bot
 
@@ -21,12 +20,6 @@ def _foreign_file(path: Path) -> None:
     path.write_text("my notes, not a database\n", encoding="utf-8")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="check-config judges the calendar path only (bot/app/file_checks.py:19, "
-    "bot/core/sqlite_path.py:38 never reads the header), the bot then refuses the file "
-    "(bot/core/sqlite_file.py:207): check-config says OK for a config the bot refuses",
-)
 def test_check_config_refuses_a_calendar_file_that_the_bot_refuses(tmp_path: Path) -> None:
     _foreign_file(tmp_path / "notes.txt")
     env = bot_env(
@@ -39,12 +32,6 @@ def test_check_config_refuses_a_calendar_file_that_the_bot_refuses(tmp_path: Pat
     assert "OK" not in checked.stdout.splitlines()[-1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/app/runner.py:173-177 opens (creates) the calendar before the state file "
-    "is found foreign; bot/app/runner.py:66 file_problems looks at paths only: a run that "
-    "cannot start leaves a new calendar.db behind (DESIGN §4: nothing is created)",
-)
 def test_a_refused_state_file_creates_no_calendar_file(tmp_path: Path) -> None:
     _foreign_file(tmp_path / "state.txt")
     env = bot_env(None, tmp_path, SPAWN_COMMAND="true", STATE_PATH=str(tmp_path / "state.txt"))
@@ -54,11 +41,6 @@ def test_a_refused_state_file_creates_no_calendar_file(tmp_path: Path) -> None:
     assert not (tmp_path / "calendar.db").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Settings.masked (bot/app/settings.py:328) hides the password of postgresql:// "
-    "and caldav+ URLs only, so check-config prints an http(s) CALENDAR_URL's password",
-)
 def test_check_config_masks_the_password_of_an_http_calendar_url(tmp_path: Path) -> None:
     url = f"http://ops:{PASSWORD}@127.0.0.1:{free_port()}"
     env = bot_env(None, tmp_path, SPAWN_COMMAND="true", CALENDAR_URL=url)
@@ -67,12 +49,6 @@ def test_check_config_masks_the_password_of_an_http_calendar_url(tmp_path: Path)
     assert PASSWORD not in checked.stdout + checked.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the HTTP client's error names base_url whole (bot/calendar/client/transport.py"
-    ":215) and the calendar CLI prints it (bot/app/calendar_cli.py:111): a calendar "
-    "command's error shows an http(s) CALENDAR_URL's password",
-)
 def test_a_calendar_command_error_hides_the_url_password(tmp_path: Path) -> None:
     url = f"http://ops:{PASSWORD}@127.0.0.1:{free_port()}"
     env = bot_env(None, tmp_path, CALENDAR_URL=url)
@@ -89,12 +65,6 @@ async def _went_ahead_or_exited(proc: BotProcess, text: str, timeout: float) -> 
         await asyncio.sleep(0.05)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="nothing holds STATE_PATH for the run (bot/core/state.py StateStore.open, "
-    "bot/app/runner.py:177 take no lock): a second `python -m bot` on the same state file "
-    "runs beside the first, though README says one moderator per state file",
-)
 async def test_a_second_bot_on_the_same_state_file_is_refused(tmp_path: Path) -> None:
     env = bot_env(None, tmp_path, SPAWN_COMMAND="true")
     first = await BotProcess.start(env, tmp_path, name="first")
