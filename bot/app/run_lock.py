@@ -3,8 +3,9 @@
 Two moderators on one state file would each claim and wake from the same wake ledger
 and each delete the other's channels; SQLite's own locking only serialises their
 writes. The lock is an advisory `flock` on a file of its own beside the state file,
-taken without waiting (a second run says so and exits 1, like a database file locked
-by another process) and let go by the kernel however the run ends, a crash included.
+taken without waiting once the state file is open (a second run says so and exits 1,
+like a database file locked by another process; a run refused before that leaves no
+lock file) and let go by the kernel however the run ends, a crash included.
 The file is left in place (removing it could let a third run lock a file no longer
 there while a fourth makes a new one).
 """

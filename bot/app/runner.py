@@ -69,14 +69,9 @@ def run_bot() -> int:
     if file_problems(settings):
         return 2
     try:
-        with holding(settings.state_path):
-            try:
-                return asyncio.run(_run(settings, agents))
-            except KeyboardInterrupt:  # a signal before the handlers were installed
-                return 130
-    except StateInUse as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return asyncio.run(_run(settings, agents))
+    except KeyboardInterrupt:  # a signal before the handlers were installed
+        return 130
 
 
 def secrets_of(settings: Settings, agents: Sequence[AgentConfig]) -> list[str]:
@@ -188,6 +183,11 @@ async def _run(settings: Settings, agents: list[AgentConfig]) -> int:
                 print(f"error: {exc}", file=sys.stderr)
                 return exc.exit_code
             stack.push_async_callback(_step, "closing the state", state.close)
+            try:  # once the state file is there: a run refused before it leaves no lock file
+                stack.enter_context(holding(settings.state_path))
+            except StateInUse as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 1
             calendar_url: str | None = None
             address = settings.listen_address
             if address is not None and isinstance(calendar, EmbeddedCalendar):
