@@ -211,11 +211,9 @@ def set_rule(event: Component, series: Series, *, until: datetime | None = None)
     if until is not None:
         rule.pop("COUNT", None)
         rule["UNTIL"] = [until.astimezone(UTC).replace(microsecond=0)]
-    else:
+    elif "UNTIL" in rule:
         # The copy keeps UNTIL as a wall time; RFC 5545 3.3.10 wants UTC beside a TZID.
-        rule["UNTIL"] = [_utc_until(value, zone) for value in rule.get("UNTIL", [])]
-        if not rule["UNTIL"]:
-            rule.pop("UNTIL")
+        rule["UNTIL"] = [_utc_until(value, zone) for value in rule["UNTIL"]]
     event.add("RRULE", rule)
     for wall in series.exdates:
         event.add("EXDATE", datetime.fromisoformat(wall).replace(tzinfo=zone))

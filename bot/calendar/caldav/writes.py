@@ -46,9 +46,9 @@ from bot.core.calendar import (
 )
 from bot.core.series import place, split_occurrence_id
 
-#: Conditional PUTs tried before a write gives up as unavailable (each 412 re-reads first).
 log = logging.getLogger(__name__)
 
+#: Conditional PUTs tried before a write gives up as unavailable (each 412 re-reads first).
 MAX_ATTEMPTS = 5
 #: Edits the event, in place; answers nothing.
 Change = Callable[[Component], None]
