@@ -314,9 +314,11 @@ def _local_until(value: str, zone: ZoneInfo) -> str:
     return parsed.strftime(OCCURRENCE_STAMP)
 
 
-def occurrence_id(series_id: str, instance: Instance) -> str:
-    """`<series id>_<nominal local start>`: stable across edits and moves (§3.1)."""
-    return f"{series_id}_{instance.stamp}"
+def occurrence_id(series_id: str, at: Instance | datetime) -> str:
+    """`<series id>_<nominal local start>` of an instance or a nominal wall time: stable
+    across edits and moves (§3.1)."""
+    nominal = at.nominal if isinstance(at, Instance) else at
+    return f"{series_id}_{nominal.strftime(OCCURRENCE_STAMP)}"
 
 
 def split_occurrence_id(slot_id: str) -> tuple[str, datetime] | None:

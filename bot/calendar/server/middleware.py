@@ -23,14 +23,15 @@ from bot.calendar.server.errors import ApiError, Handler
 from bot.calendar.server.policy import CALLER_KEY, FEED_ROUTE, Caller, Role
 from bot.calendar.server.requests import agent_header, calendar_of, header_value
 from bot.calendar.store import MAX_CLAIM_KEY, EmbeddedCalendar
-from bot.calendar.store.replays import KeptAnswer
+from bot.calendar.store.replays import REPLAY_TTL_S, KeptAnswer
 from bot.calendar.wire import IDEMPOTENCY_HEADER, JSON_TYPE, REPLAYED_HEADER
 from bot.core.calendar import CalendarError
 from bot.core.models import Action
 
 log = logging.getLogger(__name__)
 
-IDEMPOTENCY_TTL_S = 600.0  # as long as the store keeps them (REPLAY_TTL_S)
+#: Kept in memory as long as the store keeps them.
+IDEMPOTENCY_TTL_S = REPLAY_TTL_S
 IDEMPOTENCY_MAX = 4096
 #: Larger answers are not kept for replay (a repeat then runs again), to bound memory.
 IDEMPOTENCY_MAX_BODY = 256 * 1024
@@ -77,11 +78,8 @@ def _is_start(request: web.Request) -> bool:
 def _is_import(request: web.Request) -> bool:
     """An ICS upload is streamed to a file (up to its own bound), so it is not read here; its
     ids are stable, so a repeat imports the same events as unchanged."""
-    return (
-        request.method == "POST"
-        and request.match_info.route.resource is not None
-        and (request.match_info.route.resource.canonical == FEED_ROUTE)
-    )
+    resource = request.match_info.route.resource
+    return request.method == "POST" and resource is not None and resource.canonical == FEED_ROUTE
 
 
 @web.middleware

@@ -40,7 +40,7 @@ from bot.calendar.store.transitions import TransitionCall, apply_transition
 from bot.core import models
 from bot.core.calendar import SlotNotFound
 from bot.core.models import SeriesCreate, Slot, SlotCreate, SlotStatus
-from bot.core.series import OCCURRENCE_STAMP, wall_in
+from bot.core.series import occurrence_id, wall_in
 from bot.core.validation import check_local_years
 
 #: The note on a single event imported after its time: history, never woken.
@@ -127,11 +127,8 @@ async def _import_series(
         outcome.updated += 1
         return
     fixed = (recurrence.rule, recurrence.start.isoformat(), recurrence.zone.key)
-    if fixed != (old.rrule, old.start, old.timezone) and at.follow_rules:
-        await follow_rule(db, old, recurrence, now_us=to_us(now), tz=tz)
-        old = await fetch_series(db, item.id, agent_id, tz)
-        outcome.updated += 1
-    elif fixed != (old.rrule, old.start, old.timezone):
+    new_rule = fixed != (old.rrule, old.start, old.timezone)
+    if new_rule and not at.follow_rules:
         outcome.skipped.append(
             (
                 item.name,
@@ -140,12 +137,19 @@ async def _import_series(
             )
         )
         return
+    if new_rule:
+        await follow_rule(db, old, recurrence, now_us=to_us(now), tz=tz)
+        old = await fetch_series(db, item.id, agent_id, tz)
     changes = _changed(old, new, _CONTENT)
     exdates = sorted(moment.isoformat() for moment in recurrence.exdates)
     if exdates != old.exdates:
         changes["exdates"] = exdates
     if not changes:
-        outcome.unchanged += 1
+        # Counted once: a series that only took its new rule was updated, not unchanged.
+        if new_rule:
+            outcome.updated += 1
+        else:
+            outcome.unchanged += 1
         return
     edit = held_to_rules(models.SeriesEdit, changes)
     await apply_series_edit(db, item.id, edit, agent_id=agent_id, now_us=to_us(now), tz=tz)
@@ -176,7 +180,7 @@ async def _import_content(
     fresh = False
     if item.series_id is None:
         await _end_series(db, item.id, agent_id, now_us, tz)
-    if item.series_id is not None:
+    else:
         found = await _occurrence_id(db, item, agent_id, tz)
         if found is None:
             _keep_out(item, outcome, "RECURRENCE-ID names no instance of its series here")
@@ -266,8 +270,7 @@ async def _occurrence_id(
         series = await fetch_series(db, item.series_id, agent_id, tz)
     except SlotNotFound:
         return None
-    nominal = wall_in(item.recurrence, ZoneInfo(series.timezone))
-    return f"{series.id}_{nominal.strftime(OCCURRENCE_STAMP)}"
+    return occurrence_id(series.id, wall_in(item.recurrence, ZoneInfo(series.timezone)))
 
 
 async def _cancel_single(

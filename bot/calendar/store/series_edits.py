@@ -14,6 +14,7 @@ instance too and cancels every stored occurrence still waiting.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 from bot.calendar.store.dialect import Db
@@ -27,7 +28,7 @@ from bot.calendar.store.series import (
 )
 from bot.core.calendar import TransitionConflict
 from bot.core.models import Action, Series, SeriesEdit, SlotStatus
-from bot.core.series import OCCURRENCE_STAMP, Recurrence, occurrence_id, split_occurrence_id
+from bot.core.series import Recurrence, occurrence_id, split_occurrence_id
 
 SERIES_ENDED_NOTE = "series ended"
 #: The note of a stored occurrence whose day was taken out of its series (an EXDATE).
@@ -77,7 +78,7 @@ async def apply_series_edit(
         changes["exdates"] = json.dumps(wall_texts(recurrence.exdates))
         before = set(series.exdates)
         taken_out = {
-            f"{series_id}_{wall.strftime(OCCURRENCE_STAMP)}"
+            occurrence_id(series_id, wall)
             for wall in recurrence.exdates
             if wall.isoformat() not in before
         }
@@ -89,24 +90,26 @@ async def apply_series_edit(
         f"UPDATE series SET {assignments}, version = version + 1, updated_at_us = ? WHERE id = ?",
         (*changes.values(), now_us, series_id),
     )
-    # A day taken out may be stored already (moved or edited on its own, or due): it goes too.
-    await _cancel_waiting(db, series_id, DAY_TAKEN_OUT_NOTE, now_us, only=taken_out)
+    if taken_out:  # a day taken out may be stored already (moved or edited, or due): it goes too
+        await _cancel_waiting(db, series_id, DAY_TAKEN_OUT_NOTE, now_us, taken_out.__contains__)
     await record_series_change(db, series_id, "series_edit", now_us)
     return await fetch_series(db, series_id, None, tz)
 
 
 async def _cancel_waiting(
-    db: Db, series_id: str, note: str, now_us: int, *, only: set[str] | None = None
+    db: Db,
+    series_id: str,
+    note: str,
+    now_us: int,
+    which: Callable[[str], bool] = lambda _slot_id: True,
 ) -> None:
-    """Cancel the series' stored occurrences that have not run (of `only`, when given)."""
-    if only is not None and not only:
-        return
+    """Cancel the series' stored occurrences that have not run (those `which` names)."""
     waiting = await db.execute_fetchall(
         f"SELECT id, status FROM slots WHERE series_id = ? AND status IN ({PENDING_SQL})",
         (series_id,),
     )
     for row in waiting:
-        if only is not None and str(row["id"]) not in only:
+        if not which(str(row["id"])):
             continue
         await db.execute(
             "UPDATE slots SET status = ?, version = version + 1, updated_at_us = ?, "
@@ -132,15 +135,12 @@ async def follow_rule(
     `now` (what the new rule had before is not woken late), stored occurrences the new rule
     no longer has and that have not run are cancelled, held and ended ones stay. A series
     the API keeps keeps its rule (§3.1); a copy keeps what the calendar says."""
-    waiting = await db.execute_fetchall(
-        f"SELECT id FROM slots WHERE series_id = ? AND status IN ({PENDING_SQL})", (series.id,)
-    )
-    dropped = set()
-    for row in waiting:
-        split = split_occurrence_id(str(row["id"]))
-        if split is None or recurrence.holds(split[1]) is None:
-            dropped.add(str(row["id"]))
-    await _cancel_waiting(db, series.id, RULE_CHANGED_NOTE, now_us, only=dropped)
+
+    def not_in_rule(slot_id: str) -> bool:
+        split = split_occurrence_id(slot_id)
+        return split is None or recurrence.holds(split[1]) is None
+
+    await _cancel_waiting(db, series.id, RULE_CHANGED_NOTE, now_us, not_in_rule)
     await db.execute(
         "UPDATE series SET rrule = ?, start = ?, timezone = ?, exdates = ?, "
         "created_at_us = CASE WHEN created_at_us < ? THEN ? ELSE created_at_us END, "
