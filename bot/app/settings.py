@@ -324,8 +324,13 @@ class Settings(BaseSettings):
             value = getattr(self, name)
             if name in SECRET_FIELDS or name == "spawn_url":  # a webhook URL may hold a token
                 shown[name.upper()] = "****** (set)" if value is not None else "(unset)"
-            elif name in ("calendar_url", "discord_api_base"):  # a user:password@ is hidden
-                shown[name.upper()] = value if url_passwords(value) == [] else shown_url(value)
+            elif name in ("calendar_url", "discord_api_base"):
+                # A user:password@ is hidden, and a database or CalDAV URL's query (it may
+                # hold a password) is dropped, as the URL shows everywhere else.
+                whole = name == "calendar_url" and (
+                    self.calendar_is_postgres or self.calendar_is_caldav
+                )
+                shown[name.upper()] = shown_url(value) if whole or url_passwords(value) else value
             else:
                 shown[name.upper()] = "(unset)" if value is None else str(value)
         return shown

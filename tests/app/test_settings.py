@@ -113,6 +113,41 @@ def test_token_without_guild_names_the_guild_variable(monkeypatch: pytest.Monkey
     assert TOKEN not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "shown"),
+    [
+        (
+            "CALENDAR_URL",
+            "postgresql://db.example/cal?password=hunter2",
+            "postgresql://db.example/cal",
+        ),
+        (
+            "CALENDAR_URL",
+            "postgresql://ops:hunter2@db.example/cal",
+            "postgresql://ops:***@db.example/cal",
+        ),
+        ("CALENDAR_URL", "http://ops:hunter2@cal.example:8080", "http://ops:***@cal.example:8080"),
+        ("CALENDAR_URL", "http://cal.example:8080", "http://cal.example:8080"),
+        (
+            "DISCORD_API_BASE",
+            "https://u:hunter2@discord.example/api",
+            "https://u:***@discord.example/api",
+        ),
+        ("SPAWN_URL", "https://hooks.example/wake?key=hunter2", "****** (set)"),
+    ],
+    ids=["pg-query", "pg-userinfo", "http-userinfo", "http-plain", "api-base", "spawn-url"],
+)
+def test_check_config_shows_urls_without_their_passwords(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, shown: str
+) -> None:
+    """A password in a URL's user part, a database URL's query, or a webhook URL (its path or
+    query may be the secret) never shows in `check-config`'s table."""
+    monkeypatch.setenv(variable, value)
+    masked = Settings().masked()
+    assert masked[variable] == shown
+    assert "hunter2" not in str(masked)
+
+
 def test_tokens_never_show_in_repr_masked_or_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DISCORD_TOKEN", TOKEN)
     monkeypatch.setenv("CALENDAR_TOKEN", "calendar-secret-42")
