@@ -23,7 +23,6 @@ from discord.ext import commands, tasks
 from bot.core.agents import UnknownAgent
 from bot.core.guild_report import GuildReport
 from bot.core.shard_status import CalendarAgentStatus, calendar_statuses, feed_health
-from bot.core.shards import shard_index
 from bot.discord_io.client import ModeratorBot
 from bot.discord_io.guild_check import GuildChecker
 from bot.presenters.discord_status import status_embed
@@ -108,7 +107,7 @@ class StatusCog(StoppingCog, CommandCog, name="Status"):
         count = shard.count if shard is not None else 1
         return await calendar_statuses(
             self.moderator.calendar,
-            [(a, shard_index(a, count)) for a in agent_ids],
+            agent_ids,
             count,
             self.bot.clock.now(),
             self.moderator.timezone,

@@ -25,6 +25,7 @@ from bot.core.calendar import Calendar, CalendarError
 from bot.core.fanout import fan_out
 from bot.core.models import Slot
 from bot.core.rules import pick
+from bot.core.shards import Shard, owner_of
 from bot.core.status import NextSlot
 
 #: At most this many agents are read at once, so a big fleet does not flood the calendar.
@@ -36,9 +37,8 @@ class CalendarAgentStatus:
     """An agent of another shard as the calendar has it at `as_of`."""
 
     agent_id: str
-    #: The shard that schedules it (its index; `count` shards in all).
-    shard: int
-    count: int
+    #: The shard that schedules it.
+    shard: Shard
     as_of: datetime
     #: The slot it holds (ONGOING or PAUSED), if any.
     current: Slot | None = None
@@ -55,7 +55,7 @@ class CalendarAgentStatus:
 
 
 async def calendar_status(
-    calendar: Calendar, agent_id: str, shard: int, count: int, now: datetime, tz: ZoneInfo
+    calendar: Calendar, agent_id: str, shard: Shard, now: datetime, tz: ZoneInfo
 ) -> CalendarAgentStatus:
     """One agent's status from today's slots and its agent status (two reads)."""
     try:
@@ -68,7 +68,7 @@ async def calendar_status(
             held = await calendar.get_slot(seen.current_slot_id, agent_id)
             current = held if held.status.is_active else None
     except CalendarError as exc:
-        return CalendarAgentStatus(agent_id, shard, count, now, error=exc.detail)
+        return CalendarAgentStatus(agent_id, shard, now, error=exc.detail)
     pending = [s for s in slots if s.status.is_pending]
     due = [s for s in pending if s.scheduled_at <= now]
     upcoming = sorted((s for s in pending if s.scheduled_at > now), key=lambda s: s.scheduled_at)
@@ -76,7 +76,6 @@ async def calendar_status(
     return CalendarAgentStatus(
         agent_id,
         shard,
-        count,
         now,
         current=current,
         next_due=NextSlot.of(next_due),
@@ -86,19 +85,14 @@ async def calendar_status(
 
 
 async def calendar_statuses(
-    calendar: Calendar,
-    agents: Sequence[tuple[str, int]],
-    count: int,
-    now: datetime,
-    tz: ZoneInfo,
+    calendar: Calendar, agent_ids: Sequence[str], count: int, now: datetime, tz: ZoneInfo
 ) -> list[CalendarAgentStatus]:
-    """`calendar_status` of each (agent id, shard), in the order given."""
+    """`calendar_status` of each agent (of `count` shards), in the order given."""
 
-    async def one(agent: tuple[str, int]) -> CalendarAgentStatus:
-        agent_id, shard = agent
-        return await calendar_status(calendar, agent_id, shard, count, now, tz)
+    async def one(agent_id: str) -> CalendarAgentStatus:
+        return await calendar_status(calendar, agent_id, owner_of(agent_id, count), now, tz)
 
-    return await fan_out(agents, one, READ_CONCURRENCY)
+    return await fan_out(agent_ids, one, READ_CONCURRENCY)
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,6 +69,11 @@ def shard_index(agent_id: str, count: int) -> int:
     return int(hashlib.sha256(agent_id.encode()).hexdigest(), 16) % count
 
 
+def owner_of(agent_id: str, count: int) -> Shard:
+    """The shard (of `count`) that schedules `agent_id`."""
+    return Shard(shard_index(agent_id, count), count)
+
+
 def parse_shard(text: str) -> Shard:
     """`"i/n"` as a `Shard`; `ShardError` naming the problem for anything else."""
     shown = text if len(text) <= 40 else text[:40] + "…"

@@ -18,7 +18,7 @@ from bot.presenters.formatting import clock_time, coarse_span, cut, escape, rela
 
 
 def shard_name(status: CalendarAgentStatus) -> str:
-    return f"shard {status.shard}/{status.count}"
+    return f"shard {status.shard}"
 
 
 def elsewhere_lines(status: CalendarAgentStatus, tz: ZoneInfo) -> list[str]:

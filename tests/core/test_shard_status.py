@@ -14,6 +14,7 @@ from bot.core.shard_status import (
     calendar_statuses,
     feed_health,
 )
+from bot.core.shards import Shard, owner_of
 from testkit.calendars import CallFault, FaultyCalendar
 from testkit.clock import SettlingClock
 from tests.core.conftest import add_slot
@@ -33,14 +34,14 @@ async def test_the_held_slot_the_next_one_and_the_last_heartbeat(
     await calendar.heartbeat("bob", HeartbeatStatus.BUSY, running.id)
     await add_slot(calendar, "ada", now - timedelta(minutes=1))  # someone else's
 
-    status = await calendar_status(calendar, "bob", 1, 2, now, UTC)
+    status = await calendar_status(calendar, "bob", Shard(1, 2), now, UTC)
 
     assert status.error is None and status.busy
     assert status.current is not None and status.current.id == running.id
     assert status.next_due is not None and status.next_due.id == high.id  # DESIGN §4 pick
     assert status.pending_count == 3 and low.id != high.id
     assert status.last_heartbeat_at == now
-    assert (status.shard, status.count) == (1, 2)
+    assert status.shard == Shard(1, 2)
 
 
 async def test_a_slot_held_since_yesterday_is_found_by_the_agents_status(
@@ -52,7 +53,7 @@ async def test_a_slot_held_since_yesterday_is_found_by_the_agents_status(
     await calendar.heartbeat("bob", HeartbeatStatus.BUSY, held.id)
     later = await add_slot(calendar, "bob", clock.now() + timedelta(minutes=30))
 
-    status = await calendar_status(calendar, "bob", 1, 2, clock.now(), UTC)
+    status = await calendar_status(calendar, "bob", Shard(1, 2), clock.now(), UTC)
 
     assert status.current is not None and status.current.id == held.id
     assert status.current.status is SlotStatus.ONGOING
@@ -62,7 +63,7 @@ async def test_a_slot_held_since_yesterday_is_found_by_the_agents_status(
 async def test_an_idle_agent_with_nothing_today(
     clock: SettlingClock, calendar: EmbeddedCalendar
 ) -> None:
-    status = await calendar_status(calendar, "nobody", 3, 4, clock.now(), UTC)
+    status = await calendar_status(calendar, "nobody", Shard(3, 4), clock.now(), UTC)
     assert not status.busy and status.next_due is None and status.pending_count == 0
     assert status.last_heartbeat_at is None and status.error is None
 
@@ -71,10 +72,10 @@ async def test_a_calendar_failure_is_the_status_not_an_exception(
     clock: SettlingClock, calendar: EmbeddedCalendar
 ) -> None:
     faulty = FaultyCalendar(calendar, clock, CallFault("agent_status", detail="down"))
-    pairs = [("ada", 0), ("bob", 1)]
-    ada, bob = await calendar_statuses(faulty, pairs, 2, clock.now(), UTC)  # type: ignore[arg-type]
+    ada, bob = await calendar_statuses(faulty, ["ada", "bob"], 2, clock.now(), UTC)  # type: ignore[arg-type]
     assert ada.error == "down" and bob.error == "down"
-    assert ada.agent_id == "ada" and bob.shard == 1  # in the order asked
+    assert ada.agent_id == "ada" and bob.agent_id == "bob"  # in the order asked
+    assert (ada.shard, bob.shard) == (owner_of("ada", 2), owner_of("bob", 2))
 
 
 def test_feed_health_of_a_calendar_without_a_feed_is_in_process() -> None:

@@ -9,6 +9,7 @@ import pytest
 from bot.core.guild_report import GuildReport
 from bot.core.models import SlotStatus
 from bot.core.shard_status import IN_PROCESS, CalendarAgentStatus, FeedHealth
+from bot.core.shards import Shard
 from bot.core.status import NextSlot
 from bot.presenters.discord_embed import COLOR_OK, COLOR_WARN
 from bot.presenters.discord_status import status_embed
@@ -17,7 +18,7 @@ from tests.presenters.presenter_samples import BERLIN, NOW, slot, snapshot, text
 
 
 def elsewhere(agent: str = "bob", **fields: object) -> CalendarAgentStatus:
-    values: dict[str, object] = {"agent_id": agent, "shard": 1, "count": 2, "as_of": NOW}
+    values: dict[str, object] = {"agent_id": agent, "shard": Shard(1, 2), "as_of": NOW}
     values.update(fields)
     return CalendarAgentStatus(**values)  # type: ignore[arg-type]
 
@@ -60,7 +61,7 @@ def test_every_agent_is_listed_on_shard_0_marked_by_shard() -> None:
     spec = status_embed(
         [snapshot("alice")],
         BERLIN,
-        others=[elsewhere("bob"), elsewhere("carol", shard=1)],
+        others=[elsewhere("bob"), elsewhere("carol", shard=Shard(1, 2))],
         feed=IN_PROCESS,
         guild=GuildReport(guild_id=1, checked_at=NOW),
     )
@@ -101,8 +102,7 @@ def test_many_agents_elsewhere_with_hostile_titles_fit_the_limits() -> None:
     others = [
         elsewhere(
             f"agent-{i:03d}",
-            shard=i % 7 + 1,
-            count=8,
+            shard=Shard(i % 7 + 1, 8),
             current=slot(
                 f"s-{i}", NOW, status=SlotStatus.PAUSED, title="**@everyone** " + "t" * 3000
             ),
