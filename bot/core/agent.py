@@ -116,6 +116,8 @@ class AgentScheduler:
         #: Slot ids deferred in the current busy session (persisted).
         self.deferred: set[str] = set()
         self._hb_sent: HeartbeatStatus | None = None
+        #: When the calendar last took this agent's heartbeat (alone or in the batch).
+        self.heartbeat_at: datetime | None = None
         #: Set when a change calls for a check at once (the agent went idle).
         self.check_soon = False
         #: While a claimed slot is being woken, a busy heartbeat waits until after the wake
@@ -356,6 +358,7 @@ class AgentScheduler:
 
     def _heartbeat_told(self, entry: AgentHeartbeat) -> None:
         self._hb_sent = entry.status
+        self.heartbeat_at = self.clock.now()
         self.publish(HeartbeatSent, status=entry.status, slot_id=entry.current_slot_id)
 
     # ==== after each operation ===============================================

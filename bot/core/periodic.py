@@ -85,7 +85,14 @@ class PeriodicSync:
             return await self._run(self._schedulers)
         since = self._last_tick
         self._last_tick = now
-        return await self._run(self._needing_a_read(now, since))
+        failed = await self._run(self._needing_a_read(now, since))
+        if self._news_flowing():
+            # The calendar answered each beat and told every change meanwhile: the agents not
+            # re-read are as current as a read would have made them.
+            for scheduler in self._schedulers:
+                if scheduler.heartbeat_at is not None and scheduler.heartbeat_at >= now:
+                    scheduler.syncer.confirm(now)
+        return failed
 
     def _needing_a_read(self, now: datetime, since: datetime | None) -> list[AgentScheduler]:
         chosen: dict[str, AgentScheduler] = {}

@@ -130,7 +130,7 @@ class AgentVitals:
 
 
 def vitals_of(scheduler: AgentScheduler, now: datetime) -> AgentVitals:
-    last_sync = scheduler.syncer.last_ok_at
+    last_sync = scheduler.syncer.current_at
     return AgentVitals(
         agent_id=scheduler.agent_id,
         state=AgentActivity.BUSY if scheduler.cache.busy else AgentActivity.IDLE,
@@ -168,7 +168,7 @@ def build_snapshot(scheduler: AgentScheduler, now: datetime) -> AgentSnapshot:
         state=vitals.state,
         current=current,
         next_due=next_due,
-        last_sync_at=sync.last_ok_at,
+        last_sync_at=sync.current_at,
         last_sync_age_s=vitals.last_sync_age_s,
         last_sync_error=sync.last_error,
         last_sync_error_at=sync.last_error_at,

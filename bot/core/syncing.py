@@ -27,7 +27,13 @@ log = logging.getLogger(__name__)
 class Syncer:
     def __init__(self, host: AgentScheduler) -> None:
         self._host = host
+        #: The last good read of the agent's day.
         self.last_ok_at: datetime | None = None
+        #: When the cache was last known to match the calendar: a good read, or later a
+        #: heartbeat answered while the calendar's changes reached us (`confirm`). What
+        #: "synced" means to `/status` and `/healthz`: while the news flows the day is
+        #: re-read only every `SAFETY_RESYNC_S`, and the cache is no staler for it.
+        self.current_at: datetime | None = None
         self.last_error: str | None = None
         self.last_error_at: datetime | None = None
         self.failures = 0
@@ -35,7 +41,7 @@ class Syncer:
 
     def load(self, last_sync: SyncRecord | None) -> None:
         if last_sync is not None:
-            self.last_ok_at = last_sync.last_ok_at
+            self.last_ok_at = self.current_at = last_sync.last_ok_at
             self.failures = last_sync.consecutive_failures
             if not last_sync.ok:
                 self.last_error = last_sync.error
@@ -82,6 +88,7 @@ class Syncer:
             self._synced_once = True
             self.last_ok_at = now
             self.failures = 0
+            self.confirm(now)
             self.last_error = None
             host.publish(Synced, slot_count=len(cache))
             await host.persist(host.state.record_sync(host.agent_id, ok=True, at=now))
@@ -98,6 +105,12 @@ class Syncer:
         host.publish(SyncFailed, error=error)
         await host.persist(host.state.record_sync(host.agent_id, ok=False, error=error, at=now))
         return False
+
+    def confirm(self, at: datetime) -> None:
+        """The cache is known current at `at`, as of the last good read plus the news since;
+        nothing to confirm while the last read failed or before the first one."""
+        if self.last_ok_at is not None and self.failures == 0:
+            self.current_at = at if self.current_at is None else max(self.current_at, at)
 
     async def _refresh_carried(self) -> list[SlotChange]:
         """Slots kept from earlier days are not in today's listing: ask for each."""
