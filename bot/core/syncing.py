@@ -79,11 +79,12 @@ class Syncer:
         except Exception as exc:  # a broken answer must not look like a good sync
             log.exception("agent %s: sync failed unexpectedly", host.agent_id)
             error = f"{type(exc).__name__}: {exc}"
+        # The heartbeat goes out in the same cycle, even when the day call failed. Its due
+        # slots (earlier days' too) join the day's changes before anything reacts, so the
+        # first check after the sync chooses among all of them (DESIGN §4's order).
+        if heartbeat:
+            changes.extend(cache.put_many(await host.heartbeat(force=True)))
         await host.reactions.react(changes, was_active, now)
-        # The heartbeat goes out in the same cycle, even when the day call failed.
-        due = await host.heartbeat(force=True) if heartbeat else []
-        if due:
-            await host.fold(due, cache.active_slot(), now)
         if error is None:
             self._synced_once = True
             self.last_ok_at = now

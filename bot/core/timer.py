@@ -49,6 +49,10 @@ class AgentTimer:
         self._target: datetime | None = None
         self._last_fire_at: datetime | None = None
         self._stopping = False
+        #: `start` was called: until then a change arms nothing, so the start-up's first
+        #: check comes once every agent's day and heartbeat are in (DESIGN §4's order
+        #: among all due slots, yesterday's owed ones too).
+        self._started = False
         # bumped on every slot change; a "due now" check repeats at once only after a change
         self.generation = 0
         self._checked_generation = -1
@@ -75,6 +79,7 @@ class AgentTimer:
     # ---- the task -----------------------------------------------------------------
 
     def start(self) -> None:
+        self._started = True
         if not self._enabled or self._stopping:
             return
         if self._task is None or self._task.done():
@@ -105,7 +110,7 @@ class AgentTimer:
 
     def rearm(self) -> None:
         """Restart the timer when the next wake-up moved earlier than it is sleeping for."""
-        if not self._enabled or self._stopping:
+        if not self._enabled or self._stopping or not self._started:
             return
         task = self._task
         if task is None or task.done():

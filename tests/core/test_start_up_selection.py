@@ -1,7 +1,10 @@
-"""A conformance review against DESIGN.md v2: the scheduling core's mismatches.
+"""The start-up's first check chooses among every due slot (DESIGN §4), yesterday's too.
 
-Strict xfails on the real core (fake clock, embedded calendar, real state file); each
-turns into a failure (XPASS) the day its fix lands, to be unmarked then.
+Slots owed from an earlier day reach the cache by the heartbeat's due list, not by
+today's day view. A conformance review found the first check running between the
+two (a change re-armed the timer before the moderator had started it), so today's
+slot was woken before yesterday's of a higher priority. The timer is armed at start
+now, once every agent's day and heartbeat are in.
 """
 
 from __future__ import annotations
@@ -13,13 +16,6 @@ from testkit.wakers import RecordingWaker
 from tests.core.conftest import START, Harness, add_slot, minutes
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DESIGN §4 says the slot woken is the due one of highest priority, then the "
-    "earliest; at start-up bot/core/syncing.py:Syncer.sync reacts to today's day (and checks, "
-    "claiming its due slot) before it folds in the heartbeat's due slots of earlier days, so "
-    "yesterday's overdue priority-90 slot waits behind today's priority-50 one",
-)
 @pytest.mark.parametrize("older_priority", [90, 50], ids=["higher-priority", "same-priority"])
 async def test_at_start_up_an_overdue_slot_from_yesterday_is_chosen_by_the_selection_rule(
     harness: Harness, calendar: EmbeddedCalendar, waker: RecordingWaker, older_priority: int
