@@ -51,11 +51,14 @@ DISCORD_API_BASE, DISCORD_GATEWAY_URL, ADMIN_ROLE_ID).
 What tests use most:
     fake.bot_user / admin / member / owner / agents[name] (FakeUser: .id, .mention)
     fake.admin_role / bot_role / everyone_role (FakeRole: .id); fake.guild_id, fake.token
-    fake.channels (id -> payload), channels_named(name), messages_in(channel_id)
+    fake.channels (id -> payload), channels_named(name), messages_in(channel_id), threads_in(id)
     fake.can_view(channel_id, user_id), viewers(channel_id), role_can_view(channel_id, role_id)
     fake.requests, requests_for(method, route_template), violations, denials, overwrite_notes
     fake.fail_next(method, route_template, status=429|403|500|400, count=1, code=, retry_after=)
     await fake.inject_message(channel_id, author, content) -> message dict (MESSAGE_CREATE)
+    await fake.inject_thread(parent_id, author, name, private=False) -> thread id (THREAD_CREATE;
+        then inject_message(thread_id, ...) posts in it, channel_id = the thread's)
+    fake.remove_member(user) / join(user)   # GUILD_MEMBER_REMOVE / ADD (Server Members intent)
     await fake.inject_command(user, channel_id, "slot", {"action": "complete", "slot_id": "..."})
         -> handle (the command must be registered - sync the tree first; options by name;
         sub-commands after a space, "group sub"; deadline= overrides 3 s)

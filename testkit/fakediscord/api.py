@@ -32,6 +32,7 @@ from testkit.fakediscord.model import (
     GUILD_TEXT_LIKE,
     TEXT,
     FakeChannel,
+    FakeMember,
     FakeRole,
     FakeUser,
     GuildModel,
@@ -240,6 +241,33 @@ class FakeDiscord(Injection):
         if hasattr(self, "gateway"):
             data = self.model.member_payload(user_id) | {"guild_id": str(self.guild_id)}
             self.gateway.dispatch("GUILD_MEMBER_ADD", data, intent=GUILD_MEMBERS)
+            self._changed()
+
+    def remove_member(self, user: FakeUser | int) -> None:
+        """`user` leaves the guild, or is kicked: Discord tells both apart to nobody.
+
+        GUILD_MEMBER_REMOVE goes only to sessions with the Server Members intent.
+        Channel overwrites naming the user stay, as Discord keeps them (they apply
+        again if the user comes back); the user's roles are gone.
+        """
+        uid = user.id if isinstance(user, FakeUser) else int(user)
+        if uid not in self.model.members:
+            raise ValueError(f"user {uid} is not a member of the fake guild")
+        if uid in (self.bot_user.id, self.model.owner_id):
+            raise ValueError("the moderator and the guild owner stay in the fake guild")
+        del self.model.members[uid]
+        data = {"guild_id": str(self.guild_id), "user": self.model.users[uid].payload()}
+        self.gateway.dispatch("GUILD_MEMBER_REMOVE", data, intent=GUILD_MEMBERS)
+        self._changed()
+
+    def join(self, user: FakeUser | int) -> None:
+        """An existing user (one that left, or an agent made with `member=False`) joins
+        the guild, with no roles; GUILD_MEMBER_ADD as for any new member."""
+        uid = user.id if isinstance(user, FakeUser) else int(user)
+        if uid in self.model.members:
+            raise ValueError(f"user {uid} is already a member of the fake guild")
+        self.model.members[uid] = FakeMember(user=self.model.users[uid], roles=[])
+        self._member_added(uid)
 
     def add_role(self, name: str, permissions: int = 0) -> FakeRole:
         role = self.model.add_role(name, int(permissions))
@@ -301,6 +329,14 @@ class FakeDiscord(Injection):
 
     def channels_named(self, name: str) -> list[dict[str, Any]]:
         return [p for p in self.channels.values() if p["name"] == name]
+
+    def threads_in(self, parent_id: int) -> list[dict[str, Any]]:
+        """The payloads of the threads started in a channel (`inject_thread`), oldest first."""
+        return [
+            self.model.channel_payload(tid)
+            for tid, thread in self.model.threads.items()
+            if thread.parent_id == parent_id
+        ]
 
     def messages_in(self, channel_id: int) -> list[dict[str, Any]]:
         """Messages in a channel, oldest first, with full content."""

@@ -20,6 +20,7 @@ from testkit.fakediscord.perms import (
     MEMBER_OVERWRITE,
     ROLE_OVERWRITE,
     Overwrite,
+    P,
     base_permissions,
     channel_permissions,
 )
@@ -29,6 +30,11 @@ DISCORD_EPOCH_MS = 1420070400000
 TEXT = 0
 CATEGORY = 4
 GUILD_TEXT_LIKE = {0, 5}
+PUBLIC_THREAD = 11
+PRIVATE_THREAD = 12
+THREAD_TYPES = {PUBLIC_THREAD, PRIVATE_THREAD}
+#: Where a message may be posted: text-like channels and threads.
+MESSAGEABLE = GUILD_TEXT_LIKE | THREAD_TYPES
 
 
 def now_iso() -> str:
@@ -182,6 +188,51 @@ class FakeChannel:
         return data
 
 
+@dataclass
+class FakeThread(FakeChannel):
+    """A thread in a text channel (`parent_id`): no overwrites or position of its own.
+
+    Who may see and post in it follows its parent (`GuildModel.permissions_in`); a
+    private thread is seen only by its members and those who may manage threads.
+    Kept apart from the guild's channels (`GuildModel.threads`): Discord lists
+    threads neither in the guild's channel list nor against its channel caps.
+    """
+
+    owner_id: int = 0
+    member_ids: set[int] = field(default_factory=set)
+    created_at: str = field(default_factory=now_iso)
+    message_count: int = 0
+    auto_archive_duration: int = 1440
+
+    def payload(self, guild_id: int | None) -> dict[str, Any]:
+        metadata: dict[str, Any] = {
+            "archived": False,
+            "archive_timestamp": self.created_at,
+            "auto_archive_duration": self.auto_archive_duration,
+            "locked": False,
+            "create_timestamp": self.created_at,
+        }
+        if self.type == PRIVATE_THREAD:
+            metadata["invitable"] = True
+        data: dict[str, Any] = {
+            "id": str(self.id),
+            "type": self.type,
+            "name": self.name,
+            "parent_id": str(self.parent_id),
+            "owner_id": str(self.owner_id),
+            "last_message_id": None if self.last_message_id is None else str(self.last_message_id),
+            "rate_limit_per_user": self.rate_limit_per_user,
+            "flags": 0,
+            "thread_metadata": metadata,
+            "message_count": self.message_count,
+            "member_count": min(len(self.member_ids), 50),
+            "total_message_sent": self.message_count,
+        }
+        if guild_id is not None:
+            data["guild_id"] = str(guild_id)
+        return data
+
+
 _MENTION_USER = re.compile(r"<@!?(\d+)>")
 _MENTION_ROLE = re.compile(r"<@&(\d+)>")
 
@@ -216,6 +267,7 @@ class GuildModel:
         self.members: dict[int, FakeMember] = {}
         self.roles: dict[int, FakeRole] = {}
         self.channels: dict[int, FakeChannel] = {}
+        self.threads: dict[int, FakeThread] = {}
         self.messages: dict[int, list[dict[str, Any]]] = {}
         self.message_index: dict[int, dict[str, Any]] = {}
         self._positions = itertools.count(1)
@@ -269,7 +321,18 @@ class GuildModel:
             role_permissions=self.role_permissions(),
         )
 
+    def channel_or_thread(self, channel_id: int) -> FakeChannel | None:
+        """What a message's `channel_id` may name: a guild channel or a thread."""
+        return self.channels.get(channel_id) or self.threads.get(channel_id)
+
+    def send_permission(self, channel_id: int) -> int:
+        """What posting needs there: Send Messages, or in a thread Send Messages in Threads."""
+        return P.SEND_MESSAGES_IN_THREADS if channel_id in self.threads else P.SEND_MESSAGES
+
     def permissions_in(self, channel_id: int, user_id: int) -> int:
+        thread = self.threads.get(channel_id)
+        if thread is not None:
+            return self._thread_permissions(thread, user_id)
         channel = self.channels.get(channel_id)
         if channel is None or user_id not in self.members:
             return 0
@@ -281,6 +344,19 @@ class GuildModel:
             overwrites=channel.overwrites,
             is_text=channel.type in GUILD_TEXT_LIKE,
         )
+
+    def _thread_permissions(self, thread: FakeThread, user_id: int) -> int:
+        """A thread has no permissions of its own: its parent's apply. A private one is
+        hidden from everyone but its members and those who may manage threads."""
+        assert thread.parent_id is not None
+        perms = self.permissions_in(thread.parent_id, user_id)
+        if (
+            thread.type == PRIVATE_THREAD
+            and user_id not in thread.member_ids
+            and not perms & P.MANAGE_THREADS
+        ):
+            return 0
+        return perms
 
     def role_permissions_in(self, channel_id: int, role_id: int) -> int:
         """What a member holding only `role_id` (plus @everyone) gets in a channel."""
@@ -360,6 +436,10 @@ class GuildModel:
         }
 
     def channel_payload(self, channel_id: int, *, with_guild_id: bool = True) -> dict[str, Any]:
+        """A channel's or a thread's payload (a thread always carries its guild_id)."""
+        thread = self.threads.get(channel_id)
+        if thread is not None:
+            return thread.payload(self.id)
         return self.channels[channel_id].payload(self.id if with_guild_id else None)
 
     def member_payload(self, user_id: int, *, with_user: bool = True) -> dict[str, Any]:

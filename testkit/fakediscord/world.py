@@ -21,6 +21,7 @@ from testkit.fakediscord.context import Ctx, RecordedRequest
 from testkit.fakediscord.messages import for_app, gateway_form
 from testkit.fakediscord.model import (
     FakeChannel,
+    FakeThread,
     FakeUser,
     GuildModel,
 )
@@ -149,15 +150,48 @@ class GuildWorld:
         self._dispatch_channel("CHANNEL_CREATE", channel.id)
 
     def _remove_channel(self, channel_id: int) -> None:
+        if channel_id in self.model.threads:
+            self._remove_thread(channel_id, tell=True)
+            self._changed()
+            return
         payload = self.model.channel_payload(channel_id)
         for child in self.model.children_of(channel_id):
             child.parent_id = None
             self._dispatch_channel("CHANNEL_UPDATE", child.id)
+        # Its threads go with it; CHANNEL_DELETE alone tells the clients (they drop them).
+        for thread in [t for t in self.model.threads.values() if t.parent_id == channel_id]:
+            self._remove_thread(thread.id, tell=False)
         del self.model.channels[channel_id]
-        for msg in self.model.messages.pop(channel_id, []):
-            self.model.message_index.pop(int(msg["id"]), None)
+        self._forget_messages(channel_id)
         self.gateway.dispatch("CHANNEL_DELETE", payload, intent=GUILDS)
         self._changed()
+
+    def _forget_messages(self, channel_id: int) -> None:
+        for msg in self.model.messages.pop(channel_id, []):
+            self.model.message_index.pop(int(msg["id"]), None)
+
+    def _add_thread(self, thread: FakeThread) -> None:
+        """A new thread, told (THREAD_CREATE, `newly_created`) to the sessions that may see it."""
+        self.model.threads[thread.id] = thread
+        self.model.messages.setdefault(thread.id, [])
+        if self.can_view(thread.id, self.bot_user.id):
+            payload = self.model.channel_payload(thread.id) | {"newly_created": True}
+            self.gateway.dispatch("THREAD_CREATE", payload, intent=GUILDS)
+        self._changed()
+
+    def _remove_thread(self, thread_id: int, *, tell: bool) -> None:
+        thread = self.model.threads[thread_id]
+        visible = self.can_view(thread_id, self.bot_user.id)
+        del self.model.threads[thread_id]
+        self._forget_messages(thread_id)
+        if tell and visible:
+            payload = {
+                "id": str(thread_id),
+                "guild_id": str(self.guild_id),
+                "parent_id": str(thread.parent_id),
+                "type": thread.type,
+            }
+            self.gateway.dispatch("THREAD_DELETE", payload, intent=GUILDS)
 
     def _dispatch_channel(self, event: str, channel_id: int) -> None:
         self.gateway.dispatch(event, self.model.channel_payload(channel_id), intent=GUILDS)
@@ -172,15 +206,17 @@ class GuildWorld:
         cid = int(msg["channel_id"])
         self.model.messages.setdefault(cid, []).append(msg)
         self.model.message_index[int(msg["id"])] = msg
-        channel = self.model.channels.get(cid)
+        channel = self.model.channel_or_thread(cid)
         if channel is not None:
             channel.last_message_id = int(msg["id"])
+        if isinstance(channel, FakeThread):
+            channel.message_count += 1
         self._changed()
 
     def _dispatch_message(self, event: str, msg: dict[str, Any]) -> None:
         cid = int(msg["channel_id"])
-        if cid not in self.model.channels or not self.can_view(cid, self.bot_user.id):
-            return  # Discord only tells the bot about channels it can see.
+        if self.model.channel_or_thread(cid) is None or not self.can_view(cid, self.bot_user.id):
+            return  # Discord only tells the bot about channels (and threads) it can see.
 
         def view(session: Any) -> dict[str, Any]:
             seen = for_app(
@@ -197,7 +233,8 @@ class GuildWorld:
         msgs = self.model.messages.get(channel_id, [])
         self.model.messages[channel_id] = [m for m in msgs if int(m["id"]) != message_id]
         self.model.message_index.pop(message_id, None)
-        if channel_id in self.model.channels and self.can_view(channel_id, self.bot_user.id):
+        known = self.model.channel_or_thread(channel_id) is not None
+        if known and self.can_view(channel_id, self.bot_user.id):
             self.gateway.dispatch(
                 "MESSAGE_DELETE",
                 {

@@ -89,7 +89,12 @@ def guild_create_payload(fake: FakeDiscord) -> dict[str, Any]:
         # Only the bot's own member: Discord does not send everyone at connect.
         "members": [model.member_payload(fake.bot_user.id)],
         "channels": [model.channel_payload(cid, with_guild_id=False) for cid in model.channels],
-        "threads": [],
+        # The active threads the bot may see (a private one only as a member or manager).
+        "threads": [
+            model.channel_payload(tid)
+            for tid in model.threads
+            if fake.can_view(tid, fake.bot_user.id)
+        ],
         "presences": [],
         "stage_instances": [],
         "guild_scheduled_events": [],

@@ -17,6 +17,7 @@ from testkit.fakediscord.messages import (
 from testkit.fakediscord.model import (
     CATEGORY,
     FakeChannel,
+    FakeThread,
 )
 from testkit.fakediscord.perms import Overwrite, P, names
 from testkit.fakediscord.wire.intents import MESSAGE_CONTENT
@@ -42,11 +43,22 @@ class RestBase:
             raise unknown("Guild")
 
     def _channel(self, ctx: Ctx) -> FakeChannel:
+        """The route's channel, or thread: a thread is a channel on every /channels route."""
         cid = ctx.snowflake("channel_id")
-        channel = self.model.channels.get(cid)
+        channel = self.model.channel_or_thread(cid)
         if channel is None:
             raise unknown("Channel")
         return channel
+
+    def _not_a_thread(self, ctx: Ctx, channel: FakeChannel) -> None:
+        """Editing a thread (archiving, renaming) takes other fields; the fake has no model."""
+        if isinstance(channel, FakeThread):
+            raise form_error(
+                "channel_id",
+                "FAKE_UNMODELLED",
+                f"the fake does not model {ctx.record.method} on a thread ({channel.id})",
+                violation=True,
+            )
 
     def _require(self, ctx: Ctx, channel_id: int, bits: int) -> int:
         perms = self.model.permissions_in(channel_id, self.bot_id)

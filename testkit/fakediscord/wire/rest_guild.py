@@ -172,6 +172,7 @@ class GuildRoutes(RestBase):
 
     async def modify_channel(self, ctx: Ctx) -> web.Response:
         channel = self._channel(ctx)
+        self._not_a_thread(ctx, channel)
         perms = self._require(ctx, channel.id, P.MANAGE_CHANNELS)
         body = ctx.json
         new_parent = channel.parent_id
@@ -229,7 +230,9 @@ class GuildRoutes(RestBase):
 
     async def delete_channel(self, ctx: Ctx) -> web.Response:
         channel = self._channel(ctx)
-        self._require(ctx, channel.id, P.MANAGE_CHANNELS)
+        # Deleting a thread takes Manage Threads, not Manage Channels.
+        is_thread = channel.id in self.model.threads
+        self._require(ctx, channel.id, P.MANAGE_THREADS if is_thread else P.MANAGE_CHANNELS)
         payload = self.model.channel_payload(channel.id)
         self.fake._remove_channel(channel.id)
         return json_response(payload)
@@ -237,6 +240,7 @@ class GuildRoutes(RestBase):
     def _overwrite_channel(self, ctx: Ctx, doing: str) -> FakeChannel:
         """The route's channel, once the bot may change its overwrites (Manage Roles there)."""
         channel = self._channel(ctx)
+        self._not_a_thread(ctx, channel)
         if not self._require(ctx, channel.id, 0) & P.MANAGE_ROLES:
             self.fake._deny(ctx, ["MANAGE_ROLES"], doing)
             raise missing_permissions()

@@ -21,7 +21,7 @@ from testkit.fakediscord.messages import (
     check_message_body,
 )
 from testkit.fakediscord.model import (
-    GUILD_TEXT_LIKE,
+    MESSAGEABLE,
 )
 from testkit.fakediscord.perms import P
 
@@ -38,7 +38,7 @@ class MessageRoutes(RestBase):
 
     async def typing(self, ctx: Ctx) -> web.Response:
         channel = self._channel(ctx)
-        self._require(ctx, channel.id, P.SEND_MESSAGES)
+        self._require(ctx, channel.id, self.model.send_permission(channel.id))
         return web.Response(status=204)
 
     # -- messages ------------------------------------------------------------------
@@ -76,9 +76,9 @@ class MessageRoutes(RestBase):
 
     async def create_message(self, ctx: Ctx) -> web.Response:
         channel = self._channel(ctx)
-        if channel.type not in GUILD_TEXT_LIKE:
+        if channel.type not in MESSAGEABLE:
             raise ApiError(400, 50008, "Cannot send messages in a non-text channel")
-        needed = P.SEND_MESSAGES | (P.ATTACH_FILES if ctx.files else 0)
+        needed = self.model.send_permission(channel.id) | (P.ATTACH_FILES if ctx.files else 0)
         perms = self._require(ctx, channel.id, needed)
         body = ctx.json or {}
         check_message_body(body, files=ctx.files, allowed_flags=CREATE_FLAGS)
