@@ -12,13 +12,17 @@ into this listener.
 With `SHARD` set, only channels of this shard's agents are answered (another
 shard's ledger may know the same channel after a reconfiguration).
 
-Messages of one channel are handled one at a time, in arrival order, so a quick
-PAUSE then RESUME cannot be applied the other way round.
+A thread started in a wake channel is part of it: what the agent writes there
+counts as written in the channel (agent runtimes and people answer in threads),
+and is answered in the thread, or in the channel where Discord refuses that.
+
+Messages of one channel (its threads' with them) are handled one at a time, in
+arrival order, so a quick PAUSE then RESUME cannot be applied the other way round.
 
 Discord does not replay to a new gateway session what was said before it: a start,
 or a RESUME refused after an outage, would lose an agent's DONE written meanwhile.
-So at each READY the words written in every running slot's channel since our last
-message there are read back and handled in order. Our last message is the mark:
+So at each READY the words written in every running slot's channel (and its threads)
+since our last message there are read back and handled in order. Our last message is the mark:
 every state change is acknowledged, so what comes after it was not applied.
 """
 
@@ -78,11 +82,14 @@ class RepliesCog(commands.Cog, name="Replies"):
             channel = self.bot.get_channel(link.channel_id)
             if not isinstance(channel, discord.TextChannel):
                 continue
-            try:
-                missed = await self._since_our_last(channel)
-            except _POST_ERRORS as exc:
-                log.warning("could not read back channel %s: %s", channel.id, exc)
-                continue
+            missed: list[discord.Message] = []
+            places: list[discord.TextChannel | discord.Thread] = [channel, *channel.threads]
+            for place in places:
+                try:
+                    missed += await self._since_our_last(place)
+                except _POST_ERRORS as exc:
+                    log.warning("could not read back channel %s: %s", place.id, exc)
+            missed.sort(key=lambda m: m.id)  # the threads' words in the order written
             if missed:
                 log.info(
                     "channel %s of slot %s: %d message(s) written while disconnected",
@@ -93,7 +100,9 @@ class RepliesCog(commands.Cog, name="Replies"):
             for message in missed:
                 await self._in_turn(message)
 
-    async def _since_our_last(self, channel: discord.TextChannel) -> list[discord.Message]:
+    async def _since_our_last(
+        self, channel: discord.TextChannel | discord.Thread
+    ) -> list[discord.Message]:
         """The others' messages after our newest one there (of the newest 50), oldest first."""
         me = self.bot.user
         found: list[discord.Message] = []
@@ -106,7 +115,7 @@ class RepliesCog(commands.Cog, name="Replies"):
 
     async def _in_turn(self, message: discord.Message) -> None:
         """Handle `message` after the channel's earlier ones (one at a time per channel)."""
-        key = message.channel.id
+        key = _wake_channel_id(message)
         lock, users = self._channel_locks.get(key, (asyncio.Lock(), 0))
         self._channel_locks[key] = (lock, users + 1)
         try:
@@ -122,10 +131,12 @@ class RepliesCog(commands.Cog, name="Replies"):
                 self._channel_locks[key] = (lock, users - 1)
 
     async def _handle(self, message: discord.Message) -> None:
-        link = await self.bot.state.link_by_channel(message.channel.id)
+        channel_id = _wake_channel_id(message)
+        link = await self.bot.state.link_by_channel(channel_id)
         waker = self.bot.channel_waker
         if link is None and waker is not None:  # a running slot's channel made by another shard
-            link = await waker.adopt(message.channel, self.bot.moderator.slot_owner)
+            channel = self.bot.get_channel(channel_id)
+            link = await waker.adopt(channel, self.bot.moderator.slot_owner)
         if link is None or not self.bot.handles_agent(link.agent_id):
             return  # not a wake channel, or one of another shard's agents
         author = ReplyAuthor(discord_user_id=message.author.id)
@@ -148,7 +159,26 @@ class RepliesCog(commands.Cog, name="Replies"):
             self._warn_blank(link.agent_id, message)
         text = answer_text(outcome)
         if text is not None and self.replies.should_answer(outcome):
-            await self._post(message.channel, text)
+            await self._answer(message.channel, text)
+
+    async def _answer(self, channel: discord.abc.Messageable, text: str) -> None:
+        """In the thread the words came from; in its wake channel when Discord refuses that
+        (the moderator may lack Send Messages in Threads)."""
+        if isinstance(channel, discord.Thread):
+            try:
+                await channel.send(text, allowed_mentions=_NO_MENTIONS)
+                return
+            except discord.Forbidden as exc:
+                log.info(
+                    "cannot answer in thread %s (%s); answering in its channel", channel.id, exc
+                )
+            parent = channel.parent
+            if not isinstance(parent, discord.TextChannel):
+                log.warning("thread %s has no channel known to answer in", channel.id)
+                return
+            await self._post(parent, text)
+            return
+        await self._post(channel, text)
 
     async def _post(self, channel: discord.abc.Messageable, text: str) -> None:
         try:
@@ -171,6 +201,12 @@ class RepliesCog(commands.Cog, name="Replies"):
 
 def _channel_id(channel: discord.abc.Messageable) -> object:
     return getattr(channel, "id", "?")
+
+
+def _wake_channel_id(message: discord.Message) -> int:
+    """The channel a message counts as written in: a thread's parent, else its own."""
+    channel = message.channel
+    return channel.parent_id if isinstance(channel, discord.Thread) else channel.id
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -49,7 +49,7 @@ async def test_a_done_sent_while_the_session_was_invalidated_is_not_lost(
     )
     await fake.wait_for(lambda: fake.gateway.live_sessions(), 10, what="a live session")
 
-    await h.wait_status(slot.id, SlotStatus.FINISHED, timeout=3)
+    await h.wait_status(slot.id, SlotStatus.FINISHED, timeout=15)  # a loaded machine: generous
     assert any(t.startswith("✅") for t in bot_texts(fake, channel_id))
 
 

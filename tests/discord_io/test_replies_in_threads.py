@@ -1,4 +1,4 @@
-"""Review: replies written in a thread of a wake channel (DESIGN §6), against the fake's threads.
+"""Replies written in a thread of a wake channel (DESIGN §6), against the fake's threads.
 
 An agent (or a person) may answer inside a thread started in its private wake
 channel: Discord then sends MESSAGE_CREATE with the *thread's* id as
@@ -6,7 +6,9 @@ channel: Discord then sends MESSAGE_CREATE with the *thread's* id as
 expects: a thread of the wake channel is part of that channel, so the agent's
 DONE there completes its slot, while anyone else's changes nothing, and a thread
 anywhere else is as unrelated as its channel. The first tests check that the
-fake hands discord.py real `discord.Thread`s; the rest run the real bot.
+fake hands discord.py real `discord.Thread`s; the rest run the real bot. From a
+review: the agent's DONE in a thread was dropped (the listener looked up the thread's
+id, not its parent's), also when read back after an outage; both fixed.
 
 The fake's @everyone here holds what Discord's default @everyone does for
 threads (create public and private threads, send messages in threads): the
@@ -145,11 +147,6 @@ async def test_fake_threads_are_in_guild_create_and_private_ones_only_for_their_
 # ---- the moderator and threads of wake channels ---------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a reply in a thread of the wake channel is dropped: the reply listener looks up "
-    "the thread's id, not its parent's",
-)
 async def test_the_agents_done_in_a_thread_of_its_wake_channel_completes_the_slot(
     moderator_bot: BotHarness,
 ) -> None:
@@ -220,3 +217,24 @@ async def test_a_thread_named_done_in_the_wake_channel_is_not_a_reply(
     notices = [m for m in fake.messages_in(channel_id) if m["type"] == 18]
     assert [n["content"] for n in notices] == ["DONE"]
     await _paused_by_the_agent(h, slot, channel_id)
+
+
+async def test_a_done_in_a_thread_while_the_session_was_invalidated_is_read_back(
+    moderator_bot: BotHarness,
+) -> None:
+    """Discord replays nothing to a new session: the read-back at READY covers the wake
+    channel's threads as well as the channel."""
+    h = moderator_bot
+    fake = h.fake
+    slot, _, thread_id = await _woken_with_a_thread(h)
+
+    assert fake.drop_connections(hold=True) >= 1
+    await fake.wait_for(lambda: not fake.gateway.live_sessions(), 10, what="the session cut")
+    for session in fake.gateway.sessions.values():
+        session.invalid = True  # Discord forgot the session: the RESUME will be refused
+    await h.agent_says("alice", thread_id, "DONE: written in the thread while you were away")
+    fake.release_gateway()
+    await fake.wait_for(lambda: fake.gateway.live_sessions(), 15, what="a live session")
+
+    await h.wait_status(slot.id, SlotStatus.FINISHED, timeout=15)
+    assert any("finished" in m["content"] for m in _by_bot(fake, thread_id))
