@@ -7,7 +7,9 @@ says whether calendar changes arrive live or wait for the periodic sync.
 The guild check (the moderator's permissions, agents outside the guild) is
 cached and refreshed in the background (`guild_refresh`), and invalidated at
 once when roles or the guild change, so `/status` is usually instant and never
-shows a fixed problem for long.
+shows a fixed problem for long. Membership changes send the moderator nothing
+(no Server Members intent): `/status` asks again for the agent it is about, or
+for the agents last found missing, a call each.
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ class StatusCog(StoppingCog, CommandCog, name="Status"):
                 if ref is not None:
                     links[snap.current.id] = ref[1]
         others = await self._from_calendar(elsewhere)
-        report = await self._guild_report()
+        report = await self._guild_report(agent_id)
         spec = status_embed(
             snapshots,
             self.moderator.timezone,
@@ -113,18 +115,23 @@ class StatusCog(StoppingCog, CommandCog, name="Status"):
             self.moderator.timezone,
         )
 
-    async def _guild_report(self) -> GuildReport | None:
-        """The cached guild check, refreshed first when stale (bounded wait)."""
+    async def _guild_report(self, agent_id: str | None) -> GuildReport | None:
+        """The cached guild check, refreshed first when stale, with the membership of the
+        agent asked about (or of the agents last found missing) asked again: no member
+        events reach the moderator. Each step waits a bounded time."""
         checker = self.guild_checker
-        if checker.fresh:
-            return checker.report
         try:
-            return await asyncio.wait_for(checker.refresh(), GUILD_CHECK_WAIT_S)
+            if not checker.fresh:
+                await asyncio.wait_for(checker.refresh(), GUILD_CHECK_WAIT_S)
+            report = checker.report
+            if report is not None:
+                ids = {agent_id} if agent_id else {n.agent_id for n in report.non_members}
+                await asyncio.wait_for(checker.recheck(ids), GUILD_CHECK_WAIT_S)
         except TimeoutError:
             log.warning(
                 "guild check took over %.0f s; /status shows the last one", GUILD_CHECK_WAIT_S
             )
-            return checker.report
+        return checker.report
 
     # ---- keeping the guild check fresh ------------------------------------------
 

@@ -14,11 +14,11 @@ crashes and against Discord's limits:
   first, then a second category `<name>-2` is opened; a full guild (30013) and
   missing permissions (403) are clear wake errors, so the chain falls back.
 
-A steady-state wake is two REST calls: the channel made with its category,
-topic and overwrites in one, the wake message (with the buttons the cogs
-attach, `controls`) in the other; the guild, its channels and categories come
-from the gateway cache. Rate limits are discord.py's job: it waits out a 429
-and retries by itself.
+A steady-state wake is three REST calls: the agent's membership (asked at
+once, `MembershipCheck`), the channel (category, topic and overwrites in one)
+and the wake message (with the buttons the cogs attach, `controls`); the
+guild, its channels and categories come from the gateway cache. Rate limits
+are discord.py's job: it waits out a 429 and retries by itself.
 The rules (names, topics, limits) are in `channel_rules`, the placement in
 categories in `placement`, the guild lookups in `guild_access`, the message
 text in `bot.presenters.wake_message`; this module is the wake itself.
@@ -40,7 +40,7 @@ from bot.core.models import Slot
 from bot.core.waker import ChannelLedger, ChannelLink, WakeResult
 from bot.discord_io.channel_rules import topic_slot_id
 from bot.discord_io.errors import DISCORD_FAILURES, WakeError, describe_failure, http_detail
-from bot.discord_io.guild_access import GuildAccess
+from bot.discord_io.guild_access import GuildAccess, MembershipCheck
 from bot.discord_io.keyed_lock import KeyedLocks
 from bot.discord_io.placement import ChannelPlacement
 from bot.net import TRANSIENT_NETWORK_ERRORS
@@ -126,7 +126,13 @@ class PrivateChannelWaker:
             return WakeResult.failure(self.name, f"agent {agent.id} has no discord_user_id")
         try:
             async with self._slot_locks(slot.id):
-                channel_id = await self._wake(agent, agent.discord_user_id, slot, prompt)
+                member = MembershipCheck(await self._access.guild(), agent)
+                try:
+                    channel_id = await self._wake(
+                        member, agent, agent.discord_user_id, slot, prompt
+                    )
+                finally:
+                    member.close()
         except WakeError as exc:
             log.warning("discord wake of slot %s (agent %s) failed: %s", slot.id, agent.id, exc)
             return WakeResult.failure(self.name, str(exc))
@@ -202,7 +208,9 @@ class PrivateChannelWaker:
 
     # ---- the wake, step by step -----------------------------------------
 
-    async def _wake(self, agent: AgentConfig, user_id: int, slot: Slot, prompt: str) -> int:
+    async def _wake(
+        self, member: MembershipCheck, agent: AgentConfig, user_id: int, slot: Slot, prompt: str
+    ) -> int:
         link = await self._ledger.channel_link(slot.id)
         if link is not None and link.message_id is not None:
             if await self._existing_channel(link) is None:
@@ -216,6 +224,7 @@ class PrivateChannelWaker:
                 )
                 return link.channel_id
             else:  # a later claim (released, maybe edited): the prompt as it is now
+                await member.require()
                 await self._post_wake(link.channel_id, user_id, slot, woken_again(prompt))
                 log.info("woke agent %s again for slot %s in its channel", agent.id, slot.id)
                 return link.channel_id
@@ -233,7 +242,8 @@ class PrivateChannelWaker:
                 if found is not None:
                     log.info("found channel %s of slot %s again by its topic", found.id, slot.id)
                     channel_id = found.id
-                else:
+                else:  # none for an agent that left (its look-up is under way)
+                    await member.require()
                     channel_id = await self._placement.create_channel(
                         guild, listing, agent, user_id, slot
                     )
@@ -251,6 +261,7 @@ class PrivateChannelWaker:
                 )
                 await self._ledger.save_message(slot.id, posted)
                 return channel_id
+        await member.require()
         message_id = await self._post_wake(channel_id, user_id, slot, prompt)
         log.info(
             "woke agent %s for slot %s in channel %s (message %s)",

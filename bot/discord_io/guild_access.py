@@ -9,6 +9,7 @@ Discord answers Missing Permissions, so a wake error can name it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from datetime import datetime, timedelta
 
 import discord
 
+from bot.core.agents import AgentConfig
 from bot.core.clock import Clock
 from bot.discord_io.channel_rules import perm_names
 from bot.discord_io.errors import DISCORD_FAILURES, WakeError, http_detail
@@ -128,3 +130,44 @@ class GuildAccess:
                 if lacking:
                     return perm_names(lacking)
         return "View Channel or Send Messages"
+
+
+class MembershipCheck:
+    """Whether an agent is still a member of the guild, asked beside a wake's other calls.
+
+    Discord takes a channel overwrite for anyone, so a wake for an agent that left
+    would land where no one it is for can read it, and count as done. Without the
+    Server Members intent nothing tells the moderator of a member leaving, so each
+    wake asks (`GET /guilds/{id}/members/{user}`), started at once beside the
+    ledger and history reads; no channel is made nor message posted before it
+    answered.
+    """
+
+    def __init__(self, guild: discord.Guild, agent: AgentConfig) -> None:
+        if agent.discord_user_id is None:
+            raise ValueError(f"agent {agent.id} has no discord_user_id")
+        self._agent_id = agent.id
+        self._user_id = agent.discord_user_id
+        self._task = asyncio.create_task(self._ask(guild), name=f"member-check:{agent.id}")
+
+    async def _ask(self, guild: discord.Guild) -> bool:
+        try:
+            await guild.fetch_member(self._user_id)
+        except discord.NotFound:
+            return False
+        return True
+
+    async def require(self) -> None:
+        """`WakeError` unless the agent is a member; Discord's own failures propagate."""
+        if not await asyncio.shield(self._task):
+            raise WakeError(
+                f"agent {self._agent_id} (Discord user {self._user_id}) is not a member of "
+                "the guild: invite it back, or its slots wait"
+            )
+
+    def close(self) -> None:
+        """The wake is over: the look-up is dropped, its failure counted as seen."""
+        if not self._task.done():
+            self._task.cancel()
+        elif not self._task.cancelled():
+            self._task.exception()

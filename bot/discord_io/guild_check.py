@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -78,6 +78,38 @@ async def guild_and_me(
     return guild, me
 
 
+async def _membership(
+    guild: discord.Guild, agent: AgentConfig
+) -> tuple[AgentConfig, bool | None, str | None]:
+    """Asked over REST every time: with no member events, a cached member may be gone."""
+    assert agent.discord_user_id is not None
+    try:
+        await guild.fetch_member(agent.discord_user_id)
+    except discord.NotFound:
+        return agent, False, None
+    except discord.HTTPException as exc:
+        return agent, None, f"Discord answered {_http_text(exc)}"
+    except TRANSIENT_NETWORK_ERRORS as exc:
+        return agent, None, f"cannot reach Discord ({type(exc).__name__})"
+    return agent, True, None
+
+
+async def members_of(
+    guild: discord.Guild, agents: Sequence[AgentConfig]
+) -> tuple[tuple[AgentNotInGuild, ...], tuple[tuple[str, str], ...]]:
+    """Of the agents with a Discord account: those not in `guild`, and those whose
+    membership could not be asked (with why)."""
+    with_accounts = [a for a in agents if a.discord_user_id is not None]
+    results = await fan_out(with_accounts, lambda a: _membership(guild, a), MEMBER_LOOKUPS)
+    non_members = tuple(
+        AgentNotInGuild(agent.id, agent.discord_user_id)
+        for agent, member, _ in results
+        if member is False and agent.discord_user_id is not None
+    )
+    unchecked = tuple((agent.id, why) for agent, member, why in results if member is None and why)
+    return non_members, unchecked
+
+
 async def check_guild(
     client: discord.Client,
     guild_id: int,
@@ -98,28 +130,7 @@ async def check_guild(
     guild, me = found
     missing = tuple(missing_permissions(me.guild_permissions))
 
-    async def membership(agent: AgentConfig) -> tuple[AgentConfig, bool | None, str | None]:
-        assert agent.discord_user_id is not None
-        if guild.get_member(agent.discord_user_id) is not None:
-            return agent, True, None
-        try:
-            await guild.fetch_member(agent.discord_user_id)
-        except discord.NotFound:
-            return agent, False, None
-        except discord.HTTPException as exc:
-            return agent, None, f"Discord answered {_http_text(exc)}"
-        except TRANSIENT_NETWORK_ERRORS as exc:
-            return agent, None, f"cannot reach Discord ({type(exc).__name__})"
-        return agent, True, None
-
-    with_accounts = [a for a in agents if a.discord_user_id is not None]
-    results = await fan_out(with_accounts, membership, MEMBER_LOOKUPS)
-    non_members = tuple(
-        AgentNotInGuild(agent.id, agent.discord_user_id)
-        for agent, member, _ in results
-        if member is False and agent.discord_user_id is not None
-    )
-    unchecked = tuple((agent.id, why) for agent, member, why in results if member is None and why)
+    non_members, unchecked = await members_of(guild, agents)
     return GuildReport(
         guild_id=guild_id,
         checked_at=now,
@@ -187,6 +198,35 @@ class GuildChecker:
         if self.fresh and self._report is not None:
             return self._report
         return await self.refresh()
+
+    async def recheck(self, agent_ids: Collection[str]) -> GuildReport | None:
+        """The last report with these agents' membership asked again (a call each).
+
+        Without member events nothing tells the moderator that an agent left or
+        joined, so `/status` asks for the agents it is about before it answers.
+        """
+        report = self._report
+        agents = [a for a in self._agents if a.id in agent_ids]
+        if report is None or report.error is not None or not agents:
+            return report
+        found = await guild_and_me(self._client, self._guild_id)
+        if isinstance(found, str):
+            return report
+        non_members, unchecked = await members_of(found[0], agents)
+        asked = {a.id for a in agents}
+        report = replace(
+            report,
+            non_members=self._in_order(
+                [n for n in report.non_members if n.agent_id not in asked] + list(non_members)
+            ),
+            unchecked=tuple(u for u in report.unchecked if u[0] not in asked) + unchecked,
+        )
+        self._report = report
+        return report
+
+    def _in_order(self, non_members: list[AgentNotInGuild]) -> tuple[AgentNotInGuild, ...]:
+        order = {a.id: i for i, a in enumerate(self._agents)}
+        return tuple(sorted(non_members, key=lambda n: order.get(n.agent_id, len(order))))
 
     async def close(self) -> None:
         task, self._running = self._running, None

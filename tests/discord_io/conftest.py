@@ -26,6 +26,7 @@ from testkit.spawn import SpawnReceiver, serving_spawn_receiver
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 MESSAGES = "/channels/{channel_id}/messages"
+MEMBER = "/guilds/{guild_id}/members/{user_id}"
 GUILD_CHANNELS = "/guilds/{guild_id}/channels"
 
 

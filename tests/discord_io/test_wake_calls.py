@@ -1,10 +1,10 @@
-"""A wake over a live gateway: two REST calls, and wakes placed side by side within the caps.
+"""A wake over a live gateway: three REST calls, and wakes placed side by side within the caps.
 
 The client here is connected (READY, the guild in discord.py's cache), as in the
 running bot: the guild, its channels and categories come from the cache, so a
-steady-state wake is the channel (with category, topic and overwrites) and the
-message (with its buttons). Concurrent wakes must still never put a 51st channel
-into a category nor open a category twice.
+steady-state wake is the agent's membership, the channel (with category, topic
+and overwrites) and the message (with its buttons). Concurrent wakes must still
+never put a 51st channel into a category nor open a category twice.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from testkit.fakediscord import FakeDiscord
 from testkit.fakediscord.fixtures import connected_client
 from tests.discord_io.conftest import (
     GUILD_CHANNELS,
+    MEMBER,
     MESSAGES,
     AfterALostLedger,
     agent_of,
@@ -72,7 +73,7 @@ async def category_id(
     return int(category["id"])
 
 
-async def test_a_steady_state_wake_is_exactly_two_rest_calls(
+async def test_a_steady_state_wake_is_the_channel_the_message_and_a_membership_look_up(
     fake: FakeDiscord, waker: PrivateChannelWaker, category_id: int, state: StateStore
 ) -> None:
     waker.controls = controls_view
@@ -84,8 +85,9 @@ async def test_a_steady_state_wake_is_exactly_two_rest_calls(
 
     assert result.ok, result.error
     calls = [(r.method, r.route) for r in fake.requests[before:]]
-    assert calls == [("POST", GUILD_CHANNELS), ("POST", MESSAGES)]
-    made = fake.requests[before]
+    # No channel for an agent that left: its membership is asked first.
+    assert calls == [("GET", MEMBER), ("POST", GUILD_CHANNELS), ("POST", MESSAGES)]
+    made = fake.requests[before + 1]
     assert str(made.json["parent_id"]) == str(category_id)  # came in the same call
     assert "s-steady" in made.json["topic"]
     kinds = {(int(o["id"]), o["type"]) for o in made.json["permission_overwrites"]}
@@ -96,7 +98,7 @@ async def test_a_steady_state_wake_is_exactly_two_rest_calls(
     assert int(message["id"]) == message_id
     # The buttons went out with the message: no edit after it.
     assert _custom_ids(message) == ["slotctl:complete:s-steady", "slotctl:abort:s-steady"]
-    allowed = fake.requests[before + 1].json["allowed_mentions"]
+    allowed = fake.requests[before + 2].json["allowed_mentions"]
     assert [int(u) for u in allowed["users"]] == [fake.agents["bob"].id]
     assert len(categories(fake)) == 1
 
@@ -163,8 +165,10 @@ async def test_a_wake_after_a_lost_ledger_finds_its_channel_in_the_cache(
         before = len(fake.requests)
         again = await waker.wake(agent, slot, "p")
     assert again.ok and again.reference == first.reference
-    # Found by the topic in the cache; only the history was read to see the message.
-    assert [(r.method, r.route) for r in fake.requests[before:]] == [("GET", MESSAGES)]
+    # Found by the topic in the cache; only the history was read to see the message (the
+    # membership look-up is dropped once the wake needs no message: sent or not by then).
+    calls = [(r.method, r.route) for r in fake.requests[before:] if r.route != MEMBER]
+    assert calls == [("GET", MESSAGES)]
     assert len(text_channels(fake)) == 1
 
 
