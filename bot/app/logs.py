@@ -8,8 +8,10 @@ exception and stack text, extra fields), so every formatter after it is safe.
 
 Besides the configured secrets it redacts what looks like a credential whatever
 its origin: Discord bot tokens (three base64url parts joined by dots; JWTs have
-the same shape) and the values of `Bearer …` and `Authorization: …` headers. An
-operator grepping logs loses a little; a token in a log file is a leaked token.
+the same shape), agents' derived calendar tokens (`agt.<agent>.<gen>.…`, also
+of agents the configuration does not list) and the values of `Bearer …` and
+`Authorization: …` headers. An operator grepping logs loses a little; a token
+in a log file is a leaked token.
 
 discord.py's `Client.run` installs its own root handler unless given
 `log_handler=None`; the runner must pass that (or use `Client.start`), or that
@@ -27,6 +29,8 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal, TextIO
 
 from pythonjsonlogger import json as jsonlogger
+
+from bot.core.tokens import DERIVED_TOKEN_TEXT
 
 REDACTED: Final = "***"
 MIN_SECRET_LENGTH: Final = 6
@@ -74,6 +78,7 @@ def _redact_with(text: str, pattern: re.Pattern[str] | None) -> str:
     if pattern is not None:
         text = pattern.sub(REDACTED, text)
     text = _TOKEN_SHAPE.sub(REDACTED, text)
+    text = DERIVED_TOKEN_TEXT.sub(REDACTED, text)
     return _HEADER_VALUE.sub(lambda m: m.group("head") + REDACTED, text)
 
 

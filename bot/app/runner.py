@@ -45,6 +45,7 @@ from bot.core.clock import SystemClock
 from bot.core.sqlite_file import DatabaseFileError
 from bot.core.state import StateStore
 from bot.core.tasks import CLOSE_STEP_S, HARD_LIMIT_S
+from bot.core.tokens import TokenKind, derive_token
 from bot.metrics import ModeratorMetrics, serve_metrics
 
 log = logging.getLogger(__name__)
@@ -75,9 +76,17 @@ def run_bot() -> int:
 
 
 def secrets_of(settings: Settings, agents: Sequence[AgentConfig]) -> list[str]:
-    """What the log must never show: tokens, and spawn URLs (they may carry a token)."""
+    """What the log must never show: tokens (each agent's derived ones too: a spawned agent
+    has its own and may print it), and spawn URLs (they may carry a token)."""
     found = [settings.discord_token.get_secret_value()] if settings.discord_token else []
-    found.extend(secret for secret in calendar_secrets(settings) if secret)
+    keys = [secret for secret in calendar_secrets(settings) if secret]
+    found.extend(keys)
+    found.extend(
+        derive_token(key, kind, agent.id, agent.token_generation)
+        for key in keys
+        for agent in agents
+        for kind in TokenKind
+    )
     urls = [settings.spawn_url, *(a.spawn_url for a in agents)]
     found.extend(url for url in urls if url)
     found.extend(url_passwords(settings.calendar_url))

@@ -111,9 +111,14 @@ def split_command(value: str) -> tuple[str, ...]:
 
 
 def check_command(argv: tuple[str, ...]) -> tuple[str, ...]:
-    """`argv` if a program is left to run and it is within the bounds, else ValueError."""
+    """`argv` if a program is left to run and it is within the bounds, else ValueError.
+
+    A NUL byte is refused here: no program can be given one, so every wake would fail.
+    """
     if not argv:
         raise ValueError("is empty")
+    if any("\x00" in arg for arg in argv):
+        raise ValueError("holds a NUL byte, which no program can be given as an argument")
     if len(argv) > MAX_COMMAND_ARGS or sum(map(len, argv)) > MAX_COMMAND_CHARS:
         raise ValueError(
             f"is too long (at most {MAX_COMMAND_ARGS} arguments and {MAX_COMMAND_CHARS} "

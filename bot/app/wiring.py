@@ -110,10 +110,13 @@ def unwakeable_agents(chain: WakerChain, agents: Sequence[AgentConfig]) -> list[
 
 
 async def close_waker_chain(chain: WakerChain) -> None:
-    """Release what the wakers hold (the webhook's HTTP session); the Discord client stays."""
+    """Release what the wakers hold (the webhook's HTTP session, the outputs of agents a spawn
+    command left running); the Discord client stays."""
     for waker in chain.wakers:
         if isinstance(waker, SpawnUrlWaker):
             await waker.close()
+        elif isinstance(waker, SpawnCommandWaker):
+            waker.close()
 
 
 async def open_calendar(

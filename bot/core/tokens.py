@@ -11,10 +11,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.core.models import is_valid_agent_id
+from bot.core.models import AGENT_ID_PATTERN, is_valid_agent_id
 
 
 class TokenKind(StrEnum):
@@ -22,6 +23,14 @@ class TokenKind(StrEnum):
 
     AGENT = "agt"
     FEED = "ics"
+
+
+#: Text that looks like a derived token, wherever it stands (a signature cut short still gives
+#: part of it away): for scrubbing logs, never for checking a token.
+DERIVED_TOKEN_TEXT = re.compile(
+    rf"(?:{'|'.join(kind.value for kind in TokenKind)})\.{AGENT_ID_PATTERN.strip('^$')}"
+    r"\.[0-9]{1,7}\.[A-Za-z0-9_-]{10,}"
+)
 
 
 #: The HMAC message's prefix per kind ("agent:<id>:<gen>", "ics:<id>:<gen>").

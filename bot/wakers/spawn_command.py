@@ -12,9 +12,7 @@ import logging
 import os
 import re
 import signal
-import tempfile
 from collections.abc import Mapping, Sequence
-from typing import IO
 
 from bot.core.agents import AgentConfig
 from bot.core.models import Slot
@@ -25,6 +23,11 @@ log = logging.getLogger(__name__)
 
 
 _PLACEHOLDER = re.compile(r"\{(agent_id|slot_id|prompt)\}")
+#: Said when a process the command started keeps its output (see `_Capture`).
+_HELD = (
+    " (a process it started still holds its output: read and dropped while the moderator "
+    "runs, a broken pipe once it stops; redirect the agent's output to a file to keep it)"
+)
 
 
 def substitute_argv(template: Sequence[str], values: Mapping[str, str]) -> list[str]:
@@ -38,29 +41,70 @@ def substitute_argv(template: Sequence[str], values: Mapping[str, str]) -> list[
 
 
 class _Capture:
-    """One output stream of the child, kept in an anonymous temporary file.
+    """One output stream of the child: a pipe read as it fills, its first `limit` bytes kept.
 
-    Not a pipe: a command that starts the agent in the background and exits
-    leaves the agent holding its stdout; with a pipe we would either wait for
-    the agent to finish or, by closing our end, kill it with SIGPIPE. A file
-    lets the agent write on while we read only the first `limit` bytes.
+    Read from the start, so the child never blocks on a full pipe; past `limit` it is
+    counted and dropped. A command that starts the agent in the background and exits
+    may leave the agent holding the pipe: the wake does not wait for it, and what the
+    agent writes there is drained and dropped (never stored) until it closes the pipe
+    or the waker is closed. Not a file: that would keep everything the agent writes.
     """
+
+    #: Read at most this much per turn of the event loop, so a flood cannot starve it.
+    _TURN = 16 * 65536
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self.file: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed in read()
+        self.kept = bytearray()
+        self.dropped = 0
+        self._loop = asyncio.get_running_loop()
+        self._fd, self.child_fd = os.pipe()
+        os.set_blocking(self._fd, False)
+        self._loop.add_reader(self._fd, self._drain)
 
-    def read(self) -> str:
-        try:
-            size = os.fstat(self.file.fileno()).st_size
-            self.file.seek(0)
-            kept = self.file.read(self.limit)
-        finally:
-            self.file.close()
-        shown = kept.decode("utf-8", errors="replace").strip()
-        if size > len(kept):
-            shown += f" […{size - len(kept)} more bytes]"
+    @property
+    def open(self) -> bool:
+        """Whether someone may still write to it (the child, or what it started)."""
+        return self._fd >= 0
+
+    def started(self) -> None:
+        """The child has its own copy of the write end: ours would hide its end-of-file."""
+        os.close(self.child_fd)
+        self.child_fd = -1
+
+    def _drain(self) -> None:
+        read = 0
+        while self._fd >= 0 and read < self._TURN:
+            try:
+                chunk = os.read(self._fd, 65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self.close()
+                return
+            read += len(chunk)
+            room = max(0, self.limit - len(self.kept))
+            self.kept += chunk[:room]
+            self.dropped += len(chunk) - min(room, len(chunk))
+
+    def take(self) -> str:
+        """What the child wrote so far, as text for a log line (the pipe may stay open)."""
+        self._drain()  # what it wrote just before exiting, not yet seen by the loop
+        shown = bytes(self.kept).decode("utf-8", errors="replace").strip()
+        if self.dropped:
+            shown += f" […{self.dropped} more bytes]"
         return shown
+
+    def close(self) -> None:
+        """Stop reading; a writer left holding the pipe gets EPIPE from now on."""
+        if self.child_fd >= 0:
+            self.started()
+        if self._fd >= 0:
+            self._loop.remove_reader(self._fd)
+            os.close(self._fd)
+            self._fd = -1
 
 
 class SpawnCommandWaker:
@@ -86,6 +130,8 @@ class SpawnCommandWaker:
         self._environment = environment or SpawnEnvironment()
         self._timeout_s = timeout_s
         self._output_limit = output_limit
+        #: Outputs still held by what a command started; dropped once closed.
+        self._draining: set[_Capture] = set()
 
     def argv_for(self, agent: AgentConfig) -> tuple[str, ...] | None:
         return agent.spawn_command or self._argv
@@ -104,25 +150,28 @@ class SpawnCommandWaker:
         )
         program = argv[0]
         env = self._environment.for_wake(agent, slot)
-        # Small local files: creating and reading them does not need a thread.
         out, err = _Capture(self._output_limit), _Capture(self._output_limit)
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv,
                 stdin=asyncio.subprocess.DEVNULL,
-                stdout=out.file,
-                stderr=err.file,
+                stdout=out.child_fd,
+                stderr=err.child_fd,
                 env=env,
                 start_new_session=True,
             )
-        except OSError as exc:
-            _read_both(out, err)
+        except (OSError, ValueError) as exc:
+            # ValueError: a NUL byte in an argument (a prompt stored by an older version).
+            _close_both(out, err)
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             error = (
                 f"spawn command {program!r} could not be started for slot {slot.id} "
-                f"(agent {agent.id}): {exc.strerror or exc}"
+                f"(agent {agent.id}): {reason}"
             )
             log.warning("%s", error)
             return WakeResult.failure(self.name, error)
+        out.started()
+        err.started()
 
         timed_out = False
         try:
@@ -134,9 +183,10 @@ class SpawnCommandWaker:
                 await asyncio.wait_for(proc.wait(), 10.0)
         except asyncio.CancelledError:
             _kill_group(proc)
+            _close_both(out, err)
             raise
-        finally:
-            stdout, stderr = _read_both(out, err)
+        stdout, stderr = out.take(), err.take()
+        self._draining = {c for c in (*self._draining, out, err) if c.open}
 
         captured = _format_output(stdout, stderr)
         short = _format_output(stdout, stderr, limit=300)
@@ -148,20 +198,28 @@ class SpawnCommandWaker:
         code = proc.returncode
         if code == 0:
             log.info(
-                "woke agent %s for slot %s via spawn command %r%s",
+                "woke agent %s for slot %s via spawn command %r%s%s",
                 agent.id,
                 slot.id,
                 program,
                 captured,
+                _HELD if out.open or err.open else "",
             )
             return WakeResult.success(self.name, reference=f"pid {proc.pid}")
         how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited {code}"
         log.warning("%s %s%s", where, how, captured)
         return WakeResult.failure(self.name, f"{where} {how}{short}")
 
+    def close(self) -> None:
+        """Stop draining the output of agents that outlived their command (see `_Capture`)."""
+        for capture in self._draining:
+            capture.close()
+        self._draining = set()
 
-def _read_both(out: _Capture, err: _Capture) -> tuple[str, str]:
-    return out.read(), err.read()
+
+def _close_both(out: _Capture, err: _Capture) -> None:
+    out.close()
+    err.close()
 
 
 def _kill_group(proc: asyncio.subprocess.Process) -> None:
@@ -176,11 +234,22 @@ def _kill_group(proc: asyncio.subprocess.Process) -> None:
 
 
 def _format_output(stdout: str, stderr: str, limit: int | None = None) -> str:
-    """The captured output as a suffix for a message; `limit` shortens each stream."""
+    """The captured output as a suffix for a message; `limit` shortens each stream.
+
+    Escaped: a line break or control character the child printed would otherwise
+    start what looks like a log record of its own (a forged time, level and logger).
+    """
     parts = []
     for label, text in (("stdout", stdout), ("stderr", stderr)):
         if text:
             if limit is not None and len(text) > limit:
                 text = text[:limit] + "…"
-            parts.append(f"{label}: {text}")
+            parts.append(f"{label}: {_escaped(text)}")
     return ("; " + "; ".join(parts)) if parts else ""
+
+
+def _escaped(text: str) -> str:
+    """`text` on one line: what does not print (\\n, \\x1b, U+2028...) written as its escape."""
+    return "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
+    )

@@ -2,6 +2,9 @@
 
 A spawn URL may carry a token in its path or query, so errors name only its
 origin; the body carries the agent's own calendar token, never the full one.
+Redirects are not followed: a 307 would re-send that body (and the token) to
+wherever the answer points, a 302 would turn the wake into a GET whose 200
+proves nothing. A 3xx fails the wake, naming where it pointed.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ log = logging.getLogger(__name__)
 SPAWN_RETRY = RetrySettings(timeout_s=10.0, attempts=4, backoff_s=0.5, backoff_max_s=8.0)
 
 
-def _origin(url: str) -> str:
+def _origin(url: str | yarl.URL) -> str:
     """Scheme, host and port only: enough to know which receiver, never its token."""
     parsed = yarl.URL(url)
     if parsed.host is None:
@@ -132,8 +135,10 @@ class SpawnUrlWaker:
                 json=body,
                 headers={"Idempotency-Key": str(body["wake_id"])},
                 timeout=self._timeout,
+                allow_redirects=False,
             ) as response:
                 status = response.status
+                location = response.headers.get("Location")
                 # Only the start of the answer matters for a message; never read a huge body.
                 raw = await response.content.read(2048)
                 text = raw.decode("utf-8", errors="replace")
@@ -167,12 +172,31 @@ class SpawnUrlWaker:
                 snippet,
             )
             raise _RetryableSpawnError(f"HTTP {status} {snippet}".strip())
+        if 300 <= status < 400:
+            error = (
+                f"spawn URL {origin} answered the wake of slot {slot.id} (agent {agent.id}) "
+                f"with HTTP {status}, {_redirect_target(url, location)}; redirects are not "
+                "followed (the wake carries the agent's token): set the URL that answers 2xx"
+            )
+            log.warning("%s", error)
+            return WakeResult.failure(self.name, error)
         error = (
             f"spawn URL {origin} refused the wake of slot {slot.id} (agent {agent.id}) "
             f"with HTTP {status} {snippet}; not retried (a 4xx means the request itself is wrong)"
         ).replace("  ", " ")
         log.warning("%s", error)
         return WakeResult.failure(self.name, error)
+
+
+def _redirect_target(url: str, location: str | None) -> str:
+    """Where a redirect points, as an origin only (its path and query may hold a token)."""
+    if not location:
+        return "a redirect without a Location"
+    try:
+        target = yarl.URL(url).join(yarl.URL(location))
+    except ValueError:
+        return "a redirect to an unreadable Location"
+    return f"a redirect to {_origin(target)}"
 
 
 def _describe_transport_error(exc: BaseException) -> str:

@@ -18,71 +18,31 @@ import signal
 import sqlite3
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
-from bot.core.agents import AgentConfig
-from bot.core.calendar import CalendarError
-from bot.core.models import SlotCreate, SlotStatus
+from bot.core.models import SlotStatus
 from bot.core.tasks import SHUTDOWN_BUDGET_S
-from bot.core.tokens import TokenKind, derive_token
-from bot.wakers.spawn_command import SpawnCommandWaker
 from testkit.bots import WAIT_S
 from testkit.processes import (
     BotProcess,
     bot_env,
     due_slot,
     free_port,
-    open_calendar_file,
     run_bot,
     status_in_file,
 )
-from tests.discord_io.conftest import make_slot
+from tests.app.lifecycle_runs import FULL_TOKEN
+from tests.app.lifecycle_runs import env_file_run as _env_file_run
+from tests.app.lifecycle_runs import failed_wake as _failed_wake
+from tests.app.lifecycle_runs import poll as _poll
+from tests.app.lifecycle_runs import start as _start
+from tests.app.lifecycle_runs import stop_time as _stop_time
+from tests.app.lifecycle_runs import write_script as _script
 
 #: A stop is measured from the signal to the exit; the budget plus room for a loaded machine.
 STOP_CEILING_S = SHUTDOWN_BUDGET_S + 1.5
-FULL_TOKEN = "review-full-calendar-token-0123456789abcdef"
-
-
-def _script(tmp_path: Path, name: str, body: str) -> Path:
-    path = tmp_path / name
-    path.write_text(body, encoding="utf-8")
-    return path
-
-
-async def _start(env: dict[str, str], cwd: Path, processes: list[BotProcess]) -> BotProcess:
-    proc = await BotProcess.start(env, cwd)
-    processes.append(proc)
-    return proc
-
-
-async def _poll(check: Callable[[], bool], what: str, timeout: float = WAIT_S) -> None:  # noqa: ASYNC109
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} not seen within {timeout}s")
-        await asyncio.sleep(0.02)
-
-
-async def _stop_time(proc: BotProcess, sig: int = signal.SIGTERM) -> tuple[int, float]:
-    """Send `sig` and wait for the exit: its status and how long it took."""
-    began = time.monotonic()
-    proc.send_signal(sig)
-    code = await proc.wait(30)
-    return code, time.monotonic() - began
-
-
-async def _until_status(tmp_path: Path, slot_id: str, status: SlotStatus) -> None:
-    """Until the slot has `status` in the calendar file (or fail, naming the last one)."""
-    deadline = time.monotonic() + WAIT_S
-    while (now := await status_in_file(tmp_path, slot_id)) is not status:
-        assert time.monotonic() < deadline, f"slot {slot_id} is {now}, not {status}"
-        await asyncio.sleep(0.05)
 
 
 def _open_files(pid: int) -> list[str]:
@@ -230,22 +190,6 @@ async def test_sigterm_during_a_hung_spawn_command_kills_it_and_a_restart_wakes_
 # ---- headless: the spawn command ---------------------------------------------------------
 
 
-async def _failed_wake(
-    tmp_path: Path, processes: list[BotProcess], command: str, **settings: str
-) -> tuple[str, str]:
-    """A headless run whose spawn command fails on a due slot: the slot's id and the log of
-    the run, stopped cleanly once the slot was given back."""
-    slot_id = (await due_slot(tmp_path, "alice", "Cannot start")).id
-    env = bot_env(None, tmp_path, agents=("alice",))
-    env.update(SPAWN_COMMAND=command, **settings)
-    proc = await _start(env, tmp_path, processes)
-    await proc.wait_log(f"could not wake for slot {slot_id}")
-    await _until_status(tmp_path, slot_id, SlotStatus.DEFERRED)
-    code, _ = await _stop_time(proc)
-    assert code == 0
-    return slot_id, proc.log_text()
-
-
 @pytest.mark.parametrize("failure", ["missing-program", "exit-3"])
 async def test_a_failed_spawn_command_leaves_the_slot_pending_and_says_so(
     tmp_path: Path, processes: list[BotProcess], failure: str
@@ -259,197 +203,7 @@ async def test_a_failed_spawn_command_leaves_the_slot_pending_and_says_so(
     assert "Traceback" not in log
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a spawn command's output is logged as it is: the agent's own calendar token "
-    "(CALENDAR_TOKEN in its environment) reaches the log; derived tokens are not redacted",
-)
-async def test_a_spawn_commands_output_never_puts_the_agents_token_in_the_log(
-    tmp_path: Path, processes: list[BotProcess]
-) -> None:
-    """A launcher that fails and dumps its environment (a common debugging aid)."""
-    dump = _script(
-        tmp_path, "dump.py", "import os, sys\nprint(os.environ['CALENDAR_TOKEN'])\nsys.exit(1)\n"
-    )
-    command = f"{sys.executable} {dump}"
-    _, log = await _failed_wake(tmp_path, processes, command, CALENDAR_TOKEN=FULL_TOKEN)
-    assert derive_token(FULL_TOKEN, TokenKind.AGENT, "alice") not in log
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="a spawn command's multi-line output is logged verbatim in text format: a line "
-    "it prints shows as a log record of its own (forged timestamps and levels)",
-)
-async def test_a_spawn_commands_output_cannot_forge_log_lines(
-    tmp_path: Path, processes: list[BotProcess]
-) -> None:
-    forger = _script(
-        tmp_path,
-        "forge.py",
-        "import sys\nprint('starting')\n"
-        "print('2030-01-01 00:00:00,000 INFO    bot.core.claims: agent alice: woke for slot x')\n"
-        "sys.exit(1)\n",
-    )
-    _, log = await _failed_wake(tmp_path, processes, f"{sys.executable} {forger}")
-    assert not [line for line in log.splitlines() if line.startswith("2030-")]
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="a NUL in a prompt makes create_subprocess_exec raise ValueError, which the spawn "
-    "command waker does not catch: every retry logs a traceback",
-)
-async def test_a_prompt_with_a_nul_byte_fails_the_spawn_command_wake_cleanly(
-    tmp_path: Path, processes: list[BotProcess]
-) -> None:
-    calendar = await open_calendar_file(tmp_path)
-    try:
-        slot = await calendar.create_slot(
-            SlotCreate(
-                agent_id="alice",
-                scheduled_at=datetime.now(UTC) - timedelta(seconds=1),
-                title="Binary prompt",
-                prompt="before\x00after",
-            )
-        )
-    except (ValueError, CalendarError):
-        return  # refused at the source (DESIGN §3.2): nothing can reach the waker
-    finally:
-        await calendar.close()
-    env = bot_env(None, tmp_path, agents=("alice",), SPAWN_COMMAND="true {prompt}")
-    proc = await _start(env, tmp_path, processes)
-    await proc.wait_log(f"could not wake for slot {slot.id}")
-    await _until_status(tmp_path, slot.id, SlotStatus.DEFERRED)
-    code, _ = await _stop_time(proc)
-    assert code == 0
-    assert "Traceback" not in proc.log_text()
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="the launcher's stdout is an unlinked temporary file that the agent it starts "
-    "keeps writing to: its logs grow without bound, invisible to du, until the agent ends",
-)
-async def test_an_agent_started_in_the_background_cannot_fill_the_disk_through_stdout(
-    tmp_path: Path,
-) -> None:
-    pidfile = tmp_path / "agent.pid"
-    agent = (
-        "import os, sys, time\n"
-        "for _ in range(64):\n"
-        "    sys.stdout.write('agent log line ' * 8738 + '\\n')\n"  # 64 x 128 KiB = 8 MiB
-        "sys.stdout.flush()\n"
-        f"open({str(pidfile)!r}, 'w').write(str(os.getpid()))\n"
-        "time.sleep(120)\n"
-    )
-    launcher = _script(
-        tmp_path,
-        "launch.py",
-        f"import subprocess, sys\nsubprocess.Popen([sys.executable, '-c', {agent!r}])\n",
-    )
-    waker = SpawnCommandWaker((sys.executable, str(launcher)), timeout_s=30.0)
-    result = await waker.wake(AgentConfig(id="alice"), make_slot(), "p")
-    assert result.ok, result.error
-    await _poll(lambda: pidfile.exists() and bool(pidfile.read_text()), "the agent's 8 MiB")
-    pid = int(pidfile.read_text())
-    try:
-        kept = os.stat(f"/proc/{pid}/fd/1").st_size  # what its stdout holds on disk
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    assert kept <= 1024 * 1024, f"{kept} bytes of the agent's output kept on disk"
-
-
-# ---- headless: the spawn webhook ---------------------------------------------------------
-
-
-@dataclass
-class _Redirecting:
-    """A webhook that redirects (a proxy's login page, http -> https, a moved endpoint) to a
-    landing page on another origin, which records what reaches it."""
-
-    status: int
-    landed: list[tuple[str, bytes]] = field(default_factory=list)
-    hook_url: str = ""
-    landing_url: str = ""
-
-    async def hook(self, request: web.Request) -> web.Response:
-        await request.read()
-        redirect = web.HTTPFound if self.status == 302 else web.HTTPTemporaryRedirect
-        raise redirect(self.landing_url)
-
-    async def land(self, request: web.Request) -> web.Response:
-        self.landed.append((request.method, await request.read()))
-        return web.Response(text="<html>please sign in</html>", content_type="text/html")
-
-
-@contextlib.asynccontextmanager
-async def _redirecting(status: int) -> AsyncIterator[_Redirecting]:
-    receiver = _Redirecting(status)
-    landing_app, hook_app = web.Application(), web.Application()
-    landing_app.router.add_route("*", "/landing", receiver.land)
-    hook_app.router.add_post("/wake/hook-secret", receiver.hook)
-    runners = [web.AppRunner(landing_app), web.AppRunner(hook_app)]
-    try:
-        for runner in runners:
-            await runner.setup()
-            await web.TCPSite(runner, "127.0.0.1", 0).start()
-        receiver.landing_url = f"http://127.0.0.1:{runners[0].addresses[0][1]}/landing"
-        receiver.hook_url = f"http://127.0.0.1:{runners[1].addresses[0][1]}/wake/hook-secret"
-        yield receiver
-    finally:
-        for runner in runners:
-            await runner.cleanup()
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="the spawn webhook follows redirects: a 302 turns the POST into a GET whose 200 "
-    "counts as woken, a 307 re-sends the body with the agent's token to another origin",
-)
-@pytest.mark.parametrize("status", [302, 307])
-async def test_a_redirecting_spawn_url_is_not_a_wake_and_the_body_stays_home(
-    tmp_path: Path, processes: list[BotProcess], status: int
-) -> None:
-    async with _redirecting(status) as receiver:
-        slot_id = (await due_slot(tmp_path, "alice", "Behind a proxy")).id
-        env = bot_env(
-            None,
-            tmp_path,
-            agents=("alice",),
-            SPAWN_URL=receiver.hook_url,
-            CALENDAR_TOKEN=FULL_TOKEN,
-        )
-        proc = await _start(env, tmp_path, processes)
-        await _poll(
-            lambda: (
-                f"wake for slot {slot_id}" in proc.log_text()
-                or f"woke for slot {slot_id}" in proc.log_text()
-            ),
-            "the wake's outcome",
-            60,
-        )
-        code, _ = await _stop_time(proc)
-    assert code == 0
-    token = derive_token(FULL_TOKEN, TokenKind.AGENT, "alice").encode()
-    assert not [method for method, body in receiver.landed if token in body]
-    # 2xx from the URL itself is a wake (DESIGN §5); a redirect is not: the slot is pending.
-    assert await status_in_file(tmp_path, slot_id) is SlotStatus.DEFERRED
-
-
 # ---- .env ------------------------------------------------------------------------------
-
-
-def _env_file_run(tmp_path: Path, content: bytes, *args: str) -> tuple[int, str]:
-    """`python -m bot *args` in a folder whose `.env` holds `content` (nothing else set)."""
-    (tmp_path / ".env").write_bytes(content)
-    env = bot_env(None, tmp_path)
-    for name in ("CALENDAR_URL", "STATE_PATH", "AGENTS_FILE"):
-        del env[name]  # the .env's to give
-    (tmp_path / "agents.toml").write_text('[[agents]]\nid = "alice"\n', encoding="utf-8")
-    done = run_bot(tmp_path, env, *args)
-    return done.returncode, done.stdout + done.stderr
 
 
 @pytest.mark.xfail(
@@ -492,17 +246,6 @@ def test_a_nul_byte_in_a_path_from_env_is_exit_2_naming_the_variable(
     )
     assert code == 2, out[-2000:]
     assert variable in out and "Traceback" not in out
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="SPAWN_COMMAND with a NUL byte passes check-config; every wake then fails with "
-    "a ValueError traceback",
-)
-def test_a_nul_byte_in_the_spawn_command_is_refused_by_the_configuration(tmp_path: Path) -> None:
-    code, out = _env_file_run(tmp_path, b"SPAWN_COMMAND=launch-agent a\x00b\n", "check-config")
-    assert code == 2, out[-2000:]
-    assert "SPAWN_COMMAND" in out
 
 
 def test_the_environment_wins_over_env_and_a_bad_env_value_is_named(tmp_path: Path) -> None:
