@@ -11,7 +11,10 @@ import contextlib
 import logging
 import os
 import re
+import shutil
 import signal
+import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 
 from bot.core.agents import AgentConfig
@@ -25,9 +28,13 @@ log = logging.getLogger(__name__)
 _PLACEHOLDER = re.compile(r"\{(agent_id|slot_id|prompt)\}")
 #: Said when a process the command started keeps its output (see `_Capture`).
 _HELD = (
-    " (a process it started still holds its output: read and dropped while the moderator "
-    "runs, a broken pipe once it stops; redirect the agent's output to a file to keep it)"
+    " (a process it started still holds its output: read and dropped, never stored; "
+    "redirect the agent's output to a file to keep it)"
 )
+#: Reads and drops what an agent writes to the output its command left it, once the
+#: moderator stops reading: a writer must never meet a broken pipe (see `_Capture`).
+_SINK = shutil.which("cat")
+_DRAINS: list[subprocess.Popen[bytes]] = []
 
 
 def substitute_argv(template: Sequence[str], values: Mapping[str, str]) -> list[str]:
@@ -46,8 +53,11 @@ class _Capture:
     Read from the start, so the child never blocks on a full pipe; past `limit` it is
     counted and dropped. A command that starts the agent in the background and exits
     may leave the agent holding the pipe: the wake does not wait for it, and what the
-    agent writes there is drained and dropped (never stored) until it closes the pipe
-    or the waker is closed. Not a file: that would keep everything the agent writes.
+    agent writes there is drained and dropped (never stored). Not a file: that would
+    keep everything the agent writes, out of sight of `du` once deleted. Closing our
+    end would give the agent a broken pipe (SIGPIPE, or an exception at its next
+    print), so when the moderator stops, the read end is handed to a small process of
+    its own (`hand_off`) that drains it until the agent closes it.
     """
 
     #: Read at most this much per turn of the event loop, so a flood cannot starve it.
@@ -97,12 +107,37 @@ class _Capture:
             shown += f" […{self.dropped} more bytes]"
         return shown
 
+    def hand_off(self) -> None:
+        """The moderator stops: a detached drain takes over reading, then ours closes."""
+        if self._fd < 0:
+            return
+        self._drain()
+        if self._fd >= 0:
+            self._loop.remove_reader(self._fd)
+            os.set_blocking(self._fd, True)  # the flag is the pipe's: the drain waits on it
+            sink = [_SINK] if _SINK else [sys.executable, "-c", _DRAIN_IN_PYTHON]
+            try:
+                # Kept, so it is not collected (and warned about) while it runs; once the
+                # moderator exits, init reaps it.
+                _DRAINS[:] = [d for d in _DRAINS if d.poll() is None]
+                drain = subprocess.Popen(
+                    sink,
+                    stdin=self._fd,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+                _DRAINS.append(drain)
+            except OSError as exc:
+                log.warning("cannot hand an agent's output to a drain (%s): closing it", exc)
+        self.close()
+
     def close(self) -> None:
         """Stop reading; a writer left holding the pipe gets EPIPE from now on."""
         if self.child_fd >= 0:
             self.started()
         if self._fd >= 0:
-            self._loop.remove_reader(self._fd)
+            self._loop.remove_reader(self._fd)  # False when `hand_off` took it already
             os.close(self._fd)
             self._fd = -1
 
@@ -211,10 +246,13 @@ class SpawnCommandWaker:
         return WakeResult.failure(self.name, f"{where} {how}{short}")
 
     def close(self) -> None:
-        """Stop draining the output of agents that outlived their command (see `_Capture`)."""
+        """Hand the output of agents that outlived their command to a drain (`_Capture`)."""
         for capture in self._draining:
-            capture.close()
+            capture.hand_off()
         self._draining = set()
+
+
+_DRAIN_IN_PYTHON = "import os\nwhile os.read(0, 65536):\n    pass\n"
 
 
 def _close_both(out: _Capture, err: _Capture) -> None:

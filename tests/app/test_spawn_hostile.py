@@ -132,6 +132,31 @@ async def test_an_agent_started_in_the_background_cannot_fill_the_disk_through_s
     assert kept <= 1024 * 1024, f"{kept} bytes of the agent's output kept on disk"
 
 
+async def test_an_agent_writing_on_after_the_moderator_stopped_meets_no_broken_pipe(
+    tmp_path: Path,
+) -> None:
+    """The output its command left it is handed to a drain when the waker closes (the
+    moderator stops): a Python agent would die of BrokenPipeError at its next print."""
+    survived = tmp_path / "survived"
+    agent = (
+        "import sys, time\n"
+        "for i in range(40):\n"
+        "    print('still working', i, flush=True)\n"
+        "    time.sleep(0.05)\n"
+        f"open({str(survived)!r}, 'w').write('yes')\n"
+    )
+    launcher = write_script(
+        tmp_path,
+        "launch.py",
+        f"import subprocess, sys\nsubprocess.Popen([sys.executable, '-c', {agent!r}])\n",
+    )
+    waker = SpawnCommandWaker((sys.executable, str(launcher)), timeout_s=30.0)
+    result = await waker.wake(AgentConfig(id="alice"), make_slot(), "p")
+    assert result.ok, result.error
+    waker.close()  # the moderator stops while the agent prints on
+    await poll(survived.exists, "the agent's last line after its prints", timeout=60)
+
+
 async def test_the_log_keeps_a_launchers_first_kilobytes_and_counts_the_rest(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
