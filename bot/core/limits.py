@@ -100,19 +100,28 @@ def _plain_event_data(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
+def _no_nul(value: str) -> str:
+    """PostgreSQL's text cannot hold U+0000 at all: refused alike on every store, so what
+    SQLite keeps never fails on another (and a C-string consumer is never cut short)."""
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character (U+0000)")
+    return value
+
+
+Text = AfterValidator(_no_nul)
 Instant = Annotated[AwareDatetime, BeforeValidator(_instant), AfterValidator(_in_years)]
 Priority = Annotated[int, Strict(), Field(ge=PRIORITY_MIN, le=PRIORITY_MAX)]
 Duration = Annotated[int, Strict(), Field(ge=DURATION_MIN, le=DURATION_MAX)]
 Version = Annotated[int, Strict(), Field(ge=0, le=2**53)]
-Title = Annotated[str, Strict(), Field(max_length=TITLE_MAX)]
-Prompt = Annotated[str, Strict(), Field(max_length=PROMPT_MAX)]
-Note = Annotated[str, Strict(), Field(max_length=NOTE_MAX)]
+Title = Annotated[str, Strict(), Field(max_length=TITLE_MAX), Text]
+Prompt = Annotated[str, Strict(), Field(max_length=PROMPT_MAX), Text]
+Note = Annotated[str, Strict(), Field(max_length=NOTE_MAX), Text]
 SlotType = Annotated[str, Strict(), Field(pattern=SLOT_TYPE_PATTERN)]
-SlotId = Annotated[str, Strict(), Field(min_length=1, max_length=ID_MAX)]
+SlotId = Annotated[str, Strict(), Field(min_length=1, max_length=ID_MAX), Text]
 EventData = Annotated[dict[str, Any], Strict(), AfterValidator(_plain_event_data)]
 Flag = Annotated[bool, Strict()]
 #: Series fields (DESIGN §3.1): the rule's and the wall times' own checks are in `bot.core.series`.
-RuleText = Annotated[str, Strict(), Field(min_length=1, max_length=RRULE_MAX)]
+RuleText = Annotated[str, Strict(), Field(min_length=1, max_length=RRULE_MAX), Text]
 WallTime = Annotated[str, Strict(), Field(min_length=1, max_length=WALL_TIME_MAX)]
 ZoneName = Annotated[str, Strict(), Field(min_length=1, max_length=64)]
 Exdates = Annotated[list[WallTime], Strict(), Field(max_length=EXDATES_MAX)]

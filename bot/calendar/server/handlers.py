@@ -11,6 +11,7 @@ from bot.calendar.server.range_handlers import calendar_info, edit_slot, list_ra
 from bot.calendar.server.requests import (
     agent_header,
     calendar_of,
+    path_id,
     query_date,
     read_body,
     required_agent,
@@ -77,7 +78,7 @@ async def create_slot(request: web.Request) -> web.StreamResponse:
 
 async def get_slot(request: web.Request) -> web.StreamResponse:
     agent_id = agent_header(request)
-    slot = await calendar_of(request).get_slot(request.match_info["slot_id"], agent_id=agent_id)
+    slot = await calendar_of(request).get_slot(path_id(request, "slot_id"), agent_id=agent_id)
     return web.json_response(slot_json(slot))
 
 
@@ -88,7 +89,7 @@ async def transition(request: web.Request) -> web.StreamResponse:
     # For start, Idempotency-Key is the claim key, kept by the store (not the memory
     # cache); the store ignores it for every other action.
     call = TransitionCall.checked(
-        request.match_info["slot_id"],
+        path_id(request, "slot_id"),
         action,
         agent_id=agent_id,
         expected_version=body.expected_version,

@@ -8,7 +8,7 @@ from aiohttp import web
 from pydantic import TypeAdapter, ValidationError
 
 from bot.calendar.server.errors import ApiError, slot_json
-from bot.calendar.server.requests import agent_header, calendar_of, query_agent, read_body
+from bot.calendar.server.requests import agent_header, calendar_of, path_id, query_agent, read_body
 from bot.calendar.wire import API_LEVEL
 from bot.core.limits import Instant
 from bot.core.models import SlotEdit, SlotStatus
@@ -56,5 +56,5 @@ async def list_range(request: web.Request) -> web.StreamResponse:
 async def edit_slot(request: web.Request) -> web.StreamResponse:
     agent_id = agent_header(request)
     edit = await read_body(request, SlotEdit)
-    slot = await calendar_of(request).edit_slot(request.match_info["slot_id"], edit, agent_id)
+    slot = await calendar_of(request).edit_slot(path_id(request, "slot_id"), edit, agent_id)
     return web.json_response(slot_json(slot))

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from bot.calendar.server.errors import ApiError
 from bot.calendar.store import EmbeddedCalendar
 from bot.calendar.wire import AGENT_HEADER
+from bot.core.calendar import SlotNotFound
 from bot.core.limits import BODY_MAX_DEPTH, json_depth
 from bot.core.models import describe_validation, is_valid_agent_id
 from bot.core.validation import check_agent_id, check_day
@@ -30,6 +31,15 @@ _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 def calendar_of(request: web.Request) -> EmbeddedCalendar:
     return request.app[CALENDAR_KEY]
+
+
+def path_id(request: web.Request, name: str) -> str:
+    """A slot's or a series' id from the path. One holding NUL names nothing on any store
+    (PostgreSQL cannot even be asked: a 503 there), so it is the 404 of an unknown id."""
+    value = request.match_info[name]
+    if "\x00" in value:
+        raise SlotNotFound(f"no {name.removesuffix('_id')} {value[:200]!r}")
+    return value
 
 
 def header_value(request: web.Request, name: str) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.calendar.server.errors import Handler
-from bot.calendar.server.requests import agent_header, calendar_of, query_agent, read_body
+from bot.calendar.server.requests import agent_header, calendar_of, path_id, query_agent, read_body
 from bot.calendar.wire import SERIES_PATH
 from bot.core.models import Series, SeriesCreate, SeriesEdit
 
@@ -33,19 +33,19 @@ async def list_series(request: web.Request) -> web.StreamResponse:
 
 
 async def get_series(request: web.Request) -> web.StreamResponse:
-    series_id = request.match_info["series_id"]
+    series_id = path_id(request, "series_id")
     return _series_json(await calendar_of(request).get_series(series_id, agent_header(request)))
 
 
 async def edit_series(request: web.Request) -> web.StreamResponse:
     edit = await read_body(request, SeriesEdit)
-    series_id = request.match_info["series_id"]
+    series_id = path_id(request, "series_id")
     calendar = calendar_of(request)
     return _series_json(await calendar.edit_series(series_id, edit, agent_header(request)))
 
 
 async def end_series(request: web.Request) -> web.StreamResponse:
-    series_id = request.match_info["series_id"]
+    series_id = path_id(request, "series_id")
     return _series_json(await calendar_of(request).end_series(series_id, agent_header(request)))
 
 
