@@ -1,6 +1,9 @@
 """The moderator's lifecycle as an operator meets it, with real `python -m bot` processes:
-stop signals during start-up and twice in a row, the headless spawn fallback failing in
-the ways real launchers and webhooks fail, and `.env` files that are not what they seem.
+stop signals while the calendar is unreachable or a launcher hangs, the headless spawn
+fallback failing in the ways real launchers and webhooks fail, and `.env` values.
+(The review's tests of a stop during start-up, repeated stop signals and `.env` files
+that are not what they seem were fixed and live in test_stop_during_start_up.py,
+test_stop_signals_repeated.py and test_env_file_problems.py.)
 
 From a review. A test marked xfail(strict) shows behaviour that is wrong today (its
 reason says what should happen); the plain ones pin right behaviour no other test covers.
@@ -15,10 +18,9 @@ import contextlib
 import os
 import re
 import signal
-import sqlite3
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,7 +31,6 @@ from aiohttp import web
 from bot.core.agents import AgentConfig
 from bot.core.calendar import CalendarError
 from bot.core.models import SlotCreate, SlotStatus
-from bot.core.tasks import SHUTDOWN_BUDGET_S
 from bot.core.tokens import TokenKind, derive_token
 from bot.wakers.spawn_command import SpawnCommandWaker
 from testkit.bots import WAIT_S
@@ -42,10 +43,14 @@ from testkit.processes import (
     run_bot,
     status_in_file,
 )
+from tests.app.lifecycle_steps import STOP_CEILING_S
+from tests.app.lifecycle_steps import env_file_run as _env_file_run
+from tests.app.lifecycle_steps import integrity as _integrity
+from tests.app.lifecycle_steps import poll as _poll
+from tests.app.lifecycle_steps import start as _start
+from tests.app.lifecycle_steps import stop_time as _stop_time
 from tests.discord_io.conftest import make_slot
 
-#: A stop is measured from the signal to the exit; the budget plus room for a loaded machine.
-STOP_CEILING_S = SHUTDOWN_BUDGET_S + 1.5
 FULL_TOKEN = "review-full-calendar-token-0123456789abcdef"
 
 
@@ -55,48 +60,12 @@ def _script(tmp_path: Path, name: str, body: str) -> Path:
     return path
 
 
-async def _start(env: dict[str, str], cwd: Path, processes: list[BotProcess]) -> BotProcess:
-    proc = await BotProcess.start(env, cwd)
-    processes.append(proc)
-    return proc
-
-
-async def _poll(check: Callable[[], bool], what: str, timeout: float = WAIT_S) -> None:  # noqa: ASYNC109
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} not seen within {timeout}s")
-        await asyncio.sleep(0.02)
-
-
-async def _stop_time(proc: BotProcess, sig: int = signal.SIGTERM) -> tuple[int, float]:
-    """Send `sig` and wait for the exit: its status and how long it took."""
-    began = time.monotonic()
-    proc.send_signal(sig)
-    code = await proc.wait(30)
-    return code, time.monotonic() - began
-
-
 async def _until_status(tmp_path: Path, slot_id: str, status: SlotStatus) -> None:
     """Until the slot has `status` in the calendar file (or fail, naming the last one)."""
     deadline = time.monotonic() + WAIT_S
     while (now := await status_in_file(tmp_path, slot_id)) is not status:
         assert time.monotonic() < deadline, f"slot {slot_id} is {now}, not {status}"
         await asyncio.sleep(0.05)
-
-
-def _open_files(pid: int) -> list[str]:
-    found = []
-    with contextlib.suppress(OSError):
-        for fd in os.listdir(f"/proc/{pid}/fd"):
-            with contextlib.suppress(OSError):
-                found.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
-    return found
-
-
-def _integrity(path: Path) -> str:
-    with contextlib.closing(sqlite3.connect(path)) as db:
-        return str(db.execute("PRAGMA quick_check").fetchone()[0])
 
 
 # ---- stop signals ------------------------------------------------------------------------
@@ -117,77 +86,6 @@ async def test_sigterm_while_the_calendar_is_unreachable_exits_0_and_leaves_the_
     assert not (tmp_path / "state.db-journal").exists()
     assert _integrity(tmp_path / "state.db") == "ok"
     assert "Traceback" not in proc.log_text()
-
-
-async def _hung_server(accepted: asyncio.Event) -> asyncio.Server:
-    """Accepts connections and never answers (a CalDAV server stuck behind a proxy)."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def hold(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-        accepted.set()
-
-    return await asyncio.start_server(hold, "127.0.0.1", 0)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="the runner opens the calendar without watching the stop signal: a locked file "
-    "(10 s busy wait) or a silent CalDAV server holds a SIGTERM for ~10 s, then exits 1/2",
-)
-@pytest.mark.parametrize("blocker", ["locked-calendar-file", "silent-caldav-server"])
-async def test_sigterm_while_the_calendar_is_being_opened_stops_within_the_budget(
-    tmp_path: Path, processes: list[BotProcess], blocker: str
-) -> None:
-    env = bot_env(None, tmp_path, SPAWN_COMMAND="true")
-    accepted = asyncio.Event()
-    async with contextlib.AsyncExitStack() as stack:
-        if blocker == "locked-calendar-file":
-            await due_slot(tmp_path, "alice", "Behind a lock")
-            # Another process (a long `calendar import`, a sqlite3 shell) holds the write lock.
-            locker = sqlite3.connect(tmp_path / "calendar.db", isolation_level=None)
-            stack.callback(locker.close)
-            locker.execute("BEGIN IMMEDIATE")
-        else:
-            server = await _hung_server(accepted)
-            stack.push_async_callback(server.wait_closed)
-            stack.callback(server.close)
-            port = server.sockets[0].getsockname()[1]
-            env["CALENDAR_URL"] = f"caldav+http://127.0.0.1:{port}/dav/"
-        proc = await _start(env, tmp_path, processes)
-        if blocker == "locked-calendar-file":
-            # Its connection is open (the WAL index mapped): it waits on the lock now.
-            await _poll(
-                lambda: any(p.endswith("calendar.db-shm") for p in _open_files(proc.proc.pid)),
-                "the bot opening the locked calendar",
-            )
-        else:
-            await asyncio.wait_for(accepted.wait(), WAIT_S)
-        code, took = await _stop_time(proc)
-    assert took < STOP_CEILING_S, f"stopped after {took:.1f}s:\n{proc.log_text()[-2000:]}"
-    assert code == 0, proc.log_text()[-2000:]
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="the stop handlers are removed before the process ends: a second SIGTERM/SIGINT "
-    "in that window kills it by signal (-15/-2) instead of the documented exit 0",
-)
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-async def test_stop_signals_repeated_until_the_exit_still_exit_0(
-    tmp_path: Path, processes: list[BotProcess], sig: signal.Signals
-) -> None:
-    """A supervisor that repeats its stop, or a person pressing Ctrl-C again."""
-    proc = await _start(bot_env(None, tmp_path, SPAWN_COMMAND="true"), tmp_path, processes)
-    await proc.wait_log("moderator started")
-    began = time.monotonic()
-    while proc.proc.returncode is None and time.monotonic() - began < 30:
-        proc.send_signal(sig)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(proc.proc.wait(), 0.002)
-    code = await proc.wait(30)
-    assert "stopped" in proc.log_text()  # the clean stop ran either way ...
-    assert code == 0  # ... but the status must say so
 
 
 async def test_sigterm_during_a_hung_spawn_command_kills_it_and_a_restart_wakes_once(
@@ -439,59 +337,6 @@ async def test_a_redirecting_spawn_url_is_not_a_wake_and_the_body_stays_home(
 
 
 # ---- .env ------------------------------------------------------------------------------
-
-
-def _env_file_run(tmp_path: Path, content: bytes, *args: str) -> tuple[int, str]:
-    """`python -m bot *args` in a folder whose `.env` holds `content` (nothing else set)."""
-    (tmp_path / ".env").write_bytes(content)
-    env = bot_env(None, tmp_path)
-    for name in ("CALENDAR_URL", "STATE_PATH", "AGENTS_FILE"):
-        del env[name]  # the .env's to give
-    (tmp_path / "agents.toml").write_text('[[agents]]\nid = "alice"\n', encoding="utf-8")
-    done = run_bot(tmp_path, env, *args)
-    return done.returncode, done.stdout + done.stderr
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="an .env that is not UTF-8 (a file saved as Latin-1) crashes with a "
-    "UnicodeDecodeError traceback (exit 1) instead of exit 2 naming .env",
-)
-@pytest.mark.parametrize("command", [(), ("check-config",)], ids=["run", "check-config"])
-def test_an_env_file_that_is_not_utf8_is_exit_2_naming_it(
-    tmp_path: Path, command: tuple[str, ...]
-) -> None:
-    code, out = _env_file_run(tmp_path, b"SPAWN_COMMAND=true\nWAKE_CATEGORY=caf\xe9\n", *command)
-    assert code == 2, out[-2000:]
-    assert ".env" in out and "Traceback" not in out
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="a .env that is a directory (Docker makes one when the bind-mounted file is "
-    "missing) is silently ignored; nothing says the settings there were never read",
-)
-def test_an_env_that_is_a_directory_is_named(tmp_path: Path) -> None:
-    (tmp_path / ".env").mkdir()
-    env = bot_env(None, tmp_path, SPAWN_COMMAND="true")
-    done = run_bot(tmp_path, env, "check-config")
-    assert ".env" in done.stdout + done.stderr
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="a NUL byte in a path setting (possible only from .env) raises ValueError "
-    "'embedded null byte' from os.stat/open: a traceback and exit 1, not exit 2",
-)
-@pytest.mark.parametrize("variable", ["STATE_PATH", "AGENTS_FILE"])
-def test_a_nul_byte_in_a_path_from_env_is_exit_2_naming_the_variable(
-    tmp_path: Path, variable: str
-) -> None:
-    code, out = _env_file_run(
-        tmp_path, f"SPAWN_COMMAND=true\n{variable}=my\x00file\n".encode(), "check-config"
-    )
-    assert code == 2, out[-2000:]
-    assert variable in out and "Traceback" not in out
 
 
 @pytest.mark.xfail(
