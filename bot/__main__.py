@@ -13,4 +13,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from bot.app.shutdown import ignore_stop_signals_at_exit
+
+    ignore_stop_signals_at_exit()  # this process ends with the command
     sys.exit(main())

@@ -28,6 +28,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(argv: list[str]) -> int:
+    if argv[:1] in ([], ["run"]):
+        from bot.app.shutdown import held_stop_signals
+
+        # Held before the parser's and the runner's imports (~0.5 s): a stop then is a stop.
+        with held_stop_signals():
+            return _run_command(argv)
+    return _run_command(argv)
+
+
+def _run_command(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -14,7 +14,7 @@ import discord
 
 from bot.app.alerting import alert_desk, log_alerts
 from bot.app.settings import Settings
-from bot.app.shutdown import StopSignal, bounded
+from bot.app.shutdown import StopSignal, bounded, first_or_stop
 from bot.app.wiring import (
     NoWakerConfigured,
     build_moderator,
@@ -67,16 +67,6 @@ def _left(deadline: float | None) -> float:
     return max(0.0, deadline - asyncio.get_running_loop().time())
 
 
-async def _first_or_stop(task: asyncio.Task[None], stop: StopSignal) -> bool:
-    """Wait until `task` ends or a stop signal comes; True when the task ended."""
-    stopping = asyncio.create_task(stop.wait(), name="stop-signal")
-    try:
-        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopping.cancel()
-    return task.done()
-
-
 async def run_headless(opened: Opened) -> int:
     """Spawn waking only: the moderator's loops until a stop signal."""
     settings, agents, clock, stop, metrics = (
@@ -108,7 +98,7 @@ async def run_headless(opened: Opened) -> int:
     deadline: float | None = None
     try:
         start = asyncio.create_task(moderator.start(), name="moderator-start")
-        if await _first_or_stop(start, stop):
+        if await first_or_stop(start, stop):
             if start.exception() is not None:
                 log.error("the moderator's start-up failed", exc_info=start.exception())
                 log.info("the sync and check loops still run and retry")
@@ -153,7 +143,7 @@ async def run_discord(opened: Opened) -> int:
     )
     running = asyncio.create_task(bot.start(settings.discord_token.get_secret_value()), name="bot")
     try:
-        await _first_or_stop(running, stop)
+        await first_or_stop(running, stop)
     finally:
         await bounded(bot.close(), CLOSE_BOT_S, "closing the bot")
         await cancel_and_wait(running)
@@ -162,18 +152,52 @@ async def run_discord(opened: Opened) -> int:
     return _explain_end(running, settings)
 
 
+#: The gateway's close codes discord.py does not retry (discord.gateway `_can_handle_close`),
+#: each as what the operator can do about it. discord.py raises `ConnectionClosed` with the
+#: code for all but 4014, which it turns into `PrivilegedIntentsRequired`.
+GATEWAY_REFUSALS: dict[int, str] = {
+    4004: "Discord's gateway refused DISCORD_TOKEN (close 4004, authentication failed): it "
+    "was reset or revoked after login; copy the bot token again from the developer portal "
+    "(Bot -> Reset Token)",
+    4010: "Discord's gateway refused the shard the bot identified with (close 4010, invalid "
+    "shard); the moderator connects unsharded, so check that DISCORD_GATEWAY_URL is "
+    "Discord's gateway or a proxy that passes IDENTIFY on unchanged",
+    4011: "Discord requires sharding for this bot (close 4011, sharding required): its "
+    "application is in too many guilds for one gateway session; give the moderator a bot "
+    "application of its own, in its guild only",
+    4012: "Discord's gateway refused the API version (close 4012, invalid API version): check "
+    "that DISCORD_GATEWAY_URL is Discord's gateway, or update discord.py",
+    4013: "Discord's gateway called the requested intents invalid (close 4013, invalid "
+    "intents): check that DISCORD_GATEWAY_URL is Discord's gateway, or update discord.py",
+    4014: "Discord refused the Message Content intent (close 4014, disallowed intents): "
+    "enable it for the bot under Bot -> Privileged Gateway Intents in the developer portal",
+}
+
+
+def gateway_refusal(exc: BaseException) -> str | None:
+    """The one line for an end of the gateway session discord.py will not retry; None when
+    `exc` is not one (a network error, a bug)."""
+    if isinstance(exc, discord.PrivilegedIntentsRequired):
+        return GATEWAY_REFUSALS[4014]
+    if isinstance(exc, discord.ConnectionClosed):
+        code = exc.code
+        return GATEWAY_REFUSALS.get(code, f"Discord's gateway closed the session ({code})")
+    return None
+
+
 def _explain_end(running: asyncio.Task[None], settings: Settings) -> int:
-    """The bot stopped without a signal: say why (never with the token), status 1."""
+    """The bot stopped without a signal: say why (never with the token), status 1.
+
+    What a person must fix (a refused token, intent, gateway) is one line without a
+    traceback; only an error nobody foresaw keeps its traceback, for a bug report.
+    """
     exc = running.exception() if not running.cancelled() else None
     if exc is None:
         log.error("the Discord client stopped unexpectedly")
     elif isinstance(exc, discord.LoginFailure):
         log.error("Discord refused DISCORD_TOKEN (%s); check the bot token", exc)
-    elif isinstance(exc, discord.PrivilegedIntentsRequired):
-        log.error(
-            "Discord refused the Message Content intent: enable it for the bot under "
-            "Bot -> Privileged Gateway Intents in the developer portal"
-        )
+    elif (refusal := gateway_refusal(exc)) is not None:
+        log.error("%s", refusal)
     elif isinstance(exc, TRANSIENT_NETWORK_ERRORS):
         log.error(
             "cannot reach Discord at %s (%s: %s)",

@@ -21,7 +21,8 @@ import asyncio
 import contextlib
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlparse
 
 from bot.app.calendar_access import calendar_secrets, serve_refusal
@@ -31,7 +32,13 @@ from bot.app.logs import setup_logging
 from bot.app.modes import Opened, run_discord, run_headless
 from bot.app.run_lock import StateInUse, holding
 from bot.app.settings import Settings, load_config
-from bot.app.shutdown import StopSignal, Watchdog, bounded
+from bot.app.shutdown import (
+    StopSignal,
+    Watchdog,
+    bounded,
+    first_or_stop,
+    held_stop_signals,
+)
 from bot.app.value_checks import parse_host_port
 from bot.app.wiring import (
     open_calendar,
@@ -52,7 +59,20 @@ log = logging.getLogger(__name__)
 
 
 def run_bot() -> int:
-    """`python -m bot`: read the configuration, then run until a stop signal."""
+    """`python -m bot`: read the configuration, then run until a stop signal.
+
+    The stop signals are held from here to the end of the run (the CLI holds them
+    sooner, before the imports): see `bot.app.shutdown`.
+    """
+    with held_stop_signals():
+        configured = _configured()
+        if isinstance(configured, int):
+            return configured
+        return asyncio.run(_run(*configured))
+
+
+def _configured() -> tuple[Settings, list[AgentConfig]] | int:
+    """The settings and agents to run with, or the exit status of a refusal (on stderr)."""
     try:
         settings, agents = load_config()
     except ConfigError as exc:
@@ -69,10 +89,7 @@ def run_bot() -> int:
         print(f"error: {problem}", file=sys.stderr)
     if file_problems(settings):
         return 2
-    try:
-        return asyncio.run(_run(settings, agents))
-    except KeyboardInterrupt:  # a signal before the handlers were installed
-        return 130
+    return settings, agents
 
 
 def secrets_of(settings: Settings, agents: Sequence[AgentConfig]) -> list[str]:
@@ -153,6 +170,30 @@ async def _step(what: str, closer: Callable[[], Awaitable[object]]) -> None:
     await bounded(closer(), CLOSE_STEP_S, what)
 
 
+class _Closable(Protocol):
+    async def close(self) -> None: ...
+
+
+Resource = TypeVar("Resource", bound=_Closable)
+
+
+async def _unless_stopped(
+    opening: Coroutine[Any, Any, Resource], stop: StopSignal, what: str
+) -> Resource | None:
+    """What `opening` opens, or None when a stop signal comes first: a locked calendar file
+    or a silent server must not hold a stop past its budget. The opening is cancelled (an
+    opener closes what it half opened); one that got done in the meantime is closed here."""
+    task = asyncio.create_task(opening, name=f"opening {what}")
+    if await first_or_stop(task, stop):
+        return task.result()
+    log.info("stopped while opening %s", what)
+    task.cancel()
+    await asyncio.wait({task}, timeout=CLOSE_STEP_S)
+    if task.done() and not task.cancelled() and task.exception() is None:
+        await _step(f"closing {what}", task.result().close)
+    return None
+
+
 async def _run(settings: Settings, agents: list[AgentConfig]) -> int:
     stop = StopSignal.install()
     clock = SystemClock()
@@ -180,11 +221,19 @@ async def _run(settings: Settings, agents: list[AgentConfig]) -> int:
                 log.info("serving /healthz and /metrics on %s:%d", host, actual)
             observer = metrics.calendar_request if metrics is not None else None
             try:
-                calendar = await open_calendar(
-                    settings, clock=clock, observer=observer, agents=agents
+                calendar = await _unless_stopped(
+                    open_calendar(settings, clock=clock, observer=observer, agents=agents),
+                    stop,
+                    "the calendar",
                 )
+                if calendar is None:
+                    return 0
                 stack.push_async_callback(_step, "closing the calendar", calendar.close)
-                state = await StateStore.open(settings.state_path, clock=clock)
+                state = await _unless_stopped(
+                    StateStore.open(settings.state_path, clock=clock), stop, "the state"
+                )
+                if state is None:
+                    return 0
             except CalendarError as exc:
                 print(f"error: CALENDAR_URL: {exc.detail}", file=sys.stderr)
                 return 2

@@ -6,14 +6,13 @@ that a person can fix it at once; secrets never appear in repr, logs or errors.
 
 from __future__ import annotations
 
-import contextlib
 import os
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from dotenv import dotenv_values
 from pydantic import (
     Field,
     SecretStr,
@@ -25,6 +24,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.app.agents_file import load_agents
+from bot.app.env_file import SettingPath, check_env_file, env_file_path, env_file_values
 from bot.app.errors import ConfigError
 from bot.app.logs import redact
 from bot.app.value_checks import (
@@ -94,7 +94,7 @@ class Settings(BaseSettings):
     admin_role_id: int | None = Field(default=None, gt=0, le=MAX_SNOWFLAKE)
     calendar_url: str = "sqlite:///calendar.db"
     calendar_token: SecretStr | None = None
-    agents_file: Path = Path("agents.toml")
+    agents_file: SettingPath = Path("agents.toml")
     timezone: str = "UTC"
     sync_interval_s: float = Field(default=300.0, ge=1, le=MAX_SYNC_INTERVAL_S, allow_inf_nan=False)
     check_interval_s: float = Field(
@@ -109,7 +109,7 @@ class Settings(BaseSettings):
     wake_template: str = Field(default=DEFAULT_WAKE_TEMPLATE, max_length=MAX_TEMPLATE_CHARS)
     spawn_url: str | None = None
     spawn_command: str | None = None
-    state_path: Path = Path("state.db")
+    state_path: SettingPath = Path("state.db")
     calendar_listen: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["text", "json"] = "text"
@@ -360,14 +360,10 @@ def _describe(error: dict[str, Any], secrets: Sequence[str] = ()) -> str:
     return f"{field.upper()}: {message}{echo}"
 
 
-def _secret_values(overrides: Mapping[str, Any]) -> list[str]:
+def _secret_values(overrides: Mapping[str, Any], env_file: Path | None) -> list[str]:
     """The token values given anywhere, to keep them out of an error about another field."""
     found: list[str] = []
-    env_file = overrides.get("_env_file", Settings.model_config.get("env_file"))
-    file_values: dict[str, str | None] = {}
-    if isinstance(env_file, str | Path) and Path(env_file).is_file():
-        with contextlib.suppress(OSError, ValueError):
-            file_values = {k.lower(): v for k, v in dotenv_values(env_file).items()}
+    file_values = env_file_values(env_file)
     environ = {k.lower(): v for k, v in os.environ.items()}
     for name in SECRET_FIELDS:
         for value in (overrides.get(name), environ.get(name), file_values.get(name)):
@@ -384,10 +380,14 @@ def _secret_values(overrides: Mapping[str, Any]) -> list[str]:
 
 def load_settings(**overrides: Any) -> Settings:
     """Read the settings, turning pydantic's report into one clear `ConfigError`."""
+    env_file = env_file_path(overrides, Settings.model_config.get("env_file"))
+    note = check_env_file(env_file)
+    if note is not None:  # before the settings it leaves out are reported missing
+        print(f"warning: {note}", file=sys.stderr)
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        secrets = _secret_values(overrides)
+        secrets = _secret_values(overrides, env_file)
         lines = [_describe(dict(err), secrets) for err in exc.errors()]
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
 

@@ -8,7 +8,8 @@ are its own SQLite databases. In order, before anything is written:
 2. the header says whether an existing file can be ours: not SQLite, another
    program's `application_id`, or (for the calendar) zero bytes is refused;
 3. SQLite opens it without creating (`mode=rw`; `rwc` only for a new file),
-   with a bounded wait for another process' lock;
+   with a bounded wait for another process' lock (waited in asyncio, so that
+   cancelling the opening, a stop signal, ends the wait at once);
 4. its tables must be ours only and its schema version not newer than ours;
 5. `PRAGMA quick_check` must pass; a file that fails it is `DatabaseFileCorrupt`
    (a file whose content is rebuilt from elsewhere, the state or a CalDAV copy, is
@@ -22,6 +23,7 @@ file system exactly as it was.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import threading
@@ -41,6 +43,8 @@ log = logging.getLogger(__name__)
 Upgrade = Callable[[aiosqlite.Connection, int], Awaitable[None]]
 _BUSY = frozenset({"SQLITE_BUSY", "SQLITE_LOCKED"})
 _CORRUPT = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})
+#: How often an opening looks again at a file another process holds locked.
+LOCK_RETRY_S = 0.05
 
 
 class DatabaseFileError(Exception):
@@ -119,10 +123,15 @@ async def open_database_file(
     if where != MEMORY:
         header = _check_before_open(Path(where), kind)
     uri = where if where == MEMORY else _uri(where, create=header is None)
-    db = await _connect(uri, kind, where, isolation_level)
+    try:
+        db = await _connect(uri, kind, where, isolation_level)
+    except BaseException:
+        _forget_if_new(header, where)
+        raise
     try:
         await db.execute(f"PRAGMA busy_timeout = {max(0, int(busy_timeout_s * 1000))}")
         found = await _examine(db, kind, where, header)
+        await _wait_for_write_lock(db, busy_timeout_s)
         if where != MEMORY:
             await db.execute("PRAGMA journal_mode = WAL")
             await db.execute("PRAGMA synchronous = NORMAL")
@@ -131,13 +140,25 @@ async def open_database_file(
         await db.execute(f"PRAGMA application_id = {kind.application_id}")
         await db.execute(f"PRAGMA user_version = {kind.version}")
         await db.commit()
-    except sqlite3.Error as exc:
+    except BaseException as exc:  # a cancellation (a stop signal) included
         await db.close()
-        raise _failure(kind, where, "cannot be prepared", exc) from None
-    except BaseException:
-        await db.close()
+        _forget_if_new(header, where)
+        if isinstance(exc, sqlite3.Error):
+            raise _failure(kind, where, "cannot be prepared", exc) from None
         raise
     return db
+
+
+def _forget_if_new(header: FileHeader | None, where: str) -> None:
+    """Remove the file this opening created if nothing was written to it yet: left empty,
+    a calendar file is refused at every later start (DESIGN §4: a run that cannot start
+    creates nothing). Only an empty file, so never anything another process wrote."""
+    if header is not None or where == MEMORY:
+        return
+    path = Path(where)
+    with contextlib.suppress(OSError):
+        if path.stat().st_size == 0:
+            path.unlink()
 
 
 async def open_rebuildable(
@@ -238,9 +259,11 @@ async def _connect(
     )
     try:
         return await connection
-    except sqlite3.Error as exc:
+    except BaseException as exc:  # a cancellation too: the worker may have opened it
         await _wait_for_worker(connection)
-        raise _failure(kind, where, "cannot be opened", exc) from None
+        if isinstance(exc, sqlite3.Error):
+            raise _failure(kind, where, "cannot be opened", exc) from None
+        raise
 
 
 async def _examine(
@@ -286,6 +309,31 @@ async def _examine(
     if rows != ["ok"]:
         raise _corrupt(kind, where, "; ".join(rows[:3]), ours=ours)
     return found
+
+
+async def _wait_for_write_lock(db: aiosqlite.Connection, busy_timeout_s: float) -> None:
+    """Until no other process holds the file's write lock, for at most `busy_timeout_s`
+    (then SQLite's "database is locked" is raised, as its own wait would).
+
+    SQLite's own wait sleeps in the connection's thread, out of reach of a task's
+    cancellation and of `interrupt()`: a stop signal during it waited the whole timeout.
+    Here each try is instant and the waiting is done in asyncio between tries. The writes
+    that follow find the lock free unless another process takes it in that instant.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + busy_timeout_s
+    await db.execute("PRAGMA busy_timeout = 0")
+    while True:
+        try:
+            await db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if _name(exc) not in _BUSY or loop.time() >= deadline:
+                raise
+            await asyncio.sleep(LOCK_RETRY_S)
+        else:
+            await db.execute("ROLLBACK")
+            break
+    await db.execute(f"PRAGMA busy_timeout = {max(0, int(busy_timeout_s * 1000))}")
 
 
 def _corrupt(kind: DatabaseKind, where: str, detail: str, *, ours: bool) -> DatabaseFileCorrupt:

@@ -1,5 +1,6 @@
 """Driving a real `python -m bot` through a wake: start it, wait for what it logs or stores,
-stop it with a signal. Shared by the lifecycle review's tests and the spawn fallback's.
+stop it with a signal, run it once over a given `.env`, look at a file. Shared by the
+lifecycle tests and the spawn fallback's.
 
 Waits are for events (a log line, a file, a status), never fixed sleeps, with generous
 ceilings for a loaded 2-core machine.
@@ -8,15 +9,20 @@ ceilings for a loaded 2-core machine.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from bot.core.models import SlotStatus
+from bot.core.tasks import SHUTDOWN_BUDGET_S
 from testkit.bots import WAIT_S
 from testkit.processes import BotProcess, bot_env, due_slot, run_bot, status_in_file
 
+#: A stop is measured from the signal to the exit; the budget plus room for a loaded machine.
+STOP_CEILING_S = SHUTDOWN_BUDGET_S + 1.5
 #: A full `CALENDAR_TOKEN` for runs that must show that neither it nor its derived tokens leak.
 FULL_TOKEN = "review-full-calendar-token-0123456789abcdef"
 
@@ -72,6 +78,12 @@ async def failed_wake(
     code, _ = await stop_time(proc)
     assert code == 0
     return slot_id, proc.log_text()
+
+
+def integrity(path: Path) -> str:
+    """SQLite's `quick_check` of the file at `path` ("ok" when whole)."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return str(db.execute("PRAGMA quick_check").fetchone()[0])
 
 
 def env_file_run(tmp_path: Path, content: bytes, *args: str) -> tuple[int, str]:

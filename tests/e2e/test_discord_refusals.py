@@ -3,15 +3,15 @@ Discord with a token it does not accept, at login (REST 401) or at the gateway (
 4004). The contract (README, exit codes): exit 1 with one clear line naming
 DISCORD_TOKEN, no traceback, and the token nowhere in the output.
 
-From a review; the xfail(strict) test is behaviour that is wrong today.
+From a review of the operator's lifecycle, which found the gateway's 4004 ending in "the
+bot stopped on an error" with a ConnectionClosed traceback. The gateway's other fatal
+close codes are pinned line by line in tests/app/test_gateway_refusals.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-
-import pytest
 
 from testkit.fakediscord import FakeDiscord
 from tests.e2e.harness import WAIT_S, BotProcess, bot_env
@@ -40,11 +40,6 @@ async def test_a_token_discord_refuses_at_login_is_one_line_and_exit_1(
     assert not fake_discord.gateway_connections  # it never went on to the gateway
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a gateway close 4004 (token reset in the portal between login and IDENTIFY, or "
-    "on a reconnect) ends in 'the bot stopped on an error' with a ConnectionClosed traceback",
-)
 async def test_a_token_the_gateway_refuses_with_4004_is_one_line_and_exit_1(
     fake_discord: FakeDiscord, tmp_path: Path, bot_processes: StartBot
 ) -> None:
