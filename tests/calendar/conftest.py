@@ -210,3 +210,8 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
     """A plain HTTP session, for looking at the wire itself."""
     async with aiohttp.ClientSession() as session:
         yield session
+
+
+def cursor_number(cursor: str) -> int:
+    """A feed cursor's history sequence number (`<store mark>-<number>`)."""
+    return int(cursor.rsplit("-", 1)[-1])

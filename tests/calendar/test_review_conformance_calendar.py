@@ -75,12 +75,6 @@ async def test_a_nul_character_is_answered_the_same_on_postgresql_not_503(
         assert answer[field] == text  # kept exactly
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DESIGN §4.1 says a cursor from another store answers reset: true; the cursor is the "
-    "store's bare history number (bot/calendar/store/feed.py), so another store's smaller "
-    "cursor is taken as this store's and the changes before it are never sent",
-)
 async def test_a_cursor_from_another_store_answers_reset(
     store: EmbeddedCalendar, clock: FakeClock, http: aiohttp.ClientSession
 ) -> None:

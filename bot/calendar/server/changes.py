@@ -1,7 +1,9 @@
 """`GET /calendar/changes`: the change feed as a long poll (DESIGN §4.1).
 
-The cursor is the store's history sequence number (`bot.calendar.store.feed`),
-so it survives restarts and means the same on every server of one file. A
+The cursor is `<store mark>-<history sequence number>` (`bot.calendar.store.feed`),
+so it survives restarts, means the same on every server of one store, and one
+from another store is a reset. A bare number (as cursors were before the mark,
+held by a client across an upgrade) is taken as this store's. A
 waiting request sleeps on one `Pulse` the server keeps, woken by the store's
 own `ChangeWatch` (our commits at once, another process' within its poll), and
 then reads the history again: the pulse only says "look", the history says
@@ -28,8 +30,10 @@ from bot.core.calendar import SlotChanged
 
 #: The longest `wait` a caller may ask for (seconds, DESIGN §4.1).
 MAX_WAIT_S = 60.0
-#: A cursor is a history sequence number: decimal, at most this many digits (fits SQLite's int).
-_CURSOR_RE = re.compile(r"^[0-9]{1,18}$")
+#: A cursor: the store's mark, a dash, and a history sequence number (decimal, at most 18
+#: digits: it fits SQLite's int); or a bare number, as this feed answered before the mark.
+_CURSOR_RE = re.compile(r"^(?:(?P<mark>[0-9a-f]{1,12})-)?(?P<seq>[0-9]{1,18})$")
+
 _PARAMETERS = frozenset({"since", "wait"})
 #: Seconds as plain decimals (no sign, exponent, `_`, `inf` or spaces that `float` would take).
 _WAIT_RE = re.compile(r"^[0-9]{1,6}(\.[0-9]{1,6})?$")
@@ -94,17 +98,17 @@ def check_parameters(request: web.Request) -> None:
         raise ApiError(400, "bad_query", f"the change feed takes only since and wait, got {shown}")
 
 
-def query_cursor(request: web.Request) -> int | None:
+def query_cursor(request: web.Request) -> tuple[int, str | None] | None:
+    """`since` as (history sequence number, store mark or None), or None without it."""
     raw = request.query.get("since")
     if raw is None:
         return None
-    if not _CURSOR_RE.match(raw):
+    found = _CURSOR_RE.match(raw)
+    if found is None:
         raise ApiError(
-            400,
-            "bad_cursor",
-            f"since must be a cursor this feed answered (a whole number >= 0), got {raw[:40]!r}",
+            400, "bad_cursor", f"since must be a cursor this feed answered, got {raw[:40]!r}"
         )
-    return int(raw)
+    return int(found["seq"]), found["mark"]
 
 
 def query_wait(request: web.Request) -> float:
@@ -123,7 +127,7 @@ def query_wait(request: web.Request) -> float:
 
 def page_json(page: FeedPage) -> dict[str, object]:
     return {
-        "cursor": str(page.cursor),
+        "cursor": f"{page.mark}-{page.cursor}",
         "reset": page.reset,
         "changes": [
             {
@@ -140,7 +144,8 @@ def page_json(page: FeedPage) -> dict[str, object]:
 
 async def get_changes(request: web.Request) -> web.StreamResponse:
     check_parameters(request)
-    since = query_cursor(request)
+    asked = query_cursor(request)
+    since, mark = asked if asked is not None else (None, None)
     wait = query_wait(request)
     # The full token sees every agent; an agent token (or X-Agent-Id) only its own.
     agent_id = agent_header(request)
@@ -151,11 +156,11 @@ async def get_changes(request: web.Request) -> web.StreamResponse:
     deadline = asyncio.get_running_loop().time() + wait
     while True:
         woken = pulse.current
-        page = await calendar.feed_page(since, agent_id)
+        page = await calendar.feed_page(since, agent_id, mark)
         left = deadline - asyncio.get_running_loop().time()
         if since is None or page.reset or page.changes or left <= 0 or pulse.closed:
             return web.json_response(page_json(page), headers={"Cache-Control": "no-store"})
-        moved, since = page.cursor != since, page.cursor  # other agents' lines: skipped
+        moved, since, mark = page.cursor != since, page.cursor, page.mark  # others' lines
         if moved:
             continue  # read on at once: a full page of others' lines may hide ours after it
         with contextlib.suppress(TimeoutError):

@@ -4,13 +4,16 @@ Every slot write adds a `slot_events` line in its own transaction and writers
 to one file are serialised, so `seq` grows in commit order whichever process
 (or server) wrote: `seq` itself is the feed's cursor, valid across restarts and
 on every server of one file, and "the lines after it" never skip a change. The
-history is never pruned, so the only cursor this store does not know is one
-beyond its newest line (another store's, or a file put back from a copy):
-that page says `reset`.
+history is never pruned, so the only cursors this store does not know are one
+beyond its newest line (a file put back from a copy) and another store's: each
+page names its store by a mark made from its first history line (`store_mark`,
+fixed once the store has one; "0" while empty, which is "from the start"
+anywhere), and a cursor given with another mark is answered `reset` too.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import date
 from zoneinfo import ZoneInfo
@@ -23,6 +26,9 @@ from bot.calendar.store.rows import from_us
 PAGE_LINES = 500
 
 _NEWEST = "SELECT COALESCE(MAX(seq), 0) FROM slot_events"
+_FIRST = "SELECT slot_id, at_us FROM slot_events ORDER BY seq LIMIT 1"
+#: The mark of a store with no history yet.
+EMPTY_MARK = "0"
 _PAGE = (
     f"SELECT e.seq, COALESCE(s.agent_id, r.agent_id), e.slot_id, {OF_SERIES}, s.series_id, "
     "s.scheduled_at_us, COALESCE(s.version, r.version), e.from_scheduled_at_us "
@@ -52,25 +58,41 @@ class FeedChange:
 
 @dataclass(frozen=True, slots=True)
 class FeedPage:
-    """What changed after a cursor, and the cursor to ask from next."""
+    """What changed after a cursor, and the cursor to ask from next (in store `mark`)."""
 
     cursor: int
     reset: bool
     changes: tuple[FeedChange, ...]
+    mark: str = EMPTY_MARK
 
 
-async def read_page(db: Db, since: int | None, agent_id: str | None, tz: ZoneInfo) -> FeedPage:
+async def store_mark(db: Db) -> str:
+    """Which store this is, for its cursors: from its first history line (a ULID slot id
+    and microseconds), so two stores never share one and a store keeps its own."""
+    rows = list(await db.execute_fetchall(_FIRST))
+    if not rows:
+        return EMPTY_MARK
+    slot_id, at_us = rows[0]
+    return hashlib.sha256(f"{slot_id}/{at_us}".encode()).hexdigest()[:12]
+
+
+async def read_page(
+    db: Db, since: int | None, agent_id: str | None, tz: ZoneInfo, since_mark: str | None = None
+) -> FeedPage:
     """The changes after `since` (of `agent_id` only, when given), at most `PAGE_LINES` lines.
 
     `since` None is "where are we now": the newest cursor, no changes. The newest
     line is read first and bounds the scan, so a commit landing between the two
-    reads is left for the next page rather than half seen.
+    reads is left for the next page rather than half seen. `since_mark`, when
+    given, is the store the cursor came from: another one's is a reset, except a
+    store that was empty then (its cursor is "from the start" on any store).
     """
     newest = int(next(iter(await db.execute_fetchall(_NEWEST)))[0])
+    mark = await store_mark(db)
     if since is None:
-        return FeedPage(newest, False, ())
-    if since > newest:
-        return FeedPage(newest, True, ())
+        return FeedPage(newest, False, (), mark)
+    if since > newest or since_mark not in (None, mark, EMPTY_MARK):
+        return FeedPage(newest, True, (), mark)
     rows = list(await db.execute_fetchall(_PAGE, (since, newest, agent_id, agent_id, PAGE_LINES)))
     cursor = int(rows[-1][0]) if len(rows) == PAGE_LINES else newest
     latest: dict[tuple[bool, str], FeedChange] = {}
@@ -95,4 +117,4 @@ async def read_page(db: Db, since: int | None, agent_id: str | None, tz: ZoneInf
             days=tuple(sorted(days)),
             version=int(version),
         )
-    return FeedPage(cursor, False, tuple(latest.values()))
+    return FeedPage(cursor, False, tuple(latest.values()), mark)

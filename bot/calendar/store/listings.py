@@ -28,10 +28,12 @@ class ListingCalls:
     def _read(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
         raise NotImplementedError
 
-    async def feed_page(self, since: int | None, agent_id: str | None = None) -> FeedPage:
-        """The change feed's page after cursor `since` (`feed`, DESIGN §4.1)."""
+    async def feed_page(
+        self, since: int | None, agent_id: str | None = None, since_mark: str | None = None
+    ) -> FeedPage:
+        """The change feed's page after cursor `since` of store `since_mark` (`feed`, §4.1)."""
         async with self._read() as db:
-            return await read_page(db, since, agent_id, self._tz)
+            return await read_page(db, since, agent_id, self._tz, since_mark)
 
     async def list_slots(self, day: date | None = None, agent_id: str | None = None) -> list[Slot]:
         """Slots of every agent (or one), on one local day or all of them, by time then id."""
