@@ -15,6 +15,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     Strict,
@@ -68,6 +69,9 @@ class SlotStatus(StrEnum):
     ABORTED = "ABORTED"
     #: A plan withdrawn before it ran (DESIGN v2): final, and not a failure like ABORTED.
     CANCELLED = "CANCELLED"
+    #: A status this version does not know, read from a newer calendar (DESIGN §3: "not
+    #: wakeable"): neither pending, nor held, nor ended. Never written by this version.
+    UNKNOWN = "UNKNOWN"
 
     @property
     def is_final(self) -> bool:
@@ -87,6 +91,14 @@ class SlotStatus(StrEnum):
 FINAL_STATUSES = frozenset({SlotStatus.FINISHED, SlotStatus.ABORTED, SlotStatus.CANCELLED})
 ACTIVE_STATUSES = frozenset({SlotStatus.ONGOING, SlotStatus.PAUSED})
 PENDING_STATUSES = frozenset({SlotStatus.NOT_STARTED, SlotStatus.DEFERRED})
+#: The statuses a slot can be given: every one but `UNKNOWN`.
+KNOWN_STATUSES = frozenset(SlotStatus) - {SlotStatus.UNKNOWN}
+
+
+def _read_status(value: Any) -> Any:
+    """A status text this version does not know is `UNKNOWN`, not a malformed slot."""
+    unknown = isinstance(value, str) and value not in KNOWN_STATUSES
+    return SlotStatus.UNKNOWN if unknown else value
 
 
 class Action(StrEnum):
@@ -110,9 +122,7 @@ class Transition(BaseModel):
 TRANSITIONS: dict[Action, Transition] = {
     Action.START: Transition(allowed_from=PENDING_STATUSES, to=SlotStatus.ONGOING),
     Action.COMPLETE: Transition(allowed_from=ACTIVE_STATUSES, to=SlotStatus.FINISHED),
-    Action.ABORT: Transition(
-        allowed_from=frozenset(set(SlotStatus) - FINAL_STATUSES), to=SlotStatus.ABORTED
-    ),
+    Action.ABORT: Transition(allowed_from=KNOWN_STATUSES - FINAL_STATUSES, to=SlotStatus.ABORTED),
     Action.PAUSE: Transition(allowed_from=frozenset({SlotStatus.ONGOING}), to=SlotStatus.PAUSED),
     Action.RESUME: Transition(allowed_from=frozenset({SlotStatus.PAUSED}), to=SlotStatus.ONGOING),
     Action.DEFER: Transition(allowed_from=PENDING_STATUSES, to=SlotStatus.DEFERRED),
@@ -162,7 +172,7 @@ class Slot(SlotContent):
     id: str = Field(min_length=1)
     agent_id: str = Field(min_length=1)
     scheduled_at: AwareDatetime
-    status: SlotStatus = SlotStatus.NOT_STARTED
+    status: Annotated[SlotStatus, BeforeValidator(_read_status)] = SlotStatus.NOT_STARTED
     version: int = Field(default=1, ge=0)
     updated_at: AwareDatetime
     # Read-only, and new in API 2: a v1 server leaves them out, so each has a default.

@@ -128,9 +128,7 @@ class PrivateChannelWaker:
             async with self._slot_locks(slot.id):
                 member = MembershipCheck(await self._access.guild(), agent)
                 try:
-                    channel_id = await self._wake(
-                        member, agent, agent.discord_user_id, slot, prompt
-                    )
+                    channel_id = await self._wake(member, slot, prompt)
                 finally:
                     member.close()
         except WakeError as exc:
@@ -208,9 +206,8 @@ class PrivateChannelWaker:
 
     # ---- the wake, step by step -----------------------------------------
 
-    async def _wake(
-        self, member: MembershipCheck, agent: AgentConfig, user_id: int, slot: Slot, prompt: str
-    ) -> int:
+    async def _wake(self, member: MembershipCheck, slot: Slot, prompt: str) -> int:
+        agent, user_id = member.agent, member.user_id
         link = await self._ledger.channel_link(slot.id)
         if link is not None and link.message_id is not None:
             if await self._existing_channel(link) is None:

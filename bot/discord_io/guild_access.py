@@ -146,13 +146,13 @@ class MembershipCheck:
     def __init__(self, guild: discord.Guild, agent: AgentConfig) -> None:
         if agent.discord_user_id is None:
             raise ValueError(f"agent {agent.id} has no discord_user_id")
-        self._agent_id = agent.id
-        self._user_id = agent.discord_user_id
+        self.agent = agent
+        self.user_id: int = agent.discord_user_id
         self._task = asyncio.create_task(self._ask(guild), name=f"member-check:{agent.id}")
 
     async def _ask(self, guild: discord.Guild) -> bool:
         try:
-            await guild.fetch_member(self._user_id)
+            await guild.fetch_member(self.user_id)
         except discord.NotFound:
             return False
         return True
@@ -161,7 +161,7 @@ class MembershipCheck:
         """`WakeError` unless the agent is a member; Discord's own failures propagate."""
         if not await asyncio.shield(self._task):
             raise WakeError(
-                f"agent {self._agent_id} (Discord user {self._user_id}) is not a member of "
+                f"agent {self.agent.id} (Discord user {self.user_id}) is not a member of "
                 "the guild: invite it back, or its slots wait"
             )
 

@@ -24,6 +24,7 @@ STATUS_EMOJI: Final[dict[SlotStatus, str]] = {
     SlotStatus.FINISHED: "✅",
     SlotStatus.ABORTED: "❌",
     SlotStatus.CANCELLED: "🚫",
+    SlotStatus.UNKNOWN: "❔",
 }
 
 ACTION_PAST: Final[dict[Action, str]] = {

@@ -1,9 +1,8 @@
-"""A conformance review against DESIGN.md v2: the served calendar's mismatches.
-
-Strict xfails, each naming the DESIGN section it pins and what the code does instead;
-each turns into a failure (XPASS) the day its fix lands, to be unmarked then. They run
-against the real server on loopback (and PostgreSQL where the machine has it, never
-skipped in CI), as the rest of this folder does.
+"""Edges of the served calendar's contract a conformance review against DESIGN v2 found
+broken, each fixed: a NUL character is refused alike on PostgreSQL and SQLite (PostgreSQL
+answered 503), a change-feed cursor from another store answers `reset` (§4.1), and the
+client keeps a slot with a status it does not know as "not wakeable" (§3). Against the
+real server on loopback (and PostgreSQL, started by the tests; never skipped in CI).
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ from bot.calendar.client import HttpCalendar
 from bot.calendar.server import start_server
 from bot.calendar.store import EmbeddedCalendar
 from bot.core.clock import FakeClock
+from bot.core.models import SlotStatus
 from testkit.retries import quick_retry
 from tests.calendar.conftest import (
     START,
@@ -106,24 +106,20 @@ def _status_rewritten_to(status: str) -> Any:
 
     async def rewrite(request: web.Request, handler: Handler) -> web.StreamResponse:
         answer = await handler(request)
-        if request.method != "GET" or not request.path.startswith("/calendar/slots/"):
+        if request.method != "GET" or not request.path.startswith(
+            ("/calendar/slots/", "/calendar/day")
+        ):
             return answer
         assert isinstance(answer, web.Response) and answer.body is not None
         assert isinstance(answer.body, bytes)
         data = json.loads(answer.body)
-        data["status"] = status
+        for slot in data.get("slots", [data]):
+            slot["status"] = status
         return web.json_response(data, status=answer.status)
 
     return rewrite
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DESIGN §3 says clients ignore unknown fields and treat an unknown status as 'not "
-    "wakeable'; bot/core/models.py:Slot.status is a closed enum, so the client's get_slot "
-    "raises CalendarUnavailable('malformed answer') for a slot a newer server gives a new "
-    "status (and bot/calendar/client/answers.py:slots_of drops it from a day)",
-)
 async def test_the_client_reads_a_slot_with_an_unknown_status_as_not_wakeable(
     serve: Any, store: EmbeddedCalendar
 ) -> None:
@@ -132,10 +128,13 @@ async def test_the_client_reads_a_slot_with_an_unknown_status_as_not_wakeable(
     client = HttpCalendar(served.base_url, timezone=TZ, retry=quick_retry())
     try:
         slot = await client.get_slot(made.id, "alice")
+        day = await client.get_day("alice", START.date())
     finally:
         await client.close()
-    assert slot.id == made.id
-    assert not slot.status.is_pending
+    assert slot.id == made.id and slot.status is SlotStatus.UNKNOWN
+    assert not (slot.status.is_pending or slot.status.is_active or slot.status.is_final)
+    assert day.schedule is not None  # kept in the day, not skipped as malformed
+    assert [(s.id, s.status) for s in day.schedule.slots] == [(made.id, SlotStatus.UNKNOWN)]
 
 
 @pytest.mark.parametrize(
