@@ -51,6 +51,18 @@ class SlotNotFound(CalendarError):
     code = "not_found"
 
 
+class FeatureMissing(CalendarError):
+    """The calendar lacks an API 2 feature: a v1 server (`GET /calendar` is 404, DESIGN §3)."""
+
+    code = "not_supported"
+
+    def __init__(self, feature: str) -> None:
+        super().__init__(
+            f"the calendar does not support {feature} (an API 1 server: GET /calendar "
+            "answers 404); upgrade the calendar server to use it"
+        )
+
+
 class BadRequest(CalendarError):
     """400/422: the request itself was wrong (bad date, bad body, unknown action)."""
 

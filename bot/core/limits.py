@@ -47,7 +47,7 @@ WALL_TIME_MAX = 19
 PAST_GRACE_S = 3600
 
 _RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})$"
 )
 
 
@@ -74,7 +74,10 @@ def _instant(value: Any) -> Any:
     if isinstance(value, datetime):
         return value
     if not isinstance(value, str) or not _RFC3339.match(value):
-        raise ValueError("must be an RFC 3339 time with an offset, e.g. 2026-01-05T09:00:00+01:00")
+        raise ValueError(
+            "must be an RFC 3339 time with an offset and at most microseconds (6 digits of a "
+            "second, what is kept), e.g. 2026-01-05T09:00:00+01:00"
+        )
     return value
 
 

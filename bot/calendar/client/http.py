@@ -38,7 +38,7 @@ from bot.calendar.client.answers import (
     slots_of,
 )
 from bot.calendar.client.feed import POLL_WAIT_S, ChangeFeed
-from bot.calendar.client.transport import CALENDAR_RETRY, RequestObserver, Transport
+from bot.calendar.client.transport import CALENDAR_RETRY, Answer, RequestObserver, Transport
 from bot.calendar.wire import (
     AGENT_STATUS_PATH,
     BATCH_HEARTBEAT_PATH,
@@ -48,7 +48,7 @@ from bot.calendar.wire import (
     SERIES_PATH,
     SLOTS_PATH,
 )
-from bot.core.calendar import ChangeListener, DayResult, TransitionOptions
+from bot.core.calendar import ChangeListener, DayResult, FeatureMissing, TransitionOptions
 from bot.core.delays import RetrySettings
 from bot.core.models import (
     Action,
@@ -263,6 +263,7 @@ class HttpCalendar:
         what = f"POST {SERIES_PATH}"
         body = new.model_dump(mode="json", exclude_none=True)
         answer = await self._transport.request("POST", SERIES_PATH, agent_id=agent_id, body=body)
+        await self._unless_missing(answer, "series")
         return model_of(Series, expect(answer, what, 201, 200), what)
 
     async def get_series(self, series_id: str, agent_id: str | None = None) -> Series:
@@ -272,6 +273,7 @@ class HttpCalendar:
         what = f"GET {SERIES_PATH}"
         params = {"agent_id": agent_id} if agent_id is not None else None
         answer = await self._transport.request("GET", SERIES_PATH, agent_id=agent_id, params=params)
+        await self._unless_missing(answer, "series")
         return model_of(SeriesList, expect(answer, what, 200), what).series
 
     async def edit_series(
@@ -295,7 +297,14 @@ class HttpCalendar:
         answer = await self._transport.request(
             method, path, agent_id=agent_id, body=body, route=SERIES_ROUTE
         )
+        await self._unless_missing(answer, "series")
         return model_of(Series, expect(answer, what, 200), what)
+
+    async def _unless_missing(self, answer: Answer, feature: str) -> None:
+        """A 404 from a server without `feature` (API 1) is said as such, not "no route"
+        (DESIGN §3); a 404 where the feature exists is the thing not found."""
+        if answer.status == 404 and feature not in await self.features():
+            raise FeatureMissing(feature)
 
     async def close(self) -> None:
         """Stop following the feed; close the session if this client made it (a given

@@ -14,8 +14,8 @@ import aiohttp
 
 from bot.calendar.ics.outcome import ImportOutcome
 from bot.calendar.pg.urls import shown_url
-from bot.calendar.wire import ICS_PATH
-from bot.core.calendar import BadRequest, CalendarAuthError, CalendarUnavailable
+from bot.calendar.wire import ICS_PATH, INFO_PATH
+from bot.core.calendar import BadRequest, CalendarAuthError, CalendarUnavailable, FeatureMissing
 from bot.net import TRANSIENT_NETWORK_ERRORS
 
 _FAILED: tuple[type[BaseException], ...] = (
@@ -40,6 +40,11 @@ async def upload_ics(base_url: str, token: str | None, agent_id: str, path: Path
                 async with session.post(url, data=body, headers=headers) as resp:
                     status = resp.status
                     answer: Any = await resp.json(content_type=None)
+            if status == 404:  # an API 1 server has no such route (DESIGN §3)
+                info = f"{base_url.rstrip('/')}{INFO_PATH}"
+                async with session.get(info, headers=headers) as resp:
+                    if resp.status == 404:
+                        raise FeatureMissing("ICS import")
     except _FAILED as exc:
         raise CalendarUnavailable(
             f"the calendar at {shown_url(base_url)} did not answer: {exc}"

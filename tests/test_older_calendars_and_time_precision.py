@@ -1,9 +1,7 @@
-"""A conformance review against DESIGN.md v2: the mismatches that need no area fixture.
-
-Each test here pins what DESIGN fixes and the code does not do yet; they are strict
-xfails, so the suite stays green and each one turns into a failure (XPASS) the day its
-fix lands, to be unmarked then. The review's other findings live beside their area's
-fixtures (`tests/<area>/test_review_conformance_<area>.py`).
+"""Two edges of DESIGN's contract a conformance review found broken, both fixed: a time finer
+than a microsecond is refused rather than cut (§3.2: a write is kept exactly or refused),
+and against an API 1 calendar (404 on `GET /calendar`) the commands that need a missing
+feature say the calendar does not support it (§3), instead of "no route".
 """
 
 from __future__ import annotations
@@ -24,14 +22,13 @@ from tests.app.cli_shell import calendar, clean_shell
 REPEAT = ("--repeat", "daily")
 #: More digits of a second than a stored time keeps (microseconds): RFC 3339 allows any number.
 NANOSECOND_TIME = "2099-01-05T09:00:00.1234567+08:00"
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="DESIGN §3.2 says a write the calendar cannot keep exactly as asked is refused and "
-    "stores nothing; bot/core/limits.py:Instant parses '…00.1234567+08:00' and keeps "
-    ".123456 (the seventh digit is dropped silently, the slot is stored)",
+ONE_EVENT = (
+    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\n"
+    "UID:one@test\r\nDTSTAMP:20990101T000000Z\r\nDTSTART:20990105T090000Z\r\n"
+    "SUMMARY:t\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
 )
+
+
 def test_a_time_finer_than_a_microsecond_is_refused_not_truncated() -> None:
     try:
         made = SlotCreate.model_validate(
@@ -83,21 +80,15 @@ def v1_calendar() -> Iterator[str]:
         thread.join(timeout=10)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DESIGN §3 says against a v1 server (404 on GET /calendar) the commands that need a "
-    "missing feature say the calendar does not support it; the CLI never asks GET /calendar "
-    "(bot/app/calendar_series.py, calendar_ics.py, calendar_add.py) and says 'the calendar "
-    "refused the series call (…: no route)' or just 'GET /calendar/series: no route'",
-)
 @pytest.mark.parametrize(
     "command",
     [
         ("series", "list", "--agent", "alice"),
         ("add", "--agent", "alice", "--in", "2h", "--title", "t", "--prompt", "p", *REPEAT),
         ("export", "--agent", "alice"),
+        ("import", "plan.ics", "--agent", "alice"),
     ],
-    ids=["series-list", "add-repeat", "export"],
+    ids=["series-list", "add-repeat", "export", "import"],
 )
 def test_a_command_needing_a_feature_a_v1_calendar_lacks_says_it_is_not_supported(
     monkeypatch: pytest.MonkeyPatch,
@@ -108,6 +99,7 @@ def test_a_command_needing_a_feature_a_v1_calendar_lacks_says_it_is_not_supporte
 ) -> None:
     clean_shell(monkeypatch, tmp_path)
     monkeypatch.setenv("CALENDAR_URL", v1_calendar)
+    (tmp_path / "plan.ics").write_text(ONE_EVENT, encoding="utf-8")
     ran = calendar(capsys, *command)
     line = ran.one_line_error()
     assert ran.code == 1, line
