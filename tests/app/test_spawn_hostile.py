@@ -92,6 +92,20 @@ async def test_a_prompt_with_a_nul_byte_fails_the_spawn_command_wake_cleanly(
     assert "NUL" in proc.log_text() or "null" in proc.log_text()
 
 
+async def _launched_in_the_background(tmp_path: Path, agent: str) -> SpawnCommandWaker:
+    """A wake whose command starts `agent` (Python code) in the background and exits: the
+    agent keeps the command's stdout and stderr. Answers the waker, to close."""
+    launcher = write_script(
+        tmp_path,
+        "launch.py",
+        f"import subprocess, sys\nsubprocess.Popen([sys.executable, '-c', {agent!r}])\n",
+    )
+    waker = SpawnCommandWaker((sys.executable, str(launcher)), timeout_s=30.0)
+    result = await waker.wake(AgentConfig(id="alice"), make_slot(), "p")
+    assert result.ok, result.error
+    return waker
+
+
 async def test_an_agent_started_in_the_background_cannot_fill_the_disk_through_stdout(
     tmp_path: Path,
 ) -> None:
@@ -104,14 +118,7 @@ async def test_an_agent_started_in_the_background_cannot_fill_the_disk_through_s
         f"open({str(pidfile)!r}, 'w').write(str(os.getpid()))\n"
         "time.sleep(120)\n"
     )
-    launcher = write_script(
-        tmp_path,
-        "launch.py",
-        f"import subprocess, sys\nsubprocess.Popen([sys.executable, '-c', {agent!r}])\n",
-    )
-    waker = SpawnCommandWaker((sys.executable, str(launcher)), timeout_s=30.0)
-    result = await waker.wake(AgentConfig(id="alice"), make_slot(), "p")
-    assert result.ok, result.error
+    waker = await _launched_in_the_background(tmp_path, agent)
     await poll(lambda: pidfile.exists() and bool(pidfile.read_text()), "the agent's 8 MiB")
     pid = int(pidfile.read_text())
     try:
@@ -136,14 +143,7 @@ async def test_an_agent_writing_on_after_the_moderator_stopped_meets_no_broken_p
         "    time.sleep(0.05)\n"
         f"open({str(survived)!r}, 'w').write('yes')\n"
     )
-    launcher = write_script(
-        tmp_path,
-        "launch.py",
-        f"import subprocess, sys\nsubprocess.Popen([sys.executable, '-c', {agent!r}])\n",
-    )
-    waker = SpawnCommandWaker((sys.executable, str(launcher)), timeout_s=30.0)
-    result = await waker.wake(AgentConfig(id="alice"), make_slot(), "p")
-    assert result.ok, result.error
+    waker = await _launched_in_the_background(tmp_path, agent)
     waker.close()  # the moderator stops while the agent prints on
     await poll(survived.exists, "the agent's last line after its prints", timeout=60)
 

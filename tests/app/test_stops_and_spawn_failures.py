@@ -11,9 +11,6 @@ a loaded 2-core machine.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
 import re
 import sys
 from pathlib import Path
@@ -37,16 +34,6 @@ from tests.app.lifecycle_runs import start as _start
 from tests.app.lifecycle_runs import stop_time as _stop_time
 from tests.app.lifecycle_runs import write_script as _script
 
-
-def _open_files(pid: int) -> list[str]:
-    found = []
-    with contextlib.suppress(OSError):
-        for fd in os.listdir(f"/proc/{pid}/fd"):
-            with contextlib.suppress(OSError):
-                found.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
-    return found
-
-
 # ---- stop signals ------------------------------------------------------------------------
 
 
@@ -65,17 +52,6 @@ async def test_sigterm_while_the_calendar_is_unreachable_exits_0_and_leaves_the_
     assert not (tmp_path / "state.db-journal").exists()
     assert _integrity(tmp_path / "state.db") == "ok"
     assert "Traceback" not in proc.log_text()
-
-
-async def _hung_server(accepted: asyncio.Event) -> asyncio.Server:
-    """Accepts connections and never answers (a CalDAV server stuck behind a proxy)."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def hold(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-        accepted.set()
-
-    return await asyncio.start_server(hold, "127.0.0.1", 0)
 
 
 async def test_sigterm_during_a_hung_spawn_command_kills_it_and_a_restart_wakes_once(

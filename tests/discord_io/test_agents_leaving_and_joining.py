@@ -153,16 +153,22 @@ async def test_status_says_an_agent_that_left_is_not_in_the_guild(
     assert f"agents not in the guild: **alice (user {fake.agents['alice'].id})**" in text, text
 
 
+async def _started_without_alice(fake: FakeDiscord, make_moderator_bot: MakeBot) -> BotHarness:
+    """Alice left before the bot started: `/status` names her from the start."""
+    alice = fake.agents["alice"]
+    fake.remove_member(alice)
+    h = await make_moderator_bot()
+    assert f"agents not in the guild: **alice (user {alice.id})**" in await _status_text(fake)
+    return h
+
+
 async def test_status_stops_naming_an_agent_once_it_joined(
     fake_discord: FakeDiscord, make_moderator_bot: MakeBot
 ) -> None:
     fake = fake_discord
-    alice = fake.agents["alice"]
-    fake.remove_member(alice)  # before the bot starts
-    await make_moderator_bot()
-    assert f"agents not in the guild: **alice (user {alice.id})**" in await _status_text(fake)
+    await _started_without_alice(fake, make_moderator_bot)
 
-    fake.join(alice)
+    fake.join(fake.agents["alice"])
 
     text = await _status_text(fake)
     assert ALL_MEMBERS in text and "not in the guild" not in text, text
@@ -176,9 +182,7 @@ async def test_an_agent_that_joins_after_the_start_is_woken_and_its_done_counts(
 ) -> None:
     fake = fake_discord
     alice = fake.agents["alice"]
-    fake.remove_member(alice)  # before the bot starts
-    h = await make_moderator_bot()
-    assert f"agents not in the guild: **alice (user {alice.id})**" in await _status_text(fake)
+    h = await _started_without_alice(fake, make_moderator_bot)
 
     fake.join(alice)
     slot, channel_id = await h.woken_slot("alice")
