@@ -228,13 +228,8 @@ async def test_a_done_in_a_thread_while_the_session_was_invalidated_is_read_back
     fake = h.fake
     slot, _, thread_id = await _woken_with_a_thread(h)
 
-    assert fake.drop_connections(hold=True) >= 1
-    await fake.wait_for(lambda: not fake.gateway.live_sessions(), 10, what="the session cut")
-    for session in fake.gateway.sessions.values():
-        session.invalid = True  # Discord forgot the session: the RESUME will be refused
-    await h.agent_says("alice", thread_id, "DONE: written in the thread while you were away")
-    fake.release_gateway()
-    await fake.wait_for(lambda: fake.gateway.live_sessions(), 15, what="a live session")
+    async with h.session_forgotten():
+        await h.agent_says("alice", thread_id, "DONE: written in the thread while you were away")
 
     await h.wait_status(slot.id, SlotStatus.FINISHED, timeout=15)
     assert any("finished" in m["content"] for m in _by_bot(fake, thread_id))

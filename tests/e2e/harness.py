@@ -185,6 +185,19 @@ class BotHarness:
         """The agent's bot account posts `text` in the channel (Discord's permission rules)."""
         return await self.fake.inject_message(channel_id, self.fake.agents[agent], text)
 
+    @contextlib.asynccontextmanager
+    async def session_forgotten(self) -> AsyncIterator[None]:
+        """An outage after which Discord refuses the RESUME (it forgot the session, as after a
+        long one): what is said inside reaches the bot by no event, only by reading back."""
+        fake = self.fake
+        assert fake.drop_connections(hold=True) >= 1
+        await fake.wait_for(lambda: not fake.gateway.live_sessions(), 10, what="the session cut")
+        for session in fake.gateway.sessions.values():
+            session.invalid = True
+        yield
+        fake.release_gateway()
+        await fake.wait_for(lambda: fake.gateway.live_sessions(), 15, what="a live session")
+
     def bot_messages(self, channel_id: int) -> list[dict[str, Any]]:
         """Messages the moderator wrote in the channel, oldest first."""
         me = str(self.fake.bot_user.id)
