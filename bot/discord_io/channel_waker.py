@@ -126,7 +126,7 @@ class PrivateChannelWaker:
             return WakeResult.failure(self.name, f"agent {agent.id} has no discord_user_id")
         try:
             async with self._slot_locks(slot.id):
-                member = MembershipCheck(await self._access.guild(), agent)
+                member = self._access.membership(await self._access.guild(), agent)
                 try:
                     channel_id = await self._wake(member, slot, prompt)
                 finally:

@@ -22,6 +22,10 @@ from bot.core.clock import Clock
 from bot.discord_io.channel_rules import perm_names
 from bot.discord_io.errors import DISCORD_FAILURES, WakeError, http_detail
 
+#: Member look-ups in flight at once: they share one rate-limit bucket, and discord.py
+#: sleeps out its whole reset (a second) once the requests in flight use up its tokens;
+#: a burst of 100 wakes asking at once stalled each by a second (bench/scale.py).
+MEMBER_LOOKUPS = 8
 #: The guild permissions a wake needs; the first one only to make channels.
 WAKE_PERMISSIONS = ("manage_channels", "view_channel", "send_messages", "read_message_history")
 
@@ -48,6 +52,7 @@ class GuildAccess:
         self._refresh = timedelta(seconds=refresh_s)
         self._fetched: discord.Guild | None = None
         self._fetched_at: datetime | None = None
+        self._member_lookups = asyncio.Semaphore(MEMBER_LOOKUPS)
 
     async def guild(self) -> discord.Guild:
         cached = self.client.get_guild(self.guild_id)
@@ -68,6 +73,10 @@ class GuildAccess:
                 ) from None
             self._fetched_at = now
         return self._fetched
+
+    def membership(self, guild: discord.Guild, agent: AgentConfig) -> MembershipCheck:
+        """The agent's membership, asked now (`MEMBER_LOOKUPS` at a time for all wakes)."""
+        return MembershipCheck(guild, agent, self._member_lookups)
 
     def from_cache(self, guild: discord.Guild) -> bool:
         return self.client.get_guild(guild.id) is guild
@@ -143,16 +152,21 @@ class MembershipCheck:
     answered.
     """
 
-    def __init__(self, guild: discord.Guild, agent: AgentConfig) -> None:
+    def __init__(
+        self, guild: discord.Guild, agent: AgentConfig, in_flight: asyncio.Semaphore
+    ) -> None:
         if agent.discord_user_id is None:
             raise ValueError(f"agent {agent.id} has no discord_user_id")
         self.agent = agent
         self.user_id: int = agent.discord_user_id
-        self._task = asyncio.create_task(self._ask(guild), name=f"member-check:{agent.id}")
+        self._task = asyncio.create_task(
+            self._ask(guild, in_flight), name=f"member-check:{agent.id}"
+        )
 
-    async def _ask(self, guild: discord.Guild) -> bool:
+    async def _ask(self, guild: discord.Guild, in_flight: asyncio.Semaphore) -> bool:
         try:
-            await guild.fetch_member(self.user_id)
+            async with in_flight:
+                await guild.fetch_member(self.user_id)
         except discord.NotFound:
             return False
         return True

@@ -22,6 +22,7 @@ from bot.core.agents import AgentConfig
 from bot.core.clock import Clock, SystemClock
 from bot.core.fanout import fan_out
 from bot.core.guild_report import AgentNotInGuild, GuildReport
+from bot.discord_io.guild_access import MEMBER_LOOKUPS
 from bot.net import TRANSIENT_NETWORK_ERRORS
 
 log = logging.getLogger(__name__)
@@ -35,8 +36,6 @@ REQUIRED_PERMISSIONS: tuple[tuple[str, str], ...] = (
     ("embed_links", "Embed Links"),
 )
 
-#: Membership look-ups in flight at once (discord.py handles the rate limits).
-MEMBER_LOOKUPS = 8
 UNKNOWN_MEMBER = 10007
 UNKNOWN_USER = 10013
 
