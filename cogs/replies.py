@@ -83,13 +83,19 @@ class RepliesCog(commands.Cog, name="Replies"):
             if not isinstance(channel, discord.TextChannel):
                 continue
             missed: list[discord.Message] = []
+            ours = 0  # our newest message in the channel or any of its threads
             places: list[discord.TextChannel | discord.Thread] = [channel, *channel.threads]
             for place in places:
                 try:
-                    missed += await self._since_our_last(place)
+                    since, mark = await self._since_our_last(place)
                 except _POST_ERRORS as exc:
                     log.warning("could not read back channel %s: %s", place.id, exc)
-            missed.sort(key=lambda m: m.id)  # the threads' words in the order written
+                    continue
+                missed += since
+                ours = max(ours, mark)
+            # An answer may stand in the channel for words written in a thread (Discord
+            # refused the thread): what came before our newest message anywhere was seen.
+            missed = sorted((m for m in missed if m.id > ours), key=lambda m: m.id)
             if missed:
                 log.info(
                     "channel %s of slot %s: %d message(s) written while disconnected",
@@ -102,16 +108,17 @@ class RepliesCog(commands.Cog, name="Replies"):
 
     async def _since_our_last(
         self, channel: discord.TextChannel | discord.Thread
-    ) -> list[discord.Message]:
-        """The others' messages after our newest one there (of the newest 50), oldest first."""
+    ) -> tuple[list[discord.Message], int]:
+        """The others' messages after our newest one there (of the newest 50), and that
+        one's id (0: none of the 50 is ours)."""
         me = self.bot.user
         found: list[discord.Message] = []
         async for message in channel.history(limit=50):
             if me is not None and message.author.id == me.id:
-                break
+                return found, message.id
             if message.type in _USER_MESSAGES:
                 found.append(message)
-        return found[::-1]
+        return found, 0
 
     async def _in_turn(self, message: discord.Message) -> None:
         """Handle `message` after the channel's earlier ones (one at a time per channel)."""

@@ -134,7 +134,21 @@ class Moderator:
     # ---- lifecycle ------------------------------------------------------
 
     async def start(self) -> None:
-        """Take back the persisted state, finish half-done wakes, sync everyone, arm timers."""
+        """Take back the persisted state, finish half-done wakes, sync everyone, arm timers.
+
+        The timers are armed also when this fails part-way: the runners log it and keep
+        the loops going, and the precise timer must run for them (a change re-arms it)."""
+        try:
+            await self._take_back_and_sync()
+        finally:
+            self._started = True
+            for scheduler in self._schedulers.values():
+                scheduler.start_timer()
+        if not self._config.precise_timer:
+            await self.check_all()  # without timers, nothing else would look before the loop
+        log.info("moderator started for %d agent(s)", len(self._schedulers))
+
+    async def _take_back_and_sync(self) -> None:
         deferrals = await self.state.all_deferrals()
         syncs = await self.state.all_syncs()
         for agent_id, scheduler in self._schedulers.items():
@@ -159,12 +173,6 @@ class Moderator:
             except Exception:
                 log.exception("agent %s: recovery failed; it is retried by the checks", agent_id)
         await self.sync_all()
-        self._started = True
-        for scheduler in self._schedulers.values():
-            scheduler.start_timer()
-        if not self._config.precise_timer:
-            await self.check_all()  # without timers, nothing else would look before the loop
-        log.info("moderator started for %d agent(s)", len(self._schedulers))
 
     async def stop(self, grace_s: float = 10.0) -> None:
         """Stop loops and timers; an in-flight wake may finish within `grace_s` real seconds."""

@@ -2,9 +2,10 @@
 
 A missing permission or an agent that left the guild shows up only when a
 wake fails, minutes or hours later; this check says it up front, in
-`check-config` (over REST, no gateway) and in `/status` (cached, so the
-command stays instant). Membership is asked per agent over REST because
-Discord does not send the member list at connect (no Server Members intent).
+`check-config` (over REST, no gateway) and in `/status` (the permissions
+cached; the membership of the agents `/status` is about asked again each
+time, a call each). Membership is asked per agent over REST because Discord
+sends no member list at connect and no member events (no Server Members intent).
 """
 
 from __future__ import annotations
@@ -213,6 +214,11 @@ class GuildChecker:
             return report
         non_members, unchecked = await members_of(found[0], agents)
         asked = {a.id for a in agents}
+        # Into the report as it is now: another recheck or a full check may have landed
+        # while this one asked Discord, and its answers stand.
+        report = self._report
+        if report is None or report.error is not None:
+            return report
         report = replace(
             report,
             non_members=self._in_order(

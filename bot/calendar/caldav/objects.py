@@ -78,11 +78,17 @@ def _x_text(event: Component, name: str) -> str:
 
 
 def state_of(event: Component) -> MirroredState | None:
-    """The state the moderator wrote into the VEVENT, or None (never acted on, or dropped)."""
-    try:
-        status = SlotStatus(_x_text(event, STATUS).strip())
-    except ValueError:
+    """The state a moderator wrote into the VEVENT, or None (never acted on, or dropped).
+
+    A status this version does not know was written by a newer moderator sharing the
+    calendar: UNKNOWN, not wakeable (DESIGN §3), never taken for "not acted on"."""
+    text = _x_text(event, STATUS).strip()
+    if not text:
         return None
+    try:
+        status = SlotStatus(text)
+    except ValueError:
+        status = SlotStatus.UNKNOWN
     claim = _x_text(event, CLAIM).strip() or None
     note = _x_text(event, NOTE).strip() or None
     return MirroredState(status, claim, note)

@@ -239,8 +239,13 @@ def _state_change(
         event = _event(calendar, nominal, zone)
         held = state_of(event)
         kept = held.claim_key if held is not None else None
-        # A copy that had not yet seen another moderator's claim: lost, never a second wake.
-        taken = held is not None and held.status.is_active and kept != call.claim_key
+        # A copy that had not yet seen another moderator's claim, end or newer status: lost,
+        # never a second wake. Only a pending event, or one this claim holds, is ours to start.
+        taken = (
+            held is not None
+            and not held.status.is_pending
+            and not (held.status.is_active and kept == call.claim_key)
+        )
         if call.action is models.Action.START and taken:
             raise TransitionConflict(
                 f"slot {result.id} is held on the CalDAV server under another claim",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from aiohttp import web
@@ -23,10 +24,16 @@ async def calendar_info(request: web.Request) -> web.StreamResponse:
     return web.json_response({"api": API_LEVEL, "features": features})
 
 
+_FINER_THAN_MICROSECONDS = re.compile(r"(\.[0-9]{6})[0-9]{1,3}(?=[Zz+-])")
+
+
 def query_instant(request: web.Request, name: str) -> datetime:
     """`?<name>=` as an RFC 3339 time with an offset (a `+` sent unescaped reads as a space)."""
     raw = request.query.get(name, "")
     fixed = raw[:19] + raw[19:].replace(" ", "+")
+    # A read stores nothing: a bound finer than a microsecond (Go's RFC3339Nano) is cut to
+    # what the calendar keeps, where a write is refused (DESIGN §3.2).
+    fixed = _FINER_THAN_MICROSECONDS.sub(r"\1", fixed)
     try:
         return _INSTANT.validate_python(fixed)
     except ValidationError:

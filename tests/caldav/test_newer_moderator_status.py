@@ -1,4 +1,4 @@
-"""A review of the day's `SlotStatus.UNKNOWN`, for a calendar on a CalDAV server (Radicale).
+"""From a review of the day's `SlotStatus.UNKNOWN`, for a calendar on a CalDAV server (Radicale).
 
 A status this version does not know, written by a newer one, now reads as UNKNOWN, "not
 wakeable" (DESIGN §3), when it comes from a served calendar (`Slot`'s status validator).
@@ -6,6 +6,8 @@ On a CalDAV calendar the moderators share their slots' states through each event
 `X-MODERATOR-STATUS`, and there `objects.state_of` still reads an unknown one as no state
 at all: the slot is one no moderator acted on, pending, and this moderator claims it,
 writing ONGOING over the newer moderator's status.
+
+The review's failing tests; each passes since its fix.
 """
 
 from __future__ import annotations
@@ -34,11 +36,6 @@ def clock() -> FakeClock:
     return FakeClock(start=NOW)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="caldav.objects.state_of reads an unknown X-MODERATOR-STATUS as no state (never "
-    "acted on): the slot is pending and claimed, not UNKNOWN as over HTTP",
-)
 async def test_a_status_a_newer_moderator_wrote_into_the_event_is_not_wakeable(
     dav_home: DavHome, clock: FakeClock
 ) -> None:

@@ -1,4 +1,4 @@
-"""A review of the day's changes to replies in threads and to membership, on the fake Discord.
+"""From a review of the day's changes to replies in threads and to membership, on the fake Discord.
 
 Replies in threads (cogs/replies.py). At READY the words written since our last message
 are read back, in the wake channel and now in each of its threads, and handled again: "our
@@ -13,6 +13,8 @@ Discord and stores that report with its own answers after: two at once (two `/st
 for two agents, or `/status` beside `/status alice`) each store the report as it was
 before the other, so one agent's "not in the guild" is lost until the next full check
 (`GUILD_CHECK_MAX_AGE_S`); a full check finishing meanwhile is overwritten the same way.
+
+The review's failing tests; each passes since its fix.
 """
 
 from __future__ import annotations
@@ -55,12 +57,6 @@ async def _new_session_that_reads_back(h: BotHarness) -> None:
         session.invalid = True
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RepliesCog._answer answers a thread's word in the channel when the thread "
-    "refuses; on_ready's read-back of the thread then finds no mark of ours and applies "
-    "the agent's old PAUSE again",
-)
 async def test_a_pause_in_a_thread_answered_in_the_channel_is_not_applied_again_at_ready(
     moderator_bot: BotHarness,
 ) -> None:
@@ -86,11 +82,6 @@ async def test_a_pause_in_a_thread_answered_in_the_channel_is_not_applied_again_
     assert len(pauses) == 1, [e.note for e in pauses]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GuildChecker.recheck stores the report it read before its await, with only its "
-    "own agents' answers: a concurrent recheck's (or refresh's) result is overwritten",
-)
 async def test_two_rechecks_at_once_both_find_their_agent_gone(fake_discord: FakeDiscord) -> None:
     fake = fake_discord
     agents = [AgentConfig(id=name, discord_user_id=fake.agents[name].id) for name in fake.agents]

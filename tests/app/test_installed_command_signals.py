@@ -1,4 +1,4 @@
-"""A review of the day's changes to the stop signals: the installed command.
+"""From a review of the day's changes to the stop signals: the installed command.
 
 The stop signals stay ignored once a run is over only when `bot/__main__.py` runs as
 `__main__` (`python -m bot` calls `ignore_stop_signals_at_exit`). The package also installs
@@ -7,6 +7,8 @@ the `calendar-moderator` command (pyproject's `[project.scripts]`), which calls
 run ends, so a stop signal repeated while the process exits (a supervisor repeating its
 stop, a second Ctrl-C) ends it by the signal after a clean stop, what the day's fix was
 for (tests/app/test_stop_signals_repeated.py runs `python -m bot` only).
+
+The review's failing tests; each passes since its fix.
 """
 
 from __future__ import annotations
@@ -14,8 +16,6 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 from testkit.processes import bot_env
 
@@ -32,11 +32,6 @@ sys.exit(code)
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ignore_stop_signals_at_exit is called only under `if __name__ == '__main__'` in "
-    "bot/__main__.py, not by the calendar-moderator script's entry point (main)",
-)
 def test_the_installed_command_ends_its_run_with_the_stop_signals_ignored(
     tmp_path: Path,
 ) -> None:
