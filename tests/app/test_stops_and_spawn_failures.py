@@ -26,13 +26,16 @@ from testkit.processes import (
     run_bot,
     status_in_file,
 )
-from tests.app.lifecycle_runs import FULL_TOKEN, STOP_CEILING_S
-from tests.app.lifecycle_runs import failed_wake as _failed_wake
-from tests.app.lifecycle_runs import integrity as _integrity
-from tests.app.lifecycle_runs import poll as _poll
-from tests.app.lifecycle_runs import start as _start
-from tests.app.lifecycle_runs import stop_time as _stop_time
-from tests.app.lifecycle_runs import write_script as _script
+from tests.app.lifecycle_runs import (
+    FULL_TOKEN,
+    STOP_CEILING_S,
+    failed_wake,
+    integrity,
+    poll,
+    start,
+    stop_time,
+    write_script,
+)
 
 # ---- stop signals ------------------------------------------------------------------------
 
@@ -43,14 +46,14 @@ async def test_sigterm_while_the_calendar_is_unreachable_exits_0_and_leaves_the_
     env = bot_env(
         None, tmp_path, SPAWN_COMMAND="true", CALENDAR_URL=f"http://127.0.0.1:{free_port()}"
     )
-    proc = await _start(env, tmp_path, processes)
+    proc = await start(env, tmp_path, processes)
     await proc.wait_log("calendar GET")  # retrying the unreachable calendar, start-up not done
-    code, took = await _stop_time(proc)
+    code, took = await stop_time(proc)
     assert code == 0, proc.log_text()[-2000:]
     assert took < STOP_CEILING_S
     assert not (tmp_path / "state.db-wal").exists()
     assert not (tmp_path / "state.db-journal").exists()
-    assert _integrity(tmp_path / "state.db") == "ok"
+    assert integrity(tmp_path / "state.db") == "ok"
     assert "Traceback" not in proc.log_text()
 
 
@@ -58,35 +61,35 @@ async def test_sigterm_during_a_hung_spawn_command_kills_it_and_a_restart_wakes_
     tmp_path: Path, processes: list[BotProcess]
 ) -> None:
     pidfile, woken = tmp_path / "launcher.pid", tmp_path / "woken.txt"
-    hang = _script(
+    hang = write_script(
         tmp_path,
         "hang.py",
         f"import os, time\nopen({str(pidfile)!r}, 'w').write(str(os.getpid()))\ntime.sleep(600)\n",
     )
-    record = _script(
+    record = write_script(
         tmp_path,
         "record.py",
         f"import sys\nopen({str(woken)!r}, 'a').write(sys.argv[1] + '\\n')\n",
     )
     slot_id = (await due_slot(tmp_path, "alice", "Hung launcher")).id
-    proc = await _start(
+    proc = await start(
         bot_env(None, tmp_path, agents=("alice",), SPAWN_COMMAND=f"{sys.executable} {hang}"),
         tmp_path,
         processes,
     )
-    await _poll(lambda: pidfile.exists() and bool(pidfile.read_text()), "the launcher running")
+    await poll(lambda: pidfile.exists() and bool(pidfile.read_text()), "the launcher running")
     launcher = int(pidfile.read_text())
-    code, took = await _stop_time(proc)
+    code, took = await stop_time(proc)
     assert code == 0 and took < STOP_CEILING_S, proc.log_text()[-2000:]
-    await _poll(lambda: not Path(f"/proc/{launcher}").exists(), "the launcher killed", 10)
+    await poll(lambda: not Path(f"/proc/{launcher}").exists(), "the launcher killed", 10)
     assert await status_in_file(tmp_path, slot_id) is SlotStatus.ONGOING  # still our claim
 
     recording = f"{sys.executable} {record} {{slot_id}}"
-    again = await _start(
+    again = await start(
         bot_env(None, tmp_path, agents=("alice",), SPAWN_COMMAND=recording), tmp_path, processes
     )
     await again.wait_log(f"woke for slot {slot_id}")
-    code, _ = await _stop_time(again)
+    code, _ = await stop_time(again)
     assert code == 0
     assert woken.read_text().splitlines() == [slot_id]
 
@@ -101,7 +104,7 @@ async def test_a_failed_spawn_command_leaves_the_slot_pending_and_says_so(
     command = (
         str(tmp_path / "no-such-launcher") if failure == "missing-program" else "sh -c 'exit 3'"
     )
-    slot_id, log = await _failed_wake(tmp_path, processes, command)
+    slot_id, log = await failed_wake(tmp_path, processes, command)
     assert ("No such file" in log) if failure == "missing-program" else ("exited 3" in log)
     assert f"ERROR   bot.core.claims: agent alice: could not wake for slot {slot_id}" in log
     assert "Traceback" not in log
