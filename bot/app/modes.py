@@ -107,7 +107,8 @@ async def run_headless(opened: Opened) -> int:
             deadline = _grace_deadline()
         else:
             deadline = _grace_deadline()
-            # Stopped during start-up: a wake in flight may finish, like at any other time.
+            # Stopped during start-up (a slow calendar): what it writes may finish, like
+            # work in flight at any other time.
             await bounded(asyncio.shield(start), _left(deadline), "the start-up")
             await cancel_and_wait(start)
     finally:

@@ -160,15 +160,10 @@ class AgentScheduler:
         self.forget_quiet()
 
     def adopt_unfinished(self, entries: Iterable[WakeEntry]) -> None:
-        """Ledger entries with an intent and no result, left by a previous run."""
+        """Ledger entries with an intent and no result, left by a previous run: the first
+        check settles them (`Claims.resolve`) before it claims anything new."""
         self.claims.adopt(entries)
         self.forget_quiet()
-
-    async def recover(self) -> None:
-        """Finish what a crash left between intent and result (see `Claims.recover_one`)."""
-        async with self._lock:
-            await self.claims.resolve(self.clock.now())
-        await self._after()
 
     def start_timer(self) -> None:
         self.timer.start()

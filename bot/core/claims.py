@@ -63,6 +63,11 @@ class Claims:
         """Half-done work waits: it is settled before any new claim."""
         return bool(self._unresolved or self._pending_release)
 
+    def intended(self, slot_id: str) -> bool:
+        """An intent of ours to wake `slot_id` is not settled yet: the slot was due and seen
+        in time by the run that wrote it, so it is never taken for a misfire."""
+        return slot_id in self._unresolved
+
     def adopt(self, entries: Iterable[WakeEntry]) -> None:
         for entry in entries:
             self._unresolved[entry.slot_id] = entry

@@ -7,7 +7,7 @@ calendar client, one state store, one waker and one clock. Typical life::
     moderator = Moderator(agents, calendar, state, waker, clock, timezone=settings.tz,
                           check_interval_s=settings.check_interval_s, notifier=waker_chain)
     moderator.events.subscribe(SlotEnded, cog.mark_channel_ended)   # any listeners
-    await moderator.start()      # recover half-done wakes, first sync, arm timers
+    await moderator.start()      # adopt half-done wakes, first sync, arm timers
     ...                          # loops: sync_tick() every SYNC_INTERVAL_S,
     ...                          #        check_all() every CHECK_INTERVAL_S
     ...                          # (headless: moderator.start_loops(SYNC_INTERVAL_S))
@@ -134,7 +134,8 @@ class Moderator:
     # ---- lifecycle ------------------------------------------------------
 
     async def start(self) -> None:
-        """Take back the persisted state, finish half-done wakes, sync everyone, arm timers.
+        """Take back the persisted state, sync everyone, arm timers; half-done wakes are
+        finished by each agent's first check, which the timers run at once.
 
         The timers are armed also when this fails part-way: the runners log it and keep
         the loops going, and the precise timer must run for them (a change re-arms it)."""
@@ -153,7 +154,6 @@ class Moderator:
         syncs = await self.state.all_syncs()
         for agent_id, scheduler in self._schedulers.items():
             scheduler.load(deferrals.get(agent_id, set()), syncs.get(agent_id))
-        to_recover: set[str] = set()
         for entry in await self.state.unfinished_wakes():
             owner = self._schedulers.get(entry.agent_id)
             if owner is None:
@@ -164,14 +164,11 @@ class Moderator:
                     entry.agent_id,
                 )
                 continue
+            # Settled by the agent's first check (its timer fires at once), not here: a wake
+            # that hangs (a receiver that never answers) must hold up neither the start-up
+            # nor the other agents, only its own agent, as at any other time.
             owner.adopt_unfinished([entry])
-            to_recover.add(entry.agent_id)
         await self._follow_changes()  # before the first sync, so no change falls between
-        for agent_id in sorted(to_recover):
-            try:
-                await self._schedulers[agent_id].recover()
-            except Exception:
-                log.exception("agent %s: recovery failed; it is retried by the checks", agent_id)
         await self.sync_all()
 
     async def stop(self, grace_s: float = 10.0) -> None:

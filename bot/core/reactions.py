@@ -3,7 +3,9 @@
 A sync, a transition's answer and a heartbeat all end here (`react`):
 
 * a NOT_STARTED slot first seen later than `MISFIRE_GRACE_S` is aborted with a
-  note, not woken (after the other consequences of the same change);
+  note, not woken (after the other consequences of the same change); one a previous
+  run meant to claim (its intent in the ledger, settled by the first check) was seen
+  in time;
 * an ended slot's channel is marked ended in the state store before `SlotEnded`
   is published (a listener may rely on it), and what we tracked of it is
   forgotten; a slot first seen already ended is ours to tidy only if we made
@@ -52,6 +54,7 @@ class Reactions:
                 change.before is None
                 and change.after is not None
                 and misfired(change.after, now, host.config.misfire_grace_s)
+                and not host.claims.intended(slot.id)
             ):
                 misfires.append(change.after)
             if change.ended:

@@ -15,7 +15,7 @@ Start-up order and why (`setup_hook` runs after login, before the gateway):
    stopping the bot: a bot without slash commands must still wake agents);
 2. the command tree is copied to the guild and synced there, bounded in time
    and logged on failure, for the same reason;
-3. `Moderator.start()` (recovery, first sync, timers) runs as a *background*
+3. `Moderator.start()` (the ledger, first sync, timers) runs as a *background*
    task, so neither a slow calendar delays the gateway nor a missing gateway
    delays the calendar. Nothing in it waits for READY: the channel waker uses
    the guild from the gateway cache once it is there and fetches it over REST
@@ -316,7 +316,7 @@ class ModeratorBot(commands.Bot):
                 log.exception("a shutdown hook failed")
         start = self._start_task
         if start is not None and not start.done():
-            # The start-up may be waking a slot (recovery): it gets what is left of the window.
+            # The start-up may be writing its first sync: it gets what is left of the window.
             await asyncio.wait({start}, timeout=max(0.0, deadline - loop.time()))
             start.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
