@@ -26,6 +26,7 @@ from typing import Any, Protocol, TypeVar
 from urllib.parse import urlparse
 
 from bot.app.calendar_access import calendar_secrets, serve_refusal
+from bot.app.calendar_start import open_run_calendar
 from bot.app.errors import ConfigError
 from bot.app.file_checks import file_problems
 from bot.app.logs import setup_logging
@@ -40,9 +41,6 @@ from bot.app.shutdown import (
     held_stop_signals,
 )
 from bot.app.value_checks import parse_host_port
-from bot.app.wiring import (
-    open_calendar,
-)
 from bot.calendar.pg.urls import url_passwords
 from bot.calendar.server import start_server
 from bot.calendar.store import EmbeddedCalendar
@@ -222,7 +220,7 @@ async def _run(settings: Settings, agents: list[AgentConfig]) -> int:
             observer = metrics.calendar_request if metrics is not None else None
             try:
                 calendar = await _unless_stopped(
-                    open_calendar(settings, clock=clock, observer=observer, agents=agents),
+                    open_run_calendar(settings, clock=clock, observer=observer, agents=agents),
                     stop,
                     "the calendar",
                 )

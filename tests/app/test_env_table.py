@@ -200,17 +200,17 @@ def test_a_caldav_server_that_cannot_be_reached_is_exit_2_naming_it(
     capsys: pytest.CaptureFixture[str],
     tmp_path: pytest.TempPathFactory,
 ) -> None:
-    """Port 1 of loopback answers nothing: the start, check-config and the CLI all say which
-    URL cannot be reached, with exit 2 and never the password."""
+    """Port 1 of loopback answers nothing: check-config and the CLI say which URL cannot be
+    reached, never with the password. (The bot's start waits for the server instead, trying
+    again: tests/caldav/test_server_unreachable_at_start_up.py.)"""
     monkeypatch.setenv("CALENDAR_URL", "caldav+http://ada:hunter2-secret@127.0.0.1:1/dav/")
     monkeypatch.setenv("SPAWN_COMMAND", "true")
     with open("agents.toml", "w") as file:
         file.write('[[agents]]\nid = "ada"\n')
-    for argv in ([], ["check-config"]):
-        assert main(argv) == 2
-        out, err = capsys.readouterr()
-        assert "CALENDAR_URL" in err + out and "127.0.0.1:1" in err + out
-        assert "hunter2-secret" not in err + out
+    assert main(["check-config"]) == 2
+    out, err = capsys.readouterr()
+    assert "CALENDAR_URL" in err + out and "127.0.0.1:1" in err + out
+    assert "hunter2-secret" not in err + out
     # A CLI command fails as it does with any calendar it cannot reach (exit 1), naming it.
     assert main(["calendar", "list", "--agent", "ada"]) == 1
     out, err = capsys.readouterr()
