@@ -1,5 +1,10 @@
 """`python -m bot calendar serve`: the embedded calendar over its REST API, until a signal.
 
+The stop signals are handled as the bot's run handles them (`bot.app.shutdown`):
+held from the command's start to its end, so a stop repeated during the exit
+cannot end the process by the signal after a clean stop (exit 0), and a stop
+while the calendar is being opened ends the command at once.
+
 The server gets everything the access rules need (DESIGN §3.3): the full
 token, the previous one during a rotation, and the agents of `AGENTS_FILE`
 (their token generations; a slot for anyone else is `unknown_agent`).
@@ -10,9 +15,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,6 +25,7 @@ from bot.app.calendar_access import calendar_secrets, file_agents, serve_refusal
 from bot.app.cli_actions import add_action
 from bot.app.cli_values import UsageError, check_calendar_path, whole_number
 from bot.app.settings import Settings
+from bot.app.shutdown import StopSignal, held_stop_signals, unless_stopped
 from bot.calendar.pg.urls import shown_url, url_passwords
 from bot.core.agents import AgentConfig
 from bot.core.sqlite_file import DatabaseFileError
@@ -70,14 +75,19 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
 
     secrets = [s for s in (token, previous) if s] + url_passwords(settings.calendar_url)
     setup_logging(settings.log_level, settings.log_format, secrets)
-    try:
-        return asyncio.run(
-            _serve_until_stopped(db_path, args.host, port, settings.tz, (token, previous), agents)
-        )
-    except DatabaseFileError as exc:
-        # The opener names CALENDAR_URL; the person may have given the file as --db.
-        print(f"error: {source}: {exc.path} {exc.problem}", file=sys.stderr)
-        return exc.exit_code
+    # Held to the end of the command, as the bot's run holds them (`bot.app.shutdown`): a
+    # stop repeated during the exit must not end the process by the signal after exit 0.
+    with held_stop_signals():
+        try:
+            return asyncio.run(
+                _serve_until_stopped(
+                    db_path, args.host, port, settings.tz, (token, previous), agents
+                )
+            )
+        except DatabaseFileError as exc:
+            # The opener names CALENDAR_URL; the person may have given the file as --db.
+            print(f"error: {source}: {exc.path} {exc.problem}", file=sys.stderr)
+            return exc.exit_code
 
 
 async def _serve_until_stopped(
@@ -93,56 +103,50 @@ async def _serve_until_stopped(
 
     token, previous = secrets
     known = None if agents is None else [agent.id for agent in agents]
+    stop = StopSignal.install()
+    opening: Coroutine[Any, Any, EmbeddedCalendar]
     if isinstance(db_path, str):
         from bot.calendar.pg.calendar import PgCalendar
 
-        calendar: EmbeddedCalendar = await PgCalendar.open_url(db_path, timezone=tz, agents=known)
+        opening = PgCalendar.open_url(db_path, timezone=tz, agents=known)
     else:
-        calendar = await EmbeddedCalendar.open(db_path, timezone=tz, agents=known)
+        opening = EmbeddedCalendar.open(db_path, timezone=tz, agents=known)
     try:
+        # A file another process keeps locked, a database that does not answer: a stop
+        # still ends the command within its budget, with 0.
+        calendar = await unless_stopped(opening, stop, "the calendar")
+        if calendar is None:
+            return 0
         try:
-            runner, actual = await start_server(
-                calendar, host, port, token=token, previous_token=previous, agents=agents
+            try:
+                runner, actual = await start_server(
+                    calendar, host, port, token=token, previous_token=previous, agents=agents
+                )
+            except OSError as exc:
+                print(
+                    f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr
+                )
+                return 1
+            shown_host = f"[{host}]" if ":" in host else host
+            base = f"http://{shown_host}:{actual}"
+            log.info(
+                "calendar API listening on %s (database %s, time zone %s, auth %s, agents %s); "
+                "stop with Ctrl-C",
+                base,
+                shown_url(db_path) if isinstance(db_path, str) else db_path,
+                tz.key,
+                "on: requests need CALENDAR_TOKEN or an agent token" if token else "off",
+                "any" if known is None else f"{len(known)} from AGENTS_FILE",
             )
-        except OSError as exc:
-            print(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
-            return 1
-        shown_host = f"[{host}]" if ":" in host else host
-        base = f"http://{shown_host}:{actual}"
-        log.info(
-            "calendar API listening on %s (database %s, time zone %s, auth %s, agents %s); "
-            "stop with Ctrl-C",
-            base,
-            shown_url(db_path) if isinstance(db_path, str) else db_path,
-            tz.key,
-            "on: requests need CALENDAR_TOKEN or an agent token" if token else "off",
-            "any" if known is None else f"{len(known)} from AGENTS_FILE",
-        )
-        if not token:
-            log.info("try: curl -H 'X-Agent-Id: alice' '%s/calendar/agent/status'", base)
-        try:
-            await _until_signal()
+            if not token:
+                log.info("try: curl -H 'X-Agent-Id: alice' '%s/calendar/agent/status'", base)
+            try:
+                await stop.wait()
+            finally:
+                await runner.cleanup()
+            log.info("calendar server stopped")
+            return 0
         finally:
-            await runner.cleanup()
-        log.info("calendar server stopped")
-        return 0
+            await calendar.close()
     finally:
-        await calendar.close()
-
-
-async def _until_signal() -> None:
-    """Wait for SIGINT or SIGTERM (the handlers removed again afterwards)."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    handled: list[signal.Signals] = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-            handled.append(sig)
-        except (NotImplementedError, RuntimeError):  # pragma: no cover - not on Windows
-            pass
-    try:
-        await stop.wait()
-    finally:
-        for sig in handled:
-            loop.remove_signal_handler(sig)
+        stop.uninstall()

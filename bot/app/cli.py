@@ -28,10 +28,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(argv: list[str]) -> int:
-    if argv[:1] in ([], ["run"]):
+    if argv[:1] in ([], ["run"]) or argv[:2] == ["calendar", "serve"]:
         from bot.app.shutdown import held_stop_signals
 
-        # Held before the parser's and the runner's imports (~0.5 s): a stop then is a stop.
+        # The commands that run until stopped hold the stop signals before the parser's and
+        # their own imports (~0.5 s): a stop then is a stop.
         with held_stop_signals():
             return _run_command(argv)
     return _run_command(argv)

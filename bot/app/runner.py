@@ -21,8 +21,7 @@ import asyncio
 import contextlib
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from typing import Any, Protocol, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
 from urllib.parse import urlparse
 
 from bot.app.calendar_access import calendar_secrets, serve_refusal
@@ -37,8 +36,8 @@ from bot.app.shutdown import (
     StopSignal,
     Watchdog,
     bounded,
-    first_or_stop,
     held_stop_signals,
+    unless_stopped,
 )
 from bot.app.value_checks import parse_host_port
 from bot.calendar.pg.urls import url_passwords
@@ -168,30 +167,6 @@ async def _step(what: str, closer: Callable[[], Awaitable[object]]) -> None:
     await bounded(closer(), CLOSE_STEP_S, what)
 
 
-class _Closable(Protocol):
-    async def close(self) -> None: ...
-
-
-Resource = TypeVar("Resource", bound=_Closable)
-
-
-async def _unless_stopped(
-    opening: Coroutine[Any, Any, Resource], stop: StopSignal, what: str
-) -> Resource | None:
-    """What `opening` opens, or None when a stop signal comes first: a locked calendar file
-    or a silent server must not hold a stop past its budget. The opening is cancelled (an
-    opener closes what it half opened); one that got done in the meantime is closed here."""
-    task = asyncio.create_task(opening, name=f"opening {what}")
-    if await first_or_stop(task, stop):
-        return task.result()
-    log.info("stopped while opening %s", what)
-    task.cancel()
-    await asyncio.wait({task}, timeout=CLOSE_STEP_S)
-    if task.done() and not task.cancelled() and task.exception() is None:
-        await _step(f"closing {what}", task.result().close)
-    return None
-
-
 async def _run(settings: Settings, agents: list[AgentConfig]) -> int:
     stop = StopSignal.install()
     clock = SystemClock()
@@ -219,7 +194,7 @@ async def _run(settings: Settings, agents: list[AgentConfig]) -> int:
                 log.info("serving /healthz and /metrics on %s:%d", host, actual)
             observer = metrics.calendar_request if metrics is not None else None
             try:
-                calendar = await _unless_stopped(
+                calendar = await unless_stopped(
                     open_run_calendar(settings, clock=clock, observer=observer, agents=agents),
                     stop,
                     "the calendar",
@@ -227,7 +202,7 @@ async def _run(settings: Settings, agents: list[AgentConfig]) -> int:
                 if calendar is None:
                     return 0
                 stack.push_async_callback(_step, "closing the calendar", calendar.close)
-                state = await _unless_stopped(
+                state = await unless_stopped(
                     StateStore.open(settings.state_path, clock=clock), stop, "the state"
                 )
                 if state is None:

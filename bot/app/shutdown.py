@@ -6,9 +6,10 @@ wake finish (or leave it recorded in the ledger for the next start), flush its
 state and close its sessions. The signal only sets an event here: the teardown
 runs in the normal flow of the program, with `await`, not inside a handler.
 
-The signals are held from the start of the run command (`held_stop_signals`,
-before its imports): one that comes before the event loop runs stops the run as
-soon as it starts. In the `python -m bot` process they stay held to its end
+The signals are held from the start of the commands that run until stopped (the
+bot's run and `calendar serve`: `held_stop_signals`, before their imports): one
+that comes before the event loop runs stops the run as soon as it starts. In the
+`python -m bot` process they stay held to its end
 (`ignore_stop_signals_at_exit`): one during the exit (a supervisor repeating its
 stop, Ctrl-C pressed twice) cannot end it by signal (-15, -2) after a clean stop
 that exits 0. A run in another process (a test's) gives the handlers back.
@@ -26,13 +27,22 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Coroutine, Iterator
 from types import FrameType
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
+
+from bot.core.tasks import CLOSE_STEP_S
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+class _Closable(Protocol):
+    async def close(self) -> None: ...
+
+
+Resource = TypeVar("Resource", bound=_Closable)
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -144,6 +154,23 @@ async def first_or_stop(task: asyncio.Future[Any], stop: StopSignal) -> bool:
     finally:
         stopping.cancel()
     return task.done()
+
+
+async def unless_stopped(
+    opening: Coroutine[Any, Any, Resource], stop: StopSignal, what: str
+) -> Resource | None:
+    """What `opening` opens, or None when a stop signal comes first: a locked calendar file
+    or a silent server must not hold a stop past its budget. The opening is cancelled (an
+    opener closes what it half opened); one that got done in the meantime is closed here."""
+    task = asyncio.create_task(opening, name=f"opening {what}")
+    if await first_or_stop(task, stop):
+        return task.result()
+    log.info("stopped while opening %s", what)
+    task.cancel()
+    await asyncio.wait({task}, timeout=CLOSE_STEP_S)
+    if task.done() and not task.cancelled() and task.exception() is None:
+        await bounded(task.result().close(), CLOSE_STEP_S, f"closing {what}")
+    return None
 
 
 class Watchdog:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sqlite3
 import time
@@ -25,6 +26,20 @@ from testkit.processes import BotProcess, bot_env, due_slot, run_bot, status_in_
 STOP_CEILING_S = SHUTDOWN_BUDGET_S + 1.5
 #: A full `CALENDAR_TOKEN` for runs that must show that neither it nor its derived tokens leak.
 FULL_TOKEN = "review-full-calendar-token-0123456789abcdef"
+
+
+async def signal_until_exit(proc: BotProcess, sig: int, ceiling_s: float = 30.0) -> int:
+    """Send `sig` again and again (a supervisor repeating its stop, Ctrl-C held down) until
+    the process has exited: its exit status."""
+    began = time.monotonic()
+    while proc.proc.returncode is None and time.monotonic() - began < ceiling_s:
+        # os.kill, not Popen.send_signal: that one polls first, reaping the exited process
+        # before asyncio's child watcher can (which then reports 255, not its status).
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.proc.pid, sig)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(proc.proc.wait(), 0.002)
+    return await proc.wait(ceiling_s)
 
 
 def write_script(tmp_path: Path, name: str, body: str) -> Path:

@@ -9,17 +9,15 @@ process ended: a second signal in that window killed it after a clean stop.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
 
 from bot.app.shutdown import StopSignal, held_stop_signals
 from testkit.processes import BotProcess, bot_env
-from tests.app.lifecycle_runs import start
+from tests.app.lifecycle_runs import signal_until_exit, start
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
@@ -28,15 +26,7 @@ async def test_stop_signals_repeated_until_the_exit_still_exit_0(
 ) -> None:
     proc = await start(bot_env(None, tmp_path, SPAWN_COMMAND="true"), tmp_path, processes)
     await proc.wait_log("moderator started")
-    began = time.monotonic()
-    while proc.proc.returncode is None and time.monotonic() - began < 30:
-        # os.kill, not Popen.send_signal: that one polls first, reaping the exited bot
-        # before asyncio's child watcher can (which then reports 255, not its status).
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.proc.pid, sig)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(proc.proc.wait(), 0.002)
-    code = await proc.wait(30)
+    code = await signal_until_exit(proc, sig)
     log = proc.log_text()
     assert "stopped" in log  # the clean stop ran ...
     assert code == 0  # ... and the status says so
