@@ -95,6 +95,22 @@ async def failed_wake(
     return slot_id, proc.log_text()
 
 
+def open_files(pid: int) -> list[str]:
+    """What the process `pid` has open (paths), from /proc."""
+    found = []
+    with contextlib.suppress(OSError):
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                found.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+    return found
+
+
+async def until_waiting_on_the_lock(proc: BotProcess, what: str) -> None:
+    """Until `proc` has the calendar file's connection open (its WAL index mapped): with
+    another process holding the write lock, it waits on that lock now."""
+    await poll(lambda: any(p.endswith("calendar.db-shm") for p in open_files(proc.proc.pid)), what)
+
+
 def integrity(path: Path) -> str:
     """SQLite's `quick_check` of the file at `path` ("ok" when whole)."""
     with contextlib.closing(sqlite3.connect(path)) as db:

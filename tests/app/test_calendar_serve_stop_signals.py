@@ -10,8 +10,6 @@ Waits are for log lines and file handles, with generous ceilings.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import signal
 import sqlite3
 from pathlib import Path
@@ -19,7 +17,13 @@ from pathlib import Path
 import pytest
 
 from testkit.processes import BotProcess, bot_env, open_calendar_file
-from tests.app.lifecycle_runs import STOP_CEILING_S, integrity, poll, signal_until_exit, stop_time
+from tests.app.lifecycle_runs import (
+    STOP_CEILING_S,
+    integrity,
+    signal_until_exit,
+    stop_time,
+    until_waiting_on_the_lock,
+)
 
 
 async def _serve(tmp_path: Path, processes: list[BotProcess]) -> BotProcess:
@@ -28,15 +32,6 @@ async def _serve(tmp_path: Path, processes: list[BotProcess]) -> BotProcess:
     proc = await BotProcess.start(env, tmp_path, "calendar", "serve", "--port", "0", name="serve")
     processes.append(proc)
     return proc
-
-
-def _open_files(pid: int) -> list[str]:
-    found = []
-    with contextlib.suppress(OSError):
-        for fd in os.listdir(f"/proc/{pid}/fd"):
-            with contextlib.suppress(OSError):
-                found.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
-    return found
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
@@ -61,10 +56,7 @@ async def test_serve_stopped_while_its_calendar_file_is_locked_exits_0_within_th
     try:
         locker.execute("BEGIN IMMEDIATE")  # a long `calendar import` holds the write lock
         proc = await _serve(tmp_path, processes)
-        await poll(
-            lambda: any(p.endswith("calendar.db-shm") for p in _open_files(proc.proc.pid)),
-            "serve opening the locked calendar",
-        )
+        await until_waiting_on_the_lock(proc, "serve opening the locked calendar")
         code, took = await stop_time(proc)
     finally:
         locker.close()

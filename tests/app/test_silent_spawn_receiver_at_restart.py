@@ -12,49 +12,14 @@ stop's upper bound.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 from bot.core.models import SlotStatus
 from testkit.bots import WAIT_S
 from testkit.processes import BotProcess, bot_env, due_slot, status_in_file
+from testkit.silent import silent_server
 from testkit.spawn import SpawnReceiver, serving_spawn_receiver
 from tests.app.lifecycle_runs import STOP_CEILING_S, start, stop_time, until_status
-
-
-class SilentReceiver:
-    """Accepts every connection and never answers (a receiver hung behind its proxy)."""
-
-    def __init__(self) -> None:
-        self.accepted = 0
-        self._news = asyncio.Event()
-        self._held: list[asyncio.StreamWriter] = []
-
-    async def _hold(self, _reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._held.append(writer)
-        self.accepted += 1
-        self._news.set()
-
-    async def until_accepted(self, count: int) -> None:
-        async with asyncio.timeout(WAIT_S):
-            while self.accepted < count:
-                self._news.clear()
-                await self._news.wait()
-
-    @classmethod
-    @contextlib.asynccontextmanager
-    async def serving(cls) -> AsyncIterator[tuple[SilentReceiver, str]]:
-        receiver = cls()
-        server = await asyncio.start_server(receiver._hold, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        try:
-            yield receiver, f"http://127.0.0.1:{port}/wake"
-        finally:
-            for writer in receiver._held:
-                writer.close()
-            server.close()
-            await server.wait_closed()
 
 
 def _agents_file(tmp_path: Path, silent_url: str, answering_url: str) -> None:
@@ -75,9 +40,9 @@ async def _posted_for(receiver: SpawnReceiver, slot_id: str) -> None:
 async def test_a_wake_hung_on_a_silent_receiver_at_restart_holds_up_no_other_agent(
     tmp_path: Path, processes: list[BotProcess]
 ) -> None:
-    async with SilentReceiver.serving() as (silent, silent_url), serving_spawn_receiver() as bobs:
+    async with silent_server() as silent, serving_spawn_receiver() as bobs:
         env = bot_env(None, tmp_path, agents=("alice", "bob"))
-        _agents_file(tmp_path, silent_url, bobs.url)
+        _agents_file(tmp_path, f"http://127.0.0.1:{silent.port}/wake", bobs.url)
         alices = await due_slot(tmp_path, "alice", "Behind a silent receiver")
 
         # The first run claims alice's slot and is stopped while her wake hangs.

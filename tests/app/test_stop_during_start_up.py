@@ -23,29 +23,16 @@ import pytest
 
 from bot.app.shutdown import StopSignal, held_stop_signals
 from bot.calendar.store.schema import open_database
-from testkit.bots import WAIT_S
 from testkit.processes import BotProcess, bot_env, due_slot
-from tests.app.lifecycle_runs import STOP_CEILING_S, integrity, poll, start, stop_time
-
-
-def _open_files(pid: int) -> list[str]:
-    found = []
-    with contextlib.suppress(OSError):
-        for fd in os.listdir(f"/proc/{pid}/fd"):
-            with contextlib.suppress(OSError):
-                found.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
-    return found
-
-
-async def _hung_server(accepted: asyncio.Event) -> asyncio.Server:
-    """Accepts connections and never answers (a CalDAV server stuck behind a proxy)."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def hold(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-        accepted.set()
-
-    return await asyncio.start_server(hold, "127.0.0.1", 0)
+from testkit.silent import silent_server
+from tests.app.lifecycle_runs import (
+    STOP_CEILING_S,
+    integrity,
+    poll,
+    start,
+    stop_time,
+    until_waiting_on_the_lock,
+)
 
 
 @pytest.mark.parametrize("blocker", ["locked-calendar-file", "silent-caldav-server"])
@@ -53,7 +40,6 @@ async def test_sigterm_while_the_calendar_is_being_opened_stops_within_the_budge
     tmp_path: Path, processes: list[BotProcess], blocker: str
 ) -> None:
     env = bot_env(None, tmp_path, SPAWN_COMMAND="true")
-    accepted = asyncio.Event()
     async with contextlib.AsyncExitStack() as stack:
         if blocker == "locked-calendar-file":
             await due_slot(tmp_path, "alice", "Behind a lock")
@@ -62,20 +48,13 @@ async def test_sigterm_while_the_calendar_is_being_opened_stops_within_the_budge
             stack.callback(locker.close)
             locker.execute("BEGIN IMMEDIATE")
         else:
-            server = await _hung_server(accepted)
-            stack.push_async_callback(server.wait_closed)
-            stack.callback(server.close)
-            port = server.sockets[0].getsockname()[1]
-            env["CALENDAR_URL"] = f"caldav+http://127.0.0.1:{port}/dav/"
+            silent = await stack.enter_async_context(silent_server())
+            env["CALENDAR_URL"] = f"caldav+http://127.0.0.1:{silent.port}/dav/"
         proc = await start(env, tmp_path, processes)
         if blocker == "locked-calendar-file":
-            # Its connection is open (the WAL index mapped): it waits on the lock now.
-            await poll(
-                lambda: any(p.endswith("calendar.db-shm") for p in _open_files(proc.proc.pid)),
-                "the bot opening the locked calendar",
-            )
+            await until_waiting_on_the_lock(proc, "the bot opening the locked calendar")
         else:
-            await asyncio.wait_for(accepted.wait(), WAIT_S)
+            await silent.until_accepted(1)
         code, took = await stop_time(proc)
     assert took < STOP_CEILING_S, f"stopped after {took:.1f}s:\n{proc.log_text()[-2000:]}"
     assert code == 0, proc.log_text()[-2000:]

@@ -15,8 +15,6 @@ accepts and never answers. Waits are for log lines and exits, with generous ceil
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -24,30 +22,13 @@ import pytest
 from testkit.bots import WAIT_S
 from testkit.processes import BotProcess, bot_env, run_bot
 from testkit.radicale import DavHome, RadicaleServer
+from testkit.silent import silent_server
 from tests.app.lifecycle_runs import STOP_CEILING_S, start, stop_time
 
 #: What the moderator logs each time the server could not be reached at start-up.
 RETRYING = "cannot reach the CalDAV calendar"
 #: The first try at a silent server ends with the client's 10 s timeout; room for load.
 SILENT_CEILING_S = 10.0 + WAIT_S
-
-
-@contextlib.asynccontextmanager
-async def _silent_listener() -> AsyncIterator[int]:
-    """A port that accepts connections and never answers (a server hung behind its proxy)."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def hold(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-
-    server = await asyncio.start_server(hold, "127.0.0.1", 0)
-    try:
-        yield server.sockets[0].getsockname()[1]
-    finally:
-        for writer in held:
-            writer.close()
-        server.close()
-        await server.wait_closed()
 
 
 def _env(tmp_path: Path, home: DavHome, url: str | None = None) -> dict[str, str]:
@@ -66,7 +47,8 @@ def _env(tmp_path: Path, home: DavHome, url: str | None = None) -> dict[str, str
 async def test_a_server_that_never_answers_is_tried_again_until_a_stop_which_exits_0(
     tmp_path: Path, processes: list[BotProcess], dav_home: DavHome
 ) -> None:
-    async with _silent_listener() as port:
+    async with silent_server() as silent:
+        port = silent.port
         # The account in the URL (it wins over CALENDAR_USERNAME/PASSWORD) is never shown.
         user, password = dav_home.username, dav_home.password
         url = f"http://{user}:{password}@127.0.0.1:{port}/{user}/"
