@@ -141,6 +141,16 @@ class GuildAccess:
         return "View Channel or Send Messages"
 
 
+async def is_member(guild: discord.Guild, user_id: int) -> bool:
+    """Asked over REST every time: with no member events (no Server Members intent), a
+    cached member may be gone. Discord's other failures propagate."""
+    try:
+        await guild.fetch_member(user_id)
+    except discord.NotFound:
+        return False
+    return True
+
+
 class MembershipCheck:
     """Whether an agent is still a member of the guild, asked beside a wake's other calls.
 
@@ -164,12 +174,8 @@ class MembershipCheck:
         )
 
     async def _ask(self, guild: discord.Guild, in_flight: asyncio.Semaphore) -> bool:
-        try:
-            async with in_flight:
-                await guild.fetch_member(self.user_id)
-        except discord.NotFound:
-            return False
-        return True
+        async with in_flight:
+            return await is_member(guild, self.user_id)
 
     async def require(self) -> None:
         """`WakeError` unless the agent is a member; Discord's own failures propagate."""

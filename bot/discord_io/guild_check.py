@@ -23,7 +23,7 @@ from bot.core.agents import AgentConfig
 from bot.core.clock import Clock, SystemClock
 from bot.core.fanout import fan_out
 from bot.core.guild_report import AgentNotInGuild, GuildReport
-from bot.discord_io.guild_access import MEMBER_LOOKUPS
+from bot.discord_io.guild_access import MEMBER_LOOKUPS, is_member
 from bot.net import TRANSIENT_NETWORK_ERRORS
 
 log = logging.getLogger(__name__)
@@ -36,9 +36,6 @@ REQUIRED_PERMISSIONS: tuple[tuple[str, str], ...] = (
     ("read_message_history", "Read Message History"),
     ("embed_links", "Embed Links"),
 )
-
-UNKNOWN_MEMBER = 10007
-UNKNOWN_USER = 10013
 
 
 def missing_permissions(permissions: discord.Permissions) -> list[str]:
@@ -81,17 +78,14 @@ async def guild_and_me(
 async def _membership(
     guild: discord.Guild, agent: AgentConfig
 ) -> tuple[AgentConfig, bool | None, str | None]:
-    """Asked over REST every time: with no member events, a cached member may be gone."""
+    """`is_member`, with Discord's failures kept as the reason it could not be asked."""
     assert agent.discord_user_id is not None
     try:
-        await guild.fetch_member(agent.discord_user_id)
-    except discord.NotFound:
-        return agent, False, None
+        return agent, await is_member(guild, agent.discord_user_id), None
     except discord.HTTPException as exc:
         return agent, None, f"Discord answered {_http_text(exc)}"
     except TRANSIENT_NETWORK_ERRORS as exc:
         return agent, None, f"cannot reach Discord ({type(exc).__name__})"
-    return agent, True, None
 
 
 async def members_of(
