@@ -41,7 +41,12 @@ async def test_a_done_sent_while_the_session_was_invalidated_is_not_lost(
     assert any(c.op == "identify" for c in fake.gateway_connections[1:])  # not a RESUME
 
     await h.wait_status(slot.id, SlotStatus.FINISHED, timeout=15)  # a loaded machine: generous
-    assert any(t.startswith("✅") for t in bot_texts(fake, channel_id))
+    # The answer is posted after the slot is recorded finished: waited for, not raced.
+    await fake.wait_for(
+        lambda: any(t.startswith("✅") for t in bot_texts(fake, channel_id)),
+        15,
+        what="the acknowledgement",
+    )
 
 
 async def test_a_repeated_rewake_in_a_chatty_channel_posts_nothing(

@@ -232,4 +232,9 @@ async def test_a_done_in_a_thread_while_the_session_was_invalidated_is_read_back
         await h.agent_says("alice", thread_id, "DONE: written in the thread while you were away")
 
     await h.wait_status(slot.id, SlotStatus.FINISHED, timeout=15)
-    assert any("finished" in m["content"] for m in _by_bot(fake, thread_id))
+    # The answer is posted after the slot is recorded finished: waited for, not raced.
+    await fake.wait_for(
+        lambda: any("finished" in m["content"] for m in _by_bot(fake, thread_id)),
+        15,
+        what="the acknowledgement in the thread",
+    )
