@@ -169,29 +169,21 @@ class RepliesCog(commands.Cog, name="Replies"):
             await self._answer(message.channel, text)
 
     async def _answer(self, channel: discord.abc.Messageable, text: str) -> None:
-        """In the thread the words came from; in its wake channel when Discord refuses that
-        (the moderator may lack Send Messages in Threads)."""
-        if isinstance(channel, discord.Thread):
-            try:
-                await channel.send(text, allowed_mentions=_NO_MENTIONS)
-                return
-            except discord.Forbidden as exc:
-                log.info(
-                    "cannot answer in thread %s (%s); answering in its channel", channel.id, exc
-                )
-            parent = channel.parent
-            if not isinstance(parent, discord.TextChannel):
-                log.warning("thread %s has no channel known to answer in", channel.id)
-                return
-            await self._post(parent, text)
+        """In the thread the words came from; in its wake channel when that fails (the
+        moderator may lack Send Messages in Threads)."""
+        if await self._post(channel, text) or not isinstance(channel, discord.Thread):
             return
-        await self._post(channel, text)
+        if isinstance(channel.parent, discord.TextChannel):
+            await self._post(channel.parent, text)
 
-    async def _post(self, channel: discord.abc.Messageable, text: str) -> None:
+    async def _post(self, channel: discord.abc.Messageable, text: str) -> bool:
+        """Whether it was posted; a refusal or no answer from Discord is logged."""
         try:
             await channel.send(text, allowed_mentions=_NO_MENTIONS)
         except _POST_ERRORS as exc:
             log.warning("could not post an answer in channel %s: %s", _channel_id(channel), exc)
+            return False
+        return True
 
     def _warn_blank(self, agent_id: str, message: discord.Message) -> None:
         if self._warned_blank:
